@@ -1,0 +1,273 @@
+/**
+ * The Admin API, in APISIX Admin API v3 shapes (`/apisix/admin/{resource}/{id}`), so that
+ * APISIX users' scripts and habits carry over: the same envelopes, status codes and
+ * `error_msg` texts. Served on its own listener (loopback by default) behind AdminAuth.
+ */
+import { createServer, type Server } from 'node:http';
+import Koa, { type Context } from 'koa';
+import Router from '@koa/router';
+import { CatalogUnavailableError, RESOURCE_KINDS, type Catalog, type CatalogRecord, type ResourceKind } from '../core/catalog/types.js';
+import type { ListenAddress } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import type { PluginRegistry } from '../core/registry.js';
+import { ID_PATTERN, SINGULAR } from '../routes/schemas.js';
+import { AdminAuth, type AdminKey } from './auth.js';
+import { BadBody, readJsonBody } from './json-body.js';
+import { mergePatch, referencesTo, validateResource } from './validate.js';
+
+export interface AdminApiOptions {
+  catalog: Catalog;
+  registry: PluginRegistry;
+  logger: Logger;
+  keys: readonly AdminKey[];
+  allow: readonly string[];
+  maxBodyBytes: number;
+  /** Resolves once this process serves catalog revision `revision` (read-your-writes on the data plane). */
+  waitForRevision?(revision: number): Promise<void>;
+}
+
+/** Which methods each resource supports (APISIX: no POST on global rules, consumers, metadata). */
+const SUPPORTS_POST = new Set<ResourceKind>(['routes', 'services', 'upstreams', 'plugin_configs']);
+const SUPPORTS_PATCH = new Set<ResourceKind>(['routes', 'services', 'upstreams', 'global_rules', 'plugin_configs']);
+
+class AdminError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+  ) {
+    super(String(body.error_msg ?? body.message));
+  }
+}
+
+const fail = (status: number, message: string, extra: Record<string, unknown> = {}) => new AdminError(status, { error_msg: message, ...extra });
+const NOT_FOUND_KEY = new AdminError(404, { message: 'Key not found' });
+
+export class AdminApi {
+  readonly app = new Koa();
+  readonly server: Server;
+
+  constructor(private readonly options: AdminApiOptions) {
+    const router = new Router({ prefix: '/apisix/admin' });
+    router.get('/plugins/list', (ctx) => this.pluginList(ctx));
+    router.get('/plugins/:name', (ctx) => this.pluginSchema(ctx));
+    router.post('/schema/validate/:kind', (ctx) => this.validateOnly(ctx));
+    router.get('/:kind', (ctx) => this.list(ctx));
+    router.put('/:kind', (ctx) => this.write(ctx, 'PUT', undefined));
+    router.post('/:kind', (ctx) => this.write(ctx, 'POST', undefined));
+    router.get('/:kind/:id', (ctx) => this.getOne(ctx));
+    router.put('/:kind/:id', (ctx) => this.write(ctx, 'PUT', ctx.params.id));
+    router.patch('/:kind/:id', (ctx) => this.write(ctx, 'PATCH', ctx.params.id));
+    router.patch('/:kind/:id/*path', (ctx) => this.write(ctx, 'PATCH', ctx.params.id, String(ctx.params.path)));
+    router.delete('/:kind/:id', (ctx) => this.remove(ctx));
+
+    this.app.silent = true;
+    this.app.use(async (ctx, next) => {
+      ctx.set('X-API-VERSION', 'v3');
+      try {
+        await next();
+        if (ctx.status === 404 && ctx.body === undefined) throw fail(404, 'not found');
+        if (ctx.status === 405 && ctx.body === undefined) throw fail(405, `not supported \`${ctx.method}\` method`);
+      } catch (err) {
+        this.respondError(ctx, err);
+      }
+    });
+    this.app.use(new AdminAuth(options.keys, options.allow).middleware());
+    this.app.use(router.routes());
+    this.app.use(router.allowedMethods());
+    this.server = createServer({ maxHeaderSize: 16384, headersTimeout: 15_000, requestTimeout: 60_000 }, this.app.callback());
+  }
+
+  listen(address: ListenAddress): Promise<ListenAddress> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(address.port, address.host, () => {
+        this.server.off('error', reject);
+        const bound = this.server.address();
+        resolve({ host: address.host, port: typeof bound === 'object' && bound ? bound.port : address.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private kindOf(ctx: Context): ResourceKind {
+    const kind = ctx.params.kind as ResourceKind;
+    if (!RESOURCE_KINDS.includes(kind)) throw fail(404, `Unsupported resource type: ${ctx.params.kind}`);
+    return kind;
+  }
+
+  private list(ctx: Context): void {
+    const kind = this.kindOf(ctx);
+    const query = ctx.query as Record<string, string | undefined>;
+    let items = [...this.options.catalog.snapshot().list(kind)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (query.name) items = items.filter(([, r]) => String(r.value.name ?? '').includes(query.name!));
+    if (query.label) {
+      const [key, wanted] = query.label.split(':');
+      items = items.filter(([, r]) => {
+        const labels = (r.value.labels ?? {}) as Record<string, string>;
+        return key in labels && (wanted === undefined || labels[key] === wanted);
+      });
+    }
+    if (query.uri && kind === 'routes') {
+      items = items.filter(([, r]) => [r.value.uri, ...((r.value.uris as string[] | undefined) ?? [])].some((u) => typeof u === 'string' && u.includes(query.uri!)));
+    }
+    const total = items.length;
+    if (query.page !== undefined || query.page_size !== undefined) {
+      const page = Number(query.page ?? 1);
+      const size = Number(query.page_size ?? 10);
+      if (!Number.isInteger(page) || page < 1) throw fail(400, 'page must be an integer >= 1');
+      if (!Number.isInteger(size) || size < 10 || size > 500) throw fail(400, 'page_size must be an integer between 10 and 500');
+      items = items.slice((page - 1) * size, page * size);
+    }
+    ctx.body = { total, list: items.map(([id, record]) => envelope(kind, id, record)) };
+  }
+
+  private getOne(ctx: Context): void {
+    const kind = this.kindOf(ctx);
+    const record = this.options.catalog.snapshot().get(kind, ctx.params.id);
+    if (!record) throw NOT_FOUND_KEY;
+    ctx.body = envelope(kind, ctx.params.id, record);
+  }
+
+  private async write(ctx: Context, method: 'PUT' | 'POST' | 'PATCH', pathId: string | undefined, subPath?: string): Promise<void> {
+    const kind = this.kindOf(ctx);
+    const singular = SINGULAR[kind];
+    if (method === 'POST' && !SUPPORTS_POST.has(kind)) throw fail(405, `not supported \`POST\` method for ${singular}`);
+    if (method === 'PATCH' && !SUPPORTS_PATCH.has(kind)) throw fail(405, `not supported \`PATCH\` method for ${singular}`);
+    const body = await readJsonBody(ctx.req, this.options.maxBodyBytes);
+    const { catalog, registry } = this.options;
+    const idField = kind === 'consumers' ? 'username' : 'id';
+
+    let id: string;
+    let candidate: Record<string, unknown>;
+    if (method === 'PATCH') {
+      id = pathId!;
+      const existing = catalog.snapshot().get(kind, id);
+      if (!existing) throw NOT_FOUND_KEY;
+      const { create_time: _c, update_time: _u, ...current } = existing.value as Record<string, unknown>;
+      candidate = subPath ? setAtPath(current, subPath, body) : (mergePatch(current, requireObject(body)) as Record<string, unknown>);
+    } else {
+      candidate = requireObject(body);
+      const bodyId = candidate[idField] === undefined ? undefined : String(candidate[idField]);
+      if (method === 'POST') {
+        if (bodyId !== undefined) throw fail(400, `wrong ${singular} id, do not need it`);
+        id = await this.guardStore(() => catalog.nextId());
+      } else if (pathId !== undefined) {
+        if (bodyId !== undefined && bodyId !== pathId) throw fail(400, `wrong ${singular} id`);
+        id = pathId;
+      } else {
+        if (bodyId === undefined) throw fail(400, `missing ${singular} id`);
+        id = bodyId;
+      }
+    }
+    if (kind !== 'plugin_metadata' && !new RegExp(ID_PATTERN).test(id)) throw fail(400, `invalid configuration: ${singular} id "${id}" must match ${ID_PATTERN}`);
+    if (kind === 'plugin_metadata' && !registry.has(id)) throw fail(404, `plugin ${id} not found`);
+
+    const validated = validateResource(kind, id, candidate, { registry, snapshot: catalog.snapshot() });
+    if ('error' in validated) throw fail(400, validated.error);
+    const { record, created } = await this.guardStore(() => catalog.put(kind, id, validated.value));
+    await this.options.waitForRevision?.(record.modifiedIndex);
+    this.options.logger.info({ kind, id, method, revision: record.modifiedIndex }, 'admin write');
+    ctx.status = method === 'PATCH' ? 200 : created ? 201 : 200;
+    ctx.body = { key: keyOf(kind, id), value: record.value };
+  }
+
+  private async remove(ctx: Context): Promise<void> {
+    const kind = this.kindOf(ctx);
+    const id = ctx.params.id;
+    const { catalog } = this.options;
+    if (!catalog.snapshot().get(kind, id)) throw NOT_FOUND_KEY;
+    if (ctx.query.force !== 'true') {
+      const inUse = referencesTo(kind, id, catalog.snapshot());
+      if (inUse) throw fail(400, inUse);
+    }
+    const deleted = await this.guardStore(() => catalog.delete(kind, id));
+    if (!deleted) throw NOT_FOUND_KEY;
+    await this.options.waitForRevision?.(catalog.snapshot().revision);
+    this.options.logger.info({ kind, id, method: 'DELETE' }, 'admin write');
+    ctx.body = { deleted: '1', key: keyOf(kind, id) };
+  }
+
+  private async validateOnly(ctx: Context): Promise<void> {
+    const kind = this.kindOf(ctx);
+    const body = requireObject(await readJsonBody(ctx.req, this.options.maxBodyBytes));
+    const id = String(body[kind === 'consumers' ? 'username' : 'id'] ?? 'validate');
+    const validated = validateResource(kind, id, body, { registry: this.options.registry, snapshot: this.options.catalog.snapshot() });
+    if ('error' in validated) throw fail(400, validated.error);
+    ctx.body = { value: validated.value };
+  }
+
+  private pluginList(ctx: Context): void {
+    if (ctx.query.subsystem && ctx.query.subsystem !== 'http') throw fail(400, 'unsupported subsystem: only http');
+    ctx.body = this.options.registry.list().map((p) => p.name);
+  }
+
+  private pluginSchema(ctx: Context): void {
+    const type = String(ctx.query.schema_type ?? 'route');
+    if (!['route', 'consumer', 'metadata'].includes(type)) throw fail(400, 'schema_type must be route, consumer or metadata');
+    const schema = this.options.registry.schemaOf(ctx.params.name, type as 'route' | 'consumer' | 'metadata');
+    if (!this.options.registry.has(ctx.params.name)) throw fail(404, 'plugin not found in subsystem http');
+    if (!schema) throw fail(404, `plugin ${ctx.params.name} has no ${type} schema`);
+    ctx.body = schema;
+  }
+
+  private async guardStore<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof CatalogUnavailableError) throw fail(503, err.message);
+      throw err;
+    }
+  }
+
+  private respondError(ctx: Context, err: unknown): void {
+    if (err instanceof AdminError) {
+      ctx.status = err.status;
+      ctx.body = err.body;
+      return;
+    }
+    if (err instanceof BadBody) {
+      ctx.status = err.status;
+      ctx.body = err.raw === undefined ? { error_msg: err.message } : { error_msg: err.message, req_body: err.raw };
+      if (err.status === 413) ctx.set('connection', 'close');
+      return;
+    }
+    this.options.logger.error({ err, method: ctx.method, path: ctx.path }, 'admin request failed');
+    ctx.status = 500;
+    ctx.body = { error_msg: 'Internal Server Error' };
+  }
+}
+
+function envelope(kind: ResourceKind, id: string, record: CatalogRecord) {
+  return { key: keyOf(kind, id), value: record.value, createdIndex: record.createdIndex, modifiedIndex: record.modifiedIndex };
+}
+
+function keyOf(kind: ResourceKind, id: string): string {
+  return `/apisix/${kind}/${id}`;
+}
+
+function requireObject(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw fail(400, 'invalid request body: a JSON object is required');
+  return body as Record<string, unknown>;
+}
+
+/** PATCH /{kind}/{id}/{a/b}: replaces that one attribute (APISIX's sub-path PATCH). */
+function setAtPath(target: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> {
+  const keys = path.split('/').filter(Boolean);
+  if (keys.length === 0) throw fail(400, 'empty sub path');
+  const out = structuredClone(target);
+  let node: Record<string, unknown> = out;
+  for (const key of keys.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  const last = keys[keys.length - 1];
+  if (value === null || value === undefined) delete node[last];
+  else node[last] = value;
+  return out;
+}

@@ -1,0 +1,115 @@
+/**
+ * Validation of an Admin API write, before anything is stored: the resource schema (defaults
+ * filled), APISIX's semantic rules, references to other resources, and every plugin config
+ * against its plugin's schema. A bad body never changes the catalog.
+ */
+import type { CatalogSnapshot, ResourceKind } from '../core/catalog/types.js';
+import type { PluginRegistry } from '../core/registry.js';
+import { compile, type Validator } from '../core/schema.js';
+import { compileTemplate } from '../routes/matcher.js';
+import { RESOURCE_SCHEMAS } from '../routes/schemas.js';
+
+const VALIDATORS = Object.fromEntries(
+  Object.entries(RESOURCE_SCHEMAS).map(([kind, schema]) => [kind, compile(schema)]),
+) as Record<Exclude<ResourceKind, 'plugin_metadata'>, Validator>;
+
+export type Validated = { value: Record<string, unknown> } | { error: string };
+
+export interface ValidationContext {
+  registry: PluginRegistry;
+  snapshot: CatalogSnapshot;
+}
+
+export function validateResource(kind: ResourceKind, id: string, body: Record<string, unknown>, context: ValidationContext): Validated {
+  if ('create_time' in body || 'update_time' in body) {
+    return { error: 'invalid configuration: create_time and update_time are set by the server' };
+  }
+  if (kind === 'plugin_metadata') {
+    const { id: _ignored, ...value } = body;
+    const error = context.registry.validate(id, value, 'metadata');
+    return error ? { error } : { value: { ...value, id } };
+  }
+  const value = structuredClone(body);
+  if (kind === 'consumers') value.username ??= id;
+  else value.id = id;
+  const schemaError = VALIDATORS[kind](value);
+  if (schemaError) return { error: `invalid configuration: ${schemaError}` };
+  if (typeof value.id === 'number') value.id = String(value.id);
+
+  const semantic = checkSemantics(kind, value, context);
+  if (semantic) return { error: semantic };
+  const pluginError = checkPlugins(kind, value.plugins, context.registry);
+  if (pluginError) return { error: kind === 'consumers' ? `invalid plugins configuration: ${pluginError}` : pluginError };
+  return { value };
+}
+
+function checkSemantics(kind: ResourceKind, value: Record<string, unknown>, { snapshot }: ValidationContext): string | undefined {
+  if (kind === 'routes') {
+    if (value.host !== undefined && value.hosts !== undefined) return 'only one of host or hosts is allowed';
+    if (value.remote_addr !== undefined && value.remote_addrs !== undefined) return 'only one of remote_addr or remote_addrs is allowed';
+    if (value.upstream !== undefined && value.upstream_id !== undefined) return 'only one of upstream or upstream_id is allowed';
+    for (const uri of (value.uris as string[] | undefined) ?? [value.uri as string]) {
+      if (!uri.startsWith('/')) return `invalid configuration: uri "${uri}" must start with "/"`;
+      try {
+        compileTemplate(uri);
+      } catch (err) {
+        return `invalid configuration: ${(err as Error).message}`;
+      }
+    }
+  }
+  if (kind === 'services' && value.upstream !== undefined && value.upstream_id !== undefined) {
+    return 'only one of upstream or upstream_id is allowed';
+  }
+  const references: Array<[string, ResourceKind, string]> = [
+    ['upstream_id', 'upstreams', 'upstream'],
+    ['service_id', 'services', 'service'],
+    ['plugin_config_id', 'plugin_configs', 'plugin config'],
+  ];
+  for (const [field, target, name] of references) {
+    const ref = value[field];
+    if (ref === undefined) continue;
+    value[field] = String(ref);
+    if (!snapshot.get(target, String(ref))) {
+      return `failed to fetch ${name} info by ${name} id [${String(ref)}], response code: 404`;
+    }
+  }
+  return undefined;
+}
+
+function checkPlugins(kind: ResourceKind, plugins: unknown, registry: PluginRegistry): string | undefined {
+  if (plugins === undefined) return undefined;
+  if (kind !== 'consumers') return registry.validateMap(plugins, 'route');
+  for (const [name, conf] of Object.entries(plugins as Record<string, unknown>)) {
+    const error = registry.validate(name, conf, registry.get(name)?.type === 'auth' ? 'consumer' : 'route');
+    if (error) return error;
+  }
+  return undefined;
+}
+
+/** Which resources still use `kind/id` (APISIX refuses such a DELETE without `?force=true`). */
+export function referencesTo(kind: ResourceKind, id: string, snapshot: CatalogSnapshot): string | undefined {
+  const field = kind === 'upstreams' ? 'upstream_id' : kind === 'services' ? 'service_id' : kind === 'plugin_configs' ? 'plugin_config_id' : undefined;
+  if (!field) return undefined;
+  const users: Array<[ResourceKind, string]> = [['routes', 'route']];
+  if (kind === 'upstreams') users.push(['services', 'service']);
+  for (const [userKind, userName] of users) {
+    for (const [userId, record] of snapshot.list(userKind)) {
+      if (String(record.value[field] ?? '') === id) {
+        const singular = kind === 'upstreams' ? 'upstream' : kind === 'services' ? 'service' : 'plugin_config';
+        return `can not delete this ${singular}, ${userName} [${userId}] is still using it now`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** RFC 7396 merge patch: objects merge, `null` deletes, everything else (arrays too) replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const base = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete base[key];
+    else base[key] = mergePatch(base[key], value);
+  }
+  return base;
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+/**
+ * The command line: `tollgate start [--config FILE] [--demo]`.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../core/config.js';
+import { PluginLoadError } from '../core/registry.js';
+import { startDemoUpstream, seedDemoCatalog } from './demo.js';
+import { startGateway, type RunningGateway } from './gateway.js';
+
+const USAGE = `usage: tollgate start [--config FILE] [--demo]
+
+  --config FILE   configuration file (default: conf/config.yaml of the installation)
+  --demo          also start a demo upstream on 127.0.0.1:8081 and seed an empty catalog with demo routes
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command !== 'start') {
+    process.stderr.write(USAGE);
+    return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
+  }
+  let configFile: string | undefined;
+  let demo = false;
+  for (let i = 0; i < rest.length; i++) {
+    if (rest[i] === '--config') configFile = rest[++i];
+    else if (rest[i] === '--demo') demo = true;
+    else {
+      process.stderr.write(`unknown option ${rest[i]}\n${USAGE}`);
+      return 2;
+    }
+  }
+  configFile ??= process.env.TOLLGATE_CONFIG ?? defaultConfigFile();
+
+  let demoUpstream: Awaited<ReturnType<typeof startDemoUpstream>> | undefined;
+  let gateway: RunningGateway;
+  try {
+    if (demo) {
+      demoUpstream = await startDemoUpstream().catch((err: Error) => {
+        process.stderr.write(`demo upstream not started (127.0.0.1:8081: ${err.message}); continuing without it\n`);
+        return undefined;
+      });
+    }
+    gateway = await startGateway({ file: configFile, seed: demo ? seedDemoCatalog : undefined });
+  } catch (err) {
+    demoUpstream?.close();
+    if (err instanceof ConfigError || err instanceof PluginLoadError) {
+      process.stderr.write(`tollgate: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  printBanner(gateway, configFile, demo && demoUpstream !== undefined);
+
+  let signals = 0;
+  const shutdown = (signal: string) => {
+    signals += 1;
+    if (signals > 1) process.exit(1);
+    gateway.logger.info({ signal }, 'shutting down');
+    demoUpstream?.close();
+    demoUpstream?.closeAllConnections();
+    gateway.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  return -1;
+}
+
+function defaultConfigFile(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [resolve(here, '../conf/config.yaml'), resolve(here, '../../conf/config.yaml')]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function printBanner(gateway: RunningGateway, configFile: string | undefined, demo: boolean): void {
+  const { addresses, config } = gateway;
+  const url = (a: { host: string; port: number }) => `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+  const lines = [
+    'Tollgate is running',
+    `  data plane   ${url(addresses.dataPlane)}`,
+    addresses.admin ? `  admin api    ${url(addresses.admin)}/apisix/admin` : '  admin api    disabled',
+    addresses.status ? `  status       ${url(addresses.status)}/status/ready` : undefined,
+    `  catalog      ${config.catalog.backend}`,
+    `  config       ${configFile ?? '(defaults)'}`,
+    demo ? '  demo         upstream on http://127.0.0.1:8081, try: curl http://127.0.0.1:' + addresses.dataPlane.port + '/demo/get' : undefined,
+    gateway.generatedAdminKey
+      ? `  admin key    ${gateway.generatedAdminKey}\n               generated now and stored in ${gateway.adminKeyFile}; it will not be printed again`
+      : gateway.adminKeyFile
+        ? `  admin key    stored in ${gateway.adminKeyFile}`
+        : '  admin key    from configuration',
+  ];
+  process.stdout.write(`${lines.filter(Boolean).join('\n')}\n`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err) => {
+    process.stderr.write(`tollgate: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

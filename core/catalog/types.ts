@@ -1,0 +1,82 @@
+/**
+ * The catalog: routes, services, upstreams, consumers, global rules, plugin configs and plugin
+ * metadata. One interface, two backends (embedded file, Redis) that pass one contract suite.
+ * Readers work from immutable snapshots; a change produces a new snapshot, never an edit in place.
+ */
+
+export const RESOURCE_KINDS = [
+  'routes',
+  'services',
+  'upstreams',
+  'consumers',
+  'global_rules',
+  'plugin_configs',
+  'plugin_metadata',
+] as const;
+export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+export interface CatalogRecord {
+  /** The resource as the Admin API shows it, `id`, `create_time` and `update_time` included. */
+  readonly value: Readonly<Record<string, unknown>>;
+  readonly createdIndex: number;
+  readonly modifiedIndex: number;
+}
+
+export interface CatalogSnapshot {
+  /** Revision of the last change this snapshot includes. */
+  readonly revision: number;
+  get(kind: ResourceKind, id: string): CatalogRecord | undefined;
+  list(kind: ResourceKind): ReadonlyMap<string, CatalogRecord>;
+}
+
+export interface CatalogChange {
+  readonly kind: ResourceKind;
+  readonly id: string;
+  /** Undefined when the resource was deleted. */
+  readonly record?: CatalogRecord;
+}
+
+export interface CatalogHealth {
+  /** A snapshot has been loaded at least once. */
+  loaded: boolean;
+  /** The store is reachable right now; when false, writes fail and reads serve the last snapshot. */
+  connected: boolean;
+  revision: number;
+  lastError?: string;
+}
+
+export interface PutResult {
+  record: CatalogRecord;
+  /** True when the id did not exist before (Admin API answers 201 rather than 200). */
+  created: boolean;
+}
+
+/** `changes` is 'all' after a full reload (reconnect, revision gap). */
+export type ChangeListener = (snapshot: CatalogSnapshot, changes: readonly CatalogChange[] | 'all') => void;
+
+export interface Catalog {
+  readonly backend: 'embedded' | 'redis';
+  /** Loads the first snapshot and starts following changes. */
+  start(): Promise<void>;
+  snapshot(): CatalogSnapshot;
+  /**
+   * Stores `value` (without `create_time`/`update_time`, which the catalog sets, keeping the
+   * original create time on replace). Throws CatalogUnavailableError when the store is down.
+   */
+  put(kind: ResourceKind, id: string, value: Record<string, unknown>): Promise<PutResult>;
+  /** Returns the deleted record, or undefined when there was none. */
+  delete(kind: ResourceKind, id: string): Promise<CatalogRecord | undefined>;
+  /** A fresh id for POST: 20 zero-padded digits, as APISIX generates. */
+  nextId(): Promise<string>;
+  onChange(listener: ChangeListener): () => void;
+  health(): CatalogHealth;
+  close(): Promise<void>;
+}
+
+export class CatalogUnavailableError extends Error {
+  override name = 'CatalogUnavailableError';
+}
+
+export function formatGeneratedId(n: number): string {
+  return String(n).padStart(20, '0');
+}

@@ -1,0 +1,328 @@
+/**
+ * Gateway configuration: `conf/config.yaml` (every key documented there with its default), then
+ * environment variables on top. An invalid config stops start-up with a message naming the key.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { compile } from './schema.js';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface AdminKeyConfig {
+  name: string;
+  key: string;
+  role: 'admin' | 'viewer';
+}
+
+export interface GatewayConfig {
+  gateway: {
+    listen: string;
+    workers: number;
+    data_dir: string;
+    trusted_proxies: string[];
+  };
+  admin: {
+    enabled: boolean;
+    listen: string;
+    key: string;
+    keys: AdminKeyConfig[];
+    allow: string[];
+    max_body_bytes: number;
+  };
+  status: { enabled: boolean; listen: string };
+  catalog: { backend: 'embedded' | 'redis'; file: string; poll_interval: number };
+  redis: {
+    url: string;
+    key_prefix: string;
+    command_timeout: number;
+    connect_timeout: number;
+    catalog_command_timeout: number;
+  };
+  limits: {
+    max_body_bytes: number;
+    max_header_bytes: number;
+    max_headers: number;
+    max_connections: number;
+  };
+  timeouts: {
+    headers: number;
+    request_body_idle: number;
+    keep_alive: number;
+    shutdown: number;
+  };
+  upstream: {
+    timeout: { connect: number; send: number; read: number };
+    keepalive_connections: number;
+    keepalive_timeout: number;
+  };
+  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  plugins: string[] | null;
+  mcp: {
+    allowed_commands: string[];
+    max_children: number;
+  };
+}
+
+const listen = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\[\\]]*):[0-9]{1,5}$' };
+const seconds = { type: 'number', exclusiveMinimum: 0 };
+
+const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    gateway: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        listen: { ...listen, default: '0.0.0.0:9080' },
+        // One worker until node:cluster scale-out lands; the key exists so configs stay forward compatible.
+        workers: { type: 'integer', minimum: 1, maximum: 1, default: 1 },
+        data_dir: { type: 'string', minLength: 1, default: './data' },
+        trusted_proxies: { type: 'array', items: { type: 'string' }, default: [] },
+      },
+    },
+    admin: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        listen: { ...listen, default: '127.0.0.1:9180' },
+        key: { type: 'string', default: '' },
+        keys: {
+          type: 'array',
+          default: [],
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'key', 'role'],
+            properties: {
+              name: { type: 'string', minLength: 1 },
+              key: { type: 'string', minLength: 16 },
+              role: { enum: ['admin', 'viewer'] },
+            },
+          },
+        },
+        allow: { type: 'array', items: { type: 'string' }, default: ['127.0.0.0/24', '::1/128'] },
+        max_body_bytes: { type: 'integer', minimum: 1024, default: 1572864 },
+      },
+    },
+    status: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        listen: { ...listen, default: '127.0.0.1:7085' },
+      },
+    },
+    catalog: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        backend: { enum: ['embedded', 'redis'], default: 'embedded' },
+        file: { type: 'string', minLength: 1, default: 'catalog.json' },
+        poll_interval: { ...seconds, default: 1 },
+      },
+    },
+    redis: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        url: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' },
+        key_prefix: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', default: 'tollgate' },
+        command_timeout: { ...seconds, default: 0.2 },
+        connect_timeout: { ...seconds, default: 1 },
+        catalog_command_timeout: { ...seconds, default: 5 },
+      },
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        max_body_bytes: { type: 'integer', minimum: 0, default: 8388608 },
+        max_header_bytes: { type: 'integer', minimum: 1024, default: 16384 },
+        max_headers: { type: 'integer', minimum: 1, default: 100 },
+        max_connections: { type: 'integer', minimum: 1, default: 10000 },
+      },
+    },
+    timeouts: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        headers: { ...seconds, default: 15 },
+        request_body_idle: { ...seconds, default: 30 },
+        keep_alive: { ...seconds, default: 5 },
+        shutdown: { ...seconds, default: 10 },
+      },
+    },
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        timeout: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            connect: { ...seconds, default: 6 },
+            send: { ...seconds, default: 60 },
+            read: { ...seconds, default: 60 },
+          },
+        },
+        keepalive_connections: { type: 'integer', minimum: 1, default: 128 },
+        keepalive_timeout: { ...seconds, default: 60 },
+      },
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
+      },
+    },
+    plugins: {
+      anyOf: [{ type: 'array', items: { type: 'string', minLength: 1 } }, { type: 'null' }],
+      default: null,
+    },
+    mcp: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        allowed_commands: {
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          default: ['node', 'npx', 'python3', 'uvx'],
+        },
+        max_children: { type: 'integer', minimum: 1, default: 32 },
+      },
+    },
+  },
+};
+
+const validateConfig = compile<GatewayConfig>(configSchema);
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Environment variable → config path. Values are strings; numbers and lists are converted. */
+const ENV_OVERRIDES: Array<[string, string[], 'string' | 'integer' | 'list']> = [
+  ['TOLLGATE_LISTEN', ['gateway', 'listen'], 'string'],
+  ['TOLLGATE_WORKERS', ['gateway', 'workers'], 'integer'],
+  ['TOLLGATE_DATA_DIR', ['gateway', 'data_dir'], 'string'],
+  ['TOLLGATE_ADMIN_LISTEN', ['admin', 'listen'], 'string'],
+  ['TOLLGATE_ADMIN_KEY', ['admin', 'key'], 'string'],
+  ['TOLLGATE_STATUS_LISTEN', ['status', 'listen'], 'string'],
+  ['TOLLGATE_CATALOG', ['catalog', 'backend'], 'string'],
+  ['TOLLGATE_REDIS_URL', ['redis', 'url'], 'string'],
+  ['TOLLGATE_LOG_LEVEL', ['log', 'level'], 'string'],
+  ['TOLLGATE_MCP_ALLOWED_COMMANDS', ['mcp', 'allowed_commands'], 'list'],
+];
+
+export const ENVIRONMENT_VARIABLES = ENV_OVERRIDES.map(([name, path]) => ({ name, key: path.join('.') }));
+
+export interface LoadConfigOptions {
+  /** YAML file; absent means the defaults alone. */
+  file?: string;
+  /** Overrides applied after the file and before the environment (tests use this). */
+  overrides?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
+  let raw: Record<string, unknown> = {};
+  if (options.file) {
+    let text: string;
+    try {
+      text = readFileSync(options.file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${options.file}: ${(err as Error).message}`);
+    }
+    try {
+      raw = (parseYaml(text) as Record<string, unknown> | null) ?? {};
+    } catch (err) {
+      throw new ConfigError(`config file ${options.file} is not valid YAML: ${(err as Error).message}`);
+    }
+    if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config file ${options.file} must hold a mapping`);
+  }
+  if (options.overrides) raw = deepMerge(raw, options.overrides);
+  applyEnv(raw, options.env ?? process.env);
+
+  const error = validateConfig(raw);
+  if (error) throw new ConfigError(`invalid config: ${error.replace('property "', 'key "').replace(/"\/([^"]*)"/, (_m, p: string) => `"${p.replaceAll('/', '.')}"`)}`);
+  const config = raw as unknown as GatewayConfig;
+  checkSemantics(config);
+  return config;
+}
+
+function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  for (const [name, path, kind] of ENV_OVERRIDES) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    let parsed: unknown = value;
+    if (kind === 'integer' && /^\d+$/.test(value)) parsed = Number(value);
+    if (kind === 'list') parsed = value.split(',').map((s) => s.trim()).filter(Boolean);
+    setPath(raw, path, parsed);
+  }
+}
+
+function checkSemantics(config: GatewayConfig): void {
+  for (const key of ['gateway.listen', 'admin.listen', 'status.listen'] as const) {
+    const [section, field] = key.split('.') as [keyof GatewayConfig, string];
+    try {
+      parseListen((config[section] as Record<string, string>)[field]);
+    } catch (err) {
+      throw new ConfigError(`invalid config: key "${key}": ${(err as Error).message}`);
+    }
+  }
+}
+
+/** `host:port` or `[v6]:port` → parts; port 0 means "pick a free port" (tests). */
+export function parseListen(value: string): ListenAddress {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value);
+  if (!match) throw new Error(`"${value}" is not host:port`);
+  const port = Number(match[3]);
+  if (port > 65535) throw new Error(`port ${port} is out of range`);
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}
+
+export function resolveDataPath(config: GatewayConfig, file: string): string {
+  const dir = resolve(config.gateway.data_dir);
+  return isAbsolute(file) ? file : resolve(dir, file);
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]] = value;
+}
+
+function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const current = out[key];
+    out[key] =
+      isPlainObject(value) && isPlainObject(current) ? deepMerge(current, value) : value;
+  }
+  return out;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,97 @@
+/**
+ * The typed request context every plugin sees as `ctx.gateway`. Plugins cooperate only through
+ * these fields: auth plugins set `consumer`, proxy-rewrite edits `upstream`, limiters read `var()`.
+ */
+import type { ParameterizedContext, DefaultState } from 'koa';
+
+/** The route a request matched, after service / plugin_config merging. */
+export interface RouteInfo {
+  readonly id: string;
+  readonly name?: string;
+  readonly serviceId?: string;
+  readonly upstreamId?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** The merged route record as stored (plugins included); read-only. */
+  readonly record: Readonly<Record<string, unknown>>;
+}
+
+export interface ConsumerInfo {
+  readonly username: string;
+  readonly groupId?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** The consumer's plugin configs (credentials included): only auth plugins should read them. */
+  readonly plugins: Readonly<Record<string, unknown>>;
+}
+
+/** What the core learned from an MCP request before any plugin ran. */
+export interface McpRequestInfo {
+  /** Which transport endpoint the request addressed. */
+  readonly transport: 'streamable-http' | 'sse';
+  /** JSON-RPC message kind; `invalid` when the body did not parse as JSON-RPC. */
+  readonly kind: 'request' | 'notification' | 'response' | 'invalid' | 'none';
+  readonly method?: string;
+  readonly id?: string | number;
+  /** tools/call and prompts/get: `params.name`; resources/read and subscribe: `params.uri`. */
+  readonly name?: string;
+  readonly sessionId?: string;
+  /** The parsed message, for the content plugin; other plugins should use the fields above. */
+  readonly message?: unknown;
+  /** Why the body is not a valid JSON-RPC message (JSON-RPC error code and text). */
+  readonly error?: { code: number; message: string };
+}
+
+/** How the request will be sent upstream; plugins in rewrite/access phases edit it. */
+export interface UpstreamRequestPlan {
+  /** Path and query sent upstream. Starts as the client's normalized path and query. */
+  uri: string;
+  /** Method sent upstream, when a plugin changes it. */
+  method?: string;
+  /** Host header to send, when a plugin or `pass_host: rewrite` decides it. */
+  host?: string;
+  /** Header edits applied over the client's headers: a string sets, null removes. Names are lower case. */
+  readonly headers: Map<string, string | null>;
+}
+
+/** Filled by the HTTP proxy for log-phase plugins. */
+export interface UpstreamOutcome {
+  addr?: string;
+  status?: number;
+  /** Milliseconds from sending the request to the response headers. */
+  latency?: number;
+  /** Bytes received from the upstream body. */
+  bytes?: number;
+}
+
+export interface GatewayState {
+  /** Generated per request; the request-id plugin may adopt the client's. */
+  requestId: string;
+  /** performance.now() when the request arrived. */
+  readonly startTime: number;
+  /** The socket's address (or the client address a trusted proxy vouched for). */
+  readonly clientIp: string;
+  /** The normalized request path that matching and every plugin see. */
+  readonly path: string;
+  /** The raw query string, without `?`. */
+  readonly query: string;
+  route?: RouteInfo;
+  params: Record<string, string>;
+  consumer?: ConsumerInfo;
+  mcp?: McpRequestInfo;
+  /** The request body, when the route asked the core to buffer it (MCP routes). */
+  body?: Buffer;
+  readonly upstream: UpstreamRequestPlan;
+  upstreamOutcome?: UpstreamOutcome;
+  /** Aborts when the client goes away or the request times out: pass it to every I/O call. */
+  readonly signal: AbortSignal;
+  /** APISIX-style variables: remote_addr, uri, host, http_<name>, arg_<name>, consumer_name, mcp_tool … */
+  var(name: string): string | undefined;
+  /**
+   * Runs the header filters, once. A content plugin that writes to `ctx.res` itself (a stream)
+   * calls it before writing the response head; the core does it for every other response.
+   */
+  commitHeaders(): Promise<void>;
+  /** A private scratch object per plugin, created on first use. */
+  scratch<T extends object>(plugin: string, init: () => T): T;
+}
+
+export type GatewayContext = ParameterizedContext<DefaultState, { gateway: GatewayState }>;

@@ -1,0 +1,335 @@
+/**
+ * The data plane: one Koa app with one middleware that matches a route and runs its compiled
+ * plugin chain. Phase order is APISIX's: rewrite → (consumer merge) → access → content →
+ * header filter → body filter → log, global rules first in every phase. Per-request work is kept
+ * to a lookup in the compiled route table and a walk over pre-sorted arrays.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import Koa from 'koa';
+import { readBody, checkDeclaredLength } from './body.js';
+import { ClientAddressResolver } from './client-ip.js';
+import type { GatewayConfig, ListenAddress } from './config.js';
+import type { GatewayContext } from './context.js';
+import { GatewayError, errorBody, isGatewayError } from './errors.js';
+import type { Logger } from './logger.js';
+import { describeMcpMessage, mcpTransportOf } from './mcp.js';
+import { normalizeRequestTarget } from './path.js';
+import {
+  EMPTY_CHAIN,
+  runBodyFilters,
+  runHeaderFilters,
+  runPhase,
+  type Chain,
+  type ExecutableRoute,
+  type RouteResolver,
+} from './pipeline.js';
+import { RequestState } from './request.js';
+import { proxyRequest } from './upstream/proxy.js';
+
+export interface DataPlaneOptions {
+  config: Readonly<GatewayConfig>;
+  resolver: RouteResolver;
+  logger: Logger;
+  /** Called after the log phase of every request (the access log hooks in here). */
+  onRequestDone?(ctx: GatewayContext, state: RequestState): void;
+}
+
+/** The chains a request runs, kept for the phases after content. */
+interface Chains {
+  global: Chain;
+  route: Chain;
+}
+
+const NOT_FOUND = new GatewayError(404, 'GW_ROUTE_NOT_FOUND', '404 Route Not Found');
+
+export class DataPlane {
+  readonly app: Koa;
+  readonly server: Server;
+  private readonly clientAddress: ClientAddressResolver;
+  private readonly inFlight = new Set<ServerResponse>();
+  private readonly sockets = new Set<Socket>();
+  private port = 0;
+  private draining = false;
+
+  constructor(private readonly options: DataPlaneOptions) {
+    const { config } = options;
+    this.clientAddress = new ClientAddressResolver(config.gateway.trusted_proxies);
+    this.app = new Koa();
+    this.app.silent = true;
+    this.app.use((ctx) => this.handle(ctx as GatewayContext));
+    const callback = this.app.callback();
+    this.server = createServer(
+      {
+        maxHeaderSize: config.limits.max_header_bytes,
+        headersTimeout: config.timeouts.headers * 1000,
+        // Bodies are bounded by an idle timer instead: a long upload that keeps moving is fine.
+        requestTimeout: 0,
+        keepAliveTimeout: config.timeouts.keep_alive * 1000,
+      },
+      (req, res) => {
+        this.inFlight.add(res);
+        res.once('close', () => this.inFlight.delete(res));
+        if (this.draining) res.setHeader('connection', 'close');
+        void callback(req, res);
+      },
+    );
+    // Node silently drops headers past maxHeadersCount; let one extra through so we can refuse.
+    this.server.maxHeadersCount = config.limits.max_headers + 1;
+    this.server.maxConnections = config.limits.max_connections;
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket));
+  }
+
+  listen(address: ListenAddress): Promise<ListenAddress> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(address.port, address.host, () => {
+        this.server.off('error', reject);
+        const bound = this.server.address();
+        this.port = typeof bound === 'object' && bound ? bound.port : address.port;
+        resolve({ host: address.host, port: this.port });
+      });
+    });
+  }
+
+  /** Stops accepting, lets requests in flight finish for up to `graceMs`, then cuts the rest. */
+  async close(graceMs: number): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const deadline = Date.now() + graceMs;
+    while (this.inFlight.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      this.server.closeIdleConnections();
+    }
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+
+  get activeRequests(): number {
+    return this.inFlight.size;
+  }
+
+  private async handle(ctx: GatewayContext): Promise<void> {
+    const startTime = performance.now();
+    const { req, res } = ctx;
+    let state: RequestState;
+    try {
+      const target = normalizeRequestTarget(req.url ?? '/');
+      state = new RequestState(
+        randomUUID(),
+        startTime,
+        this.clientAddress.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']),
+        target.path,
+        target.query,
+        hostOf(req),
+        'http',
+        this.port,
+        req,
+      );
+    } catch (err) {
+      ctx.status = 400;
+      ctx.body = { error_msg: (err as Error).message };
+      ctx.set('connection', 'close');
+      return;
+    }
+    ctx.gateway = state;
+    const chains: Chains = { global: this.options.resolver.globalChain(), route: EMPTY_CHAIN };
+    state.headerCommitter = async () => {
+      await runHeaderFilters(chains.global.headerFilter, ctx);
+      await runHeaderFilters(chains.route.headerFilter, ctx);
+    };
+    res.once('close', () => this.finish(ctx, state, chains));
+
+    try {
+      if (req.rawHeaders.length / 2 > this.options.config.limits.max_headers) {
+        throw new GatewayError(431, 'GW_TOO_MANY_HEADERS', `more than ${this.options.config.limits.max_headers} request headers`);
+      }
+      const match = this.options.resolver.match(req.method ?? 'GET', state.host, state.path, state.clientIp);
+      if (match) {
+        state.route = match.route.info;
+        state.params = match.params;
+      }
+      if (!(await runPhase('rewrite', chains.global.rewrite, ctx))) {
+        if (match) {
+          await this.runRoute(ctx, state, match.route, chains);
+        } else if (!(await runPhase('access', chains.global.access, ctx))) {
+          throw NOT_FOUND;
+        }
+      }
+      if (ctx.respond !== false) await this.finishLocalReply(ctx, state, chains);
+    } catch (err) {
+      await this.replyWithError(ctx, state, err);
+    }
+  }
+
+  private async runRoute(ctx: GatewayContext, state: RequestState, route: ExecutableRoute, chains: Chains): Promise<void> {
+    if (route.broken) throw new GatewayError(503, 'GW_ROUTE_BROKEN', 'route is misconfigured', { cause: new Error(route.broken) });
+    chains.route = route.chain;
+    const { req } = ctx;
+    const limit = route.options.maxBodyBytes;
+    checkDeclaredLength(req, limit);
+    if (route.options.jsonRpc) await this.describeMcp(ctx, state, route.options.jsonRpc.basePath, limit);
+
+    if (await runPhase('rewrite', route.chain.rewrite, ctx)) return;
+    if (state.consumer) {
+      chains.route = route.chainFor(state.consumer);
+      // Plugins merged in from the consumer missed the rewrite phase above (APISIX's rewrite_in_consumer).
+      if (chains.route !== route.chain && (await runPhase('rewrite', chains.route.rewrite, ctx, isFromConsumer))) return;
+    }
+    if (await runPhase('access', chains.global.access, ctx)) return;
+    if (await runPhase('access', chains.route.access, ctx)) return;
+
+    const content = chains.route.content;
+    if (content) {
+      await content.plugin.content!(ctx, content.conf, content.instance);
+      return;
+    }
+    if (!route.upstream) throw new GatewayError(503, 'GW_NO_UPSTREAM', 'route has no upstream');
+    const bodyFilters = bodyFiltersOf(chains);
+    this.watchBodyIdle(req);
+    await proxyRequest(ctx, state, {
+      upstream: route.upstream,
+      timeout: route.timeout,
+      maxBodyBytes: limit,
+      beforeHeaders: () => state.commitHeaders(),
+      filterBody: bodyFilters.length > 0 ? (chunk, eof) => runBodyFilters(bodyFilters, ctx, chunk, eof) : undefined,
+    });
+  }
+
+  private async describeMcp(ctx: GatewayContext, state: RequestState, basePath: string, limit: number): Promise<void> {
+    const transport = mcpTransportOf(state.path, basePath);
+    if (!transport) return;
+    const sessionHeader = ctx.req.headers['mcp-session-id'];
+    const sessionId = typeof sessionHeader === 'string' ? sessionHeader : (state.var('arg_sessionId') ?? undefined);
+    if (ctx.req.method !== 'POST') {
+      state.mcp = describeMcpMessage(transport, sessionId, undefined);
+      return;
+    }
+    state.body = await readBody(ctx.req, limit, this.options.config.timeouts.request_body_idle * 1000);
+    const type = ctx.req.headers['content-type'] ?? '';
+    state.mcp = type.includes('json') || transport === 'sse'
+      ? describeMcpMessage(transport, sessionId, state.body)
+      : { transport, kind: 'none', sessionId };
+  }
+
+  /** A proxied upload that stalls for longer than the body idle timeout gets 408. */
+  private watchBodyIdle(req: IncomingMessage): void {
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return;
+    if (req.complete) return;
+    const socket = req.socket;
+    const onTimeout = () => {
+      const res = (req as IncomingMessage & { res?: ServerResponse }).res;
+      if (res && !res.headersSent) {
+        res.writeHead(408, { 'content-type': 'application/json', connection: 'close' });
+        res.end(JSON.stringify({ error_msg: 'request body not received in time', code: 'GW_BODY_TIMEOUT' }));
+      }
+      socket.destroy();
+    };
+    socket.setTimeout(this.options.config.timeouts.request_body_idle * 1000, onTimeout);
+    req.once('end', () => socket.setTimeout(0));
+    req.once('close', () => socket.setTimeout(0));
+  }
+
+  private async finishLocalReply(ctx: GatewayContext, state: RequestState, chains: Chains): Promise<void> {
+    await state.commitHeaders();
+    const filters = bodyFiltersOf(chains);
+    if (filters.length === 0 || ctx.body === undefined || ctx.body === null) return;
+    const body = ctx.body;
+    if (typeof body === 'string' || Buffer.isBuffer(body) || (typeof body === 'object' && typeof (body as { pipe?: unknown }).pipe !== 'function')) {
+      const buffer = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+      const type = ctx.type;
+      ctx.body = runBodyFilters(filters, ctx, buffer, true);
+      if (type) ctx.type = type;
+    }
+  }
+
+  private async replyWithError(ctx: GatewayContext, state: RequestState, err: unknown): Promise<void> {
+    const error = isGatewayError(err) ? err : new GatewayError(500, 'GW_INTERNAL', 'internal error', { cause: err });
+    if (error.status >= 500 && error.code !== 'GW_CLIENT_GONE') {
+      this.options.logger.error(
+        { requestId: state.requestId, route: state.route?.id, code: error.code, err: error.cause ?? error },
+        'request failed',
+      );
+    }
+    const { res } = ctx;
+    if (error.code === 'GW_CLIENT_GONE' || ctx.respond === false || res.headersSent) {
+      if (!res.writableEnded) res.destroy();
+      return;
+    }
+    ctx.status = error.status;
+    if (error.headers) ctx.set(error.headers);
+    ctx.body = errorBody(error, state.requestId);
+    // An error response is still a response: header filters run (their own errors are ignored).
+    try {
+      await state.commitHeaders();
+    } catch {
+      /* already answering with an error */
+    }
+    // A client that sent a body we refused to read must not leave it in the connection.
+    if (error.status === 413 || error.status === 408 || !ctx.req.complete) ctx.set('connection', 'close');
+  }
+
+  /** The log phase: after the response is done or the client left; never reaches the client. */
+  private finish(ctx: GatewayContext, state: RequestState, chains: Chains): void {
+    if (!ctx.res.writableFinished) state.abort(new Error('client went away'));
+    state.finished = true;
+    const run = (entries: Chain['log']) => {
+      for (const entry of entries) {
+        try {
+          const result = entry.plugin.log!(ctx, entry.conf, entry.instance);
+          if (result && typeof (result as Promise<void>).then === 'function') {
+            (result as Promise<void>).catch((err) => this.logPhaseFailed(state, entry.plugin.name, err));
+          }
+        } catch (err) {
+          this.logPhaseFailed(state, entry.plugin.name, err);
+        }
+      }
+    };
+    run(chains.global.log);
+    run(chains.route.log);
+    this.options.onRequestDone?.(ctx, state);
+  }
+
+  private logPhaseFailed(state: RequestState, plugin: string, err: unknown): void {
+    this.options.logger.error({ requestId: state.requestId, plugin, err }, 'log phase failed');
+  }
+}
+
+function isFromConsumer(entry: { fromConsumer?: boolean }): boolean {
+  return entry.fromConsumer === true;
+}
+
+function bodyFiltersOf(chains: Chains): Chain['bodyFilter'] {
+  if (chains.global.bodyFilter.length === 0) return chains.route.bodyFilter;
+  return [...chains.global.bodyFilter, ...chains.route.bodyFilter];
+}
+
+/** Lower-cased host without port, as matching and `var('host')` see it. */
+function hostOf(req: IncomingMessage): string {
+  const header = req.headers.host;
+  if (!header) return '';
+  const lower = header.toLowerCase();
+  if (lower.startsWith('[')) return lower.slice(0, lower.indexOf(']') + 1);
+  const colon = lower.indexOf(':');
+  return colon < 0 ? lower : lower.slice(0, colon);
+}
+
+/** Malformed requests (framing, oversized headers) are answered by the parser's error path. */
+function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+  const body = JSON.stringify({ error_msg: reason.toLowerCase() });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,26 @@
+/**
+ * What plugin authors import (`import { definePlugin, GatewayError } from 'tollgate'`): the plugin
+ * contract, the typed request context and the error type. Nothing else of the core is public.
+ */
+export { definePlugin, PHASES } from './plugin.js';
+export type {
+  Plugin,
+  Phase,
+  PhaseHandler,
+  BodyFilterHandler,
+  PluginApi,
+  RequestOptions,
+  ConsumerLookup,
+  Disposable,
+} from './plugin.js';
+export type {
+  GatewayContext,
+  GatewayState,
+  RouteInfo,
+  ConsumerInfo,
+  McpRequestInfo,
+  UpstreamRequestPlan,
+  UpstreamOutcome,
+} from './context.js';
+export { GatewayError } from './errors.js';
+export type { JsonSchema } from './schema.js';

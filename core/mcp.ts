@@ -1,0 +1,63 @@
+/**
+ * What the core learns from an MCP request before the chain runs, so that auth, limits and logs
+ * can key on the JSON-RPC method and the tool/resource/prompt name without parsing bodies
+ * themselves. The parse is done once, here; the bridge reuses the result.
+ */
+import type { McpRequestInfo } from './context.js';
+
+export const JSONRPC_PARSE_ERROR = -32700;
+export const JSONRPC_INVALID_REQUEST = -32600;
+
+type Transport = McpRequestInfo['transport'];
+
+/** Which MCP endpoint a path addresses under `basePath`, if any. */
+export function mcpTransportOf(path: string, basePath: string): Transport | undefined {
+  if (!path.startsWith(basePath)) return undefined;
+  const rest = path.slice(basePath.length);
+  if (rest === '/mcp') return 'streamable-http';
+  if (rest === '/sse' || rest === '/message') return 'sse';
+  return undefined;
+}
+
+export function describeMcpMessage(transport: Transport, sessionId: string | undefined, body: Buffer | undefined): McpRequestInfo {
+  if (body === undefined || body.length === 0) {
+    return { transport, kind: body === undefined ? 'none' : 'invalid', sessionId, error: body ? { code: JSONRPC_INVALID_REQUEST, message: 'empty body' } : undefined };
+  }
+  let message: unknown;
+  try {
+    message = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    return { transport, kind: 'invalid', sessionId, error: { code: JSONRPC_PARSE_ERROR, message: `Parse error: ${(err as Error).message}` } };
+  }
+  const invalid = (why: string): McpRequestInfo => ({
+    transport,
+    kind: 'invalid',
+    sessionId,
+    message,
+    error: { code: JSONRPC_INVALID_REQUEST, message: `Invalid Request: ${why}` },
+  });
+  if (Array.isArray(message)) return invalid('batches are not supported');
+  if (typeof message !== 'object' || message === null) return invalid('a message must be an object');
+  const m = message as Record<string, unknown>;
+  if (m.jsonrpc !== '2.0') return invalid('jsonrpc must be "2.0"');
+  const hasId = 'id' in m;
+  if (hasId && typeof m.id !== 'string' && !(typeof m.id === 'number' && Number.isInteger(m.id))) {
+    return invalid('id must be a string or an integer');
+  }
+  const id = m.id as string | number | undefined;
+  if ('method' in m) {
+    if (typeof m.method !== 'string' || !m.method) return invalid('method must be a non-empty string');
+    const params = m.params as Record<string, unknown> | undefined;
+    if (params !== undefined && (typeof params !== 'object' || params === null)) return invalid('params must be an object or array');
+    return { transport, kind: hasId ? 'request' : 'notification', method: m.method, id, name: nameOf(m.method, params), sessionId, message };
+  }
+  if (hasId && ('result' in m || 'error' in m)) return { transport, kind: 'response', id, sessionId, message };
+  return invalid('neither a request, a notification nor a response');
+}
+
+function nameOf(method: string, params: Record<string, unknown> | undefined): string | undefined {
+  if (!params || Array.isArray(params)) return undefined;
+  const key = method === 'tools/call' || method === 'prompts/get' ? 'name' : method.startsWith('resources/') ? 'uri' : undefined;
+  const value = key ? params[key] : undefined;
+  return typeof value === 'string' ? value : undefined;
+}

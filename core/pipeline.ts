@@ -1,0 +1,107 @@
+/**
+ * Plugin chains and how a phase runs over one. A chain is built once per route version (sorted by
+ * priority, split by phase) so the request path only walks arrays.
+ */
+import type { ConsumerInfo, GatewayContext, RouteInfo } from './context.js';
+import type { Phase, Plugin, RequestOptions } from './plugin.js';
+import type { Upstream, UpstreamTimeouts } from './upstream/upstream.js';
+
+export interface ChainEntry {
+  readonly plugin: Plugin;
+  readonly conf: any;
+  readonly instance: unknown;
+  /** The plugin's priority, or the instance's `_meta.priority`. */
+  readonly priority: number;
+  /** Merged in from the authenticated consumer (its rewrite runs after authentication). */
+  readonly fromConsumer?: boolean;
+}
+
+export interface Chain {
+  readonly entries: readonly ChainEntry[];
+  readonly rewrite: readonly ChainEntry[];
+  readonly access: readonly ChainEntry[];
+  readonly content?: ChainEntry;
+  readonly headerFilter: readonly ChainEntry[];
+  readonly bodyFilter: readonly ChainEntry[];
+  readonly log: readonly ChainEntry[];
+}
+
+export function buildChain(entries: readonly ChainEntry[]): Chain {
+  const sorted = [...entries].sort((a, b) => b.priority - a.priority);
+  const having = (phase: Phase) => sorted.filter((e) => typeof e.plugin[phase] === 'function');
+  return {
+    entries: sorted,
+    rewrite: having('rewrite'),
+    access: having('access'),
+    content: having('content')[0],
+    headerFilter: having('headerFilter'),
+    bodyFilter: having('bodyFilter'),
+    log: having('log'),
+  };
+}
+
+export const EMPTY_CHAIN: Chain = buildChain([]);
+
+/** A matched route, ready to run. Built by routes/ from the catalog; the core only executes it. */
+export interface ExecutableRoute {
+  readonly info: RouteInfo;
+  readonly chain: Chain;
+  readonly upstream?: Upstream;
+  readonly timeout?: UpstreamTimeouts;
+  readonly options: Required<Pick<RequestOptions, 'maxBodyBytes'>> & Pick<RequestOptions, 'jsonRpc'>;
+  /** Set when the route cannot run (a dangling reference, an invalid plugin): it answers 503. */
+  readonly broken?: string;
+  /** The route's chain with the consumer's own plugins merged in (cached per consumer version). */
+  chainFor(consumer: ConsumerInfo): Chain;
+}
+
+export interface RouteMatch {
+  readonly route: ExecutableRoute;
+  readonly params: Record<string, string>;
+}
+
+export interface RouteResolver {
+  match(method: string, host: string, path: string, clientIp: string): RouteMatch | undefined;
+  /** Plugins of every global rule, merged; they run before route plugins in every phase. */
+  globalChain(): Chain;
+}
+
+/**
+ * Runs one request phase (rewrite, access) over `entries`. Returns true when a plugin answered
+ * the request (set a body, or took over the response), which ends the request phases.
+ */
+export async function runPhase(
+  phase: 'rewrite' | 'access',
+  entries: readonly ChainEntry[],
+  ctx: GatewayContext,
+  only?: (entry: ChainEntry) => boolean,
+): Promise<boolean> {
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i];
+    if (only && !only(entry)) continue;
+    const result = entry.plugin[phase]!(ctx, entry.conf, entry.instance);
+    if (result !== undefined && typeof (result as Promise<void>).then === 'function') await result;
+    if (ctx.body !== undefined || ctx.respond === false) return true;
+  }
+  return false;
+}
+
+/** Runs headerFilter handlers; errors propagate (headers are not sent yet, so a 500 can still go out). */
+export async function runHeaderFilters(entries: readonly ChainEntry[], ctx: GatewayContext): Promise<void> {
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i];
+    const result = entry.plugin.headerFilter!(ctx, entry.conf, entry.instance);
+    if (result !== undefined && typeof (result as Promise<void>).then === 'function') await result;
+  }
+}
+
+/** Passes a body chunk through every bodyFilter in order. */
+export function runBodyFilters(entries: readonly ChainEntry[], ctx: GatewayContext, chunk: Buffer, eof: boolean): Buffer {
+  let out = chunk;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i];
+    const replaced = entry.plugin.bodyFilter!(ctx, entry.conf, entry.instance, out, eof);
+    if (replaced) out = replaced;
+  }
+  return out;
+}

@@ -1,0 +1,102 @@
+/**
+ * The plugin contract (APISIX's module table, typed). A plugin is a plain object: name, version,
+ * priority, schema, lifecycle hooks and phase handlers from a closed set. The core knows phases,
+ * never plugins.
+ */
+import type { GatewayContext, RouteInfo, ConsumerInfo } from './context.js';
+import type { GatewayConfig } from './config.js';
+import type { Logger } from './logger.js';
+import type { JsonSchema } from './schema.js';
+import type { RedisProvider } from './redis.js';
+
+export const PHASES = ['rewrite', 'access', 'content', 'headerFilter', 'bodyFilter', 'log'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export type PhaseHandler<C, I> = (ctx: GatewayContext, conf: C, instance: I) => void | Promise<void>;
+
+/**
+ * Called for each chunk of the response body (and once with `eof` for local replies). Returns the
+ * chunk to send instead, or undefined to keep it. Synchronous: it runs inside the stream.
+ */
+export type BodyFilterHandler<C, I> = (
+  ctx: GatewayContext,
+  conf: C,
+  instance: I,
+  chunk: Buffer,
+  eof: boolean,
+) => Buffer | undefined | void;
+
+/** What a route's plugins ask of the core before the chain runs. */
+export interface RequestOptions {
+  /** Request body limit for this route, bytes (413 above it). */
+  maxBodyBytes?: number;
+  /** Buffer the body and parse it as JSON-RPC into `ctx.gateway.mcp` before any phase runs. */
+  jsonRpc?: { basePath: string };
+}
+
+/** Finds consumers by credential; served from the catalog snapshot, never from a remote store. */
+export interface ConsumerLookup {
+  /** The consumer whose `plugins[plugin][field]` equals `value`. */
+  find(plugin: string, field: string, value: string): ConsumerInfo | undefined;
+  get(username: string): ConsumerInfo | undefined;
+}
+
+/** What the core hands a plugin at `init`. */
+export interface PluginApi {
+  readonly config: Readonly<GatewayConfig>;
+  readonly logger: Logger;
+  readonly redis: RedisProvider;
+  readonly consumers: ConsumerLookup;
+  /** The plugin_metadata record of a plugin (its global settings), if any. */
+  metadata(plugin: string): Readonly<Record<string, unknown>> | undefined;
+}
+
+/** Per-route state may implement this to release timers, sockets and processes. */
+export interface Disposable {
+  dispose(): void | Promise<void>;
+}
+
+export interface Plugin<C = any, I = any> {
+  /** kebab-case; equals its folder and its key in a route's `plugins`. */
+  name: string;
+  version: string;
+  /** Unique across loaded plugins; higher runs first within a phase. */
+  priority: number;
+  description?: string;
+  /** `auth` plugins read credentials from consumers and may set `ctx.gateway.consumer`. */
+  type?: 'auth';
+  /** JSON Schema of the route-level config (defaults are filled in). */
+  schema: JsonSchema;
+  /** JSON Schema of the config on a consumer (credentials). */
+  consumerSchema?: JsonSchema;
+  /** JSON Schema of `/apisix/admin/plugin_metadata/<name>`. */
+  metadataSchema?: JsonSchema;
+  /** Checks beyond the schema (e.g. an allow-list from the gateway config); returns an error message. */
+  checkConf?(conf: C, config: Readonly<GatewayConfig>): string | undefined;
+  init?(api: PluginApi): void | Promise<void>;
+  destroy?(): void | Promise<void>;
+  /**
+   * Per-route state, living as long as that route version; disposed (if Disposable) when the
+   * route changes or is deleted. Synchronous: open sockets and processes lazily, on first use.
+   */
+  create?(conf: C, route: RouteInfo): I;
+  /** What this plugin needs from the core before the chain runs (read once, at route compile). */
+  requestOptions?(conf: C): RequestOptions;
+  rewrite?: PhaseHandler<C, I>;
+  access?: PhaseHandler<C, I>;
+  /** Terminal: at most one per route. The HTTP upstream proxy is the default content. */
+  content?: PhaseHandler<C, I>;
+  headerFilter?: PhaseHandler<C, I>;
+  bodyFilter?: BodyFilterHandler<C, I>;
+  /** Runs after the response finished or the client went away; never delays it, errors are logged. */
+  log?: PhaseHandler<C, I>;
+}
+
+/** Identity function that types a plugin definition (`export default definePlugin({...})`). */
+export function definePlugin<C = any, I = undefined>(plugin: Plugin<C, I>): Plugin<C, I> {
+  return plugin;
+}
+
+export function isDisposable(value: unknown): value is Disposable {
+  return typeof value === 'object' && value !== null && typeof (value as Disposable).dispose === 'function';
+}

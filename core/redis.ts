@@ -1,0 +1,108 @@
+/**
+ * Redis connections with gateway-safe settings. ioredis's defaults (no command timeout, an offline
+ * queue, 20 retries per request) would make a hot-path call hang while Redis is down; here every
+ * command fails fast instead, and callers decide whether to fail open or closed.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+
+export interface RedisConnectionOptions {
+  url?: string;
+  host?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  /** Seconds. */
+  commandTimeout?: number;
+  /** Seconds. */
+  connectTimeout?: number;
+  keyPrefix?: string;
+}
+
+export interface RedisProvider {
+  /** The gateway's own connection (from `redis.url`); created on first use. */
+  shared(): Redis;
+  /** A connection elsewhere (a route's `redis_host`…), shared between callers with equal options. */
+  connect(options: RedisConnectionOptions): Redis;
+  /** Key prefix every key of the gateway starts with (inside a hash tag for Redis Cluster). */
+  readonly keyPrefix: string;
+  close(): Promise<void>;
+}
+
+export function createRedis(options: RedisConnectionOptions): Redis {
+  const base: RedisOptions = {
+    commandTimeout: Math.round((options.commandTimeout ?? 0.2) * 1000),
+    connectTimeout: Math.round((options.connectTimeout ?? 1) * 1000),
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    // Reconnect forever, backing off to 2 s: the gateway must come back by itself.
+    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
+    lazyConnect: false,
+  };
+  const redis = options.url
+    ? new Redis(options.url, base)
+    : new Redis({
+        ...base,
+        host: options.host ?? '127.0.0.1',
+        port: options.port ?? 6379,
+        username: options.username,
+        password: options.password,
+        db: options.db ?? 0,
+      });
+  // Errors surface on the commands that fail; the connection's own error events are expected
+  // while Redis is away and must not crash the process.
+  redis.on('error', () => {});
+  return redis;
+}
+
+/** Resolves once the connection is ready, or rejects after `timeoutMs`. */
+export function waitReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`redis not ready after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+    };
+    redis.on('ready', onReady);
+  });
+}
+
+export class RedisPool implements RedisProvider {
+  private own?: Redis;
+  private readonly others = new Map<string, Redis>();
+
+  constructor(
+    private readonly defaults: RedisConnectionOptions,
+    readonly keyPrefix: string,
+  ) {}
+
+  shared(): Redis {
+    this.own ??= createRedis(this.defaults);
+    return this.own;
+  }
+
+  connect(options: RedisConnectionOptions): Redis {
+    const key = JSON.stringify(options);
+    let redis = this.others.get(key);
+    if (!redis) {
+      redis = createRedis({ commandTimeout: this.defaults.commandTimeout, ...options });
+      this.others.set(key, redis);
+    }
+    return redis;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.others.values(), ...(this.own ? [this.own] : [])];
+    this.others.clear();
+    this.own = undefined;
+    await Promise.all(all.map((r) => r.quit().catch(() => r.disconnect())));
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The set of loaded plugins. Registration is where a plugin is held to the contract: a kebab-case
+ * name, a unique priority, only known phases, schemas that compile. Each plugin's schemas are
+ * compiled once, with APISIX's injected `_meta` (disable, priority) on the route schema.
+ */
+import { PHASES, type Plugin } from './plugin.js';
+import type { GatewayConfig } from './config.js';
+import { compile, type JsonSchema, type Validator } from './schema.js';
+
+export type ConfKind = 'route' | 'consumer' | 'metadata';
+
+export interface PluginMeta {
+  disable?: boolean;
+  priority?: number;
+}
+
+const META_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Per-instance settings: `disable` skips the plugin, `priority` reorders this instance.',
+  properties: {
+    disable: { type: 'boolean' },
+    priority: { type: 'integer' },
+  },
+};
+
+const CONTRACT_KEYS = new Set<string>([
+  'name',
+  'version',
+  'priority',
+  'description',
+  'type',
+  'schema',
+  'consumerSchema',
+  'metadataSchema',
+  'checkConf',
+  'init',
+  'destroy',
+  'create',
+  'requestOptions',
+  ...PHASES,
+]);
+
+export class PluginLoadError extends Error {
+  override name = 'PluginLoadError';
+}
+
+interface Entry {
+  plugin: Plugin;
+  route: Validator;
+  consumer?: Validator;
+  metadata?: Validator;
+}
+
+export class PluginRegistry {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly config: Readonly<GatewayConfig>) {}
+
+  /** Throws PluginLoadError naming what is wrong; the registry is unchanged on error. */
+  register(plugin: Plugin): void {
+    const where = `plugin ${JSON.stringify(plugin?.name ?? '?')}`;
+    if (typeof plugin !== 'object' || plugin === null) throw new PluginLoadError('a plugin must be an object');
+    if (typeof plugin.name !== 'string' || !/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(plugin.name)) {
+      throw new PluginLoadError(`${where}: name must be kebab-case`);
+    }
+    if (this.entries.has(plugin.name)) throw new PluginLoadError(`${where}: already loaded`);
+    if (typeof plugin.version !== 'string' || !plugin.version) throw new PluginLoadError(`${where}: version is required`);
+    if (!Number.isInteger(plugin.priority)) throw new PluginLoadError(`${where}: priority must be an integer`);
+    for (const other of this.entries.values()) {
+      if (other.plugin.priority === plugin.priority) {
+        throw new PluginLoadError(`${where}: priority ${plugin.priority} is already used by ${other.plugin.name}`);
+      }
+    }
+    for (const key of Object.keys(plugin)) {
+      if (!CONTRACT_KEYS.has(key)) {
+        throw new PluginLoadError(`${where}: unknown property or phase "${key}" (phases: ${PHASES.join(', ')})`);
+      }
+    }
+    for (const phase of PHASES) {
+      if (plugin[phase] !== undefined && typeof plugin[phase] !== 'function') {
+        throw new PluginLoadError(`${where}: phase ${phase} must be a function`);
+      }
+    }
+    if (plugin.type !== undefined && plugin.type !== 'auth') throw new PluginLoadError(`${where}: type must be "auth"`);
+    if (plugin.type === 'auth' && !plugin.consumerSchema) throw new PluginLoadError(`${where}: auth plugins need a consumerSchema`);
+    const entry: Entry = {
+      plugin,
+      route: compileOrThrow(where, 'schema', withMeta(plugin.schema, where)),
+      consumer: plugin.consumerSchema && compileOrThrow(where, 'consumerSchema', plugin.consumerSchema),
+      metadata: plugin.metadataSchema && compileOrThrow(where, 'metadataSchema', plugin.metadataSchema),
+    };
+    this.entries.set(plugin.name, entry);
+  }
+
+  unregister(name: string): void {
+    this.entries.delete(name);
+  }
+
+  get(name: string): Plugin | undefined {
+    return this.entries.get(name)?.plugin;
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  /** Plugins sorted by priority, highest first (APISIX's `plugins/list` order). */
+  list(): Plugin[] {
+    return [...this.entries.values()].map((e) => e.plugin).sort((a, b) => b.priority - a.priority);
+  }
+
+  /** The schema as the Admin API shows it (`_meta` included on route schemas). */
+  schemaOf(name: string, kind: ConfKind): JsonSchema | undefined {
+    const entry = this.entries.get(name);
+    if (!entry) return undefined;
+    return (kind === 'route' ? entry.route : kind === 'consumer' ? entry.consumer : entry.metadata)?.schema;
+  }
+
+  /**
+   * Validates one plugin's config in place (defaults are filled) and returns an error message in
+   * APISIX's words, or undefined.
+   */
+  validate(name: string, conf: unknown, kind: ConfKind): string | undefined {
+    const entry = this.entries.get(name);
+    if (!entry) return `unknown plugin [${name}]`;
+    const validator = kind === 'route' ? entry.route : kind === 'consumer' ? entry.consumer : entry.metadata;
+    if (!validator) {
+      return kind === 'consumer'
+        ? `plugin ${name} cannot be configured on a consumer`
+        : `plugin ${name} has no metadata`;
+    }
+    const error = validator(conf);
+    if (error) return `failed to check the configuration of plugin ${name} err: ${error}`;
+    if (kind === 'route' && entry.plugin.checkConf) {
+      const semantic = entry.plugin.checkConf(conf, this.config);
+      if (semantic) return `failed to check the configuration of plugin ${name} err: ${semantic}`;
+    }
+    return undefined;
+  }
+
+  /** Validates a whole `plugins` map; at most one terminal (content) plugin per map. */
+  validateMap(plugins: unknown, kind: ConfKind): string | undefined {
+    if (plugins === undefined) return undefined;
+    if (typeof plugins !== 'object' || plugins === null || Array.isArray(plugins)) return 'plugins must be an object';
+    let content: string | undefined;
+    for (const [name, conf] of Object.entries(plugins)) {
+      const error = this.validate(name, conf, kind);
+      if (error) return error;
+      if (this.entries.get(name)!.plugin.content && !isDisabled(conf)) {
+        if (content) return `plugins ${content} and ${name} both answer requests (content phase); use one`;
+        content = name;
+      }
+    }
+    return undefined;
+  }
+}
+
+export function isDisabled(conf: unknown): boolean {
+  return Boolean((conf as { _meta?: PluginMeta } | undefined)?._meta?.disable);
+}
+
+function withMeta(schema: JsonSchema, where: string): JsonSchema {
+  if (typeof schema !== 'object' || schema === null) throw new PluginLoadError(`${where}: schema must be an object`);
+  const properties = (schema.properties ?? {}) as Record<string, unknown>;
+  if ('_meta' in properties) throw new PluginLoadError(`${where}: schema must not define _meta`);
+  return { ...schema, properties: { ...properties, _meta: META_SCHEMA } };
+}
+
+function compileOrThrow(where: string, what: string, schema: JsonSchema): Validator {
+  try {
+    return compile(schema);
+  } catch (err) {
+    throw new PluginLoadError(`${where}: ${what} does not compile: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The per-request state behind `ctx.gateway`. Kept lean: the abort controller, the query and
+ * cookie parsers and the scratch map are created only when something asks for them.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { ConsumerInfo, GatewayState, McpRequestInfo, RouteInfo, UpstreamOutcome, UpstreamRequestPlan } from './context.js';
+
+export class RequestState implements GatewayState {
+  route?: RouteInfo;
+  params: Record<string, string> = EMPTY_PARAMS;
+  consumer?: ConsumerInfo;
+  mcp?: McpRequestInfo;
+  body?: Buffer;
+  upstreamOutcome?: UpstreamOutcome;
+  readonly upstream: UpstreamRequestPlan;
+  /** Set once the response has been handed to the client (or the client left). */
+  finished = false;
+  /** Installed by the data plane: runs the header filters of this request's chains. */
+  headerCommitter?: () => Promise<void>;
+  private committed?: Promise<void>;
+  private controller?: AbortController;
+  private scratchpad?: Map<string, object>;
+  private args?: URLSearchParams;
+  private cookies?: Map<string, string>;
+
+  constructor(
+    public requestId: string,
+    readonly startTime: number,
+    readonly clientIp: string,
+    readonly path: string,
+    readonly query: string,
+    readonly host: string,
+    readonly scheme: 'http' | 'https',
+    readonly serverPort: number,
+    private readonly req: IncomingMessage,
+  ) {
+    this.upstream = { uri: query ? `${path}?${query}` : path, headers: new Map() };
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.finished) this.controller.abort(new Error('client went away'));
+    }
+    return this.controller.signal;
+  }
+
+  /** Called by the core when the client disconnects before the response completed. */
+  abort(reason: Error): void {
+    this.finished = true;
+    this.controller?.abort(reason);
+  }
+
+  commitHeaders(): Promise<void> {
+    this.committed ??= this.headerCommitter ? this.headerCommitter() : Promise.resolve();
+    return this.committed;
+  }
+
+  var(name: string): string | undefined {
+    switch (name) {
+      case 'remote_addr':
+        return this.clientIp;
+      case 'uri':
+        return this.path;
+      case 'request_uri':
+        return this.query ? `${this.path}?${this.query}` : this.path;
+      case 'args':
+        return this.query;
+      case 'host':
+        return this.host;
+      case 'request_method':
+        return this.req.method;
+      case 'scheme':
+        return this.scheme;
+      case 'server_port':
+        return String(this.serverPort);
+      case 'request_id':
+        return this.requestId;
+      case 'consumer_name':
+        return this.consumer?.username;
+      case 'route_id':
+        return this.route?.id;
+      case 'route_name':
+        return this.route?.name;
+      case 'service_id':
+        return this.route?.serviceId;
+      case 'mcp_method':
+        return this.mcp?.method;
+      case 'mcp_name':
+        return this.mcp?.name;
+      case 'mcp_tool':
+        return this.mcp?.method === 'tools/call' ? this.mcp.name : undefined;
+      case 'mcp_session_id':
+        return this.mcp?.sessionId;
+    }
+    if (name.startsWith('http_')) {
+      const value = this.req.headers[name.slice(5).replaceAll('_', '-').toLowerCase()];
+      return Array.isArray(value) ? value.join(', ') : value;
+    }
+    if (name.startsWith('arg_')) {
+      this.args ??= new URLSearchParams(this.query);
+      return this.args.get(name.slice(4)) ?? undefined;
+    }
+    if (name.startsWith('cookie_')) {
+      this.cookies ??= parseCookies(this.req.headers.cookie);
+      return this.cookies.get(name.slice(7));
+    }
+    return undefined;
+  }
+
+  scratch<T extends object>(plugin: string, init: () => T): T {
+    this.scratchpad ??= new Map();
+    let value = this.scratchpad.get(plugin) as T | undefined;
+    if (!value) {
+      value = init();
+      this.scratchpad.set(plugin, value);
+    }
+    return value;
+  }
+}
+
+const EMPTY_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+export function parseCookies(header: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!header) return out;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (!name || out.has(name)) continue;
+    let value = part.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    try {
+      out.set(name, decodeURIComponent(value));
+    } catch {
+      out.set(name, value);
+    }
+  }
+  return out;
+}

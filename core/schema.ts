@@ -1,0 +1,64 @@
+/**
+ * The gateway's single ajv instance. Every schema (config, catalog resources, plugin configs) is
+ * compiled here once and reused; validators fill defaults in place, as APISIX does, so what is
+ * stored and served is the config with its defaults.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+
+export type JsonSchema = Record<string, unknown>;
+
+// ajv-formats is CommonJS; its default export arrives wrapped under NodeNext resolution.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (
+  ajv: Ajv,
+) => Ajv;
+
+export const ajv = new Ajv({
+  useDefaults: true,
+  allErrors: false,
+  strict: true,
+  strictTypes: false,
+  strictRequired: false,
+  allowUnionTypes: true,
+  // Plugin and resource schemas describe their fields for generated docs.
+  keywords: ['example'],
+});
+addFormats(ajv);
+
+export interface Validator<T = unknown> {
+  /** Validates (and fills defaults into) `value`; returns an error message or undefined. */
+  (value: unknown): string | undefined;
+  readonly schema: JsonSchema;
+  readonly raw: ValidateFunction<T>;
+}
+
+/** Compiles once; a schema that does not compile throws with ajv's message. */
+export function compile<T = unknown>(schema: JsonSchema): Validator<T> {
+  const raw = ajv.compile<T>(schema);
+  const validate = ((value: unknown) => (raw(value) ? undefined : formatErrors(raw.errors))) as Validator<T>;
+  Object.defineProperty(validate, 'schema', { value: schema });
+  Object.defineProperty(validate, 'raw', { value: raw });
+  return validate;
+}
+
+/**
+ * APISIX-like messages that still name the failing field by JSON pointer:
+ * `property "/methods/0" validation failed: must be equal to one of the allowed values`.
+ */
+export function formatErrors(errors: ErrorObject[] | null | undefined): string {
+  const err = errors?.[0];
+  if (!err) return 'validation failed';
+  const params = err.params as Record<string, unknown>;
+  let where = err.instancePath || '/';
+  let detail = err.message ?? 'is invalid';
+  if (err.keyword === 'additionalProperties') {
+    where = `${err.instancePath}/${String(params.additionalProperty)}`;
+    detail = 'is not allowed (unknown property)';
+  } else if (err.keyword === 'required') {
+    where = `${err.instancePath}/${String(params.missingProperty)}`;
+    detail = 'is required';
+  } else if (err.keyword === 'enum') {
+    detail = `must be one of ${JSON.stringify(params.allowedValues)}`;
+  }
+  return `property "${where}" validation failed: ${detail}`;
+}

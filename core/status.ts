@@ -1,0 +1,51 @@
+/**
+ * The status listener (APISIX's `/status` and `/status/ready`, default 127.0.0.1:7085): liveness,
+ * and readiness that reports catalog health. Degraded (store unreachable, last good snapshot
+ * serving) is still ready: every instance loses the same Redis at the same time, and taking them
+ * all out of rotation would turn a control-plane outage into a data-plane one.
+ */
+import { createServer, type Server } from 'node:http';
+import type { CatalogHealth } from './catalog/types.js';
+import type { ListenAddress } from './config.js';
+
+export class StatusServer {
+  readonly server: Server;
+
+  constructor(private readonly health: () => CatalogHealth) {
+    this.server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      let status = 404;
+      let body: unknown = { error_msg: 'not found' };
+      if (path === '/status') {
+        status = 200;
+        body = { status: 'ok' };
+      } else if (path === '/status/ready') {
+        const catalog = this.health();
+        const state = !catalog.loaded ? 'not ready' : catalog.connected ? 'ok' : 'degraded';
+        status = catalog.loaded ? 200 : 503;
+        body = { status: state, catalog };
+      }
+      const text = JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    });
+  }
+
+  listen(address: ListenAddress): Promise<ListenAddress> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(address.port, address.host, () => {
+        this.server.off('error', reject);
+        const bound = this.server.address();
+        resolve({ host: address.host, port: typeof bound === 'object' && bound ? bound.port : address.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}

@@ -1,0 +1,294 @@
+/**
+ * The default content phase: forward the request to an upstream node with undici and stream the
+ * response back, with backpressure both ways. Failures before the response head map to 502/504
+ * (and connection failures retry the next node while the request body is untouched); failures
+ * after it end the client's response. A client that leaves aborts the upstream request.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { Transform, type Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { GatewayContext } from '../context.js';
+import { GatewayError } from '../errors.js';
+import type { RequestState } from '../request.js';
+import type { UpstreamNode } from './balancer.js';
+import type { Upstream, UpstreamTimeouts } from './upstream.js';
+
+/** RFC 9110 §7.6.1 connection-specific fields, never forwarded in either direction. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+/** Set by the gateway itself; a client's values are dropped. */
+const GATEWAY_SET = new Set(['host', 'x-real-ip', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-for']);
+
+const RETRYABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+]);
+
+export interface ProxyOptions {
+  upstream: Upstream;
+  /** The route's own timeouts override the upstream's. */
+  timeout?: UpstreamTimeouts;
+  maxBodyBytes: number;
+  /** Runs the header filters once, right before the response head is written. */
+  beforeHeaders(): Promise<void>;
+  /** Body filters (identity when the route has none). */
+  filterBody?(chunk: Buffer, eof: boolean): Buffer;
+}
+
+export async function proxyRequest(ctx: GatewayContext, state: RequestState, options: ProxyOptions): Promise<void> {
+  const { upstream } = options;
+  const timeout = options.timeout ?? upstream.timeout;
+  const body = requestBody(ctx, options.maxBodyBytes);
+  const started = Date.now();
+  const tried = new Set<UpstreamNode>();
+  const hashKey = upstream.definition.type === 'chash' ? chashKey(ctx, state, upstream) : undefined;
+  let lastError: unknown;
+
+  for (let attempt = 0; attempt <= upstream.retries; attempt++) {
+    const node = upstream.balancer.pick(tried, hashKey);
+    if (!node) break;
+    tried.add(node);
+    upstream.balancer.started(node);
+    try {
+      await forward(ctx, state, options, node, timeout, body);
+      return;
+    } catch (err) {
+      lastError = err;
+      const code = (err as { code?: string }).code ?? '';
+      const retryable =
+        RETRYABLE.has(code) &&
+        !(err as { responseStarted?: boolean }).responseStarted &&
+        (body === undefined || !body.readableDidRead) &&
+        (upstream.retryTimeoutMs === 0 || Date.now() - started < upstream.retryTimeoutMs);
+      if (!retryable) break;
+    } finally {
+      upstream.balancer.finished(node);
+    }
+  }
+  if (lastError === undefined) {
+    throw new GatewayError(503, 'GW_UPSTREAM_NO_NODE', 'no upstream node is available');
+  }
+  throw toGatewayError(lastError);
+}
+
+function forward(
+  ctx: GatewayContext,
+  state: RequestState,
+  options: ProxyOptions,
+  node: UpstreamNode,
+  timeout: UpstreamTimeouts,
+  body: Readable | undefined,
+): Promise<void> {
+  const { req, res } = ctx;
+  const dispatcher = options.upstream.dispatcher(node, timeout);
+  const outcome = (state.upstreamOutcome = { addr: node.address, status: undefined as number | undefined, latency: undefined as number | undefined, bytes: 0 });
+  const sentAt = performance.now();
+
+  return new Promise<void>((resolve, reject) => {
+    let controller: Dispatcher.DispatchController | undefined;
+    let headWritten = false;
+    let settled = false;
+    let early: Buffer[] | undefined;
+    const onClientClose = () => {
+      if (!res.writableFinished) controller?.abort(Object.assign(new Error('client went away'), { code: 'GW_CLIENT_GONE' }));
+    };
+    res.once('close', onClientClose);
+    const settle = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      res.off('close', onClientClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const write = (chunk: Buffer) => {
+      const out = options.filterBody ? options.filterBody(chunk, false) : chunk;
+      if (out.length > 0 && !res.write(out) && controller && !controller.paused) {
+        const paused = controller;
+        paused.pause();
+        res.once('drain', () => paused.resume());
+      }
+    };
+
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c;
+        if (res.destroyed) c.abort(Object.assign(new Error('client went away'), { code: 'GW_CLIENT_GONE' }));
+      },
+      onResponseStart(c, statusCode, headers) {
+        if (statusCode < 200) return;
+        outcome.status = statusCode;
+        outcome.latency = performance.now() - sentAt;
+        c.pause();
+        early = [];
+        ctx.status = statusCode;
+        copyResponseHeaders(headers, res);
+        options
+          .beforeHeaders()
+          .then(() => {
+            if (settled) return;
+            ctx.respond = false;
+            headWritten = true;
+            if (req.method === 'HEAD') res.flushHeaders();
+            const pending = early ?? [];
+            early = undefined;
+            for (const chunk of pending) write(chunk);
+            c.resume();
+          })
+          .catch((err) => {
+            c.abort(err as Error);
+          });
+      },
+      onResponseData(_c, chunk) {
+        outcome.bytes += chunk.length;
+        if (early) early.push(chunk);
+        else write(chunk);
+      },
+      onResponseEnd() {
+        if (options.filterBody) {
+          const tail = options.filterBody(Buffer.alloc(0), true);
+          if (tail.length > 0) res.write(tail);
+        }
+        res.end();
+        settle();
+      },
+      onResponseError(_c, err) {
+        if (headWritten) {
+          // The head is out: the only honest signal left is to cut the response short.
+          res.destroy(err);
+          settle();
+          return;
+        }
+        settle(Object.assign(err, { responseStarted: outcome.status !== undefined }));
+      },
+    };
+
+    try {
+      dispatcher.dispatch(
+        {
+          method: (state.upstream.method ?? req.method) as Dispatcher.HttpMethod,
+          path: state.upstream.uri,
+          headers: upstreamHeaders(ctx, state, options.upstream, node),
+          body: body ?? null,
+          headersTimeout: Math.round(timeout.read * 1000),
+          bodyTimeout: Math.round(timeout.read * 1000),
+        },
+        handler,
+      );
+    } catch (err) {
+      settle(err);
+    }
+  });
+}
+
+/** The body undici reads: the request itself, behind a byte counter when no length is declared. */
+function requestBody(ctx: GatewayContext, maxBodyBytes: number): Readable | undefined {
+  const { req } = ctx;
+  const length = req.headers['content-length'];
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (!chunked && (length === undefined || length === '0')) return undefined;
+  // A declared length was already checked against the limit and Node's parser enforces it.
+  if (!chunked) return req;
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > maxBodyBytes) {
+        done(new GatewayError(413, 'GW_BODY_TOO_LARGE', `request body is larger than ${maxBodyBytes} bytes`));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
+  req.on('error', (err) => counter.destroy(err));
+  return req.pipe(counter);
+}
+
+function upstreamHeaders(ctx: GatewayContext, state: RequestState, upstream: Upstream, node: UpstreamNode): string[] {
+  const { req } = ctx;
+  const raw = req.rawHeaders;
+  const edits = state.upstream.headers;
+  const connectionListed = connectionTokens(req.headers.connection);
+  const out: string[] = [];
+  let forwardedFor: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (HOP_BY_HOP.has(name) || (connectionListed && connectionListed.has(name))) continue;
+    if (GATEWAY_SET.has(name)) {
+      if (name === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${raw[i + 1]}` : raw[i + 1];
+      continue;
+    }
+    if (edits.size > 0 && edits.has(name)) continue;
+    out.push(raw[i], raw[i + 1]);
+  }
+  for (const [name, value] of edits) if (value !== null && !GATEWAY_SET.has(name)) out.push(name, value);
+  const host =
+    state.upstream.host ??
+    (upstream.passHost === 'node' ? node.address : upstream.passHost === 'rewrite' ? (upstream.upstreamHost ?? node.address) : (req.headers.host ?? node.address));
+  out.push(
+    'host', host,
+    'x-real-ip', state.clientIp,
+    'x-forwarded-for', forwardedFor ? `${forwardedFor}, ${state.clientIp}` : state.clientIp,
+    'x-forwarded-proto', state.scheme,
+    'x-forwarded-host', state.host,
+    'x-forwarded-port', String(state.serverPort),
+  );
+  return out;
+}
+
+function connectionTokens(header: string | undefined): Set<string> | undefined {
+  if (!header) return undefined;
+  const tokens = header.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t && t !== 'close' && t !== 'keep-alive');
+  return tokens.length ? new Set(tokens) : undefined;
+}
+
+function copyResponseHeaders(headers: IncomingHttpHeaders, res: GatewayContext['res']): void {
+  const listed = connectionTokens(headers.connection as string | undefined);
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || (listed && listed.has(name))) continue;
+    const value = headers[name];
+    if (value !== undefined) res.setHeader(name, value);
+  }
+}
+
+function chashKey(ctx: GatewayContext, state: RequestState, upstream: Upstream): string {
+  const key = upstream.hashKey ?? 'remote_addr';
+  let value: string | undefined;
+  switch (upstream.hashOn) {
+    case 'header': {
+      const h = ctx.req.headers[key.toLowerCase()];
+      value = Array.isArray(h) ? h[0] : h;
+      break;
+    }
+    case 'cookie':
+      value = state.var(`cookie_${key}`);
+      break;
+    case 'consumer':
+      value = state.consumer?.username;
+      break;
+    case 'vars_combinations':
+      value = key.replace(/\$([A-Za-z0-9_]+)/g, (_m, name: string) => state.var(name) ?? '');
+      break;
+    default:
+      value = state.var(key);
+  }
+  // APISIX falls back to the client address when the key is empty.
+  return value || state.clientIp;
+}
+
+function toGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'GW_CLIENT_GONE') return new GatewayError(499, 'GW_CLIENT_GONE', 'client went away', { cause: err });
+  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return new GatewayError(504, 'GW_UPSTREAM_TIMEOUT', 'upstream timed out', { cause: err });
+  }
+  if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || code === 'ECONNABORTED') {
+    return new GatewayError(400, 'GW_BAD_REQUEST_BODY', 'request body ended early', { cause: err });
+  }
+  return new GatewayError(502, 'GW_UPSTREAM_UNAVAILABLE', 'upstream unavailable', { cause: err });
+}

@@ -1,0 +1,169 @@
+/**
+ * An upstream as APISIX describes it (nodes, balancer type, timeouts, retries, scheme, pass_host),
+ * turned into something that picks a node and hands out its connection pool. Pools are shared
+ * between upstreams through the PoolRegistry and released when the upstream is disposed.
+ */
+import { Pool } from 'undici';
+import { createBalancer, type Balancer, type UpstreamNode } from './balancer.js';
+
+export interface UpstreamTimeouts {
+  /** Seconds. */
+  connect: number;
+  send: number;
+  read: number;
+}
+
+export interface UpstreamDefinition {
+  type?: 'roundrobin' | 'chash' | 'least_conn';
+  nodes: Record<string, number> | Array<{ host: string; port?: number; weight: number; priority?: number }>;
+  hash_on?: 'vars' | 'header' | 'cookie' | 'consumer' | 'vars_combinations';
+  key?: string;
+  retries?: number;
+  retry_timeout?: number;
+  timeout?: UpstreamTimeouts;
+  scheme?: 'http' | 'https';
+  pass_host?: 'pass' | 'node' | 'rewrite';
+  upstream_host?: string;
+  keepalive_pool?: { size?: number; idle_timeout?: number; requests?: number };
+  tls?: { verify?: boolean };
+}
+
+export interface UpstreamDefaults {
+  timeout: UpstreamTimeouts;
+  keepaliveConnections: number;
+  keepaliveTimeout: number;
+}
+
+interface PoolOptions {
+  origin: string;
+  connectTimeoutMs: number;
+  connections: number;
+  keepAliveMs: number;
+  maxRequestsPerClient: number;
+  verifyTls: boolean;
+}
+
+/** Shares one undici Pool per origin and settings; closes it when the last user releases it. */
+export class PoolRegistry {
+  private readonly pools = new Map<string, { pool: Pool; users: number }>();
+
+  acquire(options: PoolOptions): Pool {
+    const key = JSON.stringify(options);
+    let entry = this.pools.get(key);
+    if (!entry) {
+      entry = {
+        users: 0,
+        pool: new Pool(options.origin, {
+          connections: options.connections,
+          pipelining: 1,
+          keepAliveTimeout: options.keepAliveMs,
+          keepAliveMaxTimeout: options.keepAliveMs,
+          maxRequestsPerClient: options.maxRequestsPerClient,
+          connect: { timeout: options.connectTimeoutMs, rejectUnauthorized: options.verifyTls },
+        }),
+      };
+      this.pools.set(key, entry);
+    }
+    entry.users += 1;
+    return entry.pool;
+  }
+
+  release(pool: Pool): void {
+    for (const [key, entry] of this.pools) {
+      if (entry.pool !== pool) continue;
+      entry.users -= 1;
+      if (entry.users <= 0) {
+        this.pools.delete(key);
+        // Graceful: requests in flight on the old route version finish first.
+        entry.pool.close().catch(() => entry.pool.destroy().catch(() => {}));
+      }
+      return;
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(all.map((e) => e.pool.destroy().catch(() => {})));
+  }
+
+  get size(): number {
+    return this.pools.size;
+  }
+}
+
+export class Upstream {
+  readonly nodes: UpstreamNode[];
+  readonly balancer: Balancer;
+  readonly retries: number;
+  readonly retryTimeoutMs: number;
+  readonly timeout: UpstreamTimeouts;
+  readonly scheme: 'http' | 'https';
+  readonly passHost: 'pass' | 'node' | 'rewrite';
+  readonly upstreamHost?: string;
+  readonly hashOn: NonNullable<UpstreamDefinition['hash_on']>;
+  readonly hashKey?: string;
+  private readonly dispatchers = new Map<UpstreamNode, Pool>();
+  private disposed = false;
+
+  constructor(
+    readonly definition: UpstreamDefinition,
+    private readonly pools: PoolRegistry,
+    private readonly defaults: UpstreamDefaults,
+  ) {
+    this.scheme = definition.scheme ?? 'http';
+    this.nodes = parseNodes(definition.nodes, this.scheme === 'https' ? 443 : 80);
+    this.balancer = createBalancer(definition.type ?? 'roundrobin', this.nodes);
+    this.retries = definition.retries ?? Math.max(0, this.nodes.length - 1);
+    this.retryTimeoutMs = (definition.retry_timeout ?? 0) * 1000;
+    this.timeout = definition.timeout ?? defaults.timeout;
+    this.passHost = definition.pass_host ?? 'pass';
+    this.upstreamHost = definition.upstream_host;
+    this.hashOn = definition.hash_on ?? 'vars';
+    this.hashKey = definition.key;
+  }
+
+  /** The node's pool, created on first use (a route that never gets traffic opens nothing). */
+  dispatcher(node: UpstreamNode, routeTimeout?: UpstreamTimeouts): Pool {
+    let pool = this.dispatchers.get(node);
+    if (!pool) {
+      if (this.disposed) throw new Error('upstream disposed');
+      const keepalive = this.definition.keepalive_pool ?? {};
+      pool = this.pools.acquire({
+        origin: `${this.scheme}://${node.address}`,
+        connectTimeoutMs: Math.round((routeTimeout ?? this.timeout).connect * 1000),
+        connections: keepalive.size ?? this.defaults.keepaliveConnections,
+        keepAliveMs: Math.round((keepalive.idle_timeout ?? this.defaults.keepaliveTimeout) * 1000),
+        maxRequestsPerClient: keepalive.requests ?? 1000,
+        verifyTls: this.definition.tls?.verify ?? true,
+      });
+      this.dispatchers.set(node, pool);
+    }
+    return pool;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    for (const pool of this.dispatchers.values()) this.pools.release(pool);
+    this.dispatchers.clear();
+  }
+}
+
+export function parseNodes(nodes: UpstreamDefinition['nodes'], defaultPort: number): UpstreamNode[] {
+  const list = Array.isArray(nodes)
+    ? nodes.map((n) => ({ host: n.host, port: n.port, weight: n.weight, priority: n.priority ?? 0 }))
+    : Object.entries(nodes).map(([address, weight]) => ({ ...splitAddress(address), weight, priority: 0 }));
+  return list.map((n) => {
+    const host = n.host.startsWith('[') ? n.host.slice(1, -1) : n.host;
+    const port = n.port ?? defaultPort;
+    return { host, port, weight: n.weight, priority: n.priority, address: `${host.includes(':') ? `[${host}]` : host}:${port}` };
+  });
+}
+
+function splitAddress(address: string): { host: string; port?: number } {
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(address);
+  if (v6) return { host: v6[1], port: v6[2] ? Number(v6[2]) : undefined };
+  const colon = address.lastIndexOf(':');
+  if (colon < 0) return { host: address };
+  return { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
+}

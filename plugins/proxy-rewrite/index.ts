@@ -1,0 +1,132 @@
+/**
+ * proxy-rewrite — changes what is sent upstream: the path (`uri` with `$var` interpolation, or
+ * `regex_uri` [pattern, replacement, …] applied to the path), the method, the Host header, and
+ * headers (add / set / remove). The client's query string is kept. Patterns that could backtrack
+ * catastrophically are refused when the route is written, not discovered under load.
+ * Phase: rewrite. Never fails a request.
+ */
+import safeRegex from 'safe-regex2';
+import { definePlugin } from '../../core/plugin.js';
+import type { GatewayContext } from '../../core/context.js';
+
+interface HeaderEdits {
+  add?: Record<string, string>;
+  set?: Record<string, string>;
+  remove?: string[];
+}
+
+interface ProxyRewriteConf {
+  uri?: string;
+  regex_uri?: string[];
+  method?: string;
+  host?: string;
+  headers?: HeaderEdits | Record<string, string>;
+}
+
+interface Compiled {
+  rules: Array<[RegExp, string]>;
+  headers: { add: Array<[string, string]>; set: Array<[string, string]>; remove: string[] };
+}
+
+const headerMap = { type: 'object', additionalProperties: { type: 'string' }, propertyNames: { pattern: '^[^:\\s]+$' } };
+
+export default definePlugin<ProxyRewriteConf, Compiled>({
+  name: 'proxy-rewrite',
+  version: '1.0.0',
+  priority: 1008,
+  description: 'Rewrites the upstream request: path, method, host and headers.',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      uri: { type: 'string', minLength: 1, maxLength: 4096, pattern: '^/', description: 'New upstream path; `$var` is replaced by a variable (e.g. `$uri`, `$arg_id`).' },
+      regex_uri: {
+        type: 'array',
+        minItems: 2,
+        items: { type: 'string' },
+        description: 'Pairs of [pattern, replacement]: the first pattern that matches the path rewrites it (`$1` refers to a capture).',
+      },
+      method: { enum: ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'OPTIONS', 'MKCOL', 'COPY', 'MOVE', 'PROPFIND', 'LOCK', 'UNLOCK', 'PATCH', 'TRACE'], description: 'Method sent upstream.' },
+      host: { type: 'string', pattern: '^[0-9a-zA-Z._:\\[\\]-]+$', description: 'Host header sent upstream.' },
+      headers: {
+        description: 'Header edits: {add, set, remove}, or a plain map (treated as set). Values may contain `$var`.',
+        anyOf: [
+          {
+            type: 'object',
+            additionalProperties: false,
+            minProperties: 1,
+            properties: {
+              add: headerMap,
+              set: headerMap,
+              remove: { type: 'array', items: { type: 'string', pattern: '^[^:\\s]+$' } },
+            },
+          },
+          headerMap,
+        ],
+      },
+    },
+  },
+
+  checkConf(conf) {
+    const pairs = conf.regex_uri;
+    if (!pairs) return undefined;
+    if (pairs.length % 2 !== 0) return 'regex_uri must hold [pattern, replacement] pairs';
+    for (let i = 0; i < pairs.length; i += 2) {
+      try {
+        new RegExp(pairs[i]);
+      } catch (err) {
+        return `regex_uri pattern ${JSON.stringify(pairs[i])} is invalid: ${(err as Error).message}`;
+      }
+      if (!safeRegex(pairs[i])) return `regex_uri pattern ${JSON.stringify(pairs[i])} may backtrack catastrophically`;
+    }
+    return undefined;
+  },
+
+  create(conf) {
+    const rules: Compiled['rules'] = [];
+    for (let i = 0; conf.regex_uri && i < conf.regex_uri.length; i += 2) rules.push([new RegExp(conf.regex_uri[i]), conf.regex_uri[i + 1]]);
+    const edits: HeaderEdits = conf.headers && ('add' in conf.headers || 'set' in conf.headers || 'remove' in conf.headers)
+      ? (conf.headers as HeaderEdits)
+      : { set: conf.headers as Record<string, string> | undefined };
+    return {
+      rules,
+      headers: {
+        add: Object.entries(edits.add ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+        set: Object.entries(edits.set ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+        remove: (edits.remove ?? []).map((k) => k.toLowerCase()),
+      },
+    };
+  },
+
+  rewrite(ctx, conf, compiled) {
+    const plan = ctx.gateway.upstream;
+    const query = ctx.gateway.query;
+    let path: string | undefined;
+    if (conf.uri) {
+      path = interpolate(ctx, conf.uri);
+    } else {
+      for (const [pattern, replacement] of compiled.rules) {
+        if (pattern.test(ctx.gateway.path)) {
+          path = ctx.gateway.path.replace(pattern, replacement);
+          break;
+        }
+      }
+    }
+    if (path !== undefined) plan.uri = query && !path.includes('?') ? `${path}?${query}` : path;
+    if (conf.method) plan.method = conf.method;
+    if (conf.host) plan.host = conf.host;
+    const { add, set, remove } = compiled.headers;
+    for (const name of remove) plan.headers.set(name, null);
+    for (const [name, value] of set) plan.headers.set(name, interpolate(ctx, value));
+    for (const [name, value] of add) {
+      const existing = plan.headers.get(name) ?? ctx.get(name);
+      const added = interpolate(ctx, value);
+      plan.headers.set(name, existing ? `${existing}, ${added}` : added);
+    }
+  },
+});
+
+function interpolate(ctx: GatewayContext, template: string): string {
+  if (!template.includes('$')) return template;
+  return template.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => ctx.gateway.var(name) ?? '');
+}

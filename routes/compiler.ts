@@ -1,0 +1,173 @@
+/**
+ * Turns catalog records into executable routes: merge service, plugin_config and route plugins
+ * with APISIX's precedence (route > plugin_config > service), validate every plugin config,
+ * create per-route plugin instances, and attach the upstream. A route that cannot be built is not
+ * dropped (a request could then fall through to a less protected route): it answers 503.
+ */
+import type { ConsumerInfo, RouteInfo } from '../core/context.js';
+import type { Logger } from '../core/logger.js';
+import { buildChain, type Chain, type ChainEntry, type ExecutableRoute } from '../core/pipeline.js';
+import { isDisposable, type RequestOptions } from '../core/plugin.js';
+import { isDisabled, type PluginMeta, type PluginRegistry } from '../core/registry.js';
+import type { Upstream, UpstreamTimeouts } from '../core/upstream/upstream.js';
+import type { MatcherEntry } from './matcher.js';
+
+export type PluginMap = Record<string, unknown>;
+
+export interface RouteSources {
+  id: string;
+  route: Record<string, unknown>;
+  service?: Record<string, unknown>;
+  pluginConfig?: Record<string, unknown>;
+  /** Why a referenced record is missing or invalid, if one is. */
+  problem?: string;
+}
+
+export interface CompileDeps {
+  registry: PluginRegistry;
+  logger: Logger;
+  defaultMaxBodyBytes: number;
+}
+
+/** Creates the plugin instances of a plugins map; on failure, disposes what it created and throws. */
+export function createEntries(deps: CompileDeps, plugins: PluginMap, info: RouteInfo, fromConsumer: boolean): ChainEntry[] {
+  const entries: ChainEntry[] = [];
+  try {
+    for (const [name, original] of Object.entries(plugins)) {
+      if (isDisabled(original)) continue;
+      const plugin = deps.registry.get(name);
+      if (!plugin) throw new Error(`plugin ${name} is not loaded`);
+      const conf = structuredClone(original);
+      const error = deps.registry.validate(name, conf, 'route');
+      if (error) throw new Error(error);
+      const instance = plugin.create ? plugin.create(conf, info) : undefined;
+      const meta = (conf as { _meta?: PluginMeta })._meta;
+      entries.push({ plugin, conf, instance, priority: meta?.priority ?? plugin.priority, fromConsumer });
+    }
+  } catch (err) {
+    disposeEntries(entries, deps.logger);
+    throw err;
+  }
+  return entries;
+}
+
+export function disposeEntries(entries: readonly ChainEntry[], logger: Logger): void {
+  for (const entry of entries) {
+    if (!isDisposable(entry.instance)) continue;
+    try {
+      const result = entry.instance.dispose();
+      if (result instanceof Promise) result.catch((err) => logger.error({ err, plugin: entry.plugin.name }, 'plugin dispose failed'));
+    } catch (err) {
+      logger.error({ err, plugin: entry.plugin.name }, 'plugin dispose failed');
+    }
+  }
+}
+
+export function mergePlugins(sources: RouteSources): PluginMap {
+  return {
+    ...((sources.service?.plugins as PluginMap | undefined) ?? {}),
+    ...((sources.pluginConfig?.plugins as PluginMap | undefined) ?? {}),
+    ...((sources.route.plugins as PluginMap | undefined) ?? {}),
+  };
+}
+
+export class CompiledRoute implements ExecutableRoute {
+  readonly info: RouteInfo;
+  readonly chain: Chain;
+  readonly options: ExecutableRoute['options'];
+  readonly timeout?: UpstreamTimeouts;
+  readonly broken?: string;
+  readonly matcherEntry: MatcherEntry<CompiledRoute>;
+  private readonly consumerChains = new Map<string, { consumer: ConsumerInfo; chain: Chain; own: ChainEntry[] }>();
+  private readonly plugins: PluginMap;
+
+  constructor(
+    private readonly deps: CompileDeps,
+    sources: RouteSources,
+    readonly fingerprint: string,
+    readonly upstream: Upstream | undefined,
+    private readonly releaseUpstream: () => void,
+  ) {
+    const { route, service } = sources;
+    this.info = Object.freeze({
+      id: sources.id,
+      name: route.name as string | undefined,
+      serviceId: route.service_id === undefined ? undefined : String(route.service_id),
+      upstreamId: (route.upstream_id ?? (route.upstream ? undefined : service?.upstream_id)) === undefined
+        ? undefined
+        : String(route.upstream_id ?? service?.upstream_id),
+      labels: route.labels as Record<string, string> | undefined,
+      record: route,
+    });
+    this.plugins = mergePlugins(sources);
+    this.timeout = route.timeout as UpstreamTimeouts | undefined;
+    let broken = sources.problem;
+    let entries: ChainEntry[] = [];
+    if (!broken) {
+      try {
+        entries = createEntries(deps, this.plugins, this.info, false);
+      } catch (err) {
+        broken = (err as Error).message;
+      }
+    }
+    if (broken) deps.logger.error({ route: sources.id, problem: broken }, 'route cannot run; it answers 503 until fixed');
+    this.broken = broken;
+    this.chain = buildChain(entries);
+    this.options = requestOptionsOf(this.chain, deps.defaultMaxBodyBytes);
+    const hosts = (route.hosts as string[] | undefined) ?? (route.host ? [route.host as string] : (service?.hosts as string[] | undefined));
+    this.matcherEntry = {
+      value: this,
+      uris: (route.uris as string[] | undefined) ?? [route.uri as string],
+      hosts,
+      methods: route.methods as string[] | undefined,
+      remoteAddrs: (route.remote_addrs as string[] | undefined) ?? (route.remote_addr ? [route.remote_addr as string] : undefined),
+      priority: (route.priority as number | undefined) ?? 0,
+    };
+  }
+
+  /**
+   * The chain once `consumer` is authenticated: its non-auth plugins override the route's
+   * (Consumer > Route). Instances are per route version and consumer version, created on first use.
+   */
+  chainFor(consumer: ConsumerInfo): Chain {
+    const cached = this.consumerChains.get(consumer.username);
+    if (cached && cached.consumer === consumer) return cached.chain;
+    if (cached) disposeEntries(cached.own, this.deps.logger);
+    const extra: PluginMap = {};
+    for (const [name, conf] of Object.entries(consumer.plugins)) {
+      if (this.deps.registry.get(name)?.type !== 'auth') extra[name] = conf;
+    }
+    let chain = this.chain;
+    let own: ChainEntry[] = [];
+    if (Object.keys(extra).length > 0) {
+      own = createEntries(this.deps, extra, this.info, true);
+      const kept = this.chain.entries.filter((e) => !(e.plugin.name in extra));
+      chain = buildChain([...kept, ...own]);
+    }
+    this.consumerChains.set(consumer.username, { consumer, chain, own });
+    return chain;
+  }
+
+  dispose(): void {
+    disposeEntries(this.chain.entries, this.deps.logger);
+    for (const { own } of this.consumerChains.values()) disposeEntries(own, this.deps.logger);
+    this.consumerChains.clear();
+    this.releaseUpstream();
+  }
+}
+
+/**
+ * Folds what the route's plugins ask of the core. A plugin may raise or lower the gateway-wide
+ * body limit for its route; when several ask, the smallest wins.
+ */
+function requestOptionsOf(chain: Chain, defaultMaxBodyBytes: number): ExecutableRoute['options'] {
+  let asked: number | undefined;
+  let jsonRpc: RequestOptions['jsonRpc'];
+  for (const entry of chain.entries) {
+    const options = entry.plugin.requestOptions?.(entry.conf);
+    if (!options) continue;
+    if (options.maxBodyBytes !== undefined) asked = Math.min(asked ?? Infinity, options.maxBodyBytes);
+    if (options.jsonRpc) jsonRpc = options.jsonRpc;
+  }
+  return { maxBodyBytes: asked ?? defaultMaxBodyBytes, jsonRpc };
+}

@@ -1,0 +1,220 @@
+/**
+ * The route table's index, built once per catalog change and swapped atomically. Lookup order
+ * follows APISIX's radixtree_host_uri router:
+ *   1. routes whose hosts match (exact host, then wildcards, most specific first), then host-less routes;
+ *   2. within those, an exact uri first, then prefixes from longest to shortest
+ *      (`/a/*`, `/a*`, and `:param` templates are indexed by their static prefix);
+ *   3. within one uri, higher `priority` first, then the longer template;
+ *   4. the first candidate whose methods, remote_addrs and template tail match wins.
+ * A lookup is a few Map gets and never walks the whole table, so 10,000 routes cost what 1 does.
+ */
+import type { BlockList } from 'node:net';
+import { addressIn, buildBlockList } from '../core/client-ip.js';
+
+export interface MatcherEntry<T> {
+  value: T;
+  uris: readonly string[];
+  hosts?: readonly string[];
+  methods?: readonly string[];
+  remoteAddrs?: readonly string[];
+  priority: number;
+}
+
+export interface Match<T> {
+  value: T;
+  params: Record<string, string>;
+}
+
+/** Matches what follows the static prefix; returns captured params, or undefined for no match. */
+type TailMatcher = (rest: string) => Record<string, string> | undefined;
+
+interface Candidate<T> {
+  value: T;
+  priority: number;
+  templateLength: number;
+  order: number;
+  methods?: ReadonlySet<string>;
+  remote?: BlockList;
+  tail?: TailMatcher;
+}
+
+const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+class UriIndex<T> {
+  readonly exact = new Map<string, Candidate<T>[]>();
+  readonly prefix = new Map<string, Candidate<T>[]>();
+  prefixLengths: number[] = [];
+
+  add(template: string, candidate: Omit<Candidate<T>, 'tail'>): void {
+    const compiled = compileTemplate(template);
+    const bucket = compiled.tail === undefined && !compiled.isPrefix ? this.exact : this.prefix;
+    const list = bucket.get(compiled.staticPart) ?? [];
+    list.push({ ...candidate, tail: compiled.tail });
+    bucket.set(compiled.staticPart, list);
+  }
+
+  seal(): void {
+    const byPrecedence = (a: Candidate<T>, b: Candidate<T>) =>
+      b.priority - a.priority || b.templateLength - a.templateLength || a.order - b.order;
+    for (const list of this.exact.values()) list.sort(byPrecedence);
+    for (const list of this.prefix.values()) list.sort(byPrecedence);
+    this.prefixLengths = [...new Set([...this.prefix.keys()].map((k) => k.length))].sort((a, b) => b - a);
+  }
+
+  find(method: string, path: string, clientIp: string): Match<T> | undefined {
+    const exact = this.exact.get(path);
+    if (exact) {
+      const hit = pick(exact, method, path, 0, clientIp);
+      if (hit) return hit;
+    }
+    for (const length of this.prefixLengths) {
+      if (length > path.length) continue;
+      const list = this.prefix.get(length === path.length ? path : path.slice(0, length));
+      if (!list) continue;
+      const hit = pick(list, method, path, length, clientIp);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+}
+
+function pick<T>(list: Candidate<T>[], method: string, path: string, restAt: number, clientIp: string): Match<T> | undefined {
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i];
+    if (c.methods && !c.methods.has(method)) continue;
+    if (c.remote && !addressIn(c.remote, clientIp)) continue;
+    if (c.tail) {
+      const params = c.tail(path.slice(restAt));
+      if (params) return { value: c.value, params };
+      continue;
+    }
+    return { value: c.value, params: NO_PARAMS };
+  }
+  return undefined;
+}
+
+export class RouteMatcher<T> {
+  private readonly byHost = new Map<string, UriIndex<T>>();
+  /** `*.example.com` is stored under `.example.com`. */
+  private readonly byWildcard = new Map<string, UriIndex<T>>();
+  private readonly anyHost = new UriIndex<T>();
+  readonly size: number;
+
+  constructor(entries: Iterable<MatcherEntry<T>>) {
+    let order = 0;
+    let size = 0;
+    for (const entry of entries) {
+      size += 1;
+      const base = {
+        value: entry.value,
+        priority: entry.priority,
+        methods: entry.methods && entry.methods.length > 0 ? new Set(entry.methods) : undefined,
+        remote: entry.remoteAddrs && entry.remoteAddrs.length > 0 ? buildBlockList(entry.remoteAddrs) : undefined,
+      };
+      const indexes = entry.hosts && entry.hosts.length > 0 ? entry.hosts.map((h) => this.indexFor(h.toLowerCase())) : [this.anyHost];
+      for (const index of indexes) {
+        for (const uri of entry.uris) index.add(uri, { ...base, templateLength: uri.length, order: order++ });
+      }
+    }
+    this.size = size;
+    for (const index of [...this.byHost.values(), ...this.byWildcard.values(), this.anyHost]) index.seal();
+  }
+
+  match(method: string, host: string, path: string, clientIp: string): Match<T> | undefined {
+    if (host && (this.byHost.size > 0 || this.byWildcard.size > 0)) {
+      const exact = this.byHost.get(host)?.find(method, path, clientIp);
+      if (exact) return exact;
+      if (this.byWildcard.size > 0) {
+        for (let dot = host.indexOf('.'); dot >= 0; dot = host.indexOf('.', dot + 1)) {
+          const hit = this.byWildcard.get(host.slice(dot))?.find(method, path, clientIp);
+          if (hit) return hit;
+        }
+      }
+    }
+    return this.anyHost.find(method, path, clientIp);
+  }
+
+  private indexFor(host: string): UriIndex<T> {
+    const wildcard = host.startsWith('*');
+    const key = wildcard ? host.slice(1) : host;
+    const map = wildcard ? this.byWildcard : this.byHost;
+    let index = map.get(key);
+    if (!index) {
+      index = new UriIndex<T>();
+      map.set(key, index);
+    }
+    return index;
+  }
+}
+
+export class UriTemplateError extends Error {}
+
+interface CompiledTemplate {
+  staticPart: string;
+  isPrefix: boolean;
+  tail?: TailMatcher;
+}
+
+/**
+ * `/a/b` exact; `/a/*` and `/a*` prefixes (a trailing `*name` captures the rest);
+ * `/user/:id/posts` parameters (`:name` at the start of a segment matches one non-empty segment).
+ */
+export function compileTemplate(template: string): CompiledTemplate {
+  const star = template.indexOf('*');
+  if (star >= 0 && !/^\*[A-Za-z0-9_]*$/.test(template.slice(star))) {
+    throw new UriTemplateError(`uri "${template}": "*" is only allowed at the end`);
+  }
+  const body = star >= 0 ? template.slice(0, star) : template;
+  const restName = star >= 0 ? template.slice(star + 1) || undefined : undefined;
+  const firstParam = body.search(/\/:/);
+  if (firstParam < 0) {
+    if (star < 0) return { staticPart: body, isPrefix: false };
+    return {
+      staticPart: body,
+      isPrefix: true,
+      tail: restName ? (rest) => ({ [restName]: rest }) : undefined,
+    };
+  }
+  const staticPart = body.slice(0, firstParam + 1);
+  const pieces = body.slice(firstParam + 1).split('/');
+  for (const piece of pieces) {
+    if (piece.startsWith(':') && !/^:[A-Za-z0-9_]+$/.test(piece)) throw new UriTemplateError(`uri "${template}": bad parameter "${piece}"`);
+  }
+  const trailingStar = star >= 0;
+  const tail: TailMatcher = (rest) => {
+    const params: Record<string, string> = {};
+    let pos = 0;
+    for (let i = 0; i < pieces.length; i++) {
+      const piece = pieces[i];
+      const last = i === pieces.length - 1;
+      let end = rest.indexOf('/', pos);
+      if (end < 0) end = rest.length;
+      if (last && trailingStar) {
+        // The last piece is followed directly by `*`: `/a/:id/*` has an empty last piece.
+        if (piece === '') {
+          if (rest.length < pos) return undefined;
+          if (restName) params[restName] = rest.slice(pos);
+          return params;
+        }
+      }
+      const segment = rest.slice(pos, end);
+      if (piece.startsWith(':')) {
+        if (!segment) return undefined;
+        params[piece.slice(1)] = segment;
+      } else if (segment !== piece) {
+        return undefined;
+      }
+      if (last) {
+        if (trailingStar) {
+          if (restName) params[restName] = rest.slice(end);
+          return params;
+        }
+        return end === rest.length ? params : undefined;
+      }
+      if (end === rest.length) return undefined;
+      pos = end + 1;
+    }
+    return params;
+  };
+  return { staticPart, isPrefix: true, tail };
+}

@@ -1,0 +1,193 @@
+/**
+ * JSON Schemas of the catalog resources, in APISIX Admin API v3 shapes. Plugin configs inside
+ * `plugins` are validated separately, each against its own plugin's schema.
+ */
+import type { JsonSchema } from '../core/schema.js';
+import type { ResourceKind } from '../core/catalog/types.js';
+
+export const ID_PATTERN = '^[a-zA-Z0-9-_.]+$';
+
+export const idSchema = {
+  anyOf: [
+    { type: 'string', minLength: 1, maxLength: 64, pattern: ID_PATTERN },
+    { type: 'integer', minimum: 1 },
+  ],
+};
+
+const labels = {
+  type: 'object',
+  description: 'Free-form key/value labels, used by list filters (`?label=key:value`).',
+  propertyNames: { type: 'string', pattern: '^\\S+$', maxLength: 256 },
+  additionalProperties: { type: 'string', pattern: '^\\S+$', minLength: 1, maxLength: 256 },
+};
+
+const common = {
+  id: idSchema,
+  name: { type: 'string', minLength: 1, maxLength: 256 },
+  desc: { type: 'string', maxLength: 256 },
+  labels,
+};
+
+const host = { type: 'string', pattern: '^\\*?[0-9a-zA-Z-._\\[\\]:]+$', maxLength: 255 };
+const hosts = { type: 'array', items: host, minItems: 1, uniqueItems: true };
+const remoteAddr = { type: 'string', pattern: '^[0-9a-fA-F:.]+(/[0-9]{1,3})?$' };
+const plugins = { type: 'object', description: 'Plugin name → plugin config.' };
+const seconds = { type: 'number', exclusiveMinimum: 0 };
+const timeout = {
+  type: 'object',
+  description: 'Upstream timeouts in seconds.',
+  additionalProperties: false,
+  required: ['connect', 'send', 'read'],
+  properties: { connect: seconds, send: seconds, read: seconds },
+};
+
+export const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'CONNECT', 'TRACE', 'PURGE'];
+
+const nodeAddress = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$' };
+
+export const upstreamSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ...common,
+    type: { enum: ['roundrobin', 'chash', 'least_conn'], default: 'roundrobin' },
+    nodes: {
+      description: 'Either {"host:port": weight} or [{host, port, weight, priority}].',
+      anyOf: [
+        { type: 'object', propertyNames: nodeAddress, additionalProperties: { type: 'integer', minimum: 0 } },
+        {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['host', 'weight'],
+            properties: {
+              host: { type: 'string', minLength: 1, pattern: '^[0-9a-zA-Z._:\\[\\]-]+$' },
+              port: { type: 'integer', minimum: 1, maximum: 65535 },
+              weight: { type: 'integer', minimum: 0 },
+              priority: { type: 'integer' },
+              metadata: { type: 'object' },
+            },
+          },
+        },
+      ],
+    },
+    hash_on: { enum: ['vars', 'header', 'cookie', 'consumer', 'vars_combinations'], default: 'vars' },
+    key: { type: 'string', description: 'For chash: the variable, header or cookie to hash on.' },
+    retries: { type: 'integer', minimum: 0, description: 'Retries on connection failure; default: number of nodes - 1.' },
+    retry_timeout: { type: 'number', minimum: 0, default: 0, description: 'Seconds; 0 means no limit.' },
+    timeout,
+    scheme: { enum: ['http', 'https'], default: 'http' },
+    pass_host: { enum: ['pass', 'node', 'rewrite'], default: 'pass' },
+    upstream_host: { type: 'string', pattern: '^[0-9a-zA-Z._:\\[\\]-]+$' },
+    keepalive_pool: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        size: { type: 'integer', minimum: 1, default: 320 },
+        idle_timeout: { type: 'number', minimum: 0, default: 60 },
+        requests: { type: 'integer', minimum: 1, default: 1000 },
+      },
+    },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { verify: { type: 'boolean', default: true } },
+    },
+  },
+  required: ['nodes'],
+  if: { properties: { type: { const: 'chash' } } },
+  then: { required: ['nodes', 'key'] },
+};
+
+export const routeSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ...common,
+    uri: { type: 'string', minLength: 1, maxLength: 4096 },
+    uris: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 4096 }, minItems: 1, uniqueItems: true },
+    methods: { type: 'array', items: { enum: METHODS }, uniqueItems: true },
+    host,
+    hosts,
+    remote_addr: remoteAddr,
+    remote_addrs: { type: 'array', items: remoteAddr, minItems: 1, uniqueItems: true },
+    priority: { type: 'integer', default: 0 },
+    plugins,
+    upstream: upstreamSchema,
+    upstream_id: idSchema,
+    service_id: idSchema,
+    plugin_config_id: idSchema,
+    timeout,
+    status: { enum: [0, 1], default: 1, description: '0 disables the route.' },
+  },
+  oneOf: [{ required: ['uri'] }, { required: ['uris'] }],
+  anyOf: [
+    { required: ['plugins'] },
+    { required: ['upstream'] },
+    { required: ['upstream_id'] },
+    { required: ['service_id'] },
+    { required: ['plugin_config_id'] },
+  ],
+};
+
+export const serviceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ...common,
+    plugins,
+    upstream: upstreamSchema,
+    upstream_id: idSchema,
+    hosts,
+  },
+};
+
+export const consumerSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['username'],
+  properties: {
+    username: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[a-zA-Z0-9_-]+$' },
+    desc: common.desc,
+    labels,
+    plugins,
+    group_id: idSchema,
+  },
+};
+
+export const globalRuleSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['plugins'],
+  properties: { id: idSchema, plugins },
+};
+
+export const pluginConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['plugins'],
+  properties: { ...common, plugins },
+};
+
+/** plugin_metadata values are checked against the plugin's own metadataSchema. */
+export const RESOURCE_SCHEMAS: Record<Exclude<ResourceKind, 'plugin_metadata'>, JsonSchema> = {
+  routes: routeSchema,
+  services: serviceSchema,
+  upstreams: upstreamSchema,
+  consumers: consumerSchema,
+  global_rules: globalRuleSchema,
+  plugin_configs: pluginConfigSchema,
+};
+
+/** Singular names used in APISIX messages ("wrong route id"). */
+export const SINGULAR: Record<ResourceKind, string> = {
+  routes: 'route',
+  services: 'service',
+  upstreams: 'upstream',
+  consumers: 'consumer',
+  global_rules: 'global rule',
+  plugin_configs: 'plugin config',
+  plugin_metadata: 'plugin metadata',
+};

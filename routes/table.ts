@@ -1,0 +1,329 @@
+/**
+ * The live route table: follows the catalog, recompiles what changed, and swaps a new matcher in
+ * atomically. Requests in flight keep the route objects they matched; a route version that is
+ * replaced or deleted has its plugin instances disposed and its upstream released after the swap.
+ * Unchanged routes (same fingerprint) keep their instances, so an unrelated change never resets
+ * a rate limiter or drops an MCP session.
+ */
+import type { Catalog, CatalogRecord, CatalogSnapshot, ResourceKind } from '../core/catalog/types.js';
+import type { GatewayConfig } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import { buildChain, EMPTY_CHAIN, type Chain, type ChainEntry, type RouteMatch, type RouteResolver } from '../core/pipeline.js';
+import type { PluginRegistry } from '../core/registry.js';
+import { compile, type Validator } from '../core/schema.js';
+import { Upstream, type PoolRegistry, type UpstreamDefinition } from '../core/upstream/upstream.js';
+import { CompiledRoute, createEntries, disposeEntries, type CompileDeps, type PluginMap, type RouteSources } from './compiler.js';
+import { ConsumerDirectory } from './consumers.js';
+import { RouteMatcher, compileTemplate } from './matcher.js';
+import { RESOURCE_SCHEMAS } from './schemas.js';
+
+const VALIDATORS = Object.fromEntries(
+  Object.entries(RESOURCE_SCHEMAS).map(([kind, schema]) => [kind, compile(schema)]),
+) as Record<Exclude<ResourceKind, 'plugin_metadata'>, Validator>;
+
+interface TableState {
+  revision: number;
+  matcher: RouteMatcher<CompiledRoute>;
+  routes: Map<string, CompiledRoute>;
+  global: { fingerprint: string; chain: Chain };
+}
+
+export interface RouteTableOptions {
+  catalog: Catalog;
+  registry: PluginRegistry;
+  pools: PoolRegistry;
+  config: Readonly<GatewayConfig>;
+  logger: Logger;
+}
+
+export class RouteTable implements RouteResolver {
+  readonly consumers: ConsumerDirectory;
+  private state: TableState = {
+    revision: -1,
+    matcher: new RouteMatcher<CompiledRoute>([]),
+    routes: new Map(),
+    global: { fingerprint: '', chain: EMPTY_CHAIN },
+  };
+  private readonly upstreams = new Map<string, { upstream: Upstream; users: number }>();
+  private readonly validated = new Map<string, Record<string, unknown> | string>();
+  private readonly deps: CompileDeps;
+  private unsubscribe?: () => void;
+  private rebuilding = false;
+  private rebuildAgain = false;
+  private waiters: Array<{ revision: number; resolve: () => void }> = [];
+  /** Bumped when the set of loaded plugins changes, so every route recompiles. */
+  private pluginEpoch = 0;
+
+  constructor(private readonly options: RouteTableOptions) {
+    this.consumers = new ConsumerDirectory(options.registry, options.logger);
+    this.deps = { registry: options.registry, logger: options.logger, defaultMaxBodyBytes: options.config.limits.max_body_bytes };
+  }
+
+  /** Builds from the current snapshot and follows every later change. */
+  start(): void {
+    this.unsubscribe = this.options.catalog.onChange(() => this.scheduleRebuild());
+    this.rebuild();
+  }
+
+  match(method: string, host: string, path: string, clientIp: string): RouteMatch | undefined {
+    const hit = this.state.matcher.match(method, host, path, clientIp);
+    return hit ? { route: hit.value, params: hit.params } : undefined;
+  }
+
+  globalChain(): Chain {
+    return this.state.global.chain;
+  }
+
+  get revision(): number {
+    return this.state.revision;
+  }
+
+  get size(): number {
+    return this.state.routes.size;
+  }
+
+  route(id: string): CompiledRoute | undefined {
+    return this.state.routes.get(id);
+  }
+
+  /** Resolves once the table includes catalog revision `revision` (or after `timeoutMs`). */
+  waitForRevision(revision: number, timeoutMs = 2000): Promise<void> {
+    if (this.state.revision >= revision) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const waiter = { revision, resolve: done };
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Recompiles every route (after plugins were added, changed or removed). */
+  invalidatePlugins(): void {
+    this.pluginEpoch += 1;
+    this.scheduleRebuild();
+  }
+
+  close(): void {
+    this.unsubscribe?.();
+    for (const route of this.state.routes.values()) route.dispose();
+    disposeEntries(this.state.global.chain.entries, this.options.logger);
+    this.state = { ...this.state, routes: new Map(), matcher: new RouteMatcher<CompiledRoute>([]), global: { fingerprint: '', chain: EMPTY_CHAIN } };
+    for (const { upstream } of this.upstreams.values()) upstream.dispose();
+    this.upstreams.clear();
+  }
+
+  private scheduleRebuild(): void {
+    if (this.rebuilding) {
+      this.rebuildAgain = true;
+      return;
+    }
+    this.rebuilding = true;
+    // Coalesce a burst of changes (a reload, a script of Admin calls) into one rebuild.
+    queueMicrotask(() => {
+      try {
+        do {
+          this.rebuildAgain = false;
+          this.rebuild();
+        } while (this.rebuildAgain);
+      } finally {
+        this.rebuilding = false;
+      }
+    });
+  }
+
+  private rebuild(): void {
+    const snapshot = this.options.catalog.snapshot();
+    this.consumers.update(snapshot);
+    const previous = this.state;
+    const routes = new Map<string, CompiledRoute>();
+    const liveValidations = new Set<string>();
+    for (const [id, record] of snapshot.list('routes')) {
+      const route = this.load(snapshot, 'routes', id, liveValidations);
+      if (typeof route === 'string') {
+        this.options.logger.error({ route: id, error: route }, 'invalid route in catalog; skipped');
+        continue;
+      }
+      if (route.status === 0) continue;
+      const sources = this.resolveSources(snapshot, id, route, liveValidations);
+      const fingerprint = this.fingerprint(snapshot, record, route);
+      const existing = previous.routes.get(id);
+      if (existing && existing.fingerprint === fingerprint) {
+        routes.set(id, existing);
+        continue;
+      }
+      routes.set(id, this.compileRoute(snapshot, sources, fingerprint, liveValidations));
+    }
+    const global = this.compileGlobal(snapshot, previous.global, liveValidations);
+    for (const key of this.validated.keys()) if (!liveValidations.has(key)) this.validated.delete(key);
+
+    const matcher = new RouteMatcher([...routes.values()].map((r) => r.matcherEntry));
+    this.state = { revision: snapshot.revision, matcher, routes, global };
+
+    for (const [id, route] of previous.routes) if (routes.get(id) !== route) route.dispose();
+    if (global !== previous.global) disposeEntries(previous.global.chain.entries, this.options.logger);
+    const ready = this.waiters.filter((w) => w.revision <= snapshot.revision);
+    this.waiters = this.waiters.filter((w) => w.revision > snapshot.revision);
+    for (const waiter of ready) waiter.resolve();
+  }
+
+  private compileRoute(snapshot: CatalogSnapshot, sources: RouteSources, fingerprint: string, live: Set<string>): CompiledRoute {
+    const { route, service } = sources;
+    let upstreamKey: string | undefined;
+    let upstream: Upstream | undefined;
+    if (!sources.problem) {
+      try {
+        for (const uri of (route.uris as string[] | undefined) ?? [route.uri as string]) compileTemplate(uri);
+        const resolved = this.resolveUpstream(snapshot, sources.id, route, service, live);
+        if (resolved) {
+          upstreamKey = resolved.key;
+          upstream = this.acquireUpstream(resolved.key, resolved.definition);
+        }
+      } catch (err) {
+        sources.problem = (err as Error).message;
+      }
+    }
+    return new CompiledRoute(this.deps, sources, fingerprint, upstream, () => {
+      if (upstreamKey) this.releaseUpstream(upstreamKey);
+    });
+  }
+
+  private resolveSources(snapshot: CatalogSnapshot, id: string, route: Record<string, unknown>, live: Set<string>): RouteSources {
+    const sources: RouteSources = { id, route };
+    if (route.service_id !== undefined) {
+      const service = this.load(snapshot, 'services', String(route.service_id), live);
+      if (typeof service === 'string') sources.problem = `service ${route.service_id}: ${service}`;
+      else sources.service = service;
+    }
+    if (route.plugin_config_id !== undefined) {
+      const pluginConfig = this.load(snapshot, 'plugin_configs', String(route.plugin_config_id), live);
+      if (typeof pluginConfig === 'string') sources.problem = `plugin_config ${route.plugin_config_id}: ${pluginConfig}`;
+      else sources.pluginConfig = pluginConfig;
+    }
+    return sources;
+  }
+
+  private resolveUpstream(
+    snapshot: CatalogSnapshot,
+    routeId: string,
+    route: Record<string, unknown>,
+    service: Record<string, unknown> | undefined,
+    live: Set<string>,
+  ): { key: string; definition: UpstreamDefinition } | undefined {
+    const owner = route.upstream || route.upstream_id !== undefined ? route : service;
+    if (!owner) return undefined;
+    if (owner.upstream) {
+      const definition = owner.upstream as UpstreamDefinition;
+      return { key: `inline:${JSON.stringify(definition)}`, definition };
+    }
+    if (owner.upstream_id === undefined) return undefined;
+    const id = String(owner.upstream_id);
+    const record = snapshot.get('upstreams', id);
+    const upstream = this.load(snapshot, 'upstreams', id, live);
+    if (typeof upstream === 'string' || !record) throw new Error(`upstream ${id} of route ${routeId}: ${upstream}`);
+    return { key: `id:${id}@${record.modifiedIndex}`, definition: upstream as unknown as UpstreamDefinition };
+  }
+
+  private acquireUpstream(key: string, definition: UpstreamDefinition): Upstream {
+    let entry = this.upstreams.get(key);
+    if (!entry) {
+      const { upstream } = this.options.config;
+      entry = {
+        users: 0,
+        upstream: new Upstream(definition, this.options.pools, {
+          timeout: upstream.timeout,
+          keepaliveConnections: upstream.keepalive_connections,
+          keepaliveTimeout: upstream.keepalive_timeout,
+        }),
+      };
+      this.upstreams.set(key, entry);
+    }
+    entry.users += 1;
+    return entry.upstream;
+  }
+
+  private releaseUpstream(key: string): void {
+    const entry = this.upstreams.get(key);
+    if (!entry) return;
+    entry.users -= 1;
+    if (entry.users <= 0) {
+      entry.upstream.dispose();
+      this.upstreams.delete(key);
+    }
+  }
+
+  /** Everything a compiled route depends on; equal fingerprints mean the compiled route is reusable. */
+  private fingerprint(snapshot: CatalogSnapshot, record: CatalogRecord, route: Record<string, unknown>): string {
+    const version = (kind: ResourceKind, id: unknown) => (id === undefined ? '-' : (snapshot.get(kind, String(id))?.modifiedIndex ?? 'missing'));
+    const service = route.service_id === undefined ? undefined : snapshot.get('services', String(route.service_id))?.value;
+    return [
+      record.modifiedIndex,
+      version('services', route.service_id),
+      version('plugin_configs', route.plugin_config_id),
+      version('upstreams', route.upstream_id ?? (route.upstream ? undefined : service?.upstream_id)),
+      this.pluginEpoch,
+    ].join('|');
+  }
+
+  /** Plugins of all global rules as one chain; a plugin named by two rules is dropped (APISIX). */
+  private compileGlobal(snapshot: CatalogSnapshot, previous: TableState['global'], live: Set<string>): TableState['global'] {
+    const rules = [...snapshot.list('global_rules')].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const fingerprint = `${rules.map(([id, r]) => `${id}@${r.modifiedIndex}`).join(',')}|${this.pluginEpoch}`;
+    for (const [id, r] of rules) live.add(`global_rules/${id}@${r.modifiedIndex}`);
+    if (fingerprint === previous.fingerprint) return previous;
+    const merged: PluginMap = {};
+    const seen = new Map<string, string>();
+    const dropped = new Set<string>();
+    for (const [id] of rules) {
+      const rule = this.load(snapshot, 'global_rules', id, live);
+      if (typeof rule === 'string') {
+        this.options.logger.error({ globalRule: id, error: rule }, 'invalid global rule in catalog; skipped');
+        continue;
+      }
+      for (const [name, conf] of Object.entries((rule.plugins ?? {}) as PluginMap)) {
+        if (seen.has(name)) {
+          this.options.logger.error({ plugin: name, rules: [seen.get(name), id] }, 'plugin configured in more than one global rule; dropped');
+          dropped.add(name);
+          continue;
+        }
+        seen.set(name, id);
+        merged[name] = conf;
+      }
+    }
+    for (const name of dropped) delete merged[name];
+    let entries: ChainEntry[] = [];
+    for (const [name, conf] of Object.entries(merged)) {
+      try {
+        entries.push(...createEntries(this.deps, { [name]: conf }, GLOBAL_ROUTE, false));
+      } catch (err) {
+        this.options.logger.error({ plugin: name, error: (err as Error).message }, 'global rule plugin cannot run; skipped');
+      }
+    }
+    entries = entries.filter((e) => !e.plugin.content);
+    return { fingerprint, chain: buildChain(entries) };
+  }
+
+  /**
+   * A catalog record, validated against its resource schema (defaults filled), cached by version.
+   * Returns the error message for a missing or invalid record.
+   */
+  private load(snapshot: CatalogSnapshot, kind: Exclude<ResourceKind, 'plugin_metadata'>, id: string, live: Set<string>): Record<string, unknown> | string {
+    const record = snapshot.get(kind, id);
+    if (!record) return 'not found';
+    const key = `${kind}/${id}@${record.modifiedIndex}`;
+    live.add(key);
+    let cached = this.validated.get(key);
+    if (cached === undefined) {
+      const value = structuredClone(record.value) as Record<string, unknown>;
+      delete value.create_time;
+      delete value.update_time;
+      cached = VALIDATORS[kind](value) ?? value;
+      this.validated.set(key, cached);
+    }
+    return cached;
+  }
+}
+
+const GLOBAL_ROUTE = Object.freeze({ id: '__global__', record: Object.freeze({}) });
