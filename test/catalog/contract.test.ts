@@ -1,0 +1,140 @@
+/**
+ * One contract, both backends: whatever the embedded file catalog does, the Redis catalog does
+ * too, so operators can switch without surprises.
+ */
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedCatalog } from '../../core/catalog/embedded.js';
+import { RedisCatalog } from '../../core/catalog/redis.js';
+import type { Catalog, CatalogChange, CatalogSnapshot } from '../../core/catalog/types.js';
+import { createLogger } from '../../core/logger.js';
+import { sharedRedis } from '../helpers/redis.js';
+import { waitFor } from '../helpers/processes.js';
+
+const logger = createLogger('silent');
+
+interface Backend {
+  name: string;
+  /** A catalog over fresh (or, with `reuse`, the same) storage. */
+  open(reuse?: boolean): Promise<Catalog>;
+  cleanup(): Promise<void>;
+}
+
+function embedded(): Backend {
+  let dir = '';
+  return {
+    name: 'embedded',
+    async open(reuse) {
+      if (!reuse || !dir) dir = mkdtempSync(join(tmpdir(), 'tollgate-catalog-'));
+      return new EmbeddedCatalog({ file: join(dir, 'catalog.json'), logger, compactEvery: 5 });
+    },
+    async cleanup() {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function redis(): Backend {
+  let prefix = '';
+  return {
+    name: 'redis',
+    async open(reuse) {
+      const server = await sharedRedis();
+      if (!reuse || !prefix) prefix = `contract${Date.now()}${Math.random().toString(36).slice(2, 7)}`;
+      return new RedisCatalog({ redis: { url: server.url, commandTimeout: 2 }, keyPrefix: prefix, logger, pollInterval: 0.1 });
+    },
+    async cleanup() {},
+  };
+}
+
+for (const backend of [embedded(), redis()]) {
+  describe(`catalog contract: ${backend.name}`, () => {
+    let catalog: Catalog;
+
+    beforeEach(async () => {
+      catalog = await backend.open();
+      await catalog.start();
+    });
+    afterEach(async () => {
+      await catalog.close();
+      await backend.cleanup();
+    });
+
+    it('starts empty and loaded', () => {
+      expect(catalog.snapshot().list('routes').size).to.equal(0);
+      expect(catalog.health()).to.include({ loaded: true, connected: true });
+    });
+
+    it('stores a record with server timestamps and indexes', async () => {
+      const { record, created } = await catalog.put('routes', '1', { id: '1', uri: '/a' });
+      expect(created).to.equal(true);
+      expect(record.value).to.include({ id: '1', uri: '/a' });
+      expect(record.value.create_time).to.be.a('number');
+      expect(record.value.update_time).to.equal(record.value.create_time);
+      expect(record.createdIndex).to.equal(record.modifiedIndex);
+      expect(catalog.snapshot().get('routes', '1')).to.deep.equal(record);
+    });
+
+    it('replacing keeps createdIndex and create_time and bumps modifiedIndex', async () => {
+      const first = await catalog.put('routes', '1', { id: '1', uri: '/a' });
+      const second = await catalog.put('routes', '1', { id: '1', uri: '/b' });
+      expect(second.created).to.equal(false);
+      expect(second.record.createdIndex).to.equal(first.record.createdIndex);
+      expect(second.record.modifiedIndex).to.be.greaterThan(first.record.modifiedIndex);
+      expect(second.record.value.create_time).to.equal(first.record.value.create_time);
+      expect(second.record.value.uri).to.equal('/b');
+    });
+
+    it('keeps JSON exactly: empty arrays, nested objects, unicode', async () => {
+      const value = { id: 'x', args: [], nested: { a: [1, { b: null }] }, text: 'héllo "quoted" ✓', big: 12345678901234 };
+      const { record } = await catalog.put('upstreams', 'x', value);
+      expect(record.value).to.deep.include(value);
+    });
+
+    it('deletes and reports what was deleted', async () => {
+      await catalog.put('services', 's', { id: 's' });
+      const deleted = await catalog.delete('services', 's');
+      expect(deleted?.value.id).to.equal('s');
+      expect(catalog.snapshot().get('services', 's')).to.equal(undefined);
+      expect(await catalog.delete('services', 's')).to.equal(undefined);
+    });
+
+    it('generates unique, ordered 20-digit ids', async () => {
+      const a = await catalog.nextId();
+      const b = await catalog.nextId();
+      expect(a).to.match(/^\d{20}$/);
+      expect(b > a).to.equal(true);
+    });
+
+    it('notifies listeners with a new snapshot per change; old snapshots do not change', async () => {
+      const seen: Array<{ snapshot: CatalogSnapshot; changes: readonly CatalogChange[] | 'all' }> = [];
+      const stop = catalog.onChange((snapshot, changes) => seen.push({ snapshot, changes }));
+      const before = catalog.snapshot();
+      await catalog.put('routes', 'r', { id: 'r', uri: '/r' });
+      await waitFor(() => seen.some((s) => s.snapshot.get('routes', 'r') !== undefined), 2000);
+      stop();
+      expect(before.get('routes', 'r')).to.equal(undefined);
+      expect(catalog.snapshot().revision).to.be.greaterThan(before.revision);
+    });
+
+    it('survives a restart with every record and keeps generating fresh ids', async () => {
+      for (let i = 0; i < 12; i++) await catalog.put('routes', `r${i}`, { id: `r${i}`, uri: `/r${i}` });
+      await catalog.delete('routes', 'r3');
+      const id = await catalog.nextId();
+      await catalog.put('routes', id, { id, uri: '/generated' });
+      const revision = catalog.snapshot().revision;
+      await catalog.close();
+      catalog = await backend.open(true);
+      await catalog.start();
+      const snapshot = catalog.snapshot();
+      expect(snapshot.revision).to.equal(revision);
+      expect(snapshot.list('routes').size).to.equal(12);
+      expect(snapshot.get('routes', 'r3')).to.equal(undefined);
+      expect(snapshot.get('routes', 'r11')?.value.uri).to.equal('/r11');
+      expect(await catalog.nextId()).to.not.equal(id);
+      expect(Number(await catalog.nextId())).to.be.greaterThan(Number(id));
+    });
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * A private redis-server per test run (or per test that breaks it), on a free port, keeping
+ * nothing on disk. Tests never touch a Redis someone else uses, and can stop it to test faults.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { freePort } from './ports.js';
+import { isAlive, waitFor } from './processes.js';
+
+export interface TestRedis {
+  port: number;
+  url: string;
+  readonly pid: number | undefined;
+  /** Stops the server (SIGKILL: like a crash or a network cut, no goodbye). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port (empty: it keeps nothing). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  /** A plain client for assertions; closed by stop(). */
+  client(): Redis;
+}
+
+export async function startRedis(): Promise<TestRedis> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const clients: Redis[] = [];
+
+  const launch = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => {});
+    const ok = await waitFor(async () => {
+      try {
+        if (probe.status !== 'ready') await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } catch {
+        probe.disconnect();
+        return false;
+      }
+    }, 10_000, 50);
+    probe.disconnect();
+    if (!ok) throw new Error(`redis-server did not start on port ${port}`);
+  };
+
+  const kill = async () => {
+    const current = child;
+    child = undefined;
+    if (current?.pid && isAlive(current.pid)) {
+      const exited = new Promise((r) => current.once('exit', r));
+      current.kill('SIGKILL');
+      await exited;
+    }
+  };
+
+  await launch();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return child?.pid;
+    },
+    kill,
+    restart: launch,
+    async stop() {
+      for (const c of clients) c.disconnect();
+      await kill();
+    },
+    client() {
+      const c = new Redis({ port, host: '127.0.0.1' });
+      c.on('error', () => {});
+      clients.push(c);
+      return c;
+    },
+  };
+}
+
+let shared: Promise<TestRedis> | undefined;
+
+/** One Redis for the whole run; tests isolate themselves with their own key prefix. */
+export function sharedRedis(): Promise<TestRedis> {
+  shared ??= startRedis();
+  return shared;
+}
+
+export async function stopSharedRedis(): Promise<void> {
+  if (!shared) return;
+  const redis = await shared;
+  shared = undefined;
+  await redis.stop();
+}
+
+export function sharedRedisPid(): Promise<number | undefined> | undefined {
+  return shared?.then((r) => r.pid);
+}
