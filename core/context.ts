@@ -52,7 +52,11 @@ export interface UpstreamRequestPlan {
   readonly headers: Map<string, string | null>;
 }
 
-/** Filled by the HTTP proxy for log-phase plugins. */
+/**
+ * The backend's outcome, for log-phase plugins (api-breaker counts it, loggers record it). The
+ * HTTP proxy fills it; a content plugin with another backend (mcp-bridge) fills it too, with a
+ * 5xx status when its backend failed (a child that crashed, timed out or never initialized).
+ */
 export interface UpstreamOutcome {
   addr?: string;
   status?: number;

@@ -164,7 +164,7 @@ export class DataPlane {
       }
       if (ctx.respond !== false) await this.finishLocalReply(ctx, state, chains);
     } catch (err) {
-      await this.replyWithError(ctx, state, err);
+      await this.replyWithError(ctx, state, err, chains);
     }
   }
 
@@ -249,8 +249,16 @@ export class DataPlane {
     }
   }
 
-  private async replyWithError(ctx: GatewayContext, state: RequestState, err: unknown): Promise<void> {
+  private async replyWithError(ctx: GatewayContext, state: RequestState, err: unknown, chains?: Chains): Promise<void> {
     const error = isGatewayError(err) ? err : new GatewayError(500, 'GW_INTERNAL', 'internal error', { cause: err });
+    const content = chains?.route.content;
+    if (isGatewayError(err) && content?.plugin.renderError && ctx.respond !== false && !ctx.res.headersSent) {
+      try {
+        if (await content.plugin.renderError(ctx, content.conf, content.instance, err)) return;
+      } catch (renderErr) {
+        this.options.logger.error({ requestId: state.requestId, err: renderErr }, 'renderError failed');
+      }
+    }
     if (error.status >= 500 && error.code !== 'GW_CLIENT_GONE') {
       this.options.logger.error(
         { requestId: state.requestId, route: state.route?.id, code: error.code, err: error.cause ?? error },

@@ -8,6 +8,7 @@ import type { GatewayConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { JsonSchema } from './schema.js';
 import type { RedisProvider } from './redis.js';
+import type { GatewayError } from './errors.js';
 
 export const PHASES = ['rewrite', 'access', 'content', 'headerFilter', 'bodyFilter', 'log'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -86,6 +87,13 @@ export interface Plugin<C = any, I = any> {
   access?: PhaseHandler<C, I>;
   /** Terminal: at most one per route. The HTTP upstream proxy is the default content. */
   content?: PhaseHandler<C, I>;
+  /**
+   * Content plugins only: renders an error that another plugin raised for this route before
+   * content ran (a rate limit, an open breaker), in the protocol the client speaks (mcp-bridge
+   * turns it into a JSON-RPC error). Returns true when it answered; otherwise the core answers
+   * with the usual JSON error body.
+   */
+  renderError?(ctx: GatewayContext, conf: C, instance: I, error: GatewayError): boolean | Promise<boolean>;
   headerFilter?: PhaseHandler<C, I>;
   bodyFilter?: BodyFilterHandler<C, I>;
   /** Runs after the response finished or the client went away; never delays it, errors are logged. */

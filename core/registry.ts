@@ -38,6 +38,7 @@ const CONTRACT_KEYS = new Set<string>([
   'destroy',
   'create',
   'requestOptions',
+  'renderError',
   ...PHASES,
 ]);
 
