@@ -1,0 +1,126 @@
+/**
+ * Shared benchmark machinery: one load generator for every contender in a run (wrk when it is
+ * installed, else autocannon in its own process), and a table printer with ratios against the
+ * run's baseline. Benchmarks compare side by side in one run; they are never timed tests.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { createRequire } from 'node:module';
+
+export interface LoadOptions {
+  url: string;
+  /** Seconds. */
+  duration: number;
+  connections: number;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Requests per second to hold (fixed-rate mode, for latency at a given load); autocannon only. */
+  rate?: number;
+}
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+export function loadGenerator(): 'wrk' | 'autocannon' {
+  if (process.env.BENCH_LOADGEN === 'autocannon') return 'autocannon';
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return 'wrk';
+  } catch (err) {
+    // wrk --version exits 1 but prints; ENOENT means it is missing.
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'autocannon' : 'wrk';
+  }
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  if (options.rate === undefined && loadGenerator() === 'wrk') return runWrk(options);
+  return runAutocannon(options);
+}
+
+const WRK_REPORT = `
+done = function(summary, latency, requests)
+  io.write(string.format("JSON{\\"requests\\":%d,\\"duration\\":%d,\\"p50\\":%d,\\"p99\\":%d,\\"errors\\":%d,\\"non2xx\\":%d}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, summary.errors.status))
+end
+`;
+
+async function runWrk(options: LoadOptions): Promise<LoadResult> {
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'bench-'));
+  const script = join(dir, 'report.lua');
+  let lua = WRK_REPORT;
+  if (options.method || options.body || options.headers) {
+    lua += `wrk.method = ${JSON.stringify(options.method ?? 'GET')}\n`;
+    if (options.body !== undefined) lua += `wrk.body = ${JSON.stringify(options.body)}\n`;
+    for (const [k, v] of Object.entries(options.headers ?? {})) lua += `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}\n`;
+  }
+  writeFileSync(script, lua);
+  const out = await capture('wrk', ['-t1', `-c${options.connections}`, `-d${options.duration}s`, '--latency', '-s', script, options.url]);
+  const line = out.split('\n').find((l) => l.startsWith('JSON'));
+  if (!line) throw new Error(`wrk gave no report:\n${out}`);
+  const r = JSON.parse(line.slice(4)) as { requests: number; duration: number; p50: number; p99: number; errors: number; non2xx: number };
+  return { rps: r.requests / (r.duration / 1e6), p50: r.p50 / 1000, p99: r.p99 / 1000, errors: r.errors, non2xx: r.non2xx };
+}
+
+async function runAutocannon(options: LoadOptions): Promise<LoadResult> {
+  const require = createRequire(import.meta.url);
+  const bin = require.resolve('autocannon/autocannon.js');
+  const args = [bin, '-j', '-c', String(options.connections), '-d', String(options.duration), '-m', options.method ?? 'GET'];
+  if (options.rate) args.push('-R', String(options.rate));
+  for (const [k, v] of Object.entries(options.headers ?? {})) args.push('-H', `${k}=${v}`);
+  if (options.body !== undefined) args.push('-b', options.body);
+  args.push(options.url);
+  const out = await capture(process.execPath, args);
+  const r = JSON.parse(out.slice(out.indexOf('{'))) as {
+    requests: { average: number };
+    latency: { p50: number; p99: number };
+    errors: number;
+    non2xx: number;
+  };
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx };
+}
+
+function capture(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} exited ${code}:\n${out}`))));
+  });
+}
+
+export interface Row {
+  name: string;
+  [column: string]: string | number;
+}
+
+/** Prints an aligned table; numbers get fixed decimals. */
+export function printTable(title: string, rows: Row[], columns: string[]): void {
+  const format = (v: string | number | undefined) => (typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)) : (v ?? ''));
+  const header = ['name', ...columns];
+  const cells = rows.map((r) => header.map((c) => String(format(r[c]))));
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i].length)));
+  const line = (values: string[]) => values.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
+  process.stdout.write(`\n${title}\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
+  for (const row of cells) process.stdout.write(`${line(row)}\n`);
+}
+
+export function machineSummary(): string {
+  const cpu = cpus()[0]?.model ?? 'unknown cpu';
+  return `${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load generator ${loadGenerator()}`;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
