@@ -1,0 +1,132 @@
+/**
+ * Route matching as APISIX's radixtree_host_uri router does it: exact before prefix, longest
+ * prefix first, priority within a uri, hosts before host-less routes, then methods and addresses.
+ */
+import { expect } from 'chai';
+import { RouteMatcher, compileTemplate, type MatcherEntry } from '../../routes/matcher.js';
+
+function matcher(entries: Array<Partial<MatcherEntry<string>> & { value: string }>) {
+  return new RouteMatcher(entries.map((e) => ({ uris: ['/'], priority: 0, ...e })));
+}
+
+const hit = (m: RouteMatcher<string>, path: string, method = 'GET', host = '', ip = '127.0.0.1') => m.match(method, host, path, ip)?.value;
+
+describe('route matcher', () => {
+  describe('uris', () => {
+    const m = matcher([
+      { value: 'foo-prefix', uris: ['/blog/foo/*'] },
+      { value: 'a-prefix', uris: ['/blog/foo/a/*'] },
+      { value: 'c-prefix', uris: ['/blog/foo/c/*'] },
+      { value: 'bar-exact', uris: ['/blog/foo/bar'] },
+    ]);
+
+    it('follows the APISIX documentation example', () => {
+      expect(hit(m, '/blog/foo/bar')).to.equal('bar-exact');
+      expect(hit(m, '/blog/foo/a/b/c')).to.equal('a-prefix');
+      expect(hit(m, '/blog/foo/gloo')).to.equal('foo-prefix');
+      expect(hit(m, '/blog/bar')).to.equal(undefined);
+    });
+
+    it('a /prefix/* route does not match the bare prefix without its slash', () => {
+      expect(hit(m, '/blog/foo')).to.equal(undefined);
+      expect(hit(m, '/blog/foo/')).to.equal('foo-prefix');
+    });
+
+    it('matches any of several uris', () => {
+      const multi = matcher([{ value: 'multi', uris: ['/one', '/two/*'] }]);
+      expect(hit(multi, '/one')).to.equal('multi');
+      expect(hit(multi, '/two/x')).to.equal('multi');
+      expect(hit(multi, '/three')).to.equal(undefined);
+    });
+
+    it('captures :params and a trailing *name', () => {
+      const p = matcher([
+        { value: 'user', uris: ['/user/:name'] },
+        { value: 'action', uris: ['/user/:user/*action'] },
+        { value: 'nested', uris: ['/org/:org/repo/:repo'] },
+      ]);
+      expect(p.match('GET', '', '/user/john', '')).to.deep.equal({ value: 'user', params: { name: 'john' } });
+      expect(hit(p, '/user/')).to.equal(undefined);
+      expect(hit(p, '/user')).to.equal(undefined);
+      expect(p.match('GET', '', '/user/john/edit/now', '')).to.deep.equal({ value: 'action', params: { user: 'john', action: 'edit/now' } });
+      expect(p.match('GET', '', '/org/acme/repo/tollgate', '')?.params).to.deep.equal({ org: 'acme', repo: 'tollgate' });
+      expect(hit(p, '/org/acme/repo/tollgate/extra')).to.equal(undefined);
+      expect(hit(p, '/org/acme/wrong/tollgate')).to.equal(undefined);
+    });
+
+    it('refuses a * that is not at the end', () => {
+      expect(() => compileTemplate('/a/*/b')).to.throw(/only allowed at the end/);
+    });
+  });
+
+  describe('precedence', () => {
+    it('an exact uri wins over a prefix even with a lower priority', () => {
+      const m = matcher([
+        { value: 'prefix', uris: ['/api/*'], priority: 100 },
+        { value: 'exact', uris: ['/api/users'], priority: 0 },
+      ]);
+      expect(hit(m, '/api/users')).to.equal('exact');
+    });
+
+    it('within one uri, higher priority wins, then the route added first', () => {
+      const m = matcher([
+        { value: 'low', uris: ['/x'], priority: 1 },
+        { value: 'high', uris: ['/x'], priority: 5 },
+        { value: 'high-later', uris: ['/x'], priority: 5 },
+      ]);
+      expect(hit(m, '/x')).to.equal('high');
+    });
+
+    it('falls back to a shorter prefix when the longer one rejects the method', () => {
+      const m = matcher([
+        { value: 'outer', uris: ['/a/*'] },
+        { value: 'inner-post', uris: ['/a/b/*'], methods: ['POST'] },
+      ]);
+      expect(hit(m, '/a/b/c', 'POST')).to.equal('inner-post');
+      expect(hit(m, '/a/b/c', 'GET')).to.equal('outer');
+    });
+  });
+
+  describe('hosts, methods, addresses', () => {
+    const m = matcher([
+      { value: 'exact-host', uris: ['/*'], hosts: ['api.example.com'] },
+      { value: 'wildcard', uris: ['/*'], hosts: ['*.example.com'] },
+      { value: 'deeper-wildcard', uris: ['/*'], hosts: ['*.eu.example.com'] },
+      { value: 'any', uris: ['/*'] },
+      { value: 'internal', uris: ['/internal'], remoteAddrs: ['10.0.0.0/8'] },
+    ]);
+
+    it('prefers the exact host, then the most specific wildcard, then host-less routes', () => {
+      expect(hit(m, '/x', 'GET', 'api.example.com')).to.equal('exact-host');
+      expect(hit(m, '/x', 'GET', 'web.example.com')).to.equal('wildcard');
+      expect(hit(m, '/x', 'GET', 'a.b.example.com')).to.equal('wildcard');
+      expect(hit(m, '/x', 'GET', 'fr.eu.example.com')).to.equal('deeper-wildcard');
+      expect(hit(m, '/x', 'GET', 'example.com')).to.equal('any');
+      expect(hit(m, '/x', 'GET', 'other.org')).to.equal('any');
+    });
+
+    it('checks remote addresses against CIDRs', () => {
+      expect(hit(m, '/internal', 'GET', '', '10.1.2.3')).to.equal('internal');
+      expect(hit(m, '/internal', 'GET', '', '192.168.1.1')).to.equal('any');
+    });
+
+    it('checks methods', () => {
+      const only = matcher([{ value: 'get', uris: ['/r'], methods: ['GET', 'HEAD'] }]);
+      expect(hit(only, '/r', 'GET')).to.equal('get');
+      expect(hit(only, '/r', 'DELETE')).to.equal(undefined);
+    });
+  });
+
+  describe('scale', () => {
+    it('finds the right route among 10,000', () => {
+      const entries = [];
+      for (let i = 0; i < 10_000; i++) {
+        entries.push({ value: `r${i}`, uris: [i % 2 === 0 ? `/svc${i}/*` : `/svc${i}/items/:id`], priority: 0 });
+      }
+      const big = new RouteMatcher(entries);
+      expect(hit(big, '/svc4242/anything/deep')).to.equal('r4242');
+      expect(big.match('GET', '', '/svc4243/items/9', '')).to.deep.equal({ value: 'r4243', params: { id: '9' } });
+      expect(hit(big, '/svc10001/x')).to.equal(undefined);
+    });
+  });
+});
