@@ -97,7 +97,7 @@ export const upstreamSchema = {
     },
   },
   required: ['nodes'],
-  if: { properties: { type: { const: 'chash' } } },
+  if: { properties: { type: { const: 'chash' } }, required: ['type'] },
   then: { required: ['nodes', 'key'] },
 };
 
