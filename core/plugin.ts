@@ -68,12 +68,22 @@ export interface Plugin<C = any, I = any> {
   type?: 'auth';
   /** JSON Schema of the route-level config (defaults are filled in). */
   schema: JsonSchema;
-  /** JSON Schema of the config on a consumer (credentials). */
+  /**
+   * JSON Schema of the config on a consumer (credentials). Mark secret fields `writeOnly: true`
+   * (here and in `schema`): the Admin API masks them for the viewer role.
+   */
   consumerSchema?: JsonSchema;
+  /**
+   * Auth plugins: the consumer config field that identifies a credential (key-auth `key`). Its
+   * value must be unique across consumers; the Admin API answers 400 on a duplicate.
+   */
+  credentialField?: string;
   /** JSON Schema of `/apisix/admin/plugin_metadata/<name>`. */
   metadataSchema?: JsonSchema;
   /** Checks beyond the schema (e.g. an allow-list from the gateway config); returns an error message. */
   checkConf?(conf: C, config: Readonly<GatewayConfig>): string | undefined;
+  /** Like `checkConf`, for the config on a consumer (e.g. a public key that must parse). */
+  checkConsumerConf?(conf: any, config: Readonly<GatewayConfig>): string | undefined;
   init?(api: PluginApi): void | Promise<void>;
   destroy?(): void | Promise<void>;
   /**

@@ -34,6 +34,8 @@ const CONTRACT_KEYS = new Set<string>([
   'consumerSchema',
   'metadataSchema',
   'checkConf',
+  'checkConsumerConf',
+  'credentialField',
   'init',
   'destroy',
   'create',
@@ -85,6 +87,12 @@ export class PluginRegistry {
     }
     if (plugin.type !== undefined && plugin.type !== 'auth') throw new PluginLoadError(`${where}: type must be "auth"`);
     if (plugin.type === 'auth' && !plugin.consumerSchema) throw new PluginLoadError(`${where}: auth plugins need a consumerSchema`);
+    if (plugin.credentialField !== undefined) {
+      const fields = (plugin.consumerSchema?.properties ?? {}) as Record<string, unknown>;
+      if (plugin.type !== 'auth' || !(plugin.credentialField in fields)) {
+        throw new PluginLoadError(`${where}: credentialField must name a consumerSchema property of an auth plugin`);
+      }
+    }
     const entry: Entry = {
       plugin,
       route: compileOrThrow(where, 'schema', withMeta(plugin.schema, where)),
@@ -135,6 +143,10 @@ export class PluginRegistry {
     if (error) return `failed to check the configuration of plugin ${name} err: ${error}`;
     if (kind === 'route' && entry.plugin.checkConf) {
       const semantic = entry.plugin.checkConf(conf, this.config);
+      if (semantic) return `failed to check the configuration of plugin ${name} err: ${semantic}`;
+    }
+    if (kind === 'consumer' && entry.plugin.checkConsumerConf) {
+      const semantic = entry.plugin.checkConsumerConf(conf, this.config);
       if (semantic) return `failed to check the configuration of plugin ${name} err: ${semantic}`;
     }
     return undefined;
