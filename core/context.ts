@@ -13,6 +13,11 @@ export interface RouteInfo {
   readonly labels?: Readonly<Record<string, string>>;
   /** The merged route record as stored (plugins included); read-only. */
   readonly record: Readonly<Record<string, unknown>>;
+  /**
+   * Set only for the instances of a consumer's own plugins (merged in after authentication): the
+   * consumer whose config they run. Limiters use it to count per consumer, as APISIX does.
+   */
+  readonly consumer?: string;
 }
 
 export interface ConsumerInfo {

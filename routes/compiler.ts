@@ -140,7 +140,7 @@ export class CompiledRoute implements ExecutableRoute {
     let chain = this.chain;
     let own: ChainEntry[] = [];
     if (Object.keys(extra).length > 0) {
-      own = createEntries(this.deps, extra, this.info, true);
+      own = createEntries(this.deps, extra, Object.freeze({ ...this.info, consumer: consumer.username }), true);
       const kept = this.chain.entries.filter((e) => !(e.plugin.name in extra));
       chain = buildChain([...kept, ...own]);
     }
