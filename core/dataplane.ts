@@ -67,6 +67,9 @@ export class DataPlane {
         // Bodies are bounded by an idle timer instead: a long upload that keeps moving is fine.
         requestTimeout: 0,
         keepAliveTimeout: config.timeouts.keep_alive * 1000,
+        // Node checks the headers timeout on this interval (30 s by default): a slowloris
+        // client would otherwise hold a socket for up to 30 s past the limit.
+        connectionsCheckingInterval: Math.min(1000, Math.max(50, (config.timeouts.headers * 1000) / 4)),
       },
       (req, res) => {
         this.inFlight.add(res);
@@ -192,7 +195,7 @@ export class DataPlane {
     }
     if (!route.upstream) throw new GatewayError(503, 'GW_NO_UPSTREAM', 'route has no upstream');
     const bodyFilters = bodyFiltersOf(chains);
-    this.watchBodyIdle(req);
+    this.watchBodyIdle(req, ctx.res);
     await proxyRequest(ctx, state, {
       upstream: route.upstream,
       timeout: route.timeout,
@@ -219,19 +222,22 @@ export class DataPlane {
   }
 
   /** A proxied upload that stalls for longer than the body idle timeout gets 408. */
-  private watchBodyIdle(req: IncomingMessage): void {
+  private watchBodyIdle(req: IncomingMessage, res: ServerResponse): void {
     if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return;
     if (req.complete) return;
     const socket = req.socket;
     const onTimeout = () => {
-      const res = (req as IncomingMessage & { res?: ServerResponse }).res;
-      if (res && !res.headersSent) {
-        res.writeHead(408, { 'content-type': 'application/json', connection: 'close' });
-        res.end(JSON.stringify({ error_msg: 'request body not received in time', code: 'GW_BODY_TIMEOUT' }));
+      if (res.headersSent) {
+        socket.destroy();
+        return;
       }
-      socket.destroy();
+      // Connection: close makes Node close the socket once the answer is flushed.
+      res.writeHead(408, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ error_msg: 'request body not received in time', code: 'GW_BODY_TIMEOUT' }));
     };
-    socket.setTimeout(this.options.config.timeouts.request_body_idle * 1000, onTimeout);
+    // Through the request, not the socket: Node's server destroys a timed-out socket unless the
+    // request (or response) has a 'timeout' listener.
+    req.setTimeout(this.options.config.timeouts.request_body_idle * 1000, onTimeout);
     req.once('end', () => socket.setTimeout(0));
     req.once('close', () => socket.setTimeout(0));
   }
@@ -279,8 +285,7 @@ export class DataPlane {
     } catch {
       /* already answering with an error */
     }
-    // A client that sent a body we refused to read must not leave it in the connection.
-    if (error.status === 413 || error.status === 408 || !ctx.req.complete) ctx.set('connection', 'close');
+    if (!ctx.req.complete) lingerThenClose(ctx.req, res);
   }
 
   /** The log phase: after the response is done or the client left; never reaches the client. */
@@ -318,6 +323,25 @@ function bodyFiltersOf(chains: Chains): Chain['bodyFilter'] {
   return [...chains.global.bodyFilter, ...chains.route.bodyFilter];
 }
 
+/**
+ * After answering a request whose body we did not read (413, 408), read and discard what the
+ * client is still sending for a moment before closing: closing a socket with unread data makes
+ * the kernel send a reset, and the client may lose our answer with it (nginx's lingering close).
+ */
+function lingerThenClose(req: IncomingMessage, res: ServerResponse): void {
+  res.once('finish', () => {
+    if (req.complete) return;
+    const socket = req.socket;
+    const timer = setTimeout(() => socket.destroy(), 1000);
+    timer.unref();
+    req.once('end', () => {
+      clearTimeout(timer);
+      socket.destroy();
+    });
+    req.resume();
+  });
+}
+
 /** Lower-cased host without port, as matching and `var('host')` see it. */
 function hostOf(req: IncomingMessage): string {
   const header = req.headers.host;
@@ -337,7 +361,9 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
   const body = JSON.stringify({ error_msg: reason.toLowerCase() });
+  // end() alone would only half-close: a client that keeps sending would keep the socket.
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
   );
 }
