@@ -64,6 +64,11 @@ export interface GatewayConfig {
   mcp: {
     allowed_commands: string[];
     max_children: number;
+    stop_stdin_wait: number;
+    stop_term_wait: number;
+    max_request_duration: number;
+    resume_buffer_bytes: number;
+    stderr_lines_per_minute: number;
   };
 }
 
@@ -207,6 +212,11 @@ const configSchema = {
           default: ['node', 'npx', 'python3', 'uvx'],
         },
         max_children: { type: 'integer', minimum: 1, default: 32 },
+        stop_stdin_wait: { ...seconds, default: 2 },
+        stop_term_wait: { ...seconds, default: 3 },
+        max_request_duration: { ...seconds, default: 600 },
+        resume_buffer_bytes: { type: 'integer', minimum: 0, default: 1048576 },
+        stderr_lines_per_minute: { type: 'integer', minimum: 0, default: 60 },
       },
     },
   },
