@@ -1,0 +1,63 @@
+import { expect } from 'chai';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+
+describe('plugin proxy-rewrite', () => {
+  let gw: TestGateway;
+  let upstream: TestUpstream;
+  before(async () => {
+    upstream = await startUpstream();
+    gw = await startTestGateway();
+  });
+  after(async () => {
+    await gw.stop();
+    await upstream.close();
+  });
+  const route = (id: string, uri: string, conf: unknown) =>
+    gw.admin('PUT', `/routes/${id}`, { uri, upstream: { nodes: { [upstream.address]: 1 } }, plugins: { 'proxy-rewrite': conf } });
+
+  describe('schema', () => {
+    it('refuses unknown fields, odd regex_uri pairs and invalid patterns', async () => {
+      expect((await route('bad1', '/b1', { colour: 'red' })).status).to.equal(400);
+      expect((await route('bad2', '/b2', { regex_uri: ['^/a', '/b', '^/c'] })).json.error_msg).to.match(/pairs/);
+      expect((await route('bad3', '/b3', { regex_uri: ['^/(a', '/b'] })).json.error_msg).to.match(/invalid/);
+      expect((await route('bad4', '/b4', { uri: 'no-slash' })).status).to.equal(400);
+    });
+  });
+
+  describe('happy path', () => {
+    it('replaces the path with uri, interpolating variables and keeping the query', async () => {
+      await route('u', '/users/:id', { uri: '/internal/users?by=$arg_by' });
+      expect((await gw.get('/users/7?by=name')).json.url).to.equal('/internal/users?by=name');
+      await route('u2', '/plain/*', { uri: '/fixed' });
+      expect((await gw.get('/plain/x?q=1')).json.url).to.equal('/fixed?q=1');
+    });
+
+    it('applies the first matching regex_uri pair', async () => {
+      await route('rx', '/v1/*', { regex_uri: ['^/v1/admin/(.*)', '/blocked/$1', '^/v1/(.*)', '/api/v1/$1'] });
+      expect((await gw.get('/v1/items/3')).json.url).to.equal('/api/v1/items/3');
+      expect((await gw.get('/v1/admin/x')).json.url).to.equal('/blocked/x');
+    });
+
+    it('sets the method and Host', async () => {
+      await route('m', '/method', { method: 'POST', host: 'backend.internal' });
+      const res = await gw.get('/method');
+      expect(res.json.method).to.equal('POST');
+      expect(res.json.headers.host).to.equal('backend.internal');
+    });
+
+    it('adds, sets and removes headers, with variables', async () => {
+      await route('h', '/headers', { headers: { set: { 'X-Route': '$route_id', 'X-Client': '$remote_addr' }, add: { 'X-Tag': 'added' }, remove: ['X-Drop'] } });
+      const res = await gw.get('/headers', { 'x-drop': 'secret', 'x-tag': 'original' });
+      expect(res.json.headers['x-route']).to.equal('h');
+      expect(res.json.headers['x-client']).to.equal('127.0.0.1');
+      expect(res.json.headers['x-tag']).to.equal('original, added');
+      expect(res.json.headers).to.not.have.property('x-drop');
+    });
+
+    it('accepts the legacy flat headers map as set', async () => {
+      await route('flat', '/flat', { headers: { 'X-Flat': 'yes' } });
+      expect((await gw.get('/flat')).json.headers['x-flat']).to.equal('yes');
+    });
+  });
+});
