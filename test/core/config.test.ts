@@ -1,0 +1,71 @@
+import { expect } from 'chai';
+import { join } from 'node:path';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { ConfigError, loadConfig } from '../../core/config.js';
+import { REPO_ROOT } from '../helpers/gateway.js';
+
+describe('configuration', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tollgate-config-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const file = (text: string) => {
+    const path = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(path, text);
+    return path;
+  };
+
+  it('conf/config.yaml documents exactly the built-in defaults', () => {
+    expect(loadConfig({ file: join(REPO_ROOT, 'conf/config.yaml'), env: {} })).to.deep.equal(loadConfig({ env: {} }));
+  });
+
+  it('has safe defaults: admin on loopback with an allow-list, 8 MiB body limit, embedded catalog', () => {
+    const config = loadConfig({ env: {} });
+    expect(config.admin.listen).to.equal('127.0.0.1:9180');
+    expect(config.admin.allow).to.deep.equal(['127.0.0.0/24', '::1/128']);
+    expect(config.admin.key).to.equal('');
+    expect(config.limits.max_body_bytes).to.equal(8 * 1024 * 1024);
+    expect(config.catalog.backend).to.equal('embedded');
+    expect(config.gateway.workers).to.equal(1);
+  });
+
+  it('lets environment variables override the file', () => {
+    const config = loadConfig({
+      file: file('gateway:\n  listen: 0.0.0.0:1\ncatalog:\n  backend: embedded\n'),
+      env: {
+        TOLLGATE_LISTEN: '127.0.0.1:9999',
+        TOLLGATE_ADMIN_LISTEN: '127.0.0.1:9998',
+        TOLLGATE_ADMIN_KEY: 'a-long-enough-admin-key',
+        TOLLGATE_CATALOG: 'redis',
+        TOLLGATE_REDIS_URL: 'redis://10.0.0.1:6380/2',
+        TOLLGATE_DATA_DIR: '/var/lib/tollgate',
+        TOLLGATE_WORKERS: '1',
+        TOLLGATE_MCP_ALLOWED_COMMANDS: 'node, uvx',
+      },
+    });
+    expect(config.gateway.listen).to.equal('127.0.0.1:9999');
+    expect(config.admin.listen).to.equal('127.0.0.1:9998');
+    expect(config.admin.key).to.equal('a-long-enough-admin-key');
+    expect(config.catalog.backend).to.equal('redis');
+    expect(config.redis.url).to.equal('redis://10.0.0.1:6380/2');
+    expect(config.gateway.data_dir).to.equal('/var/lib/tollgate');
+    expect(config.mcp.allowed_commands).to.deep.equal(['node', 'uvx']);
+  });
+
+  const invalid: Array<[string, string, Record<string, string>, RegExp]> = [
+    ['an unknown key', 'admin:\n  lisen: 127.0.0.1:1\n', {}, /key "admin.lisen"/],
+    ['a wrong type', 'limits:\n  max_body_bytes: lots\n', {}, /key "limits.max_body_bytes"/],
+    ['a bad listen address', 'gateway:\n  listen: nowhere\n', {}, /key "gateway.listen"/],
+    ['a bad catalog from the environment', '', { TOLLGATE_CATALOG: 'etcd' }, /key "catalog.backend"/],
+    ['a port out of range', '', { TOLLGATE_LISTEN: '127.0.0.1:70000' }, /key "gateway.listen"/],
+    ['YAML that does not parse', 'gateway: [\n', {}, /not valid YAML/],
+  ];
+  for (const [name, yaml, env, message] of invalid) {
+    it(`stops on ${name}, naming the key`, () => {
+      expect(() => loadConfig({ file: file(yaml), env })).to.throw(ConfigError, message);
+    });
+  }
+});
