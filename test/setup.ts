@@ -3,7 +3,7 @@
  * grandchildren alike) must be gone when the test ends; processes started by a `before` hook must
  * be gone when the run ends. The shared Redis is the only allowed survivor.
  */
-import { descendants, waitFor, type ProcessInfo } from './helpers/processes.js';
+import { adopted, descendants, waitFor, type ProcessInfo } from './helpers/processes.js';
 import { sharedRedisPid, stopSharedRedis } from './helpers/redis.js';
 
 let before = new Set<number>();
@@ -11,7 +11,7 @@ let before = new Set<number>();
 async function leftovers(ignore: Set<number>): Promise<ProcessInfo[]> {
   const redisPid = await sharedRedisPid();
   // tsx keeps an esbuild service process for the whole run; it is the loader, not a test's.
-  return descendants().filter((p) => !ignore.has(p.pid) && p.pid !== redisPid && !p.command.includes('esbuild --service'));
+  return descendants().filter((p) => !ignore.has(p.pid) && !adopted.has(p.pid) && !adopted.has(p.ppid) && p.pid !== redisPid && !p.command.includes('esbuild --service'));
 }
 
 async function assertNoLeftovers(ignore: Set<number>, what: string): Promise<void> {
@@ -29,6 +29,7 @@ export const mochaHooks = {
   },
   async afterAll() {
     await stopSharedRedis();
+    adopted.clear();
     await assertNoLeftovers(new Set(), 'the test run');
   },
 };

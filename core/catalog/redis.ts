@@ -269,6 +269,11 @@ export class RedisCatalog implements Catalog {
       }
       entries[kind] = list;
     });
+    if (revision < this.current.revision) {
+      // Redis came back without our data (a restart without persistence, a failover to a stale
+      // replica). Redis is the source of truth, so we follow it, but loudly.
+      this.options.logger.error({ was: this.current.revision, now: revision }, 'catalog revision went backwards: redis lost data?');
+    }
     this.current = Snapshot.fromEntries(revision, entries);
     this.loaded = true;
     if (this.lastError !== undefined) this.options.logger.info({ revision }, 'catalog resynchronised with redis');

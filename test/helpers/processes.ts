@@ -63,3 +63,13 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
   }
   return check();
 }
+
+/**
+ * Processes a test starts on purpose for its whole `describe` (a restarted Redis, a replaced
+ * gateway): the per-test leak check skips them; the end-of-run check still requires them gone.
+ */
+export const adopted = new Set<number>();
+
+export function adopt(pid: number | undefined): void {
+  if (pid !== undefined) adopted.add(pid);
+}

@@ -3,6 +3,9 @@
  * nothing on disk. Tests never touch a Redis someone else uses, and can stop it to test faults.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
 import { isAlive, waitFor } from './processes.js';
@@ -20,13 +23,21 @@ export interface TestRedis {
   client(): Redis;
 }
 
-export async function startRedis(): Promise<TestRedis> {
-  const port = await freePort();
+export interface StartRedisOptions {
+  port?: number;
+  /** Keep data across kill/restart (append-only file, fsync always), like a production Redis. */
+  persist?: boolean;
+}
+
+export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
+  const port = options.port ?? (await freePort());
   let child: ChildProcess | undefined;
   const clients: Redis[] = [];
+  const dir = options.persist ? mkdtempSync(join(tmpdir(), 'tollgate-redis-')) : undefined;
+  const persistence = dir ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] : ['--appendonly', 'no'];
 
   const launch = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--loglevel', 'warning'], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -66,6 +77,7 @@ export async function startRedis(): Promise<TestRedis> {
     async stop() {
       for (const c of clients) c.disconnect();
       await kill();
+      if (dir) rmSync(dir, { recursive: true, force: true });
     },
     client() {
       const c = new Redis({ port, host: '127.0.0.1' });
