@@ -1,0 +1,55 @@
+/**
+ * What the auth plugins (key-auth, jwt-auth) share, so that neither imports the other: attaching
+ * the authenticated consumer, the identity headers only the gateway may set, and APISIX's 401
+ * shape. A client cannot assert an identity: `X-Consumer-*` and `X-Credential-Identifier` headers
+ * it sent are dropped before the request goes upstream (faults-checklist B-07; Kong's set/clear).
+ */
+import type { ConsumerInfo, GatewayContext } from './context.js';
+import { GatewayError } from './errors.js';
+
+/** The header naming the authenticated consumer to the upstream (APISIX, Kong). */
+export const CONSUMER_USERNAME_HEADER = 'x-consumer-username';
+
+/** Marks every identity header the client sent for removal from the upstream request. */
+export function stripIdentityHeaders(ctx: GatewayContext): void {
+  const edits = ctx.gateway.upstream.headers;
+  for (const name of Object.keys(ctx.req.headers)) {
+    if (name.startsWith('x-consumer-') || name === 'x-credential-identifier') edits.set(name, null);
+  }
+}
+
+/** Sets the consumer on the context and tells the upstream who it is (and nothing a client sent). */
+export function attachConsumer(ctx: GatewayContext, consumer: ConsumerInfo): void {
+  stripIdentityHeaders(ctx);
+  ctx.gateway.consumer = consumer;
+  ctx.gateway.upstream.headers.set(CONSUMER_USERNAME_HEADER, consumer.username);
+}
+
+/**
+ * A 401 in APISIX's shape (`{"message": "..."}`) with its challenge. The message must say what
+ * was wrong with the request, never anything about the secret it was checked against.
+ */
+export function unauthorized(code: string, message: string, challenge: string): GatewayError {
+  return new GatewayError(401, code, message, { headers: { 'WWW-Authenticate': challenge }, body: { message } });
+}
+
+/** The path and query with one query parameter removed (hide_credentials), other bytes untouched. */
+export function withoutQueryParam(uri: string, name: string): string {
+  const mark = uri.indexOf('?');
+  if (mark < 0) return uri;
+  const kept = uri
+    .slice(mark + 1)
+    .split('&')
+    .filter((pair) => {
+      const eq = pair.indexOf('=');
+      const raw = eq < 0 ? pair : pair.slice(0, eq);
+      let decoded = raw;
+      try {
+        decoded = decodeURIComponent(raw.replaceAll('+', ' '));
+      } catch {
+        // A malformed escape is compared as it is.
+      }
+      return decoded !== name;
+    });
+  return kept.length > 0 ? `${uri.slice(0, mark)}?${kept.join('&')}` : uri.slice(0, mark);
+}
