@@ -1,0 +1,170 @@
+/**
+ * api-breaker — a circuit breaker in front of a route's backend (APISIX api-breaker): after
+ * `unhealthy.failures` responses with an unhealthy status it answers `break_response_code` itself
+ * for 2 s, then lets one probe through; a failed probe doubles the break (4, 8 … up to
+ * `max_breaker_sec`), `healthy.successes` good probes close it. The backend's status is what
+ * counts: an upstream that cannot be reached or times out counts as 502 / 504, and on mcp-bridge
+ * routes a child that crashed, never initialized or timed out counts as the 5xx the bridge reports.
+ * State is per route (and upstream), per gateway process.
+ * Phases: access (answer while open), log (count). Never fails a request by itself: an error in
+ * its bookkeeping leaves traffic flowing (fail open).
+ */
+import type { GatewayContext, RouteInfo } from '../../core/context.js';
+import { GatewayError } from '../../core/errors.js';
+import { confVersion, SharedStates } from '../../core/limits.js';
+import type { Logger } from '../../core/logger.js';
+import { definePlugin } from '../../core/plugin.js';
+import { BreakerState } from './breaker.js';
+
+interface ApiBreakerConf {
+  break_response_code: number;
+  break_response_body?: string;
+  break_response_headers?: Array<{ key: string; value: string }>;
+  max_breaker_sec: number;
+  unhealthy: { http_statuses: number[]; failures: number };
+  healthy: { http_statuses: number[]; successes: number };
+}
+
+class Breaker {
+  readonly state: BreakerState;
+  /** The request admitted as the half-open probe, whose verdict decides. */
+  probe?: object;
+  private readonly release: () => void;
+
+  constructor(
+    conf: ApiBreakerConf,
+    readonly route: RouteInfo,
+  ) {
+    const backend = route.record.upstream ?? route.record.upstream_id ?? route.record.service_id ?? '';
+    const key = [route.id, route.consumer ?? '', confVersion(conf), JSON.stringify(backend)].join('|');
+    const held = states.acquire(key, () =>
+      new BreakerState({ failures: conf.unhealthy.failures, successes: conf.healthy.successes, maxBreakerSec: conf.max_breaker_sec }),
+    );
+    this.state = held.value;
+    this.release = held.release;
+  }
+
+  dispose(): void {
+    this.release();
+  }
+}
+
+/** Breaker states, shared by route versions with the same config and backend (an unrelated edit keeps an open breaker open). */
+const states = new SharedStates<BreakerState>();
+let logger: Logger | undefined;
+
+const statuses = (minimum: number, maximum: number, fallback: number) => ({
+  type: 'array',
+  minItems: 1,
+  uniqueItems: true,
+  items: { type: 'integer', minimum, maximum },
+  default: [fallback],
+});
+
+export default definePlugin<ApiBreakerConf, Breaker>({
+  name: 'api-breaker',
+  version: '1.0.0',
+  priority: 1005,
+  description: 'Stops calling a failing backend for a while and answers for it (circuit breaker).',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['break_response_code'],
+    properties: {
+      break_response_code: { type: 'integer', minimum: 200, maximum: 599, description: 'Status answered while the breaker is open.' },
+      break_response_body: { type: 'string', description: 'Body answered while the breaker is open (otherwise the standard JSON error).' },
+      break_response_headers: {
+        type: 'array',
+        minItems: 1,
+        description: 'Headers answered while open, when a body is set; values may contain $variables.',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['key', 'value'],
+          properties: { key: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }, value: { type: 'string', minLength: 1 } },
+        },
+      },
+      max_breaker_sec: { type: 'integer', minimum: 3, default: 300, description: 'Longest break, in seconds (breaks double from 2 s).' },
+      unhealthy: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        description: 'What opens the breaker.',
+        properties: {
+          http_statuses: { ...statuses(500, 599, 500), description: 'Backend statuses that count as failures (502/504: unreachable or timed out).' },
+          failures: { type: 'integer', minimum: 1, default: 3, description: 'Failures that open the breaker.' },
+        },
+      },
+      healthy: {
+        type: 'object',
+        additionalProperties: false,
+        default: {},
+        description: 'What closes it again.',
+        properties: {
+          http_statuses: { ...statuses(200, 499, 200), description: 'Backend statuses that count as successes.' },
+          successes: { type: 'integer', minimum: 1, default: 3, description: 'Successes in a row that close the breaker and reset the failures.' },
+        },
+      },
+    },
+  },
+
+  init(api) {
+    logger = api.logger;
+  },
+
+  destroy() {
+    states.clear();
+    logger = undefined;
+  },
+
+  create: (conf, route) => new Breaker(conf, route),
+
+  access(ctx, conf, breaker) {
+    const admission = breaker.state.admit();
+    if (admission.allowed) {
+      if (admission.probe) breaker.probe = ctx.gateway;
+      return;
+    }
+    throw breakResponse(ctx, conf, Math.max(1, Math.ceil(admission.retryAfterMs / 1000)));
+  },
+
+  log(ctx, conf, breaker) {
+    const probe = breaker.probe === ctx.gateway;
+    if (probe) breaker.probe = undefined;
+    const status = backendStatus(ctx);
+    const verdict =
+      status === undefined ? 'none' : conf.unhealthy.http_statuses.includes(status) ? 'unhealthy' : conf.healthy.http_statuses.includes(status) ? 'healthy' : 'none';
+    const change = breaker.state.record(verdict, probe);
+    if (change === 'opened') {
+      logger?.warn({ plugin: 'api-breaker', route: breaker.route.id, status, seconds: breaker.state.breakSeconds() }, 'circuit breaker opened');
+    } else if (change === 'closed') {
+      logger?.info({ plugin: 'api-breaker', route: breaker.route.id }, 'circuit breaker closed');
+    }
+  },
+});
+
+/**
+ * The backend's status: what the upstream answered, or, when it was contacted but never
+ * answered, the 502/504 the gateway answered for it (nginx records the same in $upstream_status).
+ * Undefined when no backend was involved (a request answered by a plugin, a client that left).
+ */
+function backendStatus(ctx: GatewayContext): number | undefined {
+  const outcome = ctx.gateway.upstreamOutcome;
+  if (!outcome) return undefined;
+  if (outcome.status !== undefined) return outcome.status;
+  return ctx.status === 502 || ctx.status === 504 ? ctx.status : undefined;
+}
+
+function breakResponse(ctx: GatewayContext, conf: ApiBreakerConf, retryAfter: number): GatewayError {
+  const headers: Record<string, string> = {};
+  if (conf.break_response_body !== undefined) {
+    for (const { key, value } of conf.break_response_headers ?? []) {
+      headers[key] = value.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => ctx.gateway.var(name) ?? '');
+    }
+  }
+  if (!Object.keys(headers).some((name) => name.toLowerCase() === 'retry-after')) headers['Retry-After'] = String(retryAfter);
+  return new GatewayError(conf.break_response_code, 'GW_BREAKER_OPEN', 'upstream circuit breaker is open', {
+    headers,
+    body: conf.break_response_body,
+  });
+}

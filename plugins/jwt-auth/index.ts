@@ -1,0 +1,237 @@
+/**
+ * jwt-auth — authenticates a consumer by a JSON Web Token the client brings (APISIX jwt-auth):
+ * from `Authorization: Bearer`, then `?jwt=`, then the `jwt` cookie. The token's `key` claim names
+ * the consumer; its signature is checked with that consumer's `secret` (HS256/384/512) or
+ * `public_key` (RS, PS, ES), its algorithm must be the consumer's, and `exp` / `nbf` hold within
+ * the consumer's `lifetime_grace_period`. 401 reasons say what was wrong with the token, never
+ * anything about the key it was checked against.
+ * Phase: rewrite (before every access-phase plugin). Fails closed: 401. Consumers are looked up in
+ * the gateway's in-memory snapshot, never in a remote store.
+ */
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { attachConsumer, unauthorized, withoutQueryParam } from '../../core/auth.js';
+import type { ConsumerInfo, GatewayContext } from '../../core/context.js';
+import { definePlugin, type ConsumerLookup } from '../../core/plugin.js';
+
+const HMAC = ['HS256', 'HS384', 'HS512'] as const;
+const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
+type Algorithm = (typeof HMAC)[number] | (typeof ASYMMETRIC)[number];
+
+/** The key type (and EC curve) each asymmetric algorithm needs. */
+const KEY_TYPES: Record<string, { type: string[]; curve?: string }> = {
+  RS: { type: ['rsa'] },
+  PS: { type: ['rsa', 'rsa-pss'] },
+  ES256: { type: ['ec'], curve: 'prime256v1' },
+  ES384: { type: ['ec'], curve: 'secp384r1' },
+  ES512: { type: ['ec'], curve: 'secp521r1' },
+};
+
+interface JwtAuthConf {
+  header: string;
+  query: string;
+  cookie: string;
+  hide_credentials: boolean;
+  key_claim_name: string;
+  realm: string;
+  anonymous_consumer?: string;
+  claims_to_verify: Array<'exp' | 'nbf'>;
+  store_in_ctx: boolean;
+}
+
+interface JwtConsumerConf {
+  key: string;
+  secret?: string;
+  public_key?: string;
+  algorithm: Algorithm;
+  exp: number;
+  base64_secret: boolean;
+  lifetime_grace_period: number;
+}
+
+let consumers: ConsumerLookup | undefined;
+/** Key objects per consumer config version: parsing a PEM per request would dominate the cost. */
+let keys = new WeakMap<object, KeyObject>();
+
+export default definePlugin<JwtAuthConf>({
+  name: 'jwt-auth',
+  version: '1.0.0',
+  priority: 2510,
+  type: 'auth',
+  description: 'Authenticates consumers by a JSON Web Token signed with their secret or key.',
+  credentialField: 'key',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      header: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_-]+$', default: 'authorization', description: 'Header carrying the token (a "Bearer " prefix is removed).' },
+      query: { type: 'string', minLength: 1, default: 'jwt', description: 'Query parameter carrying the token, checked when the header is absent.' },
+      cookie: { type: 'string', minLength: 1, default: 'jwt', description: 'Cookie carrying the token, checked last.' },
+      hide_credentials: { type: 'boolean', default: false, description: 'Remove the token from the upstream request.' },
+      key_claim_name: { type: 'string', minLength: 1, default: 'key', description: 'Payload claim naming the consumer (its jwt-auth `key`).' },
+      realm: { type: 'string', minLength: 1, pattern: '^[^"\\\\]+$', default: 'jwt', description: 'Realm of the WWW-Authenticate challenge on 401.' },
+      anonymous_consumer: { type: 'string', minLength: 1, description: 'Username of a consumer to use when the token is missing or invalid, instead of answering 401.' },
+      claims_to_verify: {
+        type: 'array',
+        uniqueItems: true,
+        items: { enum: ['exp', 'nbf'] },
+        default: ['exp', 'nbf'],
+        description: 'Time claims checked when present in the token.',
+      },
+      store_in_ctx: {
+        type: 'boolean',
+        default: false,
+        description: 'Accepted for APISIX compatibility; plugins here share only typed context fields, so the payload is not exposed.',
+      },
+    },
+  },
+  consumerSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['key'],
+    properties: {
+      key: { type: 'string', minLength: 1, description: 'Identifies the consumer: the value of the token claim `key_claim_name`. Unique across consumers.' },
+      secret: { type: 'string', minLength: 1, writeOnly: true, description: 'HS256/384/512: the shared secret (masked for the viewer role).' },
+      public_key: { type: 'string', minLength: 1, description: 'RS/PS/ES algorithms: the PEM public key tokens are verified with.' },
+      algorithm: { enum: [...HMAC, ...ASYMMETRIC], default: 'HS256', description: 'The only algorithm accepted for this consumer’s tokens.' },
+      exp: { type: 'integer', minimum: 1, default: 86400, description: 'Accepted for APISIX compatibility (token lifetime when APISIX signed tokens); tokens bring their own `exp`.' },
+      base64_secret: { type: 'boolean', default: false, description: '`secret` is base64-encoded.' },
+      lifetime_grace_period: { type: 'integer', minimum: 0, default: 0, description: 'Clock skew allowed on `exp` and `nbf`, in seconds.' },
+    },
+    allOf: [
+      {
+        if: { required: ['algorithm'], properties: { algorithm: { enum: [...ASYMMETRIC] } } },
+        then: { required: ['public_key'] },
+        else: { required: ['secret'] },
+      },
+    ],
+  },
+
+  checkConsumerConf(conf: JwtConsumerConf) {
+    try {
+      keyOf(conf);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return undefined;
+  },
+
+  init(api) {
+    consumers = api.consumers;
+  },
+
+  destroy() {
+    consumers = undefined;
+    keys = new WeakMap();
+  },
+
+  rewrite(ctx, conf) {
+    if (!consumers) throw new Error('jwt-auth used before init');
+    const challenge = `Bearer realm="${conf.realm}"`;
+    const found = tokenOf(ctx, conf);
+    let consumer: ConsumerInfo | undefined;
+    let failure: { code: string; message: string } | undefined;
+    if (!found) failure = { code: 'GW_AUTH_MISSING_TOKEN', message: 'Missing JWT token in request' };
+    else {
+      const verified = verify(found.token, conf, consumers);
+      if ('consumer' in verified) consumer = verified.consumer;
+      else failure = verified;
+    }
+    if (!consumer) {
+      if (conf.anonymous_consumer) {
+        const anonymous = consumers.get(conf.anonymous_consumer);
+        if (anonymous) {
+          attachConsumer(ctx, anonymous);
+          return;
+        }
+        throw unauthorized('GW_AUTH_INVALID_TOKEN', 'Invalid user authorization', challenge);
+      }
+      throw unauthorized(failure!.code, failure!.message, challenge);
+    }
+    attachConsumer(ctx, consumer);
+    if (conf.hide_credentials && found) hide(ctx, conf, found.from);
+  },
+});
+
+function tokenOf(ctx: GatewayContext, conf: JwtAuthConf): { token: string; from: 'header' | 'query' | 'cookie' } | undefined {
+  const header = ctx.get(conf.header);
+  if (header) return { token: header.replace(/^bearer\s+/i, ''), from: 'header' };
+  const query = ctx.gateway.var(`arg_${conf.query}`);
+  if (query) return { token: query, from: 'query' };
+  const cookie = ctx.gateway.var(`cookie_${conf.cookie}`);
+  if (cookie) return { token: cookie, from: 'cookie' };
+  return undefined;
+}
+
+function verify(token: string, conf: JwtAuthConf, lookup: ConsumerLookup): { consumer: ConsumerInfo } | { code: string; message: string } {
+  const invalid = (message: string) => ({ code: 'GW_AUTH_INVALID_TOKEN', message });
+  const decoded = jwt.decode(token, { complete: true });
+  if (!decoded || typeof decoded.payload !== 'object' || decoded.payload === null) return invalid('JWT token invalid');
+  const claim = (decoded.payload as Record<string, unknown>)[conf.key_claim_name];
+  if (typeof claim !== 'string' || claim === '') return invalid('missing user key in JWT token');
+  const consumer = lookup.find('jwt-auth', 'key', claim);
+  if (!consumer) return invalid('Invalid user key in JWT token');
+  const auth = consumer.plugins['jwt-auth'] as JwtConsumerConf;
+  // The consumer's algorithm, not the token's header, decides how the token is checked.
+  if (decoded.header.alg !== auth.algorithm) return invalid('failed to verify jwt');
+  let key: KeyObject;
+  try {
+    key = keyOf(auth);
+  } catch {
+    return invalid('failed to verify jwt');
+  }
+  try {
+    jwt.verify(token, key, {
+      algorithms: [auth.algorithm],
+      clockTolerance: auth.lifetime_grace_period,
+      ignoreExpiration: !conf.claims_to_verify.includes('exp'),
+      ignoreNotBefore: !conf.claims_to_verify.includes('nbf'),
+    });
+  } catch (err) {
+    if (err instanceof jwt.TokenExpiredError) return invalid(`'exp' claim expired at ${err.expiredAt.toUTCString()}`);
+    if (err instanceof jwt.NotBeforeError) return invalid(`'nbf' claim not valid until ${err.date.toUTCString()}`);
+    return invalid('failed to verify jwt');
+  }
+  return { consumer };
+}
+
+/** The verification key of a consumer config, parsed once; throws a message fit for the Admin API. */
+function keyOf(auth: JwtConsumerConf): KeyObject {
+  const cached = keys.get(auth);
+  if (cached) return cached;
+  let key: KeyObject;
+  if ((HMAC as readonly string[]).includes(auth.algorithm)) {
+    const secret = auth.base64_secret ? Buffer.from(auth.secret ?? '', 'base64') : Buffer.from(auth.secret ?? '', 'utf8');
+    if (secret.length === 0) throw new Error(auth.base64_secret ? 'base64_secret required but the secret is not in base64 format' : 'secret is required');
+    key = createSecretKey(secret);
+  } else {
+    try {
+      key = createPublicKey(auth.public_key ?? '');
+    } catch {
+      throw new Error(`public_key is not a valid PEM public key for ${auth.algorithm}`);
+    }
+    const wanted = KEY_TYPES[auth.algorithm] ?? KEY_TYPES[auth.algorithm.slice(0, 2)];
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (!wanted.type.includes(key.asymmetricKeyType ?? '') || (wanted.curve && curve !== wanted.curve)) {
+      throw new Error(`public_key is a ${key.asymmetricKeyType}${curve ? ` (${curve})` : ''} key; ${auth.algorithm} needs ${wanted.type[0]}${wanted.curve ? ` (${wanted.curve})` : ''}`);
+    }
+  }
+  keys.set(auth, key);
+  return key;
+}
+
+function hide(ctx: GatewayContext, conf: JwtAuthConf, from: 'header' | 'query' | 'cookie'): void {
+  const plan = ctx.gateway.upstream;
+  if (from === 'header') plan.headers.set(conf.header.toLowerCase(), null);
+  else if (from === 'query') plan.uri = withoutQueryParam(plan.uri, conf.query);
+  else {
+    // Other cookies go upstream byte for byte; only the token's is dropped.
+    const rest = ctx
+      .get('cookie')
+      .split(';')
+      .filter((pair) => pair.slice(0, pair.indexOf('=') < 0 ? undefined : pair.indexOf('=')).trim() !== conf.cookie)
+      .map((pair) => pair.trim())
+      .filter(Boolean);
+    plan.headers.set('cookie', rest.length > 0 ? rest.join('; ') : null);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * key-auth — authenticates a consumer by an API key (APISIX key-auth): from the `apikey` header
+ * (name configurable) or, when `query` names a parameter, from the query string. The consumer is
+ * set on the context and named to the upstream in X-Consumer-Username; identity headers the client
+ * sent are dropped. `hide_credentials` keeps the key from the upstream.
+ * Phase: rewrite (as APISIX: before every access-phase plugin, so a rejected request never touches
+ * a limiter, a breaker or an MCP child). Fails closed: 401 on a missing or unknown key. Keys are
+ * looked up in the gateway's in-memory consumer snapshot, never in a remote store.
+ */
+import { attachConsumer, unauthorized, withoutQueryParam } from '../../core/auth.js';
+import type { GatewayContext } from '../../core/context.js';
+import { definePlugin, type ConsumerLookup } from '../../core/plugin.js';
+
+interface KeyAuthConf {
+  header: string;
+  query?: string;
+  hide_credentials: boolean;
+  realm: string;
+  anonymous_consumer?: string;
+}
+
+let consumers: ConsumerLookup | undefined;
+
+export default definePlugin<KeyAuthConf>({
+  name: 'key-auth',
+  version: '1.0.0',
+  priority: 2500,
+  type: 'auth',
+  description: 'Authenticates consumers by API key.',
+  credentialField: 'key',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      header: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_-]+$', default: 'apikey', description: 'Request header carrying the key.' },
+      query: {
+        type: 'string',
+        minLength: 1,
+        description:
+          'Query parameter carrying the key, checked when the header is absent. Unset (the default): keys in query strings, which end up in logs, are not accepted.',
+      },
+      hide_credentials: { type: 'boolean', default: false, description: 'Remove the key (header or query parameter) from the upstream request.' },
+      realm: { type: 'string', minLength: 1, pattern: '^[^"\\\\]+$', default: 'key', description: 'Realm of the WWW-Authenticate challenge on 401.' },
+      anonymous_consumer: {
+        type: 'string',
+        minLength: 1,
+        description: 'Username of a consumer to use when the key is missing or wrong, instead of answering 401.',
+      },
+    },
+  },
+  consumerSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['key'],
+    properties: {
+      key: { type: 'string', minLength: 1, writeOnly: true, description: 'The API key; unique across consumers, masked for the viewer role.' },
+    },
+  },
+
+  init(api) {
+    consumers = api.consumers;
+  },
+
+  destroy() {
+    consumers = undefined;
+  },
+
+  rewrite(ctx, conf) {
+    if (!consumers) throw new Error('key-auth used before init');
+    const fromHeader = ctx.get(conf.header);
+    const key = fromHeader || (conf.query ? ctx.gateway.var(`arg_${conf.query}`) : undefined);
+    const consumer = key ? consumers.find('key-auth', 'key', key) : undefined;
+    if (!consumer) {
+      const anonymous = conf.anonymous_consumer && consumers.get(conf.anonymous_consumer);
+      if (anonymous) {
+        attachConsumer(ctx, anonymous);
+        return;
+      }
+      const challenge = `apikey realm="${conf.realm}"`;
+      if (conf.anonymous_consumer) throw unauthorized('GW_AUTH_INVALID_KEY', 'Invalid user authorization', challenge);
+      if (!key) throw unauthorized('GW_AUTH_MISSING_KEY', 'Missing API key in request', challenge);
+      throw unauthorized('GW_AUTH_INVALID_KEY', 'Invalid API key in request', challenge);
+    }
+    attachConsumer(ctx, consumer);
+    if (conf.hide_credentials) hide(ctx, conf, fromHeader !== '');
+  },
+});
+
+function hide(ctx: GatewayContext, conf: KeyAuthConf, inHeader: boolean): void {
+  const plan = ctx.gateway.upstream;
+  if (inHeader) plan.headers.set(conf.header.toLowerCase(), null);
+  else if (conf.query) plan.uri = withoutQueryParam(plan.uri, conf.query);
+}

@@ -1,0 +1,181 @@
+/**
+ * limit-conn — concurrent requests per key (APISIX limit-conn): up to `conn` run at once, up to
+ * `burst` more are delayed (by `default_conn_delay` per `conn` ahead of them), the rest get
+ * `rejected_code` (503) with Retry-After. A request holds its slot until its response is over,
+ * however it ends: a long-lived SSE or MCP stream holds it until the stream closes.
+ * Phases: access (admit), log (release). Fails closed (503 + Retry-After) when its Redis store is
+ * unavailable, unless `allow_degradation` (then the request passes uncounted).
+ */
+import type { GatewayContext, RouteInfo } from '../../core/context.js';
+import {
+  checkPolicy,
+  delay,
+  keyProperties,
+  keyResolver,
+  limitNamespace,
+  limitRedis,
+  limitRejection,
+  SharedStates,
+  StoreFailurePolicy,
+  withPolicy,
+  type KeyType,
+  type PolicyConf,
+} from '../../core/limits.js';
+import type { Logger } from '../../core/logger.js';
+import { definePlugin, type PluginApi } from '../../core/plugin.js';
+import { LocalConnCounter, RedisConnCounter, type ConnCounter } from './counter.js';
+
+interface LimitConnConf extends PolicyConf {
+  conn: number;
+  burst: number;
+  default_conn_delay: number;
+  only_use_default_delay: boolean;
+  key: string;
+  key_type: Exclude<KeyType, 'constant'>;
+  rejected_code: number;
+  rejected_msg?: string;
+  key_ttl: number;
+}
+
+/** What a request holds, per limiter instance (a plugin may run from a global rule and a route). */
+interface Held {
+  /** Set once the log phase ran: a slot admitted after that is released at once. */
+  finished: boolean;
+  slots: Map<ConnLimiter, { key: string; delaySeconds: number }>;
+}
+
+let api: PluginApi | undefined;
+/** Local counters, shared by route versions with the same config (requests in flight survive an edit). */
+const localCounters = new SharedStates<LocalConnCounter>();
+
+class ConnLimiter {
+  readonly counter: ConnCounter;
+  readonly keyOf: ReturnType<typeof keyResolver>;
+  readonly failures: StoreFailurePolicy;
+  readonly logger: Logger;
+  /** Seconds per `conn` ahead of a delayed request; adapts to latency unless only_use_default_delay. */
+  unitDelay: number;
+  private readonly release: () => void;
+
+  constructor(conf: LimitConnConf, route: RouteInfo) {
+    if (!api) throw new Error('limit-conn used before init');
+    const namespace = limitNamespace(conf, route);
+    this.keyOf = keyResolver(conf.key_type, conf.key);
+    this.logger = api.logger;
+    this.failures = new StoreFailurePolicy('limit-conn', route.consumer ? `${route.id}&${route.consumer}` : route.id, api.logger);
+    this.unitDelay = conf.default_conn_delay;
+    if (conf.policy === 'local') {
+      const held = localCounters.acquire(namespace, () => new LocalConnCounter());
+      this.counter = held.value;
+      this.release = held.release;
+    } else {
+      const redis = limitRedis(api, conf);
+      this.counter = new RedisConnCounter(redis, `${redis.keyPrefix}:limit-conn:${namespace}`, conf.key_ttl);
+      this.release = redis.release;
+    }
+  }
+
+  dispose(): void {
+    this.release();
+  }
+}
+
+function heldBy(ctx: GatewayContext): Held {
+  return ctx.gateway.scratch<Held>('limit-conn', () => ({ finished: false, slots: new Map() }));
+}
+
+function leave(limiter: ConnLimiter, key: string): void {
+  limiter.counter.leaving(key).catch((err: unknown) => {
+    // The slot stays counted until key_ttl expires it; say so once per failure, without the key.
+    limiter.logger.warn({ plugin: 'limit-conn', err: err instanceof Error ? err.message : String(err) }, 'could not release a connection slot');
+  });
+}
+
+export default definePlugin<LimitConnConf, ConnLimiter>({
+  name: 'limit-conn',
+  version: '1.0.0',
+  priority: 1003,
+  description: 'Limits concurrent requests (and streams) per key, local or shared through Redis.',
+  schema: withPolicy({
+    type: 'object',
+    additionalProperties: false,
+    required: ['conn', 'burst', 'default_conn_delay', 'key'],
+    properties: {
+      conn: { type: 'integer', exclusiveMinimum: 0, description: 'Requests allowed in flight at once per key.' },
+      burst: { type: 'integer', minimum: 0, description: 'Requests above `conn` that are delayed instead of rejected.' },
+      default_conn_delay: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        description: 'Seconds a request in the burst waits per `conn` requests ahead of it.',
+      },
+      only_use_default_delay: {
+        type: 'boolean',
+        default: false,
+        description: 'Always delay by default_conn_delay; otherwise the delay adapts to the observed request latency (APISIX).',
+      },
+      ...keyProperties(),
+      key_type: {
+        enum: ['var', 'var_combination'],
+        default: 'var',
+        description: '`var`: `key` names one variable; `var_combination`: `key` is a template such as "$consumer_name $mcp_method".',
+      },
+      rejected_code: { type: 'integer', minimum: 200, maximum: 599, default: 503, description: 'Status answered to rejected requests.' },
+      rejected_msg: { type: 'string', minLength: 1, description: 'Body of a rejection: {"error_msg": rejected_msg}.' },
+      key_ttl: {
+        type: 'integer',
+        minimum: 1,
+        default: 3600,
+        description: 'policy redis: seconds a key lives after its last admission, so slots held by a gateway that died expire.',
+      },
+    },
+  }),
+
+  checkConf: (conf) => checkPolicy(conf),
+
+  init(pluginApi) {
+    api = pluginApi;
+  },
+
+  destroy() {
+    localCounters.clear();
+    api = undefined;
+  },
+
+  create: (conf, route) => new ConnLimiter(conf, route),
+
+  async access(ctx, conf, limiter) {
+    const key = limiter.keyOf(ctx.gateway);
+    let count: number;
+    try {
+      count = await limiter.counter.incoming(key, conf.conn + conf.burst);
+    } catch (err) {
+      limiter.failures.handle(err, conf.allow_degradation);
+      return;
+    }
+    if (count === 0) {
+      throw limitRejection(conf.rejected_code, 'GW_CONN_LIMITED', 'too many concurrent requests', conf.rejected_msg, { 'Retry-After': '1' });
+    }
+    const held = heldBy(ctx);
+    if (held.finished) {
+      // The client left while we asked the store: nothing will release this slot later.
+      leave(limiter, key);
+      return;
+    }
+    const delaySeconds = count > conf.conn ? limiter.unitDelay * Math.floor((count - 1) / conf.conn) : 0;
+    held.slots.set(limiter, { key, delaySeconds });
+    if (delaySeconds >= 0.001) await delay(delaySeconds * 1000, ctx.gateway.signal);
+  },
+
+  log(ctx, conf, limiter) {
+    const held = heldBy(ctx);
+    held.finished = true;
+    const slot = held.slots.get(limiter);
+    if (!slot) return;
+    held.slots.delete(limiter);
+    leave(limiter, slot.key);
+    if (!conf.only_use_default_delay) {
+      const latency = (performance.now() - ctx.gateway.startTime) / 1000 - slot.delaySeconds;
+      limiter.unitDelay = (latency + limiter.unitDelay) / 2;
+    }
+  },
+});

@@ -1,0 +1,127 @@
+/**
+ * limit-req — a leaky bucket per key (APISIX limit-req): requests drain at `rate` per second;
+ * up to `burst` more wait their turn (delayed by excess / rate seconds, unless `nodelay`), and
+ * anything beyond is answered `rejected_code` (503) with Retry-After.
+ * Phase: access. Fails closed (503 + Retry-After) when its Redis store is unavailable, unless
+ * `allow_degradation`.
+ */
+import type { RouteInfo } from '../../core/context.js';
+import {
+  checkPolicy,
+  delay,
+  keyProperties,
+  keyResolver,
+  limitNamespace,
+  limitRedis,
+  limitRejection,
+  SharedStates,
+  StoreFailurePolicy,
+  withPolicy,
+  type KeyType,
+  type PolicyConf,
+} from '../../core/limits.js';
+import { definePlugin, type PluginApi } from '../../core/plugin.js';
+import { LocalBucket, RedisBucket, type Bucket, type BucketOutcome } from './bucket.js';
+
+interface LimitReqConf extends PolicyConf {
+  rate: number;
+  burst: number;
+  key: string;
+  key_type: Exclude<KeyType, 'constant'>;
+  rejected_code: number;
+  rejected_msg?: string;
+  nodelay: boolean;
+}
+
+let api: PluginApi | undefined;
+/** Local buckets, shared by route versions with the same config. */
+const localBuckets = new SharedStates<LocalBucket>();
+
+class Limiter {
+  readonly bucket: Bucket;
+  readonly keyOf: ReturnType<typeof keyResolver>;
+  readonly failures: StoreFailurePolicy;
+  private readonly release: () => void;
+
+  constructor(conf: LimitReqConf, route: RouteInfo) {
+    if (!api) throw new Error('limit-req used before init');
+    const namespace = limitNamespace(conf, route);
+    this.keyOf = keyResolver(conf.key_type, conf.key);
+    this.failures = new StoreFailurePolicy('limit-req', route.consumer ? `${route.id}&${route.consumer}` : route.id, api.logger);
+    const limits = { rate: conf.rate, burst: conf.burst };
+    if (conf.policy === 'local') {
+      const held = localBuckets.acquire(namespace, () => new LocalBucket(limits));
+      this.bucket = held.value;
+      this.release = held.release;
+    } else {
+      const redis = limitRedis(api, conf);
+      this.bucket = new RedisBucket(limits, redis, `${redis.keyPrefix}:limit-req:${namespace}`);
+      this.release = redis.release;
+    }
+  }
+
+  dispose(): void {
+    this.release();
+  }
+}
+
+export default definePlugin<LimitReqConf, Limiter>({
+  name: 'limit-req',
+  version: '1.0.0',
+  priority: 1001,
+  description: 'Limits the request rate per key with a leaky bucket (local or shared through Redis).',
+  schema: withPolicy({
+    type: 'object',
+    additionalProperties: false,
+    required: ['rate', 'burst', 'key'],
+    properties: {
+      rate: { type: 'number', exclusiveMinimum: 0, description: 'Requests per second let through per key.' },
+      burst: {
+        type: 'number',
+        minimum: 0,
+        description: 'Requests per second above `rate` that are delayed (not rejected); beyond rate + burst requests are rejected.',
+      },
+      ...keyProperties(),
+      key_type: {
+        enum: ['var', 'var_combination'],
+        default: 'var',
+        description: '`var`: `key` names one variable; `var_combination`: `key` is a template such as "$consumer_name $mcp_tool".',
+      },
+      rejected_code: { type: 'integer', minimum: 200, maximum: 599, default: 503, description: 'Status answered to rejected requests.' },
+      rejected_msg: { type: 'string', minLength: 1, description: 'Body of a rejection: {"error_msg": rejected_msg}.' },
+      nodelay: { type: 'boolean', default: false, description: 'Let requests within the burst through at once instead of delaying them.' },
+    },
+  }),
+
+  checkConf: (conf) => checkPolicy(conf),
+
+  init(pluginApi) {
+    api = pluginApi;
+  },
+
+  destroy() {
+    localBuckets.clear();
+    api = undefined;
+  },
+
+  create: (conf, route) => new Limiter(conf, route),
+
+  async access(ctx, conf, limiter) {
+    let outcome: BucketOutcome;
+    try {
+      outcome = await limiter.bucket.take(limiter.keyOf(ctx.gateway));
+    } catch (err) {
+      limiter.failures.handle(err, conf.allow_degradation);
+      return;
+    }
+    if (!outcome.allowed) {
+      const waitMs = (outcome.excess - conf.burst * 1000) / conf.rate;
+      throw limitRejection(conf.rejected_code, 'GW_RATE_LIMITED', 'request rate limit exceeded', conf.rejected_msg, {
+        'Retry-After': String(Math.max(1, Math.ceil(waitMs / 1000))),
+      });
+    }
+    // excess / rate is the time this request waits for its turn in the bucket (APISIX sleeps it).
+    const waitMs = outcome.excess / conf.rate;
+    if (!conf.nodelay && waitMs >= 1) await delay(waitMs, ctx.gateway.signal);
+  },
+});
