@@ -1,7 +1,13 @@
 /** The built-in plugins. Each lives in its own folder and imports only from core/. */
 import type { Plugin } from '../core/plugin.js';
+import apiBreaker from './api-breaker/index.js';
 import clientControl from './client-control/index.js';
+import jwtAuth from './jwt-auth/index.js';
+import keyAuth from './key-auth/index.js';
+import limitConn from './limit-conn/index.js';
+import limitCount from './limit-count/index.js';
+import limitReq from './limit-req/index.js';
 import proxyRewrite from './proxy-rewrite/index.js';
 import requestId from './request-id/index.js';
 
-export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, proxyRewrite];
+export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, proxyRewrite, jwtAuth, keyAuth, apiBreaker, limitConn, limitCount, limitReq];
