@@ -13,6 +13,7 @@ import type { PluginRegistry } from '../core/registry.js';
 import { ID_PATTERN, SINGULAR } from '../routes/schemas.js';
 import { AdminAuth, type AdminKey } from './auth.js';
 import { BadBody, readJsonBody } from './json-body.js';
+import { maskSecrets } from './mask.js';
 import { mergePatch, referencesTo, validateResource } from './validate.js';
 
 export interface AdminApiOptions {
@@ -124,14 +125,20 @@ export class AdminApi {
       if (!Number.isInteger(size) || size < 10 || size > 500) throw fail(400, 'page_size must be an integer between 10 and 500');
       items = items.slice((page - 1) * size, page * size);
     }
-    ctx.body = { total, list: items.map(([id, record]) => envelope(kind, id, record)) };
+    ctx.body = { total, list: items.map(([id, record]) => envelope(kind, id, this.forRole(ctx, kind, id, record))) };
   }
 
   private getOne(ctx: Context): void {
     const kind = this.kindOf(ctx);
     const record = this.options.catalog.snapshot().get(kind, ctx.params.id);
     if (!record) throw NOT_FOUND_KEY;
-    ctx.body = envelope(kind, ctx.params.id, record);
+    ctx.body = envelope(kind, ctx.params.id, this.forRole(ctx, kind, ctx.params.id, record));
+  }
+
+  /** What the caller's role may see of a record: viewers get plugin secrets masked. */
+  private forRole(ctx: Context, kind: ResourceKind, id: string, record: CatalogRecord): CatalogRecord {
+    if (ctx.state.adminRole !== 'viewer') return record;
+    return { ...record, value: maskSecrets(kind, id, record.value as Record<string, unknown>, this.options.registry) };
   }
 
   private async write(ctx: Context, method: 'PUT' | 'POST' | 'PATCH', pathId: string | undefined, subPath?: string): Promise<void> {

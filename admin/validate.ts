@@ -40,6 +40,8 @@ export function validateResource(kind: ResourceKind, id: string, body: Record<st
   if (semantic) return { error: semantic };
   const pluginError = checkPlugins(kind, value.plugins, context.registry);
   if (pluginError) return { error: kind === 'consumers' ? `invalid plugins configuration: ${pluginError}` : pluginError };
+  const duplicate = kind === 'consumers' ? duplicateCredential(String(value.username), value.plugins, context) : undefined;
+  if (duplicate) return { error: `invalid plugins configuration: ${duplicate}` };
   return { value };
 }
 
@@ -82,6 +84,26 @@ function checkPlugins(kind: ResourceKind, plugins: unknown, registry: PluginRegi
   for (const [name, conf] of Object.entries(plugins as Record<string, unknown>)) {
     const error = registry.validate(name, conf, registry.get(name)?.type === 'auth' ? 'consumer' : 'route');
     if (error) return error;
+  }
+  return undefined;
+}
+
+/**
+ * A credential another consumer already holds (the field an auth plugin names as its
+ * `credentialField`, e.g. key-auth `key`): two consumers with one key would make authentication
+ * depend on load order.
+ */
+function duplicateCredential(username: string, plugins: unknown, { registry, snapshot }: ValidationContext): string | undefined {
+  if (typeof plugins !== 'object' || plugins === null) return undefined;
+  for (const [name, conf] of Object.entries(plugins as Record<string, unknown>)) {
+    const field = registry.get(name)?.credentialField;
+    const credential = field ? (conf as Record<string, unknown> | undefined)?.[field] : undefined;
+    if (credential === undefined) continue;
+    for (const [other, record] of snapshot.list('consumers')) {
+      if (other === username) continue;
+      const held = (record.value.plugins as Record<string, Record<string, unknown> | undefined> | undefined)?.[name];
+      if (held?.[field!] === credential) return `duplicate ${name} ${field} found with consumer: ${other}`;
+    }
   }
   return undefined;
 }
