@@ -7,7 +7,8 @@ import keyAuth from './key-auth/index.js';
 import limitConn from './limit-conn/index.js';
 import limitCount from './limit-count/index.js';
 import limitReq from './limit-req/index.js';
+import mcpBridge from './mcp-bridge/index.js';
 import proxyRewrite from './proxy-rewrite/index.js';
 import requestId from './request-id/index.js';
 
-export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, proxyRewrite, jwtAuth, keyAuth, apiBreaker, limitConn, limitCount, limitReq];
+export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, proxyRewrite, jwtAuth, keyAuth, apiBreaker, limitConn, limitCount, limitReq, mcpBridge];

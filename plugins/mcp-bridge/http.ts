@@ -1,0 +1,46 @@
+/**
+ * Small HTTP helpers shared by both transports: content negotiation, the SSE response head, and
+ * the client's identity as far as sessions are concerned.
+ */
+import type { GatewayContext } from '../../core/context.js';
+import { mcpHttpError } from './jsonrpc.js';
+import { SSE_HEADERS, SseConnection } from './sse.js';
+
+/** `application/json`, parameters (charset) allowed. */
+export function requireJson(ctx: GatewayContext): void {
+  const type = ctx.req.headers['content-type'];
+  const essence = type?.split(';', 1)[0].trim().toLowerCase();
+  if (essence !== 'application/json') {
+    throw mcpHttpError(415, 'GW_MCP_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
+  }
+}
+
+/** Whether the Accept header allows `type` (a missing header allows everything). */
+export function accepts(ctx: GatewayContext, type: string): boolean {
+  const header = ctx.req.headers.accept;
+  if (header === undefined) return true;
+  const [major] = type.split('/');
+  for (const part of header.split(',')) {
+    const range = part.split(';', 1)[0].trim().toLowerCase();
+    if (range === type || range === '*/*' || range === `${major}/*`) return true;
+  }
+  return false;
+}
+
+export function consumerOf(ctx: GatewayContext): string | undefined {
+  return ctx.gateway.consumer?.username;
+}
+
+/**
+ * Takes over the response as an SSE stream: header filters run first (other plugins' headers),
+ * then the head goes out. Returns undefined when the client left meanwhile.
+ */
+export async function openSse(ctx: GatewayContext, extraHeaders: Record<string, string>): Promise<SseConnection | undefined> {
+  ctx.respond = false;
+  await ctx.gateway.commitHeaders();
+  const { res } = ctx;
+  if (res.destroyed || res.writableEnded) return undefined;
+  res.writeHead(200, { ...SSE_HEADERS, ...extraHeaders });
+  res.flushHeaders();
+  return new SseConnection(res);
+}

@@ -1,0 +1,112 @@
+/**
+ * mcp-bridge — any stdio MCP server (an npm package, a Python tool, a local binary) served as a
+ * remote MCP server over Streamable HTTP (`{base_uri}/mcp`) and legacy HTTP+SSE
+ * (`{base_uri}/sse`, `{base_uri}/message`), behind the route's auth, limits and logs.
+ *
+ * Phase: content (terminal). One child process per session, spawned without a shell from an
+ * allow-listed command (mcp.allowed_commands; the Admin API refuses others), raw JSON-RPC passed
+ * through. Fails closed: a session whose child cannot start, crashes or overflows ends with an
+ * error to its client (502/504 for initialize, a JSON-RPC error otherwise); other sessions and
+ * the gateway carry on. Caps answer 503 with Retry-After.
+ *
+ * Errors other plugins raise for a request on this route (a rate limit, an open breaker) reach
+ * MCP clients as JSON-RPC errors for that request; 401/403 stay plain HTTP so clients can
+ * authenticate.
+ */
+import type { GatewayContext, RouteInfo } from '../../core/context.js';
+import { statusText, type GatewayError } from '../../core/errors.js';
+import { definePlugin, type Disposable } from '../../core/plugin.js';
+import { guardOrigin } from './guard.js';
+import { consumerOf } from './http.js';
+import { CONNECTION_CLOSED, OWN_ERROR_PREFIX, errorResponse, mcpHttpError } from './jsonrpc.js';
+import { handleLegacyMessage, handleLegacySse } from './legacy-sse.js';
+import { runtime } from './runtime.js';
+import { bridgeSchema, checkBridgeConf, type BridgeConf } from './schema.js';
+import { acquireManager, type SessionManager } from './sessions.js';
+import { handleStreamableHttp } from './streamable-http.js';
+
+class Bridge implements Disposable {
+  readonly manager: SessionManager;
+
+  constructor(conf: BridgeConf, route: RouteInfo) {
+    this.manager = acquireManager(route.consumer ? `${route.id}@${route.consumer}` : route.id, conf);
+  }
+
+  dispose(): void {
+    this.manager.dispose();
+  }
+}
+
+export default definePlugin<BridgeConf, Bridge>({
+  name: 'mcp-bridge',
+  version: '1.0.0',
+  priority: 510,
+  description: 'Serves a stdio MCP server over Streamable HTTP and legacy HTTP+SSE, one child process per session.',
+  schema: bridgeSchema,
+  checkConf: checkBridgeConf,
+
+  init(api) {
+    runtime.init(api.config, api.logger);
+  },
+
+  destroy() {
+    return runtime.destroy();
+  },
+
+  create: (conf, route) => new Bridge(conf, route),
+
+  requestOptions: (conf) => ({ maxBodyBytes: conf.max_message_bytes, jsonRpc: { basePath: conf.base_uri } }),
+
+  async content(ctx, conf, bridge) {
+    const { path } = ctx.gateway;
+    const endpoint = path.startsWith(conf.base_uri) ? path.slice(conf.base_uri.length) : undefined;
+    if (endpoint !== '/mcp' && endpoint !== '/sse' && endpoint !== '/message') {
+      throw mcpHttpError(404, 'GW_MCP_NOT_FOUND', `no MCP endpoint here; use ${conf.base_uri}/mcp or ${conf.base_uri}/sse`);
+    }
+    guardOrigin(ctx.req, conf);
+    if (endpoint === '/mcp') return handleStreamableHttp(ctx, bridge.manager);
+    if (endpoint === '/sse') return handleLegacySse(ctx, bridge.manager, `${conf.base_uri}/message`);
+    return handleLegacyMessage(ctx, bridge.manager);
+  },
+
+  async renderError(ctx, _conf, bridge, error) {
+    return renderAsJsonRpc(ctx, bridge, error);
+  },
+});
+
+/**
+ * A policy rejection (429, or a 5xx such as an open breaker) of one MCP request becomes that
+ * request's JSON-RPC error, which MCP clients surface as a failed call rather than a broken
+ * transport. Anything else (auth, malformed input, the bridge's own errors) stays HTTP.
+ */
+async function renderAsJsonRpc(ctx: GatewayContext, bridge: Bridge, error: GatewayError): Promise<boolean> {
+  if (error.code.startsWith(OWN_ERROR_PREFIX) || error.code === 'GW_CLIENT_GONE') return false;
+  if (error.status !== 429 && error.status < 500) return false;
+  const mcp = ctx.gateway.mcp;
+  if (!mcp || mcp.kind !== 'request' || mcp.id === undefined) return false;
+  const message = error.status < 500 ? error.message : statusText(error.status);
+  const data: Record<string, unknown> = { status: error.status, code: error.code, request_id: ctx.gateway.requestId };
+  const retryAfter = error.headers?.['retry-after'] ?? error.headers?.['Retry-After'];
+  if (retryAfter !== undefined) data.retry_after = retryAfter;
+  const line = errorResponse(mcp.id, CONNECTION_CLOSED, message, data);
+  if (mcp.transport === 'sse') {
+    const session = mcp.sessionId ? bridge.manager.find(mcp.sessionId, consumerOf(ctx), 'sse') : undefined;
+    if (!session) return false;
+    session.sendToClient(line);
+    ctx.status = 202;
+    ctx.type = 'text/plain';
+    ctx.body = 'Accepted';
+  } else {
+    ctx.status = 200;
+    ctx.type = 'application/json';
+    ctx.body = line;
+    if (mcp.sessionId) ctx.set('mcp-session-id', mcp.sessionId);
+  }
+  if (error.headers) ctx.set(error.headers);
+  try {
+    await ctx.gateway.commitHeaders();
+  } catch {
+    // Already answering an error; a header filter failing too changes nothing.
+  }
+  return true;
+}

@@ -1,0 +1,50 @@
+/**
+ * JSON-RPC shapes the bridge writes itself, and its HTTP errors. Errors on MCP endpoints carry a
+ * JSON-RPC error body (the transport spec allows one without an id) so MCP clients can show them;
+ * `data` holds the gateway's code and request id for the operator.
+ */
+import { GatewayError } from '../../core/errors.js';
+
+export type JsonRpcId = string | number;
+
+/** Protocol revisions whose clients this bridge serves (MCP-Protocol-Version header). */
+export const SUPPORTED_PROTOCOL_VERSIONS = new Set(['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07']);
+
+/** Revisions from which a POST stream starts with a priming event (SEP-1699). */
+export function wantsPrimingEvent(version: string | undefined): boolean {
+  return version !== undefined && version >= '2025-11-25';
+}
+
+// Codes the MCP TypeScript SDK uses, so SDK clients map them to the errors they know.
+export const CONNECTION_CLOSED = -32000;
+export const REQUEST_TIMEOUT = -32001;
+export const INVALID_REQUEST = -32600;
+export const INTERNAL_ERROR = -32603;
+
+export function errorResponse(id: JsonRpcId | null, code: number, message: string, data?: unknown): string {
+  return JSON.stringify({ jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } });
+}
+
+export function cancelledNotification(requestId: JsonRpcId, reason: string): string {
+  return JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } });
+}
+
+/** An HTTP error from an MCP endpoint, with a JSON-RPC error body. */
+export function mcpHttpError(
+  status: number,
+  code: string,
+  message: string,
+  options: { rpcCode?: number; headers?: Record<string, string>; cause?: unknown } = {},
+): GatewayError {
+  const exposed = status < 500 ? message : 'MCP server unavailable';
+  return new GatewayError(status, code, message, {
+    headers: options.headers,
+    cause: options.cause,
+    body: { jsonrpc: '2.0', id: null, error: { code: options.rpcCode ?? CONNECTION_CLOSED, message: exposed, data: { code } } },
+  });
+}
+
+/** Every error the bridge raises itself has this prefix (renderError leaves them alone). */
+export const OWN_ERROR_PREFIX = 'GW_MCP_';
+
+export const RETRY_AFTER_SECONDS = '5';

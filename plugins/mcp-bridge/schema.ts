@@ -1,0 +1,98 @@
+/**
+ * The route config of mcp-bridge: APISIX's three fields (`base_uri`, `command`, `args`) plus the
+ * limits and guards a bridge needs. Durations are in seconds, sizes in bytes, as in config.yaml.
+ */
+import type { GatewayConfig } from '../../core/config.js';
+
+export interface BridgeConf {
+  base_uri: string;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  session_idle_timeout: number;
+  max_sessions: number;
+  max_sessions_per_consumer: number;
+  request_timeout: number;
+  init_timeout: number;
+  max_message_bytes: number;
+  ping_interval: number;
+  allowed_origins: string[];
+  allowed_hosts: string[];
+}
+
+const seconds = (fallback: number, description: string) => ({ type: 'number', exclusiveMinimum: 0, default: fallback, description });
+
+export const bridgeSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['command'],
+  properties: {
+    base_uri: {
+      type: 'string',
+      pattern: '^(/[^?#]*[^/?#])?$',
+      default: '',
+      description:
+        'Path prefix of the MCP endpoints, without a trailing slash: {base_uri}/mcp (Streamable HTTP), {base_uri}/sse and {base_uri}/message (legacy HTTP+SSE). Usually the route uri without its "/*".',
+    },
+    command: {
+      type: 'string',
+      minLength: 1,
+      description: 'Executable of the stdio MCP server, started without a shell; must be listed in mcp.allowed_commands of conf/config.yaml.',
+    },
+    args: { type: 'array', items: { type: 'string' }, default: [], description: 'Arguments, passed as they are (no shell, no expansion).' },
+    env: {
+      type: 'object',
+      additionalProperties: { type: 'string' },
+      propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+      default: {},
+      writeOnly: true,
+      description:
+        "The child's environment, on top of PATH and HOME taken from the gateway. Nothing else of the gateway's environment reaches it.",
+    },
+    cwd: { type: 'string', minLength: 1, description: "Working directory of the child (default: the gateway's)." },
+    session_idle_timeout: seconds(600, 'A session with no request in flight and no open stream for this long ends, and its child is stopped.'),
+    max_sessions: { type: 'integer', minimum: 1, default: 16, description: 'Live sessions (children) on this route; more get 503 with Retry-After.' },
+    max_sessions_per_consumer: {
+      type: 'integer',
+      minimum: 0,
+      default: 0,
+      description: 'Live sessions per authenticated consumer on this route (0: no per-consumer cap); more get 503 with Retry-After.',
+    },
+    request_timeout: seconds(
+      60,
+      'A request the server has not answered for this long gets a JSON-RPC timeout error, and the server gets notifications/cancelled. Progress notifications restart the clock, up to mcp.max_request_duration.',
+    ),
+    init_timeout: seconds(10, 'Time for the server to answer initialize; past it the session ends (504).'),
+    max_message_bytes: {
+      type: 'integer',
+      minimum: 1024,
+      default: 1048576,
+      description: 'Largest JSON-RPC message either way: a bigger request body gets 413; a longer line from the server ends its session.',
+    },
+    ping_interval: seconds(15, 'SSE keep-alive comment interval on open streams; a stream that cannot be written for twice this long is dropped.'),
+    allowed_origins: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      default: [],
+      description:
+        'Browser origins allowed besides the same origin (and, on a loopback connection, loopback origins); "*" allows any. Others get 403 (MCP DNS-rebinding rule).',
+    },
+    allowed_hosts: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      default: [],
+      description:
+        'Host header values (name or name:port) accepted. Empty: any Host, except that a connection arriving on a loopback address must name a loopback host.',
+    },
+  },
+};
+
+/** The Admin API refuses a command that is not on the gateway's allow-list (never through a shell). */
+export function checkBridgeConf(conf: BridgeConf, config: Readonly<GatewayConfig>): string | undefined {
+  const allowed = config.mcp.allowed_commands;
+  if (!allowed.includes(conf.command)) {
+    return `command "${conf.command}" is not in mcp.allowed_commands (${allowed.join(', ') || 'empty'})`;
+  }
+  return undefined;
+}

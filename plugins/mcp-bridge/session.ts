@@ -1,0 +1,456 @@
+/**
+ * One MCP session: one child process and the streams that carry its output to one client.
+ *
+ * Messages pass through unchanged (no id rewriting: the child is this session's alone). What the
+ * child writes goes to exactly one place (never broadcast): a response to the stream of the
+ * request it answers, progress to the stream of the request that holds the progress token, and
+ * anything else (logging, a sampling or elicitation request, cancellation) to the single request
+ * in flight, else the standalone GET stream, else the newest request in flight (stdio carries no
+ * link between a child message and a client request, so this is a heuristic; see issue 3 and the
+ * transports spec, "Multiple Connections").
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../../core/logger.js';
+import { Child, type ExitInfo } from './child.js';
+import {
+  CONNECTION_CLOSED,
+  INVALID_REQUEST,
+  REQUEST_TIMEOUT,
+  RETRY_AFTER_SECONDS,
+  cancelledNotification,
+  errorResponse,
+  mcpHttpError,
+  wantsPrimingEvent,
+  type JsonRpcId,
+} from './jsonrpc.js';
+import { PendingRequest, type PendingOptions } from './pending.js';
+import type { BridgeSettings } from './runtime.js';
+import type { BridgeConf } from './schema.js';
+import type { SseConnection } from './sse.js';
+import { EventLog, Stream, eventId, parseEventId, type SseEvent } from './streams.js';
+
+export type TransportKind = 'streamable-http' | 'sse';
+
+export interface SessionHost {
+  readonly conf: BridgeConf;
+  readonly settings: BridgeSettings;
+  readonly logger: Logger;
+  closed(session: Session, reason: string): void;
+}
+
+/** Messages a legacy session holds before its stream is attached (a child that talks at once). */
+const LEGACY_QUEUE_LIMIT = 256;
+/** A client message the child does not read backs up in its stdin pipe up to this many messages' worth. */
+const STDIN_BACKLOG_MESSAGES = 4;
+
+export class Session {
+  /** 144 random bits, base64url: unguessable and visible ASCII, as the transports spec asks. */
+  readonly id = randomBytes(18).toString('base64url');
+  readonly child: Child;
+  readonly started: Promise<void>;
+  protocolVersion?: string;
+  lastActivity = performance.now();
+  closed = false;
+  private readonly logger: Logger;
+  private readonly pending = new Map<JsonRpcId, PendingRequest>();
+  private readonly progress = new Map<string | number, PendingRequest>();
+  private readonly log: EventLog;
+  private readonly streams = new Map<number, Stream>();
+  private readonly standalone = new Stream(0, true);
+  private nextStreamId = 1;
+  private legacy?: SseConnection;
+  private legacyQueue: string[] = [];
+  private readonly blocked = new Set<SseConnection>();
+  private badLines = 0;
+
+  constructor(
+    private readonly host: SessionHost,
+    readonly transport: TransportKind,
+    /** The consumer that opened the session; only it may use the session. */
+    readonly consumer: string | undefined,
+  ) {
+    const { conf, settings } = host;
+    this.logger = host.logger.child({ session: this.id });
+    this.log = new EventLog(transport === 'streamable-http' ? settings.resumeBufferBytes : 0);
+    this.streams.set(0, this.standalone);
+    this.child = new Child(
+      { command: conf.command, args: conf.args, env: conf.env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings, logger: this.logger },
+      {
+        line: (line) => this.onChildLine(line),
+        overflow: () => this.close('the MCP server sent a message larger than max_message_bytes', 502),
+        exit: (info) => this.onChildExit(info),
+      },
+    );
+    this.started = this.child.started;
+  }
+
+  // ---- client → child -------------------------------------------------------------------
+
+  /** Sends a client request to the child and tracks it until answered, timed out or cancelled. */
+  request(message: Record<string, unknown>, id: JsonRpcId, method: string, options: PendingOptions): PendingRequest {
+    this.checkWritable();
+    if (this.pending.has(id)) {
+      throw mcpHttpError(400, 'GW_MCP_DUPLICATE_ID', `request id ${JSON.stringify(id)} is already in flight in this session`, { rpcCode: INVALID_REQUEST });
+    }
+    const params = message.params as { _meta?: { progressToken?: unknown } } | undefined;
+    const token = params?._meta?.progressToken;
+    const progressToken = typeof token === 'string' || typeof token === 'number' ? token : undefined;
+    const pending = new PendingRequest(id, method, progressToken, options);
+    this.pending.set(id, pending);
+    if (progressToken !== undefined) this.progress.set(progressToken, pending);
+    pending.hardDeadline = pending.startedAt + this.host.settings.maxRequestDuration;
+    pending.timer = setTimeout(() => this.timedOut(pending), Math.min(options.timeoutMs, this.host.settings.maxRequestDuration));
+    this.touch();
+    this.child.write(serialize(message));
+    return pending;
+  }
+
+  /** A client notification or response (to a child's request): passed on, nothing to wait for. */
+  forward(message: Record<string, unknown>): void {
+    this.checkWritable();
+    this.touch();
+    this.child.write(serialize(message));
+    if (message.method === 'notifications/cancelled') {
+      const requestId = (message.params as { requestId?: unknown } | undefined)?.requestId;
+      const pending = typeof requestId === 'string' || typeof requestId === 'number' ? this.pending.get(requestId) : undefined;
+      // The child SHOULD NOT answer a cancelled request: free its POST now rather than at the timeout.
+      if (pending) this.cancelled(pending);
+    }
+  }
+
+  /** The client's POST went away before anything was sent: a JSON reply can never arrive, so cancel. */
+  abandon(pending: PendingRequest): void {
+    if (!pending.waiting || this.pending.get(pending.id) !== pending) return;
+    this.forget(pending);
+    pending.report(499);
+    pending.settle({ kind: 'gone' });
+    this.child.write(`${cancelledNotification(pending.id, 'client disconnected')}\n`);
+  }
+
+  private checkWritable(): void {
+    if (this.closed) throw mcpHttpError(404, 'GW_MCP_SESSION_NOT_FOUND', 'session not found');
+    const backlog = this.host.conf.max_message_bytes * STDIN_BACKLOG_MESSAGES;
+    if (this.child.pendingInput > backlog) {
+      throw mcpHttpError(503, 'GW_MCP_SERVER_BUSY', 'the MCP server is not reading its input', { headers: { 'retry-after': RETRY_AFTER_SECONDS } });
+    }
+  }
+
+  // ---- child → client -------------------------------------------------------------------
+
+  private onChildLine(raw: string): void {
+    if (this.closed) return;
+    let message: unknown;
+    try {
+      message = JSON.parse(raw);
+    } catch {
+      return this.badLine(raw);
+    }
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) return this.badLine(raw);
+    // A raw CR can only be whitespace between JSON tokens here (inside a string it is invalid
+    // JSON); it would end an SSE line, so it must not reach the stream.
+    const line = raw.includes('\r') ? raw.replace(/\r/g, ' ') : raw;
+    const m = message as Record<string, unknown>;
+    if (typeof m.method === 'string') {
+      if (m.method === 'notifications/progress') {
+        const token = (m.params as { progressToken?: unknown } | undefined)?.progressToken;
+        const pending = typeof token === 'string' || typeof token === 'number' ? this.progress.get(token) : undefined;
+        if (pending) {
+          this.extendDeadline(pending);
+          return this.deliver(pending, line, false);
+        }
+      }
+      return this.route(line, m.method);
+    }
+    const id = m.id;
+    const pending = typeof id === 'string' || typeof id === 'number' ? this.pending.get(id) : undefined;
+    if (!pending) {
+      // A late answer to a request that timed out or was cancelled.
+      this.logger.debug({ id }, 'mcp server answered a request that is no longer in flight');
+      return;
+    }
+    if (pending.method === 'initialize') {
+      const version = (m.result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+      if (typeof version === 'string') this.protocolVersion = version;
+    }
+    this.finish(pending, line, 200);
+  }
+
+  private badLine(raw: string): void {
+    this.badLines += 1;
+    // MCP stdio: a server MUST NOT write anything that is not a message to stdout. Count, log a few.
+    if (this.badLines <= 5 || this.badLines % 1000 === 0) {
+      this.logger.warn({ count: this.badLines, line: raw.slice(0, 200) }, 'mcp server wrote a line that is not a JSON-RPC message; dropped');
+    }
+  }
+
+  /** A notification or request from the child with no exact destination (see the file header). */
+  private route(line: string, method: string): void {
+    if (this.transport === 'sse') return this.sendLegacy(line);
+    const unrelated = method.endsWith('/list_changed') || method === 'notifications/resources/updated';
+    if (!unrelated && this.pending.size === 1) return this.deliver(this.pending.values().next().value!, line, false);
+    if (this.standalone.connection || this.pending.size === 0) return this.append(this.standalone, line);
+    let newest: PendingRequest | undefined;
+    for (const pending of this.pending.values()) newest = pending;
+    this.deliver(newest!, line, false);
+  }
+
+  private deliver(pending: PendingRequest, line: string, final: boolean): void {
+    if (pending.options.legacy) return this.sendLegacy(line);
+    if (!pending.stream) {
+      if (final) return pending.settle({ kind: 'json', line, status: pending.status });
+      this.upgrade(pending);
+    }
+    this.append(pending.stream!, line);
+    if (final) this.completeStream(pending.stream!);
+  }
+
+  /** The reply to `pending` becomes an SSE stream (something other than the response comes first). */
+  private upgrade(pending: PendingRequest): void {
+    const stream = new Stream(this.nextStreamId++, false);
+    // Held until the handler has sent the headers and attached the response.
+    stream.pinned = true;
+    this.streams.set(stream.id, stream);
+    pending.stream = stream;
+    if (this.log.resumable && wantsPrimingEvent(this.protocolVersion)) this.append(stream, '');
+    pending.settle({ kind: 'sse', stream });
+  }
+
+  private finish(pending: PendingRequest, line: string, status: number): void {
+    this.forget(pending);
+    pending.status = status;
+    pending.report(status);
+    this.deliver(pending, line, true);
+  }
+
+  private forget(pending: PendingRequest): void {
+    clearTimeout(pending.timer);
+    if (this.pending.get(pending.id) === pending) this.pending.delete(pending.id);
+    if (pending.progressToken !== undefined && this.progress.get(pending.progressToken) === pending) this.progress.delete(pending.progressToken);
+    this.touch();
+  }
+
+  private timedOut(pending: PendingRequest): void {
+    if (this.pending.get(pending.id) !== pending) return;
+    const now = performance.now();
+    if (pending.options.httpErrors) {
+      this.forget(pending);
+      pending.report(504);
+      pending.settle({ kind: 'failed', status: 504, reason: 'the MCP server did not answer in time' });
+      return;
+    }
+    const seconds = Math.round((now - pending.startedAt) / 100) / 10;
+    this.logger.warn({ id: pending.id, method: pending.method, seconds }, 'mcp request timed out; cancelled at the server');
+    this.child.write(`${cancelledNotification(pending.id, `timed out after ${seconds} s at the gateway`)}\n`);
+    this.finish(pending, errorResponse(pending.id, REQUEST_TIMEOUT, `Request timed out after ${seconds} s`), 504);
+    // A server that cannot initialize in time is not going to work (init_timeout).
+    if (pending.method === 'initialize') this.close('the MCP server did not answer initialize in time', 504);
+  }
+
+  /** Progress restarts the request timer, never past the hard cap (MCP lifecycle, "Timeouts"). */
+  private extendDeadline(pending: PendingRequest): void {
+    const remaining = pending.hardDeadline - performance.now();
+    if (remaining <= 0) return;
+    clearTimeout(pending.timer);
+    pending.timer = setTimeout(() => this.timedOut(pending), Math.min(pending.options.timeoutMs, remaining));
+  }
+
+  private cancelled(pending: PendingRequest): void {
+    this.forget(pending);
+    pending.report(499);
+    if (pending.stream) this.completeStream(pending.stream);
+    else pending.settle({ kind: 'json', line: errorResponse(pending.id, CONNECTION_CLOSED, 'Request cancelled by the client'), status: 499 });
+  }
+
+  // ---- streams ---------------------------------------------------------------------------
+
+  private append(stream: Stream, data: string): void {
+    const event: SseEvent = { seq: this.log.nextSeq(), stream, data, bytes: data.length + 32, dropped: false };
+    const connection = stream.connection;
+    const written = connection !== undefined && !connection.closed;
+    if (written) this.write(stream, connection, event);
+    if (!written || this.log.resumable) this.log.hold(event);
+  }
+
+  private write(stream: Stream, connection: SseConnection, event: SseEvent): void {
+    stream.lastWritten = event.seq;
+    if (!connection.event(event.data, this.log.resumable ? eventId(event) : undefined)) this.block(connection);
+  }
+
+  private completeStream(stream: Stream): void {
+    stream.complete = true;
+    if (stream.connection && !stream.pinned) stream.connection.end();
+  }
+
+  /**
+   * Attaches an HTTP response to `stream` and writes what it has not seen: every held event after
+   * `afterSeq` (0 for a new stream; the Last-Event-ID when resuming).
+   */
+  attach(stream: Stream, connection: SseConnection, afterSeq: number): void {
+    const previous = stream.connection;
+    if (previous && previous !== connection) previous.destroy();
+    stream.connection = connection;
+    stream.pinned = false;
+    this.touch();
+    connection.onClose((finished) => this.detach(stream, connection, finished));
+    for (const event of stream.events) if (event.seq > afterSeq && !connection.closed) this.write(stream, connection, event);
+    if (!this.log.resumable) this.log.releaseUpTo(stream, stream.lastWritten);
+    if (stream.complete) connection.end();
+  }
+
+  private detach(stream: Stream, connection: SseConnection, finished: boolean): void {
+    this.unblock(connection);
+    if (stream.connection !== connection) return;
+    stream.connection = undefined;
+    this.touch();
+    if (!stream.standalone && stream.complete && finished) {
+      // The whole reply reached the socket: nothing left to resume.
+      this.log.release(stream);
+      this.streams.delete(stream.id);
+    }
+  }
+
+  /**
+   * GET: the standalone stream, or with Last-Event-ID the stream that id belongs to, resumed after
+   * it. Throws 409 when the standalone stream already has a live connection (one per session).
+   */
+  streamForGet(lastEventId: string | undefined): { stream: Stream; after: number } {
+    const parsed = lastEventId ? parseEventId(lastEventId) : undefined;
+    const resumed = parsed ? this.streams.get(parsed.stream) : undefined;
+    if (parsed && resumed && !resumed.standalone) return { stream: resumed, after: parsed.seq };
+    if (this.standalone.connection && !this.standalone.connection.closed) {
+      throw mcpHttpError(409, 'GW_MCP_STREAM_CONFLICT', 'this session already has an open GET stream');
+    }
+    this.standalone.pinned = true;
+    return { stream: this.standalone, after: parsed && resumed ? parsed.seq : this.standalone.lastWritten };
+  }
+
+  /** A handler gave up attaching (the client left while headers were being prepared). */
+  unpin(stream: Stream): void {
+    stream.pinned = false;
+    if (stream.complete && !stream.standalone && !stream.connection && stream.events.length === 0) this.streams.delete(stream.id);
+  }
+
+  /** Legacy SSE: the one stream; its first event tells the client where to POST. */
+  attachLegacy(connection: SseConnection, endpoint: string): void {
+    this.legacy = connection;
+    connection.onClose(() => {
+      this.unblock(connection);
+      this.close('the SSE client disconnected');
+    });
+    connection.event(endpoint, undefined, 'endpoint');
+    const queued = this.legacyQueue;
+    this.legacyQueue = [];
+    for (const line of queued) this.sendLegacy(line);
+  }
+
+  private sendLegacy(line: string): void {
+    const connection = this.legacy;
+    if (!connection) {
+      if (this.legacyQueue.length < LEGACY_QUEUE_LIMIT) this.legacyQueue.push(line);
+      return;
+    }
+    if (!connection.event(line, undefined, 'message')) this.block(connection);
+  }
+
+  /** Writes a message the gateway itself makes (a rejected request's error) to the legacy stream. */
+  sendToClient(line: string): void {
+    if (this.transport === 'sse') this.sendLegacy(line);
+    else this.append(this.standalone, line);
+  }
+
+  // ---- backpressure, keep-alive, idleness ------------------------------------------------
+
+  private block(connection: SseConnection): void {
+    if (this.blocked.has(connection)) return;
+    this.blocked.add(connection);
+    this.child.pause();
+    connection.onDrain(() => this.unblock(connection));
+  }
+
+  private unblock(connection: SseConnection): void {
+    if (!this.blocked.delete(connection)) return;
+    if (this.blocked.size === 0) this.child.resume();
+  }
+
+  private connections(): SseConnection[] {
+    const out: SseConnection[] = [];
+    if (this.legacy && !this.legacy.closed) out.push(this.legacy);
+    for (const stream of this.streams.values()) if (stream.connection && !stream.connection.closed) out.push(stream.connection);
+    return out;
+  }
+
+  /** Called by the manager's timer: keep-alives, slow clients, long waits, stale streams. */
+  tick(now: number): void {
+    const pingMs = this.host.conf.ping_interval * 1000;
+    for (const connection of this.connections()) {
+      if (connection.blockedSince !== undefined && now - connection.blockedSince > 2 * pingMs) {
+        // A client that stopped reading: drop it (its stream stays resumable) rather than hold
+        // the child paused forever.
+        this.logger.warn('mcp client stopped reading its stream; connection dropped');
+        connection.destroy();
+      } else if (now - connection.lastWrite >= pingMs) {
+        connection.keepAlive();
+      }
+    }
+    for (const pending of this.pending.values()) {
+      // A long call answered as JSON would send nothing for minutes; as SSE it gets keep-alives.
+      if (pending.waiting && !pending.stream && !pending.options.httpErrors && now - pending.startedAt >= pingMs) this.upgrade(pending);
+    }
+    for (const stream of this.streams.values()) {
+      if (!stream.standalone && stream.complete && !stream.connection && !stream.pinned && stream.events.length === 0) this.streams.delete(stream.id);
+    }
+  }
+
+  /** No request in flight, no open stream, and nothing from the client for `idleMs`. */
+  idleFor(now: number): number {
+    if (this.pending.size > 0 || this.connections().length > 0) return 0;
+    return now - this.lastActivity;
+  }
+
+  private touch(): void {
+    this.lastActivity = performance.now();
+  }
+
+  // ---- the end ---------------------------------------------------------------------------
+
+  private onChildExit(info: ExitInfo): void {
+    if (this.closed) return;
+    if (info.spawnError) this.close('the MCP server could not be started', 502);
+    else this.close('the MCP server exited', 502);
+  }
+
+  /**
+   * Ends the session: every request in flight gets an error, streams end, the child is stopped.
+   * Later requests with this session id get 404, the client's signal to initialize again.
+   */
+  close(reason: string, status = 502): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const pending of [...this.pending.values()]) {
+      if (pending.options.httpErrors && pending.waiting) {
+        this.forget(pending);
+        pending.report(status);
+        pending.settle({ kind: 'failed', status: 502, reason });
+      } else {
+        this.finish(pending, errorResponse(pending.id, CONNECTION_CLOSED, `MCP session ended: ${reason}`), status);
+      }
+    }
+    for (const stream of this.streams.values()) {
+      stream.complete = true;
+      // A stream being attached keeps its events: the handler writes them, then ends it.
+      if (stream.connection) stream.connection.end();
+      else if (!stream.pinned) this.log.release(stream);
+    }
+    this.legacy?.end();
+    this.host.closed(this, reason);
+  }
+}
+
+/**
+ * One line for the child's stdin. The message is re-serialized from what the core parsed, so the
+ * child sees exactly what auth, limits and logs saw (no duplicate keys read two ways), and no
+ * newline in the client's body can split it into two messages.
+ */
+function serialize(message: Record<string, unknown>): string {
+  return `${JSON.stringify(message)}\n`;
+}

@@ -1,0 +1,133 @@
+/**
+ * The sessions of one mcp-bridge route: caps (per route, per consumer, gateway-wide), lookup bound
+ * to the consumer that opened a session, idle reaping, keep-alives.
+ *
+ * A route is recompiled whenever anything it depends on changes (a limit plugin's config, a
+ * consumer). When the bridge's own config is unchanged the new route version adopts the running
+ * sessions instead of killing every client's child; a changed config (another command, other
+ * limits) ends them, and their clients initialize again.
+ */
+import type { Logger } from '../../core/logger.js';
+import { RETRY_AFTER_SECONDS, mcpHttpError } from './jsonrpc.js';
+import { runtime, type BridgeSettings } from './runtime.js';
+import type { BridgeConf } from './schema.js';
+import { Session, type SessionHost, type TransportKind } from './session.js';
+
+const SHARED = new Map<string, SessionManager>();
+
+/** The manager for this route and config, shared by route versions whose bridge config is equal. */
+export function acquireManager(routeKey: string, conf: BridgeConf): SessionManager {
+  const key = `${routeKey}\n${JSON.stringify(conf)}`;
+  let manager = SHARED.get(key);
+  if (!manager) {
+    manager = new SessionManager(conf, routeKey, () => SHARED.delete(key));
+    SHARED.set(key, manager);
+  }
+  manager.users += 1;
+  return manager;
+}
+
+export class SessionManager implements SessionHost {
+  users = 0;
+  readonly settings: BridgeSettings;
+  readonly logger: Logger;
+  private readonly sessions = new Map<string, Session>();
+  private readonly perConsumer = new Map<string, number>();
+  private timer?: NodeJS.Timeout;
+  private disposed = false;
+
+  constructor(
+    readonly conf: BridgeConf,
+    routeKey: string,
+    private readonly forget: () => void,
+  ) {
+    this.settings = runtime.settings;
+    this.logger = runtime.logger.child({ route: routeKey });
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Starts a session and its child; 503 + Retry-After when a cap is reached. */
+  open(transport: TransportKind, consumer: string | undefined): Session {
+    if (this.disposed) throw mcpHttpError(503, 'GW_MCP_ROUTE_CHANGED', 'route is being reconfigured', { headers: { 'retry-after': '1' } });
+    const busy = (message: string) => mcpHttpError(503, 'GW_MCP_TOO_MANY_SESSIONS', message, { headers: { 'retry-after': RETRY_AFTER_SECONDS } });
+    if (this.sessions.size >= this.conf.max_sessions) throw busy(`this route already has ${this.conf.max_sessions} sessions (max_sessions)`);
+    const perConsumer = this.conf.max_sessions_per_consumer;
+    const consumerKey = consumer ?? '';
+    if (perConsumer > 0 && (this.perConsumer.get(consumerKey) ?? 0) >= perConsumer) {
+      throw busy(`this consumer already has ${perConsumer} sessions on this route (max_sessions_per_consumer)`);
+    }
+    if (!runtime.reserve()) throw busy(`the gateway already runs ${this.settings.maxChildren} MCP servers (mcp.max_children)`);
+    let session: Session;
+    try {
+      session = new Session(this, transport, consumer);
+    } catch (err) {
+      // spawn() throws synchronously only for arguments it cannot pass (a NUL byte, say).
+      runtime.unreserve();
+      throw mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', 'the MCP server could not be started', { cause: err });
+    }
+    runtime.adopt(session.child);
+    this.sessions.set(session.id, session);
+    this.perConsumer.set(consumerKey, (this.perConsumer.get(consumerKey) ?? 0) + 1);
+    this.logger.info({ session: session.id, transport, consumer }, 'mcp session opened');
+    this.startTimer();
+    return session;
+  }
+
+  /** The session, if it exists and belongs to `consumer`; another consumer's session is "not found". */
+  find(id: string, consumer: string | undefined, transport: TransportKind): Session | undefined {
+    const session = this.sessions.get(id);
+    if (!session || session.closed || session.consumer !== consumer || session.transport !== transport) return undefined;
+    return session;
+  }
+
+  closed(session: Session, reason: string): void {
+    if (this.sessions.get(session.id) === session) {
+      this.sessions.delete(session.id);
+      const key = session.consumer ?? '';
+      const left = (this.perConsumer.get(key) ?? 1) - 1;
+      if (left > 0) this.perConsumer.set(key, left);
+      else this.perConsumer.delete(key);
+    }
+    this.logger.info({ session: session.id, reason }, 'mcp session closed');
+    const child = session.child;
+    const stop = child.stop().finally(() => runtime.release(child));
+    runtime.track(stop);
+    if (this.sessions.size === 0) this.stopTimer();
+  }
+
+  /** The route version stopped using this manager; the last one out ends every session. */
+  dispose(): void {
+    this.users -= 1;
+    if (this.users > 0 || this.disposed) return;
+    this.disposed = true;
+    this.forget();
+    for (const session of [...this.sessions.values()]) session.close('the route was changed or deleted');
+    this.stopTimer();
+  }
+
+  private startTimer(): void {
+    if (this.timer) return;
+    const pingMs = this.conf.ping_interval * 1000;
+    const idleMs = this.conf.session_idle_timeout * 1000;
+    const period = Math.max(20, Math.min(1000, pingMs / 2, idleMs / 4));
+    this.timer = setInterval(() => this.tick(), period);
+    this.timer.unref();
+  }
+
+  private stopTimer(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const idleMs = this.conf.session_idle_timeout * 1000;
+    for (const session of [...this.sessions.values()]) {
+      if (session.idleFor(now) >= idleMs) session.close('idle timeout');
+      else session.tick(now);
+    }
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Streamable HTTP (MCP 2025-11-25, also serving 2025-06-18 and 2025-03-26 clients) on
+ * `{base_uri}/mcp`: POST carries one client message, GET opens the standalone stream (or resumes
+ * one with Last-Event-ID), DELETE ends the session. Status codes follow the transports spec and
+ * the SDK's reference transport: 202 for notifications and responses, 400 without a session id,
+ * 404 for an unknown or ended session, 405/406/409/415 as usual.
+ */
+import type { GatewayContext } from '../../core/context.js';
+import { accepts, consumerOf, openSse, requireJson } from './http.js';
+import { INVALID_REQUEST, SUPPORTED_PROTOCOL_VERSIONS, mcpHttpError } from './jsonrpc.js';
+import type { Outcome, PendingRequest } from './pending.js';
+import type { Session } from './session.js';
+import type { SessionManager } from './sessions.js';
+import type { Stream } from './streams.js';
+
+const SESSION_HEADER = 'mcp-session-id';
+
+export async function handleStreamableHttp(ctx: GatewayContext, manager: SessionManager): Promise<void> {
+  switch (ctx.method) {
+    case 'POST':
+      return post(ctx, manager);
+    case 'GET':
+      return get(ctx, manager);
+    case 'DELETE':
+      return remove(ctx, manager);
+    default:
+      throw mcpHttpError(405, 'GW_MCP_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on the MCP endpoint`, {
+        headers: { allow: 'GET, POST, DELETE' },
+      });
+  }
+}
+
+async function post(ctx: GatewayContext, manager: SessionManager): Promise<void> {
+  requireJson(ctx);
+  if (!accepts(ctx, 'application/json') || !accepts(ctx, 'text/event-stream')) {
+    throw mcpHttpError(406, 'GW_MCP_NOT_ACCEPTABLE', 'Accept must allow both application/json and text/event-stream');
+  }
+  const mcp = ctx.gateway.mcp!;
+  if (mcp.kind === 'invalid' || mcp.kind === 'none' || !mcp.message) {
+    const error = mcp.error ?? { code: INVALID_REQUEST, message: 'Invalid Request' };
+    throw mcpHttpError(400, 'GW_MCP_INVALID_MESSAGE', error.message, { rpcCode: error.code });
+  }
+  const message = mcp.message as Record<string, unknown>;
+  const sessionId = headerOf(ctx, SESSION_HEADER);
+  if (mcp.kind === 'request' && mcp.method === 'initialize') {
+    if (sessionId !== undefined) {
+      if (manager.find(sessionId, consumerOf(ctx), 'streamable-http')) {
+        throw mcpHttpError(400, 'GW_MCP_ALREADY_INITIALIZED', 'this session is already initialized', { rpcCode: INVALID_REQUEST });
+      }
+      throw sessionNotFound();
+    }
+    return initialize(ctx, manager, message, mcp.id!);
+  }
+  const session = sessionOf(ctx, manager, sessionId);
+  if (mcp.kind === 'request') {
+    const pending = session.request(message, mcp.id!, mcp.method!, {
+      timeoutMs: manager.conf.request_timeout * 1000,
+      legacy: false,
+      httpErrors: false,
+      report: reporter(ctx),
+    });
+    return reply(ctx, session, pending);
+  }
+  session.forward(message);
+  ctx.status = 202;
+  ctx.set(SESSION_HEADER, session.id);
+  ctx.body = '';
+}
+
+async function initialize(ctx: GatewayContext, manager: SessionManager, message: Record<string, unknown>, id: string | number): Promise<void> {
+  const session = manager.open('streamable-http', consumerOf(ctx));
+  try {
+    await session.started;
+  } catch (err) {
+    session.close('the MCP server could not be started');
+    ctx.gateway.upstreamOutcome = { status: 502 };
+    throw mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', 'the MCP server could not be started', { cause: err });
+  }
+  const pending = session.request(message, id, 'initialize', {
+    timeoutMs: manager.conf.init_timeout * 1000,
+    legacy: false,
+    httpErrors: true,
+    report: reporter(ctx),
+  });
+  const outcome = await waitFor(ctx, session, pending);
+  if (outcome.kind === 'failed') {
+    session.close(outcome.reason, outcome.status);
+    const code = outcome.status === 504 ? 'GW_MCP_INIT_TIMEOUT' : 'GW_MCP_CHILD_UNAVAILABLE';
+    throw mcpHttpError(outcome.status, code, outcome.reason);
+  }
+  if (outcome.kind === 'json' && isErrorResponse(outcome.line)) {
+    // The server refused to initialize: pass its answer on, but there is no session to keep.
+    session.close('the MCP server refused to initialize', 502);
+    return sendJson(ctx, outcome.line);
+  }
+  return deliver(ctx, session, outcome);
+}
+
+async function reply(ctx: GatewayContext, session: Session, pending: PendingRequest): Promise<void> {
+  return deliver(ctx, session, await waitFor(ctx, session, pending));
+}
+
+/** Waits for the reply's first message; a client that leaves meanwhile cancels the request. */
+async function waitFor(ctx: GatewayContext, session: Session, pending: PendingRequest): Promise<Outcome> {
+  const { res } = ctx;
+  const onClose = () => session.abandon(pending);
+  res.once('close', onClose);
+  try {
+    return await pending.outcome;
+  } finally {
+    res.off('close', onClose);
+  }
+}
+
+async function deliver(ctx: GatewayContext, session: Session, outcome: Outcome): Promise<void> {
+  switch (outcome.kind) {
+    case 'json':
+      ctx.set(SESSION_HEADER, session.id);
+      return sendJson(ctx, outcome.line);
+    case 'sse':
+      return attachStream(ctx, session, outcome.stream, 0);
+    case 'gone':
+      throw clientGone();
+    case 'failed':
+      throw mcpHttpError(outcome.status, 'GW_MCP_CHILD_UNAVAILABLE', outcome.reason);
+  }
+}
+
+async function attachStream(ctx: GatewayContext, session: Session, stream: Stream, afterSeq: number): Promise<void> {
+  let connection;
+  try {
+    connection = await openSse(ctx, { [SESSION_HEADER]: session.id });
+  } catch (err) {
+    session.unpin(stream);
+    throw err;
+  }
+  if (!connection) {
+    session.unpin(stream);
+    return;
+  }
+  session.attach(stream, connection, afterSeq);
+}
+
+async function get(ctx: GatewayContext, manager: SessionManager): Promise<void> {
+  if (!accepts(ctx, 'text/event-stream')) {
+    throw mcpHttpError(406, 'GW_MCP_NOT_ACCEPTABLE', 'Accept must allow text/event-stream');
+  }
+  const session = sessionOf(ctx, manager, headerOf(ctx, SESSION_HEADER));
+  const { stream, after } = session.streamForGet(headerOf(ctx, 'last-event-id'));
+  return attachStream(ctx, session, stream, after);
+}
+
+async function remove(ctx: GatewayContext, manager: SessionManager): Promise<void> {
+  const session = sessionOf(ctx, manager, headerOf(ctx, SESSION_HEADER));
+  session.close('the client ended the session');
+  ctx.status = 200;
+  ctx.body = '';
+}
+
+/** The session a request names, after the checks every non-initialize request goes through. */
+function sessionOf(ctx: GatewayContext, manager: SessionManager, sessionId: string | undefined): Session {
+  if (sessionId === undefined) {
+    throw mcpHttpError(400, 'GW_MCP_SESSION_REQUIRED', 'Mcp-Session-Id header is required', { rpcCode: INVALID_REQUEST });
+  }
+  const version = headerOf(ctx, 'mcp-protocol-version');
+  if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.has(version)) {
+    throw mcpHttpError(400, 'GW_MCP_UNSUPPORTED_VERSION', `unsupported MCP-Protocol-Version: ${version}`, { rpcCode: INVALID_REQUEST });
+  }
+  const session = manager.find(sessionId, consumerOf(ctx), 'streamable-http');
+  if (!session) throw sessionNotFound();
+  return session;
+}
+
+function sendJson(ctx: GatewayContext, line: string): void {
+  ctx.status = 200;
+  ctx.type = 'application/json';
+  ctx.body = line;
+}
+
+function reporter(ctx: GatewayContext) {
+  return (status: number, latency: number) => {
+    ctx.gateway.upstreamOutcome = { status, latency };
+  };
+}
+
+function headerOf(ctx: GatewayContext, name: string): string | undefined {
+  const value = ctx.req.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function isErrorResponse(line: string): boolean {
+  const message = JSON.parse(line) as Record<string, unknown>;
+  return 'error' in message && !('result' in message);
+}
+
+function sessionNotFound() {
+  return mcpHttpError(404, 'GW_MCP_SESSION_NOT_FOUND', 'session not found; initialize a new one');
+}
+
+function clientGone() {
+  return mcpHttpError(499, 'GW_CLIENT_GONE', 'client went away');
+}
