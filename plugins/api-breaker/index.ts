@@ -52,6 +52,7 @@ class Breaker {
 /** Breaker states, shared by route versions with the same config and backend (an unrelated edit keeps an open breaker open). */
 const states = new SharedStates<BreakerState>();
 let logger: Logger | undefined;
+let initialized = 0;
 
 const statuses = (minimum: number, maximum: number, fallback: number) => ({
   type: 'array',
@@ -110,9 +111,13 @@ export default definePlugin<ApiBreakerConf, Breaker>({
 
   init(api) {
     logger = api.logger;
+    initialized += 1;
   },
 
   destroy() {
+    // One module serves every gateway of the process (tests run several): the last one out clears.
+    initialized -= 1;
+    if (initialized > 0) return;
     states.clear();
     logger = undefined;
   },

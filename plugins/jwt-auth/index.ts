@@ -50,6 +50,7 @@ interface JwtConsumerConf {
 }
 
 let consumers: ConsumerLookup | undefined;
+let initialized = 0;
 /** Key objects per consumer config version: parsing a PEM per request would dominate the cost. */
 let keys = new WeakMap<object, KeyObject>();
 
@@ -118,9 +119,13 @@ export default definePlugin<JwtAuthConf>({
 
   init(api) {
     consumers = api.consumers;
+    initialized += 1;
   },
 
   destroy() {
+    // One module serves every gateway of the process (tests run several): the last one out clears.
+    initialized -= 1;
+    if (initialized > 0) return;
     consumers = undefined;
     keys = new WeakMap();
   },

@@ -20,6 +20,7 @@ interface KeyAuthConf {
 }
 
 let consumers: ConsumerLookup | undefined;
+let initialized = 0;
 
 export default definePlugin<KeyAuthConf>({
   name: 'key-auth',
@@ -59,9 +60,13 @@ export default definePlugin<KeyAuthConf>({
 
   init(api) {
     consumers = api.consumers;
+    initialized += 1;
   },
 
   destroy() {
+    // One module serves every gateway of the process (tests run several): the last one out clears.
+    initialized -= 1;
+    if (initialized > 0) return;
     consumers = undefined;
   },
 

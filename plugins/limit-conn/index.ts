@@ -45,6 +45,7 @@ interface Held {
 }
 
 let api: PluginApi | undefined;
+let initialized = 0;
 /** Local counters, shared by route versions with the same config (requests in flight survive an edit). */
 const localCounters = new SharedStates<LocalConnCounter>();
 
@@ -134,9 +135,13 @@ export default definePlugin<LimitConnConf, ConnLimiter>({
 
   init(pluginApi) {
     api = pluginApi;
+    initialized += 1;
   },
 
   destroy() {
+    // One module serves every gateway of the process (tests run several): the last one out clears.
+    initialized -= 1;
+    if (initialized > 0) return;
     localCounters.clear();
     api = undefined;
   },

@@ -62,6 +62,7 @@ interface Rule {
 const DEFAULT_HEADERS: HeaderNames = { limit: 'X-RateLimit-Limit', remaining: 'X-RateLimit-Remaining', reset: 'X-RateLimit-Reset' };
 
 let api: PluginApi | undefined;
+let initialized = 0;
 /** Local counters, shared by route versions (and by routes of one `group`) with the same config. */
 const localCounters = new SharedStates<WindowCounter>();
 
@@ -183,9 +184,13 @@ export default definePlugin<LimitCountConf, Quota>({
 
   init(pluginApi) {
     api = pluginApi;
+    initialized += 1;
   },
 
   destroy() {
+    // One module serves every gateway of the process (tests run several): the last one out clears.
+    initialized -= 1;
+    if (initialized > 0) return;
     localCounters.clear();
     api = undefined;
   },

@@ -34,6 +34,7 @@ interface LimitReqConf extends PolicyConf {
 }
 
 let api: PluginApi | undefined;
+let initialized = 0;
 /** Local buckets, shared by route versions with the same config. */
 const localBuckets = new SharedStates<LocalBucket>();
 
@@ -97,9 +98,13 @@ export default definePlugin<LimitReqConf, Limiter>({
 
   init(pluginApi) {
     api = pluginApi;
+    initialized += 1;
   },
 
   destroy() {
+    // One module serves every gateway of the process (tests run several): the last one out clears.
+    initialized -= 1;
+    if (initialized > 0) return;
     localBuckets.clear();
     api = undefined;
   },
