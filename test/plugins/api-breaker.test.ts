@@ -1,0 +1,202 @@
+import { expect } from 'chai';
+import { BreakerState } from '../../plugins/api-breaker/breaker.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { putRoute, sleep, statuses } from './support.js';
+
+describe('plugin api-breaker', function () {
+  this.timeout(30_000);
+  let gw: TestGateway;
+  let upstream: TestUpstream;
+  let slow: TestUpstream;
+  before(async () => {
+    upstream = await startUpstream();
+    slow = await startUpstream((_req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"slow":true}');
+      }, 300);
+    });
+    gw = await startTestGateway();
+  });
+  afterEach(() => {
+    upstream.behaviour = 'echo';
+    slow.behaviour = 'echo';
+  });
+  after(async () => {
+    await gw.stop();
+    await upstream.close();
+    await slow.close();
+  });
+
+  describe('schema', () => {
+    it('fills APISIX defaults', async () => {
+      const res = await putRoute(gw, 'defaults', '/defaults', upstream, { 'api-breaker': { break_response_code: 502 } });
+      expect(res.json.value.plugins['api-breaker']).to.deep.equal({
+        break_response_code: 502,
+        max_breaker_sec: 300,
+        unhealthy: { http_statuses: [500], failures: 3 },
+        healthy: { http_statuses: [200], successes: 3 },
+      });
+    });
+
+    it('refuses bad configs with a message naming the field', async () => {
+      const bad = async (conf: unknown) => (await putRoute(gw, 'bad', '/bad', upstream, { 'api-breaker': conf })).json.error_msg as string;
+      expect(await bad({})).to.match(/\/break_response_code.*required/);
+      expect(await bad({ break_response_code: 502, max_breaker_sec: 2 })).to.match(/\/max_breaker_sec/);
+      expect(await bad({ break_response_code: 502, unhealthy: { http_statuses: [404] } })).to.match(/\/unhealthy\/http_statuses\/0/);
+      expect(await bad({ break_response_code: 502, healthy: { successes: 0 } })).to.match(/\/healthy\/successes/);
+      expect(await bad({ break_response_code: 502, break_response_headers: [{ key: 'X-A' }] })).to.match(/value.*required/);
+    });
+  });
+
+  describe('open → half-open → closed', () => {
+    it('opens after the failures, answers for the upstream, probes after 2 s, doubles the break on a failed probe, closes on success (B-22)', async () => {
+      await putRoute(gw, 'timeline', '/timeline', upstream, {
+        'api-breaker': {
+          break_response_code: 502,
+          break_response_body: '{"error":"breaker open"}',
+          break_response_headers: [
+            { key: 'Content-Type', value: 'application/json' },
+            { key: 'X-Breaker-Route', value: '$route_id' },
+          ],
+          unhealthy: { http_statuses: [500], failures: 3 },
+          healthy: { http_statuses: [200], successes: 1 },
+          max_breaker_sec: 3,
+        },
+      });
+      upstream.behaviour = 'fail';
+      expect(await statuses(gw, 3, '/timeline')).to.deep.equal([500, 500, 500]);
+
+      // Open: the upstream is not called.
+      const seen = upstream.seen.length;
+      const open = await gw.get('/timeline');
+      expect(open.status).to.equal(502);
+      expect(open.json).to.deep.equal({ error: 'breaker open' });
+      expect(open.headers['content-type']).to.equal('application/json');
+      expect(open.headers['x-breaker-route']).to.equal('timeline');
+      expect(open.headers['retry-after']).to.equal('2');
+      expect(upstream.seen.length).to.equal(seen);
+
+      // Half-open after 2 s: one probe reaches the still-failing upstream, and the break doubles (capped at 3 s).
+      await sleep(2100);
+      expect((await gw.get('/timeline')).status).to.equal(500);
+      expect(upstream.seen.length).to.equal(seen + 1);
+      const reopened = await gw.get('/timeline');
+      expect(reopened.status).to.equal(502);
+      expect(reopened.headers['retry-after']).to.equal('3');
+
+      // The upstream recovers; the next probe succeeds and closes the breaker.
+      upstream.behaviour = 'echo';
+      await sleep(1500);
+      expect((await gw.get('/timeline')).status).to.equal(502);
+      await sleep(1600);
+      expect(await statuses(gw, 4, '/timeline')).to.deep.equal([200, 200, 200, 200]);
+    });
+
+    it('sends one probe at a time while half-open', async () => {
+      await gw.admin('PUT', '/routes/probe', {
+        uri: '/probe',
+        upstream: { nodes: { [slow.address]: 1 } },
+        plugins: { 'api-breaker': { break_response_code: 503, unhealthy: { failures: 1 }, healthy: { successes: 1 } } },
+      });
+      slow.behaviour = 'fail';
+      expect((await gw.get('/probe')).status).to.equal(500);
+      slow.behaviour = 'echo';
+      const open = await gw.get('/probe');
+      expect(open.status).to.equal(503);
+      expect(open.json.code).to.equal('GW_BREAKER_OPEN');
+      await sleep(2100);
+      const seen = slow.seen.length;
+      const [probe, other] = await Promise.all([gw.get('/probe'), (async () => (await sleep(50), gw.get('/probe')))()]);
+      expect(probe.status).to.equal(200);
+      expect(other.status).to.equal(503);
+      expect(slow.seen.length).to.equal(seen + 1);
+      expect((await gw.get('/probe')).status).to.equal(200);
+    });
+  });
+
+  describe('what counts', () => {
+    it('counts an unreachable upstream as 502 and a timeout as 504, when listed', async () => {
+      await gw.admin('PUT', '/routes/down', {
+        uri: '/down',
+        upstream: { nodes: { '127.0.0.1:1': 1 }, retries: 0 },
+        plugins: { 'api-breaker': { break_response_code: 503, unhealthy: { http_statuses: [502, 504], failures: 2 } } },
+      });
+      expect(await statuses(gw, 3, '/down')).to.deep.equal([502, 502, 503]);
+
+      await gw.admin('PUT', '/routes/hang', {
+        uri: '/hang',
+        upstream: { nodes: { [upstream.address]: 1 } },
+        timeout: { connect: 1, send: 1, read: 0.3 },
+        plugins: { 'api-breaker': { break_response_code: 503, unhealthy: { http_statuses: [502, 504], failures: 2 } } },
+      });
+      upstream.behaviour = 'hang';
+      expect(await statuses(gw, 3, '/hang')).to.deep.equal([504, 504, 503]);
+    });
+
+    it('needs `successes` healthy responses in a row to forget failures, and ignores unlisted statuses', async () => {
+      await putRoute(gw, 'reset', '/reset', upstream, {
+        'api-breaker': { break_response_code: 503, unhealthy: { failures: 3 }, healthy: { successes: 2 } },
+      });
+      const fail = async (n: number) => {
+        upstream.behaviour = 'fail';
+        const out = await statuses(gw, n, '/reset');
+        upstream.behaviour = 'echo';
+        return out;
+      };
+      expect(await fail(2)).to.deep.equal([500, 500]);
+      expect(await statuses(gw, 2, '/reset')).to.deep.equal([200, 200]);
+      expect(await fail(2)).to.deep.equal([500, 500]);
+      // One success does not reset: the third failure since then opens it.
+      expect(await statuses(gw, 1, '/reset')).to.deep.equal([200]);
+      expect(await fail(1)).to.deep.equal([500]);
+      expect((await gw.get('/reset')).status).to.equal(503);
+
+      await putRoute(gw, 'unlisted', '/unlisted', upstream, { 'api-breaker': { break_response_code: 503, unhealthy: { failures: 1 } } });
+      upstream.behaviour = 'fail';
+      upstream.failStatus = 501;
+      try {
+        expect(await statuses(gw, 3, '/unlisted')).to.deep.equal([501, 501, 501]);
+      } finally {
+        upstream.failStatus = 500;
+      }
+    });
+
+    it('keeps its state across an unrelated edit of the route', async () => {
+      const plugins = { 'api-breaker': { break_response_code: 503, unhealthy: { failures: 1 } } };
+      await putRoute(gw, 'kept', '/kept', upstream, plugins);
+      upstream.behaviour = 'fail';
+      await gw.get('/kept');
+      await putRoute(gw, 'kept', '/kept', upstream, plugins, { desc: 'edited' });
+      expect((await gw.get('/kept')).status).to.equal(503);
+    });
+  });
+
+  describe('state machine', () => {
+    it('doubles the break 2, 4, 8 … up to max_breaker_sec, and resets when closed', () => {
+      const state = new BreakerState({ failures: 2, successes: 1, maxBreakerSec: 20 });
+      let now = 0;
+      state.record('unhealthy', false, now);
+      expect(state.admit(now)).to.deep.equal({ allowed: true, probe: false });
+      expect(state.record('unhealthy', false, now)).to.equal('opened');
+      const breaks: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        breaks.push(state.breakSeconds());
+        expect(state.admit(now).allowed).to.equal(false);
+        now += state.breakSeconds() * 1000;
+        expect(state.admit(now)).to.deep.equal({ allowed: true, probe: true });
+        expect(state.admit(now).allowed, 'a second probe').to.equal(false);
+        expect(state.record('unhealthy', true, now)).to.equal('opened');
+      }
+      expect(breaks).to.deep.equal([2, 4, 8, 16, 20]);
+      now += 20_000;
+      expect(state.admit(now)).to.deep.equal({ allowed: true, probe: true });
+      expect(state.record('healthy', true, now)).to.equal('closed');
+      expect(state.state).to.equal('closed');
+      state.record('unhealthy', false, now);
+      expect(state.record('unhealthy', false, now)).to.equal('opened');
+      expect(state.breakSeconds()).to.equal(2);
+    });
+  });
+});
