@@ -35,22 +35,32 @@ export function settingsOf(mcp: GatewayConfig['mcp']): BridgeSettings {
 class Runtime {
   settings: BridgeSettings;
   logger: Logger;
-  /** Gateways started in this process that loaded the plugin (tests start several). */
-  private users = 0;
+  /**
+   * Gateways started in this process that loaded the plugin, newest last. Tests and embedders
+   * may run several; `destroy` cannot say which one stops, so the newest still running wins and
+   * nested start/stop pairs restore the outer gateway's settings.
+   */
+  private readonly users: Array<{ settings: BridgeSettings; logger: Logger }> = [];
   private slots = 0;
   private readonly children = new Set<Stoppable>();
   private readonly stopping = new Set<Promise<void>>();
+  private readonly fallback: { settings: BridgeSettings; logger: Logger };
 
   constructor() {
     // Used only when routes are compiled without init (tools that validate catalogs offline).
-    this.settings = settingsOf(loadConfig({ env: {} }).mcp);
-    this.logger = createLogger('silent');
+    this.fallback = { settings: settingsOf(loadConfig({ env: {} }).mcp), logger: createLogger('silent') };
+    this.settings = this.fallback.settings;
+    this.logger = this.fallback.logger;
   }
 
   init(config: Readonly<GatewayConfig>, logger: Logger): void {
-    this.users += 1;
-    this.settings = settingsOf(config.mcp);
-    this.logger = logger.child({ plugin: 'mcp-bridge' });
+    this.users.push({ settings: settingsOf(config.mcp), logger: logger.child({ plugin: 'mcp-bridge' }) });
+    this.use(this.users[this.users.length - 1]);
+  }
+
+  private use(entry: { settings: BridgeSettings; logger: Logger }): void {
+    this.settings = entry.settings;
+    this.logger = entry.logger;
   }
 
   /** Children running or stopping, plus slots reserved for children being started. */
@@ -90,8 +100,9 @@ class Runtime {
    * wait for that. The last gateway of the process also stops anything left.
    */
   async destroy(): Promise<void> {
-    this.users = Math.max(0, this.users - 1);
-    if (this.users === 0) for (const child of this.children) this.track(child.stop());
+    this.users.pop();
+    this.use(this.users[this.users.length - 1] ?? this.fallback);
+    if (this.users.length === 0) for (const child of this.children) this.track(child.stop());
     await Promise.allSettled([...this.stopping]);
   }
 }

@@ -5,7 +5,7 @@
  * child writes goes to exactly one place (never broadcast): a response to the stream of the
  * request it answers, progress to the stream of the request that holds the progress token, and
  * anything else (logging, a sampling or elicitation request, cancellation) to the single request
- * in flight, else the standalone GET stream, else the newest request in flight (stdio carries no
+ * in flight, else the standalone GET stream, else the oldest request in flight (stdio carries no
  * link between a child message and a client request, so this is a heuristic; see issue 3 and the
  * transports spec, "Multiple Connections").
  */
@@ -189,9 +189,8 @@ export class Session {
     const unrelated = method.endsWith('/list_changed') || method === 'notifications/resources/updated';
     if (!unrelated && this.pending.size === 1) return this.deliver(this.pending.values().next().value!, line, false);
     if (this.standalone.connection || this.pending.size === 0) return this.append(this.standalone, line);
-    let newest: PendingRequest | undefined;
-    for (const pending of this.pending.values()) newest = pending;
-    this.deliver(newest!, line, false);
+    // The oldest request in flight: long-running calls are the ones that log, report and ask.
+    this.deliver(this.pending.values().next().value!, line, false);
   }
 
   private deliver(pending: PendingRequest, line: string, final: boolean): void {
