@@ -3,7 +3,7 @@
  * JSON-RPC error body (the transport spec allows one without an id) so MCP clients can show them;
  * `data` holds the gateway's code and request id for the operator.
  */
-import { GatewayError } from '../../core/errors.js';
+import { GatewayError, statusText } from '../../core/errors.js';
 
 export type JsonRpcId = string | number;
 
@@ -36,7 +36,8 @@ export function mcpHttpError(
   message: string,
   options: { rpcCode?: number; headers?: Record<string, string>; cause?: unknown } = {},
 ): GatewayError {
-  const exposed = status < 500 ? message : 'MCP server unavailable';
+  // 5xx: the status text only (house rule); the cause goes to the log, data.code says which limit.
+  const exposed = status < 500 ? message : statusText(status);
   return new GatewayError(status, code, message, {
     headers: options.headers,
     cause: options.cause,
