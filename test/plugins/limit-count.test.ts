@@ -87,7 +87,8 @@ describe('plugin limit-count', function () {
       it('does not believe X-Real-IP or X-Forwarded-For from a client that is not a trusted proxy (B-07)', async () => {
         await putRoute(gw, 'spoof', '/spoof', upstream, { 'limit-count': { count: 1, time_window: 60 } });
         expect((await gw.get('/spoof')).status).to.equal(200);
-        for (const headers of [{ 'x-real-ip': '10.1.1.1' }, { 'X-REAL-IP': '10.1.1.2' }, { 'x-forwarded-for': '10.1.1.3' }]) {
+        const spoofs: Array<Record<string, string>> = [{ 'x-real-ip': '10.1.1.1' }, { 'X-REAL-IP': '10.1.1.2' }, { 'x-forwarded-for': '10.1.1.3' }];
+        for (const headers of spoofs) {
           expect((await gw.get('/spoof', headers)).status).to.equal(503);
         }
       });

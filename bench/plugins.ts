@@ -1,0 +1,173 @@
+/**
+ * `npm run bench -- plugins`: what the traffic-control plugins cost, in one run against one
+ * gateway process: a route with no plugins versus key-auth + limit-count (local), key-auth +
+ * limit-count (redis), jwt-auth and api-breaker (and, for reference, limit-req and limit-conn),
+ * each as requests/s and p99 at saturation, with its throughput as a ratio of the plain route's.
+ * Goal (issue 4): key-auth + limit-count (local) keeps at least 85% of the plain route's rps.
+ *
+ * The gateway, the upstream and a private redis-server run as their own processes. With taskset
+ * available the gateway is pinned to CPU 0 and everything else to CPU 1, so the gateway's one
+ * worker has one core to itself.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import jwt from 'jsonwebtoken';
+import { request } from 'undici';
+import { printTable, runLoad, sleep, type LoadResult } from './lib.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ADMIN_KEY = 'bench-plugins-admin-key-0123456789';
+const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const API_KEY = 'bench-consumer-key';
+const JWT_SECRET = 'bench-jwt-secret-0123456789abcdef';
+/** A quota no benchmark reaches: the limiter runs on every request without rejecting. */
+const UNREACHABLE = { count: 1_000_000_000, time_window: 3600 };
+
+const UPSTREAM = `
+const http = require('node:http');
+const body = JSON.stringify({ ok: true, pad: 'x'.repeat(200) });
+const server = http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }); res.end(body); });
+});
+server.keepAliveTimeout = 65000;
+server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+`;
+
+const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+const children: ChildProcess[] = [];
+
+function launch(cpu: string, command: string, args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<() => string> {
+  const [cmd, argv] = hasTaskset ? ['taskset', ['-c', cpu, command, ...args]] : [command, args];
+  const child = spawn(cmd, argv, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (ready.test(out)) {
+        clearInterval(timer);
+        resolve(() => out);
+      } else if (child.exitCode !== null) {
+        clearInterval(timer);
+        reject(new Error(`${command} exited:\n${out}`));
+      }
+    }, 20);
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function admin(base: string, method: string, path: string, body: unknown): Promise<void> {
+  const res = await request(`${base}${path}`, {
+    method: method as 'PUT',
+    headers: { 'x-api-key': ADMIN_KEY, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.body.text();
+  if (res.statusCode >= 300) throw new Error(`admin ${method} ${path}: ${res.statusCode} ${text}`);
+}
+
+interface Contender {
+  name: string;
+  path: string;
+  plugins?: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+export async function run(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-plugins-'));
+  try {
+    const upstreamOut = await launch('1', process.execPath, ['-e', UPSTREAM], /port \d+/);
+    const upstream = `127.0.0.1:${/port (\d+)/.exec(upstreamOut())![1]}`;
+    const redisPort = await freePort();
+    await launch('1', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], /Ready to accept connections/);
+    const gatewayOut = await launch('0', process.execPath, ['--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start'], /admin key/, {
+      TOLLGATE_DATA_DIR: dataDir,
+      TOLLGATE_ADMIN_KEY: ADMIN_KEY,
+      TOLLGATE_LISTEN: '127.0.0.1:0',
+      TOLLGATE_ADMIN_LISTEN: '127.0.0.1:0',
+      TOLLGATE_STATUS_LISTEN: '127.0.0.1:0',
+      TOLLGATE_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      TOLLGATE_LOG_LEVEL: 'warn',
+    });
+    const find = (label: string) => new RegExp(`${label}\\s+(http://\\S+)`).exec(gatewayOut())![1];
+    const gateway = find('data plane');
+    const adminUrl = find('admin api');
+
+    await admin(adminUrl, 'PUT', '/upstreams/up', { nodes: { [upstream]: 1 } });
+    await admin(adminUrl, 'PUT', '/consumers', {
+      username: 'bench',
+      plugins: { 'key-auth': { key: API_KEY }, 'jwt-auth': { key: 'bench-jwt', secret: JWT_SECRET } },
+    });
+    const token = jwt.sign({ key: 'bench-jwt', exp: Math.floor(Date.now() / 1000) + 24 * 3600 }, JWT_SECRET);
+    const keyed = { apikey: API_KEY };
+    const contenders: Contender[] = [
+      { name: 'no plugins', path: '/plain' },
+      { name: 'key-auth + limit-count (local)', path: '/count-local', plugins: { 'key-auth': {}, 'limit-count': UNREACHABLE }, headers: keyed },
+      { name: 'key-auth + limit-count (redis)', path: '/count-redis', plugins: { 'key-auth': {}, 'limit-count': { ...UNREACHABLE, policy: 'redis' } }, headers: keyed },
+      { name: 'jwt-auth (HS256)', path: '/jwt', plugins: { 'jwt-auth': {} }, headers: { authorization: `Bearer ${token}` } },
+      { name: 'api-breaker', path: '/breaker', plugins: { 'api-breaker': { break_response_code: 503 } } },
+      { name: 'limit-req (local)', path: '/req', plugins: { 'limit-req': { rate: 1_000_000, burst: 1000, key: 'remote_addr', nodelay: true } } },
+      { name: 'limit-conn (local)', path: '/conn', plugins: { 'limit-conn': { conn: 100_000, burst: 0, default_conn_delay: 0.1, key: 'remote_addr' } } },
+    ];
+    for (const [i, c] of contenders.entries()) {
+      await admin(adminUrl, 'PUT', `/routes/r${i}`, { uri: c.path, upstream_id: 'up', ...(c.plugins ? { plugins: c.plugins } : {}) });
+    }
+    for (const c of contenders) {
+      const res = await request(`${gateway}${c.path}`, { headers: c.headers });
+      await res.body.dump();
+      if (res.statusCode !== 200) throw new Error(`${c.name}: ${c.path} answered ${res.statusCode}`);
+    }
+
+    process.stdout.write(`saturation: ${CONNECTIONS} connections, ${DURATION} s each after 2 s of warm-up${hasTaskset ? ', gateway pinned to CPU 0, upstream, Redis and load generator on CPU 1' : ''}\n`);
+    const results: Array<[Contender, LoadResult]> = [];
+    for (const c of contenders) {
+      const url = `${gateway}${c.path}`;
+      await runLoad({ url, duration: 2, connections: CONNECTIONS, headers: c.headers });
+      results.push([c, await runLoad({ url, duration: DURATION, connections: CONNECTIONS, headers: c.headers })]);
+    }
+    const base = results[0][1];
+    printTable(
+      'Traffic-control plugins, saturation (one gateway worker; higher rps is better)',
+      results.map(([c, r]) => ({
+        name: c.name,
+        rps: r.rps,
+        'p50 ms': r.p50,
+        'p99 ms': r.p99,
+        'rps vs none': `${((r.rps / base.rps) * 100).toFixed(0)}%`,
+        errors: r.errors + r.non2xx,
+      })),
+      ['rps', 'p50 ms', 'p99 ms', 'rps vs none', 'errors'],
+    );
+    const local = results[1][1].rps / base.rps;
+    process.stdout.write(`\nkey-auth + limit-count (local): ${(local * 100).toFixed(0)}% of the plain route (goal ≥ 85%): ${local >= 0.85 ? 'met' : 'NOT met'}\n`);
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await sleep(300);
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
