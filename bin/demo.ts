@@ -1,8 +1,11 @@
 /**
  * `tollgate start --demo`: a small httpbin-like upstream on 127.0.0.1:8081 and, on an empty
- * catalog, demo routes pointing at it, so a newcomer's first curl works.
+ * catalog, demo routes pointing at it, so a newcomer's first curl works; and an MCP route
+ * bridging the stdio demo server of examples/mcp-servers, so their first MCP client works too.
  */
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { resolve } from 'node:path';
 import type { Catalog } from '../core/catalog/types.js';
 
 export const DEMO_UPSTREAM = { host: '127.0.0.1', port: 8081 };
@@ -65,4 +68,27 @@ export async function seedDemoCatalog(catalog: Catalog): Promise<void> {
       'proxy-rewrite': { regex_uri: ['^/demo/(.*)', '/$1'] },
     },
   });
+  const demoMcpServer = findDemoMcpServer();
+  if (demoMcpServer) {
+    // MCP clients connect to /mcp/demo/mcp (Streamable HTTP) or /mcp/demo/sse (legacy SSE).
+    await catalog.put('routes', 'demo-mcp', {
+      id: 'demo-mcp',
+      name: 'demo MCP server (stdio, bridged)',
+      uri: '/mcp/demo/*',
+      priority: 0,
+      status: 1,
+      plugins: {
+        'mcp-bridge': { base_uri: '/mcp/demo', command: 'node', args: [demoMcpServer], session_idle_timeout: 600, max_sessions: 16 },
+      },
+    });
+  }
+}
+
+/** examples/mcp-servers/demo-server.mjs, from bin/ (tsx) or dist/bin/ (built). */
+function findDemoMcpServer(): string | undefined {
+  for (const up of ['..', '../..']) {
+    const candidate = resolve(import.meta.dirname, up, 'examples/mcp-servers/demo-server.mjs');
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
 }
