@@ -106,6 +106,23 @@ describe('mcp-bridge stream faults', function () {
     });
   });
 
+  describe('a slow answer', () => {
+    it('switches the reply to SSE after ping_interval, so keep-alives flow while the call runs', async () => {
+      const base = await bridgeRoute(gateway, 'slow-reply', [FAULT_SERVER], { ping_interval: 0.1 });
+      const session = await rawSession(base);
+      try {
+        const res = await postStream(`${base}/mcp`, call(1, 'slow', { ms: 800 }), session);
+        expect(res.headers.get('content-type')).to.equal('text/event-stream');
+        const text = await res.text();
+        expect(text).to.contain(': keep-alive');
+        const data = text.split('\n').filter((l) => l.startsWith('data: {'));
+        expect(textOf(JSON.parse(data.at(-1)!.slice(6)).result)).to.equal('slow done');
+      } finally {
+        await endRawSession(base, session);
+      }
+    });
+  });
+
   describe('floods and slow readers', () => {
     it('pauses a flooding server while its client does not read: memory bounded, other sessions unaffected', async () => {
       const base = await bridgeRoute(gateway, 'flood', [FAULT_SERVER], { ping_interval: 60 });
