@@ -19,6 +19,11 @@ export class SseConnection {
   /** Set while the socket does not take more data (performance.now()). */
   blockedSince?: number;
   private closedFlag = false;
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    this.res.uncork();
+  };
   private readonly closeHandlers: Array<(finished: boolean) => void> = [];
   private readonly drainHandlers: Array<() => void> = [];
 
@@ -77,6 +82,12 @@ export class SseConnection {
   private write(frame: string): boolean {
     if (this.closed) return true;
     this.lastWrite = performance.now();
+    // The lines of one stdout read arrive in one tick: send them in one writev, not one each.
+    if (!this.corked) {
+      this.corked = true;
+      this.res.cork();
+      process.nextTick(this.uncork);
+    }
     const ok = this.res.write(frame);
     if (!ok) this.blockedSince ??= this.lastWrite;
     return ok;
