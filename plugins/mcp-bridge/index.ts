@@ -84,9 +84,10 @@ async function renderAsJsonRpc(ctx: GatewayContext, bridge: Bridge, error: Gatew
   if (error.status !== 429 && error.status < 500) return false;
   const mcp = ctx.gateway.mcp;
   if (!mcp || mcp.kind !== 'request' || mcp.id === undefined) return false;
-  // An operator's own rejection text (rejected_msg, break_response_body) is what the client reads.
+  const base = error.status < 500 ? error.message : statusText(error.status);
+  // An operator's own rejection text (rejected_msg, break_response_body) is for the client to read.
   const custom = typeof error.body === 'string' ? error.body : (error.body as { error_msg?: unknown } | undefined)?.error_msg;
-  const message = typeof custom === 'string' ? custom : error.status < 500 ? error.message : statusText(error.status);
+  const message = typeof custom === 'string' && custom !== base ? `${base}: ${custom}` : base;
   const data: Record<string, unknown> = { status: error.status, code: error.code, request_id: ctx.gateway.requestId };
   const retryAfter = error.headers?.['retry-after'] ?? error.headers?.['Retry-After'];
   if (retryAfter !== undefined) data.retry_after = retryAfter;
