@@ -2,7 +2,9 @@
  * `npm run bench -- plugins`: what the traffic-control plugins cost, in one run against one
  * gateway process: a route with no plugins versus key-auth + limit-count (local), key-auth +
  * limit-count (redis), jwt-auth and api-breaker (and, for reference, limit-req and limit-conn),
- * each as requests/s and p99 at saturation, with its throughput as a ratio of the plain route's.
+ * each as requests/s and p99 at saturation, with its throughput as a ratio of the plain route's
+ * measured in the same round, and the gateway's CPU time per request (from /proc), which other
+ * load on the machine disturbs less than throughput does.
  * Goal (issue 4): key-auth + limit-count (local) keeps at least 85% of the plain route's rps.
  *
  * The gateway, the upstream and a private redis-server run as their own processes. With taskset
@@ -10,7 +12,7 @@
  * worker has one core to itself.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -21,7 +23,9 @@ import { printTable, runLoad, sleep, type LoadResult } from './lib.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ADMIN_KEY = 'bench-plugins-admin-key-0123456789';
-const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const DURATION = Number(process.env.BENCH_DURATION ?? 5);
+/** Contenders take turns, round after round, so that load from elsewhere on the machine hits them alike. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const API_KEY = 'bench-consumer-key';
 const JWT_SECRET = 'bench-jwt-secret-0123456789abcdef';
@@ -49,6 +53,14 @@ const hasTaskset = (() => {
 })();
 
 const children: ChildProcess[] = [];
+
+/** CPU time (user + system) a process has used, in microseconds, from /proc (Linux). */
+function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (USER_HZ, 100 on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
 
 function launch(cpu: string, command: string, args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<() => string> {
   const [cmd, argv] = hasTaskset ? ['taskset', ['-c', cpu, command, ...args]] : [command, args];
@@ -142,28 +154,39 @@ export async function run(): Promise<void> {
       if (res.statusCode !== 200) throw new Error(`${c.name}: ${c.path} answered ${res.statusCode}`);
     }
 
-    process.stdout.write(`saturation: ${CONNECTIONS} connections, ${DURATION} s each after 2 s of warm-up${hasTaskset ? ', gateway pinned to CPU 0, upstream, Redis and load generator on CPU 1' : ''}\n`);
-    const results: Array<[Contender, LoadResult]> = [];
-    for (const c of contenders) {
-      const url = `${gateway}${c.path}`;
-      await runLoad({ url, duration: 2, connections: CONNECTIONS, headers: c.headers });
-      results.push([c, await runLoad({ url, duration: DURATION, connections: CONNECTIONS, headers: c.headers })]);
+    process.stdout.write(
+      `saturation: ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s per contender, taking turns (medians shown)${hasTaskset ? '; gateway pinned to CPU 0, upstream, Redis and load generator on CPU 1' : ''}\n`,
+    );
+    for (const c of contenders) await runLoad({ url: `${gateway}${c.path}`, duration: 2, connections: CONNECTIONS, headers: c.headers });
+    const gatewayPid = children[children.length - 1].pid!;
+    const rounds: Array<Array<LoadResult & { cpuPerRequest: number }>> = contenders.map(() => []);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, c] of contenders.entries()) {
+        const cpuBefore = cpuMicros(gatewayPid);
+        const result = await runLoad({ url: `${gateway}${c.path}`, duration: DURATION, connections: CONNECTIONS, headers: c.headers });
+        rounds[i].push({ ...result, cpuPerRequest: (cpuMicros(gatewayPid) - cpuBefore) / (result.rps * DURATION) });
+      }
     }
-    const base = results[0][1];
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+    // The ratio is taken within each round (same background load), then its median.
+    const ratio = (i: number) => median(rounds[i].map((r, round) => r.rps / rounds[0][round].rps));
     printTable(
       'Traffic-control plugins, saturation (one gateway worker; higher rps is better)',
-      results.map(([c, r]) => ({
+      contenders.map((c, i) => ({
         name: c.name,
-        rps: r.rps,
-        'p50 ms': r.p50,
-        'p99 ms': r.p99,
-        'rps vs none': `${((r.rps / base.rps) * 100).toFixed(0)}%`,
-        errors: r.errors + r.non2xx,
+        rps: median(rounds[i].map((r) => r.rps)),
+        'p50 ms': median(rounds[i].map((r) => r.p50)),
+        'p99 ms': median(rounds[i].map((r) => r.p99)),
+        'rps vs none': `${(ratio(i) * 100).toFixed(0)}%`,
+        'CPU µs/req': median(rounds[i].map((r) => r.cpuPerRequest)),
+        'CPU vs none': `${((median(rounds[0].map((r) => r.cpuPerRequest)) / median(rounds[i].map((r) => r.cpuPerRequest))) * 100).toFixed(0)}%`,
+        errors: rounds[i].reduce((sum, r) => sum + r.errors + r.non2xx, 0),
       })),
-      ['rps', 'p50 ms', 'p99 ms', 'rps vs none', 'errors'],
+      ['rps', 'p50 ms', 'p99 ms', 'rps vs none', 'CPU µs/req', 'CPU vs none', 'errors'],
     );
-    const local = results[1][1].rps / base.rps;
-    process.stdout.write(`\nkey-auth + limit-count (local): ${(local * 100).toFixed(0)}% of the plain route (goal ≥ 85%): ${local >= 0.85 ? 'met' : 'NOT met'}\n`);
+    const local = ratio(1);
+    process.stdout.write(`\nkey-auth + limit-count (local): ${(local * 100).toFixed(0)}% of the plain route's rps (goal ≥ 85%): ${local >= 0.85 ? 'met' : 'NOT met'}\n`);
+    process.stdout.write('"CPU vs none": the plain route\'s gateway CPU time per request over this one\'s, i.e. throughput on a core of its own; steadier than rps when the machine is busy.\n');
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await sleep(300);

@@ -227,9 +227,11 @@ async function checkRule(ctx: GatewayContext, conf: LimitCountConf, quota: Quota
     throw limitRejection(conf.rejected_code, 'GW_RATE_LIMITED', 'rate limit exceeded', conf.rejected_msg, headers);
   }
   if (names) {
-    ctx.set(names.limit, String(rule.count));
-    ctx.set(names.remaining, String(outcome.remaining));
-    ctx.set(names.reset, String(outcome.resetSeconds));
+    // Straight to the response: this runs on every request, and Koa's set() adds nothing here.
+    const { res } = ctx;
+    res.setHeader(names.limit, String(rule.count));
+    res.setHeader(names.remaining, String(outcome.remaining));
+    res.setHeader(names.reset, String(outcome.resetSeconds));
   }
   return true;
 }
