@@ -15,7 +15,7 @@ export interface LoadOptions {
   method?: string;
   headers?: Record<string, string>;
   body?: string;
-  /** Requests per second to hold (fixed-rate mode, for latency at a given load); autocannon only. */
+  /** Requests per second to hold (open-loop fixed rate, for latency at a given load). */
   rate?: number;
 }
 
@@ -39,8 +39,33 @@ export function loadGenerator(): 'wrk' | 'autocannon' {
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  if (options.rate === undefined && loadGenerator() === 'wrk') return runWrk(options);
+  if (options.rate !== undefined) return runFixedRate(options);
+  if (loadGenerator() === 'wrk') return runWrk(options);
   return runAutocannon(options);
+}
+
+/** CPU the load generator is pinned to when taskset exists (contenders go on CPU 0). */
+export const LOADGEN_CPU = '1';
+
+export const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** Runs `command` pinned to `cpu` when taskset is available. */
+export function pinned(cpu: string, command: string, args: string[]): [string, string[]] {
+  return hasTaskset ? ['taskset', ['-c', cpu, command, ...args]] : [command, args];
+}
+
+async function runFixedRate(options: LoadOptions): Promise<LoadResult> {
+  const script = new URL('./fixtures/fixed-rate.mjs', import.meta.url).pathname;
+  const out = await capture(...pinned(LOADGEN_CPU, process.execPath, [script, options.url, String(options.rate), String(options.duration), String(options.connections)]));
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { sent: number; ok: number; errors: number; p50: number; p99: number };
+  return { rps: r.ok / options.duration, p50: r.p50, p99: r.p99, errors: r.errors, non2xx: 0 };
 }
 
 const WRK_REPORT = `
@@ -64,7 +89,7 @@ async function runWrk(options: LoadOptions): Promise<LoadResult> {
     for (const [k, v] of Object.entries(options.headers ?? {})) lua += `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}\n`;
   }
   writeFileSync(script, lua);
-  const out = await capture('wrk', ['-t1', `-c${options.connections}`, `-d${options.duration}s`, '--latency', '-s', script, options.url]);
+  const out = await capture(...pinned(LOADGEN_CPU, 'wrk', ['-t1', `-c${options.connections}`, `-d${options.duration}s`, '--latency', '-s', script, options.url]));
   const line = out.split('\n').find((l) => l.startsWith('JSON'));
   if (!line) throw new Error(`wrk gave no report:\n${out}`);
   const r = JSON.parse(line.slice(4)) as { requests: number; duration: number; p50: number; p99: number; errors: number; non2xx: number };
@@ -79,7 +104,7 @@ async function runAutocannon(options: LoadOptions): Promise<LoadResult> {
   for (const [k, v] of Object.entries(options.headers ?? {})) args.push('-H', `${k}=${v}`);
   if (options.body !== undefined) args.push('-b', options.body);
   args.push(options.url);
-  const out = await capture(process.execPath, args);
+  const out = await capture(...pinned(LOADGEN_CPU, process.execPath, args));
   const r = JSON.parse(out.slice(out.indexOf('{'))) as {
     requests: { average: number };
     latency: { p50: number; p99: number };

@@ -26,6 +26,7 @@ import {
   type RouteResolver,
 } from './pipeline.js';
 import { RequestState } from './request.js';
+import { respond } from './respond.js';
 import { proxyRequest } from './upstream/proxy.js';
 
 export interface DataPlaneOptions {
@@ -56,10 +57,9 @@ export class DataPlane {
   constructor(private readonly options: DataPlaneOptions) {
     const { config } = options;
     this.clientAddress = new ClientAddressResolver(config.gateway.trusted_proxies);
+    // Koa supplies the context plugins program against; the request loop is ours (core/respond.ts).
     this.app = new Koa();
     this.app.silent = true;
-    this.app.use((ctx) => this.handle(ctx as GatewayContext));
-    const callback = this.app.callback();
     this.server = createServer(
       {
         maxHeaderSize: config.limits.max_header_bytes,
@@ -75,7 +75,15 @@ export class DataPlane {
         this.inFlight.add(res);
         res.once('close', () => this.inFlight.delete(res));
         if (this.draining) res.setHeader('connection', 'close');
-        void callback(req, res);
+        const ctx = this.app.createContext(req, res) as GatewayContext;
+        res.statusCode = 404;
+        this.handle(ctx).then(
+          () => respond(ctx, (err) => this.options.logger.warn({ err }, 'response stream failed')),
+          (err: unknown) => {
+            this.options.logger.error({ err }, 'request handling failed');
+            res.destroy();
+          },
+        );
       },
     );
     // Node silently drops headers past maxHeadersCount; let one extra through so we can refuse.
@@ -144,8 +152,8 @@ export class DataPlane {
     ctx.gateway = state;
     const chains: Chains = { global: this.options.resolver.globalChain(), route: EMPTY_CHAIN };
     state.headerCommitter = async () => {
-      await runHeaderFilters(chains.global.headerFilter, ctx);
-      await runHeaderFilters(chains.route.headerFilter, ctx);
+      if (chains.global.headerFilter.length > 0) await runHeaderFilters(chains.global.headerFilter, ctx);
+      if (chains.route.headerFilter.length > 0) await runHeaderFilters(chains.route.headerFilter, ctx);
     };
     res.once('close', () => this.finish(ctx, state, chains));
 
@@ -200,7 +208,8 @@ export class DataPlane {
       upstream: route.upstream,
       timeout: route.timeout,
       maxBodyBytes: limit,
-      beforeHeaders: () => state.commitHeaders(),
+      // Without header filters the response head goes out synchronously, without a pause.
+      beforeHeaders: chains.global.headerFilter.length + chains.route.headerFilter.length > 0 ? () => state.commitHeaders() : undefined,
       filterBody: bodyFilters.length > 0 ? (chunk, eof) => runBodyFilters(bodyFilters, ctx, chunk, eof) : undefined,
     });
   }

@@ -34,8 +34,8 @@ export interface ProxyOptions {
   /** The route's own timeouts override the upstream's. */
   timeout?: UpstreamTimeouts;
   maxBodyBytes: number;
-  /** Runs the header filters once, right before the response head is written. */
-  beforeHeaders(): Promise<void>;
+  /** Runs the header filters once, right before the response head is written (absent: none to run). */
+  beforeHeaders?(): Promise<void>;
   /** Body filters (identity when the route has none). */
   filterBody?(chunk: Buffer, eof: boolean): Buffer;
 }
@@ -123,10 +123,16 @@ function forward(
         if (statusCode < 200) return;
         outcome.status = statusCode;
         outcome.latency = performance.now() - sentAt;
-        c.pause();
-        early = [];
         ctx.status = statusCode;
         copyResponseHeaders(headers, res);
+        if (!options.beforeHeaders) {
+          ctx.respond = false;
+          headWritten = true;
+          if (req.method === 'HEAD') res.flushHeaders();
+          return;
+        }
+        c.pause();
+        early = [];
         options
           .beforeHeaders()
           .then(() => {

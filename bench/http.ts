@@ -1,0 +1,179 @@
+/**
+ * `npm run bench -- http`: Tollgate's HTTP data plane against the floor a Node gateway cannot
+ * beat (a bare node:http + undici proxy), in one run, same upstream, same load generator.
+ *
+ * Contenders run as their own processes. With taskset available, each contender is pinned to
+ * CPU 0 while the upstream and the load generator share CPU 1, so "one worker" means one core.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { RouteMatcher } from '../routes/matcher.js';
+import { hasTaskset, pinned, printTable, runLoad, sleep, type LoadResult } from './lib.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+
+
+const children: ChildProcess[] = [];
+
+function launch(cpu: string, command: string, args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; output: () => string }> {
+  const [cmd, argv] = pinned(cpu, command, args);
+  const child = spawn(cmd, argv, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (/port \d+|admin key/.test(out)) {
+        clearInterval(timer);
+        resolve({ child, output: () => out });
+      } else if (child.exitCode !== null) {
+        clearInterval(timer);
+        reject(new Error(`${command} exited:\n${out}`));
+      }
+    }, 20);
+  });
+}
+
+async function startGateway(dataDir: string): Promise<{ url: string; admin: string }> {
+  const { output } = await launch('0', process.execPath, [join(root, 'dist/bin/tollgate.js'), 'start'], {
+    TOLLGATE_DATA_DIR: dataDir,
+    TOLLGATE_ADMIN_KEY: ADMIN_KEY,
+    TOLLGATE_LISTEN: '127.0.0.1:0',
+    TOLLGATE_ADMIN_LISTEN: '127.0.0.1:0',
+    TOLLGATE_STATUS_LISTEN: '127.0.0.1:0',
+    TOLLGATE_LOG_LEVEL: 'warn',
+  });
+  const find = (label: string) => new RegExp(`${label}\\s+(http://\\S+)`).exec(output())![1];
+  return { url: find('data plane'), admin: find('admin api') };
+}
+
+async function admin(base: string, method: string, path: string, body?: unknown): Promise<number> {
+  const res = await request(`${base}${path}`, {
+    method: method as 'PUT',
+    headers: { 'x-api-key': ADMIN_KEY, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  await res.body.dump();
+  if (res.statusCode >= 300) throw new Error(`admin ${method} ${path}: ${res.statusCode}`);
+  return res.statusCode;
+}
+
+async function saturate(url: string): Promise<LoadResult> {
+  await runLoad({ url, duration: 2, connections: CONNECTIONS });
+  return runLoad({ url, duration: DURATION, connections: CONNECTIONS });
+}
+
+/** A catalog file with `count` routes (plus the one we drive), written before the gateway starts. */
+function writeBigCatalog(dataDir: string, count: number, upstream: string): void {
+  const now = Math.floor(Date.now() / 1000);
+  const routes: Record<string, unknown> = {};
+  const record = (id: string, uri: string, rev: number) => ({
+    value: { id, uri, priority: 0, status: 1, upstream_id: 'up', create_time: now, update_time: now },
+    createdIndex: rev,
+    modifiedIndex: rev,
+  });
+  for (let i = 0; i < count; i++) routes[`r${i}`] = record(`r${i}`, i % 2 ? `/svc${i}/items/:id` : `/svc${i}/*`, i + 2);
+  routes.target = record('target', '/plain', count + 2);
+  const upstreams = { up: { value: { id: 'up', type: 'roundrobin', nodes: { [upstream]: 1 }, create_time: now, update_time: now }, createdIndex: 1, modifiedIndex: 1 } };
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(join(dataDir, 'catalog.json'), JSON.stringify({ revision: count + 2, resources: { routes, upstreams } }));
+}
+
+function matchCost(count: number): number {
+  const entries = [];
+  for (let i = 0; i < count; i++) entries.push({ value: i, uris: [i % 2 ? `/svc${i}/items/:id` : `/svc${i}/*`], priority: 0 });
+  entries.push({ value: -1, uris: ['/plain'], priority: 0 });
+  const matcher = new RouteMatcher(entries);
+  const paths = ['/plain', `/svc${count - 1}/items/9`, `/svc${Math.max(0, count - 2)}/a/b`, '/missing/path'];
+  const rounds = 1_000_000;
+  for (let i = 0; i < 100_000; i++) matcher.match('GET', '', paths[i & 3], '127.0.0.1');
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < rounds; i++) matcher.match('GET', '', paths[i & 3], '127.0.0.1');
+  return Number(process.hrtime.bigint() - start) / rounds / 1000;
+}
+
+export async function run(): Promise<void> {
+  process.stdout.write(`building dist/ …\n`);
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  const dirs: string[] = [];
+  try {
+    const upstream = await launch('1', process.execPath, [join(root, 'bench/fixtures/upstream.mjs')]);
+    const upstreamAddress = `127.0.0.1:${/port (\d+)/.exec(upstream.output())![1]}`;
+    const bare = await launch('0', process.execPath, [join(root, 'bench/fixtures/bare-proxy.mjs'), `http://${upstreamAddress}`]);
+    const bareUrl = `http://127.0.0.1:${/port (\d+)/.exec(bare.output())![1]}/plain`;
+
+    const dataDir = mkdtempSync(join(tmpdir(), 'bench-http-'));
+    dirs.push(dataDir);
+    const gw = await startGateway(dataDir);
+    await admin(gw.admin, 'PUT', '/upstreams/up', { nodes: { [upstreamAddress]: 1 } });
+    await admin(gw.admin, 'PUT', '/routes/plain', { uri: '/plain', upstream_id: 'up' });
+    await admin(gw.admin, 'PUT', '/routes/plugins', {
+      uri: '/with-plugins/*',
+      upstream_id: 'up',
+      plugins: { 'proxy-rewrite': { regex_uri: ['^/with-plugins/(.*)', '/$1'], headers: { set: { 'x-bench': 'yes' } } }, 'request-id': {} },
+    });
+
+    const bigDir = mkdtempSync(join(tmpdir(), 'bench-http-10k-'));
+    dirs.push(bigDir);
+    writeBigCatalog(bigDir, 10_000, upstreamAddress);
+    const big = await startGateway(bigDir);
+
+    process.stdout.write(`saturation: ${CONNECTIONS} connections, ${DURATION} s each${hasTaskset ? ', contender pinned to CPU 0' : ''}\n`);
+    const results: Array<[string, LoadResult]> = [];
+    results.push(['bare node:http + undici proxy', await saturate(bareUrl)]);
+    results.push(['tollgate: plain route', await saturate(`${gw.url}/plain`)]);
+    await stopGateway(big, 'plain among 10,000 routes', results);
+    await admin(gw.admin, 'PUT', '/global_rules/g', { plugins: { 'proxy-rewrite': { headers: { set: { 'x-global': '1' } } } } });
+    results.push(['tollgate: proxy-rewrite + request-id + global rule', await saturate(`${gw.url}/with-plugins/plain`)]);
+    await admin(gw.admin, 'DELETE', '/global_rules/g');
+
+    const base = results[0][1].rps;
+    printTable(
+      'HTTP proxy, saturation (higher rps is better)',
+      results.map(([name, r]) => ({ name, rps: r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, 'vs bare': `${((r.rps / base) * 100).toFixed(0)}%`, errors: r.errors + r.non2xx })),
+      ['rps', 'p50 ms', 'p99 ms', 'vs bare', 'errors'],
+    );
+
+    const rate = Math.round(base / 2);
+    const half: Array<[string, LoadResult]> = [];
+    for (const [name, url] of [['bare node:http + undici proxy', bareUrl], ['tollgate: plain route', `${gw.url}/plain`]] as const) {
+      await runLoad({ url, duration: 2, connections: 32, rate });
+      half.push([name, await runLoad({ url, duration: DURATION, connections: 32, rate })]);
+    }
+    printTable(
+      `Latency at half of the bare proxy's saturation (${rate} rps, open-loop fixed rate)`,
+      half.map(([name, r]) => ({ name, 'p50 ms': r.p50, 'p99 ms': r.p99, 'added p99 ms': r.p99 - half[0][1].p99 })),
+      ['p50 ms', 'p99 ms', 'added p99 ms'],
+    );
+
+    const one = matchCost(1);
+    const tenThousand = matchCost(10_000);
+    printTable(
+      'Route matching, in process (1,000,000 lookups over 4 paths)',
+      [
+        { name: '1 route', 'µs per match': one },
+        { name: '10,000 routes', 'µs per match': tenThousand, 'vs 1 route': `${((tenThousand / one) * 100).toFixed(0)}%` },
+      ],
+      ['µs per match', 'vs 1 route'],
+    );
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await sleep(300);
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  }
+
+  async function stopGateway(gateway: { url: string; admin: string }, label: string, into: Array<[string, LoadResult]>) {
+    into.push([`tollgate: ${label}`, await saturate(`${gateway.url}/plain`)]);
+    const started = performance.now();
+    for (let i = 0; i < 20; i++) await admin(gateway.admin, 'PUT', `/routes/extra${i}`, { uri: `/extra/${i}`, upstream_id: 'up' });
+    process.stdout.write(`admin PUT with 10,000 routes in the catalog: ${((performance.now() - started) / 20).toFixed(1)} ms per write (until served)\n`);
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Writes a locally produced response (a plugin's reply, an error) from the Koa context. Koa's own
+ * request handling is not used on the data plane: it adds an on-finished listener pair and a
+ * promise chain to every request, measurable at proxy rates. The context stays Koa's, so plugins
+ * use `ctx.status`, `ctx.set` and `ctx.body` as usual; this mirrors Koa's `respond()`.
+ */
+import { pipeline, Readable } from 'node:stream';
+import type { GatewayContext } from './context.js';
+
+const EMPTY_BODY_STATUS = new Set([204, 205, 304]);
+
+export function respond(ctx: GatewayContext, onStreamError: (err: Error) => void): void {
+  if (ctx.respond === false) return;
+  const res = ctx.res;
+  if (res.writableEnded || res.destroyed) return;
+  const status = ctx.status;
+  if (EMPTY_BODY_STATUS.has(status)) {
+    ctx.body = null;
+    res.end();
+    return;
+  }
+  let body: unknown = ctx.body;
+  if (ctx.method === 'HEAD') {
+    if (!res.headersSent && !res.hasHeader('content-length')) {
+      const { length } = ctx.response;
+      if (Number.isInteger(length)) ctx.length = length;
+    }
+    res.end();
+    return;
+  }
+  if (body === null || body === undefined) {
+    if ((ctx.response as unknown as { _explicitNullBody?: boolean })._explicitNullBody) {
+      ctx.response.remove('Content-Type');
+      ctx.length = 0;
+      res.end();
+      return;
+    }
+    body = ctx.message || String(status);
+    if (!res.headersSent) {
+      ctx.type = 'text';
+      ctx.length = Buffer.byteLength(body as string);
+    }
+    res.end(body);
+    return;
+  }
+  if (Buffer.isBuffer(body) || typeof body === 'string') {
+    res.end(body);
+    return;
+  }
+  if (body instanceof Readable) {
+    pipeline(body, res, (err) => {
+      if (err) onStreamError(err);
+    });
+    return;
+  }
+  const json = JSON.stringify(body);
+  if (!res.headersSent) ctx.length = Buffer.byteLength(json);
+  res.end(json);
+}
