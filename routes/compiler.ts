@@ -4,6 +4,7 @@
  * create per-route plugin instances, and attach the upstream. A route that cannot be built is not
  * dropped (a request could then fall through to a less protected route): it answers 503.
  */
+import type { CatalogRecord, ResourceKind } from '../core/catalog/types.js';
 import type { ConsumerInfo, RouteInfo } from '../core/context.js';
 import type { Logger } from '../core/logger.js';
 import { buildChain, type Chain, type ChainEntry, type ExecutableRoute } from '../core/pipeline.js';
@@ -21,6 +22,13 @@ export interface RouteSources {
   pluginConfig?: Record<string, unknown>;
   /** Why a referenced record is missing or invalid, if one is. */
   problem?: string;
+}
+
+/** A catalog record a compiled route was built from (undefined: it was missing then). */
+export interface Dependency {
+  kind: ResourceKind;
+  id: string;
+  record: CatalogRecord | undefined;
 }
 
 export interface CompileDeps {
@@ -84,7 +92,9 @@ export class CompiledRoute implements ExecutableRoute {
   constructor(
     private readonly deps: CompileDeps,
     sources: RouteSources,
-    readonly fingerprint: string,
+    readonly dependencies: readonly Dependency[],
+    /** The registry's plugin epoch this route was compiled under. */
+    readonly epoch: number,
     readonly upstream: Upstream | undefined,
     private readonly releaseUpstream: () => void,
   ) {

@@ -45,8 +45,7 @@ class UriIndex<T> {
   readonly prefix = new Map<string, Candidate<T>[]>();
   prefixLengths: number[] = [];
 
-  add(template: string, candidate: Omit<Candidate<T>, 'tail'>): void {
-    const compiled = compileTemplate(template);
+  add(compiled: CompiledTemplate, candidate: Omit<Candidate<T>, 'tail'>): void {
     const bucket = compiled.tail === undefined && !compiled.isPrefix ? this.exact : this.prefix;
     const list = bucket.get(compiled.staticPart) ?? [];
     list.push({ ...candidate, tail: compiled.tail });
@@ -105,15 +104,19 @@ export class RouteMatcher<T> {
     let size = 0;
     for (const entry of entries) {
       size += 1;
-      const base = {
-        value: entry.value,
-        priority: entry.priority,
-        methods: entry.methods && entry.methods.length > 0 ? new Set(entry.methods) : undefined,
-        remote: entry.remoteAddrs && entry.remoteAddrs.length > 0 ? buildBlockList(entry.remoteAddrs) : undefined,
-      };
-      const indexes = entry.hosts && entry.hosts.length > 0 ? entry.hosts.map((h) => this.indexFor(h.toLowerCase())) : [this.anyHost];
+      const prepared = prepare(entry);
+      const indexes = prepared.hosts ? prepared.hosts.map((h) => this.indexFor(h)) : [this.anyHost];
       for (const index of indexes) {
-        for (const uri of entry.uris) index.add(uri, { ...base, templateLength: uri.length, order: order++ });
+        for (const { uri, compiled } of prepared.templates) {
+          index.add(compiled, {
+            value: entry.value,
+            priority: entry.priority,
+            methods: prepared.methods,
+            remote: prepared.remote,
+            templateLength: uri.length,
+            order: order++,
+          });
+        }
       }
     }
     this.size = size;
@@ -145,6 +148,30 @@ export class RouteMatcher<T> {
     }
     return index;
   }
+}
+
+/** What an entry compiles to, computed once per entry object (a route version), not per rebuild. */
+interface Prepared {
+  templates: Array<{ uri: string; compiled: CompiledTemplate }>;
+  hosts?: string[];
+  methods?: ReadonlySet<string>;
+  remote?: BlockList;
+}
+
+const PREPARED = new WeakMap<object, Prepared>();
+
+function prepare(entry: MatcherEntry<unknown>): Prepared {
+  let prepared = PREPARED.get(entry);
+  if (!prepared) {
+    prepared = {
+      templates: entry.uris.map((uri) => ({ uri, compiled: compileTemplate(uri) })),
+      hosts: entry.hosts && entry.hosts.length > 0 ? entry.hosts.map((h) => h.toLowerCase()) : undefined,
+      methods: entry.methods && entry.methods.length > 0 ? new Set(entry.methods) : undefined,
+      remote: entry.remoteAddrs && entry.remoteAddrs.length > 0 ? buildBlockList(entry.remoteAddrs) : undefined,
+    };
+    PREPARED.set(entry, prepared);
+  }
+  return prepared;
 }
 
 export class UriTemplateError extends Error {}

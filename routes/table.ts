@@ -2,7 +2,7 @@
  * The live route table: follows the catalog, recompiles what changed, and swaps a new matcher in
  * atomically. Requests in flight keep the route objects they matched; a route version that is
  * replaced or deleted has its plugin instances disposed and its upstream released after the swap.
- * Unchanged routes (same fingerprint) keep their instances, so an unrelated change never resets
+ * Unchanged routes (no record they were built from changed) keep their instances, so an unrelated change never resets
  * a rate limiter or drops an MCP session.
  */
 import type { Catalog, CatalogRecord, CatalogSnapshot, ResourceKind } from '../core/catalog/types.js';
@@ -12,7 +12,7 @@ import { buildChain, EMPTY_CHAIN, type Chain, type ChainEntry, type RouteMatch, 
 import type { PluginRegistry } from '../core/registry.js';
 import { compile, type Validator } from '../core/schema.js';
 import { Upstream, type PoolRegistry, type UpstreamDefinition } from '../core/upstream/upstream.js';
-import { CompiledRoute, createEntries, disposeEntries, type CompileDeps, type PluginMap, type RouteSources } from './compiler.js';
+import { CompiledRoute, createEntries, disposeEntries, type CompileDeps, type Dependency, type PluginMap, type RouteSources } from './compiler.js';
 import { ConsumerDirectory } from './consumers.js';
 import { RouteMatcher, compileTemplate } from './matcher.js';
 import { RESOURCE_SCHEMAS } from './schemas.js';
@@ -141,6 +141,12 @@ export class RouteTable implements RouteResolver {
     const routes = new Map<string, CompiledRoute>();
     const liveValidations = new Set<string>();
     for (const [id, record] of snapshot.list('routes')) {
+      const existing = previous.routes.get(id);
+      // The common case on a big table: this route and what it references did not change.
+      if (existing && existing.epoch === this.pluginEpoch && stillCurrent(existing.dependencies, snapshot)) {
+        routes.set(id, existing);
+        continue;
+      }
       const route = this.load(snapshot, 'routes', id, liveValidations);
       if (typeof route === 'string') {
         this.options.logger.error({ route: id, error: route }, 'invalid route in catalog; skipped');
@@ -148,13 +154,7 @@ export class RouteTable implements RouteResolver {
       }
       if (route.status === 0) continue;
       const sources = this.resolveSources(snapshot, id, route, liveValidations);
-      const fingerprint = this.fingerprint(snapshot, record, route);
-      const existing = previous.routes.get(id);
-      if (existing && existing.fingerprint === fingerprint) {
-        routes.set(id, existing);
-        continue;
-      }
-      routes.set(id, this.compileRoute(snapshot, sources, fingerprint, liveValidations));
+      routes.set(id, this.compileRoute(snapshot, sources, dependenciesOf(snapshot, record, route), liveValidations));
     }
     const global = this.compileGlobal(snapshot, previous.global, liveValidations);
     for (const key of this.validated.keys()) if (!liveValidations.has(key)) this.validated.delete(key);
@@ -169,7 +169,7 @@ export class RouteTable implements RouteResolver {
     for (const waiter of ready) waiter.resolve();
   }
 
-  private compileRoute(snapshot: CatalogSnapshot, sources: RouteSources, fingerprint: string, live: Set<string>): CompiledRoute {
+  private compileRoute(snapshot: CatalogSnapshot, sources: RouteSources, dependencies: Dependency[], live: Set<string>): CompiledRoute {
     const { route, service } = sources;
     let upstreamKey: string | undefined;
     let upstream: Upstream | undefined;
@@ -185,7 +185,7 @@ export class RouteTable implements RouteResolver {
         sources.problem = (err as Error).message;
       }
     }
-    return new CompiledRoute(this.deps, sources, fingerprint, upstream, () => {
+    return new CompiledRoute(this.deps, sources, dependencies, this.pluginEpoch, upstream, () => {
       if (upstreamKey) this.releaseUpstream(upstreamKey);
     });
   }
@@ -254,19 +254,6 @@ export class RouteTable implements RouteResolver {
     }
   }
 
-  /** Everything a compiled route depends on; equal fingerprints mean the compiled route is reusable. */
-  private fingerprint(snapshot: CatalogSnapshot, record: CatalogRecord, route: Record<string, unknown>): string {
-    const version = (kind: ResourceKind, id: unknown) => (id === undefined ? '-' : (snapshot.get(kind, String(id))?.modifiedIndex ?? 'missing'));
-    const service = route.service_id === undefined ? undefined : snapshot.get('services', String(route.service_id))?.value;
-    return [
-      record.modifiedIndex,
-      version('services', route.service_id),
-      version('plugin_configs', route.plugin_config_id),
-      version('upstreams', route.upstream_id ?? (route.upstream ? undefined : service?.upstream_id)),
-      this.pluginEpoch,
-    ].join('|');
-  }
-
   /** Plugins of all global rules as one chain; a plugin named by two rules is dropped (APISIX). */
   private compileGlobal(snapshot: CatalogSnapshot, previous: TableState['global'], live: Set<string>): TableState['global'] {
     const rules = [...snapshot.list('global_rules')].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -327,3 +314,26 @@ export class RouteTable implements RouteResolver {
 }
 
 const GLOBAL_ROUTE = Object.freeze({ id: '__global__', record: Object.freeze({}) });
+
+/** Every record a compiled route was built from; if none changed, the compiled route is reusable. */
+function dependenciesOf(snapshot: CatalogSnapshot, record: CatalogRecord, route: Record<string, unknown>): Dependency[] {
+  const deps: Dependency[] = [{ kind: 'routes', id: String(route.id), record }];
+  const add = (kind: ResourceKind, id: unknown) => {
+    if (id !== undefined) deps.push({ kind, id: String(id), record: snapshot.get(kind, String(id)) });
+  };
+  add('services', route.service_id);
+  add('plugin_configs', route.plugin_config_id);
+  const service = route.service_id === undefined ? undefined : snapshot.get('services', String(route.service_id))?.value;
+  add('upstreams', route.upstream_id ?? (route.upstream ? undefined : service?.upstream_id));
+  return deps;
+}
+
+/** Identity first (unchanged records keep their object), then revision (after a full reload). */
+function stillCurrent(dependencies: readonly Dependency[], snapshot: CatalogSnapshot): boolean {
+  for (const dep of dependencies) {
+    const now = snapshot.get(dep.kind, dep.id);
+    if (now === dep.record) continue;
+    if (!now || !dep.record || now.modifiedIndex !== dep.record.modifiedIndex) return false;
+  }
+  return true;
+}
