@@ -236,6 +236,8 @@ export class DataPlane {
     if (req.complete) return;
     const socket = req.socket;
     const onTimeout = () => {
+      // Paused with data waiting means the upstream is slow to take it: timeout.send's business.
+      if (req.isPaused() || req.readableLength > 0) return;
       if (res.headersSent) {
         socket.destroy();
         return;
@@ -333,22 +335,26 @@ function bodyFiltersOf(chains: Chains): Chain['bodyFilter'] {
 }
 
 /**
- * After answering a request whose body we did not read (413, 408), read and discard what the
- * client is still sending for a moment before closing: closing a socket with unread data makes
- * the kernel send a reset, and the client may lose our answer with it (nginx's lingering close).
+ * After answering a request whose body we did not read (413, 408, 504), tell the client the
+ * connection ends, but keep reading and discarding what it is still sending for a moment before
+ * closing: closing a socket with unread data makes the kernel send a reset, and the client may
+ * lose our answer with it (nginx's lingering close). Node closes a `Connection: close` response's
+ * socket through `destroySoon()`; for this socket it becomes end-then-linger.
  */
 function lingerThenClose(req: IncomingMessage, res: ServerResponse): void {
-  res.once('finish', () => {
-    if (req.complete) return;
-    const socket = req.socket;
+  res.setHeader('connection', 'close');
+  const socket = req.socket as Socket & { destroySoon?: () => void };
+  socket.destroySoon = () => {
+    socket.end();
     const timer = setTimeout(() => socket.destroy(), 1000);
     timer.unref();
-    req.once('end', () => {
+    socket.once('end', () => {
       clearTimeout(timer);
       socket.destroy();
     });
     req.resume();
-  });
+    socket.resume();
+  };
 }
 
 /** Lower-cased host without port, as matching and `var('host')` see it. */

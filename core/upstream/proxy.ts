@@ -43,7 +43,7 @@ export interface ProxyOptions {
 export async function proxyRequest(ctx: GatewayContext, state: RequestState, options: ProxyOptions): Promise<void> {
   const { upstream } = options;
   const timeout = options.timeout ?? upstream.timeout;
-  const body = requestBody(ctx, options.maxBodyBytes);
+  const body = requestBody(ctx, options.maxBodyBytes, timeout.send * 1000);
   const started = Date.now();
   const tried = new Set<UpstreamNode>();
   const hashKey = upstream.definition.type === 'chash' ? chashKey(ctx, state, upstream) : undefined;
@@ -191,27 +191,43 @@ function forward(
   });
 }
 
-/** The body undici reads: the request itself, behind a byte counter when no length is declared. */
-function requestBody(ctx: GatewayContext, maxBodyBytes: number): Readable | undefined {
+/**
+ * The body undici reads: the request behind a pass-through that counts bytes (an undeclared length
+ * is checked against the limit here) and notices when the upstream stops taking them. undici has
+ * no write timeout, so `timeout.send` is enforced here: data waiting to go upstream with no
+ * progress for that long ends the request with 504, like nginx's proxy_send_timeout.
+ */
+function requestBody(ctx: GatewayContext, maxBodyBytes: number, sendTimeoutMs: number): Readable | undefined {
   const { req } = ctx;
   const length = req.headers['content-length'];
   const chunked = req.headers['transfer-encoding'] !== undefined;
   if (!chunked && (length === undefined || length === '0')) return undefined;
-  // A declared length was already checked against the limit and Node's parser enforces it.
-  if (!chunked) return req;
   let seen = 0;
-  const counter = new Transform({
+  let lastProgress = Date.now();
+  const pipe = new Transform({
     transform(chunk: Buffer, _enc, done) {
       seen += chunk.length;
-      if (seen > maxBodyBytes) {
+      lastProgress = Date.now();
+      // A declared length was checked before the chain ran, and Node's parser enforces it.
+      if (chunked && seen > maxBodyBytes) {
         done(new GatewayError(413, 'GW_BODY_TOO_LARGE', `request body is larger than ${maxBodyBytes} bytes`));
         return;
       }
       done(null, chunk);
     },
   });
-  req.on('error', (err) => counter.destroy(err));
-  return req.pipe(counter);
+  const watchdog = setInterval(() => {
+    const waiting = pipe.readableLength > 0 || pipe.writableLength > 0 || req.readableLength > 0;
+    if (waiting && Date.now() - lastProgress > sendTimeoutMs) {
+      pipe.destroy(new GatewayError(504, 'GW_UPSTREAM_SEND_TIMEOUT', 'upstream did not accept the request body in time'));
+    }
+  }, Math.max(50, Math.min(1000, sendTimeoutMs / 4)));
+  watchdog.unref();
+  const stop = () => clearInterval(watchdog);
+  pipe.once('end', stop);
+  pipe.once('close', stop);
+  req.on('error', (err) => pipe.destroy(err));
+  return req.pipe(pipe);
 }
 
 function upstreamHeaders(ctx: GatewayContext, state: RequestState, upstream: Upstream, node: UpstreamNode): string[] {

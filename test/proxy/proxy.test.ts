@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { request } from 'undici';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
@@ -95,6 +96,33 @@ describe('HTTP proxying', () => {
     expect(res.status).to.equal(504);
     b.behaviour = 'echo';
     expect((await gw.get('/slow')).status).to.equal(200);
+  });
+
+  it('answers 504 when the upstream stops reading the request body for longer than timeout.send', async () => {
+    // An upstream that accepts the connection and never reads: TCP backpressure stalls the upload.
+    const sockets: Socket[] = [];
+    const deaf = createServer((socket) => {
+      socket.pause();
+      sockets.push(socket);
+    });
+    await new Promise<void>((r) => deaf.listen(0, '127.0.0.1', r));
+    try {
+      const port = (deaf.address() as AddressInfo).port;
+      await gw.admin('PUT', '/routes/deaf', {
+        uri: '/deaf',
+        upstream: { nodes: { [`127.0.0.1:${port}`]: 1 }, retries: 0, timeout: { connect: 1, send: 0.5, read: 5 } },
+        plugins: { 'client-control': { max_body_size: 64 * 1024 * 1024 } },
+      });
+      const started = Date.now();
+      const res = await request(`${gw.url}/deaf`, { method: 'POST', body: Buffer.alloc(32 * 1024 * 1024, 1) }).catch((err: Error) => err);
+      if (res instanceof Error) throw res;
+      expect(res.statusCode).to.equal(504);
+      expect(((await res.body.json()) as { code: string }).code).to.equal('GW_UPSTREAM_SEND_TIMEOUT');
+      expect(Date.now() - started).to.be.lessThan(4000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => deaf.close(r));
+    }
   });
 
   it('answers 502 when the upstream resets the connection', async () => {
