@@ -8,6 +8,7 @@ import Koa, { type Context } from 'koa';
 import Router from '@koa/router';
 import { CatalogUnavailableError, RESOURCE_KINDS, type Catalog, type CatalogRecord, type ResourceKind } from '../core/catalog/types.js';
 import type { ListenAddress } from '../core/config.js';
+import { closeNow, listen } from '../core/listen.js';
 import type { Logger } from '../core/logger.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { ID_PATTERN, SINGULAR } from '../routes/schemas.js';
@@ -79,21 +80,11 @@ export class AdminApi {
   }
 
   listen(address: ListenAddress): Promise<ListenAddress> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(address.port, address.host, () => {
-        this.server.off('error', reject);
-        const bound = this.server.address();
-        resolve({ host: address.host, port: typeof bound === 'object' && bound ? bound.port : address.port });
-      });
-    });
+    return listen(this.server, address);
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return closeNow(this.server);
   }
 
   private kindOf(ctx: Context): ResourceKind {

@@ -27,6 +27,7 @@ import {
 } from './pipeline.js';
 import { RequestState } from './request.js';
 import { respond } from './respond.js';
+import { listen } from './listen.js';
 import { proxyRequest } from './upstream/proxy.js';
 
 export interface DataPlaneOptions {
@@ -96,16 +97,10 @@ export class DataPlane {
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket));
   }
 
-  listen(address: ListenAddress): Promise<ListenAddress> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(address.port, address.host, () => {
-        this.server.off('error', reject);
-        const bound = this.server.address();
-        this.port = typeof bound === 'object' && bound ? bound.port : address.port;
-        resolve({ host: address.host, port: this.port });
-      });
-    });
+  async listen(address: ListenAddress): Promise<ListenAddress> {
+    const bound = await listen(this.server, address);
+    this.port = bound.port;
+    return bound;
   }
 
   /** Stops accepting, lets requests in flight finish for up to `graceMs`, then cuts the rest. */

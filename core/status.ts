@@ -7,6 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { CatalogHealth } from './catalog/types.js';
 import type { ListenAddress } from './config.js';
+import { closeNow, listen } from './listen.js';
 
 export class StatusServer {
   readonly server: Server;
@@ -32,20 +33,10 @@ export class StatusServer {
   }
 
   listen(address: ListenAddress): Promise<ListenAddress> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(address.port, address.host, () => {
-        this.server.off('error', reject);
-        const bound = this.server.address();
-        resolve({ host: address.host, port: typeof bound === 'object' && bound ? bound.port : address.port });
-      });
-    });
+    return listen(this.server, address);
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return closeNow(this.server);
   }
 }
