@@ -11,7 +11,15 @@ export interface GatewayErrorOptions {
   cause?: unknown;
 }
 
+/**
+ * A plugin loaded at run time may import its own copy of this module (a custom plugin resolving
+ * `tollgate` to the built package while the gateway runs from source, or a fresh import on
+ * reload). The brand makes `instanceof GatewayError` hold across copies.
+ */
+const BRAND = Symbol.for('tollgate.GatewayError');
+
 export class GatewayError extends Error {
+  readonly [BRAND] = true;
   readonly status: number;
   readonly code: string;
   readonly headers?: Record<string, string>;
@@ -24,6 +32,10 @@ export class GatewayError extends Error {
     this.code = code;
     this.headers = options.headers;
     this.body = options.body;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
 
   /** Whether the message may reach the client: only for 4xx, as in Koa. */
