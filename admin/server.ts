@@ -11,6 +11,7 @@ import type { ListenAddress } from '../core/config.js';
 import { closeNow, listen } from '../core/listen.js';
 import type { Logger } from '../core/logger.js';
 import type { PluginRegistry } from '../core/registry.js';
+import type { PluginStatus, ReloadReport } from '../core/plugin-loader.js';
 import { ID_PATTERN, SINGULAR } from '../routes/schemas.js';
 import { AdminAuth, type AdminKey } from './auth.js';
 import { BadBody, readJsonBody } from './json-body.js';
@@ -24,6 +25,11 @@ export interface AdminApiOptions {
   keys: readonly AdminKey[];
   allow: readonly string[];
   maxBodyBytes: number;
+  /** The loaded plugin set: reload (every instance) and per-plugin load status. */
+  plugins?: {
+    reload(): Promise<ReloadReport>;
+    status(): PluginStatus[];
+  };
   /** Resolves once this process serves catalog revision `revision` (read-your-writes on the data plane). */
   waitForRevision?(revision: number): Promise<void>;
 }
@@ -51,6 +57,11 @@ export class AdminApi {
   constructor(private readonly options: AdminApiOptions) {
     const router = new Router({ prefix: '/apisix/admin' });
     router.get('/plugins/list', (ctx) => this.pluginList(ctx));
+    router.put('/plugins/reload', (ctx) => this.reloadPlugins(ctx));
+    router.all('/plugins/reload', () => {
+      throw fail(405, 'please use PUT method to reload the plugins, other methods are not allowed');
+    });
+    router.get('/plugins/status', (ctx) => this.pluginStatus(ctx));
     router.get('/plugins/:name', (ctx) => this.pluginSchema(ctx));
     router.post('/schema/validate/:kind', (ctx) => this.validateOnly(ctx));
     router.get('/:kind', (ctx) => this.list(ctx));
@@ -203,6 +214,18 @@ export class AdminApi {
   private pluginList(ctx: Context): void {
     if (ctx.query.subsystem && ctx.query.subsystem !== 'http') throw fail(400, 'unsupported subsystem: only http');
     ctx.body = this.options.registry.list().map((p) => p.name);
+  }
+
+  private async reloadPlugins(ctx: Context): Promise<void> {
+    if (!this.options.plugins) throw fail(404, 'not found');
+    const report = await this.options.plugins.reload();
+    this.options.logger.info({ ...report }, 'plugins reloaded through the Admin API');
+    ctx.body = { message: 'done', ...report };
+  }
+
+  private pluginStatus(ctx: Context): void {
+    if (!this.options.plugins) throw fail(404, 'not found');
+    ctx.body = { list: this.options.plugins.status() };
   }
 
   private pluginSchema(ctx: Context): void {

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../core/logger.js';
 import type { Plugin, PluginApi } from '../core/plugin.js';
 import { RedisPool } from '../core/redis.js';
 import { PluginRegistry } from '../core/registry.js';
+import { PluginSet } from '../core/plugin-loader.js';
 import { StatusServer } from '../core/status.js';
 import { PoolRegistry } from '../core/upstream/upstream.js';
 import { AdminApi } from '../admin/server.js';
@@ -47,7 +48,6 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const logger = createLogger(config.log.level, options.logDestination);
   const adminKeys = resolveAdminKeys(config);
   const registry = new PluginRegistry(config);
-  loadPlugins(registry, config, [...BUILTIN_PLUGINS, ...(options.extraPlugins ?? [])]);
 
   const redis = new RedisPool(
     { url: config.redis.url, commandTimeout: config.redis.command_timeout, connectTimeout: config.redis.connect_timeout },
@@ -63,6 +63,19 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     consumers: table.consumers,
     metadata: (name) => catalog.snapshot().get('plugin_metadata', name)?.value,
   };
+  let tableStarted = false;
+  const plugins = new PluginSet({
+    builtins: [...BUILTIN_PLUGINS, ...(options.extraPlugins ?? [])],
+    registry,
+    api,
+    logger,
+    // Re-read at every reload: the enabled list and the directories may have changed.
+    settings: () => {
+      const current = options.file ? loadConfig({ ...options, env: options.env ?? process.env }) : config;
+      return { enabled: current.plugins, dirs: current.plugin_dirs };
+    },
+    refreshRoutes: () => (tableStarted ? table.refreshPlugins() : Promise.resolve()),
+  });
   const cleanups: Array<() => Promise<void> | void> = [];
   const stopAll = async () => {
     for (const cleanup of cleanups.reverse()) {
@@ -87,14 +100,18 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     await catalog.start();
     if (options.seed && isEmpty(catalog)) await options.seed(catalog);
 
-    for (const plugin of registry.list()) {
-      await plugin.init?.(api);
-      cleanups.push(async () => {
-        await plugin.destroy?.();
-      });
-    }
+    const loaded = await plugins.load();
+    cleanups.push(() => plugins.destroyAll());
+    const missing = loaded.failed.find((f) => f.error.includes('was not found'));
+    if (missing) throw new ConfigError(`invalid config: key "plugins": ${missing.error}`);
     table.start();
+    tableStarted = true;
     cleanups.push(() => table.close());
+    // A reload asked on any instance (PUT /apisix/admin/plugins/reload) reaches every instance.
+    const stopFollowing = catalog.onBroadcast((event) => {
+      if (event === 'plugins-reload') plugins.reload().catch((err) => logger.error({ err }, 'plugin reload failed'));
+    });
+    cleanups.push(stopFollowing);
 
     const dataPlane = new DataPlane({ config, resolver: table, logger });
     const dataAddress = await dataPlane.listen(parseListen(config.gateway.listen));
@@ -110,6 +127,14 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         allow: config.admin.allow,
         maxBodyBytes: config.admin.max_body_bytes,
         waitForRevision: (revision) => table.waitForRevision(revision),
+        plugins: {
+          status: () => plugins.status(),
+          reload: async () => {
+            const report = await plugins.reload();
+            await catalog.broadcast('plugins-reload');
+            return report;
+          },
+        },
       });
       adminAddress = await admin.listen(parseListen(config.admin.listen));
       cleanups.push(() => admin.close());
@@ -132,16 +157,6 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   } catch (err) {
     await stopAll();
     throw err;
-  }
-}
-
-function loadPlugins(registry: PluginRegistry, config: GatewayConfig, available: readonly Plugin[]): void {
-  const byName = new Map(available.map((p) => [p.name, p]));
-  const wanted = config.plugins ?? [...byName.keys()];
-  for (const name of wanted) {
-    const plugin = byName.get(name);
-    if (!plugin) throw new ConfigError(`invalid config: key "plugins": unknown plugin "${name}"`);
-    registry.register(plugin);
   }
 }
 

@@ -61,6 +61,7 @@ export interface GatewayConfig {
   };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
   plugins: string[] | null;
+  plugin_dirs: string[];
   mcp: {
     allowed_commands: string[];
     max_children: number;
@@ -201,6 +202,7 @@ const configSchema = {
       anyOf: [{ type: 'array', items: { type: 'string', minLength: 1 } }, { type: 'null' }],
       default: null,
     },
+    plugin_dirs: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
     mcp: {
       type: 'object',
       additionalProperties: false,

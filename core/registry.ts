@@ -62,44 +62,35 @@ export class PluginRegistry {
 
   /** Throws PluginLoadError naming what is wrong; the registry is unchanged on error. */
   register(plugin: Plugin): void {
-    const where = `plugin ${JSON.stringify(plugin?.name ?? '?')}`;
-    if (typeof plugin !== 'object' || plugin === null) throw new PluginLoadError('a plugin must be an object');
-    if (typeof plugin.name !== 'string' || !/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(plugin.name)) {
-      throw new PluginLoadError(`${where}: name must be kebab-case`);
-    }
-    if (this.entries.has(plugin.name)) throw new PluginLoadError(`${where}: already loaded`);
-    if (typeof plugin.version !== 'string' || !plugin.version) throw new PluginLoadError(`${where}: version is required`);
-    if (!Number.isInteger(plugin.priority)) throw new PluginLoadError(`${where}: priority must be an integer`);
-    for (const other of this.entries.values()) {
-      if (other.plugin.priority === plugin.priority) {
-        throw new PluginLoadError(`${where}: priority ${plugin.priority} is already used by ${other.plugin.name}`);
-      }
-    }
-    for (const key of Object.keys(plugin)) {
-      if (!CONTRACT_KEYS.has(key)) {
-        throw new PluginLoadError(`${where}: unknown property or phase "${key}" (phases: ${PHASES.join(', ')})`);
-      }
-    }
-    for (const phase of PHASES) {
-      if (plugin[phase] !== undefined && typeof plugin[phase] !== 'function') {
-        throw new PluginLoadError(`${where}: phase ${phase} must be a function`);
-      }
-    }
-    if (plugin.type !== undefined && plugin.type !== 'auth') throw new PluginLoadError(`${where}: type must be "auth"`);
-    if (plugin.type === 'auth' && !plugin.consumerSchema) throw new PluginLoadError(`${where}: auth plugins need a consumerSchema`);
-    if (plugin.credentialField !== undefined) {
-      const fields = (plugin.consumerSchema?.properties ?? {}) as Record<string, unknown>;
-      if (plugin.type !== 'auth' || !(plugin.credentialField in fields)) {
-        throw new PluginLoadError(`${where}: credentialField must name a consumerSchema property of an auth plugin`);
-      }
-    }
-    const entry: Entry = {
-      plugin,
-      route: compileOrThrow(where, 'schema', withMeta(plugin.schema, where)),
-      consumer: plugin.consumerSchema && compileOrThrow(where, 'consumerSchema', plugin.consumerSchema),
-      metadata: plugin.metadataSchema && compileOrThrow(where, 'metadataSchema', plugin.metadataSchema),
-    };
+    const entry = checkPlugin(plugin, this.list());
     this.entries.set(plugin.name, entry);
+  }
+
+  /**
+   * Replaces the whole set at once (a plugin reload). Every plugin must pass the contract against
+   * the others; on any failure nothing changes. The loader checks plugins one by one first (with
+   * `PluginRegistry.check`) so that one bad plugin falls back to its last good version.
+   */
+  replaceAll(plugins: readonly Plugin[]): void {
+    const next = new Map<string, Entry>();
+    for (const plugin of plugins) {
+      const placed = [...next.values()].map((e) => e.plugin);
+      const existing = this.entries.get(plugin.name);
+      if (existing?.plugin === plugin) {
+        checkPriority(plugin, placed);
+        if (placed.some((o) => o.name === plugin.name)) throw new PluginLoadError(`plugin "${plugin.name}": loaded twice`);
+        next.set(plugin.name, existing);
+      } else {
+        next.set(plugin.name, checkPlugin(plugin, placed));
+      }
+    }
+    this.entries.clear();
+    for (const [name, entry] of next) this.entries.set(name, entry);
+  }
+
+  /** Throws PluginLoadError unless `plugin` could join `others` (contract, schemas, unique name and priority). */
+  static check(plugin: Plugin, others: readonly Plugin[]): void {
+    checkPlugin(plugin, others);
   }
 
   unregister(name: string): void {
@@ -167,6 +158,48 @@ export class PluginRegistry {
     }
     return undefined;
   }
+}
+
+/** Holds a plugin to the contract and compiles its schemas; throws PluginLoadError naming the problem. */
+function checkPlugin(plugin: Plugin, others: readonly Plugin[]): Entry {
+  const where = `plugin ${JSON.stringify(plugin?.name ?? '?')}`;
+  if (typeof plugin !== 'object' || plugin === null) throw new PluginLoadError('a plugin must be an object');
+  if (typeof plugin.name !== 'string' || !/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(plugin.name)) {
+    throw new PluginLoadError(`${where}: name must be kebab-case`);
+  }
+  if (others.some((o) => o.name === plugin.name)) throw new PluginLoadError(`${where}: already loaded`);
+  if (typeof plugin.version !== 'string' || !plugin.version) throw new PluginLoadError(`${where}: version is required`);
+  if (!Number.isInteger(plugin.priority)) throw new PluginLoadError(`${where}: priority must be an integer`);
+  checkPriority(plugin, others);
+  for (const key of Object.keys(plugin)) {
+    if (!CONTRACT_KEYS.has(key)) {
+      throw new PluginLoadError(`${where}: unknown property or phase "${key}" (phases: ${PHASES.join(', ')})`);
+    }
+  }
+  for (const phase of PHASES) {
+    if (plugin[phase] !== undefined && typeof plugin[phase] !== 'function') {
+      throw new PluginLoadError(`${where}: phase ${phase} must be a function`);
+    }
+  }
+  if (plugin.type !== undefined && plugin.type !== 'auth') throw new PluginLoadError(`${where}: type must be "auth"`);
+  if (plugin.type === 'auth' && !plugin.consumerSchema) throw new PluginLoadError(`${where}: auth plugins need a consumerSchema`);
+  if (plugin.credentialField !== undefined) {
+    const fields = (plugin.consumerSchema?.properties ?? {}) as Record<string, unknown>;
+    if (plugin.type !== 'auth' || !(plugin.credentialField in fields)) {
+      throw new PluginLoadError(`${where}: credentialField must name a consumerSchema property of an auth plugin`);
+    }
+  }
+  return {
+    plugin,
+    route: compileOrThrow(where, 'schema', withMeta(plugin.schema, where)),
+    consumer: plugin.consumerSchema && compileOrThrow(where, 'consumerSchema', plugin.consumerSchema),
+    metadata: plugin.metadataSchema && compileOrThrow(where, 'metadataSchema', plugin.metadataSchema),
+  };
+}
+
+function checkPriority(plugin: Plugin, others: readonly Plugin[]): void {
+  const clash = others.find((o) => o !== plugin && o.priority === plugin.priority);
+  if (clash) throw new PluginLoadError(`plugin ${JSON.stringify(plugin.name)}: priority ${plugin.priority} is already used by ${clash.name}`);
 }
 
 export function isDisabled(conf: unknown): boolean {

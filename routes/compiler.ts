@@ -8,7 +8,7 @@ import type { CatalogRecord, ResourceKind } from '../core/catalog/types.js';
 import type { ConsumerInfo, RouteInfo } from '../core/context.js';
 import type { Logger } from '../core/logger.js';
 import { buildChain, type Chain, type ChainEntry, type ExecutableRoute } from '../core/pipeline.js';
-import { isDisposable, type RequestOptions } from '../core/plugin.js';
+import { isDisposable, type Plugin, type RequestOptions } from '../core/plugin.js';
 import { isDisabled, type PluginMeta, type PluginRegistry } from '../core/registry.js';
 import type { Upstream, UpstreamTimeouts } from '../core/upstream/upstream.js';
 import type { MatcherEntry } from './matcher.js';
@@ -88,13 +88,12 @@ export class CompiledRoute implements ExecutableRoute {
   readonly matcherEntry: MatcherEntry<CompiledRoute>;
   private readonly consumerChains = new Map<string, { consumer: ConsumerInfo; chain: Chain; own: ChainEntry[] }>();
   private readonly plugins: PluginMap;
+  private readonly pluginsUsed: Map<string, Plugin | undefined>;
 
   constructor(
     private readonly deps: CompileDeps,
     sources: RouteSources,
     readonly dependencies: readonly Dependency[],
-    /** The registry's plugin epoch this route was compiled under. */
-    readonly epoch: number,
     readonly upstream: Upstream | undefined,
     private readonly releaseUpstream: () => void,
   ) {
@@ -110,6 +109,7 @@ export class CompiledRoute implements ExecutableRoute {
       record: route,
     });
     this.plugins = mergePlugins(sources);
+    this.pluginsUsed = new Map(Object.keys(this.plugins).map((name) => [name, deps.registry.get(name)]));
     this.timeout = route.timeout as UpstreamTimeouts | undefined;
     let broken = sources.problem;
     let entries: ChainEntry[] = [];
@@ -135,13 +135,21 @@ export class CompiledRoute implements ExecutableRoute {
     };
   }
 
+  /** False when a plugin this route names was reloaded, removed or added since it was compiled. */
+  usesCurrentPlugins(registry: PluginRegistry): boolean {
+    for (const name in this.plugins) {
+      if (registry.get(name) !== this.pluginsUsed.get(name)) return false;
+    }
+    return true;
+  }
+
   /**
    * The chain once `consumer` is authenticated: its non-auth plugins override the route's
    * (Consumer > Route). Instances are per route version and consumer version, created on first use.
    */
   chainFor(consumer: ConsumerInfo): Chain {
     const cached = this.consumerChains.get(consumer.username);
-    if (cached && cached.consumer === consumer) return cached.chain;
+    if (cached && cached.consumer === consumer && cached.own.every((e) => this.deps.registry.get(e.plugin.name) === e.plugin)) return cached.chain;
     if (cached) disposeEntries(cached.own, this.deps.logger);
     const extra: PluginMap = {};
     for (const [name, conf] of Object.entries(consumer.plugins)) {

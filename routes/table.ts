@@ -51,8 +51,6 @@ export class RouteTable implements RouteResolver {
   private rebuilding = false;
   private rebuildAgain = false;
   private waiters: Array<{ revision: number; resolve: () => void }> = [];
-  /** Bumped when the set of loaded plugins changes, so every route recompiles. */
-  private pluginEpoch = 0;
 
   constructor(private readonly options: RouteTableOptions) {
     this.consumers = new ConsumerDirectory(options.registry, options.logger);
@@ -100,10 +98,14 @@ export class RouteTable implements RouteResolver {
     });
   }
 
-  /** Recompiles every route (after plugins were added, changed or removed). */
-  invalidatePlugins(): void {
-    this.pluginEpoch += 1;
+  /**
+   * After a plugin reload: recompiles the routes (and global rules) that use a plugin whose loaded
+   * version changed or that is gone; every other route keeps its instances and sessions.
+   */
+  refreshPlugins(): Promise<void> {
+    const done = new Promise<void>((resolve) => this.waiters.push({ revision: -1, resolve }));
     this.scheduleRebuild();
+    return done;
   }
 
   close(): void {
@@ -143,7 +145,7 @@ export class RouteTable implements RouteResolver {
     for (const [id, record] of snapshot.list('routes')) {
       const existing = previous.routes.get(id);
       // The common case on a big table: this route and what it references did not change.
-      if (existing && existing.epoch === this.pluginEpoch && stillCurrent(existing.dependencies, snapshot)) {
+      if (existing && existing.usesCurrentPlugins(this.options.registry) && stillCurrent(existing.dependencies, snapshot)) {
         routes.set(id, existing);
         continue;
       }
@@ -185,7 +187,7 @@ export class RouteTable implements RouteResolver {
         sources.problem = (err as Error).message;
       }
     }
-    return new CompiledRoute(this.deps, sources, dependencies, this.pluginEpoch, upstream, () => {
+    return new CompiledRoute(this.deps, sources, dependencies, upstream, () => {
       if (upstreamKey) this.releaseUpstream(upstreamKey);
     });
   }
@@ -257,9 +259,9 @@ export class RouteTable implements RouteResolver {
   /** Plugins of all global rules as one chain; a plugin named by two rules is dropped (APISIX). */
   private compileGlobal(snapshot: CatalogSnapshot, previous: TableState['global'], live: Set<string>): TableState['global'] {
     const rules = [...snapshot.list('global_rules')].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const fingerprint = `${rules.map(([id, r]) => `${id}@${r.modifiedIndex}`).join(',')}|${this.pluginEpoch}`;
+    const fingerprint = rules.map(([id, r]) => `${id}@${r.modifiedIndex}`).join(',');
     for (const [id, r] of rules) live.add(`global_rules/${id}@${r.modifiedIndex}`);
-    if (fingerprint === previous.fingerprint) return previous;
+    if (fingerprint === previous.fingerprint && previous.chain.entries.every((e) => this.options.registry.get(e.plugin.name) === e.plugin)) return previous;
     const merged: PluginMap = {};
     const seen = new Map<string, string>();
     const dropped = new Set<string>();

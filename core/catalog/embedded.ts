@@ -13,6 +13,7 @@ import {
   RESOURCE_KINDS,
   formatGeneratedId,
   type Catalog,
+  type CatalogEvent,
   type CatalogHealth,
   type CatalogRecord,
   type ChangeListener,
@@ -49,6 +50,7 @@ export class EmbeddedCatalog implements Catalog {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly logFile: string;
   private closed = false;
+  private readonly eventListeners = new Set<(event: CatalogEvent) => void>();
 
   constructor(private readonly options: EmbeddedCatalogOptions) {
     this.logFile = `${options.file}.log`;
@@ -106,6 +108,16 @@ export class EmbeddedCatalog implements Catalog {
 
   onChange(listener: ChangeListener): () => void {
     return this.emitter.add(listener);
+  }
+
+  /** One node: the event is delivered right here. */
+  async broadcast(event: CatalogEvent): Promise<void> {
+    for (const listener of this.eventListeners) listener(event);
+  }
+
+  onBroadcast(listener: (event: CatalogEvent) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
   }
 
   health(): CatalogHealth {

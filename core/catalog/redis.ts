@@ -5,6 +5,8 @@
  *   {prefix}:revision   counter bumped by every write
  *   {prefix}:ids        counter for generated ids
  *   {prefix}:changes    pub/sub channel: "<revision>|<kind>|<id>|<record JSON or empty>"
+ *   {prefix}:events     pub/sub channel of catalog events (a plugin reload), each also counted
+ *   {prefix}:event:<e>  how many times event <e> happened, for followers that missed a message
  * A write bumps the revision, stores the record and publishes the change in one Lua script, so
  * followers never see a change without its revision. Each instance applies changes in revision
  * order; a gap (a lost message), a reconnect or a newer revision seen by the poller triggers a
@@ -19,6 +21,7 @@ import {
   RESOURCE_KINDS,
   formatGeneratedId,
   type Catalog,
+  type CatalogEvent,
   type CatalogHealth,
   type CatalogRecord,
   type ChangeListener,
@@ -71,6 +74,8 @@ export interface RedisCatalogOptions {
   pollInterval: number;
 }
 
+const CATALOG_EVENTS: readonly CatalogEvent[] = ['plugins-reload'];
+
 type RedisWithScripts = Redis & {
   catalogPut(hash: string, rev: string, channel: string, kind: string, id: string, value: string, now: number): Promise<[number, number, string]>;
   catalogDelete(hash: string, rev: string, channel: string, kind: string, id: string): Promise<[number, string] | null>;
@@ -89,6 +94,8 @@ export class RedisCatalog implements Catalog {
   private reloading?: Promise<void>;
   private reloadAgain = false;
   private closed = false;
+  private readonly eventListeners = new Set<(event: CatalogEvent) => void>();
+  private readonly eventCounts = new Map<CatalogEvent, number>();
 
   constructor(private readonly options: RedisCatalogOptions) {
     this.tag = `{${options.keyPrefix}}`;
@@ -97,11 +104,14 @@ export class RedisCatalog implements Catalog {
     this.client.defineCommand('catalogPut', { numberOfKeys: 3, lua: PUT_SCRIPT });
     this.client.defineCommand('catalogDelete', { numberOfKeys: 3, lua: DELETE_SCRIPT });
     this.subscriber = createRedis(options.redis);
-    this.subscriber.on('message', (_channel: string, message: string) => this.onMessage(message));
+    this.subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.key('events')) void this.checkEvents();
+      else this.onMessage(message);
+    });
     // Every (re)connection of the subscriber may have missed messages: subscribe, then reload.
     this.subscriber.on('ready', () => {
       this.subscriber
-        .subscribe(this.key('changes'))
+        .subscribe(this.key('changes'), this.key('events'))
         .then(() => this.reload())
         .catch((err: Error) => this.noteError(err));
     });
@@ -122,6 +132,7 @@ export class RedisCatalog implements Catalog {
       }
       if (!this.loaded) await new Promise((r) => setTimeout(r, 200));
     }
+    await this.checkEvents();
   }
 
   snapshot(): Snapshot {
@@ -154,6 +165,30 @@ export class RedisCatalog implements Catalog {
 
   onChange(listener: ChangeListener): () => void {
     return this.emitter.add(listener);
+  }
+
+  async broadcast(event: CatalogEvent): Promise<void> {
+    await this.guard(async () => {
+      await this.client.incr(this.key(`event:${event}`));
+      await this.client.publish(this.key('events'), event);
+    });
+    await this.checkEvents();
+  }
+
+  onBroadcast(listener: (event: CatalogEvent) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
+  /** Delivers each event whose counter moved since we last looked (the first look only records). */
+  private async checkEvents(): Promise<void> {
+    if (this.client.status !== 'ready') return;
+    for (const event of CATALOG_EVENTS) {
+      const count = Number((await this.client.get(this.key(`event:${event}`)).catch(() => null)) ?? 0);
+      const seen = this.eventCounts.get(event);
+      this.eventCounts.set(event, count);
+      if (seen !== undefined && count !== seen) for (const listener of this.eventListeners) listener(event);
+    }
   }
 
   health(): CatalogHealth {
@@ -223,6 +258,7 @@ export class RedisCatalog implements Catalog {
     try {
       const revision = Number((await this.client.get(this.key('revision'))) ?? 0);
       if (this.lastError !== undefined || revision !== this.current.revision) await this.reload();
+      await this.checkEvents();
     } catch (err) {
       this.noteError(err as Error);
     }

@@ -54,6 +54,9 @@ export interface PutResult {
 /** `changes` is 'all' after a full reload (reconnect, revision gap). */
 export type ChangeListener = (snapshot: CatalogSnapshot, changes: readonly CatalogChange[] | 'all') => void;
 
+/** Events every gateway following a catalog must learn about (besides resource changes). */
+export type CatalogEvent = 'plugins-reload';
+
 export interface Catalog {
   readonly backend: 'embedded' | 'redis';
   /** Loads the first snapshot and starts following changes. */
@@ -69,6 +72,12 @@ export interface Catalog {
   /** A fresh id for POST: 20 zero-padded digits, as APISIX generates. */
   nextId(): Promise<string>;
   onChange(listener: ChangeListener): () => void;
+  /**
+   * Tells every gateway following this catalog (this one included) that `event` happened. Events
+   * are counted in the store, so a gateway that missed the message (a reconnect) still learns it.
+   */
+  broadcast(event: CatalogEvent): Promise<void>;
+  onBroadcast(listener: (event: CatalogEvent) => void): () => void;
   health(): CatalogHealth;
   close(): Promise<void>;
 }

@@ -8,10 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { REPO_ROOT, http, spawnGateway } from '../helpers/gateway.js';
+import { REPO_ROOT, SOURCE_NODE_ARGS, http, spawnGateway } from '../helpers/gateway.js';
 import { startUpstream } from '../helpers/upstream.js';
 
-const BIN = ['--import', 'tsx', join(REPO_ROOT, 'bin/tollgate.ts')];
+const BIN = [...SOURCE_NODE_ARGS, join(REPO_ROOT, 'bin/tollgate.ts')];
 
 function runOnce(env: Record<string, string>, args: string[] = ['start']) {
   return spawnSync(process.execPath, [...BIN, ...args], {

@@ -13,6 +13,8 @@ import { waitFor } from './processes.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+/** How tests run the gateway from source: tsx, and `tollgate` resolving to core/ (not dist/). */
+export const SOURCE_NODE_ARGS = ['--import', 'tsx', '--conditions=tollgate-source'];
 
 export interface HttpResult {
   status: number;
@@ -111,7 +113,7 @@ export interface GatewayProcess {
 
 /** `tollgate start` as a real process; env and args as given, ports picked by the OS. */
 export async function spawnGateway(env: Record<string, string>, args: string[] = []): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bin/tollgate.ts'), 'start', ...args], {
+  const child = spawn(process.execPath, [...SOURCE_NODE_ARGS, join(REPO_ROOT, 'bin/tollgate.ts'), 'start', ...args], {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',
