@@ -253,6 +253,46 @@ describe('mcp-bridge stream faults', function () {
       }
     });
 
+    it('keeps at most mcp.resume_buffer_bytes of a dropped stream: the newest events and the response', async () => {
+      const small = await startBridgeGateway({ mcp: { resume_buffer_bytes: 4096 } });
+      try {
+        // The reply turns into SSE (priming event) after ping_interval; the flood starts after the client left.
+        const base = await bridgeRoute(small, 'small-buffer', [FAULT_SERVER], { ping_interval: 0.1 });
+        const session = await rawSession(base);
+        const controller = new AbortController();
+        const res = await postStream(`${base}/mcp`, call(1, 'flood', { count: 50, delay: 400 }), session, controller.signal);
+        const [priming] = await readEvents(res, (seen) => seen.length > 0);
+        controller.abort();
+        await new Promise((r) => setTimeout(r, 600));
+        const resumed = await fetch(`${base}/mcp`, { headers: { accept: 'text/event-stream', 'mcp-session-id': session, 'last-event-id': priming.id! } });
+        const replayed = await readEvents(resumed, (seen) => seen.some((e) => e.data.includes('"id":1')));
+        const notes = replayed.filter((e) => e.data.includes('notifications/message')).map((e) => Number(JSON.parse(e.data).params.data.split(' ')[0]));
+        // ~1 KiB each: three or so fit next to the response; the oldest 40-odd were dropped.
+        expect(notes.length).to.be.within(1, 4);
+        expect(notes).to.deep.equal(Array.from({ length: notes.length }, (_, i) => 50 - notes.length + i));
+        expect(textOf(JSON.parse(replayed.at(-1)!.data).result)).to.equal('flooded 50');
+        await endRawSession(base, session);
+      } finally {
+        await small.stop();
+      }
+    });
+
+    it('sends no event ids and no priming event when mcp.resume_buffer_bytes is 0', async () => {
+      const none = await startBridgeGateway({ mcp: { resume_buffer_bytes: 0 } });
+      try {
+        const base = await bridgeRoute(none, 'no-buffer', [FAULT_SERVER]);
+        const session = await rawSession(base);
+        const res = await postStream(`${base}/mcp`, call(1, 'notify', { text: 'plain' }), session);
+        const text = await res.text();
+        expect(res.headers.get('content-type')).to.equal('text/event-stream');
+        expect(text).to.not.match(/^id:/m);
+        expect(text.split('\n\n')[0]).to.contain('notifications/message');
+        await endRawSession(base, session);
+      } finally {
+        await none.stop();
+      }
+    });
+
     it('ends a legacy session and its child when the SSE client resets the connection', async () => {
       const base = await bridgeRoute(gateway, 'reset', [FAULT_SERVER]);
       const children = () => descendants().filter((p) => p.command.includes('fault-server.mjs'));
