@@ -286,5 +286,23 @@ describe('mcp-bridge sessions', function () {
         await small.stop();
       }
     });
+
+    it('holds the cap under a spawn storm: 40 concurrent initializations, 4 children, the rest a fast 503', async () => {
+      const small = await startBridgeGateway({ mcp: { max_children: 4 } });
+      try {
+        const base = await bridgeRoute(small, 'storm', [FAULT_SERVER], { max_sessions: 64 });
+        let peak = 0;
+        const watch = setInterval(() => (peak = Math.max(peak, fixtureChildren().length)), 10);
+        const results = await Promise.all(Array.from({ length: 40 }, () => post(`${base}/mcp`, INIT)));
+        clearInterval(watch);
+        const statuses = results.map((r) => r.status);
+        expect(statuses.filter((s) => s === 200)).to.have.length(4);
+        expect(statuses.filter((s) => s === 503)).to.have.length(36);
+        expect(peak).to.be.at.most(4);
+        await Promise.all(results.filter((r) => r.status === 200).map((r) => endRawSession(base, r.headers.get('mcp-session-id')!)));
+      } finally {
+        await small.stop();
+      }
+    });
   });
 });
