@@ -9,15 +9,21 @@ import { ConfigError } from '../core/config.js';
 import { PluginLoadError } from '../core/registry.js';
 import { startDemoUpstream, seedDemoCatalog } from './demo.js';
 import { startGateway, type RunningGateway } from './gateway.js';
+import { scaffoldPlugin } from './scaffold.js';
 
 const USAGE = `usage: tollgate start [--config FILE] [--demo]
+       tollgate plugin new NAME [--dir DIR] [--priority N]
 
-  --config FILE   configuration file (default: conf/config.yaml of the installation)
-  --demo          also start a demo upstream on 127.0.0.1:8081 and seed an empty catalog with demo routes
+  start           run the gateway
+    --config FILE   configuration file (default: conf/config.yaml of the installation)
+    --demo          also start a demo upstream on 127.0.0.1:8081 and seed an empty catalog with demo routes
+  plugin new      write a working custom plugin and its test to DIR/NAME (default DIR: ./custom-plugins)
+    --priority N    the plugin's priority (default 10; custom plugins usually take 1-99)
 `;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'plugin') return pluginCommand(rest);
   if (command !== 'start') {
     process.stderr.write(USAGE);
     return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
@@ -69,6 +75,41 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   return -1;
+}
+
+function pluginCommand(args: string[]): number {
+  const [sub, name, ...rest] = args;
+  if (sub !== 'new' || !name) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  let dir = './custom-plugins';
+  let priority = 10;
+  for (let i = 0; i < rest.length; i++) {
+    if (rest[i] === '--dir') dir = rest[++i];
+    else if (rest[i] === '--priority') priority = Number(rest[++i]);
+    else {
+      process.stderr.write(`unknown option ${rest[i]}\n${USAGE}`);
+      return 2;
+    }
+  }
+  if (!Number.isInteger(priority)) {
+    process.stderr.write('--priority must be an integer\n');
+    return 2;
+  }
+  try {
+    const files = scaffoldPlugin({ name, dir, priority });
+    process.stdout.write(
+      `created\n${files.map((f) => `  ${f}`).join('\n')}\n\nnext:\n` +
+        `  1. add ${JSON.stringify(dir)} to plugin_dirs in conf/config.yaml (once)\n` +
+        `  2. curl -X PUT http://127.0.0.1:9180/apisix/admin/plugins/reload -H "X-API-KEY: $KEY"\n` +
+        `  3. attach it: "plugins": {"${name}": {}} on a route\n`,
+    );
+    return 0;
+  } catch (err) {
+    process.stderr.write(`tollgate: ${(err as Error).message}\n`);
+    return 1;
+  }
 }
 
 function defaultConfigFile(): string | undefined {
