@@ -12,7 +12,9 @@
  * connect to the first result (session creation), and memory per idle session.
  *
  * BENCH_MCP_SECONDS sets the measuring time per scenario (default 4), BENCH_MCP_ROUNDS how many
- * interleaved rounds run (default 2; the best of each scenario is reported).
+ * interleaved rounds run (default 2; the best of each scenario is reported), BENCH_MCP_SERVER
+ * another stdio server with an `echo {text}` tool (test/fixtures/mcp-servers/fault-server.mjs is
+ * a raw one, without the SDK's own cost).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
@@ -28,7 +30,7 @@ import { descendants } from '../test/helpers/processes.js';
 import { printTable, sleep, type Row } from './lib.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const SERVER = join(ROOT, 'examples/mcp-servers/demo-server.mjs');
+const SERVER = process.env.BENCH_MCP_SERVER ? resolve(process.env.BENCH_MCP_SERVER) : join(ROOT, 'examples/mcp-servers/demo-server.mjs');
 const SECONDS = Number(process.env.BENCH_MCP_SECONDS ?? 4);
 const ROUNDS = Number(process.env.BENCH_MCP_ROUNDS ?? 2);
 const WARMUP_CALLS = 200;
@@ -219,7 +221,7 @@ async function idleMemory(gateway: GatewayProcess, open: () => Promise<Session>)
   for (let i = 0; i < IDLE_SESSIONS; i++) sessions.push(await open());
   await sleep(1500);
   const after = rssMiB(pid);
-  const children = descendants(pid).filter((p) => p.command.includes('demo-server.mjs'));
+  const children = descendants(pid).filter((p) => p.command.includes(SERVER));
   const childEach = children.reduce((sum, p) => sum + rssMiB(p.pid), 0) / Math.max(children.length, 1);
   await Promise.all(sessions.map((s) => s.close()));
   return { gatewayPerSession: (after - before) / IDLE_SESSIONS, childEach };
