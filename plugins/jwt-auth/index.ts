@@ -128,6 +128,7 @@ export default definePlugin<JwtAuthConf>({
     if (initialized > 0) return;
     consumers = undefined;
     keys = new WeakMap();
+    verified = new Map();
   },
 
   rewrite(ctx, conf) {
@@ -168,7 +169,39 @@ function tokenOf(ctx: GatewayContext, conf: JwtAuthConf): { token: string; from:
   return undefined;
 }
 
+/**
+ * Tokens verified recently, by claim name and exact token bytes: clients send the same token many
+ * times, and checking a signature costs more than everything else a request does here. A hit
+ * still checks the time claims, and that its consumer is unchanged (any edit makes a new object).
+ */
+interface VerifiedToken {
+  claim: string;
+  consumer: ConsumerInfo;
+  exp?: number;
+  nbf?: number;
+}
+const VERIFIED_MAX = 4096;
+let verified = new Map<string, VerifiedToken>();
+
+function fromCache(cacheKey: string, conf: JwtAuthConf, lookup: ConsumerLookup): ConsumerInfo | undefined {
+  const hit = verified.get(cacheKey);
+  if (!hit) return undefined;
+  if (lookup.find('jwt-auth', 'key', hit.claim) !== hit.consumer) {
+    verified.delete(cacheKey);
+    return undefined;
+  }
+  // Same rule as jsonwebtoken's checks; when they fail, the full path below says why.
+  const grace = (hit.consumer.plugins['jwt-auth'] as JwtConsumerConf).lifetime_grace_period;
+  const now = Math.floor(Date.now() / 1000);
+  if (hit.exp !== undefined && conf.claims_to_verify.includes('exp') && now >= hit.exp + grace) return undefined;
+  if (hit.nbf !== undefined && conf.claims_to_verify.includes('nbf') && hit.nbf > now + grace) return undefined;
+  return hit.consumer;
+}
+
 function verify(token: string, conf: JwtAuthConf, lookup: ConsumerLookup): { consumer: ConsumerInfo } | { code: string; message: string } {
+  const cacheKey = `${conf.key_claim_name}\u0000${token}`;
+  const cached = fromCache(cacheKey, conf, lookup);
+  if (cached) return { consumer: cached };
   const invalid = (message: string) => ({ code: 'GW_AUTH_INVALID_TOKEN', message });
   const decoded = jwt.decode(token, { complete: true });
   if (!decoded || typeof decoded.payload !== 'object' || decoded.payload === null) return invalid('JWT token invalid');
@@ -197,6 +230,14 @@ function verify(token: string, conf: JwtAuthConf, lookup: ConsumerLookup): { con
     if (err instanceof jwt.NotBeforeError) return invalid(`'nbf' claim not valid until ${err.date.toUTCString()}`);
     return invalid('failed to verify jwt');
   }
+  const payload = decoded.payload as Record<string, unknown>;
+  if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+  verified.set(cacheKey, {
+    claim,
+    consumer,
+    exp: typeof payload.exp === 'number' ? payload.exp : undefined,
+    nbf: typeof payload.nbf === 'number' ? payload.nbf : undefined,
+  });
   return { consumer };
 }
 

@@ -162,6 +162,22 @@ describe('plugin jwt-auth', () => {
       await reject(bearer(token), 'Invalid user key in JWT token');
     });
 
+    it('re-checks a token it verified before: expiry, a rotated secret', async () => {
+      const exp = now() + 2;
+      const token = jwt.sign({ key: 'jack-key', exp }, SECRET);
+      expect((await gw.get('/jwt', bearer(token))).status).to.equal(200);
+      expect((await gw.get('/jwt', bearer(token))).status).to.equal(200);
+      await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 100));
+      await reject(bearer(token), /^'exp' claim expired at /);
+
+      await putConsumer(gw, 'rotating', { 'jwt-auth': { key: 'rotating-key', secret: 'first-secret' } });
+      const old = jwt.sign({ key: 'rotating-key' }, 'first-secret');
+      expect((await gw.get('/jwt', bearer(old))).status).to.equal(200);
+      await putConsumer(gw, 'rotating', { 'jwt-auth': { key: 'rotating-key', secret: 'second-secret' } });
+      await reject(bearer(old), 'failed to verify jwt');
+      expect((await gw.get('/jwt', bearer(jwt.sign({ key: 'rotating-key' }, 'second-secret')))).status).to.equal(200);
+    });
+
     it('never writes a secret or token to the log', async () => {
       const token = jwt.sign({ key: 'jack-key' }, 'logged-wrong-secret');
       await gw.get('/jwt', bearer(token));
