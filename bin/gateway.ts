@@ -115,7 +115,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
 
     const dataPlane = new DataPlane({ config, resolver: table, logger });
     const dataAddress = await dataPlane.listen(parseListen(config.gateway.listen));
-    cleanups.push(() => dataPlane.close(config.timeouts.shutdown * 1000));
+    cleanups.push(() => dataPlane.close(config.timeouts.shutdown * 1000, () => table.close()));
 
     let adminAddress: ListenAddress | undefined;
     if (config.admin.enabled) {

@@ -103,11 +103,16 @@ export class DataPlane {
     return bound;
   }
 
-  /** Stops accepting, lets requests in flight finish for up to `graceMs`, then cuts the rest. */
-  async close(graceMs: number): Promise<void> {
+  /**
+   * Stops accepting, then runs `beforeDrain` (the route table disposes its plugin instances, so
+   * long-lived streams such as MCP sessions end now instead of holding the drain), lets requests
+   * in flight finish for up to `graceMs`, and cuts the rest.
+   */
+  async close(graceMs: number, beforeDrain?: () => void | Promise<void>): Promise<void> {
     this.draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    await beforeDrain?.();
     const deadline = Date.now() + graceMs;
     while (this.inFlight.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));

@@ -49,6 +49,7 @@ export class RouteTable implements RouteResolver {
   private readonly deps: CompileDeps;
   private unsubscribe?: () => void;
   private rebuilding = false;
+  private closed = false;
   private rebuildAgain = false;
   private waiters: Array<{ revision: number; resolve: () => void }> = [];
 
@@ -109,6 +110,7 @@ export class RouteTable implements RouteResolver {
   }
 
   close(): void {
+    this.closed = true;
     this.unsubscribe?.();
     for (const route of this.state.routes.values()) route.dispose();
     disposeEntries(this.state.global.chain.entries, this.options.logger);
@@ -137,6 +139,7 @@ export class RouteTable implements RouteResolver {
   }
 
   private rebuild(): void {
+    if (this.closed) return;
     const snapshot = this.options.catalog.snapshot();
     this.consumers.update(snapshot);
     const previous = this.state;
