@@ -17,6 +17,7 @@ import { PoolRegistry } from '../core/upstream/upstream.js';
 import { AdminApi } from '../admin/server.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { RouteTable } from '../routes/table.js';
+import { ConsumerDirectory } from '../routes/consumers.js';
 import { resolveAdminKeys } from './admin-key.js';
 
 export interface StartOptions extends LoadConfigOptions {
@@ -55,14 +56,24 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   );
   const catalog = createCatalog(config, logger);
   const pools = new PoolRegistry();
-  const table = new RouteTable({ catalog, registry, pools, config, logger });
+  const consumers = new ConsumerDirectory(registry, logger);
+  const pluginState = new Map<string, object>();
   const api: PluginApi = {
     config,
     logger,
     redis,
-    consumers: table.consumers,
+    consumers,
     metadata: (name) => catalog.snapshot().get('plugin_metadata', name)?.value,
+    state: <T extends object>(plugin: string, init: () => T): T => {
+      let value = pluginState.get(plugin) as T | undefined;
+      if (!value) {
+        value = init();
+        pluginState.set(plugin, value);
+      }
+      return value;
+    },
   };
+  const table = new RouteTable({ catalog, registry, consumers, api, pools, config, logger });
   let tableStarted = false;
   const plugins = new PluginSet({
     builtins: [...BUILTIN_PLUGINS, ...(options.extraPlugins ?? [])],

@@ -1,8 +1,8 @@
 /**
  * What the auth plugins (key-auth, jwt-auth) share, so that neither imports the other: attaching
- * the authenticated consumer, the identity headers only the gateway may set, and APISIX's 401
- * shape. A client cannot assert an identity: `X-Consumer-*` and `X-Credential-Identifier` headers
- * it sent are dropped before the request goes upstream (faults-checklist B-07; Kong's set/clear).
+ * the authenticated consumer, the identity header only the gateway may set, and APISIX's 401
+ * shape. A client cannot assert an identity: the proxy drops every `X-Consumer-*` and
+ * `X-Credential-Identifier` header a client sent, on every route (faults-checklist B-07).
  */
 import type { ConsumerInfo, GatewayContext } from './context.js';
 import { GatewayError } from './errors.js';
@@ -10,17 +10,8 @@ import { GatewayError } from './errors.js';
 /** The header naming the authenticated consumer to the upstream (APISIX, Kong). */
 export const CONSUMER_USERNAME_HEADER = 'x-consumer-username';
 
-/** Marks every identity header the client sent for removal from the upstream request. */
-export function stripIdentityHeaders(ctx: GatewayContext): void {
-  const edits = ctx.gateway.upstream.headers;
-  for (const name of Object.keys(ctx.req.headers)) {
-    if (name.startsWith('x-consumer-') || name === 'x-credential-identifier') edits.set(name, null);
-  }
-}
-
 /** Sets the consumer on the context and tells the upstream who it is (and nothing a client sent). */
 export function attachConsumer(ctx: GatewayContext, consumer: ConsumerInfo): void {
-  stripIdentityHeaders(ctx);
   ctx.gateway.consumer = consumer;
   ctx.gateway.upstream.headers.set(CONSUMER_USERNAME_HEADER, consumer.username);
 }

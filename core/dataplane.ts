@@ -27,6 +27,7 @@ import {
 } from './pipeline.js';
 import { RequestState } from './request.js';
 import { respond } from './respond.js';
+import { LogThrottle } from './log-throttle.js';
 import { listen } from './listen.js';
 import { proxyRequest } from './upstream/proxy.js';
 
@@ -53,6 +54,7 @@ export class DataPlane {
   private readonly inFlight = new Set<ServerResponse>();
   private readonly sockets = new Set<Socket>();
   private port = 0;
+  private readonly logThrottle = new LogThrottle();
   private draining = false;
 
   constructor(private readonly options: DataPlaneOptions) {
@@ -276,12 +278,7 @@ export class DataPlane {
         this.options.logger.error({ requestId: state.requestId, err: renderErr }, 'renderError failed');
       }
     }
-    if (error.status >= 500 && error.code !== 'GW_CLIENT_GONE') {
-      this.options.logger.error(
-        { requestId: state.requestId, route: state.route?.id, code: error.code, err: error.cause ?? error },
-        'request failed',
-      );
-    }
+    this.logFailure(state, error, isGatewayError(err));
     const { res } = ctx;
     if (error.code === 'GW_CLIENT_GONE' || ctx.respond === false || res.headersSent) {
       if (!res.writableEnded) res.destroy();
@@ -297,6 +294,23 @@ export class DataPlane {
       /* already answering with an error */
     }
     if (!ctx.req.complete) lingerThenClose(ctx.req, res);
+  }
+
+  /**
+   * A 5xx is logged by what it means: a bug (not a GatewayError) is an error, a failure with a
+   * cause (an upstream, a store) a warning, and a deliberate answer without a cause (a rate limit,
+   * an open breaker) only at debug. Repeats are throttled per code so an outage cannot flood the log.
+   */
+  private logFailure(state: RequestState, error: GatewayError, deliberate: boolean): void {
+    if (error.status < 500 || error.code === 'GW_CLIENT_GONE') return;
+    const level = !deliberate ? 'error' : error.cause !== undefined ? 'warn' : 'debug';
+    if (!this.options.logger.isLevelEnabled(level)) return;
+    const { ok, suppressed } = this.logThrottle.take(error.code);
+    if (!ok) return;
+    this.options.logger[level](
+      { requestId: state.requestId, route: state.route?.id, code: error.code, err: error.cause ?? error, ...(suppressed > 0 ? { suppressed } : {}) },
+      'request failed',
+    );
   }
 
   /** The log phase: after the response is done or the client left; never reaches the client. */

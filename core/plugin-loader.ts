@@ -194,7 +194,7 @@ export class PluginSet {
   private async destroy(plugin: Plugin): Promise<void> {
     if (!this.initialised.delete(plugin)) return;
     try {
-      await plugin.destroy?.();
+      await plugin.destroy?.(this.options.api);
     } catch (err) {
       this.options.logger.error({ err, plugin: plugin.name }, 'plugin destroy failed');
     }

@@ -42,7 +42,11 @@ export interface ConsumerLookup {
   get(username: string): ConsumerInfo | undefined;
 }
 
-/** What the core hands a plugin at `init`. */
+/**
+ * What the core hands a plugin: at `init` and `destroy`, and to every `create`. One per gateway,
+ * so several gateways in one process (tests, embedders) never share a plugin's state: keep what
+ * outlives a request in `state()` or in a per-route instance, never in module variables.
+ */
 export interface PluginApi {
   readonly config: Readonly<GatewayConfig>;
   readonly logger: Logger;
@@ -50,6 +54,8 @@ export interface PluginApi {
   readonly consumers: ConsumerLookup;
   /** The plugin_metadata record of a plugin (its global settings), if any. */
   metadata(plugin: string): Readonly<Record<string, unknown>> | undefined;
+  /** This gateway's state for `plugin`, created by `init` on first use (a session registry, a cache). */
+  state<T extends object>(plugin: string, init: () => T): T;
 }
 
 /** Per-route state may implement this to release timers, sockets and processes. */
@@ -85,12 +91,13 @@ export interface Plugin<C = any, I = any> {
   /** Like `checkConf`, for the config on a consumer (e.g. a public key that must parse). */
   checkConsumerConf?(conf: any, config: Readonly<GatewayConfig>): string | undefined;
   init?(api: PluginApi): void | Promise<void>;
-  destroy?(): void | Promise<void>;
+  /** Releases what `init` and `state()` hold for this gateway (the same api object as init's). */
+  destroy?(api: PluginApi): void | Promise<void>;
   /**
    * Per-route state, living as long as that route version; disposed (if Disposable) when the
    * route changes or is deleted. Synchronous: open sockets and processes lazily, on first use.
    */
-  create?(conf: C, route: RouteInfo): I;
+  create?(conf: C, route: RouteInfo, api: PluginApi): I;
   /** What this plugin needs from the core before the chain runs (read once, at route compile). */
   requestOptions?(conf: C): RequestOptions;
   rewrite?: PhaseHandler<C, I>;

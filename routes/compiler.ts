@@ -8,7 +8,7 @@ import type { CatalogRecord, ResourceKind } from '../core/catalog/types.js';
 import type { ConsumerInfo, RouteInfo } from '../core/context.js';
 import type { Logger } from '../core/logger.js';
 import { buildChain, type Chain, type ChainEntry, type ExecutableRoute } from '../core/pipeline.js';
-import { isDisposable, type Plugin, type RequestOptions } from '../core/plugin.js';
+import { isDisposable, type Plugin, type PluginApi, type RequestOptions } from '../core/plugin.js';
 import { isDisabled, type PluginMeta, type PluginRegistry } from '../core/registry.js';
 import type { Upstream, UpstreamTimeouts } from '../core/upstream/upstream.js';
 import type { MatcherEntry } from './matcher.js';
@@ -33,6 +33,7 @@ export interface Dependency {
 
 export interface CompileDeps {
   registry: PluginRegistry;
+  api: PluginApi;
   logger: Logger;
   defaultMaxBodyBytes: number;
 }
@@ -48,7 +49,7 @@ export function createEntries(deps: CompileDeps, plugins: PluginMap, info: Route
       const conf = structuredClone(original);
       const error = deps.registry.validate(name, conf, 'route');
       if (error) throw new Error(error);
-      const instance = plugin.create ? plugin.create(conf, info) : undefined;
+      const instance = plugin.create ? plugin.create(conf, info, deps.api) : undefined;
       const meta = (conf as { _meta?: PluginMeta })._meta;
       entries.push({ plugin, conf, instance, priority: meta?.priority ?? plugin.priority, fromConsumer });
     }

@@ -13,7 +13,8 @@ import type { PluginRegistry } from '../core/registry.js';
 import { compile, type Validator } from '../core/schema.js';
 import { Upstream, type PoolRegistry, type UpstreamDefinition } from '../core/upstream/upstream.js';
 import { CompiledRoute, createEntries, disposeEntries, type CompileDeps, type Dependency, type PluginMap, type RouteSources } from './compiler.js';
-import { ConsumerDirectory } from './consumers.js';
+import type { ConsumerDirectory } from './consumers.js';
+import type { PluginApi } from '../core/plugin.js';
 import { RouteMatcher, compileTemplate } from './matcher.js';
 import { RESOURCE_SCHEMAS } from './schemas.js';
 
@@ -31,6 +32,10 @@ interface TableState {
 export interface RouteTableOptions {
   catalog: Catalog;
   registry: PluginRegistry;
+  /** The consumers the table keeps current; the same directory serves auth plugins through the api. */
+  consumers: ConsumerDirectory;
+  /** Handed to every plugin instance the table creates. */
+  api: PluginApi;
   pools: PoolRegistry;
   config: Readonly<GatewayConfig>;
   logger: Logger;
@@ -54,8 +59,8 @@ export class RouteTable implements RouteResolver {
   private waiters: Array<{ revision: number; resolve: () => void }> = [];
 
   constructor(private readonly options: RouteTableOptions) {
-    this.consumers = new ConsumerDirectory(options.registry, options.logger);
-    this.deps = { registry: options.registry, logger: options.logger, defaultMaxBodyBytes: options.config.limits.max_body_bytes };
+    this.consumers = options.consumers;
+    this.deps = { registry: options.registry, api: options.api, logger: options.logger, defaultMaxBodyBytes: options.config.limits.max_body_bytes };
   }
 
   /** Builds from the current snapshot and follows every later change. */

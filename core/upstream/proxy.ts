@@ -240,6 +240,9 @@ function upstreamHeaders(ctx: GatewayContext, state: RequestState, upstream: Ups
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
     if (HOP_BY_HOP.has(name) || (connectionListed && connectionListed.has(name))) continue;
+    // Identity headers are the gateway's to set (auth plugins do, through the plan): a client
+    // cannot assert who it is, on any route (faults-checklist B-07).
+    if (name.startsWith('x-consumer-') || name === 'x-credential-identifier') continue;
     if (GATEWAY_SET.has(name)) {
       if (name === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${raw[i + 1]}` : raw[i + 1];
       continue;

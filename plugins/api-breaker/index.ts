@@ -13,7 +13,7 @@ import type { GatewayContext, RouteInfo } from '../../core/context.js';
 import { GatewayError } from '../../core/errors.js';
 import { confVersion, SharedStates } from '../../core/limits.js';
 import type { Logger } from '../../core/logger.js';
-import { definePlugin } from '../../core/plugin.js';
+import { definePlugin, type PluginApi } from '../../core/plugin.js';
 import { BreakerState } from './breaker.js';
 
 interface ApiBreakerConf {
@@ -34,6 +34,8 @@ class Breaker {
   constructor(
     conf: ApiBreakerConf,
     readonly route: RouteInfo,
+    readonly logger: Logger,
+    states: SharedStates<BreakerState>,
   ) {
     const backend = route.record.upstream ?? route.record.upstream_id ?? route.record.service_id ?? '';
     const key = [route.id, route.consumer ?? '', confVersion(conf), JSON.stringify(backend)].join('|');
@@ -49,10 +51,8 @@ class Breaker {
   }
 }
 
-/** Breaker states, shared by route versions with the same config and backend (an unrelated edit keeps an open breaker open). */
-const states = new SharedStates<BreakerState>();
-let logger: Logger | undefined;
-let initialized = 0;
+/** This gateway's breaker states, shared by route versions with the same config and backend (an unrelated edit keeps an open breaker open). */
+const breakerStates = (api: PluginApi) => api.state('api-breaker', () => new SharedStates<BreakerState>());
 
 const statuses = (minimum: number, maximum: number, fallback: number) => ({
   type: 'array',
@@ -109,20 +109,9 @@ export default definePlugin<ApiBreakerConf, Breaker>({
     },
   },
 
-  init(api) {
-    logger = api.logger;
-    initialized += 1;
-  },
+  destroy: (api) => breakerStates(api).clear(),
 
-  destroy() {
-    // One module serves every gateway of the process (tests run several): the last one out clears.
-    initialized -= 1;
-    if (initialized > 0) return;
-    states.clear();
-    logger = undefined;
-  },
-
-  create: (conf, route) => new Breaker(conf, route),
+  create: (conf, route, api) => new Breaker(conf, route, api.logger, breakerStates(api)),
 
   access(ctx, conf, breaker) {
     const admission = breaker.state.admit();
@@ -141,9 +130,9 @@ export default definePlugin<ApiBreakerConf, Breaker>({
       status === undefined ? 'none' : conf.unhealthy.http_statuses.includes(status) ? 'unhealthy' : conf.healthy.http_statuses.includes(status) ? 'healthy' : 'none';
     const change = breaker.state.record(verdict, probe);
     if (change === 'opened') {
-      logger?.warn({ plugin: 'api-breaker', route: breaker.route.id, status, seconds: breaker.state.breakSeconds() }, 'circuit breaker opened');
+      breaker.logger.warn({ plugin: 'api-breaker', route: breaker.route.id, status, seconds: breaker.state.breakSeconds() }, 'circuit breaker opened');
     } else if (change === 'closed') {
-      logger?.info({ plugin: 'api-breaker', route: breaker.route.id }, 'circuit breaker closed');
+      breaker.logger.info({ plugin: 'api-breaker', route: breaker.route.id }, 'circuit breaker closed');
     }
   },
 });

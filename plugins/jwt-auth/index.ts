@@ -49,12 +49,13 @@ interface JwtConsumerConf {
   lifetime_grace_period: number;
 }
 
-let consumers: ConsumerLookup | undefined;
-let initialized = 0;
-/** Key objects per consumer config version: parsing a PEM per request would dominate the cost. */
-let keys = new WeakMap<object, KeyObject>();
+/**
+ * Key objects per consumer config version: parsing a PEM per request would dominate the cost.
+ * Keyed by the (immutable) consumer config object, so it is safe to share between gateways.
+ */
+const keys = new WeakMap<object, KeyObject>();
 
-export default definePlugin<JwtAuthConf>({
+export default definePlugin<JwtAuthConf, ConsumerLookup>({
   name: 'jwt-auth',
   version: '1.0.0',
   priority: 2510,
@@ -117,22 +118,10 @@ export default definePlugin<JwtAuthConf>({
     return undefined;
   },
 
-  init(api) {
-    consumers = api.consumers;
-    initialized += 1;
-  },
+  // The instance is this gateway's consumer directory (in-memory, from the catalog snapshot).
+  create: (_conf, _route, api) => api.consumers,
 
-  destroy() {
-    // One module serves every gateway of the process (tests run several): the last one out clears.
-    initialized -= 1;
-    if (initialized > 0) return;
-    consumers = undefined;
-    keys = new WeakMap();
-    verified = new Map();
-  },
-
-  rewrite(ctx, conf) {
-    if (!consumers) throw new Error('jwt-auth used before init');
+  rewrite(ctx, conf, consumers) {
     const challenge = `Bearer realm="${conf.realm}"`;
     const found = tokenOf(ctx, conf);
     let consumer: ConsumerInfo | undefined;
@@ -181,7 +170,8 @@ interface VerifiedToken {
   nbf?: number;
 }
 const VERIFIED_MAX = 4096;
-let verified = new Map<string, VerifiedToken>();
+/** Shared by the gateways of a process: every hit is checked against the asking gateway's consumers. */
+const verified = new Map<string, VerifiedToken>();
 
 function fromCache(cacheKey: string, conf: JwtAuthConf, lookup: ConsumerLookup): ConsumerInfo | undefined {
   const hit = verified.get(cacheKey);

@@ -19,10 +19,7 @@ interface KeyAuthConf {
   anonymous_consumer?: string;
 }
 
-let consumers: ConsumerLookup | undefined;
-let initialized = 0;
-
-export default definePlugin<KeyAuthConf>({
+export default definePlugin<KeyAuthConf, ConsumerLookup>({
   name: 'key-auth',
   version: '1.0.0',
   priority: 2500,
@@ -58,20 +55,10 @@ export default definePlugin<KeyAuthConf>({
     },
   },
 
-  init(api) {
-    consumers = api.consumers;
-    initialized += 1;
-  },
+  // The instance is this gateway's consumer directory (in-memory, from the catalog snapshot).
+  create: (_conf, _route, api) => api.consumers,
 
-  destroy() {
-    // One module serves every gateway of the process (tests run several): the last one out clears.
-    initialized -= 1;
-    if (initialized > 0) return;
-    consumers = undefined;
-  },
-
-  rewrite(ctx, conf) {
-    if (!consumers) throw new Error('key-auth used before init');
+  rewrite(ctx, conf, consumers) {
     const fromHeader = ctx.get(conf.header);
     const key = fromHeader || (conf.query ? ctx.gateway.var(`arg_${conf.query}`) : undefined);
     const consumer = key ? consumers.find('key-auth', 'key', key) : undefined;

@@ -44,10 +44,8 @@ interface Held {
   slots: Map<ConnLimiter, { key: string; delaySeconds: number }>;
 }
 
-let api: PluginApi | undefined;
-let initialized = 0;
-/** Local counters, shared by route versions with the same config (requests in flight survive an edit). */
-const localCounters = new SharedStates<LocalConnCounter>();
+/** This gateway's local counters, shared by route versions with the same config (requests in flight survive an edit). */
+const localCounters = (api: PluginApi) => api.state('limit-conn', () => new SharedStates<LocalConnCounter>());
 
 class ConnLimiter {
   readonly counter: ConnCounter;
@@ -58,15 +56,14 @@ class ConnLimiter {
   unitDelay: number;
   private readonly release: () => void;
 
-  constructor(conf: LimitConnConf, route: RouteInfo) {
-    if (!api) throw new Error('limit-conn used before init');
+  constructor(conf: LimitConnConf, route: RouteInfo, api: PluginApi) {
     const namespace = limitNamespace(conf, route);
     this.keyOf = keyResolver(conf.key_type, conf.key);
     this.logger = api.logger;
     this.failures = new StoreFailurePolicy('limit-conn', route.consumer ? `${route.id}&${route.consumer}` : route.id, api.logger);
     this.unitDelay = conf.default_conn_delay;
     if (conf.policy === 'local') {
-      const held = localCounters.acquire(namespace, () => new LocalConnCounter());
+      const held = localCounters(api).acquire(namespace, () => new LocalConnCounter());
       this.counter = held.value;
       this.release = held.release;
     } else {
@@ -133,20 +130,9 @@ export default definePlugin<LimitConnConf, ConnLimiter>({
 
   checkConf: (conf) => checkPolicy(conf),
 
-  init(pluginApi) {
-    api = pluginApi;
-    initialized += 1;
-  },
+  destroy: (api) => localCounters(api).clear(),
 
-  destroy() {
-    // One module serves every gateway of the process (tests run several): the last one out clears.
-    initialized -= 1;
-    if (initialized > 0) return;
-    localCounters.clear();
-    api = undefined;
-  },
-
-  create: (conf, route) => new ConnLimiter(conf, route),
+  create: (conf, route, api) => new ConnLimiter(conf, route, api),
 
   async access(ctx, conf, limiter) {
     const key = limiter.keyOf(ctx.gateway);

@@ -61,18 +61,19 @@ interface Rule {
 
 const DEFAULT_HEADERS: HeaderNames = { limit: 'X-RateLimit-Limit', remaining: 'X-RateLimit-Remaining', reset: 'X-RateLimit-Reset' };
 
-let api: PluginApi | undefined;
-let initialized = 0;
-/** Local counters, shared by route versions (and by routes of one `group`) with the same config. */
-const localCounters = new SharedStates<WindowCounter>();
+/** This gateway's local counters, shared by route versions (and routes of one `group`) with the same config. */
+const localCounters = (api: PluginApi) => api.state('limit-count', () => new SharedStates<WindowCounter>());
 
 class Quota {
   readonly rules: Rule[];
   readonly failures: StoreFailurePolicy;
   private readonly releases: Array<() => void> = [];
 
-  constructor(conf: LimitCountConf, route: RouteInfo) {
-    if (!api) throw new Error('limit-count used before init');
+  constructor(
+    conf: LimitCountConf,
+    route: RouteInfo,
+    readonly api: PluginApi,
+  ) {
     const namespace = limitNamespace(conf, route, conf.group);
     this.failures = new StoreFailurePolicy('limit-count', route.consumer ? `${route.id}&${route.consumer}` : route.id, api.logger);
     let redis: RedisHandle | undefined;
@@ -89,7 +90,7 @@ class Quota {
       if (redis) {
         counter = new WindowCounter(spec.count, spec.time_window, `${redis.keyPrefix}:limit-count:${prefix}`, redis);
       } else {
-        const held = localCounters.acquire(prefix, () => new WindowCounter(spec.count, spec.time_window, ''));
+        const held = localCounters(api).acquire(prefix, () => new WindowCounter(spec.count, spec.time_window, ''));
         this.releases.push(held.release);
         counter = held.value;
       }
@@ -107,8 +108,8 @@ class Quota {
   }
 }
 
-function headerNames(prefix: string | undefined): HeaderNames {
-  const meta = api?.metadata('limit-count') as Partial<Record<'limit_header' | 'remaining_header' | 'reset_header', string>> | undefined;
+function headerNames(api: PluginApi, prefix: string | undefined): HeaderNames {
+  const meta = api.metadata('limit-count') as Partial<Record<'limit_header' | 'remaining_header' | 'reset_header', string>> | undefined;
   const names = {
     limit: meta?.limit_header ?? DEFAULT_HEADERS.limit,
     remaining: meta?.remaining_header ?? DEFAULT_HEADERS.remaining,
@@ -182,20 +183,9 @@ export default definePlugin<LimitCountConf, Quota>({
     return undefined;
   },
 
-  init(pluginApi) {
-    api = pluginApi;
-    initialized += 1;
-  },
+  destroy: (api) => localCounters(api).clear(),
 
-  destroy() {
-    // One module serves every gateway of the process (tests run several): the last one out clears.
-    initialized -= 1;
-    if (initialized > 0) return;
-    localCounters.clear();
-    api = undefined;
-  },
-
-  create: (conf, route) => new Quota(conf, route),
+  create: (conf, route, api) => new Quota(conf, route, api),
 
   async access(ctx, conf, quota) {
     for (const rule of quota.rules) {
@@ -216,7 +206,7 @@ async function checkRule(ctx: GatewayContext, conf: LimitCountConf, quota: Quota
     quota.failures.handle(err, conf.allow_degradation);
     return false;
   }
-  const names = conf.show_limit_quota_header ? headerNames(rule.headerPrefix) : undefined;
+  const names = conf.show_limit_quota_header ? headerNames(quota.api, rule.headerPrefix) : undefined;
   if (!outcome.allowed) {
     const headers: Record<string, string> = { 'Retry-After': String(Math.max(1, outcome.resetSeconds)) };
     if (names) {

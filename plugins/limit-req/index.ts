@@ -33,10 +33,8 @@ interface LimitReqConf extends PolicyConf {
   nodelay: boolean;
 }
 
-let api: PluginApi | undefined;
-let initialized = 0;
-/** Local buckets, shared by route versions with the same config. */
-const localBuckets = new SharedStates<LocalBucket>();
+/** This gateway's local buckets, shared by route versions with the same config. */
+const localBuckets = (api: PluginApi) => api.state('limit-req', () => new SharedStates<LocalBucket>());
 
 class Limiter {
   readonly bucket: Bucket;
@@ -44,14 +42,13 @@ class Limiter {
   readonly failures: StoreFailurePolicy;
   private readonly release: () => void;
 
-  constructor(conf: LimitReqConf, route: RouteInfo) {
-    if (!api) throw new Error('limit-req used before init');
+  constructor(conf: LimitReqConf, route: RouteInfo, api: PluginApi) {
     const namespace = limitNamespace(conf, route);
     this.keyOf = keyResolver(conf.key_type, conf.key);
     this.failures = new StoreFailurePolicy('limit-req', route.consumer ? `${route.id}&${route.consumer}` : route.id, api.logger);
     const limits = { rate: conf.rate, burst: conf.burst };
     if (conf.policy === 'local') {
-      const held = localBuckets.acquire(namespace, () => new LocalBucket(limits));
+      const held = localBuckets(api).acquire(namespace, () => new LocalBucket(limits));
       this.bucket = held.value;
       this.release = held.release;
     } else {
@@ -96,20 +93,9 @@ export default definePlugin<LimitReqConf, Limiter>({
 
   checkConf: (conf) => checkPolicy(conf),
 
-  init(pluginApi) {
-    api = pluginApi;
-    initialized += 1;
-  },
+  destroy: (api) => localBuckets(api).clear(),
 
-  destroy() {
-    // One module serves every gateway of the process (tests run several): the last one out clears.
-    initialized -= 1;
-    if (initialized > 0) return;
-    localBuckets.clear();
-    api = undefined;
-  },
-
-  create: (conf, route) => new Limiter(conf, route),
+  create: (conf, route, api) => new Limiter(conf, route, api),
 
   async access(ctx, conf, limiter) {
     let outcome: BucketOutcome;

@@ -20,7 +20,7 @@ import { guardOrigin } from './guard.js';
 import { consumerOf } from './http.js';
 import { CONNECTION_CLOSED, OWN_ERROR_PREFIX, errorResponse, mcpHttpError } from './jsonrpc.js';
 import { handleLegacyMessage, handleLegacySse } from './legacy-sse.js';
-import { runtime } from './runtime.js';
+import { runtimeOf, type Runtime } from './runtime.js';
 import { bridgeSchema, checkBridgeConf, type BridgeConf } from './schema.js';
 import { acquireManager, type SessionManager } from './sessions.js';
 import { handleStreamableHttp } from './streamable-http.js';
@@ -28,8 +28,8 @@ import { handleStreamableHttp } from './streamable-http.js';
 class Bridge implements Disposable {
   readonly manager: SessionManager;
 
-  constructor(conf: BridgeConf, route: RouteInfo) {
-    this.manager = acquireManager(route.consumer ? `${route.id}@${route.consumer}` : route.id, conf);
+  constructor(conf: BridgeConf, route: RouteInfo, runtime: Runtime) {
+    this.manager = acquireManager(runtime, route.consumer ? `${route.id}@${route.consumer}` : route.id, conf);
   }
 
   dispose(): void {
@@ -46,14 +46,12 @@ export default definePlugin<BridgeConf, Bridge>({
   checkConf: checkBridgeConf,
 
   init(api) {
-    runtime.init(api.config, api.logger);
+    runtimeOf(api);
   },
 
-  destroy() {
-    return runtime.destroy();
-  },
+  destroy: (api) => runtimeOf(api).destroy(),
 
-  create: (conf, route) => new Bridge(conf, route),
+  create: (conf, route, api) => new Bridge(conf, route, runtimeOf(api)),
 
   requestOptions: (conf) => ({ maxBodyBytes: conf.max_message_bytes, jsonRpc: { basePath: conf.base_uri } }),
 

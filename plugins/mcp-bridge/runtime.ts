@@ -1,10 +1,12 @@
 /**
- * Gateway-wide state of the bridge: the `mcp` section of the gateway config, the logger, and the
- * count of live child processes that `mcp.max_children` caps. Routes come and go; this lives from
- * `init` to `destroy`.
+ * Gateway-wide state of the bridge: the `mcp` section of the gateway config, the logger, the
+ * session managers, and the count of live child processes that `mcp.max_children` caps. Routes
+ * come and go; this lives from `init` to `destroy`.
  */
-import { loadConfig, type GatewayConfig } from '../../core/config.js';
-import { createLogger, type Logger } from '../../core/logger.js';
+import type { GatewayConfig } from '../../core/config.js';
+import type { Logger } from '../../core/logger.js';
+import type { PluginApi } from '../../core/plugin.js';
+import type { SessionManager } from './sessions.js';
 
 export interface BridgeSettings {
   maxChildren: number;
@@ -32,35 +34,22 @@ export function settingsOf(mcp: GatewayConfig['mcp']): BridgeSettings {
   };
 }
 
-class Runtime {
-  settings: BridgeSettings;
-  logger: Logger;
-  /**
-   * Gateways started in this process that loaded the plugin, newest last. Tests and embedders
-   * may run several; `destroy` cannot say which one stops, so the newest still running wins and
-   * nested start/stop pairs restore the outer gateway's settings.
-   */
-  private readonly users: Array<{ settings: BridgeSettings; logger: Logger }> = [];
+/**
+ * One gateway's bridge state (kept in the gateway's plugin state, never in this module, so
+ * gateways sharing a process never share children or caps).
+ */
+export class Runtime {
+  readonly settings: BridgeSettings;
+  readonly logger: Logger;
+  /** Session managers by route and bridge config, shared by route versions whose bridge config is equal. */
+  readonly managers = new Map<string, SessionManager>();
   private slots = 0;
   private readonly children = new Set<Stoppable>();
   private readonly stopping = new Set<Promise<void>>();
-  private readonly fallback: { settings: BridgeSettings; logger: Logger };
 
-  constructor() {
-    // Used only when routes are compiled without init (tools that validate catalogs offline).
-    this.fallback = { settings: settingsOf(loadConfig({ env: {} }).mcp), logger: createLogger('silent') };
-    this.settings = this.fallback.settings;
-    this.logger = this.fallback.logger;
-  }
-
-  init(config: Readonly<GatewayConfig>, logger: Logger): void {
-    this.users.push({ settings: settingsOf(config.mcp), logger: logger.child({ plugin: 'mcp-bridge' }) });
-    this.use(this.users[this.users.length - 1]);
-  }
-
-  private use(entry: { settings: BridgeSettings; logger: Logger }): void {
-    this.settings = entry.settings;
-    this.logger = entry.logger;
+  constructor(config: Readonly<GatewayConfig>, logger: Logger) {
+    this.settings = settingsOf(config.mcp);
+    this.logger = logger.child({ plugin: 'mcp-bridge' });
   }
 
   /** Children running or stopping, plus slots reserved for children being started. */
@@ -97,14 +86,15 @@ class Runtime {
 
   /**
    * Routes are disposed before plugins are destroyed, so their children are already stopping:
-   * wait for that. The last gateway of the process also stops anything left.
+   * wait for that, and stop anything left.
    */
   async destroy(): Promise<void> {
-    this.users.pop();
-    this.use(this.users[this.users.length - 1] ?? this.fallback);
-    if (this.users.length === 0) for (const child of this.children) this.track(child.stop());
+    for (const child of this.children) this.track(child.stop());
     await Promise.allSettled([...this.stopping]);
   }
 }
 
-export const runtime = new Runtime();
+/** This gateway's bridge runtime. */
+export function runtimeOf(api: PluginApi): Runtime {
+  return api.state('mcp-bridge', () => new Runtime(api.config, api.logger));
+}

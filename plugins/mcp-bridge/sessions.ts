@@ -9,19 +9,17 @@
  */
 import type { Logger } from '../../core/logger.js';
 import { RETRY_AFTER_SECONDS, mcpHttpError } from './jsonrpc.js';
-import { runtime, type BridgeSettings } from './runtime.js';
+import type { BridgeSettings, Runtime } from './runtime.js';
 import type { BridgeConf } from './schema.js';
 import { Session, type SessionHost, type TransportKind } from './session.js';
 
-const SHARED = new Map<string, SessionManager>();
-
 /** The manager for this route and config, shared by route versions whose bridge config is equal. */
-export function acquireManager(routeKey: string, conf: BridgeConf): SessionManager {
+export function acquireManager(runtime: Runtime, routeKey: string, conf: BridgeConf): SessionManager {
   const key = `${routeKey}\n${JSON.stringify(conf)}`;
-  let manager = SHARED.get(key);
+  let manager = runtime.managers.get(key);
   if (!manager) {
-    manager = new SessionManager(conf, routeKey, () => SHARED.delete(key));
-    SHARED.set(key, manager);
+    manager = new SessionManager(runtime, conf, routeKey, () => runtime.managers.delete(key));
+    runtime.managers.set(key, manager);
   }
   manager.users += 1;
   return manager;
@@ -37,6 +35,7 @@ export class SessionManager implements SessionHost {
   private disposed = false;
 
   constructor(
+    private readonly runtime: Runtime,
     readonly conf: BridgeConf,
     routeKey: string,
     private readonly forget: () => void,
@@ -59,16 +58,16 @@ export class SessionManager implements SessionHost {
     if (perConsumer > 0 && (this.perConsumer.get(consumerKey) ?? 0) >= perConsumer) {
       throw busy(`this consumer already has ${perConsumer} sessions on this route (max_sessions_per_consumer)`);
     }
-    if (!runtime.reserve()) throw busy(`the gateway already runs ${this.settings.maxChildren} MCP servers (mcp.max_children)`);
+    if (!this.runtime.reserve()) throw busy(`the gateway already runs ${this.settings.maxChildren} MCP servers (mcp.max_children)`);
     let session: Session;
     try {
       session = new Session(this, transport, consumer);
     } catch (err) {
       // spawn() throws synchronously only for arguments it cannot pass (a NUL byte, say).
-      runtime.unreserve();
+      this.runtime.unreserve();
       throw mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', 'the MCP server could not be started', { cause: err });
     }
-    runtime.adopt(session.child);
+    this.runtime.adopt(session.child);
     this.sessions.set(session.id, session);
     this.perConsumer.set(consumerKey, (this.perConsumer.get(consumerKey) ?? 0) + 1);
     this.logger.info({ session: session.id, transport, consumer }, 'mcp session opened');
@@ -93,8 +92,8 @@ export class SessionManager implements SessionHost {
     }
     this.logger.info({ session: session.id, reason }, 'mcp session closed');
     const child = session.child;
-    const stop = child.stop().finally(() => runtime.release(child));
-    runtime.track(stop);
+    const stop = child.stop().finally(() => this.runtime.release(child));
+    this.runtime.track(stop);
     if (this.sessions.size === 0) this.stopTimer();
   }
 

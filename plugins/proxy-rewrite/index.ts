@@ -100,7 +100,9 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
 
   rewrite(ctx, conf, compiled) {
     const plan = ctx.gateway.upstream;
-    const query = ctx.gateway.query;
+    // The query as it will go upstream: an auth plugin may already have removed a credential.
+    const mark = plan.uri.indexOf('?');
+    const query = mark < 0 ? '' : plan.uri.slice(mark + 1);
     let path: string | undefined;
     if (conf.uri) {
       path = interpolate(ctx, conf.uri);

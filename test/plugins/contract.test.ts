@@ -43,11 +43,12 @@ describe('plugin contract (every built-in plugin)', () => {
           redis,
           consumers: { find: () => undefined, get: () => undefined },
           metadata: () => undefined,
+          state: <T extends object>(_plugin: string, init: () => T) => init(),
         };
         await new Promise((r) => setImmediate(r));
         const before = process.getActiveResourcesInfo();
         await plugin.init?.(api);
-        await plugin.destroy?.();
+        await plugin.destroy?.(api);
         await redis.close();
         await new Promise((r) => setImmediate(r));
         const after = process.getActiveResourcesInfo();
