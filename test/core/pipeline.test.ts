@@ -25,6 +25,7 @@ function tracer(name: string, priority: number, extra: Partial<Plugin> = {}): Pl
       mark('access')(ctx);
       if (conf.throws === 'gateway') throw new GatewayError(429, 'GW_TEST_LIMIT', 'slow down', { headers: { 'retry-after': '7' } });
       if (conf.throws === 'crash') throw new Error('db password is hunter2');
+      if (conf.throws === 'busy') throw new GatewayError(503, 'GW_TEST_BUSY', 'try later');
       if (conf.reply) {
         ctx.status = 200;
         ctx.body = { replied: name };
@@ -133,6 +134,19 @@ describe('plugin pipeline', () => {
     expect(line).to.include('hunter2');
     expect(gw.logs.join('\n')).to.not.include('secret-token');
     expect((await gw.get('/fine')).status).to.equal(200);
+  });
+
+  it('logs deliberate 5xx answers quietly and throttles repeated failures', async () => {
+    await gw.admin('PUT', '/routes/busy', { uri: '/busy', upstream: up(), plugins: { low: { throws: 'busy' } } });
+    await gw.admin('PUT', '/routes/crash-many', { uri: '/crash-many', upstream: up(), plugins: { low: { throws: 'crash' } } });
+    const before = gw.logs.length;
+    for (let i = 0; i < 30; i++) expect((await gw.get('/busy')).status).to.equal(503);
+    expect(gw.logs.slice(before).filter((l) => l.includes('"GW_TEST_BUSY"'))).to.have.length(0);
+    const mark = gw.logs.length;
+    for (let i = 0; i < 40; i++) expect((await gw.get('/crash-many')).status).to.equal(500);
+    const lines = gw.logs.slice(mark).filter((l) => l.includes('request failed'));
+    expect(lines.length).to.be.greaterThan(0);
+    expect(lines.length).to.be.lessThan(40);
   });
 
   it('_meta.disable skips a plugin; _meta.priority reorders this instance', async () => {

@@ -55,6 +55,18 @@ describe('plugin proxy-rewrite', () => {
       expect(res.json.headers).to.not.have.property('x-drop');
     });
 
+    it('keeps a credential that key-auth hid out of the rewritten query', async () => {
+      await gw.admin('PUT', '/consumers', { username: 'rewriter', plugins: { 'key-auth': { key: 'rewriter-key' } } });
+      await gw.admin('PUT', '/routes/hidden', {
+        uri: '/hidden',
+        upstream: { nodes: { [upstream.address]: 1 } },
+        plugins: { 'key-auth': { query: 'apikey', hide_credentials: true }, 'proxy-rewrite': { uri: '/elsewhere' } },
+      });
+      const res = await gw.get('/hidden?apikey=rewriter-key&keep=1');
+      expect(res.status).to.equal(200);
+      expect(res.json.url).to.equal('/elsewhere?keep=1');
+    });
+
     it('accepts the legacy flat headers map as set', async () => {
       await route('flat', '/flat', { headers: { 'X-Flat': 'yes' } });
       expect((await gw.get('/flat')).json.headers['x-flat']).to.equal('yes');

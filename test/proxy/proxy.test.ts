@@ -149,6 +149,12 @@ describe('HTTP proxying', () => {
     expect(headers).to.not.have.property('proxy-connection');
   });
 
+  it('never forwards identity headers a client sends, on routes without auth too', async () => {
+    await gw.admin('PUT', '/routes/ident', { uri: '/ident', upstream: { nodes: { [a.address]: 1 } } });
+    const res = await gw.get('/ident', { 'x-consumer-username': 'admin', 'X-Consumer-Custom-Id': '1', 'x-credential-identifier': 'k' });
+    expect(res.json.headers).to.not.have.any.keys('x-consumer-username', 'x-consumer-custom-id', 'x-credential-identifier');
+  });
+
   it('honours pass_host node and rewrite', async () => {
     await gw.admin('PUT', '/routes/ph-node', { uri: '/ph-node', upstream: { nodes: { [a.address]: 1 }, pass_host: 'node' } });
     await gw.admin('PUT', '/routes/ph-rw', { uri: '/ph-rw', upstream: { nodes: { [a.address]: 1 }, pass_host: 'rewrite', upstream_host: 'internal.svc' } });
