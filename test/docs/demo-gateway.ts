@@ -89,6 +89,7 @@ export async function startDemoGateway(extraConfig: Record<string, unknown> = {}
     substitutions: [
       [defaultUrl(defaults.gateway.listen), dataPlane],
       [defaultUrl(defaults.admin.listen), admin],
+      [defaultUrl(defaults.status.listen), url(gateway.addresses.status!)],
       [demoAddress, upstream],
     ],
     adminKey: () => readFileSync(join(cwd, 'data', 'admin.key'), 'utf8').trim(),

@@ -90,7 +90,8 @@ describe('docs: plugin-development.md', function () {
   });
 
   steps.forEach((command, i) => {
-    const label = `${command.code.length > 90 ? `${command.code.slice(0, 87)}...` : command.code}${command.comment ? `  # ${command.comment}` : ''}`;
+    const flat = command.code.replace(/\s+/g, ' ');
+    const label = `${flat.length > 90 ? `${flat.slice(0, 87)}...` : flat}${command.comment ? `  # ${command.comment}` : ''}`;
     it(`step ${i + 1}: ${label}`, () => {
       const broken = brokenPromise(results[i]);
       if (broken) expect.fail(`${broken}\n\ngateway log:\n${demo.logs.slice(-20).join('\n')}`);
