@@ -5,8 +5,11 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
 import { request } from 'undici';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { REPO_ROOT, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { freePort } from '../helpers/ports.js';
 import { parseRawResponse, rawRequest } from '../helpers/raw.js';
@@ -153,6 +156,25 @@ describe('HTTP proxying', () => {
     await gw.admin('PUT', '/routes/ident', { uri: '/ident', upstream: { nodes: { [a.address]: 1 } } });
     const res = await gw.get('/ident', { 'x-consumer-username': 'admin', 'X-Consumer-Custom-Id': '1', 'x-credential-identifier': 'k' });
     expect(res.json.headers).to.not.have.any.keys('x-consumer-username', 'x-consumer-custom-id', 'x-credential-identifier');
+  });
+
+  it('proxies to an https upstream, verifying its certificate unless tls.verify is false', async () => {
+    const server = createHttpsServer(
+      { key: readFileSync(join(REPO_ROOT, 'test/fixtures/tls/key.pem')), cert: readFileSync(join(REPO_ROOT, 'test/fixtures/tls/cert.pem')) },
+      (req, res) => res.end(JSON.stringify({ secure: true, url: req.url })),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const node = { [`127.0.0.1:${(server.address() as AddressInfo).port}`]: 1 };
+      await gw.admin('PUT', '/routes/tls-off', { uri: '/tls-off', upstream: { scheme: 'https', nodes: node, tls: { verify: false } } });
+      await gw.admin('PUT', '/routes/tls-on', { uri: '/tls-on', upstream: { scheme: 'https', nodes: node, retries: 0 } });
+      expect((await gw.get('/tls-off')).json).to.deep.equal({ secure: true, url: '/tls-off' });
+      // A self-signed certificate fails verification: the gateway answers 502, not the upstream's body.
+      expect((await gw.get('/tls-on')).status).to.equal(502);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('honours pass_host node and rewrite', async () => {
