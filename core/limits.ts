@@ -242,7 +242,8 @@ export interface RedisHandle {
   release(): void;
 }
 
-const clusters = new SharedStates<Cluster>((cluster) => cluster.disconnect());
+/** This gateway's Redis Cluster clients, shared by the limiters naming the same cluster. */
+const clusters = (api: PluginApi) => api.state('limits:redis-cluster', () => new SharedStates<Cluster>((cluster) => cluster.disconnect()));
 
 /**
  * The Redis a `redis` / `redis-cluster` policy names: the gateway's own connection unless the
@@ -259,7 +260,7 @@ export function limitRedis(api: PluginApi, conf: PolicyConf): RedisHandle {
       return { host: node.slice(0, colon), port: Number(node.slice(colon + 1)) };
     });
     const poolKey = JSON.stringify([nodes, conf.redis_username, conf.redis_password, timeoutMs]);
-    const held = clusters.acquire(poolKey, () => {
+    const held = clusters(api).acquire(poolKey, () => {
       const cluster = new Cluster(nodes, {
         enableOfflineQueue: false,
         clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
