@@ -39,9 +39,13 @@ export interface TestGateway {
   url: string;
   adminUrl: string;
   statusUrl: string;
+  /** The Prometheus exporter's URL (path included); empty when metrics are disabled. */
+  metricsUrl: string;
   dataDir: string;
   /** Logs captured from pino (JSON lines). */
   logs: string[];
+  /** Access log lines (JSON), one per finished request. */
+  accessLogs: string[];
   get(path: string, headers?: Record<string, string>): Promise<HttpResult>;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<HttpResult>;
   admin(method: string, path: string, body?: unknown, key?: string): Promise<HttpResult>;
@@ -59,17 +63,21 @@ export interface TestGatewayOptions extends Omit<StartOptions, 'file'> {
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-test-'));
   const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      logs.push(...chunk.toString().split('\n').filter(Boolean));
-      done();
-    },
-  });
+  const accessLogs: string[] = [];
+  const capture = (lines: string[]) =>
+    new Writable({
+      write(chunk, _enc, done) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+  const sink = capture(logs);
   const overrides = deepMerge(
     {
       gateway: { listen: '127.0.0.1:0', data_dir: dataDir },
       admin: { listen: '127.0.0.1:0', key: TEST_ADMIN_KEY },
       status: { listen: '127.0.0.1:0' },
+      metrics: { listen: '127.0.0.1:0' },
       log: { level: 'info' },
       ...(options.redisUrl
         ? { catalog: { backend: 'redis', poll_interval: 0.2 }, redis: { url: options.redisUrl, key_prefix: options.keyPrefix ?? `t${Date.now()}${Math.random().toString(36).slice(2, 8)}` } }
@@ -77,7 +85,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     },
     options.overrides ?? {},
   );
-  const running = await startGateway({ ...options, overrides, env: {}, logDestination: sink });
+  const running = await startGateway({ ...options, overrides, env: {}, logDestination: sink, accessLogDestination: options.accessLogDestination ?? capture(accessLogs) });
   const base = (a: { host: string; port: number }) => `http://${a.host}:${a.port}`;
   const url = base(running.addresses.dataPlane);
   const adminUrl = `${base(running.addresses.admin!)}/apisix/admin`;
@@ -86,8 +94,10 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     url,
     adminUrl,
     statusUrl: running.addresses.status ? base(running.addresses.status) : '',
+    metricsUrl: running.addresses.metrics ? `${base(running.addresses.metrics)}${running.config.metrics.path}` : '',
     dataDir,
     logs,
+    accessLogs,
     get: (path, headers) => http('GET', url + path, undefined, headers),
     request: (method, path, body, headers) => http(method, url + path, body, headers),
     admin: (method, path, body, key = TEST_ADMIN_KEY) =>

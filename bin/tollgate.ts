@@ -128,6 +128,7 @@ function printBanner(gateway: RunningGateway, configFile: string | undefined, de
     `  data plane   ${url(addresses.dataPlane)}`,
     addresses.admin ? `  admin api    ${url(addresses.admin)}/apisix/admin` : '  admin api    disabled',
     addresses.status ? `  status       ${url(addresses.status)}/status/ready` : undefined,
+    addresses.metrics ? `  metrics      ${url(addresses.metrics)}${config.metrics.path}` : undefined,
     `  catalog      ${config.catalog.backend}`,
     `  config       ${configFile ?? '(defaults)'}`,
     demo ? '  demo         upstream on http://127.0.0.1:8081, try: curl http://127.0.0.1:' + addresses.dataPlane.port + '/demo/get' : undefined,

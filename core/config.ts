@@ -60,6 +60,8 @@ export interface GatewayConfig {
     keepalive_timeout: number;
   };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  access_log: { enabled: boolean; path: string };
+  metrics: { enabled: boolean; listen: string; path: string; process_metrics: boolean; max_tool_names: number };
   plugins: string[] | null;
   plugin_dirs: string[];
   mcp: {
@@ -198,6 +200,28 @@ const configSchema = {
         level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
       },
     },
+    access_log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        // Empty: stdout. A file is opened for appending (created with its directory).
+        path: { type: 'string', default: '' },
+      },
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        listen: { ...listen, default: '127.0.0.1:9091' },
+        path: { type: 'string', pattern: '^/', default: '/apisix/prometheus/metrics' },
+        process_metrics: { type: 'boolean', default: true },
+        max_tool_names: { type: 'integer', minimum: 1, default: 100 },
+      },
+    },
     plugins: {
       anyOf: [{ type: 'array', items: { type: 'string', minLength: 1 } }, { type: 'null' }],
       default: null,
@@ -241,6 +265,7 @@ const ENV_OVERRIDES: Array<[string, string[], 'string' | 'integer' | 'list']> = 
   ['TOLLGATE_CATALOG', ['catalog', 'backend'], 'string'],
   ['TOLLGATE_REDIS_URL', ['redis', 'url'], 'string'],
   ['TOLLGATE_LOG_LEVEL', ['log', 'level'], 'string'],
+  ['TOLLGATE_METRICS_LISTEN', ['metrics', 'listen'], 'string'],
   ['TOLLGATE_MCP_ALLOWED_COMMANDS', ['mcp', 'allowed_commands'], 'list'],
 ];
 
@@ -292,7 +317,7 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
 }
 
 function checkSemantics(config: GatewayConfig): void {
-  for (const key of ['gateway.listen', 'admin.listen', 'status.listen'] as const) {
+  for (const key of ['gateway.listen', 'admin.listen', 'status.listen', 'metrics.listen'] as const) {
     const [section, field] = key.split('.') as [keyof GatewayConfig, string];
     try {
       parseListen((config[section] as Record<string, string>)[field]);

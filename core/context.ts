@@ -3,6 +3,7 @@
  * these fields: auth plugins set `consumer`, proxy-rewrite edits `upstream`, limiters read `var()`.
  */
 import type { ParameterizedContext, DefaultState } from 'koa';
+import type { GatewayError } from './errors.js';
 
 /** The route a request matched, after service / plugin_config merging. */
 export interface RouteInfo {
@@ -90,6 +91,24 @@ export interface GatewayState {
   body?: Buffer;
   readonly upstream: UpstreamRequestPlan;
   upstreamOutcome?: UpstreamOutcome;
+  /**
+   * Set by the core: the plugin whose rewrite or access handler ended the request (it answered,
+   * or threw), for logs and the rejections metric.
+   */
+  answeredBy?: string;
+  /** Set by the core: the error the request was answered with, if any (its code goes to the logs). */
+  error?: GatewayError;
+  /**
+   * The JSON-RPC error code an MCP request was answered with, if any: set by whoever wrote the
+   * answer (the content plugin for the server's errors and its own, the core for errors it renders).
+   */
+  mcpError?: number;
+  /**
+   * Bytes received from the client for this request (request line, headers, body) and sent to it
+   * (status line, headers, body), measured on the connection; set when the log phase starts.
+   */
+  bytesIn?: number;
+  bytesOut?: number;
   /** Aborts when the client goes away or the request times out: pass it to every I/O call. */
   readonly signal: AbortSignal;
   /** APISIX-style variables: remote_addr, uri, host, http_<name>, arg_<name>, consumer_name, mcp_tool … */

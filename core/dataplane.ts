@@ -128,6 +128,11 @@ export class DataPlane {
     return this.inFlight.size;
   }
 
+  /** Client connections open right now (for the connections gauge). */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
   private async handle(ctx: GatewayContext): Promise<void> {
     const startTime = performance.now();
     const { req, res } = ctx;
@@ -270,6 +275,8 @@ export class DataPlane {
 
   private async replyWithError(ctx: GatewayContext, state: RequestState, err: unknown, chains?: Chains): Promise<void> {
     const error = isGatewayError(err) ? err : new GatewayError(500, 'GW_INTERNAL', 'internal error', { cause: err });
+    state.error = error;
+    if (state.mcp) state.mcpError ??= jsonRpcErrorCode(error.body);
     const content = chains?.route.content;
     if (isGatewayError(err) && content?.plugin.renderError && ctx.respond !== false && !ctx.res.headersSent) {
       try {
@@ -317,6 +324,7 @@ export class DataPlane {
   private finish(ctx: GatewayContext, state: RequestState, chains: Chains): void {
     if (!ctx.res.writableFinished) state.abort(new Error('client went away'));
     state.finished = true;
+    measureBytes(ctx.req.socket, state);
     const run = (entries: Chain['log']) => {
       for (const entry of entries) {
         try {
@@ -337,6 +345,36 @@ export class DataPlane {
   private logPhaseFailed(state: RequestState, plugin: string, err: unknown): void {
     this.options.logger.error({ requestId: state.requestId, plugin, err }, 'log phase failed');
   }
+}
+
+/** Connection byte counters already attributed to earlier requests on the same socket. */
+const countedBytes = new WeakMap<Socket, { read: number; written: number }>();
+
+/**
+ * This request's bytes in and out, from the connection's counters: what they grew by since the
+ * previous request on the same keep-alive connection finished (nginx's $request_length and
+ * $bytes_sent, headers included). Pipelined requests share their bytes with their neighbours.
+ */
+function measureBytes(socket: Socket | null, state: RequestState): void {
+  if (!socket) return;
+  const read = socket.bytesRead;
+  const written = socket.bytesWritten;
+  const previous = countedBytes.get(socket);
+  state.bytesIn = read - (previous?.read ?? 0);
+  state.bytesOut = written - (previous?.written ?? 0);
+  if (previous) {
+    previous.read = read;
+    previous.written = written;
+  } else {
+    countedBytes.set(socket, { read, written });
+  }
+}
+
+/** The code of a JSON-RPC error body (mcp-bridge's HTTP errors carry one), if `body` is one. */
+function jsonRpcErrorCode(body: unknown): number | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const error = (body as { jsonrpc?: unknown; error?: { code?: unknown } }).error;
+  return (body as { jsonrpc?: unknown }).jsonrpc === '2.0' && typeof error?.code === 'number' ? error.code : undefined;
 }
 
 function isFromConsumer(entry: { fromConsumer?: boolean }): boolean {

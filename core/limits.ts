@@ -11,11 +11,11 @@
  */
 import { createHash } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
-import { Counter } from 'prom-client';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { GatewayState, RouteInfo } from './context.js';
 import { GatewayError } from './errors.js';
 import type { Logger } from './logger.js';
+import type { GatewayMetrics } from './metrics.js';
 import type { PluginApi } from './plugin.js';
 import type { JsonSchema } from './schema.js';
 
@@ -332,12 +332,6 @@ export function ensureReady(client: LimitRedis, timeoutMs: number): Promise<void
   });
 }
 
-const storeFailures = new Counter({
-  name: 'tollgate_limit_store_unavailable_total',
-  help: 'Requests whose rate limit store (Redis) was unavailable, by plugin and what happened to the request.',
-  labelNames: ['plugin', 'action'] as const,
-});
-
 /** How often the warning for a degraded (fail-open) limiter may be logged, per plugin and route. */
 export const DEGRADED_LOG_INTERVAL_MS = 10_000;
 
@@ -353,15 +347,22 @@ export class StoreFailurePolicy {
   private lastWarning = 0;
   private suppressed = 0;
 
+  private readonly logger: Logger;
+  private readonly metrics: GatewayMetrics;
+
+  /** `api`: the plugin's PluginApi (its logger, and the gateway's metrics that count failures). */
   constructor(
     private readonly plugin: string,
     private readonly where: string,
-    private readonly logger: Logger,
-  ) {}
+    api: { readonly logger: Logger; readonly metrics: GatewayMetrics },
+  ) {
+    this.logger = api.logger;
+    this.metrics = api.metrics;
+  }
 
   handle(err: unknown, allowDegradation: boolean): void {
     if (allowDegradation) {
-      storeFailures.inc({ plugin: this.plugin, action: 'allowed' });
+      this.metrics.limitStoreUnavailable.inc({ plugin: this.plugin, action: 'allowed' });
       const now = Date.now();
       if (now - this.lastWarning >= DEGRADED_LOG_INTERVAL_MS) {
         this.logger.warn(
@@ -375,7 +376,7 @@ export class StoreFailurePolicy {
       }
       return;
     }
-    storeFailures.inc({ plugin: this.plugin, action: 'rejected' });
+    this.metrics.limitStoreUnavailable.inc({ plugin: this.plugin, action: 'rejected' });
     throw new GatewayError(503, 'GW_RATE_LIMIT_STORE_UNAVAILABLE', 'rate limit store unavailable', {
       headers: { 'Retry-After': String(STORE_RETRY_AFTER) },
       cause: err,
@@ -383,9 +384,9 @@ export class StoreFailurePolicy {
   }
 }
 
-/** The current value of the store-failure metric (tests and status pages). */
-export async function storeFailureCount(plugin: string, action: 'allowed' | 'rejected'): Promise<number> {
-  const metric = await storeFailures.get();
+/** The current value of one gateway's store-failure metric (tests and status pages). */
+export async function storeFailureCount(metrics: GatewayMetrics, plugin: string, action: 'allowed' | 'rejected'): Promise<number> {
+  const metric = await metrics.limitStoreUnavailable.get();
   return metric.values.find((v) => v.labels.plugin === plugin && v.labels.action === action)?.value ?? 0;
 }
 

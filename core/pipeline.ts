@@ -68,7 +68,9 @@ export interface RouteResolver {
 
 /**
  * Runs one request phase (rewrite, access) over `entries`. Returns true when a plugin answered
- * the request (set a body, or took over the response), which ends the request phases.
+ * the request (set a body, or took over the response), which ends the request phases. The plugin
+ * that ended the request (answered or threw) is noted in `ctx.gateway.answeredBy` for the logs
+ * and the rejections metric.
  */
 export async function runPhase(
   phase: 'rewrite' | 'access',
@@ -79,9 +81,17 @@ export async function runPhase(
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i];
     if (only && !only(entry)) continue;
-    const result = entry.plugin[phase]!(ctx, entry.conf, entry.instance);
-    if (result !== undefined && typeof (result as Promise<void>).then === 'function') await result;
-    if (ctx.body !== undefined || ctx.respond === false) return true;
+    try {
+      const result = entry.plugin[phase]!(ctx, entry.conf, entry.instance);
+      if (result !== undefined && typeof (result as Promise<void>).then === 'function') await result;
+    } catch (err) {
+      ctx.gateway.answeredBy = entry.plugin.name;
+      throw err;
+    }
+    if (ctx.body !== undefined || ctx.respond === false) {
+      ctx.gateway.answeredBy = entry.plugin.name;
+      return true;
+    }
   }
   return false;
 }

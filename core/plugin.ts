@@ -9,6 +9,8 @@ import type { Logger } from './logger.js';
 import type { JsonSchema } from './schema.js';
 import type { RedisProvider } from './redis.js';
 import type { GatewayError } from './errors.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { ToolCallFeed } from './tool-calls.js';
 
 export const PHASES = ['rewrite', 'access', 'content', 'headerFilter', 'bodyFilter', 'log'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -56,6 +58,10 @@ export interface PluginApi {
   metadata(plugin: string): Readonly<Record<string, unknown>> | undefined;
   /** This gateway's state for `plugin`, created by `init` on first use (a session registry, a cache). */
   state<T extends object>(plugin: string, init: () => T): T;
+  /** This gateway's metrics (its own prom-client registry and the standard metrics, core/metrics.ts). */
+  readonly metrics: GatewayMetrics;
+  /** MCP tool calls as they complete: mcp-bridge publishes, audit loggers subscribe (core/tool-calls.ts). */
+  readonly toolCalls: ToolCallFeed;
 }
 
 /** Per-route state may implement this to release timers, sockets and processes. */

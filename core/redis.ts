@@ -99,6 +99,11 @@ export class RedisPool implements RedisProvider {
     return redis;
   }
 
+  /** Whether the gateway's own connection is ready; undefined while nothing has used it. */
+  ownReady(): boolean | undefined {
+    return this.own ? this.own.status === 'ready' : undefined;
+  }
+
   async close(): Promise<void> {
     const all = [...this.others.values(), ...(this.own ? [this.own] : [])];
     this.others.clear();

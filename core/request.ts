@@ -3,6 +3,7 @@
  * cookie parsers and the scratch map are created only when something asks for them.
  */
 import type { IncomingMessage } from 'node:http';
+import type { GatewayError } from './errors.js';
 import type { ConsumerInfo, GatewayState, McpRequestInfo, RouteInfo, UpstreamOutcome, UpstreamRequestPlan } from './context.js';
 
 export class RequestState implements GatewayState {
@@ -12,6 +13,11 @@ export class RequestState implements GatewayState {
   mcp?: McpRequestInfo;
   body?: Buffer;
   upstreamOutcome?: UpstreamOutcome;
+  answeredBy?: string;
+  error?: GatewayError;
+  mcpError?: number;
+  bytesIn?: number;
+  bytesOut?: number;
   readonly upstream: UpstreamRequestPlan;
   /** Set once the response has been handed to the client (or the client left). */
   finished = false;

@@ -96,6 +96,7 @@ export class RedisCatalog implements Catalog {
   private closed = false;
   private readonly eventListeners = new Set<(event: CatalogEvent) => void>();
   private readonly eventCounts = new Map<CatalogEvent, number>();
+  private syncErrors = 0;
 
   constructor(private readonly options: RedisCatalogOptions) {
     this.tag = `{${options.keyPrefix}}`;
@@ -193,7 +194,7 @@ export class RedisCatalog implements Catalog {
 
   health(): CatalogHealth {
     const connected = this.client.status === 'ready' && this.subscriber.status === 'ready' && this.lastError === undefined;
-    return { loaded: this.loaded, connected, revision: this.current.revision, lastError: this.lastError };
+    return { loaded: this.loaded, connected, revision: this.current.revision, lastError: this.lastError, syncErrors: this.syncErrors };
   }
 
   async close(): Promise<void> {
@@ -319,6 +320,7 @@ export class RedisCatalog implements Catalog {
 
   private noteError(err: Error): void {
     if (this.closed) return;
+    this.syncErrors += 1;
     if (this.lastError === undefined) this.options.logger.warn({ err: err.message }, 'catalog store unavailable; serving last snapshot');
     this.lastError = err.message;
   }

@@ -43,6 +43,8 @@ export interface CatalogHealth {
   connected: boolean;
   revision: number;
   lastError?: string;
+  /** Times following the store failed since start (a load, poll or write); for the metrics. */
+  syncErrors?: number;
 }
 
 export interface PutResult {

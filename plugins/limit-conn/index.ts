@@ -60,7 +60,7 @@ class ConnLimiter {
     const namespace = limitNamespace(conf, route);
     this.keyOf = keyResolver(conf.key_type, conf.key);
     this.logger = api.logger;
-    this.failures = new StoreFailurePolicy('limit-conn', route.consumer ? `${route.id}&${route.consumer}` : route.id, api.logger);
+    this.failures = new StoreFailurePolicy('limit-conn', route.consumer ? `${route.id}&${route.consumer}` : route.id, api);
     this.unitDelay = conf.default_conn_delay;
     if (conf.policy === 'local') {
       const held = localCounters(api).acquire(namespace, () => new LocalConnCounter());

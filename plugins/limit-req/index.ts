@@ -45,7 +45,7 @@ class Limiter {
   constructor(conf: LimitReqConf, route: RouteInfo, api: PluginApi) {
     const namespace = limitNamespace(conf, route);
     this.keyOf = keyResolver(conf.key_type, conf.key);
-    this.failures = new StoreFailurePolicy('limit-req', route.consumer ? `${route.id}&${route.consumer}` : route.id, api.logger);
+    this.failures = new StoreFailurePolicy('limit-req', route.consumer ? `${route.id}&${route.consumer}` : route.id, api);
     const limits = { rate: conf.rate, burst: conf.burst };
     if (conf.policy === 'local') {
       const held = localBuckets(api).acquire(namespace, () => new LocalBucket(limits));

@@ -58,9 +58,12 @@ export async function startDemoGateway(extraConfig: Record<string, unknown> = {}
         gateway: { listen: '127.0.0.1:0', data_dir: join(cwd, 'data') },
         admin: { listen: '127.0.0.1:0' },
         status: { listen: '127.0.0.1:0' },
+        metrics: { listen: '127.0.0.1:0' },
         log: { level: 'info' },
       },
       logDestination: sink,
+      // Access lines would otherwise go to the test runner's stdout; the pages do not read them.
+      accessLogDestination: new Writable({ write: (_chunk, _enc, done) => done() }),
       // seedDemoCatalog points the demo upstream at 127.0.0.1:8081; point it at ours instead.
       seed: (catalog) =>
         seedDemoCatalog({

@@ -19,6 +19,8 @@ export interface GatewayProcess {
   url: string;
   adminUrl: string;
   statusUrl: string;
+  /** The Prometheus exporter's URL (path included). */
+  metricsUrl: string;
   output: () => string;
   admin(method: string, path: string, body?: unknown): Promise<HttpResult>;
   /** SIGTERM and wait for exit; resolves with the exit code. */
@@ -35,6 +37,7 @@ export async function spawnGateway(env: Record<string, string>, args: string[] =
       TOLLGATE_LISTEN: '127.0.0.1:0',
       TOLLGATE_ADMIN_LISTEN: '127.0.0.1:0',
       TOLLGATE_STATUS_LISTEN: '127.0.0.1:0',
+      TOLLGATE_METRICS_LISTEN: '127.0.0.1:0',
       TOLLGATE_LOG_LEVEL: 'warn',
       ...env,
     },
@@ -57,6 +60,7 @@ export async function spawnGateway(env: Record<string, string>, args: string[] =
     url: find('data plane'),
     adminUrl,
     statusUrl: find('status').replace(/\/status\/ready$/, ''),
+    metricsUrl: find('metrics'),
     output: () => out,
     admin: (method, path, body) =>
       http(method, adminUrl + path, body, { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }),

@@ -7,9 +7,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../core/config.js';
 import { createLogger } from '../../core/logger.js';
+import { GatewayMetrics } from '../../core/metrics.js';
 import type { PluginApi } from '../../core/plugin.js';
 import { RedisPool } from '../../core/redis.js';
 import { PluginRegistry } from '../../core/registry.js';
+import { ToolCallFeed } from '../../core/tool-calls.js';
 import { BUILTIN_PLUGINS } from '../../plugins/index.js';
 import { REPO_ROOT } from '../helpers/gateway.js';
 
@@ -44,6 +46,8 @@ describe('plugin contract (every built-in plugin)', () => {
           consumers: { find: () => undefined, get: () => undefined },
           metadata: () => undefined,
           state: <T extends object>(_plugin: string, init: () => T) => init(),
+          metrics: new GatewayMetrics(),
+          toolCalls: new ToolCallFeed(),
         };
         await new Promise((r) => setImmediate(r));
         const before = process.getActiveResourcesInfo();

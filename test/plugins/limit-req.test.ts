@@ -158,9 +158,9 @@ describe('plugin limit-req', function () {
       expect(closed.json.code).to.equal('GW_RATE_LIMIT_STORE_UNAVAILABLE');
       expect(closed.headers['retry-after']).to.equal('1');
       expect(performance.now() - started).to.be.lessThan(1000);
-      const allowed = await storeFailureCount('limit-req', 'allowed');
+      const allowed = await storeFailureCount(gw.running.metrics, 'limit-req', 'allowed');
       expect(await statuses(gw, 3, '/open')).to.deep.equal([200, 200, 200]);
-      expect(await storeFailureCount('limit-req', 'allowed')).to.equal(allowed + 3);
+      expect(await storeFailureCount(gw.running.metrics, 'limit-req', 'allowed')).to.equal(allowed + 3);
       expect(gw.logs.filter((l) => l.includes('letting requests through') && l.includes('limit-req')).length).to.equal(1);
 
       await redis.restart();
