@@ -83,6 +83,11 @@ describe('docs: one page per built-in plugin', () => {
         expect(page.split('\n')[0]).to.equal(`# ${plugin.name}`);
       });
 
+      it('shows an Admin API example and says how it differs from APISIX', () => {
+        expect(page).to.match(/curl -X PUT http:\/\/127\.0\.0\.1:9180\/apisix\/admin\//);
+        expect(page).to.include('## Differences from APISIX');
+      });
+
       it('names every top-level property of its schemas', () => {
         for (const [kind, schema] of schemas) {
           for (const name of Object.keys((schema?.properties as object | undefined) ?? {})) {
