@@ -11,7 +11,6 @@ export interface ToolCallRecord {
   /** When the call reached the gateway (ms since the epoch). */
   readonly time: number;
   readonly routeId: string;
-  readonly serviceId?: string;
   /** The consumer that owns the session (undefined on routes without auth). */
   readonly consumer?: string;
   readonly sessionId: string;

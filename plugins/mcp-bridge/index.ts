@@ -29,7 +29,7 @@ class Bridge implements Disposable {
   readonly manager: SessionManager;
 
   constructor(conf: BridgeConf, route: RouteInfo, runtime: Runtime) {
-    this.manager = acquireManager(runtime, route.consumer ? `${route.id}@${route.consumer}` : route.id, conf);
+    this.manager = acquireManager(runtime, route.consumer ? `${route.id}@${route.consumer}` : route.id, route.id, conf);
   }
 
   dispose(): void {
@@ -103,6 +103,7 @@ async function renderAsJsonRpc(ctx: GatewayContext, bridge: Bridge, error: Gatew
     ctx.body = line;
     if (mcp.sessionId) ctx.set('mcp-session-id', mcp.sessionId);
   }
+  ctx.gateway.mcpError = CONNECTION_CLOSED;
   if (error.headers) ctx.set(error.headers);
   try {
     await ctx.gateway.commitHeaders();

@@ -54,7 +54,7 @@ export async function handleLegacyMessage(ctx: GatewayContext, manager: SessionM
   const message = mcp.message as Record<string, unknown>;
   if (mcp.kind === 'request') {
     const timeout = mcp.method === 'initialize' ? manager.conf.init_timeout : manager.conf.request_timeout;
-    session.request(message, mcp.id!, mcp.method!, { timeoutMs: timeout * 1000, legacy: true, httpErrors: false });
+    session.request(message, mcp.id!, mcp.method!, { timeoutMs: timeout * 1000, legacy: true, httpErrors: false, requestId: ctx.gateway.requestId });
   } else {
     session.forward(message);
   }

@@ -6,6 +6,7 @@
  */
 import type { JsonRpcId } from './jsonrpc.js';
 import type { Stream } from './streams.js';
+import type { ToolCallInfo } from './telemetry.js';
 
 export type Outcome =
   /** The response, as one JSON body; `status` is what the backend outcome counts as (200, 502, 504). */
@@ -23,8 +24,13 @@ export interface PendingOptions {
   legacy: boolean;
   /** initialize: a timeout or crash is an HTTP error, not a JSON-RPC error. */
   httpErrors: boolean;
-  /** Called once with the backend outcome (status) when the request settles. */
-  report?: (status: number, latencyMs: number) => void;
+  /**
+   * Called once with the backend outcome when the request settles: the status it counts as, and
+   * the JSON-RPC error code when the answer was an error.
+   */
+  report?: (status: number, latencyMs: number, rpcError?: number) => void;
+  /** The gateway request that carried this message (for audit records). */
+  requestId?: string;
 }
 
 export class PendingRequest {
@@ -36,6 +42,8 @@ export class PendingRequest {
   hardDeadline = 0;
   /** What the backend outcome counts as once settled: 200, or 502/504 for a failed backend. */
   status = 200;
+  /** Set for tools/call: what the metrics and audit records say about the call. */
+  toolCall?: ToolCallInfo;
   private settleOutcome?: (outcome: Outcome) => void;
   private settled = false;
 
@@ -61,10 +69,10 @@ export class PendingRequest {
     this.settleOutcome?.(outcome);
   }
 
-  report(status: number): void {
+  report(status: number, rpcError?: number): void {
     const report = this.options.report;
     if (!report) return;
     this.options.report = undefined;
-    report(status, performance.now() - this.startedAt);
+    report(status, performance.now() - this.startedAt, rpcError);
   }
 }

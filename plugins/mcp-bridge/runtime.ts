@@ -5,7 +5,9 @@
  */
 import type { GatewayConfig } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
+import type { GatewayMetrics } from '../../core/metrics.js';
 import type { PluginApi } from '../../core/plugin.js';
+import type { ToolCallFeed } from '../../core/tool-calls.js';
 import type { SessionManager } from './sessions.js';
 
 export interface BridgeSettings {
@@ -41,15 +43,35 @@ export function settingsOf(mcp: GatewayConfig['mcp']): BridgeSettings {
 export class Runtime {
   readonly settings: BridgeSettings;
   readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly toolCalls: ToolCallFeed;
   /** Session managers by route and bridge config, shared by route versions whose bridge config is equal. */
   readonly managers = new Map<string, SessionManager>();
   private slots = 0;
-  private readonly children = new Set<Stoppable>();
+  /** Live children and the route each serves (the per-route children gauge). */
+  private readonly children = new Map<Stoppable, string>();
   private readonly stopping = new Set<Promise<void>>();
+  private readonly stopGauges: () => void;
 
-  constructor(config: Readonly<GatewayConfig>, logger: Logger) {
-    this.settings = settingsOf(config.mcp);
-    this.logger = logger.child({ plugin: 'mcp-bridge' });
+  constructor(api: Pick<PluginApi, 'config' | 'logger' | 'metrics' | 'toolCalls'>) {
+    this.settings = settingsOf(api.config.mcp);
+    this.logger = api.logger.child({ plugin: 'mcp-bridge' });
+    this.metrics = api.metrics;
+    this.toolCalls = api.toolCalls;
+    this.stopGauges = api.metrics.provideMcp(() => this.gauges());
+  }
+
+  /** Sessions and children per route, read by the metrics at scrape time. */
+  private gauges(): Array<{ route: string; sessions: number; children: number }> {
+    const byRoute = new Map<string, { route: string; sessions: number; children: number }>();
+    const entry = (route: string) => {
+      let found = byRoute.get(route);
+      if (!found) byRoute.set(route, (found = { route, sessions: 0, children: 0 }));
+      return found;
+    };
+    for (const manager of this.managers.values()) entry(manager.routeId).sessions += manager.size;
+    for (const route of this.children.values()) entry(route).children += 1;
+    return [...byRoute.values()];
   }
 
   /** Children running or stopping, plus slots reserved for children being started. */
@@ -69,8 +91,8 @@ export class Runtime {
     this.slots = Math.max(0, this.slots - 1);
   }
 
-  adopt(child: Stoppable): void {
-    this.children.add(child);
+  adopt(child: Stoppable, routeId: string): void {
+    this.children.set(child, routeId);
   }
 
   /** The child is gone, grandchildren included: its slot is free. */
@@ -89,12 +111,13 @@ export class Runtime {
    * wait for that, and stop anything left.
    */
   async destroy(): Promise<void> {
-    for (const child of this.children) this.track(child.stop());
+    this.stopGauges();
+    for (const child of this.children.keys()) this.track(child.stop());
     await Promise.allSettled([...this.stopping]);
   }
 }
 
 /** This gateway's bridge runtime. */
 export function runtimeOf(api: PluginApi): Runtime {
-  return api.state('mcp-bridge', () => new Runtime(api.config, api.logger));
+  return api.state('mcp-bridge', () => new Runtime(api));
 }

@@ -14,6 +14,7 @@ import type { Logger } from '../../core/logger.js';
 import { Child, type ExitInfo } from './child.js';
 import {
   CONNECTION_CLOSED,
+  INTERNAL_ERROR,
   INVALID_REQUEST,
   REQUEST_TIMEOUT,
   RETRY_AFTER_SECONDS,
@@ -28,6 +29,7 @@ import type { BridgeSettings } from './runtime.js';
 import type { BridgeConf } from './schema.js';
 import type { SseConnection } from './sse.js';
 import { EventLog, Stream, eventId, parseEventId, type SseEvent } from './streams.js';
+import { toolCallInfo } from './telemetry.js';
 
 export type TransportKind = 'streamable-http' | 'sse';
 
@@ -36,6 +38,10 @@ export interface SessionHost {
   readonly settings: BridgeSettings;
   readonly logger: Logger;
   closed(session: Session, reason: string): void;
+  /** The server process exited without being asked, or could not be started. */
+  childCrashed(reason: 'exited' | 'spawn_failed'): void;
+  /** A tools/call settled: the status it counts as, and what its answer said. */
+  toolCallDone(session: Session, pending: PendingRequest, status: number, rpcError: number | undefined, toolError: boolean): void;
 }
 
 /** Messages a legacy session holds before its stream is attached (a child that talks at once). */
@@ -96,6 +102,7 @@ export class Session {
     const token = params?._meta?.progressToken;
     const progressToken = typeof token === 'string' || typeof token === 'number' ? token : undefined;
     const pending = new PendingRequest(id, method, progressToken, options);
+    if (method === 'tools/call') pending.toolCall = toolCallInfo(message, options.requestId);
     this.pending.set(id, pending);
     if (progressToken !== undefined) this.progress.set(progressToken, pending);
     pending.hardDeadline = pending.startedAt + this.host.settings.maxRequestDuration;
@@ -122,7 +129,7 @@ export class Session {
   abandon(pending: PendingRequest): void {
     if (!pending.waiting || this.pending.get(pending.id) !== pending) return;
     this.forget(pending);
-    pending.report(499);
+    this.done(pending, 499);
     pending.settle({ kind: 'gone' });
     this.child.write(`${cancelledNotification(pending.id, 'client disconnected')}\n`);
   }
@@ -172,7 +179,10 @@ export class Session {
       const version = (m.result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
       if (typeof version === 'string') this.protocolVersion = version;
     }
-    this.finish(pending, line, 200);
+    const error = m.error as { code?: unknown } | undefined;
+    const rpcError = error === undefined ? undefined : typeof error.code === 'number' ? error.code : INTERNAL_ERROR;
+    const toolError = pending.toolCall !== undefined && (m.result as { isError?: unknown } | undefined)?.isError === true;
+    this.finish(pending, line, 200, rpcError, toolError);
   }
 
   private badLine(raw: string): void {
@@ -214,11 +224,23 @@ export class Session {
     pending.settle({ kind: 'sse', stream });
   }
 
-  private finish(pending: PendingRequest, line: string, status: number): void {
+  private finish(pending: PendingRequest, line: string, status: number, rpcError?: number, toolError = false): void {
     this.forget(pending);
     pending.status = status;
-    pending.report(status);
+    this.done(pending, status, rpcError, toolError);
     this.deliver(pending, line, true);
+  }
+
+  /** Reports a settled request once: to its HTTP exchange (status, error code) and, for tools/call, to the metrics. */
+  private done(pending: PendingRequest, status: number, rpcError?: number, toolError = false): void {
+    pending.report(status, rpcError);
+    if (!pending.toolCall) return;
+    try {
+      this.host.toolCallDone(this, pending, status, rpcError, toolError);
+    } finally {
+      // Once: a request settles one way only.
+      pending.toolCall = undefined;
+    }
   }
 
   private forget(pending: PendingRequest): void {
@@ -233,14 +255,14 @@ export class Session {
     const now = performance.now();
     if (pending.options.httpErrors) {
       this.forget(pending);
-      pending.report(504);
+      this.done(pending, 504);
       pending.settle({ kind: 'failed', status: 504, reason: 'the MCP server did not answer in time' });
       return;
     }
     const seconds = Math.round((now - pending.startedAt) / 100) / 10;
     this.logger.warn({ id: pending.id, method: pending.method, seconds }, 'mcp request timed out; cancelled at the server');
     this.child.write(`${cancelledNotification(pending.id, `timed out after ${seconds} s at the gateway`)}\n`);
-    this.finish(pending, errorResponse(pending.id, REQUEST_TIMEOUT, `Request timed out after ${seconds} s`), 504);
+    this.finish(pending, errorResponse(pending.id, REQUEST_TIMEOUT, `Request timed out after ${seconds} s`), 504, REQUEST_TIMEOUT);
     // A server that cannot initialize in time is not going to work (init_timeout).
     if (pending.method === 'initialize') this.close('the MCP server did not answer initialize in time', 504);
   }
@@ -255,7 +277,7 @@ export class Session {
 
   private cancelled(pending: PendingRequest): void {
     this.forget(pending);
-    pending.report(499);
+    this.done(pending, 499);
     if (pending.stream) this.completeStream(pending.stream);
     else pending.settle({ kind: 'json', line: errorResponse(pending.id, CONNECTION_CLOSED, 'Request cancelled by the client'), status: 499 });
   }
@@ -413,6 +435,7 @@ export class Session {
   // ---- the end ---------------------------------------------------------------------------
 
   private onChildExit(info: ExitInfo): void {
+    if (!info.requested) this.host.childCrashed(info.spawnError ? 'spawn_failed' : 'exited');
     if (this.closed) return;
     if (info.spawnError) this.close('the MCP server could not be started', 502);
     else this.close('the MCP server exited', 502);
@@ -428,10 +451,10 @@ export class Session {
     for (const pending of [...this.pending.values()]) {
       if (pending.options.httpErrors && pending.waiting) {
         this.forget(pending);
-        pending.report(status);
+        this.done(pending, status);
         pending.settle({ kind: 'failed', status: 502, reason });
       } else {
-        this.finish(pending, errorResponse(pending.id, CONNECTION_CLOSED, `MCP session ended: ${reason}`), status);
+        this.finish(pending, errorResponse(pending.id, CONNECTION_CLOSED, `MCP session ended: ${reason}`), status, CONNECTION_CLOSED);
       }
     }
     for (const stream of this.streams.values()) {

@@ -9,16 +9,21 @@
  */
 import type { Logger } from '../../core/logger.js';
 import { RETRY_AFTER_SECONDS, mcpHttpError } from './jsonrpc.js';
+import type { PendingRequest } from './pending.js';
 import type { BridgeSettings, Runtime } from './runtime.js';
 import type { BridgeConf } from './schema.js';
 import { Session, type SessionHost, type TransportKind } from './session.js';
+import { endReasonOf, toolCallOutcome } from './telemetry.js';
 
-/** The manager for this route and config, shared by route versions whose bridge config is equal. */
-export function acquireManager(runtime: Runtime, routeKey: string, conf: BridgeConf): SessionManager {
+/**
+ * The manager for this route and config, shared by route versions whose bridge config is equal.
+ * `routeKey` tells consumer-scoped bridges apart; `routeId` is the route, for metrics and audit.
+ */
+export function acquireManager(runtime: Runtime, routeKey: string, routeId: string, conf: BridgeConf): SessionManager {
   const key = `${routeKey}\n${JSON.stringify(conf)}`;
   let manager = runtime.managers.get(key);
   if (!manager) {
-    manager = new SessionManager(runtime, conf, routeKey, () => runtime.managers.delete(key));
+    manager = new SessionManager(runtime, conf, routeKey, routeId, () => runtime.managers.delete(key));
     runtime.managers.set(key, manager);
   }
   manager.users += 1;
@@ -38,6 +43,7 @@ export class SessionManager implements SessionHost {
     private readonly runtime: Runtime,
     readonly conf: BridgeConf,
     routeKey: string,
+    readonly routeId: string,
     private readonly forget: () => void,
   ) {
     this.settings = runtime.settings;
@@ -67,9 +73,10 @@ export class SessionManager implements SessionHost {
       this.runtime.unreserve();
       throw mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', 'the MCP server could not be started', { cause: err });
     }
-    this.runtime.adopt(session.child);
+    this.runtime.adopt(session.child, this.routeId);
     this.sessions.set(session.id, session);
     this.perConsumer.set(consumerKey, (this.perConsumer.get(consumerKey) ?? 0) + 1);
+    this.runtime.metrics.mcpSessionsCreated.inc({ route: this.routeId, transport });
     this.logger.info({ session: session.id, transport, consumer }, 'mcp session opened');
     this.startTimer();
     return session;
@@ -90,11 +97,45 @@ export class SessionManager implements SessionHost {
       if (left > 0) this.perConsumer.set(key, left);
       else this.perConsumer.delete(key);
     }
+    this.runtime.metrics.mcpSessionsEnded.inc({ route: this.routeId, reason: endReasonOf(reason) });
     this.logger.info({ session: session.id, reason }, 'mcp session closed');
     const child = session.child;
     const stop = child.stop().finally(() => this.runtime.release(child));
     this.runtime.track(stop);
     if (this.sessions.size === 0) this.stopTimer();
+  }
+
+  /** A server process exited without being asked, or could not be started. */
+  childCrashed(reason: 'exited' | 'spawn_failed'): void {
+    this.runtime.metrics.mcpChildCrashes.inc({ route: this.routeId, reason });
+  }
+
+  /** A tools/call got its answer (or never will): metrics always, an audit record when someone listens. */
+  toolCallDone(session: Session, pending: PendingRequest, status: number, rpcError: number | undefined, toolError: boolean): void {
+    const call = pending.toolCall;
+    if (!call) return;
+    const outcome = toolCallOutcome(status, rpcError, toolError);
+    const latencyMs = performance.now() - pending.startedAt;
+    this.runtime.metrics.recordToolCall(this.routeId, call.name, outcome, latencyMs);
+    if (!this.runtime.toolCalls.wants(this.routeId)) return;
+    this.runtime.toolCalls.publish(
+      {
+        time: call.time,
+        routeId: this.routeId,
+        consumer: session.consumer,
+        sessionId: session.id,
+        requestId: call.requestId,
+        transport: session.transport,
+        tool: call.name,
+        id: pending.id,
+        argumentsBytes: call.argumentsBytes,
+        arguments: call.arguments,
+        outcome,
+        errorCode: rpcError,
+        latencyMs,
+      },
+      (err) => this.logger.error({ err }, 'tool call listener failed'),
+    );
   }
 
   /** The route version stopped using this manager; the last one out ends every session. */

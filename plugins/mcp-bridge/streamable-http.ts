@@ -58,6 +58,7 @@ async function post(ctx: GatewayContext, manager: SessionManager): Promise<void>
       legacy: false,
       httpErrors: false,
       report: reporter(ctx),
+      requestId: ctx.gateway.requestId,
     });
     return reply(ctx, session, pending);
   }
@@ -178,8 +179,9 @@ function sendJson(ctx: GatewayContext, line: string): void {
 }
 
 function reporter(ctx: GatewayContext) {
-  return (status: number, latency: number) => {
+  return (status: number, latency: number, rpcError?: number) => {
     ctx.gateway.upstreamOutcome = { status, latency };
+    if (rpcError !== undefined) ctx.gateway.mcpError = rpcError;
   };
 }
 
