@@ -36,6 +36,7 @@ class Breaker {
     readonly route: RouteInfo,
     readonly logger: Logger,
     states: SharedStates<BreakerState>,
+    private readonly live: Set<Breaker>,
   ) {
     const backend = route.record.upstream ?? route.record.upstream_id ?? route.record.service_id ?? '';
     const key = [route.id, route.consumer ?? '', confVersion(conf), JSON.stringify(backend)].join('|');
@@ -44,15 +45,25 @@ class Breaker {
     );
     this.state = held.value;
     this.release = held.release;
+    live.add(this);
   }
 
   dispose(): void {
+    this.live.delete(this);
     this.release();
   }
 }
 
 /** This gateway's breaker states, shared by route versions with the same config and backend (an unrelated edit keeps an open breaker open). */
 const breakerStates = (api: PluginApi) => api.state('api-breaker', () => new SharedStates<BreakerState>());
+
+/** This gateway's breakers in use, which the `tollgate_breaker_state` gauge reads at scrape time. */
+const liveBreakers = (api: PluginApi) =>
+  api.state('api-breaker/live', () => {
+    const breakers = new Set<Breaker>();
+    const unregister = api.metrics.provideBreakers(() => [...breakers].map((b) => ({ route: b.route.id, state: b.state.state })));
+    return { breakers, unregister };
+  });
 
 const statuses = (minimum: number, maximum: number, fallback: number) => ({
   type: 'array',
@@ -109,9 +120,14 @@ export default definePlugin<ApiBreakerConf, Breaker>({
     },
   },
 
-  destroy: (api) => breakerStates(api).clear(),
+  destroy(api) {
+    breakerStates(api).clear();
+    const live = liveBreakers(api);
+    live.unregister();
+    live.breakers.clear();
+  },
 
-  create: (conf, route, api) => new Breaker(conf, route, api.logger, breakerStates(api)),
+  create: (conf, route, api) => new Breaker(conf, route, api.logger, breakerStates(api), liveBreakers(api).breakers),
 
   access(ctx, conf, breaker) {
     const admission = breaker.state.admit();
