@@ -93,6 +93,7 @@ export async function startDemoGateway(extraConfig: Record<string, unknown> = {}
       [defaultUrl(defaults.gateway.listen), dataPlane],
       [defaultUrl(defaults.admin.listen), admin],
       [defaultUrl(defaults.status.listen), url(gateway.addresses.status!)],
+      [defaultUrl(defaults.metrics.listen), url(gateway.addresses.metrics!)],
       [demoAddress, upstream],
     ],
     adminKey: () => readFileSync(join(cwd, 'data', 'admin.key'), 'utf8').trim(),
