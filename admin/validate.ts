@@ -80,6 +80,16 @@ function checkSemantics(kind: ResourceKind, value: Record<string, unknown>, { sn
 
 function checkPlugins(kind: ResourceKind, plugins: unknown, registry: PluginRegistry): string | undefined {
   if (plugins === undefined) return undefined;
+  // A global rule or a consumer cannot answer requests (content) or set what the core reads
+  // before the chain runs (requestOptions): accepting such a plugin there would do nothing.
+  if (kind === 'global_rules' || kind === 'consumers') {
+    for (const name of Object.keys(plugins as Record<string, unknown>)) {
+      const plugin = registry.get(name);
+      if (plugin && (plugin.content || plugin.requestOptions)) {
+        return `plugin ${name} only works on a route, service or plugin config, not on a ${kind === 'consumers' ? 'consumer' : 'global rule'}`;
+      }
+    }
+  }
   if (kind !== 'consumers') return registry.validateMap(plugins, 'route');
   for (const [name, conf] of Object.entries(plugins as Record<string, unknown>)) {
     const error = registry.validate(name, conf, registry.get(name)?.type === 'auth' ? 'consumer' : 'route');

@@ -83,11 +83,12 @@ export const upstreamSchema = {
     keepalive_pool: {
       type: 'object',
       additionalProperties: false,
-      default: {},
+      // No defaults here: an unset field falls back to the gateway's `upstream.*` settings.
+      description: 'Connection pool per node; unset fields use upstream.keepalive_connections / keepalive_timeout of the gateway config.',
       properties: {
-        size: { type: 'integer', minimum: 1, default: 320 },
-        idle_timeout: { type: 'number', minimum: 0, default: 60 },
-        requests: { type: 'integer', minimum: 1, default: 1000 },
+        size: { type: 'integer', minimum: 1, description: 'Connections kept per node.' },
+        idle_timeout: { type: 'number', minimum: 0, description: 'Seconds an idle connection is kept.' },
+        requests: { type: 'integer', minimum: 1, description: 'Requests per connection before it is replaced (default 1000).' },
       },
     },
     tls: {

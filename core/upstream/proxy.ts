@@ -125,6 +125,8 @@ function forward(
         outcome.latency = performance.now() - sentAt;
         ctx.status = statusCode;
         copyResponseHeaders(headers, res);
+        // Body filters may change the length: the response goes out chunked instead.
+        if (options.filterBody) res.removeHeader('content-length');
         if (!options.beforeHeaders) {
           ctx.respond = false;
           headWritten = true;

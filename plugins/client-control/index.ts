@@ -18,8 +18,9 @@ export default definePlugin<ClientControlConf>({
     type: 'object',
     additionalProperties: false,
     properties: {
-      max_body_size: { type: 'integer', minimum: 0, description: 'Largest request body in bytes for this route (413 above it); 0 allows no body.' },
+      max_body_size: { type: 'integer', minimum: 0, description: 'Largest request body in bytes for this route (413 above it); 0 means no limit, as in APISIX and nginx.' },
     },
   },
-  requestOptions: (conf) => (conf.max_body_size === undefined ? {} : { maxBodyBytes: conf.max_body_size }),
+  requestOptions: (conf) =>
+    conf.max_body_size === undefined ? {} : { maxBodyBytes: conf.max_body_size === 0 ? Number.POSITIVE_INFINITY : conf.max_body_size },
 });

@@ -114,7 +114,8 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
         }
       }
     }
-    if (path !== undefined) plan.uri = query && !path.includes('?') ? `${path}?${query}` : path;
+    // The client's query is kept, appended to one the new path brings (APISIX does the same).
+    if (path !== undefined) plan.uri = query ? `${path}${path.includes('?') ? '&' : '?'}${query}` : path;
     if (conf.method) plan.method = conf.method;
     if (conf.host) plan.host = conf.host;
     const { add, set, remove } = compiled.headers;

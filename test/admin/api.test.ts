@@ -167,6 +167,14 @@ describe('Admin API', () => {
       });
     }
 
+    it('refuses route-only plugins in a global rule or on a consumer, where they would do nothing', async () => {
+      const rule = await gw.admin('PUT', '/global_rules/g-body', { plugins: { 'client-control': { max_body_size: 10 } } });
+      expect(rule.status).to.equal(400);
+      expect(rule.json.error_msg).to.match(/only works on a route/);
+      const consumer = await gw.admin('PUT', '/consumers', { username: 'cc', plugins: { 'client-control': { max_body_size: 10 } } });
+      expect(consumer.status).to.equal(400);
+    });
+
     it('refuses bodies that are not JSON, poisoned or absurdly deep', async () => {
       const notJson = await http('PUT', `${gw.adminUrl}/routes/j`, '{"uri": ', { 'x-api-key': TEST_ADMIN_KEY });
       expect(notJson.status).to.equal(400);

@@ -27,10 +27,15 @@ describe('plugin proxy-rewrite', () => {
 
   describe('happy path', () => {
     it('replaces the path with uri, interpolating variables and keeping the query', async () => {
-      await route('u', '/users/:id', { uri: '/internal/users?by=$arg_by' });
-      expect((await gw.get('/users/7?by=name')).json.url).to.equal('/internal/users?by=name');
+      await route('u', '/users/:id', { uri: '/internal/users?source=$arg_by' });
+      expect((await gw.get('/users/7?by=name')).json.url).to.equal('/internal/users?source=name&by=name');
       await route('u2', '/plain/*', { uri: '/fixed' });
       expect((await gw.get('/plain/x?q=1')).json.url).to.equal('/fixed?q=1');
+    });
+
+    it("appends the client's query to a query the new uri brings", async () => {
+      await route('uq', '/with-query', { uri: '/target?fixed=1' });
+      expect((await gw.get('/with-query?mine=2')).json.url).to.equal('/target?fixed=1&mine=2');
     });
 
     it('applies the first matching regex_uri pair', async () => {
