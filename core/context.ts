@@ -5,6 +5,12 @@
 import type { ParameterizedContext, DefaultState } from 'koa';
 import type { GatewayError } from './errors.js';
 
+/**
+ * The `RouteInfo.id` that global rules' plugin instances are created with: a plugin that keys
+ * state by route (an audit subscription) treats it as "every route".
+ */
+export const GLOBAL_RULES_ROUTE_ID = '__global__';
+
 /** The route a request matched, after service / plugin_config merging. */
 export interface RouteInfo {
   readonly id: string;
@@ -12,7 +18,7 @@ export interface RouteInfo {
   readonly serviceId?: string;
   readonly upstreamId?: string;
   readonly labels?: Readonly<Record<string, string>>;
-  /** The merged route record as stored (plugins included); read-only. */
+  /** The route's own record as stored (its plugins only, before service/plugin_config merging); read-only. */
   readonly record: Readonly<Record<string, unknown>>;
   /**
    * Set only for the instances of a consumer's own plugins (merged in after authentication): the

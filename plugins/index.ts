@@ -2,13 +2,16 @@
 import type { Plugin } from '../core/plugin.js';
 import apiBreaker from './api-breaker/index.js';
 import clientControl from './client-control/index.js';
+import fileLogger from './file-logger/index.js';
+import httpLogger from './http-logger/index.js';
 import jwtAuth from './jwt-auth/index.js';
 import keyAuth from './key-auth/index.js';
 import limitConn from './limit-conn/index.js';
 import limitCount from './limit-count/index.js';
 import limitReq from './limit-req/index.js';
 import mcpBridge from './mcp-bridge/index.js';
+import prometheus from './prometheus/index.js';
 import proxyRewrite from './proxy-rewrite/index.js';
 import requestId from './request-id/index.js';
 
-export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, proxyRewrite, jwtAuth, keyAuth, apiBreaker, limitConn, limitCount, limitReq, mcpBridge];
+export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, proxyRewrite, jwtAuth, keyAuth, apiBreaker, limitConn, limitCount, limitReq, mcpBridge, prometheus, httpLogger, fileLogger];

@@ -7,6 +7,7 @@
  */
 import type { Catalog, CatalogRecord, CatalogSnapshot, ResourceKind } from '../core/catalog/types.js';
 import type { GatewayConfig } from '../core/config.js';
+import { GLOBAL_RULES_ROUTE_ID } from '../core/context.js';
 import type { Logger } from '../core/logger.js';
 import { buildChain, EMPTY_CHAIN, type Chain, type ChainEntry, type RouteMatch, type RouteResolver } from '../core/pipeline.js';
 import type { PluginRegistry } from '../core/registry.js';
@@ -323,7 +324,7 @@ export class RouteTable implements RouteResolver {
   }
 }
 
-const GLOBAL_ROUTE = Object.freeze({ id: '__global__', record: Object.freeze({}) });
+const GLOBAL_ROUTE = Object.freeze({ id: GLOBAL_RULES_ROUTE_ID, record: Object.freeze({}) });
 
 /** Every record a compiled route was built from; if none changed, the compiled route is reusable. */
 function dependenciesOf(snapshot: CatalogSnapshot, record: CatalogRecord, route: Record<string, unknown>): Dependency[] {

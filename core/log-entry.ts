@@ -1,0 +1,256 @@
+/**
+ * Log entries for the log sink plugins (file-logger, http-logger): APISIX's default entry
+ * (`apisix/utils/log-util.lua`: request, response, server, upstream, route and service ids,
+ * consumer, client address, start time and latencies) with an `mcp` object for MCP requests, a
+ * custom `log_format`, and one audit entry per MCP tool call. Shared here because no plugin
+ * imports another.
+ *
+ * Credentials are redacted wherever they could appear (faults-checklist B-18): the Authorization,
+ * Proxy-Authorization, Cookie, Set-Cookie, apikey and X-API-KEY headers; the query parameters
+ * auth plugins read (apikey, jwt, and whatever the route's key-auth and jwt-auth are configured
+ * with); and the same names when a `log_format` asks for them by variable.
+ */
+import { hostname } from 'node:os';
+import type { GatewayContext, RouteInfo } from './context.js';
+import type { ToolCallRecord } from './tool-calls.js';
+
+export const REDACTED = '[redacted]';
+
+const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'apikey', 'x-api-key'];
+const CREDENTIAL_PARAMS = ['apikey', 'api_key', 'jwt', 'token', 'access_token'];
+
+/** Header and query names whose values never reach a log entry on one route. */
+export interface Redaction {
+  readonly headers: ReadonlySet<string>;
+  readonly params: ReadonlySet<string>;
+  readonly cookies: ReadonlySet<string>;
+}
+
+/**
+ * The names to redact on `route`: the standard credential names plus those its auth plugins are
+ * configured to read (key-auth `header`/`query`, jwt-auth `header`/`query`/`cookie`).
+ */
+export function redactionFor(route: RouteInfo): Redaction {
+  const headers = new Set(CREDENTIAL_HEADERS);
+  const params = new Set(CREDENTIAL_PARAMS);
+  const cookies = new Set<string>(['jwt']);
+  const plugins = (route.record.plugins ?? {}) as Record<string, Record<string, unknown> | undefined>;
+  for (const name of ['key-auth', 'jwt-auth']) {
+    const conf = plugins[name];
+    if (!conf) continue;
+    if (typeof conf.header === 'string') headers.add(conf.header.toLowerCase());
+    if (typeof conf.query === 'string') params.add(conf.query);
+    if (typeof conf.cookie === 'string') cookies.add(conf.cookie);
+  }
+  return { headers, params, cookies };
+}
+
+/** The status the client got: nginx's 499 when it left before being answered. */
+export function responseStatus(ctx: GatewayContext): number {
+  const { res } = ctx;
+  return res.headersSent || res.writableFinished ? res.statusCode : 499;
+}
+
+export interface EntryOptions {
+  redaction: Redaction;
+  /** Name → `$variable` or literal (APISIX `log_format`); replaces the default entry when set. */
+  logFormat?: Readonly<Record<string, unknown>>;
+  /** Request and response bodies captured for the entry (already capped). */
+  requestBody?: string;
+  responseBody?: string;
+}
+
+/** The entry for a finished request, as file-logger and http-logger write it. */
+export function requestLogEntry(ctx: GatewayContext, options: EntryOptions): Record<string, unknown> {
+  if (options.logFormat) return formattedEntry(ctx, options.logFormat, options.redaction);
+  const state = ctx.gateway;
+  const { req, res } = ctx;
+  const now = performance.now();
+  const latency = now - state.startTime;
+  const outcome = state.upstreamOutcome;
+  const query = redactedQuery(state.query, options.redaction);
+  const uri = query.text ? `${state.path}?${query.text}` : state.path;
+  const entry: Record<string, unknown> = {
+    request_id: state.requestId,
+    request: {
+      url: `${state.var('scheme') ?? 'http'}://${req.headers.host ?? state.var('host') ?? ''}${uri}`,
+      uri,
+      method: req.method,
+      headers: redactedHeaders(req.headers, options.redaction),
+      querystring: query.object,
+      size: state.bytesIn,
+      ...(options.requestBody === undefined ? {} : { body: options.requestBody }),
+    },
+    response: {
+      status: responseStatus(ctx),
+      headers: redactedHeaders(res.getHeaders(), options.redaction),
+      size: state.bytesOut,
+      ...(options.responseBody === undefined ? {} : { body: options.responseBody }),
+    },
+    server: { hostname: HOSTNAME },
+    upstream: outcome?.addr,
+    service_id: state.route?.serviceId,
+    route_id: state.route?.id,
+    consumer: state.consumer ? { username: state.consumer.username } : undefined,
+    client_ip: state.clientIp,
+    start_time: Math.round(Date.now() - latency),
+    latency: round(latency),
+    upstream_latency: outcome?.latency === undefined ? undefined : round(outcome.latency),
+    apisix_latency: round(outcome?.latency === undefined ? latency : Math.max(0, latency - outcome.latency)),
+  };
+  if (state.error) entry.error_code = state.error.code;
+  const mcp = state.mcp;
+  if (mcp) {
+    entry.mcp = {
+      transport: mcp.transport,
+      session_id: mcp.sessionId ?? headerString(res.getHeader('mcp-session-id')),
+      method: mcp.method,
+      name: mcp.name,
+      id: mcp.id,
+      error: state.mcpError,
+    };
+  }
+  return entry;
+}
+
+/** One audit entry for an MCP tool call; the arguments only when the route opts in, and only up to `maxArgumentBytes`. */
+export function toolCallAuditEntry(record: ToolCallRecord, includeArguments: boolean, maxArgumentBytes: number): Record<string, unknown> {
+  const entry: Record<string, unknown> = {
+    type: 'mcp_tool_call',
+    time: new Date(record.time).toISOString(),
+    request_id: record.requestId,
+    route_id: record.routeId,
+    consumer: record.consumer,
+    session_id: record.sessionId,
+    transport: record.transport,
+    tool: record.tool,
+    id: record.id,
+    arguments_bytes: record.argumentsBytes,
+    outcome: record.outcome,
+    error_code: record.errorCode,
+    latency: round(record.latencyMs),
+  };
+  if (includeArguments && record.arguments !== undefined) {
+    if (record.argumentsBytes <= maxArgumentBytes) entry.arguments = record.arguments;
+    else entry.arguments_truncated = true;
+  }
+  return entry;
+}
+
+/** Collects a body up to `limit` bytes, for `include_req_body` / `include_resp_body`. */
+export class BodyCapture {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  truncated = false;
+
+  constructor(private readonly limit: number) {}
+
+  push(chunk: Buffer): void {
+    if (this.size >= this.limit) {
+      if (chunk.length > 0) this.truncated = true;
+      return;
+    }
+    const room = this.limit - this.size;
+    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (part.length < chunk.length) this.truncated = true;
+    // Copied: the proxy may reuse or keep writing the buffer it handed us.
+    this.chunks.push(Buffer.from(part));
+    this.size += part.length;
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks, this.size).toString('utf8');
+  }
+}
+
+/** Cuts a buffered body (an MCP request's) to `limit` bytes, as text. */
+export function cappedText(body: Buffer, limit: number): string {
+  return (body.length > limit ? body.subarray(0, limit) : body).toString('utf8');
+}
+
+function formattedEntry(ctx: GatewayContext, format: Readonly<Record<string, unknown>>, redaction: Redaction): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(format)) {
+    out[key] = typeof spec === 'string' && spec.startsWith('$') ? variable(ctx, spec.slice(1), redaction) : spec;
+  }
+  return out;
+}
+
+/**
+ * A `log_format` variable: nginx's names for what the gateway measured, otherwise the request
+ * variables every plugin sees (`ctx.gateway.var`), with credentials redacted.
+ */
+function variable(ctx: GatewayContext, name: string, redaction: Redaction): unknown {
+  const state = ctx.gateway;
+  const latency = performance.now() - state.startTime;
+  switch (name) {
+    case 'time_iso8601':
+      return new Date().toISOString();
+    case 'msec':
+      return Date.now() / 1000;
+    case 'status':
+      return responseStatus(ctx);
+    case 'request_time':
+      return round(latency) / 1000;
+    case 'request_length':
+      return state.bytesIn;
+    case 'bytes_sent':
+      return state.bytesOut;
+    case 'upstream_addr':
+      return state.upstreamOutcome?.addr;
+    case 'upstream_status':
+      return state.upstreamOutcome?.status;
+    case 'upstream_response_time':
+      return state.upstreamOutcome?.latency === undefined ? undefined : round(state.upstreamOutcome.latency) / 1000;
+    case 'hostname':
+      return HOSTNAME;
+    case 'mcp_error':
+      return state.mcpError;
+    case 'mcp_session_id':
+      return state.mcp?.sessionId ?? headerString(ctx.res.getHeader('mcp-session-id'));
+  }
+  if (name.startsWith('http_') && redaction.headers.has(name.slice(5).replaceAll('_', '-').toLowerCase())) return REDACTED;
+  if (name.startsWith('arg_') && redaction.params.has(name.slice(4))) return REDACTED;
+  if (name.startsWith('cookie_')) return REDACTED;
+  if (name === 'args' || name === 'request_uri') {
+    const query = redactedQuery(state.query, redaction).text;
+    if (name === 'args') return query;
+    return query ? `${state.path}?${query}` : state.path;
+  }
+  return state.var(name);
+}
+
+function redactedHeaders(headers: Record<string, unknown>, redaction: Redaction): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    out[name] = redaction.headers.has(name.toLowerCase()) ? REDACTED : value;
+  }
+  return out;
+}
+
+function redactedQuery(query: string, redaction: Redaction): { text: string; object: Record<string, string | string[]> } {
+  const object: Record<string, string | string[]> = {};
+  if (!query) return { text: '', object };
+  const params = new URLSearchParams(query);
+  let changed = false;
+  for (const name of new Set(params.keys())) {
+    const values = redaction.params.has(name) ? params.getAll(name).map(() => REDACTED) : params.getAll(name);
+    if (redaction.params.has(name)) changed = true;
+    object[name] = values.length === 1 ? values[0] : values;
+  }
+  if (!changed) return { text: query, object };
+  const rebuilt = new URLSearchParams();
+  for (const [name, value] of params) rebuilt.append(name, redaction.params.has(name) ? REDACTED : value);
+  return { text: rebuilt.toString(), object };
+}
+
+function headerString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+const HOSTNAME = hostname();

@@ -1,0 +1,217 @@
+/**
+ * file-logger — appends one JSON line per request to a file (APISIX file-logger): APISIX's default
+ * entry (request, response, upstream, route, service, consumer, latencies) with an `mcp` object on
+ * MCP routes, or a custom `log_format`; optionally the bodies, and one audit line per MCP tool call.
+ *
+ * Phases: access (listens to the request body when asked), body filter (keeps the response body
+ * when asked), log. Fails open: writes are asynchronous and buffered up to 16 MiB per file; past
+ * that, or when the file cannot be written, lines are dropped and counted
+ * (`tollgate_log_entries_dropped_total{plugin="file-logger"}`), and requests never notice.
+ * The path is opened as the gateway's own user: only admins can set it (Admin API).
+ */
+import { resolve } from 'node:path';
+import type { RouteInfo } from '../../core/context.js';
+import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LogSinkRoute, type LogSinkConf } from '../../core/log-sink.js';
+import type { Logger } from '../../core/logger.js';
+import type { GatewayMetrics } from '../../core/metrics.js';
+import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
+import { pino } from 'pino';
+
+interface FileLoggerConf extends LogSinkConf {
+  path?: string;
+}
+
+interface FileLoggerMetadata {
+  path?: string;
+  log_format?: Record<string, unknown>;
+}
+
+/** Past this many bytes waiting for the disk, lines are dropped (and counted). */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+interface Sonic {
+  write(data: string): boolean;
+  end(): void;
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  once(event: string, listener: (...args: any[]) => void): unknown;
+  destroyed?: boolean;
+}
+
+/**
+ * How long a file nobody configures any more stays open: requests that matched the old route
+ * version may still be finishing, and a route edit often brings the same path straight back.
+ */
+const UNUSED_CLOSE_MS = 10_000;
+
+/** One open file, shared by every route that logs to it. */
+class FileSink {
+  users = 0;
+  closeTimer?: NodeJS.Timeout;
+  readonly closed: Promise<void>;
+  private readonly sonic: Sonic;
+  private failed = false;
+  private ended = false;
+
+  constructor(
+    readonly path: string,
+    private readonly logger: Logger,
+    private readonly dropped: (lines: number) => void,
+  ) {
+    this.sonic = pino.destination({ dest: path, sync: false, mkdir: true, append: true, maxLength: MAX_BUFFERED_BYTES }) as unknown as Sonic;
+    this.closed = new Promise((resolve) => {
+      this.sonic.once('close', () => resolve());
+      this.sonic.once('error', () => resolve());
+    });
+    this.sonic.on('drop', (data: string) => dropped(Math.max(1, data.split('\n').length - 1)));
+    this.sonic.on('error', (err: Error) => {
+      // Once per file: a full disk must not add a log line per request.
+      if (!this.failed) logger.error({ err, path }, 'file-logger cannot write its file; entries are dropped');
+      this.failed = true;
+    });
+  }
+
+  write(entry: Record<string, unknown>): void {
+    if (this.ended || this.failed || this.sonic.destroyed) {
+      this.dropped(1);
+      return;
+    }
+    try {
+      this.sonic.write(`${JSON.stringify(entry)}\n`);
+    } catch (err) {
+      this.dropped(1);
+      if (!this.failed) this.logger.error({ err, path: this.path }, 'file-logger cannot write its file; entries are dropped');
+      this.failed = true;
+    }
+  }
+
+  /** Flushes what is buffered and closes the file. */
+  end(): Promise<void> {
+    if (!this.ended) {
+      this.ended = true;
+      try {
+        this.sonic.end();
+      } catch {
+        // Already failed; nothing to flush.
+      }
+    }
+    return this.closed;
+  }
+}
+
+/** This gateway's open files, by absolute path. */
+class FileSinks {
+  private readonly sinks = new Map<string, FileSink>();
+  private readonly closing = new Set<Promise<void>>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly metrics: GatewayMetrics,
+  ) {}
+
+  acquire(path: string, route: string): FileSink {
+    const absolute = resolve(path);
+    let sink = this.sinks.get(absolute);
+    if (!sink) {
+      sink = new FileSink(absolute, this.logger, (lines) => this.metrics.logEntriesDropped.inc({ plugin: 'file-logger', route, reason: 'buffer_full' }, lines));
+      this.sinks.set(absolute, sink);
+    }
+    sink.users += 1;
+    clearTimeout(sink.closeTimer);
+    sink.closeTimer = undefined;
+    return sink;
+  }
+
+  release(sink: FileSink): void {
+    sink.users -= 1;
+    if (sink.users > 0 || this.sinks.get(sink.path) !== sink) return;
+    sink.closeTimer = setTimeout(() => {
+      if (sink.users > 0 || this.sinks.get(sink.path) !== sink) return;
+      this.sinks.delete(sink.path);
+      const closed = sink.end();
+      this.closing.add(closed);
+      void closed.finally(() => this.closing.delete(closed));
+    }, UNUSED_CLOSE_MS);
+    sink.closeTimer.unref();
+  }
+
+  /** Gateway shutdown (after requests in flight have finished): flush and close every file. */
+  async closeAll(): Promise<void> {
+    const all = [...this.sinks.values()];
+    for (const sink of all) clearTimeout(sink.closeTimer);
+    this.sinks.clear();
+    await Promise.all([...all.map((sink) => sink.end()), ...this.closing]);
+  }
+}
+
+const fileSinks = (api: PluginApi) => api.state('file-logger', () => new FileSinks(api.logger, api.metrics));
+
+class FileLog implements Disposable {
+  readonly sink?: FileSink;
+  readonly route: LogSinkRoute;
+  private disposed = false;
+
+  constructor(
+    conf: FileLoggerConf,
+    route: RouteInfo,
+    private readonly api: PluginApi,
+  ) {
+    const path = conf.path ?? (api.metadata('file-logger') as FileLoggerMetadata | undefined)?.path;
+    if (path) this.sink = fileSinks(api).acquire(path, route.id);
+    else api.logger.error({ plugin: 'file-logger', route: route.id }, 'file-logger has no path (route config or plugin_metadata); nothing is logged');
+    this.route = new LogSinkRoute('file-logger', conf, route, api, (entry) => this.sink?.write(entry));
+  }
+
+  logFormat(conf: FileLoggerConf): Record<string, unknown> | undefined {
+    return conf.log_format ?? (this.api.metadata('file-logger') as FileLoggerMetadata | undefined)?.log_format;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.route.dispose();
+    if (this.sink) fileSinks(this.api).release(this.sink);
+  }
+}
+
+export default definePlugin<FileLoggerConf, FileLog>({
+  name: 'file-logger',
+  version: '1.0.0',
+  priority: 399,
+  description: 'Appends one JSON line per request (and optionally per MCP tool call) to a file.',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      path: {
+        type: 'string',
+        minLength: 1,
+        description: 'File to append to, relative to the working directory (created with its directory). Required unless plugin_metadata sets one.',
+      },
+      ...LOG_SINK_PROPERTIES,
+    },
+  },
+  metadataSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      path: { type: 'string', minLength: 1, description: 'File for routes whose config sets no `path`.' },
+      log_format: LOG_FORMAT_SCHEMA,
+    },
+  },
+
+  destroy: (api) => fileSinks(api).closeAll(),
+
+  create: (conf, route, api) => new FileLog(conf, route, api),
+
+  access(ctx, _conf, log) {
+    log.route.tapRequest(ctx);
+  },
+
+  bodyFilter(ctx, _conf, log, chunk) {
+    log.route.tapResponse(ctx, chunk);
+  },
+
+  log(ctx, conf, log) {
+    log.sink?.write(log.route.entry(ctx, log.logFormat(conf)));
+  },
+});
