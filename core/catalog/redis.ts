@@ -117,7 +117,9 @@ export class RedisCatalog implements Catalog {
         .catch((err: Error) => this.noteError(err));
     });
     this.client.on('close', () => {
-      if (!this.closed) this.lastError ??= 'connection to redis closed';
+      if (this.closed) return;
+      this.lastError ??= 'connection to redis closed';
+      if (this.loaded) this.syncErrors += 1;
     });
   }
 
@@ -253,7 +255,10 @@ export class RedisCatalog implements Catalog {
 
   private async poll(): Promise<void> {
     if (this.closed || this.client.status !== 'ready') {
-      if (!this.closed) this.lastError ??= `redis ${this.client.status}`;
+      if (!this.closed) {
+        this.lastError ??= `redis ${this.client.status}`;
+        if (this.loaded) this.syncErrors += 1;
+      }
       return;
     }
     try {
@@ -320,7 +325,8 @@ export class RedisCatalog implements Catalog {
 
   private noteError(err: Error): void {
     if (this.closed) return;
-    this.syncErrors += 1;
+    // Counted once following has begun; before the first load the gateway is simply not ready yet.
+    if (this.loaded) this.syncErrors += 1;
     if (this.lastError === undefined) this.options.logger.warn({ err: err.message }, 'catalog store unavailable; serving last snapshot');
     this.lastError = err.message;
   }

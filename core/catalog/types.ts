@@ -43,7 +43,7 @@ export interface CatalogHealth {
   connected: boolean;
   revision: number;
   lastError?: string;
-  /** Times following the store failed since start (a load, poll or write); for the metrics. */
+  /** Failed attempts to follow the store since the first load (a reload, a poll, a write); for the metrics. */
   syncErrors?: number;
 }
 
