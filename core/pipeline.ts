@@ -28,7 +28,8 @@ export interface Chain {
 
 export function buildChain(entries: readonly ChainEntry[]): Chain {
   const sorted = [...entries].sort((a, b) => b.priority - a.priority);
-  const having = (phase: Phase) => sorted.filter((e) => typeof e.plugin[phase] === 'function');
+  const having = (phase: Phase) =>
+    sorted.filter((e) => typeof e.plugin[phase] === 'function' && (phase !== 'bodyFilter' || e.plugin.filtersBody?.(e.conf) !== false));
   return {
     entries: sorted,
     rewrite: having('rewrite'),

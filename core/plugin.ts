@@ -119,6 +119,13 @@ export interface Plugin<C = any, I = any> {
   renderError?(ctx: GatewayContext, conf: C, instance: I, error: GatewayError): boolean | Promise<boolean>;
   headerFilter?: PhaseHandler<C, I>;
   bodyFilter?: BodyFilterHandler<C, I>;
+  /**
+   * With `bodyFilter`: whether this config filters response bodies at all (read at route compile).
+   * A response that passes through a body filter loses its Content-Length (the filter may change
+   * the length), so a plugin that only looks at bodies when configured to (a logger keeping the
+   * response body) answers false otherwise. Absent: always.
+   */
+  filtersBody?(conf: C): boolean;
   /** Runs after the response finished or the client went away; never delays it, errors are logged. */
   log?: PhaseHandler<C, I>;
 }

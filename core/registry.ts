@@ -41,6 +41,7 @@ const CONTRACT_KEYS = new Set<string>([
   'create',
   'requestOptions',
   'renderError',
+  'filtersBody',
   ...PHASES,
 ]);
 

@@ -211,6 +211,9 @@ export default definePlugin<FileLoggerConf, FileLog>({
     log.route.tapResponse(ctx, chunk);
   },
 
+  // Only a route keeping the response body needs the filter (which sends the response chunked).
+  filtersBody: (conf) => conf.include_resp_body,
+
   log(ctx, conf, log) {
     log.sink?.write(log.route.entry(ctx, log.logFormat(conf)));
   },

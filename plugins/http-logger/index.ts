@@ -222,6 +222,9 @@ export default definePlugin<HttpLoggerConf, HttpLog>({
     log.route.tapResponse(ctx, chunk);
   },
 
+  // Only a route keeping the response body needs the filter (which sends the response chunked).
+  filtersBody: (conf) => conf.include_resp_body,
+
   log(ctx, _conf, log) {
     log.processor.push(log.route.entry(ctx, log.logFormat()));
   },
