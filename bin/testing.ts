@@ -85,7 +85,10 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     },
     options.overrides ?? {},
   );
-  const running = await startGateway({ ...options, overrides, env: {}, logDestination: sink, accessLogDestination: options.accessLogDestination ?? capture(accessLogs) });
+  // Access lines are captured, unless the test asks for a file (access_log.path).
+  const accessPath = (options.overrides?.access_log as { path?: unknown } | undefined)?.path;
+  const accessLogDestination = options.accessLogDestination ?? (typeof accessPath === 'string' && accessPath !== '' ? undefined : capture(accessLogs));
+  const running = await startGateway({ ...options, overrides, env: {}, logDestination: sink, accessLogDestination });
   const base = (a: { host: string; port: number }) => `http://${a.host}:${a.port}`;
   const url = base(running.addresses.dataPlane);
   const adminUrl = `${base(running.addresses.admin!)}/apisix/admin`;

@@ -89,9 +89,10 @@ export class AccessLog {
     this.pino = pino(
       {
         base: null,
-        timestamp: pino.stdTimeFunctions.isoTime,
-        // An access line has no level: every request is worth the same.
+        // An access line has no level (every request is worth the same), so the time opens the
+        // object: without the leading comma pino's own time functions carry.
         formatters: { level: () => ({}) },
+        timestamp: () => `"time":"${new Date().toISOString()}"`,
       },
       destination,
     );
