@@ -7,7 +7,10 @@
  * Credentials never reach it: a line carries the path without its query string and no header
  * values, so an `apikey`, `Authorization`, a cookie or a `?jwt=` token has nowhere to appear.
  */
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
+import { ConfigError } from './config.js';
 import type { GatewayContext } from './context.js';
 import type { Logger } from './logger.js';
 
@@ -69,13 +72,7 @@ export class AccessLog {
     if (options.destination) {
       destination = options.destination as unknown as DestinationStream;
     } else {
-      const sonic = pino.destination({
-        dest: options.path === '' ? 1 : options.path,
-        sync: false,
-        mkdir: options.path !== '',
-        append: true,
-        maxLength: MAX_BUFFERED_BYTES,
-      });
+      const sonic = pino.destination({ fd: options.path === '' ? 1 : openAppend(options.path), sync: false, maxLength: MAX_BUFFERED_BYTES });
       sonic.on('drop', (data: string) => options.onDrop?.(countLines(data)));
       sonic.on('error', (err: Error) => {
         // Reported once: a full disk must not turn every request into a log line of its own.
@@ -160,6 +157,19 @@ export function accessLogEntry(ctx: GatewayContext): AccessLogEntry {
     mcp_id: typeof mcp?.id === 'string' ? cut(mcp.id) : mcp?.id,
     mcp_error: state.mcpError,
   };
+}
+
+/**
+ * Opens the access log file at start-up, synchronously: a path that cannot be opened stops the
+ * start with its reason rather than losing every line quietly.
+ */
+function openAppend(path: string): number {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    return openSync(path, 'a');
+  } catch (err) {
+    throw new ConfigError(`invalid config: key "access_log.path": ${path} cannot be opened: ${(err as Error).message}`);
+  }
 }
 
 /** Milliseconds to the microsecond. */

@@ -9,7 +9,8 @@
  * (`tollgate_log_entries_dropped_total{plugin="file-logger"}`), and requests never notice.
  * The path is opened as the gateway's own user: only admins can set it (Admin API).
  */
-import { resolve } from 'node:path';
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { RouteInfo } from '../../core/context.js';
 import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LogSinkRoute, type LogSinkConf } from '../../core/log-sink.js';
 import type { Logger } from '../../core/logger.js';
@@ -32,6 +33,7 @@ const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 interface Sonic {
   write(data: string): boolean;
   end(): void;
+  destroy(): void;
   on(event: string, listener: (...args: any[]) => void): unknown;
   once(event: string, listener: (...args: any[]) => void): unknown;
   destroyed?: boolean;
@@ -48,7 +50,7 @@ class FileSink {
   users = 0;
   closeTimer?: NodeJS.Timeout;
   readonly closed: Promise<void>;
-  private readonly sonic: Sonic;
+  private readonly sonic?: Sonic;
   private failed = false;
   private ended = false;
 
@@ -57,21 +59,37 @@ class FileSink {
     private readonly logger: Logger,
     private readonly dropped: (lines: number) => void,
   ) {
-    this.sonic = pino.destination({ dest: path, sync: false, mkdir: true, append: true, maxLength: MAX_BUFFERED_BYTES }) as unknown as Sonic;
+    // Opened here, synchronously (once per file, when a route is compiled): a path that cannot be
+    // opened is reported at once, and the asynchronous writer starts with a file it can flush.
+    let fd: number | undefined;
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      fd = openSync(path, 'a');
+    } catch (err) {
+      this.fail(err);
+    }
+    if (fd === undefined) {
+      this.closed = Promise.resolve();
+      return;
+    }
+    const sonic = pino.destination({ fd, sync: false, maxLength: MAX_BUFFERED_BYTES }) as unknown as Sonic;
+    this.sonic = sonic;
     this.closed = new Promise((resolve) => {
-      this.sonic.once('close', () => resolve());
-      this.sonic.once('error', () => resolve());
+      sonic.once('close', () => resolve());
+      sonic.once('error', () => resolve());
     });
-    this.sonic.on('drop', (data: string) => dropped(Math.max(1, data.split('\n').length - 1)));
-    this.sonic.on('error', (err: Error) => {
-      // Once per file: a full disk must not add a log line per request.
-      if (!this.failed) logger.error({ err, path }, 'file-logger cannot write its file; entries are dropped');
-      this.failed = true;
-    });
+    sonic.on('drop', (data: string) => dropped(Math.max(1, data.split('\n').length - 1)));
+    sonic.on('error', (err: Error) => this.fail(err));
+  }
+
+  /** Once per file: a full disk must not add a log line per request. */
+  private fail(err: unknown): void {
+    if (!this.failed) this.logger.error({ err, path: this.path }, 'file-logger cannot write its file; entries are dropped');
+    this.failed = true;
   }
 
   write(entry: Record<string, unknown>): void {
-    if (this.ended || this.failed || this.sonic.destroyed) {
+    if (!this.sonic || this.ended || this.failed || this.sonic.destroyed) {
       this.dropped(1);
       return;
     }
@@ -79,8 +97,7 @@ class FileSink {
       this.sonic.write(`${JSON.stringify(entry)}\n`);
     } catch (err) {
       this.dropped(1);
-      if (!this.failed) this.logger.error({ err, path: this.path }, 'file-logger cannot write its file; entries are dropped');
-      this.failed = true;
+      this.fail(err);
     }
   }
 
@@ -89,7 +106,7 @@ class FileSink {
     if (!this.ended) {
       this.ended = true;
       try {
-        this.sonic.end();
+        this.sonic?.end();
       } catch {
         // Already failed; nothing to flush.
       }

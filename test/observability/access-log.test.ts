@@ -197,6 +197,22 @@ describe('access log', () => {
       }
     });
 
+    it('refuses to start with a path it cannot open', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tollgate-access-'));
+      try {
+        const error = await startTestGateway({ overrides: { access_log: { path: dir } } }).then(
+          async (gw) => {
+            await gw.stop();
+            return undefined;
+          },
+          (err: Error) => err,
+        );
+        expect(error?.message).to.match(/key "access_log.path": .* cannot be opened/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('writes nothing when access_log.enabled is false', async () => {
       const gw = await startTestGateway({ overrides: { access_log: { enabled: false } } });
       try {

@@ -79,6 +79,8 @@ export interface Collector {
   batches: ReceivedBatch[];
   /** Every POST received, whatever it was answered. */
   attempts: number;
+  /** When each POST was received (ms since the epoch). */
+  attemptTimes: number[];
   entries(): Array<Record<string, any>>;
   /** Stops listening and cuts every connection (the collector "goes down"). */
   down(): Promise<void>;
@@ -97,6 +99,7 @@ export async function startCollector(port = 0): Promise<Collector> {
     mode: 'ok',
     batches: [],
     attempts: 0,
+    attemptTimes: [],
     entries: () => state.batches.flatMap((b) => b.entries),
     down: async () => {
       const s = server;
@@ -126,6 +129,7 @@ export async function startCollector(port = 0): Promise<Collector> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       state.attempts += 1;
+      state.attemptTimes.push(Date.now());
       const body = Buffer.concat(chunks).toString('utf8');
       switch (state.mode) {
         case 'fail':
