@@ -255,7 +255,7 @@ export class ConfigError extends Error {
 }
 
 /** Environment variable → config path. Values are strings; numbers and lists are converted. */
-const ENV_OVERRIDES: Array<[string, string[], 'string' | 'integer' | 'list']> = [
+const ENV_OVERRIDES: Array<[string, string[], 'string' | 'integer' | 'list' | 'boolean']> = [
   ['TOLLGATE_LISTEN', ['gateway', 'listen'], 'string'],
   ['TOLLGATE_WORKERS', ['gateway', 'workers'], 'integer'],
   ['TOLLGATE_DATA_DIR', ['gateway', 'data_dir'], 'string'],
@@ -266,6 +266,7 @@ const ENV_OVERRIDES: Array<[string, string[], 'string' | 'integer' | 'list']> = 
   ['TOLLGATE_REDIS_URL', ['redis', 'url'], 'string'],
   ['TOLLGATE_LOG_LEVEL', ['log', 'level'], 'string'],
   ['TOLLGATE_METRICS_LISTEN', ['metrics', 'listen'], 'string'],
+  ['TOLLGATE_ACCESS_LOG', ['access_log', 'enabled'], 'boolean'],
   ['TOLLGATE_MCP_ALLOWED_COMMANDS', ['mcp', 'allowed_commands'], 'list'],
 ];
 
@@ -312,6 +313,9 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
     let parsed: unknown = value;
     if (kind === 'integer' && /^\d+$/.test(value)) parsed = Number(value);
     if (kind === 'list') parsed = value.split(',').map((s) => s.trim()).filter(Boolean);
+    // Anything else stays a string, which the schema then refuses with the key's name.
+    if (kind === 'boolean' && /^(true|on|1)$/i.test(value)) parsed = true;
+    if (kind === 'boolean' && /^(false|off|0)$/i.test(value)) parsed = false;
     setPath(raw, path, parsed);
   }
 }
