@@ -7,12 +7,18 @@
  * load on the machine disturbs less than throughput does.
  * Goal (issue 4): key-auth + limit-count (local) keeps at least 85% of the plain route's rps.
  *
+ * Observability (issue 5): the gateway above runs without its access log (TOLLGATE_ACCESS_LOG=false)
+ * so that every figure is the plugin's alone; a second gateway on the same CPU writes its access
+ * log to a file, as a production gateway does by default. Contenders: prometheus on the plain
+ * route, the access log alone, and both. Goal: access log + prometheus keep at least 90% of the
+ * plain route's rps.
+ *
  * The gateway, the upstream and a private redis-server run as their own processes. With taskset
  * available the gateway is pinned to CPU 0 and everything else to CPU 1, so the gateway's one
  * worker has one core to itself.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -107,6 +113,8 @@ interface Contender {
   path: string;
   plugins?: Record<string, unknown>;
   headers?: Record<string, string>;
+  /** The gateway that writes an access log (the others run on the one without). */
+  logged?: boolean;
 }
 
 export async function run(): Promise<void> {
@@ -116,18 +124,36 @@ export async function run(): Promise<void> {
     const upstream = `127.0.0.1:${/port (\d+)/.exec(upstreamOut())![1]}`;
     const redisPort = await freePort();
     await launch('1', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], /Ready to accept connections/);
-    const gatewayOut = await launch('0', process.execPath, ['--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start'], /admin key/, {
-      TOLLGATE_DATA_DIR: dataDir,
+    const gatewayEnv = {
       TOLLGATE_ADMIN_KEY: ADMIN_KEY,
       TOLLGATE_LISTEN: '127.0.0.1:0',
       TOLLGATE_ADMIN_LISTEN: '127.0.0.1:0',
       TOLLGATE_STATUS_LISTEN: '127.0.0.1:0',
+      TOLLGATE_METRICS_LISTEN: '127.0.0.1:0',
       TOLLGATE_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
       TOLLGATE_LOG_LEVEL: 'warn',
+    };
+    const gatewayOut = await launch('0', process.execPath, ['--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start'], /admin key/, {
+      ...gatewayEnv,
+      TOLLGATE_DATA_DIR: dataDir,
+      TOLLGATE_ACCESS_LOG: 'false',
     });
-    const find = (label: string) => new RegExp(`${label}\\s+(http://\\S+)`).exec(gatewayOut())![1];
-    const gateway = find('data plane');
-    const adminUrl = find('admin api');
+    const gatewayPid = children[children.length - 1].pid!;
+    const find = (out: () => string, label: string) => new RegExp(`${label}\\s+(http://\\S+)`).exec(out())![1];
+    const gateway = find(gatewayOut, 'data plane');
+    const adminUrl = find(gatewayOut, 'admin api');
+    // The second gateway writes its access log to a file, as a production gateway does.
+    const loggedDir = join(dataDir, 'logged');
+    const accessLog = join(loggedDir, 'access.log');
+    const loggedConfig = join(dataDir, 'logged.yaml');
+    writeFileSync(loggedConfig, `access_log:\n  path: ${JSON.stringify(accessLog)}\n`);
+    const loggedOut = await launch('0', process.execPath, ['--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start', '--config', loggedConfig], /admin key/, {
+      ...gatewayEnv,
+      TOLLGATE_DATA_DIR: loggedDir,
+    });
+    const loggedPid = children[children.length - 1].pid!;
+    const loggedGateway = find(loggedOut, 'data plane');
+    const loggedAdmin = find(loggedOut, 'admin api');
 
     await admin(adminUrl, 'PUT', '/upstreams/up', { nodes: { [upstream]: 1 } });
     await admin(adminUrl, 'PUT', '/consumers', {
@@ -144,12 +170,18 @@ export async function run(): Promise<void> {
       { name: 'api-breaker', path: '/breaker', plugins: { 'api-breaker': { break_response_code: 503 } } },
       { name: 'limit-req (local)', path: '/req', plugins: { 'limit-req': { rate: 1_000_000, burst: 1000, key: 'remote_addr', nodelay: true } } },
       { name: 'limit-conn (local)', path: '/conn', plugins: { 'limit-conn': { conn: 100_000, burst: 0, default_conn_delay: 0.1, key: 'remote_addr' } } },
+      { name: 'prometheus', path: '/prom', plugins: { prometheus: {} } },
+      { name: 'access log (file)', path: '/plain', logged: true },
+      { name: 'access log + prometheus', path: '/prom', plugins: { prometheus: {} }, logged: true },
     ];
+    await admin(loggedAdmin, 'PUT', '/upstreams/up', { nodes: { [upstream]: 1 } });
     for (const [i, c] of contenders.entries()) {
-      await admin(adminUrl, 'PUT', `/routes/r${i}`, { uri: c.path, upstream_id: 'up', ...(c.plugins ? { plugins: c.plugins } : {}) });
+      await admin(c.logged ? loggedAdmin : adminUrl, 'PUT', `/routes/r${i}`, { uri: c.path, upstream_id: 'up', ...(c.plugins ? { plugins: c.plugins } : {}) });
     }
+    const base = (c: Contender) => (c.logged ? loggedGateway : gateway);
+    const pidOf = (c: Contender) => (c.logged ? loggedPid : gatewayPid);
     for (const c of contenders) {
-      const res = await request(`${gateway}${c.path}`, { headers: c.headers });
+      const res = await request(`${base(c)}${c.path}`, { headers: c.headers });
       await res.body.dump();
       if (res.statusCode !== 200) throw new Error(`${c.name}: ${c.path} answered ${res.statusCode}`);
     }
@@ -157,14 +189,14 @@ export async function run(): Promise<void> {
     process.stdout.write(
       `saturation: ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s per contender, taking turns (medians shown)${hasTaskset ? '; gateway pinned to CPU 0, upstream, Redis and load generator on CPU 1' : ''}\n`,
     );
-    for (const c of contenders) await runLoad({ url: `${gateway}${c.path}`, duration: 2, connections: CONNECTIONS, headers: c.headers });
-    const gatewayPid = children[children.length - 1].pid!;
+    for (const c of contenders) await runLoad({ url: `${base(c)}${c.path}`, duration: 2, connections: CONNECTIONS, headers: c.headers });
     const rounds: Array<Array<LoadResult & { cpuPerRequest: number }>> = contenders.map(() => []);
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, c] of contenders.entries()) {
-        const cpuBefore = cpuMicros(gatewayPid);
-        const result = await runLoad({ url: `${gateway}${c.path}`, duration: DURATION, connections: CONNECTIONS, headers: c.headers });
-        rounds[i].push({ ...result, cpuPerRequest: (cpuMicros(gatewayPid) - cpuBefore) / (result.rps * DURATION) });
+        const pid = pidOf(c);
+        const cpuBefore = cpuMicros(pid);
+        const result = await runLoad({ url: `${base(c)}${c.path}`, duration: DURATION, connections: CONNECTIONS, headers: c.headers });
+        rounds[i].push({ ...result, cpuPerRequest: (cpuMicros(pid) - cpuBefore) / (result.rps * DURATION) });
       }
     }
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -186,6 +218,13 @@ export async function run(): Promise<void> {
     );
     const local = ratio(1);
     process.stdout.write(`\nkey-auth + limit-count (local): ${(local * 100).toFixed(0)}% of the plain route's rps (goal ≥ 85%): ${local >= 0.85 ? 'met' : 'NOT met'}\n`);
+    const observed = contenders.findIndex((c) => c.name === 'access log + prometheus');
+    const both = ratio(observed);
+    const cpuShare = median(rounds[0].map((r) => r.cpuPerRequest)) / median(rounds[observed].map((r) => r.cpuPerRequest));
+    process.stdout.write(
+      `access log + prometheus: ${(both * 100).toFixed(0)}% of the plain route's rps, ${(cpuShare * 100).toFixed(0)}% by CPU per request (goal ≥ 90%): ${both >= 0.9 ? 'met' : 'NOT met'}${both < 0.9 && cpuShare >= 0.9 ? ' by rps; met by CPU per request' : ''}\n`,
+    );
+    process.stdout.write(`access log written: ${(statSync(accessLog).size / 1024 / 1024).toFixed(0)} MiB\n`);
     process.stdout.write('"CPU vs none": the plain route\'s gateway CPU time per request over this one\'s, i.e. throughput on a core of its own; steadier than rps when the machine is busy.\n');
   } finally {
     for (const child of children) child.kill('SIGTERM');

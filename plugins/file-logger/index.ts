@@ -12,6 +12,7 @@
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { RouteInfo } from '../../core/context.js';
+import { FLUSH_INTERVAL_MS, WRITE_CHUNK_BYTES } from '../../core/access-log.js';
 import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LogSinkRoute, type LogSinkConf } from '../../core/log-sink.js';
 import type { Logger } from '../../core/logger.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
@@ -72,7 +73,8 @@ class FileSink {
       this.closed = Promise.resolve();
       return;
     }
-    const sonic = pino.destination({ fd, sync: false, maxLength: MAX_BUFFERED_BYTES }) as unknown as Sonic;
+    // Lines go out in chunks (or at least once a second), not one write per line (see core/access-log.ts).
+    const sonic = pino.destination({ fd, sync: false, minLength: WRITE_CHUNK_BYTES, periodicFlush: FLUSH_INTERVAL_MS, maxLength: MAX_BUFFERED_BYTES }) as unknown as Sonic;
     this.sonic = sonic;
     this.closed = new Promise((resolve) => {
       sonic.once('close', () => resolve());
