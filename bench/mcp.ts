@@ -61,7 +61,7 @@ export async function run(): Promise<void> {
   let gateway: GatewayProcess | undefined;
   let floor: ChildProcess | undefined;
   try {
-    gateway = await spawnGateway({ TOLLGATE_ADMIN_KEY: 'bench-admin-key-0123456789', TOLLGATE_LOG_LEVEL: 'warn' }, ['--config', config]);
+    gateway = await spawnGateway({ TOLLGATE_ADMIN_KEY: 'bench-admin-key-0123456789', TOLLGATE_LOG_LEVEL: 'warn', TOLLGATE_ACCESS_LOG: 'false' }, ['--config', config]);
     const route = await gateway.admin('PUT', '/routes/bench', {
       uri: '/bench/*',
       plugins: { 'mcp-bridge': { base_uri: '/bench', command: 'node', args: [SERVER], max_sessions: 64 } },
