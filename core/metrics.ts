@@ -385,8 +385,10 @@ export class GatewayMetrics {
    */
   requestDone(ctx: GatewayContext): void {
     const state = ctx.gateway;
-    if (state.answeredBy !== undefined && ctx.status >= 400) {
-      this.rejections.inc({ plugin: state.answeredBy, code: String(ctx.status) });
+    // The error's own status: an MCP client gets a rate limit as a JSON-RPC error inside a 200.
+    const status = state.error?.status ?? ctx.status;
+    if (state.answeredBy !== undefined && status >= 400) {
+      this.rejections.inc({ plugin: state.answeredBy, code: String(status) });
     }
     const outcome = state.upstreamOutcome;
     if (outcome?.addr !== undefined) {

@@ -12,12 +12,11 @@
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { RouteInfo } from '../../core/context.js';
-import { FLUSH_INTERVAL_MS, WRITE_CHUNK_BYTES } from '../../core/access-log.js';
+import { LineWriter } from '../../core/line-writer.js';
 import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LogSinkRoute, type LogSinkConf } from '../../core/log-sink.js';
 import type { Logger } from '../../core/logger.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
-import { pino } from 'pino';
 
 interface FileLoggerConf extends LogSinkConf {
   path?: string;
@@ -28,17 +27,6 @@ interface FileLoggerMetadata {
   log_format?: Record<string, unknown>;
 }
 
-/** Past this many bytes waiting for the disk, lines are dropped (and counted). */
-const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
-
-interface Sonic {
-  write(data: string): boolean;
-  end(): void;
-  destroy(): void;
-  on(event: string, listener: (...args: any[]) => void): unknown;
-  once(event: string, listener: (...args: any[]) => void): unknown;
-  destroyed?: boolean;
-}
 
 /**
  * How long a file nobody configures any more stays open: requests that matched the old route
@@ -50,10 +38,9 @@ const UNUSED_CLOSE_MS = 10_000;
 class FileSink {
   users = 0;
   closeTimer?: NodeJS.Timeout;
-  readonly closed: Promise<void>;
-  private readonly sonic?: Sonic;
+  private readonly writer?: LineWriter;
+  private closing?: Promise<void>;
   private failed = false;
-  private ended = false;
 
   constructor(
     readonly path: string,
@@ -69,19 +56,8 @@ class FileSink {
     } catch (err) {
       this.fail(err);
     }
-    if (fd === undefined) {
-      this.closed = Promise.resolve();
-      return;
-    }
-    // Lines go out in chunks (or at least once a second), not one write per line (see core/access-log.ts).
-    const sonic = pino.destination({ fd, sync: false, minLength: WRITE_CHUNK_BYTES, periodicFlush: FLUSH_INTERVAL_MS, maxLength: MAX_BUFFERED_BYTES }) as unknown as Sonic;
-    this.sonic = sonic;
-    this.closed = new Promise((resolve) => {
-      sonic.once('close', () => resolve());
-      sonic.once('error', () => resolve());
-    });
-    sonic.on('drop', (data: string) => dropped(Math.max(1, data.split('\n').length - 1)));
-    sonic.on('error', (err: Error) => this.fail(err));
+    // Lines go out in chunks, at least once a second, up to 16 MiB waiting (core/line-writer.ts).
+    if (fd !== undefined) this.writer = new LineWriter(fd, { ownsFd: true, onDrop: dropped, onError: (err) => this.fail(err) });
   }
 
   /** Once per file: a full disk must not add a log line per request. */
@@ -91,29 +67,23 @@ class FileSink {
   }
 
   write(entry: Record<string, unknown>): void {
-    if (!this.sonic || this.ended || this.failed || this.sonic.destroyed) {
+    // After a failed write (a full disk) later lines are still tried: the disk may have room again.
+    if (!this.writer || this.closing) {
       this.dropped(1);
       return;
     }
     try {
-      this.sonic.write(`${JSON.stringify(entry)}\n`);
+      this.writer.write(`${JSON.stringify(entry)}\n`);
     } catch (err) {
       this.dropped(1);
       this.fail(err);
     }
   }
 
-  /** Flushes what is buffered and closes the file. */
+  /** Writes what is buffered and closes the file. */
   end(): Promise<void> {
-    if (!this.ended) {
-      this.ended = true;
-      try {
-        this.sonic?.end();
-      } catch {
-        // Already failed; nothing to flush.
-      }
-    }
-    return this.closed;
+    this.closing ??= this.writer?.close() ?? Promise.resolve();
+    return this.closing;
   }
 }
 

@@ -12,7 +12,7 @@ import { waitFor } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { FAULT_SERVER, bridgeRoute, connect, endRawSession, post, rawSession, startBridgeGateway } from '../mcp/support.js';
 import { putConsumer, putRoute } from '../plugins/support.js';
-import { accessEntries } from './support.js';
+import { accessEntries, scrape } from './support.js';
 
 /** The access line of the request whose answer carried `requestId` (or the last one for `path`). */
 async function lineFor(gw: TestGateway, match: (e: Record<string, any>) => boolean): Promise<Record<string, any>> {
@@ -155,6 +155,8 @@ describe('access log', () => {
         expect(limited.json.error.code).to.equal(-32000);
         const line = await lineFor(gw, (e) => e.mcp_id === 200);
         expect(line).to.include({ mcp_error: -32000, status: 200, error_code: 'GW_RATE_LIMITED', answered_by: 'limit-count', mcp_name: 'pid' });
+        // Counted as a rejection by its own status, although the client got it inside a 200.
+        expect((await scrape(gw)).value('tollgate_rejected_requests_total', { plugin: 'limit-count', code: '503' })).to.be.at.least(1);
       } finally {
         // DELETE would be rate limited too: removing the route ends its sessions.
         await gw.admin('DELETE', '/routes/limited');
