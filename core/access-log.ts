@@ -73,6 +73,8 @@ export class AccessLog {
     const toFile = options.path !== '';
     this.writer = new LineWriter(toFile ? openAppend(options.path) : 1, {
       ownsFd: toFile,
+      // stdout is shared with the gateway's own log: writes that a pipe keeps whole.
+      maxWriteBytes: toFile ? undefined : 4096,
       onDrop: options.onDrop,
       onError: (err) => this.failed(err),
     });

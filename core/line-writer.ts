@@ -21,6 +21,12 @@ export interface LineWriterOptions {
   maxBufferedBytes?: number;
   /** Close the descriptor on `close()` (not for stdout). */
   ownsFd?: boolean;
+  /**
+   * Largest single write, in whole lines (a longer line is written alone). For stdout: a pipe
+   * write of at most 4096 bytes (PIPE_BUF) is atomic, so lines never interleave with what the
+   * gateway's own log writes to the same descriptor.
+   */
+  maxWriteBytes?: number;
   /** Lines dropped: the buffer was full, or a write failed. */
   onDrop?(lines: number): void;
   /** A write failed (other than "try again"); its lines are dropped. */
@@ -64,13 +70,22 @@ export class LineWriter {
   /** Starts writing what is gathered (unless a write is already in flight; it follows then). */
   flush(): void {
     if (this.writing || this.pending.length === 0) return;
-    const lines = this.pending.length;
-    const chunk = Buffer.from(this.pending.length === 1 ? this.pending[0] : this.pending.join(''));
-    this.pending = [];
-    this.inFlightBytes = this.pendingBytes;
-    this.pendingBytes = 0;
+    let taken = this.pending;
+    let bytes = this.pendingBytes;
+    const limit = this.options.maxWriteBytes;
+    if (limit !== undefined && bytes > limit) {
+      let count = 0;
+      bytes = 0;
+      while (count < this.pending.length && (count === 0 || bytes + this.pending[count].length <= limit)) bytes += this.pending[count++].length;
+      taken = this.pending.slice(0, count);
+      this.pending = this.pending.slice(count);
+    } else {
+      this.pending = [];
+    }
+    this.pendingBytes -= bytes;
+    this.inFlightBytes = bytes;
     this.writing = true;
-    this.writeChunk(chunk, 0, lines);
+    this.writeChunk(Buffer.from(taken.length === 1 ? taken[0] : taken.join('')), 0, taken.length);
   }
 
   /** Writes everything gathered, then closes the descriptor if it is ours. Later lines are dropped. */
@@ -102,7 +117,8 @@ export class LineWriter {
       }
       this.writing = false;
       this.inFlightBytes = 0;
-      if (this.pendingBytes >= this.chunkBytes) this.flush();
+      // What a size-limited write left behind goes next, not at the next tick of the timer.
+      if (this.pendingBytes >= this.chunkBytes || (this.options.maxWriteBytes !== undefined && this.pendingBytes > this.options.maxWriteBytes)) this.flush();
       for (const wake of this.idleWaiters.splice(0)) wake();
     });
   }

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { http, spawnGateway, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { FAULT_SERVER, bridgeRoute, connect, endRawSession, post, rawSession, startBridgeGateway } from '../mcp/support.js';
@@ -182,6 +182,22 @@ describe('access log', () => {
   });
 
   describe('destinations', () => {
+    it('goes to stdout by default, one whole line per request among the gateway\'s own output', async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-access-'));
+      const gateway = await spawnGateway({ TOLLGATE_LOG_LEVEL: 'info', TOLLGATE_DATA_DIR: dataDir });
+      try {
+        for (let i = 0; i < 30; i++) expect((await http('GET', `${gateway.url}/stdout-${i}`)).status).to.equal(404);
+        // Written within a second even on a quiet gateway.
+        expect(await waitFor(() => gateway.output().includes('"path":"/stdout-29"'), 3000)).to.equal(true);
+        const lines = gateway.output().split('\n').filter((l) => l.includes('"path":"/stdout-'));
+        expect(lines).to.have.length(30);
+        for (const line of lines) expect(JSON.parse(line)).to.include({ status: 404, error_code: 'GW_ROUTE_NOT_FOUND' });
+      } finally {
+        await gateway.stop();
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+
     it('appends to a file when access_log.path is set', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'tollgate-access-'));
       const file = join(dir, 'logs/access.log');

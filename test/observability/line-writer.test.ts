@@ -30,6 +30,18 @@ describe('line writer', () => {
     expect(lines.slice(0, 20)).to.deep.equal([...Array(20).keys()].map((i) => `line ${String(i).padStart(4, '0')}`));
   });
 
+  it('keeps each write to whole lines within maxWriteBytes (atomic pipe writes for stdout)', async () => {
+    const file = join(dir, 'c.log');
+    const writer = new LineWriter(openSync(file, 'a'), { ownsFd: true, chunkBytes: 40, maxWriteBytes: 40 });
+    for (let i = 0; i < 50; i++) writer.write(`${String(i).padStart(9, '0')}\n`);
+    writer.write(`${'x'.repeat(99)}\n`);
+    await writer.close();
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines).to.have.length(51);
+    expect(lines[49]).to.equal('000000049');
+    expect(lines[50]).to.have.length(99);
+  });
+
   it('drops and counts lines past maxBufferedBytes, and after close', async () => {
     let dropped = 0;
     const writer = new LineWriter(openSync(join(dir, 'b.log'), 'a'), { ownsFd: true, chunkBytes: 1 << 20, maxBufferedBytes: 50, onDrop: (n) => (dropped += n) });
