@@ -23,4 +23,7 @@ export type {
   UpstreamOutcome,
 } from './context.js';
 export { GatewayError } from './errors.js';
+// What `PluginApi.metrics` and `PluginApi.toolCalls` are, for plugins that record or audit.
+export type { GatewayMetrics, ToolCallOutcome } from './metrics.js';
+export type { ToolCallFeed, ToolCallRecord } from './tool-calls.js';
 export type { JsonSchema } from './schema.js';
