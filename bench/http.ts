@@ -4,46 +4,35 @@
  *
  * Contenders run as their own processes. With taskset available, each contender is pinned to
  * CPU 0 while the upstream and the load generator share CPU 1, so "one worker" means one core.
+ * Contenders take turns over several rounds (medians shown; ratios are taken within a round, under
+ * the same background load), and each one's CPU time per request is read from /proc: on a shared
+ * machine that figure moves much less than requests per second.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { RouteMatcher } from '../routes/matcher.js';
-import { hasTaskset, pinned, printTable, runLoad, sleep, type LoadResult } from './lib.js';
+import { cpuMicros, hasTaskset, launch, launched, median, printTable, runLoad, sleep, type LoadResult } from './lib.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
-const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const DURATION = Number(process.env.BENCH_DURATION ?? 6);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 
-
-const children: ChildProcess[] = [];
-
-function launch(cpu: string, command: string, args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; output: () => string }> {
-  const [cmd, argv] = pinned(cpu, command, args);
-  const child = spawn(cmd, argv, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (/port \d+|admin key/.test(out)) {
-        clearInterval(timer);
-        resolve({ child, output: () => out });
-      } else if (child.exitCode !== null) {
-        clearInterval(timer);
-        reject(new Error(`${command} exited:\n${out}`));
-      }
-    }, 20);
-  });
+interface Contender {
+  name: string;
+  url: string;
+  pid: number;
+  before?: () => Promise<void>;
+  after?: () => Promise<void>;
 }
 
-async function startGateway(dataDir: string): Promise<{ url: string; admin: string }> {
-  const { output } = await launch('0', process.execPath, [join(root, 'dist/bin/tollgate.js'), 'start'], {
+async function startGateway(dataDir: string): Promise<{ url: string; admin: string; pid: number }> {
+  const { child, output } = await launch('0', process.execPath, [join(root, 'dist/bin/tollgate.js'), 'start'], /admin key/, {
     TOLLGATE_DATA_DIR: dataDir,
     TOLLGATE_ADMIN_KEY: ADMIN_KEY,
     TOLLGATE_LISTEN: '127.0.0.1:0',
@@ -54,9 +43,9 @@ async function startGateway(dataDir: string): Promise<{ url: string; admin: stri
     // bench plugins measures what it costs.
     TOLLGATE_ACCESS_LOG: 'false',
     TOLLGATE_LOG_LEVEL: 'warn',
-  });
+  }, root);
   const find = (label: string) => new RegExp(`${label}\\s+(http://\\S+)`).exec(output())![1];
-  return { url: find('data plane'), admin: find('admin api') };
+  return { url: find('data plane'), admin: find('admin api'), pid: child.pid! };
 }
 
 async function admin(base: string, method: string, path: string, body?: unknown): Promise<number> {
@@ -68,11 +57,6 @@ async function admin(base: string, method: string, path: string, body?: unknown)
   await res.body.dump();
   if (res.statusCode >= 300) throw new Error(`admin ${method} ${path}: ${res.statusCode}`);
   return res.statusCode;
-}
-
-async function saturate(url: string): Promise<LoadResult> {
-  await runLoad({ url, duration: 2, connections: CONNECTIONS });
-  return runLoad({ url, duration: DURATION, connections: CONNECTIONS });
 }
 
 /** A catalog file with `count` routes (plus the one we drive), written before the gateway starts. */
@@ -109,9 +93,9 @@ export async function run(): Promise<void> {
   execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
   const dirs: string[] = [];
   try {
-    const upstream = await launch('1', process.execPath, [join(root, 'bench/fixtures/upstream.mjs')]);
+    const upstream = await launch('1', process.execPath, [join(root, 'bench/fixtures/upstream.mjs')], /port \d+/);
     const upstreamAddress = `127.0.0.1:${/port (\d+)/.exec(upstream.output())![1]}`;
-    const bare = await launch('0', process.execPath, [join(root, 'bench/fixtures/bare-proxy.mjs'), `http://${upstreamAddress}`]);
+    const bare = await launch('0', process.execPath, [join(root, 'bench/fixtures/bare-proxy.mjs'), `http://${upstreamAddress}`], /port \d+/);
     const bareUrl = `http://127.0.0.1:${/port (\d+)/.exec(bare.output())![1]}/plain`;
 
     const dataDir = mkdtempSync(join(tmpdir(), 'bench-http-'));
@@ -129,24 +113,57 @@ export async function run(): Promise<void> {
     dirs.push(bigDir);
     writeBigCatalog(bigDir, 10_000, upstreamAddress);
     const big = await startGateway(bigDir);
+    const started = performance.now();
+    for (let i = 0; i < 20; i++) await admin(big.admin, 'PUT', `/routes/extra${i}`, { uri: `/extra/${i}`, upstream_id: 'up' });
+    process.stdout.write(`admin PUT with 10,000 routes in the catalog: ${((performance.now() - started) / 20).toFixed(1)} ms per write (until served)\n`);
 
-    process.stdout.write(`saturation: ${CONNECTIONS} connections, ${DURATION} s each${hasTaskset ? ', contender pinned to CPU 0' : ''}\n`);
-    const results: Array<[string, LoadResult]> = [];
-    results.push(['bare node:http + undici proxy', await saturate(bareUrl)]);
-    results.push(['tollgate: plain route', await saturate(`${gw.url}/plain`)]);
-    await stopGateway(big, 'plain among 10,000 routes', results);
-    await admin(gw.admin, 'PUT', '/global_rules/g', { plugins: { 'proxy-rewrite': { headers: { set: { 'x-global': '1' } } } } });
-    results.push(['tollgate: proxy-rewrite + request-id + global rule', await saturate(`${gw.url}/with-plugins/plain`)]);
-    await admin(gw.admin, 'DELETE', '/global_rules/g');
+    const globalRule = { plugins: { 'proxy-rewrite': { headers: { set: { 'x-global': '1' } } } } };
+    const contenders: Contender[] = [
+      { name: 'bare node:http + undici proxy', url: bareUrl, pid: bare.child.pid! },
+      { name: 'tollgate: plain route', url: `${gw.url}/plain`, pid: gw.pid },
+      { name: 'tollgate: plain among 10,000 routes', url: `${big.url}/plain`, pid: big.pid },
+      {
+        name: 'tollgate: proxy-rewrite + request-id + global rule',
+        url: `${gw.url}/with-plugins/plain`,
+        pid: gw.pid,
+        before: async () => void (await admin(gw.admin, 'PUT', '/global_rules/g', globalRule)),
+        after: async () => void (await admin(gw.admin, 'DELETE', '/global_rules/g')),
+      },
+    ];
 
-    const base = results[0][1].rps;
-    printTable(
-      'HTTP proxy, saturation (higher rps is better)',
-      results.map(([name, r]) => ({ name, rps: r.rps, 'p50 ms': r.p50, 'p99 ms': r.p99, 'vs bare': `${((r.rps / base) * 100).toFixed(0)}%`, errors: r.errors + r.non2xx })),
-      ['rps', 'p50 ms', 'p99 ms', 'vs bare', 'errors'],
+    process.stdout.write(
+      `saturation: ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s per contender, taking turns${hasTaskset ? ', contender pinned to CPU 0' : ''}\n`,
     );
+    const rounds: Array<Array<LoadResult & { cpuPerRequest: number }>> = contenders.map(() => []);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, contender] of contenders.entries()) {
+        await contender.before?.();
+        await runLoad({ url: contender.url, duration: 1, connections: CONNECTIONS });
+        const cpuBefore = cpuMicros(contender.pid);
+        const result = await runLoad({ url: contender.url, duration: DURATION, connections: CONNECTIONS });
+        rounds[i].push({ ...result, cpuPerRequest: (cpuMicros(contender.pid) - cpuBefore) / Math.max(1, result.rps * DURATION) });
+        await contender.after?.();
+      }
+    }
+    const ratio = (i: number) => median(rounds[i].map((r, round) => r.rps / rounds[0][round].rps));
+    const bareCpu = median(rounds[0].map((r) => r.cpuPerRequest));
+    printTable(
+      'HTTP proxy, saturation (higher rps is better; medians over the rounds)',
+      contenders.map(({ name }, i) => ({
+        name,
+        rps: median(rounds[i].map((r) => r.rps)),
+        'p50 ms': median(rounds[i].map((r) => r.p50)),
+        'p99 ms': median(rounds[i].map((r) => r.p99)),
+        'rps vs bare': `${(ratio(i) * 100).toFixed(0)}%`,
+        'CPU µs/req': median(rounds[i].map((r) => r.cpuPerRequest)),
+        'CPU vs bare': `${((bareCpu / median(rounds[i].map((r) => r.cpuPerRequest))) * 100).toFixed(0)}%`,
+        errors: rounds[i].reduce((sum, r) => sum + r.errors + r.non2xx, 0),
+      })),
+      ['rps', 'p50 ms', 'p99 ms', 'rps vs bare', 'CPU µs/req', 'CPU vs bare', 'errors'],
+    );
+    process.stdout.write('"CPU vs bare": the bare proxy\'s CPU time per request over this one\'s, i.e. its throughput on a core of its own.\n');
 
-    const rate = Math.round(base / 2);
+    const rate = Math.round(median(rounds[0].map((r) => r.rps)) / 2);
     const half: Array<[string, LoadResult]> = [];
     for (const [name, url] of [['bare node:http + undici proxy', bareUrl], ['tollgate: plain route', `${gw.url}/plain`]] as const) {
       await runLoad({ url, duration: 2, connections: 32, rate });
@@ -154,8 +171,8 @@ export async function run(): Promise<void> {
     }
     printTable(
       `Latency at half of the bare proxy's saturation (${rate} rps, open-loop fixed rate)`,
-      half.map(([name, r]) => ({ name, 'p50 ms': r.p50, 'p99 ms': r.p99, 'added p99 ms': r.p99 - half[0][1].p99 })),
-      ['p50 ms', 'p99 ms', 'added p99 ms'],
+      half.map(([name, r]) => ({ name, 'p50 ms': r.p50, 'p99 ms': r.p99, 'added p50 ms': r.p50 - half[0][1].p50, 'added p99 ms': r.p99 - half[0][1].p99 })),
+      ['p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms'],
     );
 
     const one = matchCost(1);
@@ -169,15 +186,8 @@ export async function run(): Promise<void> {
       ['µs per match', 'vs 1 route'],
     );
   } finally {
-    for (const child of children) child.kill('SIGTERM');
+    for (const child of launched) child.kill('SIGTERM');
     await sleep(300);
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  }
-
-  async function stopGateway(gateway: { url: string; admin: string }, label: string, into: Array<[string, LoadResult]>) {
-    into.push([`tollgate: ${label}`, await saturate(`${gateway.url}/plain`)]);
-    const started = performance.now();
-    for (let i = 0; i < 20; i++) await admin(gateway.admin, 'PUT', `/routes/extra${i}`, { uri: `/extra/${i}`, upstream_id: 'up' });
-    process.stdout.write(`admin PUT with 10,000 routes in the catalog: ${((performance.now() - started) / 20).toFixed(1)} ms per write (until served)\n`);
   }
 }

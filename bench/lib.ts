@@ -3,7 +3,8 @@
  * installed, else autocannon in its own process), and a table printer with ratios against the
  * run's baseline. Benchmarks compare side by side in one run; they are never timed tests.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { createRequire } from 'node:module';
 
@@ -145,6 +146,49 @@ export function machineSummary(): string {
   const cpu = cpus()[0]?.model ?? 'unknown cpu';
   return `${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load generator ${loadGenerator()}`;
 }
+
+/** CPU time (user + system) a process has used, in microseconds, from /proc (Linux). */
+export function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (USER_HZ, 100 on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+export function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+}
+
+export interface Launched {
+  child: ChildProcess;
+  output(): string;
+}
+
+/**
+ * Starts a contender (pinned to `cpu` when taskset exists) and resolves once its output matches
+ * `ready`. The caller ends it (every launched process is in `launched`).
+ */
+export function launch(cpu: string, command: string, args: string[], ready: RegExp, env: Record<string, string> = {}, cwd?: string): Promise<Launched> {
+  const [cmd, argv] = pinned(cpu, command, args);
+  const child = spawn(cmd, argv, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  launched.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (ready.test(out)) {
+        clearInterval(timer);
+        resolve({ child, output: () => out });
+      } else if (child.exitCode !== null) {
+        clearInterval(timer);
+        reject(new Error(`${command} exited:\n${out}`));
+      }
+    }, 20);
+  });
+}
+
+export const launched: ChildProcess[] = [];
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
