@@ -17,7 +17,7 @@
  * available the gateway is pinned to CPU 0 and everything else to CPU 1, so the gateway's one
  * worker has one core to itself.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,7 +25,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { request } from 'undici';
-import { printTable, runLoad, sleep, type LoadResult } from './lib.js';
+import { cpuMicros, hasTaskset, launch, launched, median, printTable, runLoad, sleep, type LoadResult } from './lib.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ADMIN_KEY = 'bench-plugins-admin-key-0123456789';
@@ -48,45 +48,6 @@ const server = http.createServer((req, res) => {
 server.keepAliveTimeout = 65000;
 server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
 `;
-
-const hasTaskset = (() => {
-  try {
-    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-const children: ChildProcess[] = [];
-
-/** CPU time (user + system) a process has used, in microseconds, from /proc (Linux). */
-function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of stat, in clock ticks (USER_HZ, 100 on Linux).
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
-function launch(cpu: string, command: string, args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<() => string> {
-  const [cmd, argv] = hasTaskset ? ['taskset', ['-c', cpu, command, ...args]] : [command, args];
-  const child = spawn(cmd, argv, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (ready.test(out)) {
-        clearInterval(timer);
-        resolve(() => out);
-      } else if (child.exitCode !== null) {
-        clearInterval(timer);
-        reject(new Error(`${command} exited:\n${out}`));
-      }
-    }, 20);
-  });
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -120,7 +81,7 @@ interface Contender {
 export async function run(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-plugins-'));
   try {
-    const upstreamOut = await launch('1', process.execPath, ['-e', UPSTREAM], /port \d+/);
+    const upstreamOut = (await launch('1', process.execPath, ['-e', UPSTREAM], /port \d+/, {}, root)).output;
     const upstream = `127.0.0.1:${/port (\d+)/.exec(upstreamOut())![1]}`;
     const redisPort = await freePort();
     await launch('1', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], /Ready to accept connections/);
@@ -133,12 +94,13 @@ export async function run(): Promise<void> {
       TOLLGATE_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
       TOLLGATE_LOG_LEVEL: 'warn',
     };
-    const gatewayOut = await launch('0', process.execPath, ['--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start'], /admin key/, {
+    const main = await launch('0', process.execPath, ['--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start'], /admin key/, {
       ...gatewayEnv,
       TOLLGATE_DATA_DIR: dataDir,
       TOLLGATE_ACCESS_LOG: 'false',
-    });
-    const gatewayPid = children[children.length - 1].pid!;
+    }, root);
+    const gatewayOut = main.output;
+    const gatewayPid = main.child.pid!;
     const find = (out: () => string, label: string) => new RegExp(`${label}\\s+(http://\\S+)`).exec(out())![1];
     const gateway = find(gatewayOut, 'data plane');
     const adminUrl = find(gatewayOut, 'admin api');
@@ -147,11 +109,12 @@ export async function run(): Promise<void> {
     const accessLog = join(loggedDir, 'access.log');
     const loggedConfig = join(dataDir, 'logged.yaml');
     writeFileSync(loggedConfig, `access_log:\n  path: ${JSON.stringify(accessLog)}\n`);
-    const loggedOut = await launch('0', process.execPath, ['--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start', '--config', loggedConfig], /admin key/, {
+    const logged = await launch('0', process.execPath, ['--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start', '--config', loggedConfig], /admin key/, {
       ...gatewayEnv,
       TOLLGATE_DATA_DIR: loggedDir,
-    });
-    const loggedPid = children[children.length - 1].pid!;
+    }, root);
+    const loggedOut = logged.output;
+    const loggedPid = logged.child.pid!;
     const loggedGateway = find(loggedOut, 'data plane');
     const loggedAdmin = find(loggedOut, 'admin api');
 
@@ -199,7 +162,6 @@ export async function run(): Promise<void> {
         rounds[i].push({ ...result, cpuPerRequest: (cpuMicros(pid) - cpuBefore) / (result.rps * DURATION) });
       }
     }
-    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
     // The ratio is taken within each round (same background load), then its median.
     const ratio = (i: number) => median(rounds[i].map((r, round) => r.rps / rounds[0][round].rps));
     printTable(
@@ -227,9 +189,9 @@ export async function run(): Promise<void> {
     process.stdout.write(`access log written: ${(statSync(accessLog).size / 1024 / 1024).toFixed(0)} MiB\n`);
     process.stdout.write('"CPU vs none": the plain route\'s gateway CPU time per request over this one\'s, i.e. throughput on a core of its own; steadier than rps when the machine is busy.\n');
   } finally {
-    for (const child of children) child.kill('SIGTERM');
+    for (const child of launched) child.kill('SIGTERM');
     await sleep(300);
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const child of launched) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
