@@ -76,7 +76,6 @@ export class DataPlane {
       },
       (req, res) => {
         this.inFlight.add(res);
-        res.once('close', () => this.inFlight.delete(res));
         if (this.draining) res.setHeader('connection', 'close');
         const ctx = this.app.createContext(req, res) as GatewayContext;
         res.statusCode = 404;
@@ -154,6 +153,7 @@ export class DataPlane {
       ctx.status = 400;
       ctx.body = { error_msg: (err as Error).message };
       ctx.set('connection', 'close');
+      res.once('close', () => this.inFlight.delete(res));
       return;
     }
     ctx.gateway = state;
@@ -162,7 +162,11 @@ export class DataPlane {
       if (chains.global.headerFilter.length > 0) await runHeaderFilters(chains.global.headerFilter, ctx);
       if (chains.route.headerFilter.length > 0) await runHeaderFilters(chains.route.headerFilter, ctx);
     };
-    res.once('close', () => this.finish(ctx, state, chains));
+    // One listener per request: the log phase, and the in-flight bookkeeping the drain waits on.
+    res.once('close', () => {
+      this.inFlight.delete(res);
+      this.finish(ctx, state, chains);
+    });
 
     try {
       if (req.rawHeaders.length / 2 > this.options.config.limits.max_headers) {

@@ -117,6 +117,7 @@ export class GatewayMetrics {
   readonly bandwidth: Counter<'type' | 'route'>;
   readonly connections: Gauge<'state'>;
   readonly upstreamStatus: Gauge<'upstream' | 'node'>;
+  private readonly lastUpstreamStatus = new Map<string, number>();
   readonly rejections: Counter<'plugin' | 'code'>;
   readonly limitStoreUnavailable: Counter<'plugin' | 'action'>;
   readonly breakerState: Gauge<'route'>;
@@ -397,7 +398,13 @@ export class GatewayMetrics {
       if (reached || ctx.status === 502 || ctx.status === 504) {
         const route = state.route;
         const upstream = route?.upstreamId ?? (route ? `route/${route.id}` : '');
-        this.upstreamStatus.set({ upstream, node: outcome.addr }, reached ? 1 : 0);
+        // Set only on a change: the label lookup would otherwise run on every proxied request.
+        const key = `${upstream}\u0000${outcome.addr}`;
+        const value = reached ? 1 : 0;
+        if (this.lastUpstreamStatus.get(key) !== value) {
+          this.lastUpstreamStatus.set(key, value);
+          this.upstreamStatus.set({ upstream, node: outcome.addr }, value);
+        }
       }
     }
   }
