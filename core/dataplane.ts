@@ -177,7 +177,7 @@ export class DataPlane {
         state.route = match.route.info;
         state.params = match.params;
       }
-      if (!(await runPhase('rewrite', chains.global.rewrite, ctx))) {
+      if (!(chains.global.rewrite.length > 0 && (await runPhase('rewrite', chains.global.rewrite, ctx)))) {
         if (match) {
           await this.runRoute(ctx, state, match.route, chains);
         } else if (!(await runPhase('access', chains.global.access, ctx))) {
@@ -198,14 +198,15 @@ export class DataPlane {
     checkDeclaredLength(req, limit);
     if (route.options.jsonRpc) await this.describeMcp(ctx, state, route.options.jsonRpc.basePath, limit);
 
-    if (await runPhase('rewrite', route.chain.rewrite, ctx)) return;
+    // Empty phases are skipped without an await: most routes have few plugins, and every await costs.
+    if (route.chain.rewrite.length > 0 && (await runPhase('rewrite', route.chain.rewrite, ctx))) return;
     if (state.consumer) {
       chains.route = route.chainFor(state.consumer);
       // Plugins merged in from the consumer missed the rewrite phase above (APISIX's rewrite_in_consumer).
       if (chains.route !== route.chain && (await runPhase('rewrite', chains.route.rewrite, ctx, isFromConsumer))) return;
     }
-    if (await runPhase('access', chains.global.access, ctx)) return;
-    if (await runPhase('access', chains.route.access, ctx)) return;
+    if (chains.global.access.length > 0 && (await runPhase('access', chains.global.access, ctx))) return;
+    if (chains.route.access.length > 0 && (await runPhase('access', chains.route.access, ctx))) return;
 
     const content = chains.route.content;
     if (content) {
