@@ -55,26 +55,6 @@ export function createRedis(options: RedisConnectionOptions): Redis {
   return redis;
 }
 
-/** Resolves once the connection is ready, or rejects after `timeoutMs`. */
-export function waitReady(redis: Redis, timeoutMs: number): Promise<void> {
-  if (redis.status === 'ready') return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`redis not ready after ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onReady = () => {
-      cleanup();
-      resolve();
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      redis.off('ready', onReady);
-    };
-    redis.on('ready', onReady);
-  });
-}
-
 export class RedisPool implements RedisProvider {
   private own?: Redis;
   private readonly others = new Map<string, Redis>();

@@ -5,6 +5,8 @@
 import type { GatewayContext } from '../../core/context.js';
 import { mcpHttpError } from './jsonrpc.js';
 import { SSE_HEADERS, SseConnection } from './sse.js';
+import type { Session, TransportKind } from './session.js';
+import type { SessionManager } from './sessions.js';
 
 /** `application/json`, parameters (charset) allowed. */
 export function requireJson(ctx: GatewayContext): void {
@@ -43,4 +45,20 @@ export async function openSse(ctx: GatewayContext, extraHeaders: Record<string, 
   res.writeHead(200, { ...SSE_HEADERS, ...extraHeaders });
   res.flushHeaders();
   return new SseConnection(res);
+}
+
+/**
+ * Opens a session for this request's consumer and waits for its child to start; a child that
+ * cannot start ends the session and answers 502 (and counts as a backend failure).
+ */
+export async function startSession(ctx: GatewayContext, manager: SessionManager, transport: TransportKind): Promise<Session> {
+  const session = manager.open(transport, consumerOf(ctx));
+  try {
+    await session.started;
+  } catch (err) {
+    session.close('the MCP server could not be started');
+    ctx.gateway.upstreamOutcome = { status: 502 };
+    throw mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', 'the MCP server could not be started', { cause: err });
+  }
+  return session;
 }

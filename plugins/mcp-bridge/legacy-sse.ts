@@ -5,7 +5,7 @@
  * stream. The session lives exactly as long as the SSE connection.
  */
 import type { GatewayContext } from '../../core/context.js';
-import { consumerOf, openSse, requireJson } from './http.js';
+import { consumerOf, openSse, requireJson, startSession } from './http.js';
 import { INVALID_REQUEST, mcpHttpError } from './jsonrpc.js';
 import type { SessionManager } from './sessions.js';
 
@@ -13,14 +13,7 @@ export async function handleLegacySse(ctx: GatewayContext, manager: SessionManag
   if (ctx.method !== 'GET') {
     throw mcpHttpError(405, 'GW_MCP_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on the SSE endpoint`, { headers: { allow: 'GET' } });
   }
-  const session = manager.open('sse', consumerOf(ctx));
-  try {
-    await session.started;
-  } catch (err) {
-    session.close('the MCP server could not be started');
-    ctx.gateway.upstreamOutcome = { status: 502 };
-    throw mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', 'the MCP server could not be started', { cause: err });
-  }
+  const session = await startSession(ctx, manager, 'sse');
   let connection;
   try {
     connection = await openSse(ctx, {});

@@ -6,7 +6,7 @@
  * 404 for an unknown or ended session, 405/406/409/415 as usual.
  */
 import type { GatewayContext } from '../../core/context.js';
-import { accepts, consumerOf, openSse, requireJson } from './http.js';
+import { accepts, consumerOf, openSse, requireJson, startSession } from './http.js';
 import { INVALID_REQUEST, SUPPORTED_PROTOCOL_VERSIONS, mcpHttpError } from './jsonrpc.js';
 import type { Outcome, PendingRequest } from './pending.js';
 import type { Session } from './session.js';
@@ -69,14 +69,7 @@ async function post(ctx: GatewayContext, manager: SessionManager): Promise<void>
 }
 
 async function initialize(ctx: GatewayContext, manager: SessionManager, message: Record<string, unknown>, id: string | number): Promise<void> {
-  const session = manager.open('streamable-http', consumerOf(ctx));
-  try {
-    await session.started;
-  } catch (err) {
-    session.close('the MCP server could not be started');
-    ctx.gateway.upstreamOutcome = { status: 502 };
-    throw mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', 'the MCP server could not be started', { cause: err });
-  }
+  const session = await startSession(ctx, manager, 'streamable-http');
   const pending = session.request(message, id, 'initialize', {
     timeoutMs: manager.conf.init_timeout * 1000,
     legacy: false,
