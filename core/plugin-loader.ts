@@ -69,9 +69,7 @@ export class PluginSet {
   private queue: Promise<unknown> = Promise.resolve();
   private initialised = new Set<Plugin>();
 
-  constructor(private readonly options: PluginSetOptions) {
-    exposeSdkToPlugins();
-  }
+  constructor(private readonly options: PluginSetOptions) {}
 
   /** Loads at start-up; a custom plugin that fails is logged and left out (APISIX does the same). */
   load(): Promise<ReloadReport> {
@@ -250,6 +248,9 @@ function listSources(dir: string): string[] {
 
 /** A fresh import every time (tsx gives each call its own module namespace). */
 async function importPlugin(file: string): Promise<Plugin> {
+  // Installed on first use, not at start: the resolve hook runs Node's module-hooks thread (a second
+  // V8 isolate), which a gateway without custom plugins should not carry on its core.
+  exposeSdkToPlugins();
   // A dynamic import picks tsx's ESM build even when this module itself was loaded as CommonJS.
   const { tsImport } = await import('tsx/esm/api');
   const mod = (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };
