@@ -27,7 +27,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { spawnGateway, type GatewayProcess } from '../test/helpers/gateway.js';
 import { descendants } from '../test/helpers/processes.js';
-import { printTable, sleep, type Row } from './lib.js';
+import { cpuMicros, printTable, sleep, type Row } from './lib.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SERVER = process.env.BENCH_MCP_SERVER ? resolve(process.env.BENCH_MCP_SERVER) : join(ROOT, 'examples/mcp-servers/demo-server.mjs');
@@ -49,7 +49,15 @@ interface Measured {
   callsPerSecond: number;
   p50: number;
   p99: number;
+  /** CPU time per call, in µs, of each process taking part (client, gateway, server, …). */
+  cpuPerCall: Record<string, number>;
 }
+
+/** The processes a contender's calls run through: party name → pids, looked up once its sessions are open. */
+type Parties = () => Record<string, number[]>;
+
+/** CPU columns, in the order the table shows them. */
+const PARTIES = ['client', 'gateway', 'server'] as const;
 
 export async function run(): Promise<void> {
   // The SDK's SSE client passes one AbortSignal to every POST; undici lets go of its listeners
@@ -76,6 +84,16 @@ export async function run(): Promise<void> {
     });
     if (proxied.status >= 300) throw new Error(`route: ${proxied.status} ${proxied.text}`);
     const open = opener(gateway.url, started.url);
+    const gatewayPid = gateway.child.pid!;
+    // Direct children only: the gateway (and its own children) also descend from this process.
+    const serversUnder = (parent: number) => descendants(parent).filter((p) => p.ppid === parent && p.command.includes(SERVER)).map((p) => p.pid);
+    const parties: Record<Way, Parties> = {
+      direct: () => ({ server: serversUnder(process.pid) }),
+      floor: () => ({ server: [started.child.pid!] }),
+      'floor via gateway proxy': () => ({ gateway: [gatewayPid], server: [started.child.pid!] }),
+      'bridge streamable-http': () => ({ gateway: [gatewayPid], server: serversUnder(gatewayPid) }),
+      'bridge sse': () => ({ gateway: [gatewayPid], server: serversUnder(gatewayPid) }),
+    };
     const ways: Way[] = ['direct', 'floor', 'floor via gateway proxy', 'bridge streamable-http', 'bridge sse'];
 
     process.stdout.write(
@@ -88,7 +106,7 @@ export async function run(): Promise<void> {
       for (const sessions of SESSION_COUNTS) {
         for (const way of ways) {
           const key = `${way}/${sessions}`;
-          const measured = await measure(open[way], sessions);
+          const measured = await measure(open[way], sessions, parties[way]);
           const best = results.get(key);
           if (!best || measured.callsPerSecond > best.callsPerSecond) results.set(key, measured);
         }
@@ -109,6 +127,25 @@ export async function run(): Promise<void> {
       });
       printTable(`tools/call, ${sessions} session${sessions > 1 ? 's' : ''}`, rows, ['calls/s', 'p50 ms', 'p99 ms', 'calls/s vs direct', 'p50 vs direct']);
     }
+    for (const sessions of SESSION_COUNTS) {
+      const total = (way: Way) => Object.values(results.get(`${way}/${sessions}`)!.cpuPerCall).reduce((a, b) => a + b, 0);
+      printTable(
+        `CPU per call, µs, ${sessions} session${sessions > 1 ? 's' : ''} (client = this process; server = the stdio server(s) or the floor endpoint)`,
+        ways.map((way) => {
+          const r = results.get(`${way}/${sessions}`)!;
+          return {
+            name: way,
+            ...Object.fromEntries(PARTIES.map((party) => [party, r.cpuPerCall[party] === undefined ? '' : r.cpuPerCall[party]])),
+            total: total(way),
+            'direct total / total': total('direct') / total(way),
+          };
+        }),
+        [...PARTIES, 'total', 'direct total / total'],
+      );
+    }
+    process.stdout.write(
+      '"direct total / total": the share of direct throughput a contender can reach when every process competes for the same cores.\n',
+    );
     const cost = (way: Way, sessions: number) =>
       results.get(`${way}/${sessions}`)!.p50 -
       results.get(`floor/${sessions}`)!.p50 -
@@ -172,13 +209,16 @@ function opener(gatewayUrl: string, floorUrl: string): Record<Way, () => Promise
   };
 }
 
-async function measure(open: () => Promise<Session>, count: number): Promise<Measured> {
+async function measure(open: () => Promise<Session>, count: number, parties: Parties): Promise<Measured> {
   const sessions = await Promise.all(Array.from({ length: count }, () => open()));
   try {
     const call = (s: Session, i: number) => s.client.callTool({ name: 'echo', arguments: { text: `call ${i}` } });
     await Promise.all(sessions.map(async (s) => {
       for (let i = 0; i < WARMUP_CALLS; i++) await call(s, i);
     }));
+    const pids = { ...parties(), client: [process.pid] };
+    const cpu = () => Object.fromEntries(Object.entries(pids).map(([party, list]) => [party, list.reduce((sum, pid) => sum + cpuMicros(pid), 0)]));
+    const cpuBefore = cpu();
     const latencies: number[] = [];
     const start = performance.now();
     const end = start + SECONDS * 1000;
@@ -190,9 +230,11 @@ async function measure(open: () => Promise<Session>, count: number): Promise<Mea
       }
     }));
     const elapsed = (performance.now() - start) / 1000;
+    const cpuAfter = cpu();
+    const cpuPerCall = Object.fromEntries(Object.keys(pids).map((party) => [party, (cpuAfter[party] - cpuBefore[party]) / latencies.length]));
     latencies.sort((a, b) => a - b);
     const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-    return { callsPerSecond: latencies.length / elapsed, p50: at(0.5), p99: at(0.99) };
+    return { callsPerSecond: latencies.length / elapsed, p50: at(0.5), p99: at(0.99), cpuPerCall };
   } finally {
     await Promise.all(sessions.map((s) => s.close()));
     // Let stopped children go before the next scenario competes for the CPU.
