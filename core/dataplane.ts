@@ -330,21 +330,22 @@ export class DataPlane {
     if (!ctx.res.writableFinished) state.abort(new Error('client went away'));
     state.finished = true;
     measureBytes(ctx.req.socket, state);
-    const run = (entries: Chain['log']) => {
-      for (const entry of entries) {
-        try {
-          const result = entry.plugin.log!(ctx, entry.conf, entry.instance);
-          if (result && typeof (result as Promise<void>).then === 'function') {
-            (result as Promise<void>).catch((err) => this.logPhaseFailed(state, entry.plugin.name, err));
-          }
-        } catch (err) {
-          this.logPhaseFailed(state, entry.plugin.name, err);
-        }
-      }
-    };
-    run(chains.global.log);
-    run(chains.route.log);
+    if (chains.global.log.length > 0) this.runLogPhase(chains.global.log, ctx, state);
+    if (chains.route.log.length > 0) this.runLogPhase(chains.route.log, ctx, state);
     this.options.onRequestDone?.(ctx, state);
+  }
+
+  private runLogPhase(entries: Chain['log'], ctx: GatewayContext, state: RequestState): void {
+    for (const entry of entries) {
+      try {
+        const result = entry.plugin.log!(ctx, entry.conf, entry.instance);
+        if (result && typeof (result as Promise<void>).then === 'function') {
+          (result as Promise<void>).catch((err) => this.logPhaseFailed(state, entry.plugin.name, err));
+        }
+      } catch (err) {
+        this.logPhaseFailed(state, entry.plugin.name, err);
+      }
+    }
   }
 
   private logPhaseFailed(state: RequestState, plugin: string, err: unknown): void {

@@ -117,7 +117,8 @@ export class GatewayMetrics {
   readonly bandwidth: Counter<'type' | 'route'>;
   readonly connections: Gauge<'state'>;
   readonly upstreamStatus: Gauge<'upstream' | 'node'>;
-  private readonly lastUpstreamStatus = new Map<string, number>();
+  /** upstream → node address → the status value last set (1 reachable, 0 not). */
+  private readonly lastUpstreamStatus = new Map<string, Map<string, number>>();
   readonly rejections: Counter<'plugin' | 'code'>;
   readonly limitStoreUnavailable: Counter<'plugin' | 'action'>;
   readonly breakerState: Gauge<'route'>;
@@ -399,10 +400,11 @@ export class GatewayMetrics {
         const route = state.route;
         const upstream = route?.upstreamId ?? (route ? `route/${route.id}` : '');
         // Set only on a change: the label lookup would otherwise run on every proxied request.
-        const key = `${upstream}\u0000${outcome.addr}`;
+        let nodes = this.lastUpstreamStatus.get(upstream);
+        if (!nodes) this.lastUpstreamStatus.set(upstream, (nodes = new Map()));
         const value = reached ? 1 : 0;
-        if (this.lastUpstreamStatus.get(key) !== value) {
-          this.lastUpstreamStatus.set(key, value);
+        if (nodes.get(outcome.addr) !== value) {
+          nodes.set(outcome.addr, value);
           this.upstreamStatus.set({ upstream, node: outcome.addr }, value);
         }
       }

@@ -18,7 +18,9 @@ export class RequestState implements GatewayState {
   mcpError?: number;
   bytesIn?: number;
   bytesOut?: number;
-  readonly upstream: UpstreamRequestPlan;
+  readonly upstream: UpstreamPlan;
+  /** Runs when the client leaves before its response is complete (the proxy aborts the upstream request). */
+  onClientGone?: () => void;
   /** Set once the response has been handed to the client (or the client left). */
   finished = false;
   /** Installed by the data plane: runs the header filters of this request's chains. */
@@ -40,7 +42,7 @@ export class RequestState implements GatewayState {
     readonly serverPort: number,
     private readonly req: IncomingMessage,
   ) {
-    this.upstream = { uri: query ? `${path}?${query}` : path, headers: new Map() };
+    this.upstream = new UpstreamPlan(query ? `${path}?${query}` : path);
   }
 
   get signal(): AbortSignal {
@@ -54,6 +56,7 @@ export class RequestState implements GatewayState {
   /** Called by the core when the client disconnects before the response completed. */
   abort(reason: Error): void {
     this.finished = true;
+    this.onClientGone?.();
     this.controller?.abort(reason);
   }
 
@@ -122,6 +125,25 @@ export class RequestState implements GatewayState {
       this.scratchpad.set(plugin, value);
     }
     return value;
+  }
+}
+
+/** The upstream request plan; its header-edit map exists only once a plugin asks for it. */
+class UpstreamPlan implements UpstreamRequestPlan {
+  method?: string;
+  host?: string;
+  private edits?: Map<string, string | null>;
+
+  constructor(public uri: string) {}
+
+  get headers(): Map<string, string | null> {
+    this.edits ??= new Map();
+    return this.edits;
+  }
+
+  /** The edits, without creating an empty map when there are none (the proxy's common case). */
+  get headerEdits(): ReadonlyMap<string, string | null> | undefined {
+    return this.edits;
   }
 }
 

@@ -94,14 +94,12 @@ function forward(
     let headWritten = false;
     let settled = false;
     let early: Buffer[] | undefined;
-    const onClientClose = () => {
-      if (!res.writableFinished) controller?.abort(Object.assign(new Error('client went away'), { code: 'GW_CLIENT_GONE' }));
-    };
-    res.once('close', onClientClose);
+    // Called by the core when the client leaves before its response is complete.
+    state.onClientGone = () => controller?.abort(Object.assign(new Error('client went away'), { code: 'GW_CLIENT_GONE' }));
     const settle = (err?: unknown) => {
       if (settled) return;
       settled = true;
-      res.off('close', onClientClose);
+      state.onClientGone = undefined;
       if (err) reject(err);
       else resolve();
     };
@@ -123,7 +121,8 @@ function forward(
         if (statusCode < 200) return;
         outcome.status = statusCode;
         outcome.latency = performance.now() - sentAt;
-        ctx.status = statusCode;
+        // Straight onto the response: Koa's status setter does checks a proxied status does not need.
+        res.statusCode = statusCode;
         copyResponseHeaders(headers, res);
         // Body filters may change the length: the response goes out chunked instead.
         if (options.filterBody) res.removeHeader('content-length');
@@ -235,7 +234,7 @@ function requestBody(ctx: GatewayContext, maxBodyBytes: number, sendTimeoutMs: n
 function upstreamHeaders(ctx: GatewayContext, state: RequestState, upstream: Upstream, node: UpstreamNode): string[] {
   const { req } = ctx;
   const raw = req.rawHeaders;
-  const edits = state.upstream.headers;
+  const edits = state.upstream.headerEdits;
   const connectionListed = connectionTokens(req.headers.connection);
   const out: string[] = [];
   let forwardedFor: string | undefined;
@@ -249,10 +248,10 @@ function upstreamHeaders(ctx: GatewayContext, state: RequestState, upstream: Ups
       if (name === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${raw[i + 1]}` : raw[i + 1];
       continue;
     }
-    if (edits.size > 0 && edits.has(name)) continue;
+    if (edits !== undefined && edits.has(name)) continue;
     out.push(raw[i], raw[i + 1]);
   }
-  for (const [name, value] of edits) if (value !== null && !GATEWAY_SET.has(name)) out.push(name, value);
+  if (edits !== undefined) for (const [name, value] of edits) if (value !== null && !GATEWAY_SET.has(name)) out.push(name, value);
   const host =
     state.upstream.host ??
     (upstream.passHost === 'node' ? node.address : upstream.passHost === 'rewrite' ? (upstream.upstreamHost ?? node.address) : (req.headers.host ?? node.address));
@@ -269,6 +268,11 @@ function upstreamHeaders(ctx: GatewayContext, state: RequestState, upstream: Ups
 
 function connectionTokens(header: string | undefined): Set<string> | undefined {
   if (!header) return undefined;
+  // Nearly every request and response says just one of these, which names no other header.
+  if (header.length <= 10) {
+    const lower = header.toLowerCase();
+    if (lower === 'keep-alive' || lower === 'close') return undefined;
+  }
   const tokens = header.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t && t !== 'close' && t !== 'keep-alive');
   return tokens.length ? new Set(tokens) : undefined;
 }
