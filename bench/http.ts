@@ -32,7 +32,7 @@ interface Contender {
 }
 
 async function startGateway(dataDir: string): Promise<{ url: string; admin: string; pid: number }> {
-  const { child, output } = await launch('0', process.execPath, [join(root, 'dist/bin/tollgate.js'), 'start'], /admin key/, {
+  const { child, output } = await launch('0', process.execPath, ['--no-allocation-site-pretenuring', join(root, 'dist/bin/tollgate.js'), 'start'], /admin key/, {
     TOLLGATE_DATA_DIR: dataDir,
     TOLLGATE_ADMIN_KEY: ADMIN_KEY,
     TOLLGATE_LISTEN: '127.0.0.1:0',

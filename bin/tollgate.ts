@@ -1,11 +1,12 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-allocation-site-pretenuring
 /**
  * The command line: `tollgate start [--config FILE] [--demo]`.
  */
+// First, before the modules below create their allocation sites (see the file).
+import './v8-flags.js';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
 import { ConfigError } from '../core/config.js';
 import { PluginLoadError } from '../core/registry.js';
 import { startDemoUpstream, seedDemoCatalog } from './demo.js';
@@ -29,11 +30,6 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(USAGE);
     return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
   }
-  // V8 pretenures objects from allocation sites whose objects tend to survive a young-generation
-  // GC. Under proxy load it ends up pretenuring request and response objects: dead in old space,
-  // they keep the young objects they point to alive through every scavenge, which then copies
-  // ~1 MB instead of ~0.1 MB and pauses 4-6 ms instead of ~1 ms (docs/benchmarks.md, "GC").
-  setFlagsFromString('--no-allocation-site-pretenuring');
   let configFile: string | undefined;
   let demo = false;
   for (let i = 0; i < rest.length; i++) {
