@@ -51,7 +51,12 @@ export class DataPlane {
   readonly app: Koa;
   readonly server: Server;
   private readonly clientAddress: ClientAddressResolver;
-  private readonly inFlight = new Set<ServerResponse>();
+  /**
+   * Requests between arrival and their response's close. A count, not a set of responses: a set
+   * with this churn rehashes every few dozen requests, and a discarded table that has reached the
+   * old generation keeps the responses it listed (and all they point to) alive until a full GC.
+   */
+  private inFlight = 0;
   private readonly sockets = new Set<Socket>();
   private port = 0;
   private readonly logThrottle = new LogThrottle();
@@ -75,7 +80,7 @@ export class DataPlane {
         connectionsCheckingInterval: Math.min(1000, Math.max(50, (config.timeouts.headers * 1000) / 4)),
       },
       (req, res) => {
-        this.inFlight.add(res);
+        this.inFlight += 1;
         if (this.draining) res.setHeader('connection', 'close');
         const ctx = this.app.createContext(req, res) as GatewayContext;
         res.statusCode = 404;
@@ -115,7 +120,7 @@ export class DataPlane {
     this.server.closeIdleConnections();
     await beforeDrain?.();
     const deadline = Date.now() + graceMs;
-    while (this.inFlight.size > 0 && Date.now() < deadline) {
+    while (this.inFlight > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
       this.server.closeIdleConnections();
     }
@@ -124,7 +129,7 @@ export class DataPlane {
   }
 
   get activeRequests(): number {
-    return this.inFlight.size;
+    return this.inFlight;
   }
 
   /** Client connections open right now (for the connections gauge). */
@@ -153,7 +158,7 @@ export class DataPlane {
       ctx.status = 400;
       ctx.body = { error_msg: (err as Error).message };
       ctx.set('connection', 'close');
-      res.once('close', () => this.inFlight.delete(res));
+      res.once('close', () => (this.inFlight -= 1));
       return;
     }
     ctx.gateway = state;
@@ -164,7 +169,7 @@ export class DataPlane {
     };
     // One listener per request: the log phase, and the in-flight bookkeeping the drain waits on.
     res.once('close', () => {
-      this.inFlight.delete(res);
+      this.inFlight -= 1;
       this.finish(ctx, state, chains);
     });
 
