@@ -212,11 +212,16 @@ describe('HTTP proxying', () => {
     }
   });
 
-  it('survives clients that leave mid-response', async () => {
+  it('survives clients that leave mid-response, and ends their upstream requests', async () => {
+    let upstreamClosed = 0;
+    // An endless response: only the gateway aborting its upstream request ends it.
     const slow = await startUpstream((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       const timer = setInterval(() => res.write('tick\n'), 5);
-      res.on('close', () => clearInterval(timer));
+      res.on('close', () => {
+        clearInterval(timer);
+        upstreamClosed += 1;
+      });
     });
     try {
       await gw.admin('PUT', '/routes/stream', { uri: '/stream', upstream: { nodes: { [slow.address]: 1 } } });
@@ -232,6 +237,7 @@ describe('HTTP proxying', () => {
       // Upstream connections of aborted responses are closed, not leaked.
       await new Promise((r) => setTimeout(r, 200));
       expect(gw.running.dataPlane.activeRequests).to.equal(0);
+      expect(upstreamClosed).to.equal(20);
     } finally {
       await slow.close();
     }
