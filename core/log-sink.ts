@@ -118,3 +118,17 @@ export class LogSinkRoute {
     this.stopAudit?.();
   }
 }
+
+/**
+ * The phase handlers both log sinks run alike (spread into their definitions): the body taps, and
+ * the body filter only where a route keeps the response body (it sends the response chunked).
+ */
+export const LOG_SINK_TAPS = {
+  access(ctx: GatewayContext, _conf: LogSinkConf, log: { route: LogSinkRoute }): void {
+    log.route.tapRequest(ctx);
+  },
+  bodyFilter(ctx: GatewayContext, _conf: LogSinkConf, log: { route: LogSinkRoute }, chunk: Buffer): void {
+    log.route.tapResponse(ctx, chunk);
+  },
+  filtersBody: (conf: LogSinkConf): boolean => conf.include_resp_body,
+};

@@ -13,7 +13,7 @@ import { mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { RouteInfo } from '../../core/context.js';
 import { LineWriter } from '../../core/line-writer.js';
-import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LogSinkRoute, type LogSinkConf } from '../../core/log-sink.js';
+import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LOG_SINK_TAPS, LogSinkRoute, type LogSinkConf } from '../../core/log-sink.js';
 import type { Logger } from '../../core/logger.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
@@ -192,16 +192,7 @@ export default definePlugin<FileLoggerConf, FileLog>({
 
   create: (conf, route, api) => new FileLog(conf, route, api),
 
-  access(ctx, _conf, log) {
-    log.route.tapRequest(ctx);
-  },
-
-  bodyFilter(ctx, _conf, log, chunk) {
-    log.route.tapResponse(ctx, chunk);
-  },
-
-  // Only a route keeping the response body needs the filter (which sends the response chunked).
-  filtersBody: (conf) => conf.include_resp_body,
+  ...LOG_SINK_TAPS,
 
   log(ctx, conf, log) {
     log.sink?.write(log.route.entry(ctx, log.logFormat(conf)));

@@ -12,7 +12,7 @@
 import { Agent, request } from 'undici';
 import type { RouteInfo } from '../../core/context.js';
 import { BatchProcessor } from '../../core/batch-processor.js';
-import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LogSinkRoute, type LogSinkConf } from '../../core/log-sink.js';
+import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LOG_SINK_TAPS, LogSinkRoute, type LogSinkConf } from '../../core/log-sink.js';
 import { LogThrottle } from '../../core/log-throttle.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
 
@@ -214,16 +214,7 @@ export default definePlugin<HttpLoggerConf, HttpLog>({
 
   create: (conf, route, api) => new HttpLog(conf, route, api),
 
-  access(ctx, _conf, log) {
-    log.route.tapRequest(ctx);
-  },
-
-  bodyFilter(ctx, _conf, log, chunk) {
-    log.route.tapResponse(ctx, chunk);
-  },
-
-  // Only a route keeping the response body needs the filter (which sends the response chunked).
-  filtersBody: (conf) => conf.include_resp_body,
+  ...LOG_SINK_TAPS,
 
   log(ctx, _conf, log) {
     log.processor.push(log.route.entry(ctx, log.logFormat()));
