@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { RouteMatcher } from '../routes/matcher.js';
-import { cpuMicros, hasTaskset, launch, launched, median, printTable, runLoad, sleep, type LoadResult } from './lib.js';
+import { cpuMicros, GATEWAY_NODE_FLAGS, hasTaskset, launch, launched, median, printTable, runLoad, sleep, type LoadResult } from './lib.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
@@ -32,7 +32,7 @@ interface Contender {
 }
 
 async function startGateway(dataDir: string): Promise<{ url: string; admin: string; pid: number }> {
-  const { child, output } = await launch('0', process.execPath, ['--no-allocation-site-pretenuring', join(root, 'dist/bin/tollgate.js'), 'start'], /admin key/, {
+  const { child, output } = await launch('0', process.execPath, [...GATEWAY_NODE_FLAGS, join(root, 'dist/bin/tollgate.js'), 'start'], /admin key/, {
     TOLLGATE_DATA_DIR: dataDir,
     TOLLGATE_ADMIN_KEY: ADMIN_KEY,
     TOLLGATE_LISTEN: '127.0.0.1:0',

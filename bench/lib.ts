@@ -203,6 +203,9 @@ export function launch(cpu: string, command: string, args: string[], ready: RegE
 
 export const launched: ChildProcess[] = [];
 
+/** Node flags a gateway runs with, as the `tollgate` bin's shebang passes them (bin/v8-flags.ts). */
+export const GATEWAY_NODE_FLAGS = ['--no-allocation-site-pretenuring'];
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

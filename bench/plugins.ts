@@ -25,7 +25,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { request } from 'undici';
-import { cpuMicros, hasTaskset, launch, launched, median, printTable, runLoad, sleep, type LoadResult } from './lib.js';
+import { cpuMicros, GATEWAY_NODE_FLAGS, hasTaskset, launch, launched, median, printTable, runLoad, sleep, type LoadResult } from './lib.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ADMIN_KEY = 'bench-plugins-admin-key-0123456789';
@@ -94,7 +94,7 @@ export async function run(): Promise<void> {
       TOLLGATE_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
       TOLLGATE_LOG_LEVEL: 'warn',
     };
-    const main = await launch('0', process.execPath, ['--no-allocation-site-pretenuring', '--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start'], /admin key/, {
+    const main = await launch('0', process.execPath, [...GATEWAY_NODE_FLAGS, '--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start'], /admin key/, {
       ...gatewayEnv,
       TOLLGATE_DATA_DIR: dataDir,
       TOLLGATE_ACCESS_LOG: 'false',
@@ -109,7 +109,7 @@ export async function run(): Promise<void> {
     const accessLog = join(loggedDir, 'access.log');
     const loggedConfig = join(dataDir, 'logged.yaml');
     writeFileSync(loggedConfig, `access_log:\n  path: ${JSON.stringify(accessLog)}\n`);
-    const logged = await launch('0', process.execPath, ['--no-allocation-site-pretenuring', '--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start', '--config', loggedConfig], /admin key/, {
+    const logged = await launch('0', process.execPath, [...GATEWAY_NODE_FLAGS, '--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start', '--config', loggedConfig], /admin key/, {
       ...gatewayEnv,
       TOLLGATE_DATA_DIR: loggedDir,
     }, root);

@@ -17,6 +17,6 @@
  */
 import { setFlagsFromString } from 'node:v8';
 
-export const V8_FLAGS = ['--no-allocation-site-pretenuring'];
+const V8_FLAGS = ['--no-allocation-site-pretenuring'];
 
 for (const flag of V8_FLAGS) if (!process.execArgv.includes(flag)) setFlagsFromString(flag);
