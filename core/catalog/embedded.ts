@@ -1,15 +1,19 @@
 /**
  * The embedded catalog: zero setup, one node. State is kept in memory and persisted as an
- * append-only change log (one fsync'd JSON line per write) that is compacted into a snapshot file
- * with write → fsync → rename. A torn last line (power loss mid-write) is ignored on load; every
- * line carries its revision, so replaying a log over a newer snapshot is harmless.
+ * append-only change log (change-log.ts: one fsync'd JSON line per write, torn tails cut) that is
+ * compacted into a snapshot file with write → fsync → rename. Every line carries its revision, so
+ * replaying a log over a newer snapshot is harmless. A write is acknowledged only once its line is
+ * on disk; one the disk refuses fails with CatalogUnavailableError (the Admin API answers 503) and
+ * changes nothing.
  */
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
-import { open, rename, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '../logger.js';
+import { ChangeLog, syncDirectory, type LogLine } from './change-log.js';
 import { ChangeEmitter, Snapshot, nowSeconds, stamp } from './snapshot.js';
 import {
+  CatalogUnavailableError,
   RESOURCE_KINDS,
   formatGeneratedId,
   type Catalog,
@@ -20,13 +24,6 @@ import {
   type PutResult,
   type ResourceKind,
 } from './types.js';
-
-interface LogLine {
-  rev: number;
-  kind: ResourceKind;
-  id: string;
-  record: CatalogRecord | null;
-}
 
 interface SnapshotFile {
   revision: number;
@@ -44,8 +41,11 @@ export class EmbeddedCatalog implements Catalog {
   readonly backend = 'embedded' as const;
   private current = Snapshot.empty();
   private readonly emitter: ChangeEmitter;
-  private log?: FileHandle;
+  private log?: ChangeLog;
   private logLines = 0;
+  /** Why the last write failed on disk; cleared by the next write that succeeds. */
+  private lastError?: string;
+  private syncErrors = 0;
   private idCounter = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly logFile: string;
@@ -59,11 +59,13 @@ export class EmbeddedCatalog implements Catalog {
 
   async start(): Promise<void> {
     mkdirSync(dirname(this.options.file), { recursive: true });
-    const loaded = this.load();
-    this.current = loaded.snapshot;
-    this.logLines = loaded.lines;
+    const opened = await ChangeLog.open(this.logFile, this.options.logger);
+    this.log = opened.log;
+    this.current = replay(this.loadSnapshotFile(), opened.lines);
+    this.logLines = opened.lines.length;
     this.idCounter = Math.max(this.current.revision, highestNumericId(this.current));
-    this.log = await open(this.logFile, 'a');
+    // A repaired log still holds the damage; folding it into the snapshot leaves a clean file.
+    if (opened.repaired) await this.compact().catch((err: Error) => this.options.logger.error({ err }, 'catalog compaction failed; the change log keeps every write'));
     this.emitter.emit(this.current, 'all');
   }
 
@@ -121,7 +123,13 @@ export class EmbeddedCatalog implements Catalog {
   }
 
   health(): CatalogHealth {
-    return { loaded: this.log !== undefined, connected: !this.closed, revision: this.current.revision };
+    return {
+      loaded: this.log !== undefined,
+      connected: !this.closed && this.lastError === undefined,
+      revision: this.current.revision,
+      lastError: this.lastError,
+      syncErrors: this.syncErrors,
+    };
   }
 
   async close(): Promise<void> {
@@ -147,73 +155,66 @@ export class EmbeddedCatalog implements Catalog {
   }
 
   private async append(line: LogLine): Promise<void> {
-    const log = this.log!;
-    await log.appendFile(`${JSON.stringify(line)}\n`);
-    await log.datasync();
+    try {
+      await this.log!.append(line);
+    } catch (err) {
+      this.syncErrors += 1;
+      const message = `cannot write ${this.logFile}: ${(err as Error).message}`;
+      if (this.lastError === undefined) this.options.logger.error({ err }, 'catalog write refused by the disk; serving the last snapshot');
+      this.lastError = message;
+      throw new CatalogUnavailableError(`catalog store unavailable: ${message}`);
+    }
+    if (this.lastError !== undefined) this.options.logger.info({ file: this.logFile }, 'catalog writes reach the disk again');
+    this.lastError = undefined;
     this.logLines += 1;
   }
 
-  /** Folds the log into the snapshot file once it is long enough (after the change is applied). */
+  /**
+   * Folds the log into the snapshot file once it is long enough (after the change is applied and
+   * acknowledged). A failure here loses nothing, as the log still holds every line, so it is
+   * logged and tried again after the next write instead of failing this one.
+   */
   private async compactIfDue(): Promise<void> {
     if (this.logLines < (this.options.compactEvery ?? 1000)) return;
+    await this.compact().catch((err: Error) => this.options.logger.error({ err }, 'catalog compaction failed; the change log keeps every write'));
+  }
+
+  private async compact(): Promise<void> {
     const body: SnapshotFile = { revision: this.current.revision, resources: this.current.toJSON() };
     const tmp = `${this.options.file}.tmp`;
-    const handle = await open(tmp, 'w');
     try {
-      await handle.writeFile(JSON.stringify(body));
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const handle = await open(tmp, 'w');
+      try {
+        await handle.writeFile(JSON.stringify(body));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(tmp, this.options.file);
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => {});
+      throw err;
     }
-    await rename(tmp, this.options.file);
     await syncDirectory(dirname(this.options.file));
-    await this.log!.truncate(0);
+    await this.log!.clear();
     this.logLines = 0;
   }
 
-  private load(): { snapshot: Snapshot; lines: number } {
-    let snapshot = Snapshot.empty();
-    if (existsSync(this.options.file)) {
-      const parsed = JSON.parse(readFileSync(this.options.file, 'utf8')) as SnapshotFile;
-      const entries: Partial<Record<ResourceKind, Array<[string, CatalogRecord]>>> = {};
-      for (const kind of RESOURCE_KINDS) entries[kind] = Object.entries(parsed.resources[kind] ?? {});
-      snapshot = Snapshot.fromEntries(parsed.revision, entries);
-    }
-    const lines = existsSync(this.logFile) ? readLog(this.logFile, this.options.logger) : [];
-    for (const line of lines) {
-      if (line.rev > snapshot.revision) {
-        snapshot = snapshot.with({ kind: line.kind, id: line.id, record: line.record ?? undefined }, line.rev);
-      }
-    }
-    return { snapshot, lines: lines.length };
+  private loadSnapshotFile(): Snapshot {
+    if (!existsSync(this.options.file)) return Snapshot.empty();
+    const parsed = JSON.parse(readFileSync(this.options.file, 'utf8')) as SnapshotFile;
+    const entries: Partial<Record<ResourceKind, Array<[string, CatalogRecord]>>> = {};
+    for (const kind of RESOURCE_KINDS) entries[kind] = Object.entries(parsed.resources[kind] ?? {});
+    return Snapshot.fromEntries(parsed.revision, entries);
   }
 }
 
-function readLog(file: string, logger?: Logger): LogLine[] {
-  const text = readFileSync(file, 'utf8');
-  const out: LogLine[] = [];
-  const rows = text.split('\n');
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i];
-    if (!row) continue;
-    try {
-      out.push(JSON.parse(row) as LogLine);
-    } catch {
-      // Only the last line can be torn by a crash mid-append; anything else is corruption.
-      if (i < rows.length - 2) logger?.error({ file, line: i + 1 }, 'catalog log line is corrupt; later lines ignored');
-      break;
-    }
+function replay(snapshot: Snapshot, lines: readonly LogLine[]): Snapshot {
+  let out = snapshot;
+  for (const line of lines) {
+    if (line.rev > out.revision) out = out.with({ kind: line.kind, id: line.id, record: line.record ?? undefined }, line.rev);
   }
   return out;
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 function highestNumericId(snapshot: Snapshot): number {

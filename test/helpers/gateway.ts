@@ -27,9 +27,15 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+export interface SpawnGatewayOptions {
+  /** A command that execs the gateway, e.g. `['prlimit', '--fsize=8192', '--']` to cap file sizes. */
+  wrapper?: string[];
+}
+
 /** `tollgate start` as a real process; env and args as given, ports picked by the OS. */
-export async function spawnGateway(env: Record<string, string>, args: string[] = []): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [...SOURCE_NODE_ARGS, join(REPO_ROOT, 'bin/tollgate.ts'), 'start', ...args], {
+export async function spawnGateway(env: Record<string, string>, args: string[] = [], options: SpawnGatewayOptions = {}): Promise<GatewayProcess> {
+  const [command, ...prefix] = [...(options.wrapper ?? []), process.execPath];
+  const child = spawn(command, [...prefix, ...SOURCE_NODE_ARGS, join(REPO_ROOT, 'bin/tollgate.ts'), 'start', ...args], {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',
