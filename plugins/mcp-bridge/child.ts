@@ -79,7 +79,7 @@ export class Child implements Stoppable {
     this.stderr = new StderrLog(options.logger, options.settings.stderrLinesPerMinute);
     this.started = new Promise<void>((resolve, reject) => {
       this.proc.once('spawn', () => {
-        options.logger.info({ pid: this.proc.pid, command: options.command, args: options.args }, 'mcp server started');
+        options.logger.info({ child_pid: this.proc.pid, command: options.command, args: options.args }, 'mcp server started');
         resolve();
       });
       this.proc.once('error', (err) => {
@@ -87,7 +87,7 @@ export class Child implements Stoppable {
           reject(err);
           this.onExit({ code: null, signal: null, spawnError: err, requested: this.stopRequested });
         } else {
-          options.logger.warn({ pid: this.proc.pid, err }, 'mcp server process error');
+          options.logger.warn({ child_pid: this.proc.pid, err }, 'mcp server process error');
         }
       });
     });
@@ -102,7 +102,7 @@ export class Child implements Stoppable {
       () => {
         this.overflowed = true;
         this.proc.stdout.pause();
-        options.logger.warn({ pid: this.proc.pid, limit: options.maxLineBytes }, 'mcp server wrote a line longer than max_message_bytes');
+        options.logger.warn({ child_pid: this.proc.pid, limit: options.maxLineBytes }, 'mcp server wrote a line longer than max_message_bytes');
         events.overflow();
       },
     );
@@ -171,7 +171,7 @@ export class Child implements Stoppable {
         this.signalGroup('SIGTERM');
         termSent = true;
         if (!(await this.waitExit(stopTermWait))) {
-          this.options.logger.warn({ pid: this.proc.pid }, 'mcp server ignored SIGTERM; killing its process group');
+          this.options.logger.warn({ child_pid: this.proc.pid }, 'mcp server ignored SIGTERM; killing its process group');
           this.signalGroup('SIGKILL');
           await this.waitExit(stopTermWait);
         }
@@ -229,8 +229,8 @@ export class Child implements Stoppable {
     this.stderr.flush();
     const log = this.options.logger;
     if (info.spawnError) log.error({ command: this.options.command, err: info.spawnError }, 'mcp server could not be started');
-    else if (info.requested) log.info({ pid: this.proc.pid, code: info.code, signal: info.signal }, 'mcp server stopped');
-    else log.warn({ pid: this.proc.pid, code: info.code, signal: info.signal }, 'mcp server exited on its own');
+    else if (info.requested) log.info({ child_pid: this.proc.pid, code: info.code, signal: info.signal }, 'mcp server stopped');
+    else log.warn({ child_pid: this.proc.pid, code: info.code, signal: info.signal }, 'mcp server exited on its own');
     this.proc.stdout.destroy();
     this.proc.stderr.destroy();
     this.proc.stdin.destroy();
