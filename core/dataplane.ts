@@ -290,7 +290,10 @@ export class DataPlane {
     const content = chains?.route.content;
     if (isGatewayError(err) && content?.plugin.renderError && ctx.respond !== false && !ctx.res.headersSent) {
       try {
-        if (await content.plugin.renderError(ctx, content.conf, content.instance, err)) return;
+        if (await content.plugin.renderError(ctx, content.conf, content.instance, err)) {
+          if (!ctx.req.complete) lingerThenClose(ctx.req, ctx.res);
+          return;
+        }
       } catch (renderErr) {
         this.options.logger.error({ requestId: state.requestId, err: renderErr }, 'renderError failed');
       }

@@ -13,13 +13,12 @@
  * MCP clients as JSON-RPC errors for that request; 401/403 stay plain HTTP so clients can
  * authenticate.
  */
-import type { GatewayContext, RouteInfo } from '../../core/context.js';
-import { statusText, type GatewayError } from '../../core/errors.js';
+import type { RouteInfo } from '../../core/context.js';
 import { definePlugin, type Disposable } from '../../core/plugin.js';
 import { guardOrigin } from './guard.js';
-import { consumerOf } from './http.js';
-import { CONNECTION_CLOSED, OWN_ERROR_PREFIX, errorResponse, mcpHttpError } from './jsonrpc.js';
+import { mcpHttpError } from './jsonrpc.js';
 import { handleLegacyMessage, handleLegacySse } from './legacy-sse.js';
+import { renderError } from './render-error.js';
 import { runtimeOf, type Runtime } from './runtime.js';
 import { bridgeSchema, checkBridgeConf, type BridgeConf } from './schema.js';
 import { acquireManager, type SessionManager } from './sessions.js';
@@ -67,48 +66,5 @@ export default definePlugin<BridgeConf, Bridge>({
     return handleLegacyMessage(ctx, bridge.manager);
   },
 
-  async renderError(ctx, _conf, bridge, error) {
-    return renderAsJsonRpc(ctx, bridge, error);
-  },
+  renderError: (ctx, conf, bridge, error) => renderError(ctx, conf, bridge.manager, error),
 });
-
-/**
- * A policy rejection (429, or a 5xx such as an open breaker) of one MCP request becomes that
- * request's JSON-RPC error, which MCP clients surface as a failed call rather than a broken
- * transport. Anything else (auth, malformed input, the bridge's own errors) stays HTTP.
- */
-async function renderAsJsonRpc(ctx: GatewayContext, bridge: Bridge, error: GatewayError): Promise<boolean> {
-  if (error.code.startsWith(OWN_ERROR_PREFIX) || error.code === 'GW_CLIENT_GONE') return false;
-  if (error.status !== 429 && error.status < 500) return false;
-  const mcp = ctx.gateway.mcp;
-  if (!mcp || mcp.kind !== 'request' || mcp.id === undefined) return false;
-  const base = error.status < 500 ? error.message : statusText(error.status);
-  // An operator's own rejection text (rejected_msg, break_response_body) is for the client to read.
-  const custom = typeof error.body === 'string' ? error.body : (error.body as { error_msg?: unknown } | undefined)?.error_msg;
-  const message = typeof custom === 'string' && custom !== base ? `${base}: ${custom}` : base;
-  const data: Record<string, unknown> = { status: error.status, code: error.code, request_id: ctx.gateway.requestId };
-  const retryAfter = error.headers?.['retry-after'] ?? error.headers?.['Retry-After'];
-  if (retryAfter !== undefined) data.retry_after = retryAfter;
-  const line = errorResponse(mcp.id, CONNECTION_CLOSED, message, data);
-  if (mcp.transport === 'sse') {
-    const session = mcp.sessionId ? bridge.manager.find(mcp.sessionId, consumerOf(ctx), 'sse') : undefined;
-    if (!session) return false;
-    session.sendToClient(line);
-    ctx.status = 202;
-    ctx.type = 'text/plain';
-    ctx.body = 'Accepted';
-  } else {
-    ctx.status = 200;
-    ctx.type = 'application/json';
-    ctx.body = line;
-    if (mcp.sessionId) ctx.set('mcp-session-id', mcp.sessionId);
-  }
-  ctx.gateway.mcpError = CONNECTION_CLOSED;
-  if (error.headers) ctx.set(error.headers);
-  try {
-    await ctx.gateway.commitHeaders();
-  } catch {
-    // Already answering an error; a header filter failing too changes nothing.
-  }
-  return true;
-}

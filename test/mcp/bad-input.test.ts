@@ -60,10 +60,43 @@ describe('mcp-bridge bad input', function () {
       });
     }
 
-    it('answers a body over max_message_bytes with 413', async () => {
+    describe('a body over max_message_bytes', () => {
       const big = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x'.repeat(70_000) } } };
-      const res = await post(`${base}/mcp`, big, onSession());
-      expect(res.status).to.equal(413);
+      const expectJsonRpc413 = (res: { status: number; json: any; text: string }) => {
+        expect(res.status, res.text).to.equal(413);
+        expect(res.json, res.text).to.deep.include({ jsonrpc: '2.0', id: null });
+        expect(res.json.error.code).to.equal(-32600);
+        expect(res.json.error.message).to.equal('request body is larger than max_message_bytes (65536 bytes)');
+        expect(res.json.error.data).to.include({ code: 'GW_BODY_TOO_LARGE', limit: 65536 });
+      };
+
+      it('gets 413 with a JSON-RPC error naming the limit, on both transports', async () => {
+        expectJsonRpc413(await post(`${base}/mcp`, big, onSession()));
+        expectJsonRpc413(await post(`${base}/message?sessionId=whatever`, big));
+      });
+
+      it('gets the same when it is sent chunked, without a Content-Length', async () => {
+        const bytes = new TextEncoder().encode(JSON.stringify(big));
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (let i = 0; i < bytes.length; i += 8192) controller.enqueue(bytes.subarray(i, i + 8192));
+            controller.close();
+          },
+        });
+        const res = await fetch(`${base}/mcp`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...onSession() },
+          body,
+          duplex: 'half',
+        } as RequestInit);
+        expectJsonRpc413(await read(res));
+      });
+
+      it('closes the connection after answering, as for any refused upload', async () => {
+        const res = await post(`${base}/mcp`, { ...big, params: { name: 'echo', arguments: { text: 'y'.repeat(4 << 20) } } }, onSession());
+        expectJsonRpc413(res);
+        expect(res.headers.get('connection')).to.equal('close');
+      });
     });
 
     it('passes a tool argument holding newlines and a forged message as one line of data', async () => {

@@ -1,0 +1,83 @@
+/**
+ * Errors raised for an MCP request before the bridge's content handler ran, rendered in the
+ * protocol the client speaks:
+ * - a body the core refused (too large, too slow) keeps its HTTP status and gets a JSON-RPC error
+ *   body without an id (the request never parsed), like the bridge's own HTTP errors;
+ * - a policy rejection (429, or a 5xx such as an open breaker) of one MCP request becomes that
+ *   request's JSON-RPC error, which MCP clients surface as a failed call rather than a broken
+ *   transport.
+ * Anything else (auth, the bridge's own errors, which already carry a JSON-RPC body) stays as it is.
+ */
+import type { GatewayContext } from '../../core/context.js';
+import { statusText, type GatewayError } from '../../core/errors.js';
+import { mcpTransportOf } from '../../core/mcp.js';
+import { consumerOf } from './http.js';
+import { CONNECTION_CLOSED, INVALID_REQUEST, OWN_ERROR_PREFIX, errorResponse } from './jsonrpc.js';
+import type { BridgeConf } from './schema.js';
+import type { SessionManager } from './sessions.js';
+
+/** The core's refusals of a request body (core/body.ts). */
+const BODY_ERRORS = new Set(['GW_BODY_TOO_LARGE', 'GW_BODY_TIMEOUT', 'GW_BODY_ABORTED']);
+
+export async function renderError(ctx: GatewayContext, conf: BridgeConf, manager: SessionManager, error: GatewayError): Promise<boolean> {
+  if (BODY_ERRORS.has(error.code)) return renderBodyError(ctx, conf, error);
+  return renderRejection(ctx, manager, error);
+}
+
+async function renderBodyError(ctx: GatewayContext, conf: BridgeConf, error: GatewayError): Promise<boolean> {
+  if (!mcpTransportOf(ctx.gateway.path, conf.base_uri)) return false;
+  const data: Record<string, unknown> = { code: error.code, request_id: ctx.gateway.requestId };
+  let message = error.message;
+  if (error.code === 'GW_BODY_TOO_LARGE') {
+    // The route's body limit is the smallest any of its plugins asks for; usually the bridge's.
+    const limit = Number(/(\d+) bytes/.exec(error.message)?.[1] ?? conf.max_message_bytes);
+    data.limit = limit;
+    if (limit === conf.max_message_bytes) message = `request body is larger than max_message_bytes (${limit} bytes)`;
+  }
+  ctx.status = error.status;
+  ctx.type = 'application/json';
+  ctx.body = errorResponse(null, INVALID_REQUEST, message, data);
+  ctx.gateway.mcpError = INVALID_REQUEST;
+  await commit(ctx, error);
+  return true;
+}
+
+async function renderRejection(ctx: GatewayContext, manager: SessionManager, error: GatewayError): Promise<boolean> {
+  if (error.code.startsWith(OWN_ERROR_PREFIX) || error.code === 'GW_CLIENT_GONE') return false;
+  if (error.status !== 429 && error.status < 500) return false;
+  const mcp = ctx.gateway.mcp;
+  if (!mcp || mcp.kind !== 'request' || mcp.id === undefined) return false;
+  const base = error.status < 500 ? error.message : statusText(error.status);
+  // An operator's own rejection text (rejected_msg, break_response_body) is for the client to read.
+  const custom = typeof error.body === 'string' ? error.body : (error.body as { error_msg?: unknown } | undefined)?.error_msg;
+  const message = typeof custom === 'string' && custom !== base ? `${base}: ${custom}` : base;
+  const data: Record<string, unknown> = { status: error.status, code: error.code, request_id: ctx.gateway.requestId };
+  const retryAfter = error.headers?.['retry-after'] ?? error.headers?.['Retry-After'];
+  if (retryAfter !== undefined) data.retry_after = retryAfter;
+  const line = errorResponse(mcp.id, CONNECTION_CLOSED, message, data);
+  if (mcp.transport === 'sse') {
+    const session = mcp.sessionId ? manager.find(mcp.sessionId, consumerOf(ctx), 'sse') : undefined;
+    if (!session) return false;
+    session.sendToClient(line);
+    ctx.status = 202;
+    ctx.type = 'text/plain';
+    ctx.body = 'Accepted';
+  } else {
+    ctx.status = 200;
+    ctx.type = 'application/json';
+    ctx.body = line;
+    if (mcp.sessionId) ctx.set('mcp-session-id', mcp.sessionId);
+  }
+  ctx.gateway.mcpError = CONNECTION_CLOSED;
+  await commit(ctx, error);
+  return true;
+}
+
+async function commit(ctx: GatewayContext, error: GatewayError): Promise<void> {
+  if (error.headers) ctx.set(error.headers);
+  try {
+    await ctx.gateway.commitHeaders();
+  } catch {
+    // Already answering an error; a header filter failing too changes nothing.
+  }
+}
