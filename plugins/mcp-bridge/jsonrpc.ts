@@ -7,8 +7,9 @@ import { GatewayError, statusText } from '../../core/errors.js';
 
 export type JsonRpcId = string | number;
 
-/** Protocol revisions whose clients this bridge serves (MCP-Protocol-Version header). */
-export const SUPPORTED_PROTOCOL_VERSIONS = new Set(['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07']);
+/** Protocol revisions whose clients this bridge serves (MCP-Protocol-Version header), newest first. */
+export const PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07'] as const;
+export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlySet<string> = new Set(PROTOCOL_VERSIONS);
 
 /** Revisions from which a POST stream starts with a priming event (SEP-1699). */
 export function wantsPrimingEvent(version: string | undefined): boolean {
@@ -20,6 +21,8 @@ export const CONNECTION_CLOSED = -32000;
 export const REQUEST_TIMEOUT = -32001;
 export const INVALID_REQUEST = -32600;
 export const INTERNAL_ERROR = -32603;
+/** MCP 2026-07-28 (basic/versioning): the request's protocol version is not served here. */
+export const UNSUPPORTED_PROTOCOL_VERSION = -32022;
 
 export function errorResponse(id: JsonRpcId | null, code: number, message: string, data?: unknown): string {
   return JSON.stringify({ jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } });
@@ -49,3 +52,18 @@ export function mcpHttpError(
 export const OWN_ERROR_PREFIX = 'GW_MCP_';
 
 export const RETRY_AFTER_SECONDS = '5';
+
+/**
+ * 400 with the spec's UnsupportedProtocolVersionError (MCP 2026-07-28, basic/versioning and
+ * transports/streamable-http "Protocol Version Header"): the request's id, and in `data` exactly
+ * the versions served and the one asked for, so that a client can pick one and retry.
+ */
+export function unsupportedVersionError(id: JsonRpcId | null, requested: string): GatewayError {
+  return new GatewayError(400, 'GW_MCP_UNSUPPORTED_VERSION', `unsupported MCP protocol version ${JSON.stringify(requested)}`, {
+    body: {
+      jsonrpc: '2.0',
+      id,
+      error: { code: UNSUPPORTED_PROTOCOL_VERSION, message: 'Unsupported protocol version', data: { supported: [...PROTOCOL_VERSIONS], requested } },
+    },
+  });
+}

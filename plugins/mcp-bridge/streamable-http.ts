@@ -7,13 +7,15 @@
  */
 import type { GatewayContext } from '../../core/context.js';
 import { accepts, consumerOf, openSse, requireJson, startSession } from './http.js';
-import { INVALID_REQUEST, SUPPORTED_PROTOCOL_VERSIONS, mcpHttpError } from './jsonrpc.js';
+import { INVALID_REQUEST, SUPPORTED_PROTOCOL_VERSIONS, mcpHttpError, unsupportedVersionError, type JsonRpcId } from './jsonrpc.js';
 import type { Outcome, PendingRequest } from './pending.js';
 import type { Session } from './session.js';
 import type { SessionManager } from './sessions.js';
 import type { Stream } from './streams.js';
 
 const SESSION_HEADER = 'mcp-session-id';
+const VERSION_HEADER = 'mcp-protocol-version';
+const VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
 
 export async function handleStreamableHttp(ctx: GatewayContext, manager: SessionManager): Promise<void> {
   switch (ctx.method) {
@@ -42,7 +44,12 @@ async function post(ctx: GatewayContext, manager: SessionManager): Promise<void>
   }
   const message = mcp.message as Record<string, unknown>;
   const sessionId = headerOf(ctx, SESSION_HEADER);
-  if (mcp.kind === 'request' && mcp.method === 'initialize') {
+  const isInitialize = mcp.kind === 'request' && mcp.method === 'initialize';
+  // initialize negotiates its version in the body; everything else declares one, and a version
+  // this gateway does not serve (a 2026-07-28 stateless request) is told which ones it does,
+  // before any question of sessions.
+  if (!isInitialize) checkVersion(ctx, mcp.id ?? null, requestedVersion(ctx, message));
+  if (isInitialize) {
     if (sessionId !== undefined) {
       if (manager.find(sessionId, consumerOf(ctx), 'streamable-http')) {
         throw mcpHttpError(400, 'GW_MCP_ALREADY_INITIALIZED', 'this session is already initialized', { rpcCode: INVALID_REQUEST });
@@ -153,16 +160,29 @@ async function remove(ctx: GatewayContext, manager: SessionManager): Promise<voi
 
 /** The session a request names, after the checks every non-initialize request goes through. */
 function sessionOf(ctx: GatewayContext, manager: SessionManager, sessionId: string | undefined): Session {
+  checkVersion(ctx, null, headerOf(ctx, VERSION_HEADER));
   if (sessionId === undefined) {
     throw mcpHttpError(400, 'GW_MCP_SESSION_REQUIRED', 'Mcp-Session-Id header is required', { rpcCode: INVALID_REQUEST });
-  }
-  const version = headerOf(ctx, 'mcp-protocol-version');
-  if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.has(version)) {
-    throw mcpHttpError(400, 'GW_MCP_UNSUPPORTED_VERSION', `unsupported MCP-Protocol-Version: ${version}`, { rpcCode: INVALID_REQUEST });
   }
   const session = manager.find(sessionId, consumerOf(ctx), 'streamable-http');
   if (!session) throw sessionNotFound();
   return session;
+}
+
+/**
+ * The protocol version a request declares: the MCP-Protocol-Version header (2025-06-18 and
+ * later), else the body's `_meta` (2026-07-28 requests carry it there too, and must match).
+ */
+function requestedVersion(ctx: GatewayContext, message: Record<string, unknown>): string | undefined {
+  const header = headerOf(ctx, VERSION_HEADER);
+  if (header !== undefined) return header;
+  const meta = (message.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
+  const version = meta?.[VERSION_META_KEY];
+  return typeof version === 'string' ? version : undefined;
+}
+
+function checkVersion(ctx: GatewayContext, id: JsonRpcId | null, version: string | undefined): void {
+  if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.has(version)) throw unsupportedVersionError(id, version);
 }
 
 function sendJson(ctx: GatewayContext, line: string): void {

@@ -132,7 +132,9 @@ describe('mcp-bridge bad input', function () {
     it('answers an unsupported MCP-Protocol-Version with 400', async () => {
       const res = await post(`${base}/mcp`, { jsonrpc: '2.0', id: 1, method: 'ping' }, onSession({ 'mcp-protocol-version': '1999-01-01' }));
       expect(res.status).to.equal(400);
-      expect(res.json.error.message).to.contain('MCP-Protocol-Version');
+      expect(res.json.id).to.equal(1);
+      expect(res.json.error).to.deep.include({ code: -32022, message: 'Unsupported protocol version' });
+      expect(res.json.error.data.requested).to.equal('1999-01-01');
     });
 
     it('answers other methods on the MCP endpoint with 405 and Allow', async () => {
