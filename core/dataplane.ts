@@ -81,6 +81,9 @@ export class DataPlane {
       },
       (req, res) => {
         this.inFlight += 1;
+        // Attached before anything can write: a write after the response ended (a plugin's bug)
+        // emits 'error' on it, and an emitter's error with no listener ends the process.
+        res.on('error', this.onResponseError);
         if (this.draining) res.setHeader('connection', 'close');
         const ctx = this.app.createContext(req, res) as GatewayContext;
         res.statusCode = 404;
@@ -102,6 +105,11 @@ export class DataPlane {
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket));
   }
+
+  private readonly onResponseError = (err: Error): void => {
+    if (!this.logThrottle.take('response-stream').ok) return;
+    this.options.logger.error({ err }, 'response stream failed');
+  };
 
   async listen(address: ListenAddress): Promise<ListenAddress> {
     const bound = await listen(this.server, address);
@@ -220,11 +228,11 @@ export class DataPlane {
     }
     if (!route.upstream) throw new GatewayError(503, 'GW_NO_UPSTREAM', 'route has no upstream');
     const bodyFilters = bodyFiltersOf(chains);
-    this.watchBodyIdle(req, ctx.res);
     await proxyRequest(ctx, state, {
       upstream: route.upstream,
       timeout: route.timeout,
       maxBodyBytes: limit,
+      bodyIdleMs: this.options.config.timeouts.request_body_idle * 1000,
       // Without header filters the response head goes out synchronously, without a pause.
       beforeHeaders: chains.global.headerFilter.length + chains.route.headerFilter.length > 0 ? () => state.commitHeaders() : undefined,
       filterBody: bodyFilters.length > 0 ? (chunk, eof) => runBodyFilters(bodyFilters, ctx, chunk, eof) : undefined,
@@ -245,29 +253,6 @@ export class DataPlane {
     state.mcp = type.includes('json') || transport === 'sse'
       ? describeMcpMessage(transport, sessionId, state.body)
       : { transport, kind: 'none', sessionId };
-  }
-
-  /** A proxied upload that stalls for longer than the body idle timeout gets 408. */
-  private watchBodyIdle(req: IncomingMessage, res: ServerResponse): void {
-    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return;
-    if (req.complete) return;
-    const socket = req.socket;
-    const onTimeout = () => {
-      // Paused with data waiting means the upstream is slow to take it: timeout.send's business.
-      if (req.isPaused() || req.readableLength > 0) return;
-      if (res.headersSent) {
-        socket.destroy();
-        return;
-      }
-      // Connection: close makes Node close the socket once the answer is flushed.
-      res.writeHead(408, { 'content-type': 'application/json', connection: 'close' });
-      res.end(JSON.stringify({ error_msg: 'request body not received in time', code: 'GW_BODY_TIMEOUT' }));
-    };
-    // Through the request, not the socket: Node's server destroys a timed-out socket unless the
-    // request (or response) has a 'timeout' listener.
-    req.setTimeout(this.options.config.timeouts.request_body_idle * 1000, onTimeout);
-    req.once('end', () => socket.setTimeout(0));
-    req.once('close', () => socket.setTimeout(0));
   }
 
   private async finishLocalReply(ctx: GatewayContext, state: RequestState, chains: Chains): Promise<void> {

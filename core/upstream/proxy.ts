@@ -5,12 +5,13 @@
  * after it end the client's response. A client that leaves aborts the upstream request.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
 import type { RequestState } from '../request.js';
 import type { UpstreamNode } from './balancer.js';
+import { requestBody } from './request-body.js';
 import type { Upstream, UpstreamTimeouts } from './upstream.js';
 
 /** RFC 9110 §7.6.1 connection-specific fields, never forwarded in either direction. */
@@ -34,6 +35,8 @@ export interface ProxyOptions {
   /** The route's own timeouts override the upstream's. */
   timeout?: UpstreamTimeouts;
   maxBodyBytes: number;
+  /** Longest pause in the client's upload while the gateway waits for it (408). */
+  bodyIdleMs: number;
   /** Runs the header filters once, right before the response head is written (absent: none to run). */
   beforeHeaders?(): Promise<void>;
   /** Body filters (identity when the route has none). */
@@ -43,7 +46,7 @@ export interface ProxyOptions {
 export async function proxyRequest(ctx: GatewayContext, state: RequestState, options: ProxyOptions): Promise<void> {
   const { upstream } = options;
   const timeout = options.timeout ?? upstream.timeout;
-  const body = requestBody(ctx, options.maxBodyBytes, timeout.send * 1000);
+  const body = requestBody(ctx.req, { maxBodyBytes: options.maxBodyBytes, sendTimeoutMs: timeout.send * 1000, idleTimeoutMs: options.bodyIdleMs });
   const started = Date.now();
   const tried = new Set<UpstreamNode>();
   const hashKey = upstream.definition.type === 'chash' ? chashKey(ctx, state, upstream) : undefined;
@@ -94,15 +97,20 @@ function forward(
     let headWritten = false;
     let settled = false;
     let early: Buffer[] | undefined;
-    // Called by the core when the client leaves before its response is complete.
-    state.onClientGone = () => controller?.abort(Object.assign(new Error('client went away'), { code: 'GW_CLIENT_GONE' }));
     const settle = (err?: unknown) => {
       if (settled) return;
       settled = true;
       state.onClientGone = undefined;
+      body?.off('error', fail);
       if (err) reject(err);
       else resolve();
     };
+    // Until undici starts the request (it may be waiting for a connection) there is nothing to
+    // abort: the request ends here, and undici's turn is cancelled when it comes (onRequestStart).
+    const fail = (err: Error) => (controller ? controller.abort(err) : settle(err));
+    // Called by the core when the client leaves before its response is complete.
+    state.onClientGone = () => fail(clientGone());
+    body?.on('error', fail);
     const write = (chunk: Buffer) => {
       const out = options.filterBody ? options.filterBody(chunk, false) : chunk;
       if (out.length > 0 && !res.write(out) && controller && !controller.paused) {
@@ -115,7 +123,7 @@ function forward(
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c;
-        if (res.destroyed) c.abort(Object.assign(new Error('client went away'), { code: 'GW_CLIENT_GONE' }));
+        if (settled || res.destroyed) c.abort(clientGone());
       },
       onResponseStart(c, statusCode, headers) {
         if (statusCode < 200) return;
@@ -174,6 +182,10 @@ function forward(
       },
     };
 
+    if (body?.errored) {
+      settle(body.errored);
+      return;
+    }
     try {
       dispatcher.dispatch(
         {
@@ -190,45 +202,6 @@ function forward(
       settle(err);
     }
   });
-}
-
-/**
- * The body undici reads: the request behind a pass-through that counts bytes (an undeclared length
- * is checked against the limit here) and notices when the upstream stops taking them. undici has
- * no write timeout, so `timeout.send` is enforced here: data waiting to go upstream with no
- * progress for that long ends the request with 504, like nginx's proxy_send_timeout.
- */
-function requestBody(ctx: GatewayContext, maxBodyBytes: number, sendTimeoutMs: number): Readable | undefined {
-  const { req } = ctx;
-  const length = req.headers['content-length'];
-  const chunked = req.headers['transfer-encoding'] !== undefined;
-  if (!chunked && (length === undefined || length === '0')) return undefined;
-  let seen = 0;
-  let lastProgress = Date.now();
-  const pipe = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      seen += chunk.length;
-      lastProgress = Date.now();
-      // A declared length was checked before the chain ran, and Node's parser enforces it.
-      if (chunked && seen > maxBodyBytes) {
-        done(new GatewayError(413, 'GW_BODY_TOO_LARGE', `request body is larger than ${maxBodyBytes} bytes`));
-        return;
-      }
-      done(null, chunk);
-    },
-  });
-  const watchdog = setInterval(() => {
-    const waiting = pipe.readableLength > 0 || pipe.writableLength > 0 || req.readableLength > 0;
-    if (waiting && Date.now() - lastProgress > sendTimeoutMs) {
-      pipe.destroy(new GatewayError(504, 'GW_UPSTREAM_SEND_TIMEOUT', 'upstream did not accept the request body in time'));
-    }
-  }, Math.max(50, Math.min(1000, sendTimeoutMs / 4)));
-  watchdog.unref();
-  const stop = () => clearInterval(watchdog);
-  pipe.once('end', stop);
-  pipe.once('close', stop);
-  req.on('error', (err) => pipe.destroy(err));
-  return req.pipe(pipe);
 }
 
 function upstreamHeaders(ctx: GatewayContext, state: RequestState, upstream: Upstream, node: UpstreamNode): string[] {
@@ -309,6 +282,10 @@ function chashKey(ctx: GatewayContext, state: RequestState, upstream: Upstream):
   }
   // APISIX falls back to the client address when the key is empty.
   return value || state.clientIp;
+}
+
+function clientGone(): Error {
+  return Object.assign(new Error('client went away'), { code: 'GW_CLIENT_GONE' });
 }
 
 function toGatewayError(err: unknown): GatewayError {
