@@ -79,23 +79,12 @@ export class DataPlane {
         // client would otherwise hold a socket for up to 30 s past the limit.
         connectionsCheckingInterval: Math.min(1000, Math.max(50, (config.timeouts.headers * 1000) / 4)),
       },
-      (req, res) => {
-        this.inFlight += 1;
-        // Attached before anything can write: a write after the response ended (a plugin's bug)
-        // emits 'error' on it, and an emitter's error with no listener ends the process.
-        res.on('error', this.onResponseError);
-        if (this.draining) res.setHeader('connection', 'close');
-        const ctx = this.app.createContext(req, res) as GatewayContext;
-        res.statusCode = 404;
-        this.handle(ctx).then(
-          () => respond(ctx, (err) => this.options.logger.warn({ err }, 'response stream failed')),
-          (err: unknown) => {
-            this.options.logger.error({ err }, 'request handling failed');
-            res.destroy();
-          },
-        );
-      },
+      (req, res) => this.onRequest(req, res, false),
     );
+    // Expect: 100-continue. Node would answer `100 Continue` at once; the gateway does when it
+    // starts reading the body (continueUpload), so a request refused before (auth, limits, 413)
+    // never uploads, as with nginx.
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res, true));
     // Node silently drops headers past maxHeadersCount; let one extra through so we can refuse.
     this.server.maxHeadersCount = config.limits.max_headers + 1;
     this.server.maxConnections = config.limits.max_connections;
@@ -104,6 +93,23 @@ export class DataPlane {
       socket.once('close', () => this.sockets.delete(socket));
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket));
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse, awaitingContinue: boolean): void {
+    this.inFlight += 1;
+    // Attached before anything can write: a write after the response ended (a plugin's bug)
+    // emits 'error' on it, and an emitter's error with no listener ends the process.
+    res.on('error', this.onResponseError);
+    if (this.draining) res.setHeader('connection', 'close');
+    const ctx = this.app.createContext(req, res) as GatewayContext;
+    res.statusCode = 404;
+    this.handle(ctx, awaitingContinue).then(
+      () => respond(ctx, (err) => this.options.logger.warn({ err }, 'response stream failed')),
+      (err: unknown) => {
+        this.options.logger.error({ err }, 'request handling failed');
+        res.destroy();
+      },
+    );
   }
 
   private readonly onResponseError = (err: Error): void => {
@@ -145,7 +151,7 @@ export class DataPlane {
     return this.sockets.size;
   }
 
-  private async handle(ctx: GatewayContext): Promise<void> {
+  private async handle(ctx: GatewayContext, awaitingContinue: boolean): Promise<void> {
     const startTime = performance.now();
     const { req, res } = ctx;
     let state: RequestState;
@@ -170,6 +176,7 @@ export class DataPlane {
       return;
     }
     ctx.gateway = state;
+    state.awaitingContinue = awaitingContinue;
     const chains: Chains = { global: this.options.resolver.globalChain(), route: EMPTY_CHAIN };
     state.headerCommitter = async () => {
       if (chains.global.headerFilter.length > 0) await runHeaderFilters(chains.global.headerFilter, ctx);
@@ -221,6 +228,7 @@ export class DataPlane {
     if (chains.global.access.length > 0 && (await runPhase('access', chains.global.access, ctx))) return;
     if (chains.route.access.length > 0 && (await runPhase('access', chains.route.access, ctx))) return;
 
+    continueUpload(ctx, state);
     const content = chains.route.content;
     if (content) {
       await content.plugin.content!(ctx, content.conf, content.instance);
@@ -248,6 +256,7 @@ export class DataPlane {
       state.mcp = describeMcpMessage(transport, sessionId, undefined);
       return;
     }
+    continueUpload(ctx, state);
     state.body = await readBody(ctx.req, limit, this.options.config.timeouts.request_body_idle * 1000);
     const type = ctx.req.headers['content-type'] ?? '';
     state.mcp = type.includes('json') || transport === 'sse'
@@ -344,6 +353,16 @@ export class DataPlane {
   private logPhaseFailed(state: RequestState, plugin: string, err: unknown): void {
     this.options.logger.error({ requestId: state.requestId, plugin, err }, 'log phase failed');
   }
+}
+
+/**
+ * Tells a client that sent `Expect: 100-continue` to send its body (RFC 9110 §10.1.1), once, when
+ * the gateway is about to read it.
+ */
+function continueUpload(ctx: GatewayContext, state: RequestState): void {
+  if (!state.awaitingContinue) return;
+  state.awaitingContinue = false;
+  if (!ctx.res.headersSent) ctx.res.writeContinue();
 }
 
 /** Connection byte counters already attributed to earlier requests on the same socket. */

@@ -21,6 +21,8 @@ export class RequestState implements GatewayState {
   readonly upstream: UpstreamPlan;
   /** Runs when the client leaves before its response is complete (the proxy aborts the upstream request). */
   onClientGone?: () => void;
+  /** The client sent `Expect: 100-continue` and has not been told to send its body yet. */
+  awaitingContinue = false;
   /** Set once the response has been handed to the client (or the client left). */
   finished = false;
   /** Installed by the data plane: runs the header filters of this request's chains. */

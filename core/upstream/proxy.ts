@@ -14,8 +14,12 @@ import type { UpstreamNode } from './balancer.js';
 import { requestBody } from './request-body.js';
 import type { Upstream, UpstreamTimeouts } from './upstream.js';
 
-/** RFC 9110 §7.6.1 connection-specific fields, never forwarded in either direction. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+/**
+ * Never forwarded in either direction: RFC 9110 §7.6.1 connection-specific fields, and Expect,
+ * which the gateway answers itself (the data plane sends `100 Continue` when it starts reading
+ * the body; undici refuses to send the header at all).
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
 /** Set by the gateway itself; a client's values are dropped. */
 const GATEWAY_SET = new Set(['host', 'x-real-ip', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-for']);
 
@@ -224,7 +228,9 @@ function upstreamHeaders(ctx: GatewayContext, state: RequestState, upstream: Ups
     if (edits !== undefined && edits.has(name)) continue;
     out.push(raw[i], raw[i + 1]);
   }
-  if (edits !== undefined) for (const [name, value] of edits) if (value !== null && !GATEWAY_SET.has(name)) out.push(name, value);
+  if (edits !== undefined) {
+    for (const [name, value] of edits) if (value !== null && !GATEWAY_SET.has(name) && !HOP_BY_HOP.has(name)) out.push(name, value);
+  }
   const host =
     state.upstream.host ??
     (upstream.passHost === 'node' ? node.address : upstream.passHost === 'rewrite' ? (upstream.upstreamHost ?? node.address) : (req.headers.host ?? node.address));
@@ -297,6 +303,11 @@ function toGatewayError(err: unknown): GatewayError {
   }
   if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || code === 'ECONNABORTED') {
     return new GatewayError(400, 'GW_BAD_REQUEST_BODY', 'request body ended early', { cause: err });
+  }
+  // undici refused the request before sending anything: the request's fault, never the
+  // upstream's (a 502 here would count against the upstream in api-breaker).
+  if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
+    return new GatewayError(400, 'GW_REQUEST_NOT_FORWARDABLE', `request cannot be forwarded: ${(err as Error).message}`, { cause: err });
   }
   return new GatewayError(502, 'GW_UPSTREAM_UNAVAILABLE', 'upstream unavailable', { cause: err });
 }
