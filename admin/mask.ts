@@ -15,11 +15,13 @@ export function maskSecrets(kind: ResourceKind, id: string, value: Record<string
   if (kind === 'plugin_metadata') return maskWith(registry.schemaOf(id, 'metadata'), value) as Record<string, unknown>;
   const plugins = value.plugins;
   if (typeof plugins !== 'object' || plugins === null) return value;
-  const masked: Record<string, unknown> = {};
-  for (const [name, conf] of Object.entries(plugins)) {
-    const auth = kind === 'consumers' && registry.get(name)?.type === 'auth';
-    masked[name] = maskWith(registry.schemaOf(name, auth ? 'consumer' : 'route'), conf);
-  }
+  // fromEntries defines own keys: a stored `__proto__` plugin name stays data, not a prototype.
+  const masked = Object.fromEntries(
+    Object.entries(plugins).map(([name, conf]) => {
+      const auth = kind === 'consumers' && registry.get(name)?.type === 'auth';
+      return [name, maskWith(registry.schemaOf(name, auth ? 'consumer' : 'route'), conf)];
+    }),
+  );
   return { ...value, plugins: masked };
 }
 
@@ -33,7 +35,7 @@ function maskWith(schema: JsonSchema | undefined, value: unknown): unknown {
   if (!properties) return value;
   const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
   for (const [field, fieldSchema] of Object.entries(properties)) {
-    if (!(field in out)) continue;
+    if (!Object.hasOwn(out, field)) continue;
     out[field] = fieldSchema.writeOnly === true ? MASK : maskWith(fieldSchema, out[field]);
   }
   return out;

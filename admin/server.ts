@@ -12,6 +12,7 @@ import { closeNow, listen } from '../core/listen.js';
 import type { Logger } from '../core/logger.js';
 import type { PluginRegistry } from '../core/registry.js';
 import type { PluginStatus, ReloadReport } from '../core/plugin-loader.js';
+import { isPrototypeKey, ownValue } from '../core/own.js';
 import { ID_PATTERN, SINGULAR } from '../routes/schemas.js';
 import { AdminAuth, type AdminKey } from './auth.js';
 import { BadBody, readJsonBody } from './json-body.js';
@@ -106,14 +107,17 @@ export class AdminApi {
 
   private list(ctx: Context): void {
     const kind = this.kindOf(ctx);
-    const query = ctx.query as Record<string, string | undefined>;
+    const query = singleValued(ctx, ['name', 'label', 'uri', 'page', 'page_size']);
     let items = [...this.options.catalog.snapshot().list(kind)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     if (query.name) items = items.filter(([, r]) => String(r.value.name ?? '').includes(query.name!));
     if (query.label) {
-      const [key, wanted] = query.label.split(':');
+      // `key:value`, or `key` alone for any value; only the record's own labels count.
+      const colon = query.label.indexOf(':');
+      const key = colon < 0 ? query.label : query.label.slice(0, colon);
+      const wanted = colon < 0 ? undefined : query.label.slice(colon + 1);
       items = items.filter(([, r]) => {
-        const labels = (r.value.labels ?? {}) as Record<string, string>;
-        return key in labels && (wanted === undefined || labels[key] === wanted);
+        const value = ownValue(r.value.labels, key);
+        return typeof value === 'string' && (wanted === undefined || value === wanted);
       });
     }
     if (query.uri && kind === 'routes') {
@@ -162,7 +166,7 @@ export class AdminApi {
       candidate = subPath ? setAtPath(current, subPath, body) : (mergePatch(current, requireObject(body)) as Record<string, unknown>);
     } else {
       candidate = requireObject(body);
-      const bodyId = candidate[idField] === undefined ? undefined : String(candidate[idField]);
+      const bodyId = idIn(candidate, idField, singular);
       if (method === 'POST') {
         if (bodyId !== undefined) throw fail(400, `wrong ${singular} id, do not need it`);
         id = await this.guardStore(() => catalog.nextId());
@@ -174,7 +178,7 @@ export class AdminApi {
         id = bodyId;
       }
     }
-    if (kind !== 'plugin_metadata' && !new RegExp(ID_PATTERN).test(id)) throw fail(400, `invalid configuration: ${singular} id "${id}" must match ${ID_PATTERN}`);
+    if (kind !== 'plugin_metadata') checkId(id, singular);
     if (kind === 'plugin_metadata' && !registry.has(id)) throw fail(404, `plugin ${id} not found`);
 
     const validated = validateResource(kind, id, candidate, { registry, snapshot: catalog.snapshot() });
@@ -205,7 +209,7 @@ export class AdminApi {
   private async validateOnly(ctx: Context): Promise<void> {
     const kind = this.kindOf(ctx);
     const body = requireObject(await readJsonBody(ctx.req, this.options.maxBodyBytes));
-    const id = String(body[kind === 'consumers' ? 'username' : 'id'] ?? 'validate');
+    const id = idIn(body, kind === 'consumers' ? 'username' : 'id', SINGULAR[kind]) ?? 'validate';
     const validated = validateResource(kind, id, body, { registry: this.options.registry, snapshot: this.options.catalog.snapshot() });
     if ('error' in validated) throw fail(400, validated.error);
     ctx.body = { value: validated.value };
@@ -277,15 +281,51 @@ function requireObject(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/** PATCH /{kind}/{id}/{a/b}: replaces that one attribute (APISIX's sub-path PATCH). */
+/** The id a body names (`id`, or `username` for consumers): a string or a number, as the schema allows. */
+function idIn(body: Record<string, unknown>, field: string, singular: string): string | undefined {
+  const value = ownValue(body, field);
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' && typeof value !== 'number') throw fail(400, `invalid configuration: ${singular} ${field} must be a string or an integer`);
+  return String(value);
+}
+
+/**
+ * APISIX's id pattern, and two more rules: an id made of dots cannot be addressed in a URL (clients
+ * resolve `/routes/..`), and a prototype key would name an object's machinery wherever ids are keys.
+ */
+function checkId(id: string, singular: string): void {
+  if (!new RegExp(ID_PATTERN).test(id)) throw fail(400, `invalid configuration: ${singular} id "${id}" must match ${ID_PATTERN}`);
+  if (/^\.+$/.test(id)) throw fail(400, `invalid configuration: ${singular} id "${id}" cannot be addressed in a URL`);
+  if (isPrototypeKey(id)) throw fail(400, `invalid configuration: ${singular} id "${id}" is reserved`);
+}
+
+/** The named query parameters, each given at most once (`?label=a&label=b` is ambiguous: 400). */
+function singleValued(ctx: Context, names: readonly string[]): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const name of names) {
+    const value = ctx.query[name];
+    if (Array.isArray(value)) throw fail(400, `query parameter ${name} must be given once`);
+    out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * PATCH /{kind}/{id}/{a/b}: replaces that one attribute (APISIX's sub-path PATCH). Only the
+ * record's own attributes are walked, and a segment that names prototype machinery is refused:
+ * `routes/r1/__proto__/x` would otherwise write into Object.prototype.
+ */
 function setAtPath(target: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> {
   const keys = path.split('/').filter(Boolean);
   if (keys.length === 0) throw fail(400, 'empty sub path');
+  const reserved = keys.find(isPrototypeKey);
+  if (reserved !== undefined) throw fail(400, `invalid sub path: "${reserved}" is not an attribute name`);
   const out = structuredClone(target);
   let node: Record<string, unknown> = out;
   for (const key of keys.slice(0, -1)) {
-    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
-    node = node[key] as Record<string, unknown>;
+    const child = ownValue(node, key);
+    if (typeof child === 'object' && child !== null) node = child as Record<string, unknown>;
+    else node = node[key] = {};
   }
   const last = keys[keys.length - 1];
   if (value === null || value === undefined) delete node[last];

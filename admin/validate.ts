@@ -4,6 +4,7 @@
  * against its plugin's schema. A bad body never changes the catalog.
  */
 import type { CatalogSnapshot, ResourceKind } from '../core/catalog/types.js';
+import { ownValue, setOwn } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile, type Validator } from '../core/schema.js';
 import { compileTemplate } from '../routes/matcher.js';
@@ -21,7 +22,7 @@ export interface ValidationContext {
 }
 
 export function validateResource(kind: ResourceKind, id: string, body: Record<string, unknown>, context: ValidationContext): Validated {
-  if ('create_time' in body || 'update_time' in body) {
+  if (Object.hasOwn(body, 'create_time') || Object.hasOwn(body, 'update_time')) {
     return { error: 'invalid configuration: create_time and update_time are set by the server' };
   }
   if (kind === 'plugin_metadata') {
@@ -135,13 +136,17 @@ export function referencesTo(kind: ResourceKind, id: string, snapshot: CatalogSn
   return undefined;
 }
 
-/** RFC 7396 merge patch: objects merge, `null` deletes, everything else (arrays too) replaces. */
+/**
+ * RFC 7396 merge patch: objects merge, `null` deletes, everything else (arrays too) replaces. Keys
+ * are the client's: only own attributes are read and written, so `constructor` merges into data,
+ * never into Object's function.
+ */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
   const base = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete base[key];
-    else base[key] = mergePatch(base[key], value);
+    else setOwn(base, key, mergePatch(ownValue(base, key), value));
   }
   return base;
 }

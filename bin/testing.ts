@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { request } from 'undici';
+import { mergeConfig } from '../core/config.js';
 import { startGateway, type RunningGateway, type StartOptions } from './gateway.js';
 
 export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdef';
@@ -72,7 +73,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
       },
     });
   const sink = capture(logs);
-  const overrides = deepMerge(
+  const overrides = mergeConfig(
     {
       gateway: { listen: '127.0.0.1:0', data_dir: dataDir },
       admin: { listen: '127.0.0.1:0', key: TEST_ADMIN_KEY },
@@ -110,16 +111,4 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(extra)) {
-    const current = out[key];
-    out[key] =
-      typeof value === 'object' && value && !Array.isArray(value) && typeof current === 'object' && current && !Array.isArray(current)
-        ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>)
-        : value;
-  }
-  return out;
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { isPrototypeKey, ownValue, setOwn } from './own.js';
 import { compile } from './schema.js';
 
 export interface ListenAddress {
@@ -296,7 +297,7 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
     }
     if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config file ${options.file} must hold a mapping`);
   }
-  if (options.overrides) raw = deepMerge(raw, options.overrides);
+  if (options.overrides) raw = mergeConfig(raw, options.overrides);
   applyEnv(raw, options.env ?? process.env);
 
   const error = validateConfig(raw);
@@ -345,21 +346,29 @@ export function resolveDataPath(config: GatewayConfig, file: string): string {
   return isAbsolute(file) ? file : resolve(dir, file);
 }
 
+/** Walks own keys only; a missing or non-object section becomes an own `{}`. */
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
   let node = target;
   for (const key of path.slice(0, -1)) {
-    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
-    node = node[key] as Record<string, unknown>;
+    const child = ownValue(node, key);
+    const section = isPlainObject(child) ? child : {};
+    if (section !== child) setOwn(node, key, section);
+    node = section;
   }
-  node[path[path.length - 1]] = value;
+  setOwn(node, path[path.length - 1], value);
 }
 
-function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+/**
+ * `extra` merged over `base` (objects merge, anything else replaces), as config overrides are
+ * applied. A key that names prototype machinery is refused: `{"__proto__": {...}}` would
+ * otherwise hand the whole config a prototype whose keys the schema never sees.
+ */
+export function mergeConfig(base: Record<string, unknown>, extra: Record<string, unknown>, at = ''): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(extra)) {
-    const current = out[key];
-    out[key] =
-      isPlainObject(value) && isPlainObject(current) ? deepMerge(current, value) : value;
+    if (isPrototypeKey(key)) throw new ConfigError(`invalid config: key "${at}${key}" is not allowed`);
+    const current = ownValue(out, key);
+    setOwn(out, key, isPlainObject(value) ? mergeConfig(isPlainObject(current) ? current : {}, value, `${at}${key}.`) : value);
   }
   return out;
 }

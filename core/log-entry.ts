@@ -12,6 +12,7 @@
  */
 import { hostname } from 'node:os';
 import type { GatewayContext, RouteInfo } from './context.js';
+import { setOwn } from './own.js';
 import type { ToolCallRecord } from './tool-calls.js';
 
 export const REDACTED = '[redacted]';
@@ -171,7 +172,7 @@ export function cappedText(body: Buffer, limit: number): string {
 function formattedEntry(ctx: GatewayContext, format: Readonly<Record<string, unknown>>, redaction: Redaction): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(format)) {
-    out[key] = typeof spec === 'string' && spec.startsWith('$') ? variable(ctx, spec.slice(1), redaction) : spec;
+    setOwn(out, key, typeof spec === 'string' && spec.startsWith('$') ? variable(ctx, spec.slice(1), redaction) : spec);
   }
   return out;
 }
@@ -224,7 +225,8 @@ function redactedHeaders(headers: Record<string, unknown>, redaction: Redaction)
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
-    out[name] = redaction.headers.has(name.toLowerCase()) ? REDACTED : value;
+    // Header and parameter names are the client's: `__proto__` must stay an entry, not a prototype.
+    setOwn(out, name, redaction.headers.has(name.toLowerCase()) ? REDACTED : value);
   }
   return out;
 }
@@ -237,7 +239,7 @@ function redactedQuery(query: string, redaction: Redaction): { text: string; obj
   for (const name of new Set(params.keys())) {
     const values = redaction.params.has(name) ? params.getAll(name).map(() => REDACTED) : params.getAll(name);
     if (redaction.params.has(name)) changed = true;
-    object[name] = values.length === 1 ? values[0] : values;
+    setOwn(object, name, values.length === 1 ? values[0] : values);
   }
   if (!changed) return { text: query, object };
   const rebuilt = new URLSearchParams();

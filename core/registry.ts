@@ -3,6 +3,7 @@
  * name, a unique priority, only known phases, schemas that compile. Each plugin's schemas are
  * compiled once, with APISIX's injected `_meta` (disable, priority) on the route schema.
  */
+import { isPrototypeKey } from './own.js';
 import { PHASES, type Plugin } from './plugin.js';
 import type { GatewayConfig } from './config.js';
 import { compile, type JsonSchema, type Validator } from './schema.js';
@@ -168,6 +169,8 @@ function checkPlugin(plugin: Plugin, others: readonly Plugin[]): Entry {
   if (typeof plugin.name !== 'string' || !/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(plugin.name)) {
     throw new PluginLoadError(`${where}: name must be kebab-case`);
   }
+  // Plugin names are keys of every `plugins` map: `constructor` would be found in each of them.
+  if (isPrototypeKey(plugin.name)) throw new PluginLoadError(`${where}: name is reserved`);
   if (others.some((o) => o.name === plugin.name)) throw new PluginLoadError(`${where}: already loaded`);
   if (typeof plugin.version !== 'string' || !plugin.version) throw new PluginLoadError(`${where}: version is required`);
   if (!Number.isInteger(plugin.priority)) throw new PluginLoadError(`${where}: priority must be an integer`);

@@ -105,7 +105,9 @@ export class RequestState implements GatewayState {
         return this.mcp?.sessionId;
     }
     if (name.startsWith('http_')) {
-      const value = this.req.headers[name.slice(5).replaceAll('_', '-').toLowerCase()];
+      const header = name.slice(5).replaceAll('_', '-').toLowerCase();
+      // Own headers only: `http_constructor` must not read Object's function.
+      const value = Object.hasOwn(this.req.headers, header) ? this.req.headers[header] : undefined;
       return Array.isArray(value) ? value.join(', ') : value;
     }
     if (name.startsWith('arg_')) {

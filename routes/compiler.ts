@@ -138,8 +138,8 @@ export class CompiledRoute implements ExecutableRoute {
 
   /** False when a plugin this route names was reloaded, removed or added since it was compiled. */
   usesCurrentPlugins(registry: PluginRegistry): boolean {
-    for (const name in this.plugins) {
-      if (registry.get(name) !== this.pluginsUsed.get(name)) return false;
+    for (const [name, used] of this.pluginsUsed) {
+      if (registry.get(name) !== used) return false;
     }
     return true;
   }
@@ -160,7 +160,7 @@ export class CompiledRoute implements ExecutableRoute {
     let own: ChainEntry[] = [];
     if (Object.keys(extra).length > 0) {
       own = createEntries(this.deps, extra, Object.freeze({ ...this.info, consumer: consumer.username }), true);
-      const kept = this.chain.entries.filter((e) => !(e.plugin.name in extra));
+      const kept = this.chain.entries.filter((e) => !Object.hasOwn(extra, e.plugin.name));
       chain = buildChain([...kept, ...own]);
     }
     this.consumerChains.set(consumer.username, { consumer, chain, own });

@@ -10,6 +10,7 @@
  */
 import type { BlockList } from 'node:net';
 import { addressIn, buildBlockList } from '../core/client-ip.js';
+import { isPrototypeKey } from '../core/own.js';
 
 export interface MatcherEntry<T> {
   value: T;
@@ -193,6 +194,9 @@ export function compileTemplate(template: string): CompiledTemplate {
   }
   const body = star >= 0 ? template.slice(0, star) : template;
   const restName = star >= 0 ? template.slice(star + 1) || undefined : undefined;
+  // Parameter names become keys of `ctx.gateway.params`; `__proto__` there would be lost or worse.
+  const reserved = [restName, ...body.split('/').filter((p) => p.startsWith(':')).map((p) => p.slice(1))].find((n) => n !== undefined && isPrototypeKey(n));
+  if (reserved !== undefined) throw new UriTemplateError(`uri "${template}": parameter name "${reserved}" is reserved`);
   const firstParam = body.search(/\/:/);
   if (firstParam < 0) {
     if (star < 0) return { staticPart: body, isPrefix: false };

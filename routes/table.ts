@@ -271,7 +271,7 @@ export class RouteTable implements RouteResolver {
     const fingerprint = rules.map(([id, r]) => `${id}@${r.modifiedIndex}`).join(',');
     for (const [id, r] of rules) live.add(`global_rules/${id}@${r.modifiedIndex}`);
     if (fingerprint === previous.fingerprint && previous.chain.entries.every((e) => this.options.registry.get(e.plugin.name) === e.plugin)) return previous;
-    const merged: PluginMap = {};
+    const merged = new Map<string, unknown>();
     const seen = new Map<string, string>();
     const dropped = new Set<string>();
     for (const [id] of rules) {
@@ -287,12 +287,12 @@ export class RouteTable implements RouteResolver {
           continue;
         }
         seen.set(name, id);
-        merged[name] = conf;
+        merged.set(name, conf);
       }
     }
-    for (const name of dropped) delete merged[name];
+    for (const name of dropped) merged.delete(name);
     let entries: ChainEntry[] = [];
-    for (const [name, conf] of Object.entries(merged)) {
+    for (const [name, conf] of merged) {
       try {
         entries.push(...createEntries(this.deps, { [name]: conf }, GLOBAL_ROUTE, false));
       } catch (err) {

@@ -12,6 +12,7 @@ import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { attachConsumer, unauthorized, withoutQueryParam } from '../../core/auth.js';
 import type { ConsumerInfo, GatewayContext } from '../../core/context.js';
+import { ownValue } from '../../core/own.js';
 import { definePlugin, type ConsumerLookup } from '../../core/plugin.js';
 
 const HMAC = ['HS256', 'HS384', 'HS512'] as const;
@@ -195,7 +196,7 @@ function verify(token: string, conf: JwtAuthConf, lookup: ConsumerLookup): { con
   const invalid = (message: string) => ({ code: 'GW_AUTH_INVALID_TOKEN', message });
   const decoded = jwt.decode(token, { complete: true });
   if (!decoded || typeof decoded.payload !== 'object' || decoded.payload === null) return invalid('JWT token invalid');
-  const claim = (decoded.payload as Record<string, unknown>)[conf.key_claim_name];
+  const claim = ownValue(decoded.payload, conf.key_claim_name);
   if (typeof claim !== 'string' || claim === '') return invalid('missing user key in JWT token');
   const consumer = lookup.find('jwt-auth', 'key', claim);
   if (!consumer) return invalid('Invalid user key in JWT token');
