@@ -281,6 +281,8 @@ export class DataPlane {
     const error = isGatewayError(err) ? err : new GatewayError(500, 'GW_INTERNAL', 'internal error', { cause: err });
     state.error = error;
     if (state.mcp) state.mcpError ??= jsonRpcErrorCode(error.body);
+    // Logged whoever renders it: a content plugin answering in its protocol does not hide the cause.
+    this.logFailure(state, error, isGatewayError(err));
     const content = chains?.route.content;
     if (isGatewayError(err) && content?.plugin.renderError && ctx.respond !== false && !ctx.res.headersSent) {
       try {
@@ -292,7 +294,6 @@ export class DataPlane {
         this.options.logger.error({ requestId: state.requestId, err: renderErr }, 'renderError failed');
       }
     }
-    this.logFailure(state, error, isGatewayError(err));
     const { res } = ctx;
     if (error.code === 'GW_CLIENT_GONE' || ctx.respond === false || res.headersSent) {
       if (!res.writableEnded) res.destroy();

@@ -3,6 +3,7 @@
  * the client's identity as far as sessions are concerned.
  */
 import type { GatewayContext } from '../../core/context.js';
+import { spawnFailure } from './failure.js';
 import { mcpHttpError } from './jsonrpc.js';
 import { SSE_HEADERS, SseConnection } from './sse.js';
 import type { Session, TransportKind } from './session.js';
@@ -56,9 +57,10 @@ export async function startSession(ctx: GatewayContext, manager: SessionManager,
   try {
     await session.started;
   } catch (err) {
-    session.close('the MCP server could not be started');
+    const failure = spawnFailure(err, manager.conf.cwd);
+    session.close('the MCP server could not be started', 502, failure);
     ctx.gateway.upstreamOutcome = { status: 502 };
-    throw mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', 'the MCP server could not be started', { cause: err });
+    throw mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', failure.message, { cause: err, data: failure.data });
   }
   return session;
 }

@@ -6,8 +6,8 @@
  * Phase: content (terminal). One child process per session, spawned without a shell from an
  * allow-listed command (mcp.allowed_commands; the Admin API refuses others), raw JSON-RPC passed
  * through. Fails closed: a session whose child cannot start, crashes or overflows ends with an
- * error to its client (502/504 for initialize, a JSON-RPC error otherwise); other sessions and
- * the gateway carry on. Caps answer 503 with Retry-After.
+ * error to its client that says why (502/504 for initialize, a JSON-RPC error otherwise); other
+ * sessions and the gateway carry on. Caps answer 503 with Retry-After.
  *
  * Errors other plugins raise for a request on this route (a rate limit, an open breaker) reach
  * MCP clients as JSON-RPC errors for that request; 401/403 stay plain HTTP so clients can

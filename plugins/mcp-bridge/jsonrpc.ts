@@ -3,7 +3,7 @@
  * JSON-RPC error body (the transport spec allows one without an id) so MCP clients can show them;
  * `data` holds the gateway's code and request id for the operator.
  */
-import { GatewayError, statusText } from '../../core/errors.js';
+import { GatewayError } from '../../core/errors.js';
 
 export type JsonRpcId = string | number;
 
@@ -32,19 +32,23 @@ export function cancelledNotification(requestId: JsonRpcId, reason: string): str
   return JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } });
 }
 
-/** An HTTP error from an MCP endpoint, with a JSON-RPC error body. */
+/**
+ * An HTTP error from an MCP endpoint, with a JSON-RPC error body. Unlike other 5xx answers of the
+ * gateway, the message reaches the client: the bridge writes it for clients (which cap, how the
+ * server ended, which timeout), and a bare "Bad Gateway" left MCP users guessing (issue 10,
+ * item 19c). `data` carries the gateway's code and status, and the facts behind the message.
+ */
 export function mcpHttpError(
   status: number,
   code: string,
   message: string,
-  options: { rpcCode?: number; headers?: Record<string, string>; cause?: unknown } = {},
+  options: { rpcCode?: number; headers?: Record<string, string>; cause?: unknown; data?: Readonly<Record<string, unknown>> } = {},
 ): GatewayError {
-  // 5xx: the status text only (house rule); the cause goes to the log, data.code says which limit.
-  const exposed = status < 500 ? message : statusText(status);
+  const data = { code, status, ...options.data };
   return new GatewayError(status, code, message, {
     headers: options.headers,
     cause: options.cause,
-    body: { jsonrpc: '2.0', id: null, error: { code: options.rpcCode ?? CONNECTION_CLOSED, message: exposed, data: { code } } },
+    body: { jsonrpc: '2.0', id: null, error: { code: options.rpcCode ?? CONNECTION_CLOSED, message, data } },
   });
 }
 

@@ -4,6 +4,7 @@
  * JSON body, the cheapest reply; anything before it (progress, logging, a sampling request)
  * turns the reply into an SSE stream. On legacy SSE everything goes to the session's one stream.
  */
+import type { Failure } from './failure.js';
 import type { JsonRpcId } from './jsonrpc.js';
 import type { Stream } from './streams.js';
 import type { ToolCallInfo } from './telemetry.js';
@@ -13,8 +14,11 @@ export type Outcome =
   | { kind: 'json'; line: string; status: number }
   /** The reply became an SSE stream; the handler attaches the HTTP response to it. */
   | { kind: 'sse'; stream: Stream }
-  /** initialize only: the session could not start (HTTP 502/504, no session id handed out). */
-  | { kind: 'failed'; status: 502 | 504; reason: string }
+  /**
+   * initialize only: the session could not start (HTTP 502/504, no session id handed out).
+   * `reason` is the session's end reason (a closed set, for metrics); `failure` what the client reads.
+   */
+  | { kind: 'failed'; status: 502 | 504; reason: string; failure?: Failure }
   /** The client went away before anything was sent. */
   | { kind: 'gone' };
 

@@ -6,7 +6,8 @@
  * - a policy rejection (429, or a 5xx such as an open breaker) of one MCP request becomes that
  *   request's JSON-RPC error, which MCP clients surface as a failed call rather than a broken
  *   transport.
- * Anything else (auth, the bridge's own errors, which already carry a JSON-RPC body) stays as it is.
+ * - the bridge's own errors (which carry their JSON-RPC body) gain the request id.
+ * Anything else (auth) stays as it is.
  */
 import type { GatewayContext } from '../../core/context.js';
 import { statusText, type GatewayError } from '../../core/errors.js';
@@ -21,7 +22,22 @@ const BODY_ERRORS = new Set(['GW_BODY_TOO_LARGE', 'GW_BODY_TIMEOUT', 'GW_BODY_AB
 
 export async function renderError(ctx: GatewayContext, conf: BridgeConf, manager: SessionManager, error: GatewayError): Promise<boolean> {
   if (BODY_ERRORS.has(error.code)) return renderBodyError(ctx, conf, error);
+  if (error.code.startsWith(OWN_ERROR_PREFIX)) return renderOwnError(ctx, error);
   return renderRejection(ctx, manager, error);
+}
+
+/**
+ * The bridge's own errors carry their JSON-RPC body; one in the gateway's shape (`data.code`)
+ * gains the request id, for the operator. A body whose shape the spec fixes (-32022) stays as is.
+ */
+async function renderOwnError(ctx: GatewayContext, error: GatewayError): Promise<boolean> {
+  const body = error.body as { jsonrpc?: unknown; error?: { data?: Record<string, unknown> } } | undefined;
+  if (body?.jsonrpc !== '2.0' || typeof body.error?.data?.code !== 'string') return false;
+  ctx.status = error.status;
+  ctx.type = 'application/json';
+  ctx.body = { ...body, error: { ...body.error, data: { ...body.error.data, request_id: ctx.gateway.requestId } } };
+  await commit(ctx, error);
+  return true;
 }
 
 async function renderBodyError(ctx: GatewayContext, conf: BridgeConf, error: GatewayError): Promise<boolean> {

@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../core/logger.js';
 import { Child, type ExitInfo } from './child.js';
+import { exitFailure, initTimeoutFailure, type Failure } from './failure.js';
 import {
   CONNECTION_CLOSED,
   INTERNAL_ERROR,
@@ -256,7 +257,8 @@ export class Session {
     if (pending.options.httpErrors) {
       this.forget(pending);
       this.done(pending, 504);
-      pending.settle({ kind: 'failed', status: 504, reason: 'the MCP server did not answer in time' });
+      const failure = initTimeoutFailure(pending.options.timeoutMs / 1000);
+      pending.settle({ kind: 'failed', status: 504, reason: 'the MCP server did not answer in time', failure });
       return;
     }
     const seconds = Math.round((now - pending.startedAt) / 100) / 10;
@@ -437,24 +439,27 @@ export class Session {
   private onChildExit(info: ExitInfo): void {
     if (!info.requested) this.host.childCrashed(info.spawnError ? 'spawn_failed' : 'exited');
     if (this.closed) return;
-    if (info.spawnError) this.close('the MCP server could not be started', 502);
-    else this.close('the MCP server exited', 502);
+    const failure = exitFailure(info, this.host.conf.cwd);
+    this.close(info.spawnError ? 'the MCP server could not be started' : 'the MCP server exited', 502, failure);
   }
 
   /**
    * Ends the session: every request in flight gets an error, streams end, the child is stopped.
    * Later requests with this session id get 404, the client's signal to initialize again.
+   * `reason` is one of the end reasons telemetry knows; `failure`, when the server failed, says
+   * how (exit code, signal, errno) to the requests in flight.
    */
-  close(reason: string, status = 502): void {
+  close(reason: string, status = 502, failure?: Failure): void {
     if (this.closed) return;
     this.closed = true;
+    const message = `MCP session ended: ${failure?.message ?? reason}`;
     for (const pending of [...this.pending.values()]) {
       if (pending.options.httpErrors && pending.waiting) {
         this.forget(pending);
         this.done(pending, status);
-        pending.settle({ kind: 'failed', status: 502, reason });
+        pending.settle({ kind: 'failed', status: 502, reason, failure });
       } else {
-        this.finish(pending, errorResponse(pending.id, CONNECTION_CLOSED, `MCP session ended: ${reason}`), status, CONNECTION_CLOSED);
+        this.finish(pending, errorResponse(pending.id, CONNECTION_CLOSED, message, failure?.data), status, CONNECTION_CLOSED);
       }
     }
     for (const stream of this.streams.values()) {

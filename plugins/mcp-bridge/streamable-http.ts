@@ -85,9 +85,8 @@ async function initialize(ctx: GatewayContext, manager: SessionManager, message:
   });
   const outcome = await waitFor(ctx, session, pending);
   if (outcome.kind === 'failed') {
-    session.close(outcome.reason, outcome.status);
-    const code = outcome.status === 504 ? 'GW_MCP_INIT_TIMEOUT' : 'GW_MCP_CHILD_UNAVAILABLE';
-    throw mcpHttpError(outcome.status, code, outcome.reason);
+    session.close(outcome.reason, outcome.status, outcome.failure);
+    throw failedError(outcome);
   }
   if (outcome.kind === 'json' && isErrorResponse(outcome.line)) {
     // The server refused to initialize: pass its answer on, but there is no session to keep.
@@ -123,7 +122,7 @@ async function deliver(ctx: GatewayContext, session: Session, outcome: Outcome):
     case 'gone':
       throw clientGone();
     case 'failed':
-      throw mcpHttpError(outcome.status, 'GW_MCP_CHILD_UNAVAILABLE', outcome.reason);
+      throw failedError(outcome);
   }
 }
 
@@ -206,6 +205,12 @@ function headerOf(ctx: GatewayContext, name: string): string | undefined {
 function isErrorResponse(line: string): boolean {
   const message = JSON.parse(line) as Record<string, unknown>;
   return 'error' in message && !('result' in message);
+}
+
+/** initialize failed: 504 when the server did not answer in time, else 502; with the cause. */
+function failedError(outcome: Extract<Outcome, { kind: 'failed' }>) {
+  const code = outcome.status === 504 ? 'GW_MCP_INIT_TIMEOUT' : 'GW_MCP_CHILD_UNAVAILABLE';
+  return mcpHttpError(outcome.status, code, outcome.failure?.message ?? outcome.reason, { data: outcome.failure?.data });
 }
 
 function sessionNotFound() {
