@@ -48,6 +48,7 @@ export interface GatewayConfig {
     max_header_bytes: number;
     max_headers: number;
     max_connections: number;
+    max_regex_program: number;
   };
   timeouts: {
     headers: number;
@@ -161,6 +162,7 @@ const configSchema = {
         max_header_bytes: { type: 'integer', minimum: 1024, default: 16384 },
         max_headers: { type: 'integer', minimum: 1, default: 100 },
         max_connections: { type: 'integer', minimum: 1, default: 10000 },
+        max_regex_program: { type: 'integer', minimum: 16, default: 500 },
       },
     },
     timeouts: {

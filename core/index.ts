@@ -1,6 +1,7 @@
 /**
  * What plugin authors import (`import { definePlugin, GatewayError } from 'tollgate'`): the plugin
- * contract, the typed request context and the error type. Nothing else of the core is public.
+ * contract, the typed request context, the error type, and the linear-time regular expressions a
+ * plugin compiles configured patterns with. Nothing else of the core is public.
  */
 export { definePlugin, PHASES } from './plugin.js';
 export type {
@@ -23,6 +24,7 @@ export type {
   UpstreamOutcome,
 } from './context.js';
 export { GatewayError } from './errors.js';
+export { LinearRegex, Replacement, RegexError, type RegexMatch } from './regex.js';
 // What `PluginApi.metrics` and `PluginApi.toolCalls` are, for plugins that record or audit.
 export type { GatewayMetrics, ToolCallOutcome } from './metrics.js';
 export type { ToolCallFeed, ToolCallRecord } from './tool-calls.js';

@@ -1,12 +1,12 @@
 /**
  * proxy-rewrite — changes what is sent upstream: the path (`uri` with `$var` interpolation, or
  * `regex_uri` [pattern, replacement, …] applied to the path), the method, the Host header, and
- * headers (add / set / remove). The client's query string is kept. Patterns that could backtrack
- * catastrophically are refused when the route is written, not discovered under load.
+ * headers (add / set / remove). The client's query string is kept. Patterns are RE2, matched in
+ * linear time (core/regex.ts); what RE2 cannot run is refused when the route is written.
  * Phase: rewrite. Never fails a request.
  */
-import safeRegex from 'safe-regex2';
 import { definePlugin } from '../../core/plugin.js';
+import { LinearRegex, RegexError, Replacement } from '../../core/regex.js';
 import type { GatewayContext } from '../../core/context.js';
 
 interface HeaderEdits {
@@ -24,7 +24,7 @@ interface ProxyRewriteConf {
 }
 
 interface Compiled {
-  rules: Array<[RegExp, string]>;
+  rules: Array<[LinearRegex, Replacement]>;
   headers: { add: Array<[string, string]>; set: Array<[string, string]>; remove: string[] };
 }
 
@@ -44,7 +44,8 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
         type: 'array',
         minItems: 2,
         items: { type: 'string' },
-        description: 'Pairs of [pattern, replacement]: the first pattern that matches the path rewrites it (`$1` refers to a capture).',
+        description:
+          'Pairs of [pattern, replacement]: the first pattern that matches the path rewrites it. Patterns are RE2 (no backreferences or lookaround); in the replacement `$1` or `${1}` is a capture, `$$` a dollar sign.',
       },
       method: { enum: ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'OPTIONS', 'MKCOL', 'COPY', 'MOVE', 'PROPFIND', 'LOCK', 'UNLOCK', 'PATCH', 'TRACE'], description: 'Method sent upstream.' },
       host: { type: 'string', pattern: '^[0-9a-zA-Z._:\\[\\]-]+$', description: 'Host header sent upstream.' },
@@ -67,24 +68,34 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
     },
   },
 
-  checkConf(conf) {
+  checkConf(conf, config) {
     const pairs = conf.regex_uri;
     if (!pairs) return undefined;
     if (pairs.length % 2 !== 0) return 'regex_uri must hold [pattern, replacement] pairs';
     for (let i = 0; i < pairs.length; i += 2) {
+      let regex: LinearRegex;
       try {
-        new RegExp(pairs[i]);
+        regex = LinearRegex.compile(pairs[i], config.limits.max_regex_program);
       } catch (err) {
-        return `regex_uri pattern ${JSON.stringify(pairs[i])} is invalid: ${(err as Error).message}`;
+        if (err instanceof RegexError) return `regex_uri[${i}] pattern ${JSON.stringify(pairs[i])} is refused: ${err.message}`;
+        throw err;
       }
-      if (!safeRegex(pairs[i])) return `regex_uri pattern ${JSON.stringify(pairs[i])} may backtrack catastrophically`;
+      try {
+        Replacement.parse(pairs[i + 1], regex.groupCount);
+      } catch (err) {
+        if (err instanceof RegexError) return `regex_uri[${i + 1}] replacement ${JSON.stringify(pairs[i + 1])} is refused: ${err.message}`;
+        throw err;
+      }
     }
     return undefined;
   },
 
-  create(conf) {
+  create(conf, _route, api) {
     const rules: Compiled['rules'] = [];
-    for (let i = 0; conf.regex_uri && i < conf.regex_uri.length; i += 2) rules.push([new RegExp(conf.regex_uri[i]), conf.regex_uri[i + 1]]);
+    for (let i = 0; conf.regex_uri && i < conf.regex_uri.length; i += 2) {
+      const regex = LinearRegex.compile(conf.regex_uri[i], api.config.limits.max_regex_program);
+      rules.push([regex, Replacement.parse(conf.regex_uri[i + 1], regex.groupCount)]);
+    }
     const edits: HeaderEdits = conf.headers && ('add' in conf.headers || 'set' in conf.headers || 'remove' in conf.headers)
       ? (conf.headers as HeaderEdits)
       : { set: conf.headers as Record<string, string> | undefined };
@@ -107,11 +118,9 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
     if (conf.uri) {
       path = interpolate(ctx, conf.uri);
     } else {
-      for (const [pattern, replacement] of compiled.rules) {
-        if (pattern.test(ctx.gateway.path)) {
-          path = ctx.gateway.path.replace(pattern, replacement);
-          break;
-        }
+      for (const [regex, replacement] of compiled.rules) {
+        path = regex.replaceFirst(ctx.gateway.path, replacement);
+        if (path !== undefined) break;
       }
     }
     // The client's query is kept, appended to one the new path brings (APISIX does the same).

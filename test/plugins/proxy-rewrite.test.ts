@@ -20,8 +20,39 @@ describe('plugin proxy-rewrite', () => {
     it('refuses unknown fields, odd regex_uri pairs and invalid patterns', async () => {
       expect((await route('bad1', '/b1', { colour: 'red' })).status).to.equal(400);
       expect((await route('bad2', '/b2', { regex_uri: ['^/a', '/b', '^/c'] })).json.error_msg).to.match(/pairs/);
-      expect((await route('bad3', '/b3', { regex_uri: ['^/(a', '/b'] })).json.error_msg).to.match(/invalid/);
+      expect((await route('bad3', '/b3', { regex_uri: ['^/(a', '/b'] })).json.error_msg).to.match(/regex_uri\[0\] pattern "\^\/\(a" is refused: missing closing \)/);
       expect((await route('bad4', '/b4', { uri: 'no-slash' })).status).to.equal(400);
+    });
+
+    it('refuses, naming the field and the reason, what a linear-time engine cannot run', async () => {
+      const refused = async (regex_uri: string[], why: RegExp) => {
+        const res = await route('rx-bad', '/rx-bad', { regex_uri });
+        expect(res.status, JSON.stringify(regex_uri)).to.equal(400);
+        expect(res.json.error_msg).to.match(why);
+      };
+      await refused(['^/(a)\\1$', '/x'], /regex_uri\[0\] .*backreferences .* not supported: patterns run on RE2/);
+      await refused(['^/(?<n>a)\\k<n>$', '/x'], /regex_uri\[0\] .*backreferences/);
+      await refused(['^/a(?=b)', '/x'], /regex_uri\[0\] .*lookaround .* not supported/);
+      await refused(['^/a(?!b)', '/x'], /lookaround/);
+      await refused(['^/ok', '/ok', '(?<=a)b', '/x'], /regex_uri\[2\] .*lookaround/);
+      await refused(['^/(.{600})$', '/x'], /regex_uri\[0\] .*compiles to \d+ RE2 instructions, more than limits.max_regex_program \(500\)/);
+      // Replacements: ngx.re.sub's syntax, and only the groups the pattern has.
+      await refused(['^/(a)', '/$2'], /regex_uri\[1\] replacement "\/\$2" is refused: refers to group \$2, but the pattern has 1 group/);
+      await refused(['^/(?<id>a)', '/$id'], /regex_uri\[1\] .*must be followed by a group number/);
+      await refused(['^/a', '/price$'], /regex_uri\[1\]/);
+      // Nothing refused was stored.
+      expect((await gw.admin('GET', '/routes/rx-bad')).status).to.equal(404);
+    });
+
+    it('takes a larger pattern when limits.max_regex_program allows it', async () => {
+      const roomy = await startTestGateway({ overrides: { limits: { max_regex_program: 2000 } } });
+      try {
+        const put = await roomy.admin('PUT', '/routes/big', { uri: '/big/*', upstream: { nodes: { [upstream.address]: 1 } }, plugins: { 'proxy-rewrite': { regex_uri: ['^/big/(.{600})$', '/long'] } } });
+        expect(put.status, put.text).to.equal(201);
+        expect((await roomy.get(`/big/${'b'.repeat(600)}`)).json.url).to.equal('/long');
+      } finally {
+        await roomy.stop();
+      }
     });
   });
 
@@ -42,6 +73,16 @@ describe('plugin proxy-rewrite', () => {
       await route('rx', '/v1/*', { regex_uri: ['^/v1/admin/(.*)', '/blocked/$1', '^/v1/(.*)', '/api/v1/$1'] });
       expect((await gw.get('/v1/items/3')).json.url).to.equal('/api/v1/items/3');
       expect((await gw.get('/v1/admin/x')).json.url).to.equal('/blocked/x');
+    });
+
+    it("expands replacements as APISIX does (ngx.re.sub): $0, ${N}, $$, named groups by number", async () => {
+      await route('rx-sub', '/sub/*', { regex_uri: ['^/sub/(?P<kind>[a-z]+)/(\\d+)$', '/v2/${1}s/$2/$$/from$0', '^/sub/(x)?y$', '/opt[$1]'] });
+      expect((await gw.get('/sub/user/42')).json.url).to.equal('/v2/users/42/$/from/sub/user/42');
+      // A group that took no part inserts nothing.
+      expect((await gw.get('/sub/y')).json.url).to.equal('/opt[]');
+      // Only the first match is replaced; the rest of the path stays.
+      await route('rx-first', '/first/*', { regex_uri: ['o', '0'] });
+      expect((await gw.get('/first/foo')).json.url).to.equal('/first/f0o');
     });
 
     it('sets the method and Host', async () => {
