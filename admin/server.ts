@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import Koa, { type Context } from 'koa';
 import Router from '@koa/router';
-import { CatalogUnavailableError, RESOURCE_KINDS, type Catalog, type CatalogRecord, type ResourceKind } from '../core/catalog/types.js';
+import { CatalogConflictError, CatalogUnavailableError, RESOURCE_KINDS, type Catalog, type CatalogRecord, type ResourceKind } from '../core/catalog/types.js';
 import type { ListenAddress } from '../core/config.js';
 import { closeNow, listen } from '../core/listen.js';
 import type { Logger } from '../core/logger.js';
@@ -17,7 +17,7 @@ import { ID_PATTERN, SINGULAR } from '../routes/schemas.js';
 import { AdminAuth, type AdminKey } from './auth.js';
 import { BadBody, readJsonBody } from './json-body.js';
 import { maskSecrets } from './mask.js';
-import { mergePatch, referencesTo, validateResource } from './validate.js';
+import { duplicateMessage, mergePatch, referencesTo, validateResource } from './validate.js';
 
 export interface AdminApiOptions {
   catalog: Catalog;
@@ -246,6 +246,8 @@ export class AdminApi {
       return await work();
     } catch (err) {
       if (err instanceof CatalogUnavailableError) throw fail(503, err.message);
+      // Another write took the credential between our check and the store's atomic one.
+      if (err instanceof CatalogConflictError) throw fail(400, duplicateMessage(err.kind, err.claim, err.holder));
       throw err;
     }
   }

@@ -3,12 +3,14 @@
  * filled), APISIX's semantic rules, references to other resources, and every plugin config
  * against its plugin's schema. A bad body never changes the catalog.
  */
-import type { CatalogSnapshot, ResourceKind } from '../core/catalog/types.js';
+import { findClaimHolder } from '../core/catalog/claims.js';
+import type { CatalogSnapshot, ResourceKind, UniqueClaim } from '../core/catalog/types.js';
 import { ownValue, setOwn } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile, type Validator } from '../core/schema.js';
 import { compileTemplate } from '../routes/matcher.js';
-import { RESOURCE_SCHEMAS } from '../routes/schemas.js';
+import { credentialClaims } from '../routes/consumers.js';
+import { RESOURCE_SCHEMAS, SINGULAR } from '../routes/schemas.js';
 
 const VALIDATORS = Object.fromEntries(
   Object.entries(RESOURCE_SCHEMAS).map(([kind, schema]) => [kind, compile(schema)]),
@@ -41,8 +43,8 @@ export function validateResource(kind: ResourceKind, id: string, body: Record<st
   if (semantic) return { error: semantic };
   const pluginError = checkPlugins(kind, value.plugins, context.registry);
   if (pluginError) return { error: kind === 'consumers' ? `invalid plugins configuration: ${pluginError}` : pluginError };
-  const duplicate = kind === 'consumers' ? duplicateCredential(String(value.username), value.plugins, context) : undefined;
-  if (duplicate) return { error: `invalid plugins configuration: ${duplicate}` };
+  const duplicate = kind === 'consumers' ? duplicateCredential(id, value, context) : undefined;
+  if (duplicate) return { error: duplicate };
   return { value };
 }
 
@@ -99,24 +101,16 @@ function checkPlugins(kind: ResourceKind, plugins: unknown, registry: PluginRegi
   return undefined;
 }
 
-/**
- * A credential another consumer already holds (the field an auth plugin names as its
- * `credentialField`, e.g. key-auth `key`): two consumers with one key would make authentication
- * depend on load order.
- */
-function duplicateCredential(username: string, plugins: unknown, { registry, snapshot }: ValidationContext): string | undefined {
-  if (typeof plugins !== 'object' || plugins === null) return undefined;
-  for (const [name, conf] of Object.entries(plugins as Record<string, unknown>)) {
-    const field = registry.get(name)?.credentialField;
-    const credential = field ? (conf as Record<string, unknown> | undefined)?.[field] : undefined;
-    if (credential === undefined) continue;
-    for (const [other, record] of snapshot.list('consumers')) {
-      if (other === username) continue;
-      const held = (record.value.plugins as Record<string, Record<string, unknown> | undefined> | undefined)?.[name];
-      if (held?.[field!] === credential) return `duplicate ${name} ${field} found with consumer: ${other}`;
-    }
-  }
-  return undefined;
+/** A credential another consumer already holds; the catalog checks again atomically when it writes. */
+function duplicateCredential(id: string, value: Record<string, unknown>, { registry, snapshot }: ValidationContext): string | undefined {
+  const claimsOf = credentialClaims(registry);
+  const found = findClaimHolder(snapshot, 'consumers', id, claimsOf('consumers', value), claimsOf);
+  return found && duplicateMessage('consumers', found.claim, found.holder);
+}
+
+/** APISIX's words for a duplicate credential, whichever step found it. */
+export function duplicateMessage(kind: ResourceKind, claim: UniqueClaim, holder: string): string {
+  return `${kind === 'consumers' ? 'invalid plugins configuration' : 'invalid configuration'}: duplicate ${claim.label} found with ${SINGULAR[kind]}: ${holder}`;
 }
 
 /** Which resources still use `kind/id` (APISIX refuses such a DELETE without `?force=true`). */

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { AccessLog } from '../core/access-log.js';
 import { EmbeddedCatalog } from '../core/catalog/embedded.js';
 import { RedisCatalog } from '../core/catalog/redis.js';
-import type { Catalog } from '../core/catalog/types.js';
+import type { Catalog, ClaimsOf } from '../core/catalog/types.js';
 import { ConfigError, loadConfig, parseListen, resolveDataPath, type GatewayConfig, type ListenAddress, type LoadConfigOptions } from '../core/config.js';
 import { DataPlane } from '../core/dataplane.js';
 import { createLogger, type Logger } from '../core/logger.js';
@@ -22,7 +22,7 @@ import { PoolRegistry } from '../core/upstream/upstream.js';
 import { AdminApi } from '../admin/server.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { RouteTable } from '../routes/table.js';
-import { ConsumerDirectory } from '../routes/consumers.js';
+import { ConsumerDirectory, credentialClaims } from '../routes/consumers.js';
 import { resolveAdminKeys } from './admin-key.js';
 
 export interface StartOptions extends LoadConfigOptions {
@@ -64,7 +64,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     { url: config.redis.url, commandTimeout: config.redis.command_timeout, connectTimeout: config.redis.connect_timeout },
     config.redis.key_prefix,
   );
-  const catalog = createCatalog(config, logger);
+  const catalog = createCatalog(config, logger, credentialClaims(registry));
   const pools = new PoolRegistry();
   const consumers = new ConsumerDirectory(registry, logger);
   const pluginState = new Map<string, object>();
@@ -247,16 +247,17 @@ const VERSION = (() => {
   return 'unknown';
 })();
 
-function createCatalog(config: GatewayConfig, logger: Logger): Catalog {
+function createCatalog(config: GatewayConfig, logger: Logger, claims: ClaimsOf): Catalog {
   if (config.catalog.backend === 'redis') {
     return new RedisCatalog({
       redis: { url: config.redis.url, commandTimeout: config.redis.catalog_command_timeout, connectTimeout: config.redis.connect_timeout },
       keyPrefix: config.redis.key_prefix,
       logger,
       pollInterval: config.catalog.poll_interval,
+      claims,
     });
   }
-  return new EmbeddedCatalog({ file: resolveDataPath(config, config.catalog.file), logger });
+  return new EmbeddedCatalog({ file: resolveDataPath(config, config.catalog.file), logger, claims });
 }
 
 function isEmpty(catalog: Catalog): boolean {

@@ -2,7 +2,7 @@
  * Consumers from the catalog snapshot, validated, with a credential index per auth plugin. Auth
  * lookups are served from memory, so a Redis outage never turns into "anonymous".
  */
-import type { CatalogSnapshot } from '../core/catalog/types.js';
+import type { CatalogSnapshot, ClaimsOf, UniqueClaim } from '../core/catalog/types.js';
 import type { ConsumerInfo } from '../core/context.js';
 import type { ConsumerLookup } from '../core/plugin.js';
 import type { Logger } from '../core/logger.js';
@@ -87,4 +87,23 @@ export class ConsumerDirectory implements ConsumerLookup {
     }
     return undefined;
   }
+}
+
+/**
+ * The credentials a consumer claims: for each auth plugin that names a `credentialField` (key-auth
+ * and jwt-auth `key`), its value. Two consumers with one key would make authentication depend on
+ * load order, so the catalog keeps each claim to one consumer.
+ */
+export function credentialClaims(registry: PluginRegistry): ClaimsOf {
+  return (kind, value) => {
+    const plugins = value.plugins;
+    if (kind !== 'consumers' || typeof plugins !== 'object' || plugins === null) return [];
+    const claims: UniqueClaim[] = [];
+    for (const [name, conf] of Object.entries(plugins as Record<string, unknown>)) {
+      const field = registry.get(name)?.credentialField;
+      const credential = field && typeof conf === 'object' && conf !== null ? (conf as Record<string, unknown>)[field] : undefined;
+      if (typeof credential === 'string') claims.push({ label: `${name} ${field}`, value: credential });
+    }
+    return claims;
+  };
 }

@@ -11,8 +11,10 @@ import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '../logger.js';
 import { ChangeLog, syncDirectory, type LogLine } from './change-log.js';
+import { findClaimHolder } from './claims.js';
 import { ChangeEmitter, Snapshot, nowSeconds, stamp } from './snapshot.js';
 import {
+  CatalogConflictError,
   CatalogUnavailableError,
   RESOURCE_KINDS,
   formatGeneratedId,
@@ -21,6 +23,7 @@ import {
   type CatalogHealth,
   type CatalogRecord,
   type ChangeListener,
+  type ClaimsOf,
   type PutResult,
   type ResourceKind,
 } from './types.js';
@@ -35,6 +38,8 @@ export interface EmbeddedCatalogOptions {
   logger: Logger;
   /** Log lines after which the log is folded into the snapshot file. */
   compactEvery?: number;
+  /** Values at most one record may hold (consumers' credentials); checked inside the write step. */
+  claims?: ClaimsOf;
 }
 
 export class EmbeddedCatalog implements Catalog {
@@ -75,6 +80,10 @@ export class EmbeddedCatalog implements Catalog {
 
   put(kind: ResourceKind, id: string, value: Record<string, unknown>): Promise<PutResult> {
     return this.serialized(async () => {
+      // Writes run one at a time, so nothing can take a claim between this check and the append.
+      const claimsOf = this.options.claims;
+      const taken = claimsOf && findClaimHolder(this.current, kind, id, claimsOf(kind, value), claimsOf);
+      if (taken) throw new CatalogConflictError(kind, taken.claim, taken.holder);
       const previous = this.current.get(kind, id);
       const revision = this.current.revision + 1;
       const now = nowSeconds();

@@ -7,16 +7,21 @@
  *   {prefix}:changes    pub/sub channel: "<revision>|<kind>|<id>|<record JSON or empty>"
  *   {prefix}:events     pub/sub channel of catalog events (a plugin reload), each also counted
  *   {prefix}:event:<e>  how many times event <e> happened, for followers that missed a message
- * A write bumps the revision, stores the record and publishes the change in one Lua script, so
- * followers never see a change without its revision. Each instance applies changes in revision
+ *   {prefix}:unique, {prefix}:claims   the index of unique claims (redis-scripts.ts)
+ * A write checks its claims, bumps the revision, stores the record and publishes the change in one
+ * Lua script (redis-scripts.ts), so followers never see a change without its revision and two
+ * gateways cannot both give one credential away. Each instance applies changes in revision
  * order; a gap (a lost message), a reconnect or a newer revision seen by the poller triggers a
  * full reload. While Redis is away the last good snapshot keeps serving and writes fail fast.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { createRedis, type RedisConnectionOptions } from '../redis.js';
+import { claimKey, findClaimHolder } from './claims.js';
+import { DELETE_SCRIPT, PUT_SCRIPT, isConflict, type DeleteReply, type PutReply } from './redis-scripts.js';
 import { ChangeEmitter, Snapshot, nowSeconds } from './snapshot.js';
 import {
+  CatalogConflictError,
   CatalogUnavailableError,
   RESOURCE_KINDS,
   formatGeneratedId,
@@ -25,38 +30,10 @@ import {
   type CatalogHealth,
   type CatalogRecord,
   type ChangeListener,
+  type ClaimsOf,
   type PutResult,
   type ResourceKind,
 } from './types.js';
-
-// The record is built by concatenation so that Lua never decodes user JSON (cjson would turn
-// `[]` into `{}` and round large numbers). Its fixed prefix lets the script read the old
-// createdIndex and create_time back with a pattern.
-const PUT_SCRIPT = `
-local old = redis.call('HGET', KEYS[1], ARGV[2])
-local rev = redis.call('INCR', KEYS[2])
-local created = rev
-local ctime = ARGV[4]
-if old then
-  created = string.match(old, '^{"createdIndex":(%d+),') or rev
-  ctime = string.match(old, ',"create_time":(%d+),') or ARGV[4]
-end
-local record = '{"createdIndex":' .. created .. ',"modifiedIndex":' .. rev .. ',"create_time":' .. ctime ..
-  ',"update_time":' .. ARGV[4] .. ',"value":' .. ARGV[3] .. '}'
-redis.call('HSET', KEYS[1], ARGV[2], record)
-redis.call('PUBLISH', KEYS[3], rev .. '|' .. ARGV[1] .. '|' .. ARGV[2] .. '|' .. record)
-if old then return {rev, 0, record} end
-return {rev, 1, record}
-`;
-
-const DELETE_SCRIPT = `
-local old = redis.call('HGET', KEYS[1], ARGV[2])
-if not old then return false end
-redis.call('HDEL', KEYS[1], ARGV[2])
-local rev = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', KEYS[3], rev .. '|' .. ARGV[1] .. '|' .. ARGV[2] .. '|')
-return {rev, old}
-`;
 
 interface StoredRecord {
   createdIndex: number;
@@ -72,13 +49,15 @@ export interface RedisCatalogOptions {
   logger: Logger;
   /** Seconds between revision polls (a safety net for lost pub/sub messages). */
   pollInterval: number;
+  /** Values at most one record may hold (consumers' credentials); checked inside the write script. */
+  claims?: ClaimsOf;
 }
 
 const CATALOG_EVENTS: readonly CatalogEvent[] = ['plugins-reload'];
 
 type RedisWithScripts = Redis & {
-  catalogPut(hash: string, rev: string, channel: string, kind: string, id: string, value: string, now: number): Promise<[number, number, string]>;
-  catalogDelete(hash: string, rev: string, channel: string, kind: string, id: string): Promise<[number, string] | null>;
+  catalogPut(...keysThenArgs: Array<string | number>): Promise<PutReply>;
+  catalogDelete(...keysThenArgs: string[]): Promise<DeleteReply>;
 };
 
 export class RedisCatalog implements Catalog {
@@ -102,8 +81,8 @@ export class RedisCatalog implements Catalog {
     this.tag = `{${options.keyPrefix}}`;
     this.emitter = new ChangeEmitter((err) => options.logger.error({ err }, 'catalog change listener failed'));
     this.client = createRedis(options.redis) as RedisWithScripts;
-    this.client.defineCommand('catalogPut', { numberOfKeys: 3, lua: PUT_SCRIPT });
-    this.client.defineCommand('catalogDelete', { numberOfKeys: 3, lua: DELETE_SCRIPT });
+    this.client.defineCommand('catalogPut', { numberOfKeys: 5, lua: PUT_SCRIPT });
+    this.client.defineCommand('catalogDelete', { numberOfKeys: 5, lua: DELETE_SCRIPT });
     this.subscriber = createRedis(options.redis);
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.key('events')) void this.checkEvents();
@@ -144,18 +123,27 @@ export class RedisCatalog implements Catalog {
 
   async put(kind: ResourceKind, id: string, value: Record<string, unknown>): Promise<PutResult> {
     const { create_time: _c, update_time: _u, ...rest } = value;
-    const [rev, created, json] = await this.guard(() =>
-      this.client.catalogPut(this.key(kind), this.key('revision'), this.key('changes'), kind, id, JSON.stringify(rest), nowSeconds()),
+    const claimsOf = this.options.claims;
+    const claims = claimsOf?.(kind, rest) ?? [];
+    // Holders written before the claim index existed are only in the snapshot.
+    const known = claimsOf && findClaimHolder(this.current, kind, id, claims, claimsOf);
+    if (known) throw new CatalogConflictError(kind, known.claim, known.holder);
+    const keys = claims.map((claim) => claimKey(kind, claim));
+    const reply = await this.guard(() =>
+      this.client.catalogPut(...this.writeKeys(kind), kind, id, JSON.stringify(rest), nowSeconds(), JSON.stringify(keys), claimsField(kind, id)),
     );
+    if (isConflict(reply)) {
+      const [, holder, key] = reply;
+      throw new CatalogConflictError(kind, claims[keys.indexOf(key)], holder);
+    }
+    const [rev, created, json] = reply;
     const record = toRecord(json);
     this.applyChange(rev, kind, id, record);
     return { record, created: created === 1 };
   }
 
   async delete(kind: ResourceKind, id: string): Promise<CatalogRecord | undefined> {
-    const result = await this.guard(() =>
-      this.client.catalogDelete(this.key(kind), this.key('revision'), this.key('changes'), kind, id),
-    );
+    const result = await this.guard(() => this.client.catalogDelete(...this.writeKeys(kind), kind, id, claimsField(kind, id)));
     if (!result) return undefined;
     const [rev, old] = result;
     this.applyChange(rev, kind, id, undefined);
@@ -209,6 +197,11 @@ export class RedisCatalog implements Catalog {
 
   private key(name: string): string {
     return `${this.tag}:${name}`;
+  }
+
+  /** The KEYS of a write script. */
+  private writeKeys(kind: ResourceKind): string[] {
+    return [this.key(kind), this.key('revision'), this.key('changes'), this.key('unique'), this.key('claims')];
   }
 
   private async guard<T>(command: () => Promise<T>): Promise<T> {
@@ -330,6 +323,11 @@ export class RedisCatalog implements Catalog {
     if (this.lastError === undefined) this.options.logger.warn({ err: err.message }, 'catalog store unavailable; serving last snapshot');
     this.lastError = err.message;
   }
+}
+
+/** A record's entry in the claims hash. */
+function claimsField(kind: ResourceKind, id: string): string {
+  return JSON.stringify([kind, id]);
 }
 
 function toRecord(json: string): CatalogRecord {

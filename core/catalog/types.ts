@@ -45,7 +45,37 @@ export interface CatalogHealth {
   lastError?: string;
   /** Failed attempts to follow the store since the first load (a reload, a poll, a write); for the metrics. */
   syncErrors?: number;
+  /**
+   * The store lost the catalog (a Redis restarted without persistence) and this gateway keeps
+   * serving its snapshot instead of an empty one; absent when the store holds our catalog.
+   */
+  storeReset?: StoreReset;
+  /** Store resets this gateway detected, and how many of them it restored from its snapshot. */
+  resets?: { detected: number; restored: number };
 }
+
+export interface StoreReset {
+  /** When this gateway noticed (ISO 8601). */
+  since: string;
+  /** What the store holds now, against the snapshot served. */
+  storeRevision: number;
+  snapshotRevision: number;
+  /** Whether this gateway writes its snapshot back (`catalog.restore_on_reset`). */
+  restore: boolean;
+}
+
+/**
+ * A value at most one record of a kind may hold, e.g. a consumer's key-auth key. Backends check
+ * and record claims in the same atomic step as the write, so parallel writers cannot both win.
+ */
+export interface UniqueClaim {
+  /** What is claimed, for messages: `key-auth key`. Claims are unique per kind and label. */
+  readonly label: string;
+  readonly value: string;
+}
+
+/** The claims a record makes (supplied by the composition root, which knows the plugins). */
+export type ClaimsOf = (kind: ResourceKind, value: Readonly<Record<string, unknown>>) => readonly UniqueClaim[];
 
 export interface PutResult {
   record: CatalogRecord;
@@ -86,6 +116,20 @@ export interface Catalog {
 
 export class CatalogUnavailableError extends Error {
   override name = 'CatalogUnavailableError';
+}
+
+/** A write refused because another record already holds one of its claims. */
+export class CatalogConflictError extends Error {
+  override name = 'CatalogConflictError';
+
+  constructor(
+    readonly kind: ResourceKind,
+    readonly claim: UniqueClaim,
+    /** The id of the record holding it. */
+    readonly holder: string,
+  ) {
+    super(`duplicate ${claim.label} found with ${kind} ${holder}`);
+  }
 }
 
 export function formatGeneratedId(n: number): string {

@@ -8,12 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedCatalog } from '../../core/catalog/embedded.js';
 import { RedisCatalog } from '../../core/catalog/redis.js';
-import type { Catalog, CatalogChange, CatalogSnapshot } from '../../core/catalog/types.js';
+import { CatalogConflictError, type Catalog, type CatalogChange, type CatalogSnapshot, type ClaimsOf } from '../../core/catalog/types.js';
 import { createLogger } from '../../core/logger.js';
 import { sharedRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/processes.js';
 
 const logger = createLogger('silent');
+/** Test claims: a consumer's `key`, as key-auth's credentialField makes one. */
+const claims: ClaimsOf = (kind, value) => (kind === 'consumers' && typeof value.key === 'string' ? [{ label: 'test key', value: value.key }] : []);
 
 interface Backend {
   name: string;
@@ -28,7 +30,7 @@ function embedded(): Backend {
     name: 'embedded',
     async open(reuse) {
       if (!reuse || !dir) dir = mkdtempSync(join(tmpdir(), 'tollgate-catalog-'));
-      return new EmbeddedCatalog({ file: join(dir, 'catalog.json'), logger, compactEvery: 5 });
+      return new EmbeddedCatalog({ file: join(dir, 'catalog.json'), logger, compactEvery: 5, claims });
     },
     async cleanup() {
       if (dir) rmSync(dir, { recursive: true, force: true });
@@ -43,7 +45,7 @@ function redis(): Backend {
     async open(reuse) {
       const server = await sharedRedis();
       if (!reuse || !prefix) prefix = `contract${Date.now()}${Math.random().toString(36).slice(2, 7)}`;
-      return new RedisCatalog({ redis: { url: server.url, commandTimeout: 2 }, keyPrefix: prefix, logger, pollInterval: 0.1 });
+      return new RedisCatalog({ redis: { url: server.url, commandTimeout: 2 }, keyPrefix: prefix, logger, pollInterval: 0.1, claims });
     },
     async cleanup() {},
   };
@@ -136,5 +138,54 @@ for (const backend of [embedded(), redis()]) {
       expect(await catalog.nextId()).to.not.equal(id);
       expect(Number(await catalog.nextId())).to.be.greaterThan(Number(id));
     });
+
+    it('gives a claim to one record: parallel puts, replace keeps it, delete and change release it', async () => {
+      const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => catalog.put('consumers', `c${i}`, { username: `c${i}`, key: 'k' })));
+      const won = results.filter((r) => r.status === 'fulfilled');
+      expect(won).to.have.length(1);
+      const winner = (won[0] as PromiseFulfilledResult<{ record: { value: Record<string, unknown> } }>).value.record.value.username;
+      for (const r of results) {
+        if (r.status === 'rejected') {
+          expect(r.reason).to.be.instanceOf(CatalogConflictError);
+          expect(r.reason).to.include({ kind: 'consumers', holder: winner });
+          expect(r.reason.claim).to.deep.equal({ label: 'test key', value: 'k' });
+        }
+      }
+      expect([...catalog.snapshot().list('consumers').keys()]).to.deep.equal([winner]);
+      await catalog.put('consumers', String(winner), { username: winner, key: 'k', desc: 'again' });
+      await catalog.put('consumers', String(winner), { username: winner, key: 'k2' });
+      await catalog.put('consumers', 'taker', { username: 'taker', key: 'k' });
+      await catalog.delete('consumers', String(winner));
+      await catalog.put('consumers', 'other', { username: 'other', key: 'k2' });
+      // Claims are per kind: a route may carry the same field without conflict.
+      await catalog.put('routes', 'r', { id: 'r', key: 'k' });
+    });
   });
 }
+
+describe('catalog contract: redis claim index', () => {
+  let catalog: RedisCatalog;
+  const prefix = `claims${Date.now()}`;
+  beforeEach(async () => {
+    catalog = new RedisCatalog({ redis: { url: (await sharedRedis()).url, commandTimeout: 2 }, keyPrefix: prefix, logger, pollInterval: 0.1, claims });
+    await catalog.start();
+  });
+  afterEach(() => catalog.close());
+
+  it('refuses a claim held by a record older than the index, and frees one whose holder was deleted behind its back', async () => {
+    const client = (await sharedRedis()).client();
+    const stored = (username: string) => JSON.stringify({ createdIndex: 1, modifiedIndex: 1, create_time: 1, update_time: 1, value: { username, key: 'old-key' } });
+    await client.hset(`{${prefix}}:consumers`, 'legacy', stored('legacy'));
+    await client.incr(`{${prefix}}:revision`);
+    expect(await waitFor(() => catalog.snapshot().get('consumers', 'legacy') !== undefined, 3000)).to.equal(true);
+    const refused = await catalog.put('consumers', 'newcomer', { username: 'newcomer', key: 'old-key' }).catch((err: unknown) => err);
+    expect(refused).to.be.instanceOf(CatalogConflictError);
+
+    await catalog.put('consumers', 'indexed', { username: 'indexed', key: 'fresh-key' });
+    await client.hdel(`{${prefix}}:consumers`, 'indexed');
+    await client.incr(`{${prefix}}:revision`);
+    expect(await waitFor(() => catalog.snapshot().get('consumers', 'indexed') === undefined, 3000)).to.equal(true);
+    await catalog.put('consumers', 'successor', { username: 'successor', key: 'fresh-key' });
+  });
+});
+
