@@ -117,6 +117,11 @@ export class Replacement {
     return new Replacement(template, parts);
   }
 
+  /** Whether the template inserts a capture at all. */
+  get usesCaptures(): boolean {
+    return this.parts.some((part) => typeof part === 'number');
+  }
+
   /** The literal text before the first capture reference (all of it when there is none). */
   get literalPrefix(): string {
     const first = this.parts[0];

@@ -14,6 +14,7 @@ import { GatewayError } from '../../core/errors.js';
 import { confVersion, SharedStates } from '../../core/limits.js';
 import type { Logger } from '../../core/logger.js';
 import { definePlugin, type PluginApi } from '../../core/plugin.js';
+import { expandVariables, headerValueEscape } from '../../core/variables.js';
 import { BreakerState } from './breaker.js';
 
 interface ApiBreakerConf {
@@ -93,7 +94,7 @@ export default definePlugin<ApiBreakerConf, Breaker>({
           type: 'object',
           additionalProperties: false,
           required: ['key', 'value'],
-          properties: { key: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }, value: { type: 'string', minLength: 1 } },
+          properties: { key: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }, value: { type: 'string', minLength: 1, pattern: '^[\\t\\x20-\\x7e]*$', description: 'Printable ASCII (a CR or LF could never be sent).' } },
         },
       },
       max_breaker_sec: { type: 'integer', minimum: 3, default: 300, description: 'Longest break, in seconds (breaks double from 2 s).' },
@@ -169,7 +170,7 @@ function breakResponse(ctx: GatewayContext, conf: ApiBreakerConf, retryAfter: nu
   const headers: Record<string, string> = {};
   if (conf.break_response_body !== undefined) {
     for (const { key, value } of conf.break_response_headers ?? []) {
-      headers[key] = value.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => ctx.gateway.var(name) ?? '');
+      headers[key] = expandVariables(value, (name) => ctx.gateway.var(name), headerValueEscape);
     }
   }
   if (!Object.keys(headers).some((name) => name.toLowerCase() === 'retry-after')) headers['Retry-After'] = String(retryAfter);

@@ -2,33 +2,32 @@
  * proxy-rewrite — changes what is sent upstream: the path (`uri` with `$var` interpolation, or
  * `regex_uri` [pattern, replacement, …] applied to the path), the method, the Host header, and
  * headers (add / set / remove). The client's query string is kept. Patterns are RE2, matched in
- * linear time (core/regex.ts); what RE2 cannot run is refused when the route is written.
- * Phase: rewrite. Never fails a request.
+ * linear time (core/regex.ts); what RE2 cannot run is refused when the route is written, and so
+ * is a header or path that could never be sent. Values the client chose are pasted encoded and
+ * kept under the prefix the route wrote (upstream-path.ts).
+ * Phase: rewrite. Fails only a request whose rewritten path would leave its prefix (400).
  */
 import { definePlugin } from '../../core/plugin.js';
 import { LinearRegex, RegexError, Replacement } from '../../core/regex.js';
-import type { GatewayContext } from '../../core/context.js';
-
-interface HeaderEdits {
-  add?: Record<string, string>;
-  set?: Record<string, string>;
-  remove?: string[];
-}
+import { CompiledHeaderEdits, headerEditsProblem, type HeadersConf } from './header-edits.js';
+import { RegexRule, UriTemplate, urlTextProblem } from './upstream-path.js';
 
 interface ProxyRewriteConf {
   uri?: string;
   regex_uri?: string[];
   method?: string;
   host?: string;
-  headers?: HeaderEdits | Record<string, string>;
+  headers?: HeadersConf;
 }
 
 interface Compiled {
-  rules: Array<[LinearRegex, Replacement]>;
-  headers: { add: Array<[string, string]>; set: Array<[string, string]>; remove: string[] };
+  uri?: UriTemplate;
+  rules: RegexRule[];
+  headers: CompiledHeaderEdits;
 }
 
-const headerMap = { type: 'object', additionalProperties: { type: 'string' }, propertyNames: { pattern: '^[^:\\s]+$' } };
+// Names and values are checked in checkConf, whose messages name the field.
+const headerMap = { type: 'object', additionalProperties: { type: 'string' }, propertyNames: { minLength: 1 } };
 
 export default definePlugin<ProxyRewriteConf, Compiled>({
   name: 'proxy-rewrite',
@@ -39,7 +38,14 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
     type: 'object',
     additionalProperties: false,
     properties: {
-      uri: { type: 'string', minLength: 1, maxLength: 4096, pattern: '^/', description: 'New upstream path; `$var` is replaced by a variable (e.g. `$uri`, `$arg_id`).' },
+      uri: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 4096,
+        pattern: '^/',
+        description:
+          'New upstream path; `$var` is replaced by a variable (e.g. `$uri`, `$arg_id`), percent-encoded, and the result must stay under the path written before the first variable.',
+      },
       regex_uri: {
         type: 'array',
         minItems: 2,
@@ -50,7 +56,8 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
       method: { enum: ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'OPTIONS', 'MKCOL', 'COPY', 'MOVE', 'PROPFIND', 'LOCK', 'UNLOCK', 'PATCH', 'TRACE'], description: 'Method sent upstream.' },
       host: { type: 'string', pattern: '^[0-9a-zA-Z._:\\[\\]-]+$', description: 'Host header sent upstream.' },
       headers: {
-        description: 'Header edits: {add, set, remove}, or a plain map (treated as set). Values may contain `$var`.',
+        description:
+          'Header edits: {add, set, remove}, or a plain map (treated as set). Names are HTTP tokens, values printable ASCII; values may contain `$var`.',
         anyOf: [
           {
             type: 'object',
@@ -59,7 +66,7 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
             properties: {
               add: headerMap,
               set: headerMap,
-              remove: { type: 'array', items: { type: 'string', pattern: '^[^:\\s]+$' } },
+              remove: { type: 'array', items: { type: 'string', minLength: 1 } },
             },
           },
           headerMap,
@@ -69,6 +76,14 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
   },
 
   checkConf(conf, config) {
+    if (conf.uri !== undefined) {
+      const problem = urlTextProblem(conf.uri);
+      if (problem) return `uri: ${JSON.stringify(conf.uri)} ${problem}`;
+    }
+    if (conf.headers) {
+      const problem = headerEditsProblem(conf.headers);
+      if (problem) return problem;
+    }
     const pairs = conf.regex_uri;
     if (!pairs) return undefined;
     if (pairs.length % 2 !== 0) return 'regex_uri must hold [pattern, replacement] pairs';
@@ -80,33 +95,28 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
         if (err instanceof RegexError) return `regex_uri[${i}] pattern ${JSON.stringify(pairs[i])} is refused: ${err.message}`;
         throw err;
       }
+      const replacement = pairs[i + 1];
+      let problem: string | undefined;
       try {
-        Replacement.parse(pairs[i + 1], regex.groupCount);
+        Replacement.parse(replacement, regex.groupCount);
+        // `${N}` references are placeholders of the same length, so offsets stay true.
+        problem = urlTextProblem(replacement.replace(/\$\{\d+\}|\$\d+|\$\$/g, (ref) => 'x'.repeat(ref.length)));
       } catch (err) {
-        if (err instanceof RegexError) return `regex_uri[${i + 1}] replacement ${JSON.stringify(pairs[i + 1])} is refused: ${err.message}`;
-        throw err;
+        if (!(err instanceof RegexError)) throw err;
+        problem = err.message;
       }
+      if (problem) return `regex_uri[${i + 1}] replacement ${JSON.stringify(replacement)} is refused: ${problem}`;
     }
     return undefined;
   },
 
   create(conf, _route, api) {
-    const rules: Compiled['rules'] = [];
+    const rules: RegexRule[] = [];
     for (let i = 0; conf.regex_uri && i < conf.regex_uri.length; i += 2) {
       const regex = LinearRegex.compile(conf.regex_uri[i], api.config.limits.max_regex_program);
-      rules.push([regex, Replacement.parse(conf.regex_uri[i + 1], regex.groupCount)]);
+      rules.push(new RegexRule(regex, Replacement.parse(conf.regex_uri[i + 1], regex.groupCount)));
     }
-    const edits: HeaderEdits = conf.headers && ('add' in conf.headers || 'set' in conf.headers || 'remove' in conf.headers)
-      ? (conf.headers as HeaderEdits)
-      : { set: conf.headers as Record<string, string> | undefined };
-    return {
-      rules,
-      headers: {
-        add: Object.entries(edits.add ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
-        set: Object.entries(edits.set ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
-        remove: (edits.remove ?? []).map((k) => k.toLowerCase()),
-      },
-    };
+    return { uri: conf.uri === undefined ? undefined : new UriTemplate(conf.uri), rules, headers: new CompiledHeaderEdits(conf.headers) };
   },
 
   rewrite(ctx, conf, compiled) {
@@ -115,11 +125,11 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
     const mark = plan.uri.indexOf('?');
     const query = mark < 0 ? '' : plan.uri.slice(mark + 1);
     let path: string | undefined;
-    if (conf.uri) {
-      path = interpolate(ctx, conf.uri);
+    if (compiled.uri) {
+      path = compiled.uri.expand((name) => ctx.gateway.var(name));
     } else {
-      for (const [regex, replacement] of compiled.rules) {
-        path = regex.replaceFirst(ctx.gateway.path, replacement);
+      for (const rule of compiled.rules) {
+        path = rule.apply(ctx.gateway.path);
         if (path !== undefined) break;
       }
     }
@@ -127,18 +137,6 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
     if (path !== undefined) plan.uri = query ? `${path}${path.includes('?') ? '&' : '?'}${query}` : path;
     if (conf.method) plan.method = conf.method;
     if (conf.host) plan.host = conf.host;
-    const { add, set, remove } = compiled.headers;
-    for (const name of remove) plan.headers.set(name, null);
-    for (const [name, value] of set) plan.headers.set(name, interpolate(ctx, value));
-    for (const [name, value] of add) {
-      const existing = plan.headers.get(name) ?? ctx.get(name);
-      const added = interpolate(ctx, value);
-      plan.headers.set(name, existing ? `${existing}, ${added}` : added);
-    }
+    compiled.headers.apply(ctx);
   },
 });
-
-function interpolate(ctx: GatewayContext, template: string): string {
-  if (!template.includes('$')) return template;
-  return template.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => ctx.gateway.var(name) ?? '');
-}

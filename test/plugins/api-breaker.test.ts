@@ -47,6 +47,7 @@ describe('plugin api-breaker', function () {
       expect(await bad({ break_response_code: 502, unhealthy: { http_statuses: [404] } })).to.match(/\/unhealthy\/http_statuses\/0/);
       expect(await bad({ break_response_code: 502, healthy: { successes: 0 } })).to.match(/\/healthy\/successes/);
       expect(await bad({ break_response_code: 502, break_response_headers: [{ key: 'X-A' }] })).to.match(/value.*required/);
+      expect(await bad({ break_response_code: 502, break_response_headers: [{ key: 'X-A', value: 'a\r\nX-B: c' }] })).to.match(/\/break_response_headers\/0\/value.*pattern/);
     });
   });
 
@@ -92,6 +93,23 @@ describe('plugin api-breaker', function () {
       expect((await gw.get('/timeline')).status).to.equal(502);
       await sleep(1600);
       expect(await statuses(gw, 4, '/timeline')).to.deep.equal([200, 200, 200, 200]);
+    });
+
+    it('percent-encodes what a header cannot carry when a variable fills a break response header (issue 10, item 9)', async () => {
+      await putRoute(gw, 'echo-open', '/echo-open', upstream, {
+        'api-breaker': {
+          break_response_code: 503,
+          break_response_body: 'open',
+          break_response_headers: [{ key: 'X-Asked', value: '$arg_x' }],
+          unhealthy: { http_statuses: [500], failures: 1 },
+        },
+      });
+      upstream.behaviour = 'fail';
+      expect((await gw.get('/echo-open')).status).to.equal(500);
+      const open = await gw.get('/echo-open?x=a%0D%0AX-Injected:%20yes%E4%B8%AD');
+      expect(open.status).to.equal(503);
+      expect(open.headers['x-asked']).to.equal('a%0D%0AX-Injected: yes%E4%B8%AD');
+      expect(open.headers).to.not.have.property('x-injected');
     });
 
     it('sends one probe at a time while half-open', async () => {

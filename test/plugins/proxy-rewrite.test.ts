@@ -76,10 +76,10 @@ describe('plugin proxy-rewrite', () => {
     });
 
     it("expands replacements as APISIX does (ngx.re.sub): $0, ${N}, $$, named groups by number", async () => {
-      await route('rx-sub', '/sub/*', { regex_uri: ['^/sub/(?P<kind>[a-z]+)/(\\d+)$', '/v2/${1}s/$2/$$/from$0', '^/sub/(x)?y$', '/opt[$1]'] });
+      await route('rx-sub', '/sub/*', { regex_uri: ['^/sub/(?P<kind>[a-z]+)/(\\d+)$', '/v2/${1}s/$2/$$/from$0', '^/sub/(x)?y$', '/opt($1)'] });
       expect((await gw.get('/sub/user/42')).json.url).to.equal('/v2/users/42/$/from/sub/user/42');
       // A group that took no part inserts nothing.
-      expect((await gw.get('/sub/y')).json.url).to.equal('/opt[]');
+      expect((await gw.get('/sub/y')).json.url).to.equal('/opt()');
       // Only the first match is replaced; the rest of the path stays.
       await route('rx-first', '/first/*', { regex_uri: ['o', '0'] });
       expect((await gw.get('/first/foo')).json.url).to.equal('/first/f0o');
@@ -116,6 +116,83 @@ describe('plugin proxy-rewrite', () => {
     it('accepts the legacy flat headers map as set', async () => {
       await route('flat', '/flat', { headers: { 'X-Flat': 'yes' } });
       expect((await gw.get('/flat')).json.headers['x-flat']).to.equal('yes');
+    });
+  });
+
+  describe('rejections: header edits and paths that could never be sent', () => {
+    const refused = async (conf: unknown, why: RegExp) => {
+      const res = await route('bad-edit', '/bad-edit', conf);
+      expect(res.status, JSON.stringify(conf)).to.equal(400);
+      expect(res.json.error_msg).to.match(why);
+      expect((await gw.admin('GET', '/routes/bad-edit')).status, 'nothing stored').to.equal(404);
+    };
+
+    it('refuses header names that are not HTTP tokens, naming the field', async () => {
+      await refused({ headers: { set: { 'X Bad': 'v' } } }, /headers\.set\["X Bad"\]: .*not a valid header name/);
+      await refused({ headers: { add: { 'X-A\r\nX-B': 'v' } } }, /headers\.add\["X-A\\r\\nX-B"\]: .*not a valid header name/);
+      await refused({ headers: { remove: ['X(1)'] } }, /headers\.remove\[0\]: .*not a valid header name/);
+      await refused({ headers: { 'Ünicode': 'v' } }, /headers\["Ünicode"\]: .*not a valid header name/);
+    });
+
+    it('refuses header values with CR, LF, NUL or other control characters, naming the field', async () => {
+      await refused({ headers: { set: { 'X-A': 'one\r\nX-Injected: two' } } }, /headers\.set\["X-A"\]: value .*control character/);
+      await refused({ headers: { add: { 'X-A': 'nul\u0000' } } }, /headers\.add\["X-A"\]: value .*control character/);
+      await refused({ headers: { 'X-A': 'bell\u0007' } }, /headers\["X-A"\]: value .*control character/);
+      await refused({ headers: { set: { 'X-A': 'snow\u2603' } } }, /headers\.set\["X-A"\]: value .*cannot be sent in a header/);
+      // A tab is allowed in a header value.
+      expect((await route('tab-ok', '/tab-ok', { headers: { set: { 'X-Tab': 'a\tb' } } })).status).to.equal(201);
+    });
+
+    it('refuses a uri or a regex_uri replacement that would put CR, LF, NUL or a space in the request line', async () => {
+      await refused({ uri: '/a\r\nX-Injected: 1' }, /uri: .*control character/);
+      await refused({ uri: '/a\u0000b' }, /uri: .*control character/);
+      await refused({ uri: '/a b' }, /uri: .*" " at offset 2 must be percent-encoded/);
+      await refused({ uri: '/a%zz' }, /uri: .*malformed percent-escape/);
+      await refused({ regex_uri: ['^/(.*)', '/$1\r\nX: y'] }, /regex_uri\[1\] replacement .*control character/);
+      await refused({ regex_uri: ['^/(.*)', '/$1#frag'] }, /regex_uri\[1\] replacement .*"#" at offset 3 must be percent-encoded/);
+    });
+  });
+
+  describe('request values pasted into the upstream request (issue 10, item 9)', () => {
+    it('keeps $arg_ values encoded: no path traversal out of the template, no extra query parameters', async () => {
+      await route('trav', '/files', { uri: '/api/v1/public/$arg_file' });
+      upstream.seen.length = 0;
+      for (const file of ['..%2F..%2Fadmin', '../../admin', '..%2f..%2fadmin', '%2e%2e%2F%2e%2e%2Fadmin', 'docs/..%2F..%2F..%2Fadmin']) {
+        const res = await gw.get(`/files?file=${file}`);
+        expect(res.status, file).to.equal(400);
+        expect(res.json.error_msg, file).to.match(/rewritten path leaves/);
+      }
+      expect(upstream.seen.map((r) => r.url), 'nothing reached the upstream').to.deep.equal([]);
+
+      expect((await gw.get('/files?file=docs/readme.txt')).json.url).to.equal('/api/v1/public/docs/readme.txt?file=docs/readme.txt');
+      // Dot segments that stay inside the prefix are resolved, never sent.
+      expect((await gw.get('/files?file=docs/../notes.txt')).json.url).to.match(/^\/api\/v1\/public\/notes\.txt\?/);
+      // What would change the URL's structure stays encoded: ?, #, %, spaces, ";" (Tomcat's "..;/").
+      expect((await gw.get('/files?file=a%3Fb%23c%20d%25e')).json.url).to.match(/^\/api\/v1\/public\/a%3Fb%23c%20d%25e\?/);
+      expect((await gw.get('/files?file=..;/admin')).json.url).to.match(/^\/api\/v1\/public\/..%3B\/admin\?/);
+      // A double-encoded slash is one segment, encoded once more: the upstream decodes it to "%2F", not "/".
+      expect((await gw.get('/files?file=..%252F..%252Fadmin')).json.url).to.match(/^\/api\/v1\/public\/..%252F..%252Fadmin\?/);
+
+      await route('q', '/search', { uri: '/find?q=$arg_q' });
+      expect((await gw.get('/search?q=a%26admin%3Dtrue')).json.url).to.equal('/find?q=a%26admin%3Dtrue&q=a%26admin%3Dtrue');
+    });
+
+    it('keeps a regex_uri capture inside the replacement\'s prefix', async () => {
+      await route('cap', '/f*', { regex_uri: ['^/f([^/]*)$', '/files/$1/data'] });
+      upstream.seen.length = 0;
+      const res = await gw.get('/f..');
+      expect(res.status).to.equal(400);
+      expect(upstream.seen).to.deep.equal([]);
+      expect((await gw.get('/freport')).json.url).to.equal('/files/report/data');
+    });
+
+    it('percent-encodes what a header cannot carry when a variable fills a header value', async () => {
+      await route('hv', '/hv', { headers: { set: { 'X-File': '$arg_file' }, add: { 'X-Cookie': '$cookie_c' } } });
+      const res = await gw.get('/hv?file=a%0D%0AX-Injected:%20yes%00%E4%B8%AD%09tab', { cookie: 'c=x%0Ay' });
+      expect(res.status).to.equal(200);
+      expect(res.json.headers['x-file']).to.equal('a%0D%0AX-Injected: yes%00%E4%B8%AD\ttab');
+      expect(res.json.headers).to.not.have.property('x-injected');
+      expect(res.json.headers['x-cookie']).to.equal('x%0Ay');
     });
   });
 });
