@@ -298,7 +298,10 @@ function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const code = (err as { code?: string }).code ?? '';
   if (code === 'GW_CLIENT_GONE') return new GatewayError(499, 'GW_CLIENT_GONE', 'client went away', { cause: err });
-  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new GatewayError(504, 'GW_UPSTREAM_CONNECT_TIMEOUT', 'upstream connection timed out', { cause: err });
+  }
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return new GatewayError(504, 'GW_UPSTREAM_TIMEOUT', 'upstream timed out', { cause: err });
   }
   if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || code === 'ECONNABORTED') {

@@ -3,8 +3,8 @@
  * turned into something that picks a node and hands out its connection pool. Pools are shared
  * between upstreams through the PoolRegistry and released when the upstream is disposed.
  */
-import { Pool } from 'undici';
 import { createBalancer, type Balancer, type UpstreamNode } from './balancer.js';
+import { NodePool, type NodePoolOptions } from './node-pool.js';
 
 export interface UpstreamTimeouts {
   /** Seconds. */
@@ -34,41 +34,22 @@ export interface UpstreamDefaults {
   keepaliveTimeout: number;
 }
 
-interface PoolOptions {
-  origin: string;
-  connectTimeoutMs: number;
-  connections: number;
-  keepAliveMs: number;
-  maxRequestsPerClient: number;
-  verifyTls: boolean;
-}
-
-/** Shares one undici Pool per origin and settings; closes it when the last user releases it. */
+/** Shares one NodePool per origin and settings; closes it when the last user releases it. */
 export class PoolRegistry {
-  private readonly pools = new Map<string, { pool: Pool; users: number }>();
+  private readonly pools = new Map<string, { pool: NodePool; users: number }>();
 
-  acquire(options: PoolOptions): Pool {
+  acquire(options: NodePoolOptions): NodePool {
     const key = JSON.stringify(options);
     let entry = this.pools.get(key);
     if (!entry) {
-      entry = {
-        users: 0,
-        pool: new Pool(options.origin, {
-          connections: options.connections,
-          pipelining: 1,
-          keepAliveTimeout: options.keepAliveMs,
-          keepAliveMaxTimeout: options.keepAliveMs,
-          maxRequestsPerClient: options.maxRequestsPerClient,
-          connect: { timeout: options.connectTimeoutMs, rejectUnauthorized: options.verifyTls },
-        }),
-      };
+      entry = { users: 0, pool: new NodePool(options) };
       this.pools.set(key, entry);
     }
     entry.users += 1;
     return entry.pool;
   }
 
-  release(pool: Pool): void {
+  release(pool: NodePool): void {
     for (const [key, entry] of this.pools) {
       if (entry.pool !== pool) continue;
       entry.users -= 1;
@@ -103,7 +84,7 @@ export class Upstream {
   readonly upstreamHost?: string;
   readonly hashOn: NonNullable<UpstreamDefinition['hash_on']>;
   readonly hashKey?: string;
-  private readonly dispatchers = new Map<UpstreamNode, Pool>();
+  private readonly dispatchers = new Map<UpstreamNode, NodePool>();
   private disposed = false;
 
   constructor(
@@ -124,7 +105,7 @@ export class Upstream {
   }
 
   /** The node's pool, created on first use (a route that never gets traffic opens nothing). */
-  dispatcher(node: UpstreamNode, routeTimeout?: UpstreamTimeouts): Pool {
+  dispatcher(node: UpstreamNode, routeTimeout?: UpstreamTimeouts): NodePool {
     let pool = this.dispatchers.get(node);
     if (!pool) {
       if (this.disposed) throw new Error('upstream disposed');
@@ -132,7 +113,7 @@ export class Upstream {
       pool = this.pools.acquire({
         origin: `${this.scheme}://${node.address}`,
         connectTimeoutMs: Math.round((routeTimeout ?? this.timeout).connect * 1000),
-        connections: keepalive.size ?? this.defaults.keepaliveConnections,
+        idleConnections: keepalive.size ?? this.defaults.keepaliveConnections,
         keepAliveMs: Math.round((keepalive.idle_timeout ?? this.defaults.keepaliveTimeout) * 1000),
         maxRequestsPerClient: keepalive.requests ?? 1000,
         verifyTls: this.definition.tls?.verify ?? true,
