@@ -1,7 +1,8 @@
 /**
  * The live route table: follows the catalog, recompiles what changed, and swaps a new matcher in
  * atomically. Requests in flight keep the route objects they matched; a route version that is
- * replaced or deleted has its plugin instances disposed and its upstream released after the swap.
+ * replaced or deleted has its plugin instances disposed and its upstream released after the swap
+ * (an upstream keeps its connections until its last request in flight has ended: it drains).
  * Unchanged routes (no record they were built from changed) keep their instances, so an unrelated change never resets
  * a rate limiter or drops an MCP session.
  */

@@ -51,6 +51,22 @@ export async function proxyRequest(ctx: GatewayContext, state: RequestState, opt
   const { upstream } = options;
   const timeout = options.timeout ?? upstream.timeout;
   const body = requestBody(ctx.req, { maxBodyBytes: options.maxBodyBytes, sendTimeoutMs: timeout.send * 1000, idleTimeoutMs: options.bodyIdleMs });
+  upstream.begin();
+  try {
+    await forwardWithRetries(ctx, state, options, timeout, body);
+  } finally {
+    upstream.end();
+  }
+}
+
+async function forwardWithRetries(
+  ctx: GatewayContext,
+  state: RequestState,
+  options: ProxyOptions,
+  timeout: UpstreamTimeouts,
+  body: Readable | undefined,
+): Promise<void> {
+  const { upstream } = options;
   const started = Date.now();
   const tried = new Set<UpstreamNode>();
   const hashKey = upstream.definition.type === 'chash' ? chashKey(ctx, state, upstream) : undefined;

@@ -84,7 +84,9 @@ export class Upstream {
   readonly upstreamHost?: string;
   readonly hashOn: NonNullable<UpstreamDefinition['hash_on']>;
   readonly hashKey?: string;
-  private readonly dispatchers = new Map<UpstreamNode, NodePool>();
+  /** Per node, per connect timeout (routes sharing this upstream may set their own). */
+  private readonly dispatchers = new Map<UpstreamNode, Map<number, NodePool>>();
+  private inFlight = 0;
   private disposed = false;
 
   constructor(
@@ -106,26 +108,47 @@ export class Upstream {
 
   /** The node's pool, created on first use (a route that never gets traffic opens nothing). */
   dispatcher(node: UpstreamNode, routeTimeout?: UpstreamTimeouts): NodePool {
-    let pool = this.dispatchers.get(node);
+    const connectTimeoutMs = Math.round((routeTimeout ?? this.timeout).connect * 1000);
+    let byTimeout = this.dispatchers.get(node);
+    let pool = byTimeout?.get(connectTimeoutMs);
     if (!pool) {
-      if (this.disposed) throw new Error('upstream disposed');
       const keepalive = this.definition.keepalive_pool ?? {};
       pool = this.pools.acquire({
         origin: `${this.scheme}://${node.address}`,
-        connectTimeoutMs: Math.round((routeTimeout ?? this.timeout).connect * 1000),
+        connectTimeoutMs,
         idleConnections: keepalive.size ?? this.defaults.keepaliveConnections,
         keepAliveMs: Math.round((keepalive.idle_timeout ?? this.defaults.keepaliveTimeout) * 1000),
         maxRequestsPerClient: keepalive.requests ?? 1000,
         verifyTls: this.definition.tls?.verify ?? true,
       });
-      this.dispatchers.set(node, pool);
+      if (!byTimeout) this.dispatchers.set(node, (byTimeout = new Map()));
+      byTimeout.set(connectTimeoutMs, pool);
     }
     return pool;
   }
 
+  /**
+   * A request starts using this upstream. Until it ends, the upstream keeps its pools even if it
+   * is replaced or deleted meanwhile: a request that matched the old route version finishes on
+   * it, retries included (issue 10: edits failed requests in flight with 502).
+   */
+  begin(): void {
+    this.inFlight += 1;
+  }
+
+  end(): void {
+    this.inFlight -= 1;
+    if (this.disposed && this.inFlight === 0) this.releasePools();
+  }
+
+  /** No new request will match this upstream; its pools go once the last request has ended. */
   dispose(): void {
     this.disposed = true;
-    for (const pool of this.dispatchers.values()) this.pools.release(pool);
+    if (this.inFlight === 0) this.releasePools();
+  }
+
+  private releasePools(): void {
+    for (const byTimeout of this.dispatchers.values()) for (const pool of byTimeout.values()) this.pools.release(pool);
     this.dispatchers.clear();
   }
 }

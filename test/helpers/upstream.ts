@@ -2,6 +2,7 @@
  * Real upstream HTTP servers on loopback, controllable from the test: echo by default, or any
  * handler; `behaviour` switches a running server to fail, hang or reset on command.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -74,4 +75,19 @@ export async function startUpstream(handler?: Handler, name = 'upstream'): Promi
       server.close(() => resolve());
     });
   return state;
+}
+
+/**
+ * A node whose connection attempts hang: a process listening with a backlog of one that never
+ * accepts (a Node server always accepts). Fill the backlog with one connection of your own; every
+ * later attempt is neither accepted nor refused until its connect timeout.
+ */
+export async function unacceptingListener(): Promise<{ child: ChildProcess; port: number }> {
+  const script = 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(120)';
+  const child = spawn('python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    child.once('error', reject);
+  });
+  return { child, port };
 }

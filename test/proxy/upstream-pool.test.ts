@@ -4,12 +4,12 @@
  * never make other requests wait; waiting for a connection is bounded by `timeout.connect`.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { request } from 'undici';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
+import { unacceptingListener } from '../helpers/upstream.js';
 
 /** An upstream that counts its open connections and the requests it is serving at once. */
 async function countingUpstream(handler: (req: IncomingMessage, res: ServerResponse) => void) {
@@ -111,6 +111,26 @@ describe('upstream connections', () => {
     }
   });
 
+  it("a route's own timeout.connect applies on an upstream it shares with other routes", async () => {
+    const { child, port } = await unacceptingListener();
+    const filler = connect(port, '127.0.0.1');
+    filler.on('error', () => {});
+    try {
+      await new Promise((r) => filler.once('connect', r));
+      await gw.admin('PUT', '/upstreams/shared-stuck', { nodes: { [`127.0.0.1:${port}`]: 1 }, retries: 0 });
+      await gw.admin('PUT', '/routes/fast-fail', { uri: '/fast-fail', upstream_id: 'shared-stuck', timeout: { connect: 0.5, send: 5, read: 5 } });
+      await gw.admin('PUT', '/routes/patient', { uri: '/patient', upstream_id: 'shared-stuck', timeout: { connect: 2, send: 5, read: 5 } });
+      expect((await gw.get('/fast-fail')).status).to.equal(504);
+      const started = Date.now();
+      expect((await gw.get('/patient')).status).to.equal(504);
+      expect(Date.now() - started).to.be.greaterThan(1800);
+    } finally {
+      filler.destroy();
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+
   it('a request waiting for its connection gets 504 after timeout.connect', async function () {
     // A node whose listen queue is full: connection attempts are neither accepted nor refused.
     const { child, port } = await unacceptingListener();
@@ -136,15 +156,3 @@ describe('upstream connections', () => {
     }
   });
 });
-
-/** A process that listens with a backlog of one and never accepts (Node always accepts). */
-async function unacceptingListener(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-    child.once('error', reject);
-  });
-  return { child, port };
-}
