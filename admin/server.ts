@@ -109,7 +109,7 @@ export class AdminApi {
     const kind = this.kindOf(ctx);
     const query = singleValued(ctx, ['name', 'label', 'uri', 'page', 'page_size']);
     let items = [...this.options.catalog.snapshot().list(kind)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    if (query.name) items = items.filter(([, r]) => String(r.value.name ?? '').includes(query.name!));
+    if (query.name) items = items.filter(([, r]) => String(ownValue(r.value, 'name') ?? '').includes(query.name!));
     if (query.label) {
       // `key:value`, or `key` alone for any value; only the record's own labels count.
       const colon = query.label.indexOf(':');
@@ -121,7 +121,10 @@ export class AdminApi {
       });
     }
     if (query.uri && kind === 'routes') {
-      items = items.filter(([, r]) => [r.value.uri, ...((r.value.uris as string[] | undefined) ?? [])].some((u) => typeof u === 'string' && u.includes(query.uri!)));
+      items = items.filter(([, r]) => {
+        const uris = ownValue(r.value, 'uris');
+        return [ownValue(r.value, 'uri'), ...(Array.isArray(uris) ? uris : [])].some((u) => typeof u === 'string' && u.includes(query.uri!));
+      });
     }
     const total = items.length;
     if (query.page !== undefined || query.page_size !== undefined) {

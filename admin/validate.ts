@@ -8,7 +8,7 @@ import type { CatalogSnapshot, ResourceKind, UniqueClaim } from '../core/catalog
 import { ownValue, setOwn } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile, type Validator } from '../core/schema.js';
-import { compileTemplate } from '../routes/matcher.js';
+import { recordProblem } from '../routes/checks.js';
 import { credentialClaims } from '../routes/consumers.js';
 import { RESOURCE_SCHEMAS, SINGULAR } from '../routes/schemas.js';
 
@@ -53,18 +53,12 @@ function checkSemantics(kind: ResourceKind, value: Record<string, unknown>, { sn
     if (value.host !== undefined && value.hosts !== undefined) return 'only one of host or hosts is allowed';
     if (value.remote_addr !== undefined && value.remote_addrs !== undefined) return 'only one of remote_addr or remote_addrs is allowed';
     if (value.upstream !== undefined && value.upstream_id !== undefined) return 'only one of upstream or upstream_id is allowed';
-    for (const uri of (value.uris as string[] | undefined) ?? [value.uri as string]) {
-      if (!uri.startsWith('/')) return `invalid configuration: uri "${uri}" must start with "/"`;
-      try {
-        compileTemplate(uri);
-      } catch (err) {
-        return `invalid configuration: ${(err as Error).message}`;
-      }
-    }
   }
   if (kind === 'services' && value.upstream !== undefined && value.upstream_id !== undefined) {
     return 'only one of upstream or upstream_id is allowed';
   }
+  const problem = recordProblem(kind, value);
+  if (problem) return problem;
   const references: Array<[string, ResourceKind, string]> = [
     ['upstream_id', 'upstreams', 'upstream'],
     ['service_id', 'services', 'service'],
@@ -121,7 +115,7 @@ export function referencesTo(kind: ResourceKind, id: string, snapshot: CatalogSn
   if (kind === 'upstreams') users.push(['services', 'service']);
   for (const [userKind, userName] of users) {
     for (const [userId, record] of snapshot.list(userKind)) {
-      if (String(record.value[field] ?? '') === id) {
+      if (String(ownValue(record.value, field) ?? '') === id) {
         const singular = kind === 'upstreams' ? 'upstream' : kind === 'services' ? 'service' : 'plugin_config';
         return `can not delete this ${singular}, ${userName} [${userId}] is still using it now`;
       }

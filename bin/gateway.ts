@@ -113,7 +113,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   };
 
   try {
-    const status = config.status.enabled ? new StatusServer(() => catalog.health()) : undefined;
+    const status = config.status.enabled ? new StatusServer(() => catalog.health(), () => table.problems()) : undefined;
     let statusAddress: ListenAddress | undefined;
     if (status) {
       statusAddress = await status.listen(parseListen(config.status.listen));

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { addressProblem } from './client-ip.js';
 import { isPrototypeKey, ownValue, setOwn } from './own.js';
 import { compile } from './schema.js';
 
@@ -331,6 +332,16 @@ function checkSemantics(config: GatewayConfig): void {
     } catch (err) {
       throw new ConfigError(`invalid config: key "${key}": ${(err as Error).message}`);
     }
+  }
+  const addressLists: Array<[string, readonly string[]]> = [
+    ['gateway.trusted_proxies', config.gateway.trusted_proxies],
+    ['admin.allow', config.admin.allow],
+  ];
+  for (const [key, entries] of addressLists) {
+    entries.forEach((entry, i) => {
+      const problem = addressProblem(entry);
+      if (problem) throw new ConfigError(`invalid config: key "${key}[${i}]": ${problem}`);
+    });
   }
 }
 

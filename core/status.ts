@@ -9,22 +9,38 @@ import type { CatalogHealth } from './catalog/types.js';
 import type { ListenAddress } from './config.js';
 import { closeNow, listen } from './listen.js';
 
+/**
+ * A catalog entry the gateway cannot use as stored (written by an older version, or straight into
+ * the file or Redis): it is left out, or its route answers 503, and it is listed here until fixed.
+ */
+export interface EntryProblem {
+  kind: string;
+  id: string;
+  error: string;
+  effect: 'skipped' | 'answers 503';
+}
+
 export class StatusServer {
   readonly server: Server;
 
-  constructor(private readonly health: () => CatalogHealth) {
+  constructor(
+    private readonly health: () => CatalogHealth,
+    private readonly problems: () => readonly EntryProblem[] = () => [],
+  ) {
     this.server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       let status = 404;
       let body: unknown = { error_msg: 'not found' };
+      // Invalid entries do not make a gateway unready: every instance shares the catalog, and
+      // taking them all out of rotation would not serve the other routes any better.
       if (path === '/status') {
         status = 200;
-        body = { status: 'ok' };
+        body = { status: 'ok', invalid_entries: this.problems() };
       } else if (path === '/status/ready') {
         const catalog = this.health();
         const state = !catalog.loaded ? 'not ready' : catalog.connected ? 'ok' : 'degraded';
         status = catalog.loaded ? 200 : 503;
-        body = { status: state, catalog };
+        body = { status: state, catalog, invalid_entries: this.problems() };
       }
       const text = JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });

@@ -6,8 +6,10 @@ import type { CatalogSnapshot, ClaimsOf, UniqueClaim } from '../core/catalog/typ
 import type { ConsumerInfo } from '../core/context.js';
 import type { ConsumerLookup } from '../core/plugin.js';
 import type { Logger } from '../core/logger.js';
+import type { EntryProblem } from '../core/status.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile } from '../core/schema.js';
+import { storedValue } from './checks.js';
 import { consumerSchema } from './schemas.js';
 
 const validateConsumer = compile(consumerSchema);
@@ -16,6 +18,8 @@ export class ConsumerDirectory implements ConsumerLookup {
   private consumers = new Map<string, ConsumerInfo>();
   private indexes = new Map<string, Map<string, ConsumerInfo>>();
   private source?: ReadonlyMap<string, unknown>;
+  /** Consumers left out because their stored record is invalid (for /status). */
+  problems: EntryProblem[] = [];
 
   constructor(
     private readonly registry: PluginRegistry,
@@ -28,13 +32,20 @@ export class ConsumerDirectory implements ConsumerLookup {
     if (records === this.source) return false;
     this.source = records;
     const next = new Map<string, ConsumerInfo>();
+    const problems: EntryProblem[] = [];
+    const skip = (username: string, error: string) => {
+      this.logger.error({ consumer: username, error }, 'invalid consumer in catalog; skipped');
+      problems.push({ kind: 'consumers', id: username, error, effect: 'skipped' });
+    };
     for (const [username, record] of records) {
-      const value = structuredClone(record.value) as Record<string, unknown>;
-      delete value.create_time;
-      delete value.update_time;
+      const value = storedValue(record.value);
+      if (typeof value === 'string') {
+        skip(username, value);
+        continue;
+      }
       const error = validateConsumer(value) ?? this.validatePlugins(value.plugins);
       if (error) {
-        this.logger.error({ consumer: username, error }, 'invalid consumer in catalog; skipped');
+        skip(username, error);
         continue;
       }
       const previous = this.consumers.get(username);
@@ -51,6 +62,7 @@ export class ConsumerDirectory implements ConsumerLookup {
       );
     }
     this.consumers = next;
+    this.problems = problems;
     this.indexes = new Map();
     return true;
   }

@@ -100,12 +100,23 @@ export class RouteMatcher<T> {
   private readonly anyHost = new UriIndex<T>();
   readonly size: number;
 
-  constructor(entries: Iterable<MatcherEntry<T>>) {
+  /**
+   * An entry whose uri or addresses do not compile is left out and reported to `onInvalid`: one
+   * bad entry never keeps the others from being served (the Admin API refuses such entries, but a
+   * store can hold records no write checked).
+   */
+  constructor(entries: Iterable<MatcherEntry<T>>, onInvalid?: (value: T, err: Error) => void) {
     let order = 0;
     let size = 0;
     for (const entry of entries) {
+      let prepared: Prepared;
+      try {
+        prepared = prepare(entry);
+      } catch (err) {
+        onInvalid?.(entry.value, err as Error);
+        continue;
+      }
       size += 1;
-      const prepared = prepare(entry);
       const indexes = prepared.hosts ? prepared.hosts.map((h) => this.indexFor(h)) : [this.anyHost];
       for (const index of indexes) {
         for (const { uri, compiled } of prepared.templates) {

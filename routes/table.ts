@@ -10,6 +10,7 @@ import type { Catalog, CatalogRecord, CatalogSnapshot, ResourceKind } from '../c
 import type { GatewayConfig } from '../core/config.js';
 import { GLOBAL_RULES_ROUTE_ID } from '../core/context.js';
 import type { Logger } from '../core/logger.js';
+import type { EntryProblem } from '../core/status.js';
 import { buildChain, EMPTY_CHAIN, type Chain, type ChainEntry, type RouteMatch, type RouteResolver } from '../core/pipeline.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile, type Validator } from '../core/schema.js';
@@ -17,7 +18,8 @@ import { Upstream, type PoolRegistry, type UpstreamDefinition } from '../core/up
 import { CompiledRoute, createEntries, disposeEntries, type CompileDeps, type Dependency, type PluginMap, type RouteSources } from './compiler.js';
 import type { ConsumerDirectory } from './consumers.js';
 import type { PluginApi } from '../core/plugin.js';
-import { RouteMatcher, compileTemplate } from './matcher.js';
+import { recordProblem, storedValue } from './checks.js';
+import { RouteMatcher } from './matcher.js';
 import { RESOURCE_SCHEMAS } from './schemas.js';
 
 const VALIDATORS = Object.fromEntries(
@@ -28,8 +30,12 @@ interface TableState {
   revision: number;
   matcher: RouteMatcher<CompiledRoute>;
   routes: Map<string, CompiledRoute>;
-  global: { fingerprint: string; chain: Chain };
+  global: { fingerprint: string; chain: Chain; problems: EntryProblem[] };
+  /** Routes left out or answering 503, for /status. */
+  problems: EntryProblem[];
 }
+
+const NO_GLOBAL_RULES: TableState['global'] = { fingerprint: '', chain: EMPTY_CHAIN, problems: [] };
 
 export interface RouteTableOptions {
   catalog: Catalog;
@@ -49,7 +55,8 @@ export class RouteTable implements RouteResolver {
     revision: -1,
     matcher: new RouteMatcher<CompiledRoute>([]),
     routes: new Map(),
-    global: { fingerprint: '', chain: EMPTY_CHAIN },
+    global: NO_GLOBAL_RULES,
+    problems: [],
   };
   private readonly upstreams = new Map<string, { upstream: Upstream; users: number }>();
   private readonly validated = new Map<string, Record<string, unknown> | string>();
@@ -68,7 +75,12 @@ export class RouteTable implements RouteResolver {
   /** Builds from the current snapshot and follows every later change. */
   start(): void {
     this.unsubscribe = this.options.catalog.onChange(() => this.scheduleRebuild());
-    this.rebuild();
+    this.rebuildSafely();
+  }
+
+  /** Catalog entries this gateway cannot use as stored: left out, or answering 503 (for /status). */
+  problems(): EntryProblem[] {
+    return [...this.state.problems, ...this.state.global.problems, ...this.consumers.problems];
   }
 
   match(method: string, host: string, path: string, clientIp: string): RouteMatch | undefined {
@@ -121,7 +133,7 @@ export class RouteTable implements RouteResolver {
     this.unsubscribe?.();
     for (const route of this.state.routes.values()) route.dispose();
     disposeEntries(this.state.global.chain.entries, this.options.logger);
-    this.state = { ...this.state, routes: new Map(), matcher: new RouteMatcher<CompiledRoute>([]), global: { fingerprint: '', chain: EMPTY_CHAIN } };
+    this.state = { ...this.state, routes: new Map(), matcher: new RouteMatcher<CompiledRoute>([]), global: NO_GLOBAL_RULES, problems: [] };
     for (const { upstream } of this.upstreams.values()) upstream.dispose();
     this.upstreams.clear();
   }
@@ -137,12 +149,24 @@ export class RouteTable implements RouteResolver {
       try {
         do {
           this.rebuildAgain = false;
-          this.rebuild();
+          this.rebuildSafely();
         } while (this.rebuildAgain);
       } finally {
         this.rebuilding = false;
       }
     });
+  }
+
+  /**
+   * Every record is checked when it is loaded, so a rebuild should not throw; if one ever does,
+   * the previous table keeps serving rather than the process ending (a rebuild runs in a microtask).
+   */
+  private rebuildSafely(): void {
+    try {
+      this.rebuild();
+    } catch (err) {
+      this.options.logger.error({ err }, 'route table rebuild failed; the previous table keeps serving');
+    }
   }
 
   private rebuild(): void {
@@ -151,6 +175,7 @@ export class RouteTable implements RouteResolver {
     this.consumers.update(snapshot);
     const previous = this.state;
     const routes = new Map<string, CompiledRoute>();
+    const problems: EntryProblem[] = [];
     const liveValidations = new Set<string>();
     for (const [id, record] of snapshot.list('routes')) {
       const existing = previous.routes.get(id);
@@ -162,6 +187,7 @@ export class RouteTable implements RouteResolver {
       const route = this.load(snapshot, 'routes', id, liveValidations);
       if (typeof route === 'string') {
         this.options.logger.error({ route: id, error: route }, 'invalid route in catalog; skipped');
+        problems.push({ kind: 'routes', id, error: route, effect: 'skipped' });
         continue;
       }
       if (route.status === 0) continue;
@@ -171,8 +197,12 @@ export class RouteTable implements RouteResolver {
     const global = this.compileGlobal(snapshot, previous.global, liveValidations);
     for (const key of this.validated.keys()) if (!liveValidations.has(key)) this.validated.delete(key);
 
-    const matcher = new RouteMatcher([...routes.values()].map((r) => r.matcherEntry));
-    this.state = { revision: snapshot.revision, matcher, routes, global };
+    for (const [id, route] of routes) if (route.broken) problems.push({ kind: 'routes', id, error: route.broken, effect: 'answers 503' });
+    const matcher = new RouteMatcher([...routes.values()].map((r) => r.matcherEntry), (route, err) => {
+      this.options.logger.error({ route: route.info.id, error: err.message }, 'route cannot be matched; skipped');
+      problems.push({ kind: 'routes', id: route.info.id, error: err.message, effect: 'skipped' });
+    });
+    this.state = { revision: snapshot.revision, matcher, routes, global, problems };
 
     for (const [id, route] of previous.routes) if (routes.get(id) !== route) route.dispose();
     if (global !== previous.global) disposeEntries(previous.global.chain.entries, this.options.logger);
@@ -187,7 +217,6 @@ export class RouteTable implements RouteResolver {
     let upstream: Upstream | undefined;
     if (!sources.problem) {
       try {
-        for (const uri of (route.uris as string[] | undefined) ?? [route.uri as string]) compileTemplate(uri);
         const resolved = this.resolveUpstream(snapshot, sources.id, route, service, live);
         if (resolved) {
           upstreamKey = resolved.key;
@@ -275,10 +304,12 @@ export class RouteTable implements RouteResolver {
     const merged = new Map<string, unknown>();
     const seen = new Map<string, string>();
     const dropped = new Set<string>();
+    const problems: EntryProblem[] = [];
     for (const [id] of rules) {
       const rule = this.load(snapshot, 'global_rules', id, live);
       if (typeof rule === 'string') {
         this.options.logger.error({ globalRule: id, error: rule }, 'invalid global rule in catalog; skipped');
+        problems.push({ kind: 'global_rules', id, error: rule, effect: 'skipped' });
         continue;
       }
       for (const [name, conf] of Object.entries((rule.plugins ?? {}) as PluginMap)) {
@@ -298,15 +329,17 @@ export class RouteTable implements RouteResolver {
         entries.push(...createEntries(this.deps, { [name]: conf }, GLOBAL_ROUTE, false));
       } catch (err) {
         this.options.logger.error({ plugin: name, error: (err as Error).message }, 'global rule plugin cannot run; skipped');
+        problems.push({ kind: 'global_rules', id: seen.get(name)!, error: (err as Error).message, effect: 'skipped' });
       }
     }
     entries = entries.filter((e) => !e.plugin.content);
-    return { fingerprint, chain: buildChain(entries) };
+    return { fingerprint, chain: buildChain(entries), problems };
   }
 
   /**
-   * A catalog record, validated against its resource schema (defaults filled), cached by version.
-   * Returns the error message for a missing or invalid record.
+   * A catalog record, validated against its resource schema (defaults filled) and the checks the
+   * Admin API applies on write (routes/checks.ts), cached by version. Returns the error message
+   * for a missing or invalid record.
    */
   private load(snapshot: CatalogSnapshot, kind: Exclude<ResourceKind, 'plugin_metadata'>, id: string, live: Set<string>): Record<string, unknown> | string {
     const record = snapshot.get(kind, id);
@@ -315,10 +348,7 @@ export class RouteTable implements RouteResolver {
     live.add(key);
     let cached = this.validated.get(key);
     if (cached === undefined) {
-      const value = structuredClone(record.value) as Record<string, unknown>;
-      delete value.create_time;
-      delete value.update_time;
-      cached = VALIDATORS[kind](value) ?? value;
+      cached = validRecord(kind, record.value);
       this.validated.set(key, cached);
     }
     return cached;
@@ -326,6 +356,12 @@ export class RouteTable implements RouteResolver {
 }
 
 const GLOBAL_ROUTE = Object.freeze({ id: GLOBAL_RULES_ROUTE_ID, record: Object.freeze({}) });
+
+function validRecord(kind: Exclude<ResourceKind, 'plugin_metadata'>, stored: unknown): Record<string, unknown> | string {
+  const value = storedValue(stored);
+  if (typeof value === 'string') return value;
+  return VALIDATORS[kind](value) ?? recordProblem(kind, value) ?? value;
+}
 
 /** Every record a compiled route was built from; if none changed, the compiled route is reusable. */
 function dependenciesOf(snapshot: CatalogSnapshot, record: CatalogRecord, route: Record<string, unknown>): Dependency[] {

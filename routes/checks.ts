@@ -1,0 +1,113 @@
+/**
+ * What a resource schema cannot say about a record: a route uri no request can ever carry, an
+ * address that is not one, an upstream node nobody can connect to (issue 10 item 11). The Admin
+ * API refuses such a write with a 400 naming the field. The route table runs the same checks on
+ * what it loads (a record from an older version, or written straight into the file or Redis)
+ * and leaves a failing record out, logged and listed on /status, instead of failing later.
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import type { ResourceKind } from '../core/catalog/types.js';
+import { addressProblem } from '../core/client-ip.js';
+import { normalizePath } from '../core/path.js';
+import { compileTemplate } from './matcher.js';
+
+/**
+ * A stored record's value as the schemas see it: a copy without the server's timestamps, or why
+ * it cannot be one (a store written behind the gateway's back can hold any JSON).
+ */
+export function storedValue(stored: unknown): Record<string, unknown> | string {
+  if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) return 'the record is not a JSON object';
+  const value = structuredClone(stored) as Record<string, unknown>;
+  delete value.create_time;
+  delete value.update_time;
+  return value;
+}
+
+/** The first problem of a schema-valid record, as an Admin API error message; undefined if none. */
+export function recordProblem(kind: ResourceKind, value: Record<string, unknown>): string | undefined {
+  if (kind === 'routes') return routeProblem(value) ?? upstreamProblem(value.upstream, 'upstream.nodes');
+  if (kind === 'services') return upstreamProblem(value.upstream, 'upstream.nodes');
+  if (kind === 'upstreams') return upstreamProblem(value, 'nodes');
+  return undefined;
+}
+
+function routeProblem(route: Record<string, unknown>): string | undefined {
+  const uris = route.uris as string[] | undefined;
+  const named: Array<[string, string]> = uris ? uris.map((uri, i) => [`uris[${i}]`, uri]) : [['uri', route.uri as string]];
+  for (const [field, uri] of named) {
+    const problem = uriProblem(uri);
+    if (problem) return `invalid configuration: ${field} ${problem}`;
+  }
+  const addrs = route.remote_addrs as string[] | undefined;
+  const addresses: Array<[string, string]> = addrs ? addrs.map((a, i) => [`remote_addrs[${i}]`, a]) : route.remote_addr === undefined ? [] : [['remote_addr', route.remote_addr as string]];
+  for (const [field, address] of addresses) {
+    const problem = addressProblem(address);
+    if (problem) return `invalid configuration: ${field} ${problem}`;
+  }
+  return undefined;
+}
+
+/**
+ * Why requests can never match `uri`. The data plane matches the normalized path (core/path.ts):
+ * dot segments resolved, slashes collapsed, unreserved escapes decoded; Node refuses a request
+ * target with control characters, spaces or raw non-ASCII bytes; the query is not part of it.
+ */
+function uriProblem(uri: string): string | undefined {
+  const quoted = JSON.stringify(uri);
+  if (!uri.startsWith('/')) return `${quoted} must start with "/"`;
+  const control = /[\u0000-\u0020\u007f]/.exec(uri);
+  if (control) {
+    const code = control[0].charCodeAt(0);
+    return `${quoted} can never match: it contains ${code === 0x20 ? 'a space' : `the control character 0x${code.toString(16).padStart(2, '0').toUpperCase()}`}`;
+  }
+  if (/[^\u0000-\u007f]/.test(uri)) {
+    const encoded = uri.replace(/[^\u0000-\u007f]+/g, (s) => encodeURIComponent(s));
+    return `${quoted} can never match: clients send non-ASCII characters percent-encoded; write "${encoded}"`;
+  }
+  if (uri.includes('?')) return `${quoted} can never match: a query string is not part of the path`;
+  let normalized: string;
+  try {
+    normalized = normalizePath(uri);
+  } catch {
+    return `${quoted} can never match: malformed percent-encoding`;
+  }
+  if (normalized !== uri) return `${quoted} can never match: requests are matched on their normalized path "${normalized}"`;
+  try {
+    compileTemplate(uri);
+  } catch (err) {
+    return (err as Error).message.replace(/^uri /, '');
+  }
+  return undefined;
+}
+
+/** Node addresses a connection could be opened to: a port in range, an IP literal that is one. */
+function upstreamProblem(upstream: unknown, field: string): string | undefined {
+  const nodes = (upstream as { nodes?: unknown } | undefined)?.nodes;
+  if (nodes === undefined) return undefined;
+  const list: Array<{ name: string; host: string; port?: string }> = Array.isArray(nodes)
+    ? (nodes as Array<{ host: string }>).map((n) => ({ name: n.host, host: n.host }))
+    : Object.keys(nodes as object).map((address) => ({ name: address, ...splitNodeAddress(address) }));
+  for (const node of list) {
+    const problem = nodeProblem(node.host, node.port);
+    if (problem) return `invalid configuration: ${field}: node "${node.name}" ${problem}`;
+  }
+  return undefined;
+}
+
+function splitNodeAddress(address: string): { host: string; port?: string } {
+  const v6 = /^(\[[^\]]*\])(?::(.*))?$/.exec(address);
+  if (v6) return { host: v6[1], port: v6[2] };
+  const colon = address.lastIndexOf(':');
+  return colon < 0 ? { host: address } : { host: address.slice(0, colon), port: address.slice(colon + 1) };
+}
+
+function nodeProblem(host: string, port: string | undefined): string | undefined {
+  if (port !== undefined && !(/^[0-9]{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) return 'has a port outside 1-65535';
+  if (host.startsWith('[') || host.endsWith(']')) {
+    return host.startsWith('[') && host.endsWith(']') && isIPv6(host.slice(1, -1)) ? undefined : 'is not a valid IPv6 address';
+  }
+  if (host.includes(':')) return isIPv6(host) ? undefined : 'is not a valid IPv6 address';
+  // All digits and dots is an IPv4 literal to every resolver (`1.2.3` would even mean 1.2.0.3).
+  if (/^[0-9.]+$/.test(host) && !isIPv4(host)) return 'is not a valid IPv4 address';
+  return undefined;
+}
