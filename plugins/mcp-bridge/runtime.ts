@@ -11,6 +11,8 @@ import type { ToolCallFeed } from '../../core/tool-calls.js';
 import type { SessionManager } from './sessions.js';
 
 export interface BridgeSettings {
+  /** mcp.allowed_commands, checked again before every spawn. */
+  allowedCommands: readonly string[];
   maxChildren: number;
   /** Milliseconds. */
   stopStdinWait: number;
@@ -27,6 +29,7 @@ export interface Stoppable {
 
 export function settingsOf(mcp: GatewayConfig['mcp']): BridgeSettings {
   return {
+    allowedCommands: mcp.allowed_commands,
     maxChildren: mcp.max_children,
     stopStdinWait: mcp.stop_stdin_wait * 1000,
     stopTermWait: mcp.stop_term_wait * 1000,

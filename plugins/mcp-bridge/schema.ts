@@ -3,6 +3,7 @@
  * limits and guards a bridge needs. Durations are in seconds, sizes in bytes, as in config.yaml.
  */
 import type { GatewayConfig } from '../../core/config.js';
+import { commandRefusal } from './command-policy.js';
 
 export interface BridgeConf {
   base_uri: string;
@@ -38,7 +39,8 @@ export const bridgeSchema = {
     command: {
       type: 'string',
       minLength: 1,
-      description: 'Executable of the stdio MCP server, started without a shell; must be listed in mcp.allowed_commands of conf/config.yaml.',
+      description:
+        'Executable of the stdio MCP server, started without a shell; it and its leading args must be allowed by mcp.allowed_commands of conf/config.yaml, and no interpreter option may run inline code (node -e, python3 -c…) unless an entry names it.',
     },
     args: { type: 'array', items: { type: 'string' }, default: [], description: 'Arguments, passed as they are (no shell, no expansion).' },
     env: {
@@ -88,11 +90,11 @@ export const bridgeSchema = {
   },
 };
 
-/** The Admin API refuses a command that is not on the gateway's allow-list (never through a shell). */
+/**
+ * The Admin API refuses a command line that mcp.allowed_commands does not allow (never through a
+ * shell; no interpreter running inline code), naming the field at fault.
+ */
 export function checkBridgeConf(conf: BridgeConf, config: Readonly<GatewayConfig>): string | undefined {
-  const allowed = config.mcp.allowed_commands;
-  if (!allowed.includes(conf.command)) {
-    return `command "${conf.command}" is not in mcp.allowed_commands (${allowed.join(', ') || 'empty'})`;
-  }
-  return undefined;
+  const refusal = commandRefusal(conf, config.mcp.allowed_commands);
+  return refusal && (refusal.field === 'command' ? refusal.reason : `${refusal.field}: ${refusal.reason}`);
 }

@@ -8,6 +8,7 @@
  * limits) ends them, and their clients initialize again.
  */
 import type { Logger } from '../../core/logger.js';
+import { commandRefusal } from './command-policy.js';
 import { RETRY_AFTER_SECONDS, mcpHttpError } from './jsonrpc.js';
 import type { PendingRequest } from './pending.js';
 import type { BridgeSettings, Runtime } from './runtime.js';
@@ -57,6 +58,7 @@ export class SessionManager implements SessionHost {
   /** Starts a session and its child; 503 + Retry-After when a cap is reached. */
   open(transport: TransportKind, consumer: string | undefined): Session {
     if (this.disposed) throw mcpHttpError(503, 'GW_MCP_ROUTE_CHANGED', 'route is being reconfigured', { headers: { 'retry-after': '1' } });
+    this.checkCommand();
     const busy = (message: string) => mcpHttpError(503, 'GW_MCP_TOO_MANY_SESSIONS', message, { headers: { 'retry-after': RETRY_AFTER_SECONDS } });
     if (this.sessions.size >= this.conf.max_sessions) throw busy(`this route already has ${this.conf.max_sessions} sessions (max_sessions)`);
     const perConsumer = this.conf.max_sessions_per_consumer;
@@ -80,6 +82,20 @@ export class SessionManager implements SessionHost {
     this.logger.info({ session: session.id, transport, consumer }, 'mcp session opened');
     this.startTimer();
     return session;
+  }
+
+  /**
+   * The Admin API refused this command line already (checkBridgeConf); this second look, right
+   * before a spawn, holds whatever reached the bridge another way. The client learns which field
+   * is at fault, never its value (args may carry tokens); the log has the whole reason.
+   */
+  private checkCommand(): void {
+    const refusal = commandRefusal(this.conf, this.settings.allowedCommands);
+    if (!refusal) return;
+    this.logger.error({ field: refusal.field, reason: refusal.reason }, 'mcp server command line not allowed; not started');
+    throw mcpHttpError(503, 'GW_MCP_COMMAND_NOT_ALLOWED', `the MCP server's command line is not allowed by mcp.allowed_commands (${refusal.field})`, {
+      data: { reason: 'not_allowed', field: refusal.field },
+    });
   }
 
   /** The session, if it exists and belongs to `consumer`; another consumer's session is "not found". */

@@ -34,12 +34,12 @@ describe('mcp-bridge logs', function () {
       await crashing.client.callTool({ name: 'crash', arguments: {} }).catch(() => undefined);
       await crashing.close();
     }
-    const missing = await bridgeRoute(gateway, 'log-missing', []);
-    await gateway.admin('PUT', '/routes/log-missing', {
+    const created = await gateway.admin('PUT', '/routes/log-missing', {
       uri: '/log-missing/*',
       plugins: { 'mcp-bridge': { base_uri: '/log-missing', command: 'tollgate-no-such-command' } },
     });
-    expect((await post(`${missing}/mcp`, INIT)).status).to.equal(502);
+    expect(created.status).to.equal(201);
+    expect((await post(`${gateway.url}/log-missing/mcp`, INIT)).status).to.equal(502);
     // The SIGTERM-ignoring children have been killed and said so.
     expect(await waitFor(() => gateway.logs.some((l) => l.includes('ignored SIGTERM')), 10_000)).to.equal(true);
 
