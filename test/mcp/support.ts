@@ -117,6 +117,21 @@ export async function read(res: Response): Promise<RawResponse> {
   return { status: res.status, headers: res.headers, text, json };
 }
 
+/**
+ * The JSON-RPC response with `id` in a POST's reply, whichever form the gateway chose: one JSON
+ * body, or an SSE stream (it switches to SSE when the answer takes longer than ping_interval).
+ */
+export function responseOf(res: RawResponse, id: number | string): any {
+  if (res.json !== undefined) return res.json;
+  for (const line of res.text.split('\n')) {
+    // The priming event's data is empty.
+    if (!line.startsWith('data: ') || line.length === 6) continue;
+    const message = JSON.parse(line.slice(6)) as { id?: unknown };
+    if (message.id === id) return message;
+  }
+  return undefined;
+}
+
 /** Opens a raw Streamable HTTP session (initialize + initialized); returns its id. */
 export async function rawSession(base: string, headers: Record<string, string> = {}): Promise<string> {
   const init = await post(`${base}/mcp`, INIT, headers);
