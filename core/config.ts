@@ -70,6 +70,8 @@ export interface GatewayConfig {
   mcp: {
     allowed_commands: string[];
     max_children: number;
+    start_concurrency: number;
+    start_queue: number;
     stop_stdin_wait: number;
     stop_term_wait: number;
     max_request_duration: number;
@@ -242,6 +244,8 @@ const configSchema = {
           default: ['node', 'npx', 'python3', 'uvx'],
         },
         max_children: { type: 'integer', minimum: 1, default: 32 },
+        start_concurrency: { type: 'integer', minimum: 1, default: 8 },
+        start_queue: { type: 'integer', minimum: 0, default: 128 },
         stop_stdin_wait: { ...seconds, default: 2 },
         stop_term_wait: { ...seconds, default: 3 },
         max_request_duration: { ...seconds, default: 600 },

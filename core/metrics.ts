@@ -56,6 +56,8 @@ export type SessionEndReason =
   | 'client_closed'
   | 'client_disconnected'
   | 'idle'
+  | 'reclaimed'
+  | 'start_queue_full'
   | 'route_changed'
   | 'server_exited'
   | 'spawn_failed'

@@ -68,14 +68,14 @@ async function main(): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), 'tollgate-conformance-'));
   // The suite opens a few dozen sessions and never ends them (no DELETE): room for all of them.
   const configFile = join(work, 'config.yaml');
-  writeFileSync(configFile, `gateway:\n  data_dir: ${JSON.stringify(join(work, 'data'))}\nmcp:\n  max_children: 128\n`);
+  writeFileSync(configFile, `gateway:\n  data_dir: ${JSON.stringify(join(work, "data"))}\n`);
   let gateway: GatewayProcess | undefined;
   try {
     gateway = await spawnGateway({ TOLLGATE_ADMIN_KEY: ADMIN_KEY, TOLLGATE_LOG_LEVEL: 'warn' }, ['--config', configFile]);
     const route = await gateway.admin('PUT', '/routes/conformance', {
       uri: '/conformance/*',
       plugins: {
-        'mcp-bridge': { base_uri: '/conformance', command: 'node', args: [FIXTURE], max_sessions: 128, session_idle_timeout: 120 },
+        'mcp-bridge': { base_uri: '/conformance', command: 'node', args: [FIXTURE]},
       },
     });
     if (route.status >= 300) throw new Error(`route not created: ${route.status} ${route.text}`);

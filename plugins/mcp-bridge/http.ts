@@ -3,7 +3,7 @@
  * the client's identity as far as sessions are concerned.
  */
 import type { GatewayContext } from '../../core/context.js';
-import { spawnFailure } from './failure.js';
+import type { GatewayError } from '../../core/errors.js';
 import { mcpHttpError } from './jsonrpc.js';
 import { SSE_HEADERS, SseConnection } from './sse.js';
 import type { Session, TransportKind } from './session.js';
@@ -49,18 +49,16 @@ export async function openSse(ctx: GatewayContext, extraHeaders: Record<string, 
 }
 
 /**
- * Opens a session for this request's consumer and waits for its child to start; a child that
- * cannot start ends the session and answers 502 (and counts as a backend failure).
+ * Opens a session for this request's consumer and starts its child (through the start queue); a
+ * child that cannot start ends the session and answers 502 (and counts as a backend failure).
  */
 export async function startSession(ctx: GatewayContext, manager: SessionManager, transport: TransportKind): Promise<Session> {
   const session = manager.open(transport, consumerOf(ctx));
   try {
-    await session.started;
+    await manager.start(session, ctx.gateway.signal);
   } catch (err) {
-    const failure = spawnFailure(err, manager.conf.cwd);
-    session.close('the MCP server could not be started', 502, failure);
-    ctx.gateway.upstreamOutcome = { status: 502 };
-    throw mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', failure.message, { cause: err, data: failure.data });
+    if ((err as GatewayError).status === 502) ctx.gateway.upstreamOutcome = { status: 502 };
+    throw err;
   }
   return session;
 }

@@ -1,7 +1,7 @@
 /**
  * Gateway-wide state of the bridge: the `mcp` section of the gateway config, the logger, the
- * session managers, and the count of live child processes that `mcp.max_children` caps. Routes
- * come and go; this lives from `init` to `destroy`.
+ * session managers, the sessions that `mcp.max_children` caps and the queue children start
+ * through. Routes come and go; this lives from `init` to `destroy`.
  */
 import type { GatewayConfig } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
@@ -9,11 +9,14 @@ import type { GatewayMetrics } from '../../core/metrics.js';
 import type { PluginApi } from '../../core/plugin.js';
 import type { ToolCallFeed } from '../../core/tool-calls.js';
 import type { SessionManager } from './sessions.js';
+import { StartQueue } from './start-queue.js';
 
 export interface BridgeSettings {
   /** mcp.allowed_commands, checked again before every spawn. */
   allowedCommands: readonly string[];
   maxChildren: number;
+  startConcurrency: number;
+  startQueue: number;
   /** Milliseconds. */
   stopStdinWait: number;
   stopTermWait: number;
@@ -27,10 +30,19 @@ export interface Stoppable {
   stop(): Promise<void>;
 }
 
+/** A session that may be ended to make room (see SessionManager.reclaimable). */
+export interface ReclaimCandidate {
+  /** Milliseconds since its client was last active. */
+  readonly idleMs: number;
+  reclaim(cap: string): void;
+}
+
 export function settingsOf(mcp: GatewayConfig['mcp']): BridgeSettings {
   return {
     allowedCommands: mcp.allowed_commands,
     maxChildren: mcp.max_children,
+    startConcurrency: mcp.start_concurrency,
+    startQueue: mcp.start_queue,
     stopStdinWait: mcp.stop_stdin_wait * 1000,
     stopTermWait: mcp.stop_term_wait * 1000,
     maxRequestDuration: mcp.max_request_duration * 1000,
@@ -50,7 +62,9 @@ export class Runtime {
   readonly toolCalls: ToolCallFeed;
   /** Session managers by route and bridge config, shared by route versions whose bridge config is equal. */
   readonly managers = new Map<string, SessionManager>();
-  private slots = 0;
+  readonly starts: StartQueue;
+  /** Sessions open gateway-wide (starting, running, or waiting to start): what max_children caps. */
+  private sessions = 0;
   /** Live children and the route each serves (the per-route children gauge). */
   private readonly children = new Map<Stoppable, string>();
   private readonly stopping = new Set<Promise<void>>();
@@ -61,6 +75,7 @@ export class Runtime {
     this.logger = api.logger.child({ plugin: 'mcp-bridge' });
     this.metrics = api.metrics;
     this.toolCalls = api.toolCalls;
+    this.starts = new StartQueue(this.settings.startConcurrency, this.settings.startQueue, this.settings.maxChildren);
     this.stopGauges = api.metrics.provideMcp(() => this.gauges());
   }
 
@@ -77,30 +92,40 @@ export class Runtime {
     return [...byRoute.values()];
   }
 
-  /** Children running or stopping, plus slots reserved for children being started. */
-  get liveChildren(): number {
-    return this.slots;
-  }
-
-  /** Reserves a child slot before spawning; false when the gateway-wide cap is reached. */
-  reserve(): boolean {
-    if (this.slots >= this.settings.maxChildren) return false;
-    this.slots += 1;
+  /**
+   * Counts a new session against `mcp.max_children`. At the cap, the least recently active
+   * session of any route that may be reclaimed is ended to make room; false when there is none.
+   * The new session's child still waits in the start queue until the reclaimed one is gone.
+   */
+  claim(): boolean {
+    if (this.sessions >= this.settings.maxChildren && !this.reclaimAnywhere()) return false;
+    this.sessions += 1;
     return true;
   }
 
-  /** A reserved slot was not used (the spawn threw). */
-  unreserve(): void {
-    this.slots = Math.max(0, this.slots - 1);
+  /** A session counted by `claim` has ended. */
+  unclaim(): void {
+    this.sessions = Math.max(0, this.sessions - 1);
+  }
+
+  private reclaimAnywhere(): boolean {
+    const now = performance.now();
+    let oldest: ReclaimCandidate | undefined;
+    for (const manager of this.managers.values()) {
+      const candidate = manager.reclaimable(now);
+      if (candidate && (!oldest || candidate.idleMs > oldest.idleMs)) oldest = candidate;
+    }
+    oldest?.reclaim('mcp.max_children');
+    return oldest !== undefined;
   }
 
   adopt(child: Stoppable, routeId: string): void {
     this.children.set(child, routeId);
   }
 
-  /** The child is gone, grandchildren included: its slot is free. */
+  /** The child is gone, grandchildren included: its process slot is free. */
   release(child: Stoppable): void {
-    if (this.children.delete(child)) this.slots = Math.max(0, this.slots - 1);
+    if (this.children.delete(child)) this.starts.processGone();
   }
 
   /** Remembers a stop in progress so that `destroy` can wait for it. */

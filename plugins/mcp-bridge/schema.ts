@@ -12,6 +12,7 @@ export interface BridgeConf {
   env: Record<string, string>;
   cwd?: string;
   session_idle_timeout: number;
+  session_reclaim_idle: number;
   max_sessions: number;
   max_sessions_per_consumer: number;
   request_timeout: number;
@@ -54,6 +55,13 @@ export const bridgeSchema = {
     },
     cwd: { type: 'string', minLength: 1, description: "Working directory of the child (default: the gateway's)." },
     session_idle_timeout: seconds(600, 'A session with no request in flight and no open stream for this long ends, and its child is stopped.'),
+    session_reclaim_idle: {
+      type: 'number',
+      minimum: 0,
+      default: 1,
+      description:
+        'At a cap (max_sessions, max_sessions_per_consumer, mcp.max_children), the least recently active session idle for at least this long (no request in flight, no open stream) is ended to admit a new one, instead of refusing it; its id then answers 404. Sessions of clients that hold a stream open are never reclaimed.',
+    },
     max_sessions: { type: 'integer', minimum: 1, default: 16, description: 'Live sessions (children) on this route; more get 503 with Retry-After.' },
     max_sessions_per_consumer: {
       type: 'integer',

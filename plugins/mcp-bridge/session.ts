@@ -29,6 +29,7 @@ import { PendingRequest, type PendingOptions } from './pending.js';
 import type { BridgeSettings } from './runtime.js';
 import type { BridgeConf } from './schema.js';
 import type { SseConnection } from './sse.js';
+import type { StartTurn } from './start-queue.js';
 import { EventLog, Stream, eventId, parseEventId, type SseEvent } from './streams.js';
 import { toolCallInfo } from './telemetry.js';
 
@@ -53,11 +54,18 @@ const STDIN_BACKLOG_MESSAGES = 4;
 export class Session {
   /** 144 random bits, base64url: unguessable and visible ASCII, as the transports spec asks. */
   readonly id = randomBytes(18).toString('base64url');
-  readonly child: Child;
-  readonly started: Promise<void>;
+  /** Set once the start queue has given this session its turn (see `spawn`). */
+  child?: Child;
   protocolVersion?: string;
+  /** When the client last did something: a message, a response delivered, a stream opened or closed. */
   lastActivity = performance.now();
   closed = false;
+  /** Aborts when the session closes (a wait in the start queue gives up). */
+  private readonly closing = new AbortController();
+  /** Held from creation until the child has answered initialize (or failed to): never idle then. */
+  private starting = true;
+  private startTurn?: StartTurn;
+  private startTimer?: NodeJS.Timeout;
   private readonly logger: Logger;
   private readonly pending = new Map<JsonRpcId, PendingRequest>();
   private readonly progress = new Map<string | number, PendingRequest>();
@@ -76,19 +84,52 @@ export class Session {
     /** The consumer that opened the session; only it may use the session. */
     readonly consumer: string | undefined,
   ) {
-    const { conf, settings } = host;
     this.logger = host.logger.child({ session: this.id });
-    this.log = new EventLog(transport === 'streamable-http' ? settings.resumeBufferBytes : 0);
+    this.log = new EventLog(transport === 'streamable-http' ? host.settings.resumeBufferBytes : 0);
     this.streams.set(0, this.standalone);
-    this.child = new Child(
-      { command: conf.command, args: conf.args, env: conf.env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings, logger: this.logger },
-      {
-        line: (line) => this.onChildLine(line),
-        overflow: () => this.close('the MCP server sent a message larger than max_message_bytes', 502),
-        exit: (info) => this.onChildExit(info),
-      },
-    );
-    this.started = this.child.started;
+  }
+
+  /** Aborts when the session closes. */
+  get closingSignal(): AbortSignal {
+    return this.closing.signal;
+  }
+
+  /**
+   * Starts the child, on the turn the start queue gave this session. The turn is handed back when
+   * the child has answered initialize, or at the latest after `init_timeout` (a legacy client may
+   * never send initialize), or when the session ends. Throws only what spawn() throws at once.
+   */
+  spawn(turn: StartTurn): Child {
+    const { conf, settings } = this.host;
+    this.startTurn = turn;
+    try {
+      this.child = new Child(
+        { command: conf.command, args: conf.args, env: conf.env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings, logger: this.logger },
+        {
+          line: (line) => this.onChildLine(line),
+          overflow: () => this.close('the MCP server sent a message larger than max_message_bytes', 502),
+          exit: (info) => this.onChildExit(info),
+        },
+      );
+    } catch (err) {
+      this.startOver();
+      throw err;
+    }
+    this.startTimer = setTimeout(() => this.startOver(), conf.init_timeout * 1000);
+    this.startTimer.unref();
+    return this.child;
+  }
+
+  /** The child's start is over (answered, failed, timed out): its turn goes to the next in line. */
+  private startOver(): void {
+    clearTimeout(this.startTimer);
+    this.startTimer = undefined;
+    if (this.starting) {
+      this.starting = false;
+      this.touch();
+    }
+    this.startTurn?.release();
+    this.startTurn = undefined;
   }
 
   // ---- client → child -------------------------------------------------------------------
@@ -109,7 +150,7 @@ export class Session {
     pending.hardDeadline = pending.startedAt + this.host.settings.maxRequestDuration;
     pending.timer = setTimeout(() => this.timedOut(pending), Math.min(options.timeoutMs, this.host.settings.maxRequestDuration));
     this.touch();
-    this.child.write(serialize(message));
+    this.child?.write(serialize(message));
     return pending;
   }
 
@@ -117,7 +158,7 @@ export class Session {
   forward(message: Record<string, unknown>): void {
     this.checkWritable();
     this.touch();
-    this.child.write(serialize(message));
+    this.child?.write(serialize(message));
     if (message.method === 'notifications/cancelled') {
       const requestId = (message.params as { requestId?: unknown } | undefined)?.requestId;
       const pending = typeof requestId === 'string' || typeof requestId === 'number' ? this.pending.get(requestId) : undefined;
@@ -132,13 +173,13 @@ export class Session {
     this.forget(pending);
     this.done(pending, 499);
     pending.settle({ kind: 'gone' });
-    this.child.write(`${cancelledNotification(pending.id, 'client disconnected')}\n`);
+    this.child?.write(`${cancelledNotification(pending.id, 'client disconnected')}\n`);
   }
 
   private checkWritable(): void {
     if (this.closed) throw mcpHttpError(404, 'GW_MCP_SESSION_NOT_FOUND', 'session not found');
     const backlog = this.host.conf.max_message_bytes * STDIN_BACKLOG_MESSAGES;
-    if (this.child.pendingInput > backlog) {
+    if ((this.child?.pendingInput ?? 0) > backlog) {
       throw mcpHttpError(503, 'GW_MCP_SERVER_BUSY', 'the MCP server is not reading its input', { headers: { 'retry-after': RETRY_AFTER_SECONDS } });
     }
   }
@@ -179,6 +220,7 @@ export class Session {
     if (pending.method === 'initialize') {
       const version = (m.result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
       if (typeof version === 'string') this.protocolVersion = version;
+      this.startOver();
     }
     const error = m.error as { code?: unknown } | undefined;
     const rpcError = error === undefined ? undefined : typeof error.code === 'number' ? error.code : INTERNAL_ERROR;
@@ -263,7 +305,7 @@ export class Session {
     }
     const seconds = Math.round((now - pending.startedAt) / 100) / 10;
     this.logger.warn({ id: pending.id, method: pending.method, seconds }, 'mcp request timed out; cancelled at the server');
-    this.child.write(`${cancelledNotification(pending.id, `timed out after ${seconds} s at the gateway`)}\n`);
+    this.child?.write(`${cancelledNotification(pending.id, `timed out after ${seconds} s at the gateway`)}\n`);
     this.finish(pending, errorResponse(pending.id, REQUEST_TIMEOUT, `Request timed out after ${seconds} s`), 504, REQUEST_TIMEOUT);
     // A server that cannot initialize in time is not going to work (init_timeout).
     if (pending.method === 'initialize') this.close('the MCP server did not answer initialize in time', 504);
@@ -386,13 +428,13 @@ export class Session {
   private block(connection: SseConnection): void {
     if (this.blocked.has(connection)) return;
     this.blocked.add(connection);
-    this.child.pause();
+    this.child?.pause();
     connection.onDrain(() => this.unblock(connection));
   }
 
   private unblock(connection: SseConnection): void {
     if (!this.blocked.delete(connection)) return;
-    if (this.blocked.size === 0) this.child.resume();
+    if (this.blocked.size === 0) this.child?.resume();
   }
 
   private connections(): SseConnection[] {
@@ -424,10 +466,21 @@ export class Session {
     }
   }
 
-  /** No request in flight, no open stream, and nothing from the client for `idleMs`. */
+  /**
+   * Whether the client is visibly here: the session is starting, a request is in flight, or a
+   * stream is open (or being opened). A client that keeps a GET stream open is listening, however
+   * quiet; one that stopped reading is dropped after 2 × ping_interval, so an open stream is one
+   * the client reads. Legacy SSE sessions end with their stream, so they are always busy.
+   */
+  get busy(): boolean {
+    if (this.starting || this.pending.size > 0 || this.connections().length > 0) return true;
+    for (const stream of this.streams.values()) if (stream.pinned) return true;
+    return false;
+  }
+
+  /** 0 while busy; otherwise how long since the client was last active. */
   idleFor(now: number): number {
-    if (this.pending.size > 0 || this.connections().length > 0) return 0;
-    return now - this.lastActivity;
+    return this.busy ? 0 : now - this.lastActivity;
   }
 
   private touch(): void {
@@ -453,6 +506,8 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     const message = `MCP session ended: ${failure?.message ?? reason}`;
+    this.startOver();
+    this.closing.abort(new Error(reason));
     for (const pending of [...this.pending.values()]) {
       if (pending.options.httpErrors && pending.waiting) {
         this.forget(pending);

@@ -1,20 +1,31 @@
 /**
- * The sessions of one mcp-bridge route: caps (per route, per consumer, gateway-wide), lookup bound
- * to the consumer that opened a session, idle reaping, keep-alives.
+ * The sessions of one mcp-bridge route: caps (per route, per consumer, gateway-wide) and reclaiming
+ * idle sessions at a cap, lookup bound to the consumer that opened a session, idle reaping,
+ * keep-alives.
+ *
+ * Most clients leave without DELETE (the SDK client's close(), MCP Inspector's CLI), so a cap
+ * filled with their sessions would refuse everyone for session_idle_timeout (issue 10, item 15).
+ * At a cap the least recently active session that is not busy (no request in flight, no open
+ * stream, not starting) and has been idle for session_reclaim_idle is ended instead; its id then
+ * answers 404, the spec's signal to initialize again.
  *
  * A route is recompiled whenever anything it depends on changes (a limit plugin's config, a
  * consumer). When the bridge's own config is unchanged the new route version adopts the running
  * sessions instead of killing every client's child; a changed config (another command, other
  * limits) ends them, and their clients initialize again.
  */
+import { GatewayError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
+import type { Child } from './child.js';
 import { commandRefusal } from './command-policy.js';
+import { spawnFailure } from './failure.js';
 import { RETRY_AFTER_SECONDS, mcpHttpError } from './jsonrpc.js';
 import type { PendingRequest } from './pending.js';
-import type { BridgeSettings, Runtime } from './runtime.js';
+import type { BridgeSettings, ReclaimCandidate, Runtime } from './runtime.js';
 import type { BridgeConf } from './schema.js';
 import { Session, type SessionHost, type TransportKind } from './session.js';
-import { endReasonOf, toolCallOutcome } from './telemetry.js';
+import type { StartTurn } from './start-queue.js';
+import { RECLAIMED, endReasonOf, toolCallOutcome } from './telemetry.js';
 
 /**
  * The manager for this route and config, shared by route versions whose bridge config is equal.
@@ -55,27 +66,27 @@ export class SessionManager implements SessionHost {
     return this.sessions.size;
   }
 
-  /** Starts a session and its child; 503 + Retry-After when a cap is reached. */
+  /**
+   * Opens a session (its child starts in `start`). At a cap — this route's max_sessions, this
+   * consumer's max_sessions_per_consumer, the gateway's mcp.max_children — the least recently
+   * active session idle for session_reclaim_idle is ended to make room; without one, 503 +
+   * Retry-After.
+   */
   open(transport: TransportKind, consumer: string | undefined): Session {
     if (this.disposed) throw mcpHttpError(503, 'GW_MCP_ROUTE_CHANGED', 'route is being reconfigured', { headers: { 'retry-after': '1' } });
     this.checkCommand();
     const busy = (message: string) => mcpHttpError(503, 'GW_MCP_TOO_MANY_SESSIONS', message, { headers: { 'retry-after': RETRY_AFTER_SECONDS } });
-    if (this.sessions.size >= this.conf.max_sessions) throw busy(`this route already has ${this.conf.max_sessions} sessions (max_sessions)`);
+    const now = performance.now();
+    if (this.sessions.size >= this.conf.max_sessions && !this.reclaim(now, 'max_sessions')) {
+      throw busy(`this route already has ${this.conf.max_sessions} sessions (max_sessions)`);
+    }
     const perConsumer = this.conf.max_sessions_per_consumer;
     const consumerKey = consumer ?? '';
-    if (perConsumer > 0 && (this.perConsumer.get(consumerKey) ?? 0) >= perConsumer) {
+    if (perConsumer > 0 && (this.perConsumer.get(consumerKey) ?? 0) >= perConsumer && !this.reclaim(now, 'max_sessions_per_consumer', { consumer })) {
       throw busy(`this consumer already has ${perConsumer} sessions on this route (max_sessions_per_consumer)`);
     }
-    if (!this.runtime.reserve()) throw busy(`the gateway already runs ${this.settings.maxChildren} MCP servers (mcp.max_children)`);
-    let session: Session;
-    try {
-      session = new Session(this, transport, consumer);
-    } catch (err) {
-      // spawn() throws synchronously only for arguments it cannot pass (a NUL byte, say).
-      this.runtime.unreserve();
-      throw mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', 'the MCP server could not be started', { cause: err });
-    }
-    this.runtime.adopt(session.child, this.routeId);
+    if (!this.runtime.claim()) throw busy(`the gateway already runs ${this.settings.maxChildren} MCP servers (mcp.max_children)`);
+    const session = new Session(this, transport, consumer);
     this.sessions.set(session.id, session);
     this.perConsumer.set(consumerKey, (this.perConsumer.get(consumerKey) ?? 0) + 1);
     this.runtime.metrics.mcpSessionsCreated.inc({ route: this.routeId, transport });
@@ -98,6 +109,74 @@ export class SessionManager implements SessionHost {
     });
   }
 
+  /**
+   * Waits for the session's turn in the start queue, then spawns its child and waits for the
+   * process to run. Ends the session and throws when that fails: 503 when the queue is full, 499
+   * when the client left while waiting, 502 when the child cannot be started.
+   */
+  async start(session: Session, signal: AbortSignal): Promise<void> {
+    let turn: StartTurn;
+    try {
+      turn = await this.runtime.starts.admit(AbortSignal.any([signal, session.closingSignal]));
+    } catch (err) {
+      if (session.closed) throw mcpHttpError(503, 'GW_MCP_ROUTE_CHANGED', 'the session ended before its server started', { headers: { 'retry-after': '1' } });
+      if (err instanceof GatewayError) {
+        session.close('the start queue was full');
+        throw err;
+      }
+      session.close('the client left before its server started');
+      throw mcpHttpError(499, 'GW_CLIENT_GONE', 'client went away');
+    }
+    const cannotStart = (err: unknown) => {
+      const failure = spawnFailure(err, this.conf.cwd);
+      session.close('the MCP server could not be started', 502, failure);
+      return mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', failure.message, { cause: err, data: failure.data });
+    };
+    let child: Child;
+    try {
+      child = session.spawn(turn);
+    } catch (err) {
+      // spawn() throws synchronously only for arguments it cannot pass (a NUL byte, say).
+      this.runtime.starts.processGone();
+      throw cannotStart(err);
+    }
+    this.runtime.adopt(child, this.routeId);
+    try {
+      await child.started;
+    } catch (err) {
+      throw cannotStart(err);
+    }
+  }
+
+  /**
+   * The least recently active session of this route (of `consumer`'s, when given) that may be
+   * ended to make room: not busy (Session.busy) and idle for at least session_reclaim_idle.
+   */
+  reclaimable(now: number, owner?: { consumer: string | undefined }): ReclaimCandidate | undefined {
+    const minIdle = this.conf.session_reclaim_idle * 1000;
+    let oldest: Session | undefined;
+    for (const session of this.sessions.values()) {
+      if (session.closed || session.busy || (owner && session.consumer !== owner.consumer)) continue;
+      if (now - session.lastActivity >= minIdle && (!oldest || session.lastActivity < oldest.lastActivity)) oldest = session;
+    }
+    if (!oldest) return undefined;
+    const victim = oldest;
+    const idleMs = now - victim.lastActivity;
+    return {
+      idleMs,
+      reclaim: (cap) => {
+        this.logger.info({ session: victim.id, consumer: victim.consumer, idle_seconds: Math.round(idleMs / 100) / 10, cap }, 'mcp session reclaimed for a new one');
+        victim.close(RECLAIMED);
+      },
+    };
+  }
+
+  private reclaim(now: number, cap: string, owner?: { consumer: string | undefined }): boolean {
+    const candidate = this.reclaimable(now, owner);
+    candidate?.reclaim(cap);
+    return candidate !== undefined;
+  }
+
   /** The session, if it exists and belongs to `consumer`; another consumer's session is "not found". */
   find(id: string, consumer: string | undefined, transport: TransportKind): Session | undefined {
     const session = this.sessions.get(id);
@@ -108,6 +187,7 @@ export class SessionManager implements SessionHost {
   closed(session: Session, reason: string): void {
     if (this.sessions.get(session.id) === session) {
       this.sessions.delete(session.id);
+      this.runtime.unclaim();
       const key = session.consumer ?? '';
       const left = (this.perConsumer.get(key) ?? 1) - 1;
       if (left > 0) this.perConsumer.set(key, left);
@@ -116,8 +196,10 @@ export class SessionManager implements SessionHost {
     this.runtime.metrics.mcpSessionsEnded.inc({ route: this.routeId, reason: endReasonOf(reason) });
     this.logger.info({ session: session.id, reason }, 'mcp session closed');
     const child = session.child;
-    const stop = child.stop().finally(() => this.runtime.release(child));
-    this.runtime.track(stop);
+    if (child) {
+      const stop = child.stop().finally(() => this.runtime.release(child));
+      this.runtime.track(stop);
+    }
     if (this.sessions.size === 0) this.stopTimer();
   }
 

@@ -6,11 +6,17 @@
  */
 import type { SessionEndReason, ToolCallOutcome } from '../../core/metrics.js';
 
+/** Why a session ended that a cap reclaimed (see SessionManager.open). */
+export const RECLAIMED = 'idle at a cap: reclaimed for a new session';
+
 const END_REASONS: ReadonlyArray<[string, SessionEndReason]> = [
   ['the client ended the session', 'client_closed'],
   ['the SSE client disconnected', 'client_disconnected'],
   ['the stream could not be opened', 'client_disconnected'],
   ['idle timeout', 'idle'],
+  [RECLAIMED, 'reclaimed'],
+  ['the client left before its server started', 'client_disconnected'],
+  ['the start queue was full', 'start_queue_full'],
   ['the route was changed or deleted', 'route_changed'],
   ['the MCP server exited', 'server_exited'],
   ['the MCP server could not be started', 'spawn_failed'],

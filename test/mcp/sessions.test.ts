@@ -74,7 +74,8 @@ describe('mcp-bridge sessions', function () {
 
   describe('caps', () => {
     it('answers 503 with Retry-After past max_sessions, on both transports, and admits again once one ends', async () => {
-      const base = await bridgeRoute(gateway, 'capped', [FAULT_SERVER], { max_sessions: 2 });
+      // Nothing here may be reclaimed (reclaim.test.ts covers that): the refusal is what is tested.
+      const base = await bridgeRoute(gateway, 'capped', [FAULT_SERVER], { max_sessions: 2, session_reclaim_idle: 60 });
       const first = await rawSession(base);
       const second = await connect(base, 'sse');
       try {
@@ -93,7 +94,7 @@ describe('mcp-bridge sessions', function () {
     });
 
     it('caps sessions per consumer with max_sessions_per_consumer', async () => {
-      const base = await bridgeRoute(gateway, 'per-consumer', [FAULT_SERVER], { max_sessions_per_consumer: 1 }, { plugins: { 'key-auth': {} } });
+      const base = await bridgeRoute(gateway, 'per-consumer', [FAULT_SERVER], { max_sessions_per_consumer: 1, session_reclaim_idle: 60 }, { plugins: { 'key-auth': {} } });
       const alice = { apikey: 'alice-key-0123456789' };
       const bob = { apikey: 'bob-key-0123456789' };
       const aliceSession = await rawSession(base, alice);
@@ -273,8 +274,8 @@ describe('mcp-bridge sessions', function () {
     it('answers 503 past the gateway-wide mcp.max_children, across routes', async () => {
       const small = await startBridgeGateway({ mcp: { max_children: 2 } });
       try {
-        const a = await bridgeRoute(small, 'a', [FAULT_SERVER]);
-        const b = await bridgeRoute(small, 'b', [FAULT_SERVER]);
+        const a = await bridgeRoute(small, 'a', [FAULT_SERVER], { session_reclaim_idle: 60 });
+        const b = await bridgeRoute(small, 'b', [FAULT_SERVER], { session_reclaim_idle: 60 });
         const sessions = [await rawSession(a), await rawSession(b)];
         const refused = await post(`${b}/mcp`, INIT);
         expect(refused.status).to.equal(503);
@@ -290,7 +291,7 @@ describe('mcp-bridge sessions', function () {
     it('holds the cap under a spawn storm: 40 concurrent initializations, 4 children, the rest a fast 503', async () => {
       const small = await startBridgeGateway({ mcp: { max_children: 4 } });
       try {
-        const base = await bridgeRoute(small, 'storm', [FAULT_SERVER], { max_sessions: 64 });
+        const base = await bridgeRoute(small, 'storm', [FAULT_SERVER], { max_sessions: 64, session_reclaim_idle: 60 });
         let peak = 0;
         const watch = setInterval(() => (peak = Math.max(peak, fixtureChildren().length)), 10);
         const results = await Promise.all(Array.from({ length: 40 }, () => post(`${base}/mcp`, INIT)));
