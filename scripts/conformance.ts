@@ -5,7 +5,8 @@
  * The suite (@modelcontextprotocol/conformance 0.1.16) needs Node ≥ 22 while the project runs on
  * Node 20, so both come from the npm registry into `.conformance/` (git-ignored, reused between
  * runs): the `node` package ships a Node 22 binary. The gateway is `tollgate start` as a separate
- * process on 127.0.0.1 with a temporary data dir; the suite gets a localhost URL (its
+ * process on 127.0.0.1 with a temporary data dir and default settings, and the route sets only
+ * what a bridge must (base_uri, command, args); the suite gets a localhost URL (its
  * DNS-rebinding scenario insists on one).
  *
  * Options: --suite active|all|pending (default active), --scenario NAME, --keep (keep results).
@@ -66,16 +67,17 @@ async function main(): Promise<number> {
   const { suiteArgs, keep } = parseArgs(process.argv.slice(2));
   const { node, suite } = ensureTools();
   const work = mkdtempSync(join(tmpdir(), 'tollgate-conformance-'));
-  // The suite opens a few dozen sessions and never ends them (no DELETE): room for all of them.
+  // Default settings, as a user gets them: the suite opens 30 sessions one after the other and
+  // ends none (no DELETE), which a default route must survive (max_sessions 16; issue 10, item 15).
   const configFile = join(work, 'config.yaml');
-  writeFileSync(configFile, `gateway:\n  data_dir: ${JSON.stringify(join(work, "data"))}\n`);
+  writeFileSync(configFile, `gateway:\n  data_dir: ${JSON.stringify(join(work, 'data'))}\n`);
   let gateway: GatewayProcess | undefined;
   try {
     gateway = await spawnGateway({ TOLLGATE_ADMIN_KEY: ADMIN_KEY, TOLLGATE_LOG_LEVEL: 'warn' }, ['--config', configFile]);
     const route = await gateway.admin('PUT', '/routes/conformance', {
       uri: '/conformance/*',
       plugins: {
-        'mcp-bridge': { base_uri: '/conformance', command: 'node', args: [FIXTURE]},
+        'mcp-bridge': { base_uri: '/conformance', command: 'node', args: [FIXTURE] },
       },
     });
     if (route.status >= 300) throw new Error(`route not created: ${route.status} ${route.text}`);
