@@ -3,6 +3,7 @@
  * these fields: auth plugins set `consumer`, proxy-rewrite edits `upstream`, limiters read `var()`.
  */
 import type { ParameterizedContext, DefaultState } from 'koa';
+import type { CredentialNames } from './credentials.js';
 import type { GatewayError } from './errors.js';
 
 /**
@@ -117,6 +118,12 @@ export interface GatewayState {
   bytesOut?: number;
   /** Aborts when the client goes away or the request times out: pass it to every I/O call. */
   readonly signal: AbortSignal;
+  /**
+   * Header, query parameter and cookie names whose values must never be logged: the standard
+   * ones and those the plugins of this request's chains declare (global rules, the route merged
+   * with its service and plugin_config, the consumer's plugins), as the chains stand now.
+   */
+  readonly credentials: CredentialNames;
   /** APISIX-style variables: remote_addr, uri, host, http_<name>, arg_<name>, consumer_name, mcp_tool … */
   var(name: string): string | undefined;
   /**

@@ -178,6 +178,7 @@ export class DataPlane {
     ctx.gateway = state;
     state.awaitingContinue = awaitingContinue;
     const chains: Chains = { global: this.options.resolver.globalChain(), route: EMPTY_CHAIN };
+    state.chains = chains;
     state.headerCommitter = async () => {
       if (chains.global.headerFilter.length > 0) await runHeaderFilters(chains.global.headerFilter, ctx);
       if (chains.route.headerFilter.length > 0) await runHeaderFilters(chains.route.headerFilter, ctx);

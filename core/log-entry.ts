@@ -5,46 +5,23 @@
  * custom `log_format`, and one audit entry per MCP tool call. Shared here because no plugin
  * imports another.
  *
- * Credentials are redacted wherever they could appear (faults-checklist B-18): the Authorization,
- * Proxy-Authorization, Cookie, Set-Cookie, apikey and X-API-KEY headers; the query parameters
- * auth plugins read (apikey, jwt, and whatever the route's key-auth and jwt-auth are configured
- * with); and the same names when a `log_format` asks for them by variable.
+ * Credentials are redacted wherever they could appear (faults-checklist B-18): the headers, query
+ * parameters and cookies of `ctx.gateway.credentials` — the standard names (Authorization,
+ * Cookie, X-API-KEY, `?jwt=` …) and every name the request's plugins declare they read
+ * credentials from, wherever those plugins are configured (core/credentials.ts) — in the entry
+ * and when a `log_format` asks for them by variable. The Cookie header and `$cookie_…` are
+ * always redacted whole.
  */
 import { hostname } from 'node:os';
-import type { GatewayContext, RouteInfo } from './context.js';
+import type { GatewayContext } from './context.js';
+import type { CredentialNames } from './credentials.js';
 import { setOwn } from './own.js';
 import type { ToolCallRecord } from './tool-calls.js';
 
 export const REDACTED = '[redacted]';
 
-const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'apikey', 'x-api-key'];
-const CREDENTIAL_PARAMS = ['apikey', 'api_key', 'jwt', 'token', 'access_token'];
-
-/** Header and query names whose values never reach a log entry on one route. */
-export interface Redaction {
-  readonly headers: ReadonlySet<string>;
-  readonly params: ReadonlySet<string>;
-  readonly cookies: ReadonlySet<string>;
-}
-
-/**
- * The names to redact on `route`: the standard credential names plus those its auth plugins are
- * configured to read (key-auth `header`/`query`, jwt-auth `header`/`query`/`cookie`).
- */
-export function redactionFor(route: RouteInfo): Redaction {
-  const headers = new Set(CREDENTIAL_HEADERS);
-  const params = new Set(CREDENTIAL_PARAMS);
-  const cookies = new Set<string>(['jwt']);
-  const plugins = (route.record.plugins ?? {}) as Record<string, Record<string, unknown> | undefined>;
-  for (const name of ['key-auth', 'jwt-auth']) {
-    const conf = plugins[name];
-    if (!conf) continue;
-    if (typeof conf.header === 'string') headers.add(conf.header.toLowerCase());
-    if (typeof conf.query === 'string') params.add(conf.query);
-    if (typeof conf.cookie === 'string') cookies.add(conf.cookie);
-  }
-  return { headers, params, cookies };
-}
+/** Header, query and cookie names whose values never reach a log entry (the request's `ctx.gateway.credentials`). */
+export type Redaction = CredentialNames;
 
 /** The status the client got: nginx's 499 when it left before being answered. */
 export function responseStatus(ctx: GatewayContext): number {

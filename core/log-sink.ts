@@ -5,7 +5,7 @@
  * subscribing to a route's MCP tool calls for audit entries.
  */
 import { GLOBAL_RULES_ROUTE_ID, type GatewayContext, type RouteInfo } from './context.js';
-import { BodyCapture, cappedText, redactionFor, requestLogEntry, toolCallAuditEntry, type Redaction } from './log-entry.js';
+import { BodyCapture, cappedText, requestLogEntry, toolCallAuditEntry } from './log-entry.js';
 import type { PluginApi } from './plugin.js';
 import type { JsonSchema } from './schema.js';
 import { ALL_ROUTES } from './tool-calls.js';
@@ -54,7 +54,6 @@ interface Captured {
 
 /** One log sink plugin on one route: how it builds entries and where its audit entries come from. */
 export class LogSinkRoute {
-  readonly redaction: Redaction;
   private readonly stopAudit?: () => void;
 
   constructor(
@@ -64,7 +63,6 @@ export class LogSinkRoute {
     api: PluginApi,
     write: (entry: Record<string, unknown>) => void,
   ) {
-    this.redaction = redactionFor(route);
     if (conf.mcp_tool_audit) {
       // A global rule's instance hears every route; a consumer's own instance only its calls.
       const scope = route.id === GLOBAL_RULES_ROUTE_ID ? ALL_ROUTES : route.id;
@@ -107,7 +105,9 @@ export class LogSinkRoute {
       requestBody = body !== undefined ? cappedText(body, this.conf.max_req_body_bytes) : captured?.request?.text();
     }
     return requestLogEntry(ctx, {
-      redaction: this.redaction,
+      // The request's, not this route's: the credential may be read by a plugin on a service,
+      // a plugin_config, a global rule or the consumer.
+      redaction: ctx.gateway.credentials,
       logFormat,
       requestBody,
       responseBody: this.conf.include_resp_body ? (captured?.response?.text() ?? '') : undefined,

@@ -3,6 +3,7 @@
  * priority, split by phase) so the request path only walks arrays.
  */
 import type { ConsumerInfo, GatewayContext, RouteInfo } from './context.js';
+import { credentialNamesOf, type CredentialNames, type CredentialSources } from './credentials.js';
 import type { Phase, Plugin, RequestOptions } from './plugin.js';
 import type { Upstream, UpstreamTimeouts } from './upstream/upstream.js';
 
@@ -14,6 +15,8 @@ export interface ChainEntry {
   readonly priority: number;
   /** Merged in from the authenticated consumer (its rewrite runs after authentication). */
   readonly fromConsumer?: boolean;
+  /** What the plugin declared for this config (`Plugin.credentials`), read once when the entry was created. */
+  readonly credentials?: CredentialSources;
 }
 
 export interface Chain {
@@ -24,6 +27,8 @@ export interface Chain {
   readonly headerFilter: readonly ChainEntry[];
   readonly bodyFilter: readonly ChainEntry[];
   readonly log: readonly ChainEntry[];
+  /** Where this chain's plugins read credentials, with the standard names: what logs redact. */
+  readonly credentials: CredentialNames;
 }
 
 export function buildChain(entries: readonly ChainEntry[]): Chain {
@@ -38,6 +43,7 @@ export function buildChain(entries: readonly ChainEntry[]): Chain {
     headerFilter: having('headerFilter'),
     bodyFilter: having('bodyFilter'),
     log: having('log'),
+    credentials: credentialNamesOf(sorted.map((e) => e.credentials)),
   };
 }
 

@@ -11,6 +11,7 @@ import type { RedisProvider } from './redis.js';
 import type { GatewayError } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ToolCallFeed } from './tool-calls.js';
+import type { CredentialSources } from './credentials.js';
 
 export const PHASES = ['rewrite', 'access', 'content', 'headerFilter', 'bodyFilter', 'log'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -90,6 +91,13 @@ export interface Plugin<C = any, I = any> {
    * value must be unique across consumers; the Admin API answers 400 on a duplicate.
    */
   credentialField?: string;
+  /**
+   * Where this config makes the plugin read credentials from the request: header, query parameter
+   * and cookie names. The log sinks redact them wherever the plugin is configured (route, service,
+   * plugin_config, global rule, consumer). Required of auth plugins; any plugin that reads a
+   * secret from the request (a signature, a token) should declare it. Must not throw.
+   */
+  credentials?(conf: C): CredentialSources;
   /** JSON Schema of `/apisix/admin/plugin_metadata/<name>`. */
   metadataSchema?: JsonSchema;
   /** Checks beyond the schema (e.g. an allow-list from the gateway config); returns an error message. */

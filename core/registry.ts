@@ -34,6 +34,7 @@ const CONTRACT_KEYS = new Set<string>([
   'schema',
   'consumerSchema',
   'metadataSchema',
+  'credentials',
   'checkConf',
   'checkConsumerConf',
   'credentialField',
@@ -187,6 +188,11 @@ function checkPlugin(plugin: Plugin, others: readonly Plugin[]): Entry {
   }
   if (plugin.type !== undefined && plugin.type !== 'auth') throw new PluginLoadError(`${where}: type must be "auth"`);
   if (plugin.type === 'auth' && !plugin.consumerSchema) throw new PluginLoadError(`${where}: auth plugins need a consumerSchema`);
+  if (plugin.credentials !== undefined && typeof plugin.credentials !== 'function') throw new PluginLoadError(`${where}: credentials must be a function`);
+  // Logs redact what plugins declare: an auth plugin that does not say where its credentials are would have them logged.
+  if (plugin.type === 'auth' && !plugin.credentials) {
+    throw new PluginLoadError(`${where}: auth plugins must declare credentials(conf), the headers, query parameters and cookies they read credentials from`);
+  }
   if (plugin.credentialField !== undefined) {
     const fields = (plugin.consumerSchema?.properties ?? {}) as Record<string, unknown>;
     if (plugin.type !== 'auth' || !(plugin.credentialField in fields)) {

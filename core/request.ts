@@ -5,6 +5,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { GatewayError } from './errors.js';
 import type { ConsumerInfo, GatewayState, McpRequestInfo, RouteInfo, UpstreamOutcome, UpstreamRequestPlan } from './context.js';
+import { STANDARD_CREDENTIALS, unionOfCredentialNames, type CredentialNames } from './credentials.js';
+import type { Chain } from './pipeline.js';
 
 export class RequestState implements GatewayState {
   route?: RouteInfo;
@@ -27,6 +29,8 @@ export class RequestState implements GatewayState {
   finished = false;
   /** Installed by the data plane: runs the header filters of this request's chains. */
   headerCommitter?: () => Promise<void>;
+  /** Installed by the data plane: the chains this request runs (the route's changes once a consumer is known). */
+  chains?: { readonly global: Chain; readonly route: Chain };
   private committed?: Promise<void>;
   private controller?: AbortController;
   private scratchpad?: Map<string, object>;
@@ -60,6 +64,10 @@ export class RequestState implements GatewayState {
     this.finished = true;
     this.onClientGone?.();
     this.controller?.abort(reason);
+  }
+
+  get credentials(): CredentialNames {
+    return this.chains ? unionOfCredentialNames(this.chains.global.credentials, this.chains.route.credentials) : STANDARD_CREDENTIALS;
   }
 
   commitHeaders(): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import type { CatalogRecord, ResourceKind } from '../core/catalog/types.js';
 import type { ConsumerInfo, RouteInfo } from '../core/context.js';
+import { declaredCredentials } from '../core/credentials.js';
 import type { Logger } from '../core/logger.js';
 import { buildChain, type Chain, type ChainEntry, type ExecutableRoute } from '../core/pipeline.js';
 import { isDisposable, type Plugin, type PluginApi, type RequestOptions } from '../core/plugin.js';
@@ -49,9 +50,11 @@ export function createEntries(deps: CompileDeps, plugins: PluginMap, info: Route
       const conf = structuredClone(original);
       const error = deps.registry.validate(name, conf, 'route');
       if (error) throw new Error(error);
+      // Before create: a plugin that cannot say where its credentials are leaves no instance behind.
+      const credentials = declaredCredentials(plugin, conf);
       const instance = plugin.create ? plugin.create(conf, info, deps.api) : undefined;
       const meta = (conf as { _meta?: PluginMeta })._meta;
-      entries.push({ plugin, conf, instance, priority: meta?.priority ?? plugin.priority, fromConsumer });
+      entries.push({ plugin, conf, instance, priority: meta?.priority ?? plugin.priority, fromConsumer, credentials });
     }
   } catch (err) {
     disposeEntries(entries, deps.logger);

@@ -109,6 +109,7 @@ export default definePlugin<JwtAuthConf, ConsumerLookup>({
       },
     ],
   },
+  credentials: (conf) => ({ headers: [conf.header], query: [conf.query], cookies: [conf.cookie] }),
 
   checkConsumerConf(conf: JwtConsumerConf) {
     try {

@@ -55,6 +55,8 @@ export default definePlugin<KeyAuthConf, ConsumerLookup>({
     },
   },
 
+  credentials: (conf) => ({ headers: [conf.header], query: conf.query ? [conf.query] : [] }),
+
   // The instance is this gateway's consumer directory (in-memory, from the catalog snapshot).
   create: (_conf, _route, api) => api.consumers,
 

@@ -1,16 +1,18 @@
 /**
  * One contract suite over every built-in plugin: name equals folder, unique priority, schemas
- * compile and refuse unknown fields, only known phases, and init + destroy leave no handles.
+ * compile and refuse unknown fields, only known phases, auth plugins say where they read
+ * credentials, and init + destroy leave no handles.
  */
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../core/config.js';
+import { declaredCredentials } from '../../core/credentials.js';
 import { createLogger } from '../../core/logger.js';
 import { GatewayMetrics } from '../../core/metrics.js';
 import type { PluginApi } from '../../core/plugin.js';
 import { RedisPool } from '../../core/redis.js';
-import { PluginRegistry } from '../../core/registry.js';
+import { PluginLoadError, PluginRegistry } from '../../core/registry.js';
 import { ToolCallFeed } from '../../core/tool-calls.js';
 import { BUILTIN_PLUGINS } from '../../plugins/index.js';
 import { REPO_ROOT } from '../helpers/gateway.js';
@@ -24,6 +26,20 @@ describe('plugin contract (every built-in plugin)', () => {
     expect(registry.list()).to.have.length(BUILTIN_PLUGINS.length);
   });
 
+  it('refuses an auth plugin that does not say where it reads credentials (the logs could not redact them)', () => {
+    const registry = new PluginRegistry(config);
+    const silentAuth = {
+      name: 'silent-auth',
+      version: '1.0.0',
+      priority: 7,
+      type: 'auth' as const,
+      schema: { type: 'object' },
+      consumerSchema: { type: 'object', properties: { key: { type: 'string' } } },
+    };
+    expect(() => registry.register(silentAuth)).to.throw(PluginLoadError, /auth plugins must declare credentials\(conf\)/);
+    expect(() => registry.register({ ...silentAuth, credentials: () => ({ headers: ['x-key'] }) })).to.not.throw();
+  });
+
   for (const plugin of BUILTIN_PLUGINS) {
     describe(plugin.name, () => {
       it('lives in plugins/<name>/index.ts', () => {
@@ -35,6 +51,19 @@ describe('plugin contract (every built-in plugin)', () => {
         registry.register(plugin);
         expect(registry.validate(plugin.name, { surely_not_a_field: 1 }, 'route')).to.be.a('string');
         if (plugin.consumerSchema) expect(registry.validate(plugin.name, { surely_not_a_field: 1 }, 'consumer')).to.be.a('string');
+      });
+
+      it('declares where it reads credentials with well-formed names, as auth plugins must', () => {
+        if (plugin.type === 'auth') expect(plugin.credentials, 'an auth plugin declares credentials(conf)').to.be.a('function');
+        if (!plugin.credentials) return;
+        const registry = new PluginRegistry(config);
+        registry.register(plugin);
+        const conf = {};
+        expect(registry.validate(plugin.name, conf, 'route'), 'its defaults are a valid config').to.equal(undefined);
+        const declared = declaredCredentials(plugin, conf)!;
+        const names = [...(declared.headers ?? []), ...(declared.query ?? []), ...(declared.cookies ?? [])];
+        expect(names, 'with its defaults it reads credentials somewhere').to.not.be.empty;
+        for (const name of names) expect(name).to.match(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/);
       });
 
       it('leaves no handles behind after init and destroy', async () => {
