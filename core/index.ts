@@ -29,3 +29,5 @@ export { LinearRegex, Replacement, RegexError, type RegexMatch } from './regex.j
 export type { GatewayMetrics, ToolCallOutcome } from './metrics.js';
 export type { ToolCallFeed, ToolCallRecord } from './tool-calls.js';
 export type { JsonSchema } from './schema.js';
+// What `Plugin.credentials(conf)` returns, and what `ctx.gateway.credentials` holds.
+export type { CredentialSources, CredentialNames } from './credentials.js';

@@ -79,7 +79,7 @@ export class Child implements Stoppable {
     this.stderr = new StderrLog(options.logger, options.settings.stderrLinesPerMinute);
     this.started = new Promise<void>((resolve, reject) => {
       this.proc.once('spawn', () => {
-        options.logger.info({ child_pid: this.proc.pid, command: options.command, args: options.args }, 'mcp server started');
+        options.logger.info({ child_pid: this.proc.pid, command: options.command, arg_count: options.args.length }, 'mcp server started');
         resolve();
       });
       this.proc.once('error', (err) => {

@@ -43,7 +43,14 @@ export const bridgeSchema = {
       description:
         'Executable of the stdio MCP server, started without a shell; it and its leading args must be allowed by mcp.allowed_commands of conf/config.yaml, and no interpreter option may run inline code (node -e, python3 -c…) unless an entry names it.',
     },
-    args: { type: 'array', items: { type: 'string' }, default: [], description: 'Arguments, passed as they are (no shell, no expansion).' },
+    args: {
+      type: 'array',
+      items: { type: 'string' },
+      default: [],
+      // Arguments carry tokens as often as env does: masked for the viewer role, never logged.
+      writeOnly: true,
+      description: 'Arguments, passed as they are (no shell, no expansion). Masked for the viewer role and left out of logs, like env.',
+    },
     env: {
       type: 'object',
       additionalProperties: { type: 'string' },

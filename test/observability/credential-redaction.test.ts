@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { REPO_ROOT, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { bridgeRoute, connect, FAULT_SERVER, startBridgeGateway } from '../mcp/support.js';
 import { startCollector, type Collector } from './support.js';
 
 describe('credential redaction on the merged chain (issue 10, item 8)', function () {
@@ -129,6 +130,36 @@ describe('credential redaction on the merged chain (issue 10, item 8)', function
       expect(entry.request.headers['x-crew']).to.equal('[redacted]');
       const [byQuery] = await expectRedacted(gw, file, 'team-secret-3456', () => gw.get('/team?crew=team-secret-3456'));
       expect(byQuery.request.querystring.crew).to.equal('[redacted]');
+    });
+  });
+
+  describe('MCP server arguments', () => {
+    const VIEWER_KEY = 'viewer-key-0123456789abcdef';
+    let gw: TestGateway;
+    before(async () => {
+      gw = await startBridgeGateway({ overrides: { admin: { keys: [{ name: 'ro', key: VIEWER_KEY, role: 'viewer' }] } } });
+    });
+    after(async () => gw?.stop());
+
+    it('are masked like env: not in the log line of a started server, not shown to the viewer role', async () => {
+      const base = await bridgeRoute(gw, 'mcp-args', [FAULT_SERVER, '--api-key=mcp-arg-secret-7788'], { env: { TOKEN: 'mcp-env-secret-9900' } });
+      const session = await connect(base, 'streamable-http');
+      try {
+        expect((await session.client.listTools()).tools.length).to.be.greaterThan(0);
+      } finally {
+        await session.close();
+      }
+      const started = gw.logs.filter((line) => line.includes('mcp server started'));
+      expect(started, 'the start is logged').to.have.length.greaterThan(0);
+      for (const line of gw.logs) {
+        expect(line).to.not.include('mcp-arg-secret-7788');
+        expect(line).to.not.include('mcp-env-secret-9900');
+      }
+      const viewer = await gw.admin('GET', '/routes/mcp-args', undefined, VIEWER_KEY);
+      expect(viewer.status).to.equal(200);
+      expect(viewer.text).to.not.include('mcp-arg-secret-7788');
+      expect(viewer.text).to.not.include('mcp-env-secret-9900');
+      expect((await gw.admin('GET', '/routes/mcp-args')).text, 'the admin role still sees them').to.include('mcp-arg-secret-7788');
     });
   });
 });
