@@ -15,6 +15,7 @@ import type { GatewayContext } from './context.js';
 import { GatewayError, errorBody, isGatewayError } from './errors.js';
 import type { Logger } from './logger.js';
 import { describeMcpMessage, mcpTransportOf } from './mcp.js';
+import { hostHeader, hostName } from './host.js';
 import { normalizeRequestTarget } from './path.js';
 import {
   EMPTY_CHAIN,
@@ -157,17 +158,21 @@ export class DataPlane {
     let state: RequestState;
     try {
       const target = normalizeRequestTarget(req.url ?? '/');
+      // Checked for absolute-form targets too, whose authority then replaces the header.
+      const header = hostHeader(req);
+      const authority = target.authority ?? header;
       state = new RequestState(
         randomUUID(),
         startTime,
         this.clientAddress.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']),
         target.path,
         target.query,
-        hostOf(req),
+        hostName(authority),
         'http',
         this.port,
         req,
       );
+      state.authority = target.authority;
     } catch (err) {
       ctx.status = 400;
       ctx.body = { error_msg: (err as Error).message };
@@ -427,16 +432,6 @@ function lingerThenClose(req: IncomingMessage, res: ServerResponse): void {
     req.resume();
     socket.resume();
   };
-}
-
-/** Lower-cased host without port, as matching and `var('host')` see it. */
-function hostOf(req: IncomingMessage): string {
-  const header = req.headers.host;
-  if (!header) return '';
-  const lower = header.toLowerCase();
-  if (lower.startsWith('[')) return lower.slice(0, lower.indexOf(']') + 1);
-  const colon = lower.indexOf(':');
-  return colon < 0 ? lower : lower.slice(0, colon);
 }
 
 /** Malformed requests (framing, oversized headers) are answered by the parser's error path. */

@@ -11,15 +11,21 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 export interface SplitUrl {
   path: string;
   query: string;
+  /** host[:port] of an absolute-form target (`GET http://a.example/x`), which replaces the Host header (RFC 9112 §3.2.2). */
+  authority?: string;
 }
 
 /** Splits and normalizes a request target; throws a 400 GatewayError for a malformed one. */
 export function normalizeRequestTarget(target: string): SplitUrl {
   let raw = target;
+  let authority: string | undefined;
   if (!raw.startsWith('/')) {
     if (/^https?:\/\//i.test(raw)) {
       const url = new URL(raw);
+      // RFC 9110 §4.2.4: userinfo in an http(s) URI is to be treated as an error.
+      if (url.username || url.password) throw new GatewayError(400, 'GW_BAD_REQUEST_TARGET', 'request target must not carry userinfo');
       raw = url.pathname + url.search;
+      authority = url.host;
     } else {
       throw new GatewayError(400, 'GW_BAD_REQUEST_TARGET', 'request target must be an absolute path');
     }
@@ -27,7 +33,7 @@ export function normalizeRequestTarget(target: string): SplitUrl {
   const q = raw.indexOf('?');
   const path = q < 0 ? raw : raw.slice(0, q);
   const query = q < 0 ? '' : raw.slice(q + 1);
-  return { path: normalizePath(path), query };
+  return { path: normalizePath(path), query, authority };
 }
 
 export function normalizePath(path: string): string {

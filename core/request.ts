@@ -23,6 +23,8 @@ export class RequestState implements GatewayState {
   readonly upstream: UpstreamPlan;
   /** Runs when the client leaves before its response is complete (the proxy aborts the upstream request). */
   onClientGone?: () => void;
+  /** The authority of an absolute-form request target, which the upstream gets as its Host (pass_host: pass). */
+  authority?: string;
   /** The client sent `Expect: 100-continue` and has not been told to send its body yet. */
   awaitingContinue = false;
   /** Set once the response has been handed to the client (or the client left). */

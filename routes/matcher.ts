@@ -177,7 +177,8 @@ function prepare(entry: MatcherEntry<unknown>): Prepared {
   if (!prepared) {
     prepared = {
       templates: entry.uris.map((uri) => ({ uri, compiled: compileTemplate(uri) })),
-      hosts: entry.hosts && entry.hosts.length > 0 ? entry.hosts.map((h) => h.toLowerCase()) : undefined,
+      // As requests' hosts are compared: lower-cased, without a trailing dot.
+      hosts: entry.hosts && entry.hosts.length > 0 ? entry.hosts.map((h) => h.toLowerCase().replace(/\.$/, '')) : undefined,
       methods: entry.methods && entry.methods.length > 0 ? new Set(entry.methods) : undefined,
       remote: entry.remoteAddrs && entry.remoteAddrs.length > 0 ? buildBlockList(entry.remoteAddrs) : undefined,
     };

@@ -249,7 +249,7 @@ function upstreamHeaders(ctx: GatewayContext, state: RequestState, upstream: Ups
   }
   const host =
     state.upstream.host ??
-    (upstream.passHost === 'node' ? node.address : upstream.passHost === 'rewrite' ? (upstream.upstreamHost ?? node.address) : (req.headers.host ?? node.address));
+    (upstream.passHost === 'node' ? node.address : upstream.passHost === 'rewrite' ? (upstream.upstreamHost ?? node.address) : (state.authority ?? req.headers.host ?? node.address));
   out.push(
     'host', host,
     'x-real-ip', state.clientIp,
