@@ -12,6 +12,7 @@ import { PluginLoadError } from '../core/registry.js';
 import { startDemoUpstream, seedDemoCatalog } from './demo.js';
 import { startGateway, type RunningGateway } from './gateway.js';
 import { scaffoldPlugin } from './scaffold.js';
+import { handleSignals } from './signals.js';
 
 const USAGE = `usage: tollgate start [--config FILE] [--demo]
        tollgate plugin new NAME [--dir DIR] [--priority N]
@@ -43,7 +44,21 @@ async function main(argv: string[]): Promise<number> {
   configFile ??= process.env.TOLLGATE_CONFIG ?? defaultConfigFile();
 
   let demoUpstream: Awaited<ReturnType<typeof startDemoUpstream>> | undefined;
-  let gateway: RunningGateway;
+  let gateway: RunningGateway | undefined;
+  // Before start-up, so that a signal during it has its meaning too (bin/signals.ts).
+  handleSignals({
+    logger: () => gateway?.logger,
+    stop: (signal) => {
+      if (!gateway) process.exit(1);
+      gateway.logger.info({ signal }, 'shutting down');
+      demoUpstream?.close();
+      demoUpstream?.closeAllConnections();
+      gateway.stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    },
+  });
   try {
     if (demo) {
       demoUpstream = await startDemoUpstream().catch((err: Error) => {
@@ -61,21 +76,6 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   printBanner(gateway, configFile, demo && demoUpstream !== undefined);
-
-  let signals = 0;
-  const shutdown = (signal: string) => {
-    signals += 1;
-    if (signals > 1) process.exit(1);
-    gateway.logger.info({ signal }, 'shutting down');
-    demoUpstream?.close();
-    demoUpstream?.closeAllConnections();
-    gateway.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
   return -1;
 }
 

@@ -11,11 +11,9 @@
  * Credentials never reach it: a line carries the path without its query string and no header
  * values, so an `apikey`, `Authorization`, a cookie or a `?jwt=` token has nowhere to appear.
  */
-import { mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { ConfigError } from './config.js';
 import type { GatewayContext } from './context.js';
-import { LineWriter } from './line-writer.js';
+import { LineWriter, openLogFile } from './line-writer.js';
 import type { Logger } from './logger.js';
 
 /** Client-chosen strings (a tool name, a JSON-RPC id) are cut to this length in a line. */
@@ -70,14 +68,9 @@ export class AccessLog {
 
   constructor(private readonly options: AccessLogOptions) {
     if (options.destination) return;
-    const toFile = options.path !== '';
-    this.writer = new LineWriter(toFile ? openAppend(options.path) : 1, {
-      ownsFd: toFile,
-      // stdout is shared with the gateway's own log: writes that a pipe keeps whole.
-      maxWriteBytes: toFile ? undefined : 4096,
-      onDrop: options.onDrop,
-      onError: (err) => this.failed(err),
-    });
+    const sink = { onDrop: options.onDrop, onError: (err: NodeJS.ErrnoException) => this.failed(err) };
+    // stdout is shared with the gateway's own log: writes that a pipe keeps whole.
+    this.writer = options.path !== '' ? openFile(options.path, sink) : new LineWriter(1, { ...sink, maxWriteBytes: 4096 });
   }
 
   /** Writes the line for a finished request; never throws into the data plane. */
@@ -149,12 +142,11 @@ export function accessLogEntry(ctx: GatewayContext): AccessLogEntry {
 
 /**
  * Opens the access log file at start-up, synchronously: a path that cannot be opened stops the
- * start with its reason rather than losing every line quietly.
+ * start with its reason rather than losing every line quietly. SIGHUP reopens it (logrotate).
  */
-function openAppend(path: string): number {
+function openFile(path: string, options: Parameters<typeof openLogFile>[1]): LineWriter {
   try {
-    mkdirSync(dirname(path), { recursive: true });
-    return openSync(path, 'a');
+    return openLogFile(path, options);
   } catch (err) {
     throw new ConfigError(`invalid config: key "access_log.path": ${path} cannot be opened: ${(err as Error).message}`);
   }

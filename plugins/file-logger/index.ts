@@ -9,10 +9,9 @@
  * (`tollgate_log_entries_dropped_total{plugin="file-logger"}`), and requests never notice.
  * The path is opened as the gateway's own user: only admins can set it (Admin API).
  */
-import { mkdirSync, openSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { RouteInfo } from '../../core/context.js';
-import { LineWriter } from '../../core/line-writer.js';
+import { openLogFile, type LineWriter } from '../../core/line-writer.js';
 import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LOG_SINK_TAPS, LogSinkRoute, type LogSinkConf } from '../../core/log-sink.js';
 import type { Logger } from '../../core/logger.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
@@ -49,15 +48,13 @@ class FileSink {
   ) {
     // Opened here, synchronously (once per file, when a route is compiled): a path that cannot be
     // opened is reported at once, and the asynchronous writer starts with a file it can flush.
-    let fd: number | undefined;
+    // Lines go out in chunks, at least once a second, up to 16 MiB waiting (core/line-writer.ts);
+    // SIGHUP reopens the file (logrotate).
     try {
-      mkdirSync(dirname(path), { recursive: true });
-      fd = openSync(path, 'a');
+      this.writer = openLogFile(path, { onDrop: dropped, onError: (err) => this.fail(err) });
     } catch (err) {
       this.fail(err);
     }
-    // Lines go out in chunks, at least once a second, up to 16 MiB waiting (core/line-writer.ts).
-    if (fd !== undefined) this.writer = new LineWriter(fd, { ownsFd: true, onDrop: dropped, onError: (err) => this.fail(err) });
   }
 
   /** Once per file: a full disk must not add a log line per request. */

@@ -4,9 +4,10 @@
  * unwritable path that costs requests nothing.
  */
 import { expect } from 'chai';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { reopenLogFiles } from '../../core/line-writer.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
@@ -52,6 +53,20 @@ describe('file-logger', () => {
     expect(second.request.querystring).to.deep.equal({ q: '2' });
     const text = readFileSync(file, 'utf8');
     for (const secret of ['jwt-secret', 'bearer-secret', 'xkey-secret']) expect(text).to.not.include(secret);
+  });
+
+  it('moves to a new file when log files are reopened (SIGHUP after logrotate)', async () => {
+    const file = join(dir, 'rotated.log');
+    await putRoute(gw, 'rotated', '/rotated', upstream, { 'file-logger': { path: file } });
+    expect((await gw.get('/rotated?n=1')).status).to.equal(200);
+    expect(await waitFor(() => lines(file).length === 1, 3000)).to.equal(true);
+    renameSync(file, `${file}.1`);
+    // What bin/signals.ts runs on SIGHUP and SIGUSR1 (test/cli/signals.test.ts sends the signal).
+    expect(reopenLogFiles().reopened).to.include(file);
+    expect((await gw.get('/rotated?n=2')).status).to.equal(200);
+    expect(await waitFor(() => lines(file).length === 1, 3000)).to.equal(true);
+    expect(lines(file)[0].request.querystring).to.deep.equal({ n: '2' });
+    expect(lines(`${file}.1`).map((l) => l.request.querystring.n)).to.deep.equal(['1']);
   });
 
   it('keeps request and response bodies within their caps', async () => {

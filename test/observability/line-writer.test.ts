@@ -3,10 +3,10 @@
  * bound on what waits, and close.
  */
 import { expect } from 'chai';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LineWriter } from '../../core/line-writer.js';
+import { LineWriter, openLogFile, reopenLogFiles } from '../../core/line-writer.js';
 import { waitFor } from '../helpers/processes.js';
 
 describe('line writer', () => {
@@ -28,6 +28,24 @@ describe('line writer', () => {
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     expect(lines).to.have.length(22);
     expect(lines.slice(0, 20)).to.deep.equal([...Array(20).keys()].map((i) => `line ${String(i).padStart(4, '0')}`));
+  });
+
+  it('reopens a file opened by path: lines after the reopen go to the new file, none lost or doubled', async () => {
+    const file = join(dir, 'rotate/r.log');
+    const writer = openLogFile(file, { chunkBytes: 64, flushMs: 50 });
+    for (let i = 0; i < 30; i++) writer.write(`before ${i}\n`);
+    renameSync(file, `${file}.1`);
+    // Mid-stream: a write may be in flight on the old descriptor.
+    writer.reopen();
+    for (let i = 0; i < 30; i++) writer.write(`after ${i}\n`);
+    await writer.close();
+    const old = readFileSync(`${file}.1`, 'utf8').trim().split('\n');
+    const fresh = readFileSync(file, 'utf8').trim().split('\n');
+    expect([...old, ...fresh]).to.deep.equal([...[...Array(30).keys()].map((i) => `before ${i}`), ...[...Array(30).keys()].map((i) => `after ${i}`)]);
+    expect(fresh.every((l) => l.startsWith('after') || l.startsWith('before'))).to.equal(true);
+    expect(fresh.at(-1)).to.equal('after 29');
+    // Closed writers are forgotten: nothing left to reopen for this file.
+    expect(reopenLogFiles().reopened).to.not.include(file);
   });
 
   it('keeps each write to whole lines within maxWriteBytes (atomic pipe writes for stdout)', async () => {
