@@ -16,6 +16,7 @@ import { ownValue } from '../../core/own.js';
 import { definePlugin, type ConsumerLookup } from '../../core/plugin.js';
 
 const HMAC = ['HS256', 'HS384', 'HS512'] as const;
+const DEFAULT_CLAIMS = ['exp', 'nbf'] as const;
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
 type Algorithm = (typeof HMAC)[number] | (typeof ASYMMETRIC)[number];
 
@@ -70,7 +71,11 @@ export default definePlugin<JwtAuthConf, ConsumerLookup>({
       header: { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_-]+$', default: 'authorization', description: 'Header carrying the token (a "Bearer " prefix is removed).' },
       query: { type: 'string', minLength: 1, default: 'jwt', description: 'Query parameter carrying the token, checked when the header is absent.' },
       cookie: { type: 'string', minLength: 1, default: 'jwt', description: 'Cookie carrying the token, checked last.' },
-      hide_credentials: { type: 'boolean', default: false, description: 'Remove the token from the upstream request.' },
+      hide_credentials: {
+        type: 'boolean',
+        default: false,
+        description: 'Remove the token from the upstream request: every line of the header, every `query` parameter and `cookie` of those names, whichever carried it; on the anonymous fallback too.',
+      },
       key_claim_name: { type: 'string', minLength: 1, default: 'key', description: 'Payload claim naming the consumer (its jwt-auth `key`).' },
       realm: { type: 'string', minLength: 1, pattern: '^[^"\\\\]+$', default: 'jwt', description: 'Realm of the WWW-Authenticate challenge on 401.' },
       anonymous_consumer: { type: 'string', minLength: 1, description: 'Username of a consumer to use when the token is missing or invalid, instead of answering 401.' },
@@ -78,8 +83,8 @@ export default definePlugin<JwtAuthConf, ConsumerLookup>({
         type: 'array',
         uniqueItems: true,
         items: { enum: ['exp', 'nbf'] },
-        default: ['exp', 'nbf'],
-        description: 'Time claims checked when present in the token.',
+        default: [...DEFAULT_CLAIMS],
+        description: 'Time claims checked when present in the token; an empty list checks both, as the default does (a token past its `exp` is never accepted unless the list names only `nbf`).',
       },
       store_in_ctx: {
         type: 'boolean',
@@ -125,12 +130,12 @@ export default definePlugin<JwtAuthConf, ConsumerLookup>({
 
   rewrite(ctx, conf, consumers) {
     const challenge = `Bearer realm="${conf.realm}"`;
-    const found = tokenOf(ctx, conf);
+    const token = tokenOf(ctx, conf);
     let consumer: ConsumerInfo | undefined;
     let failure: { code: string; message: string } | undefined;
-    if (!found) failure = { code: 'GW_AUTH_MISSING_TOKEN', message: 'Missing JWT token in request' };
+    if (!token) failure = { code: 'GW_AUTH_MISSING_TOKEN', message: 'Missing JWT token in request' };
     else {
-      const verified = verify(found.token, conf, consumers);
+      const verified = verify(token, conf, consumers);
       if ('consumer' in verified) consumer = verified.consumer;
       else failure = verified;
     }
@@ -139,6 +144,8 @@ export default definePlugin<JwtAuthConf, ConsumerLookup>({
         const anonymous = consumers.get(conf.anonymous_consumer);
         if (anonymous) {
           attachConsumer(ctx, anonymous);
+          // A token that failed is still someone's credential: it goes no further either.
+          if (conf.hide_credentials && token) hide(ctx, conf);
           return;
         }
         throw unauthorized('GW_AUTH_INVALID_TOKEN', 'Invalid user authorization', challenge);
@@ -146,18 +153,14 @@ export default definePlugin<JwtAuthConf, ConsumerLookup>({
       throw unauthorized(failure!.code, failure!.message, challenge);
     }
     attachConsumer(ctx, consumer);
-    if (conf.hide_credentials && found) hide(ctx, conf, found.from);
+    if (conf.hide_credentials) hide(ctx, conf);
   },
 });
 
-function tokenOf(ctx: GatewayContext, conf: JwtAuthConf): { token: string; from: 'header' | 'query' | 'cookie' } | undefined {
+function tokenOf(ctx: GatewayContext, conf: JwtAuthConf): string | undefined {
   const header = ctx.get(conf.header);
-  if (header) return { token: header.replace(/^bearer\s+/i, ''), from: 'header' };
-  const query = ctx.gateway.var(`arg_${conf.query}`);
-  if (query) return { token: query, from: 'query' };
-  const cookie = ctx.gateway.var(`cookie_${conf.cookie}`);
-  if (cookie) return { token: cookie, from: 'cookie' };
-  return undefined;
+  if (header) return header.replace(/^bearer\s+/i, '');
+  return ctx.gateway.var(`arg_${conf.query}`) || ctx.gateway.var(`cookie_${conf.cookie}`) || undefined;
 }
 
 /**
@@ -185,8 +188,9 @@ function fromCache(cacheKey: string, conf: JwtAuthConf, lookup: ConsumerLookup):
   // Same rule as jsonwebtoken's checks; when they fail, the full path below says why.
   const grace = (hit.consumer.plugins['jwt-auth'] as JwtConsumerConf).lifetime_grace_period;
   const now = Math.floor(Date.now() / 1000);
-  if (hit.exp !== undefined && conf.claims_to_verify.includes('exp') && now >= hit.exp + grace) return undefined;
-  if (hit.nbf !== undefined && conf.claims_to_verify.includes('nbf') && hit.nbf > now + grace) return undefined;
+  const claims = claimsChecked(conf);
+  if (hit.exp !== undefined && claims.includes('exp') && now >= hit.exp + grace) return undefined;
+  if (hit.nbf !== undefined && claims.includes('nbf') && hit.nbf > now + grace) return undefined;
   return hit.consumer;
 }
 
@@ -197,6 +201,9 @@ function verify(token: string, conf: JwtAuthConf, lookup: ConsumerLookup): { con
   const invalid = (message: string) => ({ code: 'GW_AUTH_INVALID_TOKEN', message });
   const decoded = jwt.decode(token, { complete: true });
   if (!decoded || typeof decoded.payload !== 'object' || decoded.payload === null) return invalid('JWT token invalid');
+  // RFC 7515 §4.1.11: a recipient that does not understand every extension `crit` names must
+  // refuse the token; this plugin understands none (and `crit: []` is forbidden to producers).
+  if (Object.hasOwn(decoded.header, 'crit')) return invalid('JWT token invalid: unsupported critical header parameter');
   const claim = ownValue(decoded.payload, conf.key_claim_name);
   if (typeof claim !== 'string' || claim === '') return invalid('missing user key in JWT token');
   const consumer = lookup.find('jwt-auth', 'key', claim);
@@ -210,12 +217,13 @@ function verify(token: string, conf: JwtAuthConf, lookup: ConsumerLookup): { con
   } catch {
     return invalid('failed to verify jwt');
   }
+  const claims = claimsChecked(conf);
   try {
     jwt.verify(token, key, {
       algorithms: [auth.algorithm],
       clockTolerance: auth.lifetime_grace_period,
-      ignoreExpiration: !conf.claims_to_verify.includes('exp'),
-      ignoreNotBefore: !conf.claims_to_verify.includes('nbf'),
+      ignoreExpiration: !claims.includes('exp'),
+      ignoreNotBefore: !claims.includes('nbf'),
     });
   } catch (err) {
     if (err instanceof jwt.TokenExpiredError) return invalid(`'exp' claim expired at ${err.expiredAt.toUTCString()}`);
@@ -258,18 +266,28 @@ function keyOf(auth: JwtConsumerConf): KeyObject {
   return key;
 }
 
-function hide(ctx: GatewayContext, conf: JwtAuthConf, from: 'header' | 'query' | 'cookie'): void {
+/**
+ * Every copy of the token, whichever one was read: the header (every line of it), every query
+ * parameter and every cookie of the configured names. Other cookies go upstream unchanged.
+ */
+function hide(ctx: GatewayContext, conf: JwtAuthConf): void {
   const plan = ctx.gateway.upstream;
-  if (from === 'header') plan.headers.set(conf.header.toLowerCase(), null);
-  else if (from === 'query') plan.uri = withoutQueryParam(plan.uri, conf.query);
-  else {
-    // Other cookies go upstream byte for byte; only the token's is dropped.
-    const rest = ctx
-      .get('cookie')
-      .split(';')
-      .filter((pair) => pair.slice(0, pair.indexOf('=') < 0 ? undefined : pair.indexOf('=')).trim() !== conf.cookie)
-      .map((pair) => pair.trim())
-      .filter(Boolean);
-    plan.headers.set('cookie', rest.length > 0 ? rest.join('; ') : null);
-  }
+  plan.headers.set(conf.header.toLowerCase(), null);
+  plan.uri = withoutQueryParam(plan.uri, conf.query);
+  const cookies = ctx.get('cookie');
+  if (!cookies) return;
+  const rest = cookies
+    .split(';')
+    .filter((pair) => pair.slice(0, pair.indexOf('=') < 0 ? undefined : pair.indexOf('=')).trim() !== conf.cookie)
+    .map((pair) => pair.trim())
+    .filter(Boolean);
+  plan.headers.set('cookie', rest.length > 0 ? rest.join('; ') : null);
+}
+
+/**
+ * The time claims checked when a token carries them. An empty list means the default, as unset
+ * does in APISIX 3.17: `[]` once skipped every check and let expired tokens through.
+ */
+function claimsChecked(conf: JwtAuthConf): ReadonlyArray<'exp' | 'nbf'> {
+  return conf.claims_to_verify.length > 0 ? conf.claims_to_verify : DEFAULT_CLAIMS;
 }

@@ -37,7 +37,7 @@ export default definePlugin<KeyAuthConf, ConsumerLookup>({
         description:
           'Query parameter carrying the key, checked when the header is absent. Unset (the default): keys in query strings, which end up in logs, are not accepted.',
       },
-      hide_credentials: { type: 'boolean', default: false, description: 'Remove the key (header or query parameter) from the upstream request.' },
+      hide_credentials: { type: 'boolean', default: false, description: 'Remove the key from the upstream request: every line of the header and, when `query` is set, every parameter of that name; on the anonymous fallback too.' },
       realm: { type: 'string', minLength: 1, pattern: '^[^"\\\\]+$', default: 'key', description: 'Realm of the WWW-Authenticate challenge on 401.' },
       anonymous_consumer: {
         type: 'string',
@@ -68,6 +68,8 @@ export default definePlugin<KeyAuthConf, ConsumerLookup>({
       const anonymous = conf.anonymous_consumer && consumers.get(conf.anonymous_consumer);
       if (anonymous) {
         attachConsumer(ctx, anonymous);
+        // A wrong key is still a secret of someone's: it goes no further either (APISIX 3.17).
+        if (conf.hide_credentials && key) hide(ctx, conf);
         return;
       }
       const challenge = `apikey realm="${conf.realm}"`;
@@ -76,12 +78,17 @@ export default definePlugin<KeyAuthConf, ConsumerLookup>({
       throw unauthorized('GW_AUTH_INVALID_KEY', 'Invalid API key in request', challenge);
     }
     attachConsumer(ctx, consumer);
-    if (conf.hide_credentials) hide(ctx, conf, fromHeader !== '');
+    if (conf.hide_credentials) hide(ctx, conf);
   },
 });
 
-function hide(ctx: GatewayContext, conf: KeyAuthConf, inHeader: boolean): void {
+/**
+ * Every copy of the key, wherever it was read from: the header (every line of it) and, when the
+ * route reads keys from the query string, every parameter of that name. A client that sent the
+ * key twice must not have the second copy reach the upstream.
+ */
+function hide(ctx: GatewayContext, conf: KeyAuthConf): void {
   const plan = ctx.gateway.upstream;
-  if (inHeader) plan.headers.set(conf.header.toLowerCase(), null);
-  else if (conf.query) plan.uri = withoutQueryParam(plan.uri, conf.query);
+  plan.headers.set(conf.header.toLowerCase(), null);
+  if (conf.query) plan.uri = withoutQueryParam(plan.uri, conf.query);
 }

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/processes.js';
+import { parseRawResponse, rawRequest } from '../helpers/raw.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { putConsumer, putRoute } from './support.js';
 
@@ -105,6 +107,48 @@ describe('plugin jwt-auth', () => {
       expect((await gw.get('/hide', { cookie: `theme=dark; jwt=${token}; lang=en` })).json.headers.cookie).to.equal('theme=dark; lang=en');
     });
 
+    it('hides every copy of the token: every header line, query parameter and cookie, on the anonymous fallback too', async () => {
+      const send = (path: string, token: string) =>
+        rawRequest(
+          gw.url,
+          `GET ${path}?jwt=${token}&a=1&jwt=copy HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${token}\r\nAuthorization: Bearer other\r\n` +
+            `Cookie: theme=dark; jwt=${token}\r\nCookie: jwt=again; lang=en\r\nConnection: close\r\n\r\n`,
+        ).then((raw) => JSON.parse(parseRawResponse(raw).body) as { url: string; headers: Record<string, string> });
+      const seen = await send('/hide', jwt.sign({ key: 'jack-key' }, SECRET));
+      expect(seen.headers['x-consumer-username']).to.equal('jack');
+      expect(seen.headers).to.not.have.property('authorization');
+      expect(seen.url).to.equal('/hide?a=1');
+      expect(seen.headers.cookie).to.equal('theme=dark; lang=en');
+      // A token that fails falls back to the anonymous consumer, and is hidden as well.
+      await putConsumer(gw, 'visitor', {});
+      await putRoute(gw, 'hide-anon', '/hide-anon', upstream, { 'jwt-auth': { hide_credentials: true, anonymous_consumer: 'visitor' } });
+      const anonymous = await send('/hide-anon', jwt.sign({ key: 'jack-key' }, 'not-the-secret'));
+      expect(anonymous.headers['x-consumer-username']).to.equal('visitor');
+      expect(anonymous.headers).to.not.have.property('authorization');
+      expect(anonymous.url).to.equal('/hide-anon?a=1');
+      expect(anonymous.headers.cookie).to.equal('theme=dark; lang=en');
+    });
+
+    it('checks exp and nbf present in a token when claims_to_verify is empty, as when it is unset (APISIX 3.17)', async () => {
+      await putRoute(gw, 'noclaims', '/noclaims', upstream, { 'jwt-auth': { claims_to_verify: [] } });
+      const get = (payload: Record<string, unknown>) => gw.get('/noclaims', bearer(jwt.sign({ key: 'jack-key', ...payload }, SECRET)));
+      const expired = await get({ exp: now() - 5 });
+      expect(expired.status).to.equal(401);
+      expect(expired.json.message).to.match(/^'exp' claim expired at /);
+      expect((await get({ nbf: now() + 300 })).json.message).to.match(/^'nbf' claim not valid until /);
+      // jsonwebtoken will not sign a string `exp`; signed by hand, it is refused rather than skipped.
+      const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const unsigned = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ key: 'jack-key', exp: 'tomorrow' })}`;
+      const stringExp = `${unsigned}.${createHmac('sha256', SECRET).update(unsigned).digest('base64url')}`;
+      expect((await gw.get('/noclaims', bearer(stringExp))).status).to.equal(401);
+      expect((await get({})).status).to.equal(200);
+      expect((await get({ exp: now() + 60, nbf: now() - 60 })).status).to.equal(200);
+      // A token this gateway verified before (its cache) is held to the same rule.
+      const once = jwt.sign({ key: 'jack-key', exp: now() + 1 }, SECRET);
+      expect((await gw.get('/noclaims', bearer(once))).status).to.equal(200);
+      expect(await waitFor(async () => (await gw.get('/noclaims', bearer(once))).status === 401, 4000, 100)).to.equal(true);
+    });
+
     it('allows the consumer lifetime_grace_period of clock skew, and skips claims not verified', async () => {
       const late = jwt.sign({ key: 'ec-key', exp: now() - 10 }, ec.privateKey, { algorithm: 'ES256' });
       expect((await gw.get('/jwt', bearer(late))).status).to.equal(200);
@@ -152,6 +196,15 @@ describe('plugin jwt-auth', () => {
     it('refuses expired and not-yet-valid tokens', async () => {
       await reject(bearer(jwt.sign({ key: 'jack-key', exp: now() - 5 }, SECRET)), /^'exp' claim expired at /);
       await reject(bearer(jwt.sign({ key: 'jack-key', nbf: now() + 300 }, SECRET)), /^'nbf' claim not valid until /);
+    });
+
+    it('refuses a token with a critical header parameter it does not understand (RFC 7515 §4.1.11)', async () => {
+      const header = (extra: Record<string, unknown>) => ({ alg: 'HS256', typ: 'JWT', ...extra }) as jwt.JwtHeader;
+      await reject(bearer(jwt.sign({ key: 'jack-key' }, SECRET, { header: header({ crit: ['x-ext'], 'x-ext': true }) })), 'JWT token invalid: unsupported critical header parameter');
+      await reject(bearer(jwt.sign({ key: 'jack-key' }, SECRET, { header: header({ crit: [] }) })), 'JWT token invalid: unsupported critical header parameter');
+      await reject(bearer(jwt.sign({ key: 'jack-key' }, SECRET, { header: header({ crit: 'exp' }) })), 'JWT token invalid: unsupported critical header parameter');
+      // Other unknown header parameters that are not critical are ignored, as the RFC says.
+      expect((await gw.get('/jwt', bearer(jwt.sign({ key: 'jack-key' }, SECRET, { header: header({ kid: 'k1', 'x-note': 1 }) })))).status).to.equal(200);
     });
 
     it('stops accepting a consumer that was removed', async () => {

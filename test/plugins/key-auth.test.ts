@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { parseRawResponse, rawRequest } from '../helpers/raw.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { putConsumer, putRoute } from './support.js';
 
@@ -82,6 +83,24 @@ describe('plugin key-auth', () => {
       const query = await gw.get('/hide?a=1&apikey=jack-secret-key&b=%20two');
       expect(query.status).to.equal(200);
       expect(query.json.url).to.equal('/hide?a=1&b=%20two');
+    });
+
+    it('hides every copy of the key: every header line, every query parameter of that name, on the anonymous fallback too', async () => {
+      await putRoute(gw, 'hide-all', '/hide-all', upstream, { 'key-auth': { query: 'apikey', hide_credentials: true } });
+      // The key in the header, and copies of it (however spelled) in the query string.
+      const both = await gw.get('/hide-all?apikey=jack-secret-key&x=1&apikey=again&%61pikey=third', { apikey: 'jack-secret-key' });
+      expect(both.status).to.equal(200);
+      expect(both.json.headers).to.not.have.property('apikey');
+      expect(both.json.url).to.equal('/hide-all?x=1');
+      // A failed key that falls back to the anonymous consumer is hidden as well (APISIX 3.17),
+      // here sent on two header lines and in the query string.
+      await putConsumer(gw, 'visitor', {});
+      await putRoute(gw, 'hide-anon', '/hide-anon', upstream, { 'key-auth': { query: 'apikey', hide_credentials: true, anonymous_consumer: 'visitor' } });
+      const raw = await rawRequest(gw.url, 'GET /hide-anon?apikey=wrong&y=2 HTTP/1.1\r\nHost: t\r\napikey: wrong-1\r\nApiKey: wrong-2\r\nConnection: close\r\n\r\n');
+      const seen = JSON.parse(parseRawResponse(raw).body) as { url: string; headers: Record<string, string> };
+      expect(seen.headers['x-consumer-username']).to.equal('visitor');
+      expect(seen.headers).to.not.have.property('apikey');
+      expect(seen.url).to.equal('/hide-anon?y=2');
     });
 
     it('follows consumer changes: a new key works, a removed consumer does not', async () => {
