@@ -162,7 +162,13 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     metrics.setSources({
       catalog: () => {
         const health = catalog.health();
-        return { revision: health.revision, reachable: health.connected, syncErrors: health.syncErrors ?? 0 };
+        return {
+          revision: health.revision,
+          reachable: health.connected,
+          syncErrors: health.syncErrors ?? 0,
+          storeReset: health.storeReset !== undefined,
+          resets: health.resets,
+        };
       },
       redis: () => {
         const out: Array<{ name: string; reachable: boolean }> = [];
@@ -254,6 +260,7 @@ function createCatalog(config: GatewayConfig, logger: Logger, claims: ClaimsOf):
       keyPrefix: config.redis.key_prefix,
       logger,
       pollInterval: config.catalog.poll_interval,
+      restoreOnReset: config.catalog.restore_on_reset,
       claims,
     });
   }

@@ -36,7 +36,7 @@ export interface GatewayConfig {
     max_body_bytes: number;
   };
   status: { enabled: boolean; listen: string };
-  catalog: { backend: 'embedded' | 'redis'; file: string; poll_interval: number };
+  catalog: { backend: 'embedded' | 'redis'; file: string; poll_interval: number; restore_on_reset: boolean };
   redis: {
     url: string;
     key_prefix: string;
@@ -142,6 +142,7 @@ const configSchema = {
         backend: { enum: ['embedded', 'redis'], default: 'embedded' },
         file: { type: 'string', minLength: 1, default: 'catalog.json' },
         poll_interval: { ...seconds, default: 1 },
+        restore_on_reset: { type: 'boolean', default: true },
       },
     },
     redis: {

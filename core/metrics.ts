@@ -90,7 +90,7 @@ export interface LogQueueGauge {
 
 /** What the composition root knows about the gateway's own parts, read at scrape time. */
 export interface GatewaySources {
-  catalog?(): { revision: number; reachable: boolean; syncErrors: number };
+  catalog?(): { revision: number; reachable: boolean; syncErrors: number; storeReset?: boolean; resets?: { detected: number; restored: number } };
   /** Connections to Redis by name (`gateway`, `catalog`); absent when not in use. */
   redis?(): Array<{ name: string; reachable: boolean }>;
   connections?(): { active: number; requests: number };
@@ -127,6 +127,9 @@ export class GatewayMetrics {
   readonly catalogRevision: Gauge;
   readonly catalogReachable: Gauge;
   readonly catalogSyncErrors: Counter;
+  readonly catalogStoreReset: Gauge;
+  readonly catalogStoreResets: Counter;
+  readonly catalogRestores: Counter;
   readonly redisReachable: Gauge<'connection'>;
   readonly mcpSessions: Gauge<'route'>;
   readonly mcpChildren: Gauge<'route'>;
@@ -255,6 +258,38 @@ export class GatewayMetrics {
         this.inc(catalog.syncErrors);
       },
     });
+    this.catalogStoreReset = new Gauge({
+      name: 'tollgate_catalog_store_reset',
+      help: 'Whether the catalog store lost the catalog (a Redis restarted empty) and the gateway serves its snapshot instead (1) or not (0).',
+      registers,
+      aggregator: 'max',
+      collect() {
+        const catalog = self.sources.catalog?.();
+        if (catalog) this.set(catalog.storeReset ? 1 : 0);
+      },
+    });
+    const catalogCounter = (name: string, help: string, field: 'detected' | 'restored') =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const catalog = self.sources.catalog?.();
+          if (!catalog) return;
+          this.reset();
+          this.inc(catalog.resets?.[field] ?? 0);
+        },
+      });
+    this.catalogStoreResets = catalogCounter(
+      'tollgate_catalog_store_resets_total',
+      'Times this gateway found the catalog store without its catalog (a Redis restarted empty) and kept serving its snapshot.',
+      'detected',
+    );
+    this.catalogRestores = catalogCounter(
+      'tollgate_catalog_restores_total',
+      "Times this gateway wrote its snapshot back into a catalog store that had lost it (catalog.restore_on_reset).",
+      'restored',
+    );
     this.redisReachable = new Gauge({
       name: 'tollgate_redis_reachable',
       help: "Whether the gateway's Redis connections are ready (1) or not (0), by connection (gateway: limits and sessions; catalog).",

@@ -2,7 +2,8 @@
  * The status listener (APISIX's `/status` and `/status/ready`, default 127.0.0.1:7085): liveness,
  * and readiness that reports catalog health. Degraded (store unreachable, last good snapshot
  * serving) is still ready: every instance loses the same Redis at the same time, and taking them
- * all out of rotation would turn a control-plane outage into a data-plane one.
+ * all out of rotation would turn a control-plane outage into a data-plane one. So is a store that
+ * lost the catalog (a Redis restarted empty) while the snapshot serves: `catalog.storeReset` says so.
  */
 import { createServer, type Server } from 'node:http';
 import type { CatalogHealth } from './catalog/types.js';
@@ -38,7 +39,7 @@ export class StatusServer {
         body = { status: 'ok', invalid_entries: this.problems() };
       } else if (path === '/status/ready') {
         const catalog = this.health();
-        const state = !catalog.loaded ? 'not ready' : catalog.connected ? 'ok' : 'degraded';
+        const state = !catalog.loaded ? 'not ready' : catalog.connected && !catalog.storeReset ? 'ok' : 'degraded';
         status = catalog.loaded ? 200 : 503;
         body = { status: state, catalog, invalid_entries: this.problems() };
       }

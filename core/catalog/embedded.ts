@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 import type { Logger } from '../logger.js';
 import { ChangeLog, syncDirectory, type LogLine } from './change-log.js';
 import { findClaimHolder } from './claims.js';
-import { ChangeEmitter, Snapshot, nowSeconds, stamp } from './snapshot.js';
+import { ChangeEmitter, Snapshot, highestNumericId, nowSeconds, stamp } from './snapshot.js';
 import {
   CatalogConflictError,
   CatalogUnavailableError,
@@ -225,14 +225,3 @@ function replay(snapshot: Snapshot, lines: readonly LogLine[]): Snapshot {
   }
   return out;
 }
-
-function highestNumericId(snapshot: Snapshot): number {
-  let max = 0;
-  for (const kind of RESOURCE_KINDS) {
-    for (const id of snapshot.list(kind).keys()) {
-      if (/^\d{1,20}$/.test(id)) max = Math.max(max, Number(id));
-    }
-  }
-  return max;
-}
-

@@ -8,17 +8,29 @@
  *   {prefix}:events     pub/sub channel of catalog events (a plugin reload), each also counted
  *   {prefix}:event:<e>  how many times event <e> happened, for followers that missed a message
  *   {prefix}:unique, {prefix}:claims   the index of unique claims (redis-scripts.ts)
+ *   {prefix}:epoch      names the catalog the store holds; {prefix}:restored marks a fresh restore
  * A write checks its claims, bumps the revision, stores the record and publishes the change in one
  * Lua script (redis-scripts.ts), so followers never see a change without its revision and two
  * gateways cannot both give one credential away. Each instance applies changes in revision
  * order; a gap (a lost message), a reconnect or a newer revision seen by the poller triggers a
  * full reload. While Redis is away the last good snapshot keeps serving and writes fail fast.
+ * A Redis that comes back without our catalog is not followed: see redis-reset.ts.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { createRedis, type RedisConnectionOptions } from '../redis.js';
 import { claimKey, findClaimHolder } from './claims.js';
-import { DELETE_SCRIPT, PUT_SCRIPT, isConflict, type DeleteReply, type PutReply } from './redis-scripts.js';
+import { lostCatalog, newEpoch, restoreMarkerMs, restorePayload, type StoreState } from './redis-reset.js';
+import {
+  DELETE_SCRIPT,
+  ENSURE_EPOCH_SCRIPT,
+  PUT_SCRIPT,
+  RESTORE_SCRIPT,
+  isConflict,
+  isEpochMismatch,
+  type DeleteReply,
+  type PutReply,
+} from './redis-scripts.js';
 import { ChangeEmitter, Snapshot, nowSeconds } from './snapshot.js';
 import {
   CatalogConflictError,
@@ -33,6 +45,7 @@ import {
   type ClaimsOf,
   type PutResult,
   type ResourceKind,
+  type StoreReset,
 } from './types.js';
 
 interface StoredRecord {
@@ -51,6 +64,8 @@ export interface RedisCatalogOptions {
   pollInterval: number;
   /** Values at most one record may hold (consumers' credentials); checked inside the write script. */
   claims?: ClaimsOf;
+  /** Write the snapshot back into a store that lost the catalog (default true; redis-reset.ts). */
+  restoreOnReset?: boolean;
 }
 
 const CATALOG_EVENTS: readonly CatalogEvent[] = ['plugins-reload'];
@@ -58,7 +73,13 @@ const CATALOG_EVENTS: readonly CatalogEvent[] = ['plugins-reload'];
 type RedisWithScripts = Redis & {
   catalogPut(...keysThenArgs: Array<string | number>): Promise<PutReply>;
   catalogDelete(...keysThenArgs: string[]): Promise<DeleteReply>;
+  catalogEnsureEpoch(revision: string, epoch: string, seenRevision: number, newEpoch: string): Promise<string | null>;
+  catalogRestore(...keysThenArgs: Array<string | number>): Promise<0 | 1>;
 };
+
+const WRITE_REFUSED_AFTER_RESET =
+  'catalog store was reset: redis no longer holds the catalog this gateway serves; writes are refused until it does ' +
+  '(catalog.restore_on_reset, see docs/deployment.md)';
 
 export class RedisCatalog implements Catalog {
   readonly backend = 'redis' as const;
@@ -76,13 +97,20 @@ export class RedisCatalog implements Catalog {
   private readonly eventListeners = new Set<(event: CatalogEvent) => void>();
   private readonly eventCounts = new Map<CatalogEvent, number>();
   private syncErrors = 0;
+  /** The catalog this gateway follows (the store's epoch); undefined until a store names one. */
+  private epoch?: string;
+  /** Set while the store has lost our catalog and the snapshot serves instead; `epoch` is the store's. */
+  private reset?: StoreReset & { epoch?: string };
+  private readonly resets = { detected: 0, restored: 0 };
 
   constructor(private readonly options: RedisCatalogOptions) {
     this.tag = `{${options.keyPrefix}}`;
     this.emitter = new ChangeEmitter((err) => options.logger.error({ err }, 'catalog change listener failed'));
     this.client = createRedis(options.redis) as RedisWithScripts;
-    this.client.defineCommand('catalogPut', { numberOfKeys: 5, lua: PUT_SCRIPT });
-    this.client.defineCommand('catalogDelete', { numberOfKeys: 5, lua: DELETE_SCRIPT });
+    this.client.defineCommand('catalogPut', { numberOfKeys: 6, lua: PUT_SCRIPT });
+    this.client.defineCommand('catalogDelete', { numberOfKeys: 6, lua: DELETE_SCRIPT });
+    this.client.defineCommand('catalogEnsureEpoch', { numberOfKeys: 2, lua: ENSURE_EPOCH_SCRIPT });
+    this.client.defineCommand('catalogRestore', { numberOfKeys: 6 + RESOURCE_KINDS.length, lua: RESTORE_SCRIPT });
     this.subscriber = createRedis(options.redis);
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.key('events')) void this.checkEvents();
@@ -122,6 +150,7 @@ export class RedisCatalog implements Catalog {
   }
 
   async put(kind: ResourceKind, id: string, value: Record<string, unknown>): Promise<PutResult> {
+    this.refuseWhileReset();
     const { create_time: _c, update_time: _u, ...rest } = value;
     const claimsOf = this.options.claims;
     const claims = claimsOf?.(kind, rest) ?? [];
@@ -130,8 +159,9 @@ export class RedisCatalog implements Catalog {
     if (known) throw new CatalogConflictError(kind, known.claim, known.holder);
     const keys = claims.map((claim) => claimKey(kind, claim));
     const reply = await this.guard(() =>
-      this.client.catalogPut(...this.writeKeys(kind), kind, id, JSON.stringify(rest), nowSeconds(), JSON.stringify(keys), claimsField(kind, id)),
+      this.client.catalogPut(...this.writeKeys(kind), this.epoch ?? '', kind, id, JSON.stringify(rest), nowSeconds(), JSON.stringify(keys), claimsField(kind, id)),
     );
+    if (isEpochMismatch(reply)) this.storeMovedOn();
     if (isConflict(reply)) {
       const [, holder, key] = reply;
       throw new CatalogConflictError(kind, claims[keys.indexOf(key)], holder);
@@ -143,7 +173,9 @@ export class RedisCatalog implements Catalog {
   }
 
   async delete(kind: ResourceKind, id: string): Promise<CatalogRecord | undefined> {
-    const result = await this.guard(() => this.client.catalogDelete(...this.writeKeys(kind), kind, id, claimsField(kind, id)));
+    this.refuseWhileReset();
+    const result = await this.guard(() => this.client.catalogDelete(...this.writeKeys(kind), this.epoch ?? '', kind, id, claimsField(kind, id)));
+    if (isEpochMismatch(result)) this.storeMovedOn();
     if (!result) return undefined;
     const [rev, old] = result;
     this.applyChange(rev, kind, id, undefined);
@@ -151,6 +183,7 @@ export class RedisCatalog implements Catalog {
   }
 
   async nextId(): Promise<string> {
+    this.refuseWhileReset();
     return formatGeneratedId(await this.guard(() => this.client.incr(this.key('ids'))));
   }
 
@@ -171,20 +204,32 @@ export class RedisCatalog implements Catalog {
     return () => this.eventListeners.delete(listener);
   }
 
-  /** Delivers each event whose counter moved since we last looked (the first look only records). */
+  /**
+   * Delivers each event whose counter grew since we last looked (the first look only records; a
+   * counter that fell went with a store reset, and is only recorded).
+   */
   private async checkEvents(): Promise<void> {
     if (this.client.status !== 'ready') return;
     for (const event of CATALOG_EVENTS) {
       const count = Number((await this.client.get(this.key(`event:${event}`)).catch(() => null)) ?? 0);
       const seen = this.eventCounts.get(event);
       this.eventCounts.set(event, count);
-      if (seen !== undefined && count !== seen) for (const listener of this.eventListeners) listener(event);
+      if (seen !== undefined && count > seen) for (const listener of this.eventListeners) listener(event);
     }
   }
 
   health(): CatalogHealth {
     const connected = this.client.status === 'ready' && this.subscriber.status === 'ready' && this.lastError === undefined;
-    return { loaded: this.loaded, connected, revision: this.current.revision, lastError: this.lastError, syncErrors: this.syncErrors };
+    const storeReset = this.reset && { since: this.reset.since, storeRevision: this.reset.storeRevision, snapshotRevision: this.reset.snapshotRevision, restore: this.reset.restore };
+    return {
+      loaded: this.loaded,
+      connected,
+      revision: this.current.revision,
+      lastError: this.lastError,
+      syncErrors: this.syncErrors,
+      storeReset,
+      resets: { ...this.resets },
+    };
   }
 
   async close(): Promise<void> {
@@ -201,7 +246,17 @@ export class RedisCatalog implements Catalog {
 
   /** The KEYS of a write script. */
   private writeKeys(kind: ResourceKind): string[] {
-    return [this.key(kind), this.key('revision'), this.key('changes'), this.key('unique'), this.key('claims')];
+    return [this.key(kind), this.key('revision'), this.key('changes'), this.key('unique'), this.key('claims'), this.key('epoch')];
+  }
+
+  private refuseWhileReset(): void {
+    if (this.reset) throw new CatalogUnavailableError(WRITE_REFUSED_AFTER_RESET);
+  }
+
+  /** A write found the store holding another catalog (or none) before a reload noticed. */
+  private storeMovedOn(): never {
+    void this.reload().catch((err: Error) => this.noteError(err));
+    throw new CatalogUnavailableError(WRITE_REFUSED_AFTER_RESET);
   }
 
   private async guard<T>(command: () => Promise<T>): Promise<T> {
@@ -238,7 +293,8 @@ export class RedisCatalog implements Catalog {
   /** Applies changes strictly in revision order; anything else means we missed one. */
   private applyChange(rev: number, kind: ResourceKind, id: string, record: CatalogRecord | undefined): void {
     if (rev <= this.current.revision) return;
-    if (rev !== this.current.revision + 1 || !this.loaded) {
+    // After a reset the next revision may belong to another catalog: only a reload can tell.
+    if (rev !== this.current.revision + 1 || !this.loaded || this.reset) {
       void this.reload();
       return;
     }
@@ -255,8 +311,10 @@ export class RedisCatalog implements Catalog {
       return;
     }
     try {
-      const revision = Number((await this.client.get(this.key('revision'))) ?? 0);
-      if (this.lastError !== undefined || revision !== this.current.revision) await this.reload();
+      const [revision, epoch] = await this.client.mget(this.key('revision'), this.key('epoch'));
+      // While the store has lost our catalog, compare with what it held then, not with our snapshot.
+      const seen = this.reset ?? { storeRevision: this.current.revision, epoch: this.epoch };
+      if (this.lastError !== undefined || Number(revision ?? 0) !== seen.storeRevision || (epoch ?? undefined) !== seen.epoch) await this.reload();
       await this.checkEvents();
     } catch (err) {
       this.noteError(err as Error);
@@ -284,15 +342,20 @@ export class RedisCatalog implements Catalog {
 
   private async reloadOnce(): Promise<void> {
     if (this.client.status !== 'ready') throw new CatalogUnavailableError(`redis ${this.client.status}`);
-    const multi = this.client.multi().get(this.key('revision'));
+    const multi = this.client.multi().get(this.key('revision')).get(this.key('epoch')).get(this.key('restored'));
     for (const kind of RESOURCE_KINDS) multi.hgetall(this.key(kind));
     const replies = (await multi.exec()) ?? [];
     const failed = replies.find(([err]) => err);
     if (failed) throw failed[0];
-    const revision = Number(replies[0][1] ?? 0);
+    const [revision, epoch, restored] = replies.slice(0, 3).map(([, value]) => (value ?? undefined) as string | undefined);
+    const store: StoreState = { revision: Number(revision ?? 0), epoch, restoredRevision: restored === undefined ? undefined : Number(restored) };
+    if (this.loaded && lostCatalog(store, { revision: this.current.revision, epoch: this.epoch })) {
+      await this.onStoreReset(store);
+      return;
+    }
     const entries: Partial<Record<ResourceKind, Array<[string, CatalogRecord]>>> = {};
     RESOURCE_KINDS.forEach((kind, i) => {
-      const hash = (replies[i + 1][1] ?? {}) as Record<string, string>;
+      const hash = (replies[i + 3][1] ?? {}) as Record<string, string>;
       const list: Array<[string, CatalogRecord]> = [];
       for (const [id, json] of Object.entries(hash)) {
         try {
@@ -304,16 +367,71 @@ export class RedisCatalog implements Catalog {
       }
       entries[kind] = list;
     });
-    if (revision < this.current.revision) {
-      // Redis came back without our data (a restart without persistence, a failover to a stale
-      // replica). Redis is the source of truth, so we follow it, but loudly.
-      this.options.logger.error({ was: this.current.revision, now: revision }, 'catalog revision went backwards: redis lost data?');
+    const followedEpoch = store.epoch ?? (await this.ensureEpoch(store.revision));
+    if (store.revision < this.current.revision) {
+      this.options.logger.error(
+        { was: this.current.revision, now: store.revision },
+        'catalog revision went backwards within the same catalog (a backup restored on purpose, a promoted replica?); following it',
+      );
     }
-    this.current = Snapshot.fromEntries(revision, entries);
+    if (this.reset) this.options.logger.warn({ revision: store.revision }, 'the catalog store holds the catalog again; following it');
+    else if (this.epoch !== undefined && followedEpoch !== undefined && followedEpoch !== this.epoch) {
+      this.options.logger.warn({ was: this.epoch, now: followedEpoch, revision: store.revision }, 'the catalog store holds another catalog (a newer one); following it');
+    }
+    this.reset = undefined;
+    this.epoch = followedEpoch;
+    this.current = Snapshot.fromEntries(store.revision, entries);
     this.loaded = true;
-    if (this.lastError !== undefined) this.options.logger.info({ revision }, 'catalog resynchronised with redis');
+    if (this.lastError !== undefined) this.options.logger.info({ revision: store.revision }, 'catalog resynchronised with redis');
     this.lastError = undefined;
     this.emitter.emit(this.current, 'all');
+  }
+
+  /** The store lost our catalog: keep the snapshot, say so, and (unless turned off) put it back. */
+  private async onStoreReset(store: StoreState): Promise<void> {
+    this.lastError = undefined;
+    const restore = this.options.restoreOnReset !== false;
+    if (!this.reset) {
+      this.resets.detected += 1;
+      this.options.logger.error(
+        { snapshot_revision: this.current.revision, store_revision: store.revision, epoch: this.epoch, store_epoch: store.epoch ?? null, restore },
+        restore
+          ? 'catalog store was reset (redis lost the catalog): serving the last snapshot and restoring redis from it'
+          : 'catalog store was reset (redis lost the catalog): serving the last snapshot; restore_on_reset is off, redis is left as it is',
+      );
+    }
+    this.reset = {
+      since: this.reset?.since ?? new Date().toISOString(),
+      storeRevision: store.revision,
+      snapshotRevision: this.current.revision,
+      restore,
+      epoch: store.epoch,
+    };
+    if (!restore || !(await this.restore(store))) return;
+    // Won: the store holds our snapshot. Lost: another gateway restored first (or a write
+    // landed); the next poll sees the store change and reloads.
+    this.resets.restored += 1;
+    this.reset = undefined;
+    this.options.logger.warn(
+      { revision: this.current.revision, epoch: this.epoch, replaced_revision: store.revision, replaced_epoch: store.epoch ?? null },
+      "restored the catalog store from this gateway's snapshot, replacing what it held",
+    );
+  }
+
+  /** Compare-and-set of the whole catalog: written only if the store still holds `seen`. */
+  private async restore(seen: StoreState): Promise<boolean> {
+    const { payload, idsFloor } = restorePayload(this.current, this.options.claims);
+    const epoch = this.epoch ?? newEpoch();
+    const keys = ['revision', 'epoch', 'ids', 'restored', 'unique', 'claims', ...RESOURCE_KINDS].map((name) => this.key(name));
+    const marker = restoreMarkerMs(this.options.pollInterval);
+    const won = await this.client.catalogRestore(...keys, seen.epoch ?? '', seen.revision, epoch, this.current.revision, idsFloor, marker, payload);
+    if (won === 1) this.epoch = epoch;
+    return won === 1;
+  }
+
+  /** The store's epoch, naming it first if it has none (a new store, or one older than epochs). */
+  private async ensureEpoch(revision: number): Promise<string | undefined> {
+    return (await this.client.catalogEnsureEpoch(this.key('revision'), this.key('epoch'), revision, newEpoch())) ?? undefined;
   }
 
   private noteError(err: Error): void {

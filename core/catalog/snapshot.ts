@@ -86,3 +86,14 @@ export function stamp(
 export function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
+
+/** The highest all-digit id in the snapshot: generated ids must stay above it. */
+export function highestNumericId(snapshot: CatalogSnapshot): number {
+  let max = 0;
+  for (const kind of RESOURCE_KINDS) {
+    for (const id of snapshot.list(kind).keys()) {
+      if (/^\d{1,20}$/.test(id)) max = Math.max(max, Number(id));
+    }
+  }
+  return max;
+}
