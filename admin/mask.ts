@@ -5,6 +5,7 @@
  * plugin.
  */
 import type { ResourceKind } from '../core/catalog/types.js';
+import { ownValue } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
 import type { JsonSchema } from '../core/schema.js';
 
@@ -13,7 +14,8 @@ export const MASK = '******';
 /** A copy of a resource's value with every secret in its plugin configs replaced by MASK. */
 export function maskSecrets(kind: ResourceKind, id: string, value: Record<string, unknown>, registry: PluginRegistry): Record<string, unknown> {
   if (kind === 'plugin_metadata') return maskWith(registry.schemaOf(id, 'metadata'), value) as Record<string, unknown>;
-  const plugins = value.plugins;
+  // A record written straight into the store may be anything: mask what is there, fail on nothing.
+  const plugins = ownValue(value, 'plugins');
   if (typeof plugins !== 'object' || plugins === null) return value;
   // fromEntries defines own keys: a stored `__proto__` plugin name stays data, not a prototype.
   const masked = Object.fromEntries(

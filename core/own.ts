@@ -23,3 +23,14 @@ export function ownValue(target: unknown, key: string): unknown {
 export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
 }
+
+/**
+ * A request header named by config (key-auth `header`, a chash `key` …), from own properties only:
+ * Node's header object inherits from Object.prototype, so `headers.constructor` is a function.
+ * Repeated lines of one header come joined, as Node joins them.
+ */
+export function requestHeader(headers: Readonly<Record<string, string | string[] | undefined>>, name: string): string | undefined {
+  const value = ownValue(headers, name.toLowerCase());
+  if (Array.isArray(value)) return value.join(', ');
+  return typeof value === 'string' ? value : undefined;
+}

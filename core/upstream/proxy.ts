@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { GatewayContext } from '../context.js';
 import { GatewayError } from '../errors.js';
+import { ownValue } from '../own.js';
 import type { RequestState } from '../request.js';
 import type { UpstreamNode } from './balancer.js';
 import { requestBody } from './request-body.js';
@@ -286,7 +287,7 @@ function chashKey(ctx: GatewayContext, state: RequestState, upstream: Upstream):
   let value: string | undefined;
   switch (upstream.hashOn) {
     case 'header': {
-      const h = ctx.req.headers[key.toLowerCase()];
+      const h = ownValue(ctx.req.headers, key.toLowerCase()) as string | string[] | undefined;
       value = Array.isArray(h) ? h[0] : h;
       break;
     }

@@ -12,7 +12,7 @@ import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { attachConsumer, unauthorized, withoutQueryParam } from '../../core/auth.js';
 import type { ConsumerInfo, GatewayContext } from '../../core/context.js';
-import { ownValue } from '../../core/own.js';
+import { ownValue, requestHeader } from '../../core/own.js';
 import { definePlugin, type ConsumerLookup } from '../../core/plugin.js';
 
 const HMAC = ['HS256', 'HS384', 'HS512'] as const;
@@ -158,7 +158,7 @@ export default definePlugin<JwtAuthConf, ConsumerLookup>({
 });
 
 function tokenOf(ctx: GatewayContext, conf: JwtAuthConf): string | undefined {
-  const header = ctx.get(conf.header);
+  const header = requestHeader(ctx.req.headers, conf.header);
   if (header) return header.replace(/^bearer\s+/i, '');
   return ctx.gateway.var(`arg_${conf.query}`) || ctx.gateway.var(`cookie_${conf.cookie}`) || undefined;
 }

@@ -9,6 +9,7 @@
  */
 import { attachConsumer, unauthorized, withoutQueryParam } from '../../core/auth.js';
 import type { GatewayContext } from '../../core/context.js';
+import { requestHeader } from '../../core/own.js';
 import { definePlugin, type ConsumerLookup } from '../../core/plugin.js';
 
 interface KeyAuthConf {
@@ -61,7 +62,7 @@ export default definePlugin<KeyAuthConf, ConsumerLookup>({
   create: (_conf, _route, api) => api.consumers,
 
   rewrite(ctx, conf, consumers) {
-    const fromHeader = ctx.get(conf.header);
+    const fromHeader = requestHeader(ctx.req.headers, conf.header);
     const key = fromHeader || (conf.query ? ctx.gateway.var(`arg_${conf.query}`) : undefined);
     const consumer = key ? consumers.find('key-auth', 'key', key) : undefined;
     if (!consumer) {

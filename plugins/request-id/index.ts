@@ -5,6 +5,7 @@
  * Phases: rewrite (adopt or generate, forward upstream), headerFilter (echo in the response).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { requestHeader } from '../../core/own.js';
 import { definePlugin } from '../../core/plugin.js';
 
 interface RequestIdConf {
@@ -43,7 +44,7 @@ export default definePlugin<RequestIdConf>({
   },
 
   rewrite(ctx, conf) {
-    const incoming = ctx.get(conf.header_name);
+    const incoming = requestHeader(ctx.req.headers, conf.header_name);
     const id = incoming && ACCEPTABLE_ID.test(incoming) ? incoming : generate(conf);
     ctx.gateway.requestId = id;
     ctx.gateway.upstream.headers.set(conf.header_name.toLowerCase(), id);

@@ -16,6 +16,7 @@ import { sharedRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 const ADMIN_KEY = 'invalid-records-admin-key-0123456789';
+const VIEWER_KEY = 'invalid-records-viewer-key-0123456789';
 
 describe('faults: records that can never work (issue 10 item 11)', function () {
   this.timeout(60_000);
@@ -202,10 +203,16 @@ describe('faults: records that can never work (issue 10 item 11)', function () {
         resources[kind] = Object.fromEntries(Object.entries(entries).map(([id, value]) => [id, record(value, ++index)]));
       }
       writeFileSync(join(dataDir, 'catalog.json'), JSON.stringify({ revision: index, resources }));
+      const config = join(dataDir, 'viewer.yaml');
+      writeFileSync(config, `admin:\n  keys:\n    - { name: ro, key: ${VIEWER_KEY}, role: viewer }\n`);
       for (let run = 0; run < 2; run++) {
-        const gw = await start();
+        const gw = await start({}, ['--config', config]);
         try {
           await expectServingAroundThem(gw);
+          // A viewer's reads mask secrets around them too.
+          const viewer = await http('GET', `${gw.adminUrl}/routes`, undefined, { 'x-api-key': VIEWER_KEY });
+          expect(viewer.status).to.equal(200);
+          expect((await http('GET', `${gw.adminUrl}/consumers/ghost`, undefined, { 'x-api-key': VIEWER_KEY })).status).to.equal(200);
           // Fixing a record through the Admin API takes it off the list.
           expect((await gw.admin('PUT', '/routes/bad-addr', { uri: '/bad-addr', remote_addr: '127.0.0.1', upstream: { nodes } })).status).to.equal(200);
           expect((await http('GET', `${gw.url}/bad-addr`)).status).to.equal(200);

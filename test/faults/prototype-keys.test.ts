@@ -202,6 +202,33 @@ describe('faults: prototype keys in requests and config (issue 10 item 7)', func
     expect((await http('GET', `${gw.url}/jwt?__proto__=1&constructor=2`, undefined, { authorization: `Bearer ${bob}` })).status).to.equal(200);
   });
 
+  it('reads a header that config names after a prototype key as absent, never as a function', async () => {
+    const nodes = { [upstream.address]: 1, '127.0.0.1:1': 1 };
+    const routes: Array<[string, Record<string, unknown>]> = [
+      ['hk', { uri: '/hk', plugins: { 'key-auth': { header: 'constructor' } }, upstream: { nodes: { [upstream.address]: 1 } } }],
+      ['hj', { uri: '/hj', plugins: { 'jwt-auth': { header: 'constructor' } }, upstream: { nodes: { [upstream.address]: 1 } } }],
+      ['hr', { uri: '/hr', plugins: { 'request-id': { header_name: 'constructor' } }, upstream: { nodes: { [upstream.address]: 1 } } }],
+      ['hc', { uri: '/hc', upstream: { type: 'chash', hash_on: 'header', key: 'constructor', nodes } }],
+      ['hv', { uri: '/hv', upstream: { type: 'chash', hash_on: 'vars', key: 'http_constructor', nodes } }],
+    ];
+    for (const [id, body] of routes) expect((await gw.admin('PUT', `/routes/${id}`, body)).status, id).to.equal(201);
+    const key = await http('GET', `${gw.url}/hk`);
+    expect(key.status).to.equal(401);
+    expect(key.json.message).to.equal('Missing API key in request');
+    const token = await http('GET', `${gw.url}/hj`);
+    expect(token.status).to.equal(401);
+    expect(token.json.message).to.equal('Missing JWT token in request');
+    const id = await http('GET', `${gw.url}/hr`);
+    expect(id.status).to.equal(200);
+    expect(id.headers.constructor).to.match(/^[0-9a-f-]{36}$/);
+    // chash on a missing header falls back to the client address: one node, every time.
+    for (const path of ['/hc', '/hv']) {
+      const statuses = await Promise.all([1, 2, 3].map(() => http('GET', `${gw.url}${path}`).then((r) => r.status)));
+      expect(statuses, path).to.satisfy((all: number[]) => all.every((s) => s === all[0]) && all[0] !== 500);
+    }
+    for (const [id] of routes) await gw.admin('DELETE', `/routes/${id}`);
+  });
+
   it('refuses config overrides and files that name prototype keys, naming the key', () => {
     const overrides = JSON.parse('{"__proto__": {"admin": {"key": "from-the-prototype-0123456789"}}}') as Record<string, unknown>;
     expect(() => loadConfig({ overrides, env: {} })).to.throw(ConfigError, 'invalid config: key "__proto__" is not allowed');
