@@ -19,6 +19,7 @@ import {
   StoreFailurePolicy,
   withPolicy,
   type KeyType,
+  type LimitKeyOf,
   type PolicyConf,
 } from '../../core/limits.js';
 import type { Logger } from '../../core/logger.js';
@@ -49,7 +50,7 @@ const localCounters = (api: PluginApi) => api.state('limit-conn', () => new Shar
 
 class ConnLimiter {
   readonly counter: ConnCounter;
-  readonly keyOf: ReturnType<typeof keyResolver>;
+  readonly keyOf: LimitKeyOf;
   readonly failures: StoreFailurePolicy;
   readonly logger: Logger;
   /** Seconds per `conn` ahead of a delayed request; adapts to latency unless only_use_default_delay. */
@@ -136,6 +137,7 @@ export default definePlugin<LimitConnConf, ConnLimiter>({
 
   async access(ctx, conf, limiter) {
     const key = limiter.keyOf(ctx.gateway);
+    if (key === undefined) return;
     let count: number;
     try {
       count = await limiter.counter.incoming(key, conf.conn + conf.burst);

@@ -6,20 +6,21 @@
  * Phase: access. Fails closed (503 + Retry-After) when its Redis store is unavailable, unless
  * `allow_degradation`.
  */
-import type { GatewayContext, GatewayState, RouteInfo } from '../../core/context.js';
+import type { GatewayContext, RouteInfo } from '../../core/context.js';
 import {
   checkPolicy,
   keyProperties,
   keyResolver,
   limitNamespace,
-  templateResolver,
   limitRedis,
   limitRejection,
+  ruleKeyResolver,
   SharedStates,
   StoreFailurePolicy,
   WindowCounter,
   withPolicy,
   type KeyType,
+  type LimitKeyOf,
   type PolicyConf,
   type RedisHandle,
 } from '../../core/limits.js';
@@ -54,8 +55,8 @@ interface HeaderNames {
 interface Rule {
   counter: WindowCounter;
   count: number;
-  /** undefined: the rule does not apply to this request (a `rules` key that resolved no variable). */
-  keyOf: (state: GatewayState) => string | undefined;
+  /** undefined: the rule does not count this request (see keyResolver and ruleKeyResolver in core/limits). */
+  keyOf: LimitKeyOf;
   headerPrefix?: string;
 }
 
@@ -97,7 +98,7 @@ class Quota {
       return {
         counter,
         count: spec.count,
-        keyOf: spec.fromRules ? templateResolver(spec.key) : keyResolver(conf.key_type, spec.key),
+        keyOf: spec.fromRules ? ruleKeyResolver(spec.key) : keyResolver(conf.key_type, spec.key),
         headerPrefix: spec.header_prefix,
       };
     });

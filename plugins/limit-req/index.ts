@@ -18,6 +18,7 @@ import {
   StoreFailurePolicy,
   withPolicy,
   type KeyType,
+  type LimitKeyOf,
   type PolicyConf,
 } from '../../core/limits.js';
 import { definePlugin, type PluginApi } from '../../core/plugin.js';
@@ -38,7 +39,7 @@ const localBuckets = (api: PluginApi) => api.state('limit-req', () => new Shared
 
 class Limiter {
   readonly bucket: Bucket;
-  readonly keyOf: ReturnType<typeof keyResolver>;
+  readonly keyOf: LimitKeyOf;
   readonly failures: StoreFailurePolicy;
   private readonly release: () => void;
 
@@ -98,9 +99,11 @@ export default definePlugin<LimitReqConf, Limiter>({
   create: (conf, route, api) => new Limiter(conf, route, api),
 
   async access(ctx, conf, limiter) {
+    const key = limiter.keyOf(ctx.gateway);
+    if (key === undefined) return;
     let outcome: BucketOutcome;
     try {
-      outcome = await limiter.bucket.take(limiter.keyOf(ctx.gateway));
+      outcome = await limiter.bucket.take(key);
     } catch (err) {
       limiter.failures.handle(err, conf.allow_degradation);
       return;

@@ -218,9 +218,9 @@ describe('mcp-bridge sessions', function () {
   describe('other plugins on the route', () => {
     it('turns a rate-limit rejection of a request into that request’s JSON-RPC error; notifications get plain HTTP', async () => {
       const base = await bridgeRoute(gateway, 'limited', [FAULT_SERVER], {}, {
-        plugins: { 'limit-count': { count: 3, time_window: 60, key_type: 'var', key: 'remote_addr', rejected_code: 429 } },
+        plugins: { 'limit-count': { count: 2, time_window: 60, key_type: 'var', key: 'remote_addr', rejected_code: 429 } },
       });
-      const session = await rawSession(base); // two requests
+      const session = await rawSession(base); // one counted request: notifications/initialized never is
       const allowed = await post(`${base}/mcp`, call(1, 'echo', { text: 'ok' }), { 'mcp-session-id': session });
       expect(textOf(allowed.json.result)).to.equal('ok');
       const limited = await post(`${base}/mcp`, call(2, 'echo', { text: 'too many' }), { 'mcp-session-id': session });
@@ -234,9 +234,9 @@ describe('mcp-bridge sessions', function () {
 
     it('legacy SSE: a rejected request’s error arrives on the stream, the POST gets 202', async () => {
       const base = await bridgeRoute(gateway, 'limited-sse', [FAULT_SERVER], {}, {
-        plugins: { 'limit-count': { count: 4, time_window: 60, key_type: 'var', key: 'remote_addr', rejected_code: 429, rejected_msg: 'slow down' } },
+        plugins: { 'limit-count': { count: 3, time_window: 60, key_type: 'var', key: 'remote_addr', rejected_code: 429, rejected_msg: 'slow down' } },
       });
-      const session = await connect(base, 'sse'); // GET, initialize, initialized
+      const session = await connect(base, 'sse'); // GET and initialize counted, initialized not
       try {
         expect(textOf(await session.client.callTool({ name: 'echo', arguments: { text: 'ok' } }))).to.equal('ok');
         const error = await session.client.callTool({ name: 'echo', arguments: { text: 'no' } }).then(
