@@ -3,24 +3,8 @@
  * unless that address is a configured trusted proxy; a client-supplied X-Forwarded-For or
  * X-Real-IP is never believed otherwise (CVE-2022-24112).
  */
-import { BlockList, isIP, isIPv6 } from 'node:net';
-
-/**
- * Why `entry` is not an IP address or CIDR (`10.0.0.0/8`, `::1/128`), or undefined. Checked
- * wherever addresses are configured, before they are stored or used: BlockList throws on a
- * malformed one, and a route holding `127.0.0.33333` once stopped every start of the gateway.
- */
-export function addressProblem(entry: string): string | undefined {
-  const slash = entry.indexOf('/');
-  const address = slash < 0 ? entry : entry.slice(0, slash);
-  const family = isIP(address);
-  if (family === 0) return `"${entry}" is not an IP address or CIDR`;
-  if (slash < 0) return undefined;
-  const bits = entry.slice(slash + 1);
-  const max = family === 4 ? 32 : 128;
-  if (!/^[0-9]{1,3}$/.test(bits) || Number(bits) > max) return `"${entry}": the prefix length must be 0-${max}`;
-  return undefined;
-}
+import { BlockList, isIPv6 } from 'node:net';
+import { addressProblem } from './address.js';
 
 /** Throws an Error naming the entry when one is not an address or CIDR (see addressProblem). */
 export function buildBlockList(entries: readonly string[]): BlockList {

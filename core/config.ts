@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { addressProblem } from './client-ip.js';
+import { addressProblem } from './address.js';
 import { isPrototypeKey, ownValue, setOwn } from './own.js';
 import { compile } from './schema.js';
 

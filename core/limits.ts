@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { hostPortProblem } from './address.js';
 import type { GatewayState, RouteInfo } from './context.js';
 import { GatewayError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -98,6 +99,14 @@ export function withPolicy(schema: JsonSchema): JsonSchema {
 export function checkPolicy(conf: PolicyConf): string | undefined {
   if (conf.redis_ssl && conf.redis_ssl_verify === false) {
     return 'redis_ssl_verify false is not supported: TLS connections to Redis always verify certificates';
+  }
+  // A port or IP literal no connection can use would fail (closed, 503) every request of the route.
+  const hostProblem = conf.redis_host === undefined ? undefined : hostPortProblem(conf.redis_host, undefined);
+  if (hostProblem) return `redis_host "${conf.redis_host}" ${hostProblem}`;
+  for (const [i, node] of (conf.redis_cluster_nodes ?? []).entries()) {
+    const colon = node.lastIndexOf(':');
+    const problem = hostPortProblem(node.slice(0, colon), node.slice(colon + 1));
+    if (problem) return `redis_cluster_nodes[${i}] "${node}" ${problem}`;
   }
   return undefined;
 }

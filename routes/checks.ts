@@ -5,9 +5,8 @@
  * what it loads (a record from an older version, or written straight into the file or Redis)
  * and leaves a failing record out, logged and listed on /status, instead of failing later.
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import type { ResourceKind } from '../core/catalog/types.js';
-import { addressProblem } from '../core/client-ip.js';
+import { addressProblem, hostPortProblem } from '../core/address.js';
 import { normalizePath } from '../core/path.js';
 import { compileTemplate } from './matcher.js';
 
@@ -88,7 +87,7 @@ function upstreamProblem(upstream: unknown, field: string): string | undefined {
     ? (nodes as Array<{ host: string }>).map((n) => ({ name: n.host, host: n.host }))
     : Object.keys(nodes as object).map((address) => ({ name: address, ...splitNodeAddress(address) }));
   for (const node of list) {
-    const problem = nodeProblem(node.host, node.port);
+    const problem = hostPortProblem(node.host, node.port);
     if (problem) return `invalid configuration: ${field}: node "${node.name}" ${problem}`;
   }
   return undefined;
@@ -99,15 +98,4 @@ function splitNodeAddress(address: string): { host: string; port?: string } {
   if (v6) return { host: v6[1], port: v6[2] };
   const colon = address.lastIndexOf(':');
   return colon < 0 ? { host: address } : { host: address.slice(0, colon), port: address.slice(colon + 1) };
-}
-
-function nodeProblem(host: string, port: string | undefined): string | undefined {
-  if (port !== undefined && !(/^[0-9]{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) return 'has a port outside 1-65535';
-  if (host.startsWith('[') || host.endsWith(']')) {
-    return host.startsWith('[') && host.endsWith(']') && isIPv6(host.slice(1, -1)) ? undefined : 'is not a valid IPv6 address';
-  }
-  if (host.includes(':')) return isIPv6(host) ? undefined : 'is not a valid IPv6 address';
-  // All digits and dots is an IPv4 literal to every resolver (`1.2.3` would even mean 1.2.0.3).
-  if (/^[0-9.]+$/.test(host) && !isIPv4(host)) return 'is not a valid IPv4 address';
-  return undefined;
 }

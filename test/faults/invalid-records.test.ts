@@ -121,6 +121,24 @@ describe('faults: records that can never work (issue 10 item 11)', function () {
       await refuse({ nodes: [{ host: '[::1', port: 80, weight: 1 }] }, 'invalid configuration: nodes: node "[::1" is not a valid IPv6 address', '/upstreams/bad');
     });
 
+    it('refuses Redis addresses of limit plugins no connection can use (they failed closed on every request)', async () => {
+      const limits: Record<string, Record<string, unknown>> = {
+        'limit-count': { count: 5, time_window: 60 },
+        'limit-req': { rate: 5, burst: 0, key: 'remote_addr' },
+        'limit-conn': { conn: 5, burst: 0, default_conn_delay: 0.1, key: 'remote_addr' },
+      };
+      for (const [plugin, conf] of Object.entries(limits)) {
+        const cases: Array<[Record<string, unknown>, string]> = [
+          [{ policy: 'redis-cluster', redis_cluster_name: 'c', redis_cluster_nodes: ['127.0.0.1:6379', '127.0.0.1:99999'] }, 'redis_cluster_nodes[1] "127.0.0.1:99999" has a port outside 1-65535'],
+          [{ policy: 'redis-cluster', redis_cluster_name: 'c', redis_cluster_nodes: ['127.0.0.300:6379'] }, 'redis_cluster_nodes[0] "127.0.0.300:6379" is not a valid IPv4 address'],
+          [{ policy: 'redis', redis_host: '127.0.0.33333' }, 'redis_host "127.0.0.33333" is not a valid IPv4 address'],
+        ];
+        for (const [policy, why] of cases) {
+          await refuse({ uri: '/limited', plugins: { [plugin]: { ...conf, ...policy } }, upstream: { nodes } }, `failed to check the configuration of plugin ${plugin} err: ${why}`);
+        }
+      }
+    });
+
     it('accepts the well-formed neighbours; a percent-encoded uri matches its request', async () => {
       const accepted: Array<Record<string, unknown>> = [
         { uri: '/caf%C3%A9', upstream: { nodes } },
