@@ -36,12 +36,22 @@ export interface ConsumerInfo {
   readonly plugins: Readonly<Record<string, unknown>>;
 }
 
-/** What the core learned from an MCP request before any plugin ran. */
+/**
+ * What the core learned from an MCP request before any plugin ran.
+ *
+ * A JSON-RPC batch (an array body, which MCP 2025-03-26 allows) is `kind: 'batch'` with one
+ * description per message in `batch`. The access phase runs once per message of a batch, with
+ * `ctx.gateway.mcp` describing that message alone, so a plugin that decides by method or tool
+ * (limits keyed on `mcp_tool`, an access list) sees each call as if it came on its own; rewrite,
+ * header filter and log phases see the batch.
+ */
 export interface McpRequestInfo {
   /** Which transport endpoint the request addressed. */
   readonly transport: 'streamable-http' | 'sse';
   /** JSON-RPC message kind; `invalid` when the body did not parse as JSON-RPC. */
-  readonly kind: 'request' | 'notification' | 'response' | 'invalid' | 'none';
+  readonly kind: 'request' | 'notification' | 'response' | 'batch' | 'invalid' | 'none';
+  /** `batch`: its messages, in order, each described as if it came alone. */
+  readonly batch?: readonly McpRequestInfo[];
   readonly method?: string;
   readonly id?: string | number;
   /** tools/call and prompts/get: `params.name`; resources/read and subscribe: `params.uri`. */

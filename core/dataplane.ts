@@ -14,6 +14,7 @@ import type { GatewayConfig, ListenAddress } from './config.js';
 import type { GatewayContext } from './context.js';
 import { GatewayError, errorBody, isGatewayError } from './errors.js';
 import type { Logger } from './logger.js';
+import type { RequestOptions } from './plugin.js';
 import { describeMcpMessage, mcpTransportOf } from './mcp.js';
 import { hostHeader, hostName } from './host.js';
 import { normalizeRequestTarget } from './path.js';
@@ -222,7 +223,7 @@ export class DataPlane {
     const { req } = ctx;
     const limit = route.options.maxBodyBytes;
     checkDeclaredLength(req, limit);
-    if (route.options.jsonRpc) await this.describeMcp(ctx, state, route.options.jsonRpc.basePath, limit);
+    if (route.options.jsonRpc) await this.describeMcp(ctx, state, route.options.jsonRpc, limit);
 
     // Empty phases are skipped without an await: most routes have few plugins, and every await costs.
     if (route.chain.rewrite.length > 0 && (await runPhase('rewrite', route.chain.rewrite, ctx))) return;
@@ -231,8 +232,7 @@ export class DataPlane {
       // Plugins merged in from the consumer missed the rewrite phase above (APISIX's rewrite_in_consumer).
       if (chains.route !== route.chain && (await runPhase('rewrite', chains.route.rewrite, ctx, isFromConsumer))) return;
     }
-    if (chains.global.access.length > 0 && (await runPhase('access', chains.global.access, ctx))) return;
-    if (chains.route.access.length > 0 && (await runPhase('access', chains.route.access, ctx))) return;
+    if (await this.runAccess(ctx, state, chains)) return;
 
     continueUpload(ctx, state);
     const content = chains.route.content;
@@ -253,7 +253,27 @@ export class DataPlane {
     });
   }
 
-  private async describeMcp(ctx: GatewayContext, state: RequestState, basePath: string, limit: number): Promise<void> {
+  /**
+   * The access phase (global rules, then the route). For a JSON-RPC batch it runs once per
+   * message, with `mcp` describing that message: a tools/call inside a batch meets the same
+   * limits and access rules as one sent alone. Returns true when a plugin answered.
+   */
+  private async runAccess(ctx: GatewayContext, state: RequestState, chains: Chains): Promise<boolean> {
+    const batch = state.mcp?.kind === 'batch' ? state.mcp : undefined;
+    if (!batch) return runAccessPhases(ctx, chains);
+    try {
+      for (const message of batch.batch!) {
+        state.mcp = message;
+        if (await runAccessPhases(ctx, chains)) return true;
+      }
+      return false;
+    } finally {
+      state.mcp = batch;
+    }
+  }
+
+  private async describeMcp(ctx: GatewayContext, state: RequestState, jsonRpc: NonNullable<RequestOptions['jsonRpc']>, limit: number): Promise<void> {
+    const basePath = jsonRpc.basePath;
     const transport = mcpTransportOf(state.path, basePath);
     if (!transport) return;
     const sessionHeader = ctx.req.headers['mcp-session-id'];
@@ -266,7 +286,7 @@ export class DataPlane {
     state.body = await readBody(ctx.req, limit, this.options.config.timeouts.request_body_idle * 1000);
     const type = ctx.req.headers['content-type'] ?? '';
     state.mcp = type.includes('json') || transport === 'sse'
-      ? describeMcpMessage(transport, sessionId, state.body)
+      ? describeMcpMessage(transport, sessionId, state.body, jsonRpc.maxBatchMessages)
       : { transport, kind: 'none', sessionId };
   }
 
@@ -370,6 +390,11 @@ function continueUpload(ctx: GatewayContext, state: RequestState): void {
   if (!state.awaitingContinue) return;
   state.awaitingContinue = false;
   if (!ctx.res.headersSent) ctx.res.writeContinue();
+}
+
+async function runAccessPhases(ctx: GatewayContext, chains: Chains): Promise<boolean> {
+  if (chains.global.access.length > 0 && (await runPhase('access', chains.global.access, ctx))) return true;
+  return chains.route.access.length > 0 && (await runPhase('access', chains.route.access, ctx));
 }
 
 /** Connection byte counters already attributed to earlier requests on the same socket. */

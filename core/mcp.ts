@@ -19,7 +19,15 @@ export function mcpTransportOf(path: string, basePath: string): Transport | unde
   return undefined;
 }
 
-export function describeMcpMessage(transport: Transport, sessionId: string | undefined, body: Buffer | undefined): McpRequestInfo {
+/** A batch holds at most this many messages unless the route says otherwise (the MCP SDK's own cap). */
+export const DEFAULT_MAX_BATCH_MESSAGES = 100;
+
+export function describeMcpMessage(
+  transport: Transport,
+  sessionId: string | undefined,
+  body: Buffer | undefined,
+  maxBatchMessages = DEFAULT_MAX_BATCH_MESSAGES,
+): McpRequestInfo {
   if (body === undefined || body.length === 0) {
     return { transport, kind: body === undefined ? 'none' : 'invalid', sessionId, error: body ? { code: JSONRPC_INVALID_REQUEST, message: 'empty body' } : undefined };
   }
@@ -29,6 +37,21 @@ export function describeMcpMessage(transport: Transport, sessionId: string | und
   } catch (err) {
     return { transport, kind: 'invalid', sessionId, error: { code: JSONRPC_PARSE_ERROR, message: `Parse error: ${(err as Error).message}` } };
   }
+  if (!Array.isArray(message)) return describeOne(transport, sessionId, message);
+  const invalid = (why: string): McpRequestInfo => ({ transport, kind: 'invalid', sessionId, message, error: { code: JSONRPC_INVALID_REQUEST, message: `Invalid Request: ${why}` } });
+  if (message.length === 0) return invalid('an empty batch');
+  if (message.length > maxBatchMessages) return invalid(`a batch of ${message.length} messages; at most ${maxBatchMessages} (max_batch_messages)`);
+  const batch: McpRequestInfo[] = [];
+  for (const [index, element] of message.entries()) {
+    const described = Array.isArray(element) ? undefined : describeOne(transport, sessionId, element);
+    // One bad message refuses the whole batch: nothing of it runs, as with a single bad message.
+    if (!described || described.kind === 'invalid') return invalid(`batch message ${index}: ${described?.error?.message.replace(/^Invalid Request: /, '') ?? 'a batch cannot nest'}`);
+    batch.push(described);
+  }
+  return { transport, kind: 'batch', sessionId, message, batch };
+}
+
+function describeOne(transport: Transport, sessionId: string | undefined, message: unknown): McpRequestInfo {
   const invalid = (why: string): McpRequestInfo => ({
     transport,
     kind: 'invalid',
@@ -36,7 +59,6 @@ export function describeMcpMessage(transport: Transport, sessionId: string | und
     message,
     error: { code: JSONRPC_INVALID_REQUEST, message: `Invalid Request: ${why}` },
   });
-  if (Array.isArray(message)) return invalid('batches are not supported');
   if (typeof message !== 'object' || message === null) return invalid('a message must be an object');
   const m = message as Record<string, unknown>;
   if (m.jsonrpc !== '2.0') return invalid('jsonrpc must be "2.0"');

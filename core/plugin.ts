@@ -34,8 +34,12 @@ export type BodyFilterHandler<C, I> = (
 export interface RequestOptions {
   /** Request body limit for this route, bytes (413 above it). */
   maxBodyBytes?: number;
-  /** Buffer the body and parse it as JSON-RPC into `ctx.gateway.mcp` before any phase runs. */
-  jsonRpc?: { basePath: string };
+  /**
+   * Buffer the body and parse it as JSON-RPC into `ctx.gateway.mcp` before any phase runs. A
+   * batch of more than `maxBatchMessages` messages (default 100) is invalid: the access phase
+   * runs once per message, so the number must be bounded before it does.
+   */
+  jsonRpc?: { basePath: string; maxBatchMessages?: number };
 }
 
 /** Finds consumers by credential; served from the catalog snapshot, never from a remote store. */

@@ -42,7 +42,8 @@ interface LimitConnConf extends PolicyConf {
 interface Held {
   /** Set once the log phase ran: a slot admitted after that is released at once. */
   finished: boolean;
-  slots: Map<ConnLimiter, { key: string; delaySeconds: number }>;
+  /** Several per limiter when the access phase ran once per message of a JSON-RPC batch. */
+  slots: Map<ConnLimiter, Array<{ key: string; delaySeconds: number }>>;
 }
 
 /** This gateway's local counters, shared by route versions with the same config (requests in flight survive an edit). */
@@ -155,19 +156,21 @@ export default definePlugin<LimitConnConf, ConnLimiter>({
       return;
     }
     const delaySeconds = count > conf.conn ? limiter.unitDelay * Math.floor((count - 1) / conf.conn) : 0;
-    held.slots.set(limiter, { key, delaySeconds });
+    const slots = held.slots.get(limiter);
+    if (slots) slots.push({ key, delaySeconds });
+    else held.slots.set(limiter, [{ key, delaySeconds }]);
     if (delaySeconds >= 0.001) await delay(delaySeconds * 1000, ctx.gateway.signal);
   },
 
   log(ctx, conf, limiter) {
     const held = heldBy(ctx);
     held.finished = true;
-    const slot = held.slots.get(limiter);
-    if (!slot) return;
+    const slots = held.slots.get(limiter);
+    if (!slots) return;
     held.slots.delete(limiter);
-    leave(limiter, slot.key);
+    for (const slot of slots) leave(limiter, slot.key);
     if (!conf.only_use_default_delay) {
-      const latency = (performance.now() - ctx.gateway.startTime) / 1000 - slot.delaySeconds;
+      const latency = (performance.now() - ctx.gateway.startTime) / 1000 - slots[0].delaySeconds;
       limiter.unitDelay = (latency + limiter.unitDelay) / 2;
     }
   },

@@ -9,6 +9,9 @@
  * error to its client that says why (502/504 for initialize, a JSON-RPC error otherwise); other
  * sessions and the gateway carry on. Caps answer 503 with Retry-After.
  *
+ * JSON-RPC batches are accepted on 2025-03-26 sessions only (batch.ts); the core runs the access
+ * phase once per message of a batch, so limits and access rules see every call.
+ *
  * Errors other plugins raise for a request on this route (a rate limit, an open breaker) reach
  * MCP clients as JSON-RPC errors for that request; 401/403 stay plain HTTP so clients can
  * authenticate.
@@ -52,7 +55,7 @@ export default definePlugin<BridgeConf, Bridge>({
 
   create: (conf, route, api) => new Bridge(conf, route, runtimeOf(api)),
 
-  requestOptions: (conf) => ({ maxBodyBytes: conf.max_message_bytes, jsonRpc: { basePath: conf.base_uri } }),
+  requestOptions: (conf) => ({ maxBodyBytes: conf.max_message_bytes, jsonRpc: { basePath: conf.base_uri, maxBatchMessages: conf.max_batch_messages } }),
 
   async content(ctx, conf, bridge) {
     const { path } = ctx.gateway;

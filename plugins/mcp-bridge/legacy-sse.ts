@@ -5,6 +5,7 @@
  * stream. The session lives exactly as long as the SSE connection.
  */
 import type { GatewayContext } from '../../core/context.js';
+import { batchFor } from './batch.js';
 import { consumerOf, openSse, requireJson, startSession } from './http.js';
 import { INVALID_REQUEST, mcpHttpError } from './jsonrpc.js';
 import type { SessionManager } from './sessions.js';
@@ -45,7 +46,10 @@ export async function handleLegacyMessage(ctx: GatewayContext, manager: SessionM
     throw mcpHttpError(400, 'GW_MCP_INVALID_MESSAGE', error.message, { rpcCode: error.code });
   }
   const message = mcp.message as Record<string, unknown>;
-  if (mcp.kind === 'request') {
+  if (mcp.kind === 'batch') {
+    // Replies travel the session's stream one by one, as for single messages.
+    session.batch(batchFor(mcp, session), { timeoutMs: manager.conf.request_timeout * 1000, legacy: true, httpErrors: false, requestId: ctx.gateway.requestId });
+  } else if (mcp.kind === 'request') {
     const timeout = mcp.method === 'initialize' ? manager.conf.init_timeout : manager.conf.request_timeout;
     session.request(message, mcp.id!, mcp.method!, { timeoutMs: timeout * 1000, legacy: true, httpErrors: false, requestId: ctx.gateway.requestId });
   } else {

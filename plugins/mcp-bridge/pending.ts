@@ -4,6 +4,7 @@
  * JSON body, the cheapest reply; anything before it (progress, logging, a sampling request)
  * turns the reply into an SSE stream. On legacy SSE everything goes to the session's one stream.
  */
+import type { BatchReply } from './batch-reply.js';
 import type { Failure } from './failure.js';
 import type { JsonRpcId } from './jsonrpc.js';
 import type { Stream } from './streams.js';
@@ -48,6 +49,8 @@ export class PendingRequest {
   status = 200;
   /** Set for tools/call: what the metrics and audit records say about the call. */
   toolCall?: ToolCallInfo;
+  /** Set when the request came in a JSON-RPC batch: the batch's one reply carries its answer. */
+  group?: BatchReply;
   private settleOutcome?: (outcome: Outcome) => void;
   private settled = false;
 
@@ -64,6 +67,7 @@ export class PendingRequest {
 
   /** Still waiting in JSON mode: nothing has been decided about the HTTP reply. */
   get waiting(): boolean {
+    if (this.group) return this.group.waiting;
     return !this.options.legacy && !this.settled;
   }
 

@@ -62,7 +62,9 @@ async function renderRejection(ctx: GatewayContext, manager: SessionManager, err
   if (error.code.startsWith(OWN_ERROR_PREFIX) || error.code === 'GW_CLIENT_GONE') return false;
   if (error.status !== 429 && error.status < 500) return false;
   const mcp = ctx.gateway.mcp;
-  if (!mcp || mcp.kind !== 'request' || mcp.id === undefined) return false;
+  // A batch refused as a whole (one of its calls was over a limit): every request in it gets the error.
+  const requests = (mcp?.kind === 'batch' ? mcp.batch! : mcp ? [mcp] : []).filter((m) => m.kind === 'request' && m.id !== undefined);
+  if (!mcp || requests.length === 0) return false;
   const base = error.status < 500 ? error.message : statusText(error.status);
   // An operator's own rejection text (rejected_msg, break_response_body) is for the client to read.
   const custom = typeof error.body === 'string' ? error.body : (error.body as { error_msg?: unknown } | undefined)?.error_msg;
@@ -70,18 +72,18 @@ async function renderRejection(ctx: GatewayContext, manager: SessionManager, err
   const data: Record<string, unknown> = { status: error.status, code: error.code, request_id: ctx.gateway.requestId };
   const retryAfter = error.headers?.['retry-after'] ?? error.headers?.['Retry-After'];
   if (retryAfter !== undefined) data.retry_after = retryAfter;
-  const line = errorResponse(mcp.id, CONNECTION_CLOSED, message, data);
+  const lines = requests.map((request) => errorResponse(request.id!, CONNECTION_CLOSED, message, data));
   if (mcp.transport === 'sse') {
     const session = mcp.sessionId ? manager.find(mcp.sessionId, consumerOf(ctx), 'sse') : undefined;
     if (!session) return false;
-    session.sendToClient(line);
+    for (const line of lines) session.sendToClient(line);
     ctx.status = 202;
     ctx.type = 'text/plain';
     ctx.body = 'Accepted';
   } else {
     ctx.status = 200;
     ctx.type = 'application/json';
-    ctx.body = line;
+    ctx.body = mcp.kind === 'batch' ? `[${lines.join(',')}]` : lines[0];
     if (mcp.sessionId) ctx.set('mcp-session-id', mcp.sessionId);
   }
   ctx.gateway.mcpError = CONNECTION_CLOSED;

@@ -18,6 +18,7 @@ export interface BridgeConf {
   request_timeout: number;
   init_timeout: number;
   max_message_bytes: number;
+  max_batch_messages: number;
   ping_interval: number;
   allowed_origins: string[];
   allowed_hosts: string[];
@@ -86,6 +87,13 @@ export const bridgeSchema = {
       minimum: 1024,
       default: 1048576,
       description: 'Largest JSON-RPC message either way: a bigger request body gets 413; a longer line from the server ends its session.',
+    },
+    max_batch_messages: {
+      type: 'integer',
+      minimum: 1,
+      default: 100,
+      description:
+        'Most messages in one JSON-RPC batch (MCP 2025-03-26 sessions only; later revisions have no batches). Every message of a batch passes the route\'s access phase (limits, access rules) on its own; a longer batch gets 400.',
     },
     ping_interval: seconds(15, 'SSE keep-alive comment interval on open streams; a stream that cannot be written for twice this long is dropped.'),
     allowed_origins: {

@@ -25,6 +25,7 @@ import {
   wantsPrimingEvent,
   type JsonRpcId,
 } from './jsonrpc.js';
+import { BatchReply } from './batch-reply.js';
 import { PendingRequest, type PendingOptions } from './pending.js';
 import type { BridgeSettings } from './runtime.js';
 import type { BridgeConf } from './schema.js';
@@ -44,6 +45,14 @@ export interface SessionHost {
   childCrashed(reason: 'exited' | 'spawn_failed'): void;
   /** A tools/call settled: the status it counts as, and what its answer said. */
   toolCallDone(session: Session, pending: PendingRequest, status: number, rpcError: number | undefined, toolError: boolean): void;
+}
+
+/** One message of a JSON-RPC batch, as the core described it. */
+export interface BatchMessage {
+  readonly kind: 'request' | 'notification' | 'response';
+  readonly message: Record<string, unknown>;
+  readonly id?: JsonRpcId;
+  readonly method?: string;
 }
 
 /** Messages a legacy session holds before its stream is attached (a child that talks at once). */
@@ -137,13 +146,46 @@ export class Session {
   /** Sends a client request to the child and tracks it until answered, timed out or cancelled. */
   request(message: Record<string, unknown>, id: JsonRpcId, method: string, options: PendingOptions): PendingRequest {
     this.checkWritable();
-    if (this.pending.has(id)) {
-      throw mcpHttpError(400, 'GW_MCP_DUPLICATE_ID', `request id ${JSON.stringify(id)} is already in flight in this session`, { rpcCode: INVALID_REQUEST });
+    this.checkIds([id]);
+    return this.track(message, id, method, options);
+  }
+
+  /**
+   * A JSON-RPC batch (MCP 2025-03-26): every message goes to the child in order, as separate
+   * lines (a stdio server need not read arrays). On Streamable HTTP its requests share one
+   * reply; undefined when it holds none (a 202). Nothing is sent unless all of it can be.
+   */
+  batch(messages: readonly BatchMessage[], options: PendingOptions): BatchReply | undefined {
+    this.checkWritable();
+    this.checkIds(messages.flatMap((m) => (m.kind === 'request' ? [m.id!] : [])));
+    const group = options.legacy ? undefined : new BatchReply();
+    for (const m of messages) {
+      if (m.kind === 'request') this.track(m.message, m.id!, m.method!, options, group);
+      else this.pass(m.message);
     }
+    return group && group.members.length > 0 ? group : undefined;
+  }
+
+  /** Request ids must be unique among the requests in flight (a batch's included). */
+  private checkIds(ids: readonly JsonRpcId[]): void {
+    const seen = new Set<JsonRpcId>();
+    for (const id of ids) {
+      if (this.pending.has(id) || seen.has(id)) {
+        throw mcpHttpError(400, 'GW_MCP_DUPLICATE_ID', `request id ${JSON.stringify(id)} is already in flight in this session`, { rpcCode: INVALID_REQUEST });
+      }
+      seen.add(id);
+    }
+  }
+
+  private track(message: Record<string, unknown>, id: JsonRpcId, method: string, options: PendingOptions, group?: BatchReply): PendingRequest {
     const params = message.params as { _meta?: { progressToken?: unknown } } | undefined;
     const token = params?._meta?.progressToken;
     const progressToken = typeof token === 'string' || typeof token === 'number' ? token : undefined;
     const pending = new PendingRequest(id, method, progressToken, options);
+    if (group) {
+      pending.group = group;
+      group.add(pending);
+    }
     if (method === 'tools/call') pending.toolCall = toolCallInfo(message, options.requestId);
     this.pending.set(id, pending);
     if (progressToken !== undefined) this.progress.set(progressToken, pending);
@@ -157,6 +199,10 @@ export class Session {
   /** A client notification or response (to a child's request): passed on, nothing to wait for. */
   forward(message: Record<string, unknown>): void {
     this.checkWritable();
+    this.pass(message);
+  }
+
+  private pass(message: Record<string, unknown>): void {
     this.touch();
     this.child?.write(serialize(message));
     if (message.method === 'notifications/cancelled') {
@@ -169,11 +215,16 @@ export class Session {
 
   /** The client's POST went away before anything was sent: a JSON reply can never arrive, so cancel. */
   abandon(pending: PendingRequest): void {
-    if (!pending.waiting || this.pending.get(pending.id) !== pending) return;
-    this.forget(pending);
-    this.done(pending, 499);
-    pending.settle({ kind: 'gone' });
-    this.child?.write(`${cancelledNotification(pending.id, 'client disconnected')}\n`);
+    if (!pending.waiting) return;
+    const group = pending.group;
+    for (const member of group ? group.members : [pending]) {
+      if (this.pending.get(member.id) !== member) continue;
+      this.forget(member);
+      this.done(member, 499);
+      this.child?.write(`${cancelledNotification(member.id, 'client disconnected')}\n`);
+    }
+    if (group) group.gone();
+    else pending.settle({ kind: 'gone' });
   }
 
   private checkWritable(): void {
@@ -249,6 +300,7 @@ export class Session {
   private deliver(pending: PendingRequest, line: string, final: boolean): void {
     if (pending.options.legacy) return this.sendLegacy(line);
     if (!pending.stream) {
+      if (final && pending.group) return pending.group.answer(pending, line);
       if (final) return pending.settle({ kind: 'json', line, status: pending.status });
       this.upgrade(pending);
     }
@@ -262,8 +314,15 @@ export class Session {
     // Held until the handler has sent the headers and attached the response.
     stream.pinned = true;
     this.streams.set(stream.id, stream);
-    pending.stream = stream;
     if (this.log.resumable && wantsPrimingEvent(this.protocolVersion)) this.append(stream, '');
+    if (pending.group) {
+      // One stream for the whole batch: the responses already in go first.
+      const { held, open } = pending.group.upgrade(stream);
+      stream.awaiting = open;
+      for (const line of held) this.append(stream, line);
+      return;
+    }
+    pending.stream = stream;
     pending.settle({ kind: 'sse', stream });
   }
 
@@ -322,8 +381,10 @@ export class Session {
   private cancelled(pending: PendingRequest): void {
     this.forget(pending);
     this.done(pending, 499);
-    if (pending.stream) this.completeStream(pending.stream);
-    else pending.settle({ kind: 'json', line: errorResponse(pending.id, CONNECTION_CLOSED, 'Request cancelled by the client'), status: 499 });
+    if (pending.stream) return this.completeStream(pending.stream);
+    const line = errorResponse(pending.id, CONNECTION_CLOSED, 'Request cancelled by the client');
+    if (pending.group) pending.group.answer(pending, line);
+    else pending.settle({ kind: 'json', line, status: 499 });
   }
 
   // ---- streams ---------------------------------------------------------------------------
@@ -342,6 +403,8 @@ export class Session {
   }
 
   private completeStream(stream: Stream): void {
+    stream.awaiting -= 1;
+    if (stream.awaiting > 0) return;
     stream.complete = true;
     if (stream.connection && !stream.pinned) stream.connection.end();
   }

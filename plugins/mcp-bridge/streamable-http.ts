@@ -5,7 +5,8 @@
  * the SDK's reference transport: 202 for notifications and responses, 400 without a session id,
  * 404 for an unknown or ended session, 405/406/409/415 as usual.
  */
-import type { GatewayContext } from '../../core/context.js';
+import type { GatewayContext, McpRequestInfo } from '../../core/context.js';
+import { batchFor } from './batch.js';
 import { accepts, consumerOf, openSse, requireJson, startSession } from './http.js';
 import { INVALID_REQUEST, SUPPORTED_PROTOCOL_VERSIONS, mcpHttpError, unsupportedVersionError, type JsonRpcId } from './jsonrpc.js';
 import type { Outcome, PendingRequest } from './pending.js';
@@ -49,6 +50,7 @@ async function post(ctx: GatewayContext, manager: SessionManager): Promise<void>
   // this gateway does not serve (a 2026-07-28 stateless request) is told which ones it does,
   // before any question of sessions.
   if (!isInitialize) checkVersion(ctx, mcp.id ?? null, requestedVersion(ctx, message));
+  if (mcp.kind === 'batch') return postBatch(ctx, manager, mcp, sessionId);
   if (isInitialize) {
     if (sessionId !== undefined) {
       if (manager.find(sessionId, consumerOf(ctx), 'streamable-http')) {
@@ -75,6 +77,25 @@ async function post(ctx: GatewayContext, manager: SessionManager): Promise<void>
   ctx.body = '';
 }
 
+async function postBatch(ctx: GatewayContext, manager: SessionManager, mcp: McpRequestInfo, sessionId: string | undefined): Promise<void> {
+  const session = sessionOf(ctx, manager, sessionId);
+  const reply = session.batch(batchFor(mcp, session), {
+    timeoutMs: manager.conf.request_timeout * 1000,
+    legacy: false,
+    httpErrors: false,
+    report: reporter(ctx),
+    requestId: ctx.gateway.requestId,
+  });
+  if (!reply) {
+    // Only notifications and responses: accepted, nothing to answer.
+    ctx.status = 202;
+    ctx.set(SESSION_HEADER, session.id);
+    ctx.body = '';
+    return;
+  }
+  return deliver(ctx, session, await waitFor(ctx, reply.outcome, () => session.abandon(reply.members[0])));
+}
+
 async function initialize(ctx: GatewayContext, manager: SessionManager, message: Record<string, unknown>, id: string | number): Promise<void> {
   const session = await startSession(ctx, manager, 'streamable-http');
   const pending = session.request(message, id, 'initialize', {
@@ -83,7 +104,7 @@ async function initialize(ctx: GatewayContext, manager: SessionManager, message:
     httpErrors: true,
     report: reporter(ctx),
   });
-  const outcome = await waitFor(ctx, session, pending);
+  const outcome = await waitFor(ctx, pending.outcome, () => session.abandon(pending));
   if (outcome.kind === 'failed') {
     session.close(outcome.reason, outcome.status, outcome.failure);
     throw failedError(outcome);
@@ -97,18 +118,17 @@ async function initialize(ctx: GatewayContext, manager: SessionManager, message:
 }
 
 async function reply(ctx: GatewayContext, session: Session, pending: PendingRequest): Promise<void> {
-  return deliver(ctx, session, await waitFor(ctx, session, pending));
+  return deliver(ctx, session, await waitFor(ctx, pending.outcome, () => session.abandon(pending)));
 }
 
-/** Waits for the reply's first message; a client that leaves meanwhile cancels the request. */
-async function waitFor(ctx: GatewayContext, session: Session, pending: PendingRequest): Promise<Outcome> {
+/** Waits for the reply's first message; a client that leaves meanwhile cancels the request(s). */
+async function waitFor(ctx: GatewayContext, outcome: Promise<Outcome>, abandon: () => void): Promise<Outcome> {
   const { res } = ctx;
-  const onClose = () => session.abandon(pending);
-  res.once('close', onClose);
+  res.once('close', abandon);
   try {
-    return await pending.outcome;
+    return await outcome;
   } finally {
-    res.off('close', onClose);
+    res.off('close', abandon);
   }
 }
 

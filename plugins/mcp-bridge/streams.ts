@@ -32,6 +32,8 @@ export class Stream {
   lastWritten = 0;
   /** POST streams: the response has been appended; the stream ends once it is written. */
   complete = false;
+  /** POST streams: responses still to come (several for a batch) before the stream is complete. */
+  awaiting = 1;
   /** While a connection is being attached (headers in flight), its events must not be evicted. */
   pinned = false;
 
