@@ -49,7 +49,8 @@ describe('mcp-bridge JSON-RPC batches', function () {
     const on = () => ({ 'mcp-session-id': session });
 
     before(async () => {
-      base = await bridgeRoute(gateway, 'batch-everything', [EVERYTHING_SERVER, 'stdio'], { max_batch_messages: 4 });
+      // The fault fixture says nothing unasked, so the form of each reply is deterministic.
+      base = await bridgeRoute(gateway, 'batch-fixture', [FAULT_SERVER], { max_batch_messages: 4 });
       session = await sessionOn(base, '2025-03-26');
     });
 
@@ -58,13 +59,35 @@ describe('mcp-bridge JSON-RPC batches', function () {
     });
 
     it('answers a batch of requests with a JSON array of responses, in order', async () => {
-      const res = await post(`${base}/mcp`, [{ jsonrpc: '2.0', id: 'p', method: 'ping' }, call(7, 'echo', { message: 'batched' }), notification()], on());
+      const res = await post(`${base}/mcp`, [{ jsonrpc: '2.0', id: 'p', method: 'ping' }, call(7, 'echo', { text: 'batched' }), notification()], on());
       expect(res.status, res.text).to.equal(200);
       expect(res.headers.get('content-type')).to.match(/^application\/json/);
       expect(res.json).to.be.an('array').with.length(2);
       expect(res.json.map((r: { id: unknown }) => r.id)).to.deep.equal(['p', 7]);
       expect(res.json[0].result).to.deep.equal({});
-      expect(textOf(res.json[1].result)).to.contain('batched');
+      expect(textOf(res.json[1].result)).to.equal('batched');
+    });
+
+    it('works with an SDK server (server-everything) behind it: every request answered', async () => {
+      const everything = await bridgeRoute(gateway, 'batch-everything', [EVERYTHING_SERVER, 'stdio']);
+      const id = await sessionOn(everything, '2025-03-26');
+      try {
+        const res = await fetch(`${everything}/mcp`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': id },
+          body: JSON.stringify([{ jsonrpc: '2.0', id: 'p', method: 'ping' }, call(7, 'echo', { message: 'batched' }), { jsonrpc: '2.0', id: 'l', method: 'tools/list' }]),
+        });
+        // JSON, or SSE when the server's own list_changed notification happens to come first.
+        const answers = res.headers.get('content-type')!.startsWith('application/json')
+          ? ((await res.json()) as Array<{ id: unknown; result?: unknown }>)
+          : (await readEvents(res, () => false)).filter((e) => e.data).map((e) => JSON.parse(e.data) as { id: unknown; result?: unknown });
+        const byId = new Map(answers.filter((a) => a.id !== undefined).map((a) => [a.id, a.result]));
+        expect([...byId.keys()].sort()).to.deep.equal([7, 'l', 'p'].sort());
+        expect(textOf(byId.get(7))).to.contain('batched');
+        expect((byId.get('l') as { tools: unknown[] }).tools.length).to.be.greaterThan(3);
+      } finally {
+        await endRawSession(everything, id);
+      }
     });
 
     it('answers a batch of notifications only with 202 and no body', async () => {
@@ -74,11 +97,11 @@ describe('mcp-bridge JSON-RPC batches', function () {
     });
 
     it('turns the reply into one SSE stream when progress comes first, and ends it after the last response', async () => {
-      const slow = { ...call(9, 'trigger-long-running-operation', { duration: 0.3, steps: 3 }), params: { name: 'trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 }, _meta: { progressToken: 'tok' } } };
+      const slow = { ...call(9, 'slow'), params: { name: 'slow', arguments: { ms: 300, steps: 3 }, _meta: { progressToken: 'tok' } } };
       const res = await fetch(`${base}/mcp`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...on() },
-        body: JSON.stringify([call(8, 'echo', { message: 'first' }), slow]),
+        body: JSON.stringify([call(8, 'echo', { text: 'first' }), slow]),
       });
       expect(res.headers.get('content-type')).to.match(/^text\/event-stream/);
       const events = await readEvents(res, () => false, 10_000);
