@@ -75,7 +75,8 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     logger,
     redis,
     consumers,
-    metadata: (name) => catalog.snapshot().get('plugin_metadata', name)?.value,
+    // Checked against the plugin's metadataSchema first: a record no write checked is not used.
+    metadata: (name) => table.pluginMetadata(name),
     state: <T extends object>(plugin: string, init: () => T): T => {
       let value = pluginState.get(plugin) as T | undefined;
       if (!value) {

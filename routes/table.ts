@@ -60,6 +60,8 @@ export class RouteTable implements RouteResolver {
   };
   private readonly upstreams = new Map<string, { upstream: Upstream; users: number }>();
   private readonly validated = new Map<string, Record<string, unknown> | string>();
+  /** Plugin metadata checked against its plugin's metadataSchema, per record version and plugin version. */
+  private readonly metadata = new WeakMap<object, { plugin: object; result: Readonly<Record<string, unknown>> | string }>();
   private readonly deps: CompileDeps;
   private unsubscribe?: () => void;
   private rebuilding = false;
@@ -80,7 +82,39 @@ export class RouteTable implements RouteResolver {
 
   /** Catalog entries this gateway cannot use as stored: left out, or answering 503 (for /status). */
   problems(): EntryProblem[] {
-    return [...this.state.problems, ...this.state.global.problems, ...this.consumers.problems];
+    const metadata: EntryProblem[] = [];
+    for (const name of this.options.catalog.snapshot().list('plugin_metadata').keys()) {
+      const checked = this.checkedMetadata(name);
+      if (typeof checked === 'string') metadata.push({ kind: 'plugin_metadata', id: name, error: checked, effect: 'skipped' });
+    }
+    return [...this.state.problems, ...this.state.global.problems, ...this.consumers.problems, ...metadata];
+  }
+
+  /**
+   * A plugin's metadata as stored, when it passes the plugin's metadataSchema; undefined when
+   * there is none or it does not (a record written straight into the store): the plugin then runs
+   * on its defaults instead of failing every request on a bad value.
+   */
+  pluginMetadata(name: string): Readonly<Record<string, unknown>> | undefined {
+    const checked = this.checkedMetadata(name);
+    return typeof checked === 'string' ? undefined : checked;
+  }
+
+  private checkedMetadata(name: string): Readonly<Record<string, unknown>> | string | undefined {
+    const record = this.options.catalog.snapshot().get('plugin_metadata', name);
+    const plugin = this.options.registry.get(name);
+    if (!record || !plugin) return undefined;
+    const cached = this.metadata.get(record);
+    if (cached?.plugin === plugin) return cached.result;
+    const value = storedValue(record.value);
+    let result: Readonly<Record<string, unknown>> | string = value;
+    if (typeof value !== 'string') {
+      delete value.id;
+      result = this.options.registry.validate(name, value, 'metadata') ?? record.value;
+    }
+    if (typeof result === 'string') this.options.logger.error({ pluginMetadata: name, error: result }, 'invalid plugin metadata in catalog; the plugin runs without it');
+    this.metadata.set(record, { plugin, result });
+    return result;
   }
 
   match(method: string, host: string, path: string, clientIp: string): RouteMatch | undefined {

@@ -163,6 +163,7 @@ describe('faults: records that can never work (issue 10 item 11)', function () {
     const badRecords = (nodes: Record<string, number>) => ({
       routes: {
         good: { uri: '/good', upstream: { nodes } },
+        limited: { uri: '/limited', plugins: { 'limit-count': { count: 100, time_window: 60 } }, upstream: { nodes } },
         'bad-addr': { uri: '/bad-addr', remote_addr: '127.0.0.33333', upstream: { nodes } },
         'bad-star': { uri: '/a*/b', upstream: { nodes } },
         'bad-dots': { uri: '/x/../y', upstream: { nodes } },
@@ -172,6 +173,7 @@ describe('faults: records that can never work (issue 10 item 11)', function () {
       upstreams: { 'bad-up': { nodes: { '127.0.0.1:99999': 1 } } },
       consumers: { ghost: null },
       global_rules: { g1: { plugins: { 'no-such-plugin': {} } } },
+      plugin_metadata: { 'limit-count': { id: 'limit-count', limit_header: 5 } },
     });
     const expected = [
       { kind: 'routes', id: 'bad-addr', effect: 'skipped' },
@@ -181,6 +183,7 @@ describe('faults: records that can never work (issue 10 item 11)', function () {
       { kind: 'routes', id: 'bad-node', effect: 'answers 503' },
       { kind: 'global_rules', id: 'g1', effect: 'skipped' },
       { kind: 'consumers', id: 'ghost', effect: 'skipped' },
+      { kind: 'plugin_metadata', id: 'limit-count', effect: 'skipped' },
     ];
     const errors: Record<string, string> = {
       'bad-addr': 'invalid configuration: remote_addr "127.0.0.33333" is not an IP address or CIDR',
@@ -193,6 +196,10 @@ describe('faults: records that can never work (issue 10 item 11)', function () {
     /** The gateway starts, serves the good route, leaves out or fences off the bad ones and says so. */
     async function expectServingAroundThem(gw: GatewayProcess): Promise<void> {
       expect((await http('GET', `${gw.url}/good`)).status).to.equal(200);
+      // Bad plugin metadata is not used: the plugin runs on its defaults.
+      const limited = await http('GET', `${gw.url}/limited`);
+      expect(limited.status).to.equal(200);
+      expect(limited.headers['x-ratelimit-limit']).to.equal('100');
       for (const path of ['/bad-addr', '/x/../y', '/y']) expect((await http('GET', `${gw.url}${path}`)).status, path).to.equal(404);
       expect((await http('GET', `${gw.url}/bad-node`)).status).to.equal(503);
       for (const path of ['/status', '/status/ready']) {
