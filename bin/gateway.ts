@@ -16,6 +16,7 @@ import type { Plugin, PluginApi } from '../core/plugin.js';
 import { RedisPool } from '../core/redis.js';
 import { PluginRegistry } from '../core/registry.js';
 import { PluginSet } from '../core/plugin-loader.js';
+import { createPluginState } from '../core/plugin-state.js';
 import { StatusServer } from '../core/status.js';
 import { ToolCallFeed } from '../core/tool-calls.js';
 import { PoolRegistry } from '../core/upstream/upstream.js';
@@ -67,7 +68,6 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const catalog = createCatalog(config, logger, credentialClaims(registry));
   const pools = new PoolRegistry();
   const consumers = new ConsumerDirectory(registry, logger);
-  const pluginState = new Map<string, object>();
   const metrics = new GatewayMetrics({ maxToolNames: config.metrics.max_tool_names, version: VERSION });
   const toolCalls = new ToolCallFeed();
   const api: PluginApi = {
@@ -77,14 +77,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     consumers,
     // Checked against the plugin's metadataSchema first: a record no write checked is not used.
     metadata: (name) => table.pluginMetadata(name),
-    state: <T extends object>(plugin: string, init: () => T): T => {
-      let value = pluginState.get(plugin) as T | undefined;
-      if (!value) {
-        value = init();
-        pluginState.set(plugin, value);
-      }
-      return value;
-    },
+    state: createPluginState(),
     metrics,
     toolCalls,
   };

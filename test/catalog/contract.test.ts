@@ -115,7 +115,7 @@ for (const backend of [embedded(), redis()]) {
       const stop = catalog.onChange((snapshot, changes) => seen.push({ snapshot, changes }));
       const before = catalog.snapshot();
       await catalog.put('routes', 'r', { id: 'r', uri: '/r' });
-      await waitFor(() => seen.some((s) => s.snapshot.get('routes', 'r') !== undefined), 2000);
+      expect(await waitFor(() => seen.some((s) => s.snapshot.get('routes', 'r') !== undefined), 2000), 'a listener saw the change').to.equal(true);
       stop();
       expect(before.get('routes', 'r')).to.equal(undefined);
       expect(catalog.snapshot().revision).to.be.greaterThan(before.revision);

@@ -88,7 +88,7 @@ describe('plugin pipeline', () => {
       'global-one:access', 'high:access', 'low:access',
     ]);
     expect(steps[6]).to.equal('global-one:headerFilter');
-    await waitFor(() => logged.length === 3, 1000);
+    expect(await waitFor(() => logged.length === 3, 1000), 'every log phase ran').to.equal(true);
     expect(logged).to.have.members(['global-one:order:200', 'high:order:200', 'low:order:200']);
     await gw.admin('DELETE', '/global_rules/g');
   });
@@ -109,7 +109,8 @@ describe('plugin pipeline', () => {
     expect(res.json).to.deep.equal({ replied: 'high' });
     expect(String(res.headers['x-trace'])).to.equal('high:rewrite,low:rewrite,high:access,high:headerFilter,low:headerFilter');
     expect(upstream.seen).to.have.length(0);
-    await waitFor(() => logged.length === 2, 1000);
+    expect(await waitFor(() => logged.length === 2, 1000), 'both log phases ran').to.equal(true);
+    expect(logged).to.have.members(['high:early:200', 'low:early:200']);
   });
 
   it('a GatewayError becomes its status, headers and a JSON body with the request id', async () => {

@@ -11,6 +11,7 @@ import { declaredCredentials } from '../../core/credentials.js';
 import { createLogger } from '../../core/logger.js';
 import { GatewayMetrics } from '../../core/metrics.js';
 import type { PluginApi } from '../../core/plugin.js';
+import { createPluginState } from '../../core/plugin-state.js';
 import { RedisPool } from '../../core/redis.js';
 import { PluginLoadError, PluginRegistry } from '../../core/registry.js';
 import { ToolCallFeed } from '../../core/tool-calls.js';
@@ -74,7 +75,8 @@ describe('plugin contract (every built-in plugin)', () => {
           redis,
           consumers: { find: () => undefined, get: () => undefined },
           metadata: () => undefined,
-          state: <T extends object>(_plugin: string, init: () => T) => init(),
+          // The gateway's own store: destroy must find what init (and requests) put there.
+          state: createPluginState(),
           metrics: new GatewayMetrics(),
           toolCalls: new ToolCallFeed(),
         };
