@@ -5,6 +5,8 @@
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, SOURCE_NODE_ARGS, http, spawnGateway, type GatewayProcess } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
@@ -21,34 +23,41 @@ describe('redis catalog across gateway processes', function () {
   let a: GatewayProcess;
   let b: GatewayProcess;
 
+  let dir: string;
   const env = () => ({ TOLLGATE_CATALOG: 'redis', TOLLGATE_REDIS_URL: redis.url, TOLLGATE_ADMIN_KEY: KEY });
+  /**
+   * The revision poll pushed out to a minute: within these tests changes can only travel by
+   * pub/sub or a reconnection's reload, so "served by the other instance" proves the push path
+   * without timing it against the poll (which a slow machine could lose).
+   */
+  const args = () => ['--config', join(dir, 'config.yaml')];
 
   before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tollgate-sync-'));
+    writeFileSync(join(dir, 'config.yaml'), JSON.stringify({ catalog: { poll_interval: 60 } }));
     redis = await startRedis({ persist: true });
     upstream = await startUpstream();
-    [a, b] = await Promise.all([spawnGateway(env()), spawnGateway(env())]);
+    [a, b] = await Promise.all([spawnGateway(env(), args()), spawnGateway(env(), args())]);
   });
   after(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
     await upstream.close();
     await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  it('serves a route created through another instance, within milliseconds', async () => {
-    const started = Date.now();
+  it('serves a route created through another instance, pushed by pub/sub (not the poll)', async () => {
     const put = await a.admin('PUT', '/routes/shared', { uri: '/shared', upstream: { nodes: { [upstream.address]: 1 } } });
     expect(put.status).to.equal(201);
-    const seen = await waitFor(async () => (await http('GET', `${b.url}/shared`)).status === 200, 2000, 5);
-    expect(seen).to.equal(true);
-    expect(Date.now() - started).to.be.lessThan(1000);
+    expect(await waitFor(async () => (await http('GET', `${b.url}/shared`)).status === 200, 10_000, 5)).to.equal(true);
     // And deletion propagates the same way.
     await a.admin('DELETE', '/routes/shared');
-    expect(await waitFor(async () => (await http('GET', `${b.url}/shared`)).status === 404, 2000, 5)).to.equal(true);
+    expect(await waitFor(async () => (await http('GET', `${b.url}/shared`)).status === 404, 10_000, 5)).to.equal(true);
   });
 
   it('keeps serving the last snapshot while Redis is down, refuses writes with 503, and resyncs', async () => {
     await a.admin('PUT', '/routes/kept', { uri: '/kept', upstream: { nodes: { [upstream.address]: 1 } } });
-    await waitFor(async () => (await http('GET', `${b.url}/kept`)).status === 200, 2000);
+    expect(await waitFor(async () => (await http('GET', `${b.url}/kept`)).status === 200, 10_000)).to.equal(true);
 
     await redis.kill();
     for (const gw of [a, b]) expect((await http('GET', `${gw.url}/kept`)).status).to.equal(200);
@@ -81,7 +90,7 @@ describe('redis catalog across gateway processes', function () {
 
   it('keeps the catalog across a gateway restart', async () => {
     await b.stop();
-    b = await spawnGateway(env());
+    b = await spawnGateway(env(), args());
     adopt(b.child.pid);
     expect((await http('GET', `${b.url}/kept`)).status).to.equal(200);
   });

@@ -1,32 +1,24 @@
 import { expect } from 'chai';
 import { BreakerState } from '../../plugins/api-breaker/breaker.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, type HttpResult, type TestGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { putRoute, sleep, statuses } from './support.js';
+import { firstAnswerOtherThan, putRoute, statuses } from './support.js';
 
 describe('plugin api-breaker', function () {
   this.timeout(30_000);
   let gw: TestGateway;
   let upstream: TestUpstream;
-  let slow: TestUpstream;
   before(async () => {
     upstream = await startUpstream();
-    slow = await startUpstream((_req, res) => {
-      setTimeout(() => {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{"slow":true}');
-      }, 300);
-    });
     gw = await startTestGateway();
   });
   afterEach(() => {
     upstream.behaviour = 'echo';
-    slow.behaviour = 'echo';
   });
   after(async () => {
     await gw.stop();
     await upstream.close();
-    await slow.close();
   });
 
   describe('schema', () => {
@@ -66,8 +58,13 @@ describe('plugin api-breaker', function () {
           max_breaker_sec: 3,
         },
       });
+      // A break is timed from the failure that (re)opened the breaker, which the gateway records
+      // after the request was sent: whatever the machine's speed, no request passes before
+      // sent + break, so these lower bounds hold without an upper one.
       upstream.behaviour = 'fail';
-      expect(await statuses(gw, 3, '/timeline')).to.deep.equal([500, 500, 500]);
+      expect(await statuses(gw, 2, '/timeline')).to.deep.equal([500, 500]);
+      const thirdFailureSent = Date.now();
+      expect((await gw.get('/timeline')).status).to.equal(500);
 
       // Open: the upstream is not called.
       const seen = upstream.seen.length;
@@ -80,18 +77,19 @@ describe('plugin api-breaker', function () {
       expect(upstream.seen.length).to.equal(seen);
 
       // Half-open after 2 s: one probe reaches the still-failing upstream, and the break doubles (capped at 3 s).
-      await sleep(2100);
-      expect((await gw.get('/timeline')).status).to.equal(500);
+      const probe = await firstAnswerOtherThan(gw, '/timeline', 502);
+      expect(probe.res.status).to.equal(500);
+      expect(probe.at - thirdFailureSent, 'the first break lasts 2 s').to.be.at.least(2000);
       expect(upstream.seen.length).to.equal(seen + 1);
       const reopened = await gw.get('/timeline');
       expect(reopened.status).to.equal(502);
       expect(reopened.headers['retry-after']).to.equal('3');
 
-      // The upstream recovers; the next probe succeeds and closes the breaker.
+      // The upstream recovers; the next probe, 3 s on, succeeds and closes the breaker.
       upstream.behaviour = 'echo';
-      await sleep(1500);
-      expect((await gw.get('/timeline')).status).to.equal(502);
-      await sleep(1600);
+      const recovered = await firstAnswerOtherThan(gw, '/timeline', 502);
+      expect(recovered.res.status).to.equal(200);
+      expect(recovered.at - probe.sentAt, 'the second break lasts 3 s').to.be.at.least(3000);
       expect(await statuses(gw, 4, '/timeline')).to.deep.equal([200, 200, 200, 200]);
     });
 
@@ -113,24 +111,61 @@ describe('plugin api-breaker', function () {
     });
 
     it('sends one probe at a time while half-open', async () => {
-      await gw.admin('PUT', '/routes/probe', {
-        uri: '/probe',
-        upstream: { nodes: { [slow.address]: 1 } },
-        plugins: { 'api-breaker': { break_response_code: 503, unhealthy: { failures: 1 }, healthy: { successes: 1 } } },
+      // The probe is held at the upstream until the test lets it go, so "while it is in flight"
+      // is a state the test waits for, not a guess about timing.
+      const held: Array<() => void> = [];
+      const waiting: Array<{ count: number; resolve: () => void }> = [];
+      /** Resolves once `count` requests are held at the upstream. */
+      const whenHeld = (count: number) => new Promise<void>((resolve) => waiting.push({ count, resolve }));
+      const gate = await startUpstream((_req, res) => {
+        held.push(() => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('{"probe":true}');
+        });
+        for (const w of waiting) if (held.length >= w.count) w.resolve();
       });
-      slow.behaviour = 'fail';
-      expect((await gw.get('/probe')).status).to.equal(500);
-      slow.behaviour = 'echo';
-      const open = await gw.get('/probe');
-      expect(open.status).to.equal(503);
-      expect(open.json.code).to.equal('GW_BREAKER_OPEN');
-      await sleep(2100);
-      const seen = slow.seen.length;
-      const [probe, other] = await Promise.all([gw.get('/probe'), (async () => (await sleep(50), gw.get('/probe')))()]);
-      expect(probe.status).to.equal(200);
-      expect(other.status).to.equal(503);
-      expect(slow.seen.length).to.equal(seen + 1);
-      expect((await gw.get('/probe')).status).to.equal(200);
+      try {
+        await gw.admin('PUT', '/routes/probe', {
+          uri: '/probe',
+          upstream: { nodes: { [gate.address]: 1 } },
+          plugins: { 'api-breaker': { break_response_code: 503, unhealthy: { failures: 1 }, healthy: { successes: 1 } } },
+        });
+        gate.behaviour = 'fail';
+        const failureSent = Date.now();
+        expect((await gw.get('/probe')).status).to.equal(500);
+        gate.behaviour = 'echo';
+        const open = await gw.get('/probe');
+        expect(open.status).to.equal(503);
+        expect(open.json.code).to.equal('GW_BREAKER_OPEN');
+
+        // Ask until one request reaches the upstream (refused ones come straight back): the probe.
+        const seen = gate.seen.length;
+        const arrived = whenHeld(1);
+        let probe: Promise<HttpResult> | undefined;
+        const probeSent = await waitFor(async () => {
+          const attempt = gw.get('/probe');
+          const refused = await Promise.race([attempt.then((r) => r.status === 503), arrived.then(() => false)]);
+          if (!refused) probe = attempt;
+          return !refused;
+        }, 10_000, 20);
+        expect(probeSent, 'a probe after the break').to.equal(true);
+        expect(Date.now() - failureSent, 'the break lasts 2 s').to.be.at.least(2000);
+        // While it is in flight everyone else still gets the break response.
+        const others = Promise.all([gw.get('/probe'), gw.get('/probe')]).then((rs) => rs.map((r) => r.status));
+        const outcome = await Promise.race([others, whenHeld(2).then(() => 'a second request reached the upstream')]);
+        expect(outcome).to.deep.equal([503, 503]);
+        expect(gate.seen.length).to.equal(seen + 1);
+        held.splice(0).forEach((release) => release());
+        expect((await probe!).status).to.equal(200);
+        // The probe's success closed the breaker.
+        const after = gw.get('/probe');
+        expect(await waitFor(() => held.length === 1, 3000)).to.equal(true);
+        held.splice(0).forEach((release) => release());
+        expect((await after).status).to.equal(200);
+      } finally {
+        held.splice(0).forEach((release) => release());
+        await gate.close();
+      }
     });
   });
 

@@ -5,7 +5,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { adopt, waitFor } from '../helpers/processes.js';
 import { sharedRedis, startRedis, type TestRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { jsonRpcEcho, putRoute, sleep, statuses, toolCall } from './support.js';
+import { firstAnswerOtherThan, jsonRpcEcho, putRoute, sleep, statuses, toolCall } from './support.js';
 
 describe('plugin limit-req', function () {
   this.timeout(30_000);
@@ -60,9 +60,12 @@ describe('plugin limit-req', function () {
     describe('happy path', () => {
       it('lets `rate` requests a second through and rejects the excess when there is no burst', async () => {
         await putRoute(gw, 'rate', '/rate', upstream, { 'limit-req': { rate: 1, burst: 0, key: 'remote_addr' } });
+        const firstSent = Date.now();
         expect(await statuses(gw, 2, '/rate')).to.deep.equal([200, 503]);
-        await sleep(1100);
-        expect((await gw.get('/rate')).status).to.equal(200);
+        // The bucket drains at 1/s from the first admission, which came after firstSent.
+        const next = await firstAnswerOtherThan(gw, '/rate', 503);
+        expect(next.res.status).to.equal(200);
+        expect(next.at - firstSent, 'one request a second').to.be.at.least(1000);
       });
 
       it('delays requests within the burst by excess / rate, or lets them straight through with nodelay', async () => {
@@ -122,13 +125,17 @@ describe('plugin limit-req', function () {
       it('copes with a client that leaves while its request is delayed', async () => {
         await putRoute(gw, 'leave', '/leave', upstream, { 'limit-req': { rate: 1, burst: 5, key: 'remote_addr' } });
         await gw.get('/leave');
+        // The first admission came before this: the second request's turn is at most 1 s after it.
+        const firstAnswered = Date.now();
         const seen = upstream.seen.length;
         const controller = new AbortController();
         const pending = request(`${gw.url}/leave`, { signal: controller.signal }).catch(() => undefined);
-        await sleep(100);
+        // Leave once the gateway holds the request (a fixed pause could leave before it arrives)...
+        expect(await waitFor(() => gw.running.dataPlane.activeRequests === 1, 3000), 'the request reached the gateway').to.equal(true);
         controller.abort();
         await pending;
-        await sleep(1200);
+        // ...and check it is not sent on when its turn comes: the one wait that must be real.
+        await sleep(Math.max(0, firstAnswered + 1200 - Date.now()));
         expect(upstream.seen.length).to.equal(seen);
         expect((await gw.get('/defaults')).status).to.equal(200);
       });

@@ -10,7 +10,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { definePlugin } from '../../core/plugin.js';
-import type { TestGateway } from '../helpers/gateway.js';
+import type { HttpResult, TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
 import type { TestUpstream } from '../helpers/upstream.js';
 
@@ -31,6 +31,28 @@ export async function statuses(gw: TestGateway, n: number, path: string, headers
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * GETs `path` again and again until the answer is not `status` (a breaker still open, a limit
+ * still refusing), and returns that answer with when its request was sent and when it arrived:
+ * tests wait exactly as long as the gateway makes them, and can check that wait against a lower
+ * bound, which a slow machine only makes longer.
+ */
+export async function firstAnswerOtherThan(
+  gw: TestGateway,
+  path: string,
+  status: number,
+  timeoutMs = 10_000,
+): Promise<{ res: HttpResult; sentAt: number; at: number }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const sentAt = Date.now();
+    const res = await gw.get(path);
+    if (res.status !== status) return { res, sentAt, at: Date.now() };
+    if (Date.now() > deadline) throw new Error(`${path} still answered ${status} after ${timeoutMs} ms`);
+    await sleep(20);
+  }
 }
 
 /**
