@@ -147,6 +147,38 @@ describe('mcp-bridge error causes', function () {
     });
   });
 
+  describe('a full start queue', () => {
+    let queued: TestGateway;
+
+    before(async () => {
+      queued = await startBridgeGateway({ mcp: { allowed_commands: ['node'], start_concurrency: 1, start_queue: 0 } });
+    });
+
+    after(async () => {
+      await queued?.stop();
+    });
+
+    it('503 names mcp.start_queue, on both transports', async () => {
+      const res = await queued.admin('PUT', '/routes/slow-start', {
+        uri: '/slow-start/*',
+        plugins: { 'mcp-bridge': { base_uri: '/slow-start', command: 'node', args: [FAULT_SERVER, '--no-init'], init_timeout: 2 } },
+      });
+      expect(res.status).to.equal(201);
+      const base = `${queued.url}/slow-start`;
+      // The first start holds the one start slot until it answers initialize (never) or times out.
+      const first = post(`${base}/mcp`, INIT);
+      expect(await waitFor(() => descendants().some((p) => p.command.includes('--no-init')), 5000)).to.equal(true);
+      const second = await post(`${base}/mcp`, INIT);
+      expect(second.status).to.equal(503);
+      expect(second.json.error.message).to.contain('waiting to start (mcp.start_queue)');
+      expect(second.json.error.data).to.include({ code: 'GW_MCP_START_QUEUE_FULL', status: 503 });
+      const sse = await sseOpening(base);
+      expect(sse.status).to.equal(503);
+      expect(sse.json.error.message).to.contain('(mcp.start_queue)');
+      expect((await first).status).to.equal(504);
+    });
+  });
+
   describe('caps', () => {
     it('503 names the cap that was reached, on both transports', async () => {
       const base = await bridgeRoute(gateway, 'cause-cap', [FAULT_SERVER], { max_sessions: 1 });
