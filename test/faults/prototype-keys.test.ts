@@ -234,5 +234,11 @@ describe('faults: prototype keys in requests and config (issue 10 item 7)', func
     expect(() => loadConfig({ overrides, env: {} })).to.throw(ConfigError, 'invalid config: key "__proto__" is not allowed');
     const nested = JSON.parse('{"admin": {"constructor": {"prototype": {"allow": ["0.0.0.0/0"]}}}}') as Record<string, unknown>;
     expect(() => loadConfig({ overrides: nested, env: {} })).to.throw(ConfigError, 'invalid config: key "admin.constructor" is not allowed');
+    // Environment values are values, never keys: they land on their own key or are refused by name.
+    expect(() => loadConfig({ env: { TOLLGATE_CATALOG: '__proto__' } })).to.throw(ConfigError, 'key "catalog.backend"');
+    const config = loadConfig({ env: { TOLLGATE_MCP_ALLOWED_COMMANDS: '__proto__,constructor', TOLLGATE_LOG_LEVEL: 'warn' } });
+    expect(config.mcp.allowed_commands).to.deep.equal(['__proto__', 'constructor']);
+    expect(Object.getPrototypeOf(config.mcp)).to.equal(Object.prototype);
+    expect(Object.keys(config).sort()).to.deep.equal(Object.keys(loadConfig({ env: {} })).sort());
   });
 });
