@@ -120,7 +120,7 @@ export class DataPlane {
   };
 
   async listen(address: ListenAddress): Promise<ListenAddress> {
-    const bound = await listen(this.server, address);
+    const bound = await listen(this.server, address, (err) => this.options.logger.error({ err }, 'data plane listener error'));
     this.port = bound.port;
     return bound;
   }
