@@ -105,13 +105,25 @@ export class DataPlane {
     if (this.draining) res.setHeader('connection', 'close');
     const ctx = this.app.createContext(req, res) as GatewayContext;
     res.statusCode = 404;
-    this.handle(ctx, awaitingContinue).then(
-      () => respond(ctx, (err) => this.options.logger.warn({ err }, 'response stream failed')),
-      (err: unknown) => {
-        this.options.logger.error({ err }, 'request handling failed');
-        res.destroy();
-      },
-    );
+    this.handle(ctx, awaitingContinue)
+      .then(() => respond(ctx, (err) => this.options.logger.warn({ err }, 'response stream failed')))
+      // A rejection nobody handles ends the process: whatever failed, this request ends here.
+      .catch((err: unknown) => this.handlingFailed(ctx, err));
+  }
+
+  /** A bug in the request's handling or in writing its reply (a body JSON cannot serialize): 500, or a cut response. */
+  private handlingFailed(ctx: GatewayContext, err: unknown): void {
+    const { res } = ctx;
+    const requestId = (ctx.gateway as RequestState | undefined)?.requestId ?? '';
+    this.options.logger.error({ err, requestId }, 'request handling failed');
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    for (const name of res.getHeaderNames()) if (name !== 'connection') res.removeHeader(name);
+    const body = JSON.stringify(errorBody(new GatewayError(500, 'GW_INTERNAL', 'internal error'), requestId));
+    res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
   }
 
   private readonly onResponseError = (err: Error): void => {
@@ -356,12 +368,17 @@ export class DataPlane {
 
   /** The log phase: after the response is done or the client left; never reaches the client. */
   private finish(ctx: GatewayContext, state: RequestState, chains: Chains): void {
-    if (!ctx.res.writableFinished) state.abort(new Error('client went away'));
-    state.finished = true;
-    measureBytes(ctx.req.socket, state);
-    if (chains.global.log.length > 0) this.runLogPhase(chains.global.log, ctx, state);
-    if (chains.route.log.length > 0) this.runLogPhase(chains.route.log, ctx, state);
-    this.options.onRequestDone?.(ctx, state);
+    // In a 'close' listener: a throw here would end the process.
+    try {
+      if (!ctx.res.writableFinished) state.abort(new Error('client went away'));
+      state.finished = true;
+      measureBytes(ctx.req.socket, state);
+      if (chains.global.log.length > 0) this.runLogPhase(chains.global.log, ctx, state);
+      if (chains.route.log.length > 0) this.runLogPhase(chains.route.log, ctx, state);
+      this.options.onRequestDone?.(ctx, state);
+    } catch (err) {
+      this.options.logger.error({ requestId: state.requestId, err }, 'request bookkeeping failed');
+    }
   }
 
   private runLogPhase(entries: Chain['log'], ctx: GatewayContext, state: RequestState): void {

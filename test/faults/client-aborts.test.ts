@@ -75,6 +75,15 @@ describe('faults: clients that abandon requests', () => {
     expect((await request(`${gw.url}/one/after-careless`)).statusCode).to.equal(200);
   });
 
+  it('survives a plugin reply the core cannot serialize, answering it with 500', async () => {
+    expect((await gw.admin('PUT', '/routes/careless-bigint', { uri: '/careless/bigint', plugins: { careless: {} } })).status).to.equal(201);
+    const res = await request(`${gw.url}/careless/bigint`);
+    expect(res.statusCode).to.equal(500);
+    expect(((await res.body.json()) as { error_msg: string }).error_msg).to.equal('Internal Server Error');
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await request(`${gw.url}/one/after-bigint`)).statusCode).to.equal(200);
+  });
+
   it('stays up and keeps serving through a bounded load of clients leaving at random moments', async function () {
     this.timeout(60_000);
     const port = Number(new URL(gw.url).port);
@@ -112,6 +121,11 @@ export default definePlugin({
   priority: 71,
   schema: { type: 'object' },
   content(ctx) {
+    if (ctx.gateway.path === '/careless/bigint') {
+      // A body JSON cannot serialize: the core's reply fails after the chain has finished.
+      ctx.body = { count: 1n };
+      return;
+    }
     ctx.respond = false;
     ctx.res.end('done');
     ctx.res.write('late');
