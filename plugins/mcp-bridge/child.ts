@@ -2,7 +2,8 @@
  * One stdio MCP server process: spawned without a shell, with only the configured environment, as
  * the leader of its own process group so that signals reach whatever it starts (npx → node, a
  * Python launcher → its interpreter). Stopping follows the MCP stdio shutdown rule: close stdin,
- * wait, SIGTERM the group, wait, SIGKILL the group.
+ * wait, SIGTERM the group, wait, SIGKILL the group. Since no signal to the gateway reaches the
+ * group, the reaper (reaper.ts) runs the same sequence when the gateway dies without stopping it.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { homedir } from 'node:os';

@@ -1,13 +1,16 @@
 /**
  * Gateway-wide state of the bridge: the `mcp` section of the gateway config, the logger, the
- * session managers, the sessions that `mcp.max_children` caps and the queue children start
- * through. Routes come and go; this lives from `init` to `destroy`.
+ * session managers, the sessions that `mcp.max_children` caps, the queue children start through,
+ * and what makes sure no child outlives the gateway (the reaper, the record in the data dir).
+ * Routes come and go; this lives from `init` to `destroy`.
  */
-import type { GatewayConfig } from '../../core/config.js';
+import { resolveDataPath, type GatewayConfig } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
 import type { PluginApi } from '../../core/plugin.js';
 import type { ToolCallFeed } from '../../core/tool-calls.js';
+import { ChildRecord, stopLeftovers } from './leftovers.js';
+import { Reaper } from './reaper.js';
 import type { SessionManager } from './sessions.js';
 import { StartQueue } from './start-queue.js';
 
@@ -25,8 +28,9 @@ export interface BridgeSettings {
   stderrLinesPerMinute: number;
 }
 
-/** Something that holds a child process and can stop it. */
+/** Something that holds a child process (the leader of its own process group) and can stop it. */
 export interface Stoppable {
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -69,6 +73,9 @@ export class Runtime {
   private readonly children = new Map<Stoppable, string>();
   private readonly stopping = new Set<Promise<void>>();
   private readonly stopGauges: () => void;
+  private readonly reaper: Reaper;
+  private readonly record: ChildRecord;
+  private readonly leftovers: Promise<void>;
 
   constructor(api: Pick<PluginApi, 'config' | 'logger' | 'metrics' | 'toolCalls'>) {
     this.settings = settingsOf(api.config.mcp);
@@ -77,6 +84,13 @@ export class Runtime {
     this.toolCalls = api.toolCalls;
     this.starts = new StartQueue(this.settings.startConcurrency, this.settings.startQueue, this.settings.maxChildren);
     this.stopGauges = api.metrics.provideMcp(() => this.gauges());
+    const { stopStdinWait, stopTermWait } = this.settings;
+    this.reaper = new Reaper({ stopStdinWait, stopTermWait, logger: this.logger });
+    const dir = resolveDataPath(api.config as GatewayConfig, 'mcp-children');
+    this.record = new ChildRecord(dir, this.logger);
+    this.leftovers = stopLeftovers(dir, stopTermWait, this.logger).catch((err: unknown) => {
+      this.logger.error({ err }, 'mcp: could not stop the servers a previous gateway left running');
+    });
   }
 
   /** Sessions and children per route, read by the metrics at scrape time. */
@@ -119,13 +133,21 @@ export class Runtime {
     return oldest !== undefined;
   }
 
+  /** A child was spawned: counted, and known to the reaper and the record until released. */
   adopt(child: Stoppable, routeId: string): void {
     this.children.set(child, routeId);
+    if (child.pid === undefined) return;
+    this.reaper.track(child.pid);
+    this.record.add(child.pid);
   }
 
   /** The child is gone, grandchildren included: its process slot is free. */
   release(child: Stoppable): void {
-    if (this.children.delete(child)) this.starts.processGone();
+    if (!this.children.delete(child)) return;
+    this.starts.processGone();
+    if (child.pid === undefined) return;
+    this.reaper.untrack(child.pid);
+    this.record.remove(child.pid);
   }
 
   /** Remembers a stop in progress so that `destroy` can wait for it. */
@@ -142,6 +164,9 @@ export class Runtime {
     this.stopGauges();
     for (const child of this.children.keys()) this.track(child.stop());
     await Promise.allSettled([...this.stopping]);
+    this.record.close();
+    await this.reaper.close();
+    await this.leftovers;
   }
 }
 
