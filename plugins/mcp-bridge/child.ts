@@ -83,7 +83,9 @@ export class Child implements Stoppable {
         options.logger.info({ child_pid: this.proc.pid, command: options.command, arg_count: options.args.length }, 'mcp server started');
         resolve();
       });
-      this.proc.once('error', (err) => {
+      // `on`, not `once`: a ChildProcess may emit 'error' more than once (a failed spawn, later a
+      // failed kill), and an 'error' without a listener ends the gateway.
+      this.proc.on('error', (err) => {
         if (this.proc.pid === undefined) {
           reject(err);
           this.onExit({ code: null, signal: null, spawnError: err, requested: this.stopRequested });

@@ -90,7 +90,7 @@ export class ChildRecord {
   close(): void {
     clearImmediate(this.pending);
     this.pending = undefined;
-    if (this.file) rmSync(this.file, { force: true });
+    if (this.file) removeFile(this.file);
   }
 
   private schedule(): void {
@@ -132,12 +132,12 @@ export async function stopLeftovers(dir: string, termWaitMs: number, logger: Log
     try {
       record = JSON.parse(readFileSync(file, 'utf8')) as RecordFile;
     } catch {
-      rmSync(file, { force: true });
+      removeFile(file);
       continue;
     }
     if (record.boot === boot && identityOf(record.owner?.pid)?.start === record.owner?.start) continue;
     if (record.boot === boot) groups.push(...(record.children ?? []).filter(isOurs));
-    rmSync(file, { force: true });
+    removeFile(file);
   }
   if (groups.length === 0) return;
   logger.warn({ groups: groups.map((g) => ({ pgid: g.pgid, command: g.command.slice(0, 200) })) }, 'mcp: stopping servers a gateway that died left running');
@@ -153,6 +153,15 @@ function isOurs(entry: ChildEntry): boolean {
   const leader = identityOf(entry.pgid);
   if (leader) return leader.start === entry.start && leader.command === entry.command && leader.pgid === entry.pgid;
   return groupMembers(entry.pgid).some((member) => member.start >= entry.start);
+}
+
+/** A record that cannot be removed (a read-only data dir) is read again next time: no harm. */
+function removeFile(file: string): void {
+  try {
+    rmSync(file, { force: true });
+  } catch {
+    // See above.
+  }
 }
 
 function signalGroup(pgid: number, signal: NodeJS.Signals): void {

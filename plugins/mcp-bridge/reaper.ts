@@ -131,7 +131,8 @@ export class Reaper {
     // EPIPE once the reaper is gone; its exit is handled below.
     proc.stdin.on('error', () => undefined);
     const exited = new Promise<void>((resolve) => {
-      proc.once('error', (err) => {
+      // Every 'error', not the first only: one without a listener ends the gateway.
+      proc.on('error', (err) => {
         if (this.proc === proc) this.proc = undefined;
         this.giveUp(err);
         resolve();
