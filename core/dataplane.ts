@@ -105,10 +105,17 @@ export class DataPlane {
     if (this.draining) res.setHeader('connection', 'close');
     const ctx = this.app.createContext(req, res) as GatewayContext;
     res.statusCode = 404;
-    this.handle(ctx, awaitingContinue)
-      .then(() => respond(ctx, (err) => this.options.logger.warn({ err }, 'response stream failed')))
-      // A rejection nobody handles ends the process: whatever failed, this request ends here.
-      .catch((err: unknown) => this.handlingFailed(ctx, err));
+    // Both outcomes handled, and the first cannot throw: a rejection nobody handles ends the process.
+    this.handle(ctx, awaitingContinue).then(
+      () => {
+        try {
+          respond(ctx, (err) => this.options.logger.warn({ err }, 'response stream failed'));
+        } catch (err) {
+          this.handlingFailed(ctx, err);
+        }
+      },
+      (err: unknown) => this.handlingFailed(ctx, err),
+    );
   }
 
   /** A bug in the request's handling or in writing its reply (a body JSON cannot serialize): 500, or a cut response. */

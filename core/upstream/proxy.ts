@@ -52,47 +52,37 @@ export async function proxyRequest(ctx: GatewayContext, state: RequestState, opt
   const { upstream } = options;
   const timeout = options.timeout ?? upstream.timeout;
   const body = requestBody(ctx.req, { maxBodyBytes: options.maxBodyBytes, sendTimeoutMs: timeout.send * 1000, idleTimeoutMs: options.bodyIdleMs });
-  upstream.begin();
-  try {
-    await forwardWithRetries(ctx, state, options, timeout, body);
-  } finally {
-    upstream.end();
-  }
-}
-
-async function forwardWithRetries(
-  ctx: GatewayContext,
-  state: RequestState,
-  options: ProxyOptions,
-  timeout: UpstreamTimeouts,
-  body: Readable | undefined,
-): Promise<void> {
-  const { upstream } = options;
   const started = Date.now();
   const tried = new Set<UpstreamNode>();
   const hashKey = upstream.definition.type === 'chash' ? chashKey(ctx, state, upstream) : undefined;
   let lastError: unknown;
 
-  for (let attempt = 0; attempt <= upstream.retries; attempt++) {
-    const node = upstream.balancer.pick(tried, hashKey);
-    if (!node) break;
-    tried.add(node);
-    upstream.balancer.started(node);
-    try {
-      await forward(ctx, state, options, node, timeout, body);
-      return;
-    } catch (err) {
-      lastError = err;
-      const code = (err as { code?: string }).code ?? '';
-      const retryable =
-        RETRYABLE.has(code) &&
-        !(err as { responseStarted?: boolean }).responseStarted &&
-        (body === undefined || !body.readableDidRead) &&
-        (upstream.retryTimeoutMs === 0 || Date.now() - started < upstream.retryTimeoutMs);
-      if (!retryable) break;
-    } finally {
-      upstream.balancer.finished(node);
+  // Until this request ends, its upstream keeps its connections even if an edit replaces it.
+  upstream.begin();
+  try {
+    for (let attempt = 0; attempt <= upstream.retries; attempt++) {
+      const node = upstream.balancer.pick(tried, hashKey);
+      if (!node) break;
+      tried.add(node);
+      upstream.balancer.started(node);
+      try {
+        await forward(ctx, state, options, node, timeout, body);
+        return;
+      } catch (err) {
+        lastError = err;
+        const code = (err as { code?: string }).code ?? '';
+        const retryable =
+          RETRYABLE.has(code) &&
+          !(err as { responseStarted?: boolean }).responseStarted &&
+          (body === undefined || !body.readableDidRead) &&
+          (upstream.retryTimeoutMs === 0 || Date.now() - started < upstream.retryTimeoutMs);
+        if (!retryable) break;
+      } finally {
+        upstream.balancer.finished(node);
+      }
     }
+  } finally {
+    upstream.end();
   }
   if (lastError === undefined) {
     throw new GatewayError(503, 'GW_UPSTREAM_NO_NODE', 'no upstream node is available');
