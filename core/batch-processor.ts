@@ -5,11 +5,17 @@
  * retried up to `maxRetryCount` times, waiting `retryDelayMs`, doubling each time (capped at 60 s);
  * then the batch is dropped and counted.
  *
+ * A batch goes out as soon as it is sealed, while fewer than `maxConcurrentBatches` are being
+ * sent (APISIX sends every batch at once, without a bound). Sending one batch at a time made
+ * every entry wait for the sends before it: with `batch_max_size: 1` and a collector answering
+ * in 20 ms, 200 requests took 4 s to reach it, and a collector answering in 1 s delivered one
+ * entry a second. The bound keeps a dead collector to a few connection attempts at a time, not
+ * one per request. Batches sent at once may reach the collector in any order.
+ *
  * The request path only ever calls `push`, which never waits and never throws: while the sink is
  * down or slow, entries wait up to `maxPendingEntries` in all (current batch, batches waiting,
- * the one being sent); past that new entries are dropped and counted (design.md: "log sink down:
- * requests are unaffected; logs are buffered up to a bound then dropped and counted"). One batch
- * is sent at a time, so a dead collector costs one connection attempt at a time, not one per request.
+ * those being sent); past that new entries are dropped and counted (design.md: "log sink down:
+ * requests are unaffected; logs are buffered up to a bound then dropped and counted").
  */
 
 export interface BatchOptions {
@@ -19,6 +25,8 @@ export interface BatchOptions {
   maxRetryCount: number;
   retryDelayMs: number;
   maxPendingEntries: number;
+  /** Batches being sent at the same time, at most; a sealed batch waits only for this bound. */
+  maxConcurrentBatches: number;
 }
 
 export type DropReason = 'buffer_full' | 'send_failed' | 'shutdown';
@@ -38,11 +46,14 @@ const MAX_BACKOFF_MS = 60_000;
 export class BatchProcessor<T> {
   private current: T[] = [];
   private readonly ready: T[][] = [];
+  /** Entries in the batches being sent. */
   private inFlight = 0;
-  private sending = false;
+  /** Batches being sent (retry delays included). */
+  private sending = 0;
   private inactiveTimer?: NodeJS.Timeout;
   private durationTimer?: NodeJS.Timeout;
-  private backoff?: { timer: NodeJS.Timeout; wake: () => void };
+  /** Wakes each batch waiting out a retry delay. */
+  private readonly backoffs = new Set<() => void>();
   private readonly controller = new AbortController();
   private closed = false;
   private idleWaiters: Array<() => void> = [];
@@ -103,7 +114,7 @@ export class BatchProcessor<T> {
     if (this.closed) return this.idle();
     this.seal();
     // A batch waiting out a retry delay is tried again now rather than after the delay.
-    this.backoff?.wake();
+    this.wakeBackoffs();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.idle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
     clearTimeout(timer);
@@ -111,7 +122,7 @@ export class BatchProcessor<T> {
     const left = this.ready.splice(0).reduce((sum, batch) => sum + batch.length, 0);
     if (left > 0) this.events.dropped?.(left, 'shutdown');
     this.controller.abort(new Error('log sink closed'));
-    this.backoff?.wake();
+    this.wakeBackoffs();
     await this.idle();
   }
 
@@ -123,23 +134,22 @@ export class BatchProcessor<T> {
     if (this.current.length === 0) return;
     this.ready.push(this.current);
     this.current = [];
-    void this.pump();
+    this.pump();
   }
 
-  private async pump(): Promise<void> {
-    if (this.sending) return;
-    this.sending = true;
-    try {
-      while (this.ready.length > 0) {
-        const batch = this.ready.shift()!;
-        this.inFlight = batch.length;
-        await this.deliver(batch);
-        this.inFlight = 0;
-      }
-    } finally {
-      this.sending = false;
-      this.inFlight = 0;
-      if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  private pump(): void {
+    while (this.ready.length > 0 && this.sending < this.options.maxConcurrentBatches) {
+      const batch = this.ready.shift()!;
+      this.sending += 1;
+      this.inFlight += batch.length;
+      const done = () => {
+        this.sending -= 1;
+        this.inFlight -= batch.length;
+        this.pump();
+        if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      };
+      // deliver never rejects unless an event callback throws; either way this batch is over.
+      this.deliver(batch).then(done, done);
     }
   }
 
@@ -169,12 +179,16 @@ export class BatchProcessor<T> {
     return new Promise((resolve) => {
       const wake = () => {
         clearTimeout(timer);
-        this.backoff = undefined;
+        this.backoffs.delete(wake);
         resolve();
       };
       const timer = unref(setTimeout(wake, ms));
-      this.backoff = { timer, wake };
+      this.backoffs.add(wake);
     });
+  }
+
+  private wakeBackoffs(): void {
+    for (const wake of [...this.backoffs]) wake();
   }
 }
 

@@ -28,6 +28,7 @@ interface HttpLoggerConf extends LogSinkConf {
   buffer_duration: number;
   max_retry_count: number;
   retry_delay: number;
+  max_concurrent_batches: number;
 }
 
 interface HttpLoggerMetadata {
@@ -93,6 +94,7 @@ class HttpLog implements Disposable {
         maxRetryCount: conf.max_retry_count,
         retryDelayMs: conf.retry_delay * 1000,
         maxPendingEntries: metadata?.max_pending_entries ?? DEFAULT_MAX_PENDING_ENTRIES,
+        maxConcurrentBatches: conf.max_concurrent_batches,
       },
       (entries, signal) => this.send(entries, signal),
       {
@@ -144,7 +146,7 @@ class HttpLog implements Disposable {
     const headers: Record<string, string> = { 'content-type': json ? 'application/json' : 'text/plain' };
     if (conf.auth_header) headers.authorization = conf.auth_header;
     const timeoutMs = conf.timeout * 1000;
-    this.agent ??= new Agent({ connections: 4, keepAliveTimeout: 4000, connect: { timeout: timeoutMs, rejectUnauthorized: conf.ssl_verify } });
+    this.agent ??= new Agent({ connections: conf.max_concurrent_batches, keepAliveTimeout: 4000, connect: { timeout: timeoutMs, rejectUnauthorized: conf.ssl_verify } });
     const res = await request(conf.uri, {
       method: 'POST',
       body,
@@ -193,6 +195,14 @@ export default definePlugin<HttpLoggerConf, HttpLog>({
         minimum: 0,
         default: 1,
         description: 'Seconds before the first retry; each further retry waits twice as long as the one before (at most 60 s).',
+      },
+      max_concurrent_batches: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 64,
+        default: 4,
+        description:
+          'Batches sent to the collector at the same time (and connections opened to it), at most. A full batch goes out at once unless this many are in flight; raise it for a slow collector with small batches. Tollgate\'s: APISIX sends every batch at once.',
       },
       ...LOG_SINK_PROPERTIES,
     },

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { BatchProcessor, type BatchOptions, type DropReason } from '../../core/batch-processor.js';
 import { waitFor } from '../helpers/processes.js';
 
-const OPTIONS: BatchOptions = { batchMaxSize: 3, inactiveTimeoutMs: 100, bufferDurationMs: 10_000, maxRetryCount: 0, retryDelayMs: 0, maxPendingEntries: 100 };
+const OPTIONS: BatchOptions = { batchMaxSize: 3, inactiveTimeoutMs: 100, bufferDurationMs: 10_000, maxRetryCount: 0, retryDelayMs: 0, maxPendingEntries: 100, maxConcurrentBatches: 1 };
 
 function harness(options: Partial<BatchOptions> = {}, send?: (batch: number[], signal: AbortSignal) => Promise<void>) {
   const sent: number[][] = [];

@@ -65,6 +65,18 @@ describe('http-logger', () => {
       expect(page.value('tollgate_log_batches_total', { plugin: 'http-logger', route: 'batched', outcome: 'sent' })).to.equal(3);
     });
 
+    it('sends each full batch at once, not behind the sends before it: up to max_concurrent_batches at a time', async () => {
+      // With one batch in flight at a time, batch_max_size 1 and a collector answering in 200 ms
+      // delivered one entry per answer (APISIX sends every full batch at once).
+      collector.mode = 'slow';
+      await putRoute(gw, 'prompt', '/prompt', upstream, { 'http-logger': logger({ batch_max_size: 1, max_concurrent_batches: 3 }) });
+      const responses = await Promise.all([...Array(9).keys()].map((i) => gw.get(`/prompt?i=${i}`)));
+      expect(responses.map((r) => r.status)).to.deep.equal(Array(9).fill(200));
+      expect(await waitFor(() => collector.batches.length === 9, 5000)).to.equal(true);
+      expect(collector.maxOpen, 'batches in flight at once').to.equal(3);
+      expect(collector.entries().map((e) => Number(e.request.querystring.i)).sort((a, b) => a - b)).to.deep.equal([...Array(9).keys()]);
+    });
+
     it("writes APISIX's entry, consumer and latencies included, with credentials redacted", async () => {
       await putRoute(gw, 'entry', '/entry', upstream, { 'key-auth': {}, 'http-logger': logger({ batch_max_size: 1 }) });
       const res = await gw.get('/entry?apikey=dave-secret-key&page=2', { apikey: 'dave-secret-key', cookie: 'sid=cookie-secret', authorization: 'Basic c2VjcmV0', 'x-trace': 'abc' });
@@ -188,8 +200,8 @@ describe('http-logger', () => {
         const page = await scrape(gw);
         expect(page.value('tollgate_batch_process_entries', { plugin: 'http-logger', route: 'stuck' })).to.equal(10);
         expect(page.value('tollgate_log_entries_dropped_total', { route: 'stuck', reason: 'buffer_full' })).to.equal(30);
-        // One batch at a time: a hanging collector holds one connection, not one per request.
-        expect(collector.attempts).to.equal(1);
+        // At most max_concurrent_batches (4) at a time: a hanging collector holds four connections, not one per request.
+        expect(collector.attempts).to.equal(4);
       } finally {
         await gw.admin('DELETE', '/plugin_metadata/http-logger');
       }

@@ -60,7 +60,10 @@ export async function scrape(gw: TestGateway): Promise<Scrape> {
   return new Scrape(parseExposition(res.text), res.text);
 }
 
-export type CollectorMode = 'ok' | 'fail' | 'hang' | 'garbage' | 'huge';
+/** `slow`: answers 200 after SLOW_ANSWER_MS. */
+export type CollectorMode = 'ok' | 'fail' | 'hang' | 'garbage' | 'huge' | 'slow';
+
+export const SLOW_ANSWER_MS = 200;
 
 export interface ReceivedBatch {
   headers: IncomingMessage['headers'];
@@ -81,6 +84,8 @@ export interface Collector {
   attempts: number;
   /** When each POST was received (ms since the epoch). */
   attemptTimes: number[];
+  /** The most POSTs received and not yet answered at one time. */
+  maxOpen: number;
   entries(): Array<Record<string, any>>;
   /** Stops listening and cuts every connection (the collector "goes down"). */
   down(): Promise<void>;
@@ -100,6 +105,7 @@ export async function startCollector(port = 0): Promise<Collector> {
     batches: [],
     attempts: 0,
     attemptTimes: [],
+    maxOpen: 0,
     entries: () => state.batches.flatMap((b) => b.entries),
     down: async () => {
       const s = server;
@@ -124,7 +130,10 @@ export async function startCollector(port = 0): Promise<Collector> {
     },
     close: () => state.down(),
   };
+  let open = 0;
   const handle = (req: IncomingMessage, res: ServerResponse) => {
+    state.maxOpen = Math.max(state.maxOpen, ++open);
+    res.once('close', () => (open -= 1));
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -155,6 +164,9 @@ export async function startCollector(port = 0): Promise<Collector> {
           res.once('close', () => hanging.delete(res));
           break;
         }
+        case 'slow':
+          setTimeout(() => res.writeHead(200).end('ok'), SLOW_ANSWER_MS);
+          break;
         default:
           res.writeHead(200).end('ok');
       }
