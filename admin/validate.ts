@@ -9,7 +9,7 @@ import { ownValue, setOwn } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile, type Validator } from '../core/schema.js';
 import { recordProblem } from '../routes/checks.js';
-import { credentialClaims } from '../routes/consumers.js';
+import { catalogClaims } from '../routes/integrity.js';
 import { RESOURCE_SCHEMAS, SINGULAR } from '../routes/schemas.js';
 
 const VALIDATORS = Object.fromEntries(
@@ -43,7 +43,7 @@ export function validateResource(kind: ResourceKind, id: string, body: Record<st
   if (semantic) return { error: semantic };
   const pluginError = checkPlugins(kind, value.plugins, context.registry);
   if (pluginError) return { error: kind === 'consumers' ? `invalid plugins configuration: ${pluginError}` : pluginError };
-  const duplicate = kind === 'consumers' ? duplicateCredential(id, value, context) : undefined;
+  const duplicate = duplicateClaim(kind, id, value, context);
   if (duplicate) return { error: duplicate };
   return { value };
 }
@@ -95,15 +95,19 @@ function checkPlugins(kind: ResourceKind, plugins: unknown, registry: PluginRegi
   return undefined;
 }
 
-/** A credential another consumer already holds; the catalog checks again atomically when it writes. */
-function duplicateCredential(id: string, value: Record<string, unknown>, { registry, snapshot }: ValidationContext): string | undefined {
-  const claimsOf = credentialClaims(registry);
-  const found = findClaimHolder(snapshot, 'consumers', id, claimsOf('consumers', value), claimsOf);
-  return found && duplicateMessage('consumers', found.claim, found.holder);
+/**
+ * A credential another consumer holds, or a plugin another global rule holds; the catalog checks
+ * again atomically when it writes.
+ */
+function duplicateClaim(kind: ResourceKind, id: string, value: Record<string, unknown>, { registry, snapshot }: ValidationContext): string | undefined {
+  const claimsOf = catalogClaims(registry);
+  const found = findClaimHolder(snapshot, kind, id, claimsOf(kind, value), claimsOf);
+  return found && duplicateMessage(kind, found.claim, found.holder);
 }
 
-/** APISIX's words for a duplicate credential, whichever step found it. */
+/** APISIX's words for a duplicate credential or global rule plugin, whichever step found it. */
 export function duplicateMessage(kind: ResourceKind, claim: UniqueClaim, holder: string): string {
+  if (kind === 'global_rules') return `plugin '${claim.value}' already exists in global rule with id '${holder}'`;
   return `${kind === 'consumers' ? 'invalid plugins configuration' : 'invalid configuration'}: duplicate ${claim.label} found with ${SINGULAR[kind]}: ${holder}`;
 }
 

@@ -23,7 +23,8 @@ import { PoolRegistry } from '../core/upstream/upstream.js';
 import { AdminApi } from '../admin/server.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { RouteTable } from '../routes/table.js';
-import { ConsumerDirectory, credentialClaims } from '../routes/consumers.js';
+import { ConsumerDirectory } from '../routes/consumers.js';
+import { catalogClaims } from '../routes/integrity.js';
 import { resolveAdminKeys } from './admin-key.js';
 
 export interface StartOptions extends LoadConfigOptions {
@@ -65,7 +66,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     { url: config.redis.url, commandTimeout: config.redis.command_timeout, connectTimeout: config.redis.connect_timeout },
     config.redis.key_prefix,
   );
-  const catalog = createCatalog(config, logger, credentialClaims(registry));
+  const catalog = createCatalog(config, logger, catalogClaims(registry));
   const pools = new PoolRegistry();
   const consumers = new ConsumerDirectory(registry, logger);
   const metrics = new GatewayMetrics({ maxToolNames: config.metrics.max_tool_names, version: VERSION });

@@ -122,8 +122,11 @@ export class LogSinkRoute {
 /**
  * The phase handlers both log sinks run alike (spread into their definitions): the body taps, and
  * the body filter only where a route keeps the response body (it sends the response chunked).
+ * The access handler only listens, so the sinks declare they only observe: a global rule whose
+ * sink cannot run is skipped rather than failing every request.
  */
 export const LOG_SINK_TAPS = {
+  observesOnly: true,
   access(ctx: GatewayContext, _conf: LogSinkConf, log: { route: LogSinkRoute }): void {
     log.route.tapRequest(ctx);
   },

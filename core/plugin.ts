@@ -102,6 +102,15 @@ export interface Plugin<C = any, I = any> {
    * secret from the request (a signature, a token) should declare it. Must not throw.
    */
   credentials?(conf: C): CredentialSources;
+  /**
+   * The plugin never ends or refuses a request, whatever its config: it only looks (a log sink
+   * whose access handler taps the request body, a metrics exporter). When its config in a global
+   * rule cannot be used, the rule is skipped instead of every request answering 503 (the route
+   * table fails closed on anything that could refuse requests: routes/fail-closed.ts). A plugin
+   * without rewrite, access or content handlers observes anyway. Not allowed with `content`,
+   * `type: 'auth'` or `credentials`.
+   */
+  observesOnly?: boolean;
   /** JSON Schema of `/apisix/admin/plugin_metadata/<name>`. */
   metadataSchema?: JsonSchema;
   /** Checks beyond the schema (e.g. an allow-list from the gateway config); returns an error message. */

@@ -38,6 +38,7 @@ const CONTRACT_KEYS = new Set<string>([
   'checkConf',
   'checkConsumerConf',
   'credentialField',
+  'observesOnly',
   'init',
   'destroy',
   'create',
@@ -192,6 +193,10 @@ function checkPlugin(plugin: Plugin, others: readonly Plugin[]): Entry {
   // Logs redact what plugins declare: an auth plugin that does not say where its credentials are would have them logged.
   if (plugin.type === 'auth' && !plugin.credentials) {
     throw new PluginLoadError(`${where}: auth plugins must declare credentials(conf), the headers, query parameters and cookies they read credentials from`);
+  }
+  if (plugin.observesOnly !== undefined && typeof plugin.observesOnly !== 'boolean') throw new PluginLoadError(`${where}: observesOnly must be a boolean`);
+  if (plugin.observesOnly && (plugin.content || plugin.type === 'auth' || plugin.credentials)) {
+    throw new PluginLoadError(`${where}: observesOnly cannot be declared by a plugin that answers requests (content), authenticates or reads credentials`);
   }
   if (plugin.credentialField !== undefined) {
     const fields = (plugin.consumerSchema?.properties ?? {}) as Record<string, unknown>;

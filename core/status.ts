@@ -12,13 +12,15 @@ import { closeNow, listen } from './listen.js';
 
 /**
  * A catalog entry the gateway cannot use as stored (written by an older version, or straight into
- * the file or Redis): it is left out, or its route answers 503, and it is listed here until fixed.
+ * the file or Redis), listed here until fixed, with what that does: it is left out (it matches
+ * nothing, or only observed requests), its route answers 503, or — a global rule that could
+ * refuse requests — every request answers 503.
  */
 export interface EntryProblem {
   kind: string;
   id: string;
   error: string;
-  effect: 'skipped' | 'answers 503';
+  effect: 'skipped' | 'answers 503' | 'every request answers 503';
 }
 
 export class StatusServer {

@@ -47,11 +47,12 @@ function routeProblem(route: Record<string, unknown>): string | undefined {
 }
 
 /**
- * Why requests can never match `uri`. The data plane matches the normalized path (core/path.ts):
- * dot segments resolved, slashes collapsed, unreserved escapes decoded; Node refuses a request
- * target with control characters, spaces or raw non-ASCII bytes; the query is not part of it.
+ * Why requests can never match `uri` (without the field's name), or undefined. The data plane
+ * matches the normalized path (core/path.ts): dot segments resolved, slashes collapsed,
+ * unreserved escapes decoded; Node refuses a request target with control characters, spaces or
+ * raw non-ASCII bytes; the query is not part of it.
  */
-function uriProblem(uri: string): string | undefined {
+export function uriProblem(uri: string): string | undefined {
   const quoted = JSON.stringify(uri);
   if (!uri.startsWith('/')) return `${quoted} must start with "/"`;
   const control = /[\u0000-\u0020\u007f]/.exec(uri);

@@ -8,17 +8,18 @@
  */
 import type { Catalog, CatalogRecord, CatalogSnapshot, ResourceKind } from '../core/catalog/types.js';
 import type { GatewayConfig } from '../core/config.js';
-import { GLOBAL_RULES_ROUTE_ID } from '../core/context.js';
 import type { Logger } from '../core/logger.js';
 import type { EntryProblem } from '../core/status.js';
-import { buildChain, EMPTY_CHAIN, type Chain, type ChainEntry, type RouteMatch, type RouteResolver } from '../core/pipeline.js';
+import type { Chain, RouteMatch, RouteResolver } from '../core/pipeline.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile, type Validator } from '../core/schema.js';
 import { Upstream, type PoolRegistry, type UpstreamDefinition } from '../core/upstream/upstream.js';
-import { CompiledRoute, createEntries, disposeEntries, type CompileDeps, type Dependency, type PluginMap, type RouteSources } from './compiler.js';
+import { CompiledRoute, disposeEntries, type CompileDeps, type Dependency, type RouteSources } from './compiler.js';
 import type { ConsumerDirectory } from './consumers.js';
 import type { PluginApi } from '../core/plugin.js';
 import { recordProblem, storedValue } from './checks.js';
+import { brokenRouteMatch } from './fail-closed.js';
+import { compileGlobalRules, NO_GLOBAL_RULES, type GlobalRules } from './global-rules.js';
 import { RouteMatcher } from './matcher.js';
 import { RESOURCE_SCHEMAS } from './schemas.js';
 
@@ -30,12 +31,10 @@ interface TableState {
   revision: number;
   matcher: RouteMatcher<CompiledRoute>;
   routes: Map<string, CompiledRoute>;
-  global: { fingerprint: string; chain: Chain; problems: EntryProblem[] };
+  global: GlobalRules;
   /** Routes left out or answering 503, for /status. */
   problems: EntryProblem[];
 }
-
-const NO_GLOBAL_RULES: TableState['global'] = { fingerprint: '', chain: EMPTY_CHAIN, problems: [] };
 
 export interface RouteTableOptions {
   catalog: Catalog;
@@ -220,15 +219,16 @@ export class RouteTable implements RouteResolver {
       }
       const route = this.load(snapshot, 'routes', id, liveValidations);
       if (typeof route === 'string') {
-        this.options.logger.error({ route: id, error: route }, 'invalid route in catalog; skipped');
-        problems.push({ kind: 'routes', id, error: route, effect: 'skipped' });
+        const fenced = this.fenceInvalidRoute(snapshot, id, record, route, liveValidations);
+        if (fenced) routes.set(id, fenced);
+        else problems.push({ kind: 'routes', id, error: route, effect: 'skipped' });
         continue;
       }
       if (route.status === 0) continue;
       const sources = this.resolveSources(snapshot, id, route, liveValidations);
       routes.set(id, this.compileRoute(snapshot, sources, dependenciesOf(snapshot, record, route), liveValidations));
     }
-    const global = this.compileGlobal(snapshot, previous.global, liveValidations);
+    const global = compileGlobalRules(snapshot, previous.global, this.deps, (id) => this.load(snapshot, 'global_rules', id, liveValidations));
     for (const key of this.validated.keys()) if (!liveValidations.has(key)) this.validated.delete(key);
 
     for (const [id, route] of routes) if (route.broken) problems.push({ kind: 'routes', id, error: route.broken, effect: 'answers 503' });
@@ -243,6 +243,25 @@ export class RouteTable implements RouteResolver {
     const ready = this.waiters.filter((w) => w.revision <= snapshot.revision);
     this.waiters = this.waiters.filter((w) => w.revision > snapshot.revision);
     for (const waiter of ready) waiter.resolve();
+  }
+
+  /**
+   * A route record that fails validation is kept as a route answering 503 on what it could match
+   * (fail-closed.ts): left out, its requests would fall through to a broader route. Undefined when
+   * it can match nothing (no usable uri, or disabled).
+   */
+  private fenceInvalidRoute(snapshot: CatalogSnapshot, id: string, record: CatalogRecord, error: string, live: Set<string>): CompiledRoute | undefined {
+    const salvaged = brokenRouteMatch(record.value, id);
+    if (!salvaged) {
+      this.options.logger.error({ route: id, error }, 'invalid route in catalog; it can match no request, skipped');
+      return undefined;
+    }
+    if (salvaged.widened.length > 0) {
+      this.options.logger.error({ route: id, widened: salvaged.widened }, 'invalid route in catalog: matching fields it cannot read match anything while it answers 503');
+    }
+    const sources = this.resolveSources(snapshot, id, salvaged.route, live);
+    sources.problem = error;
+    return this.compileRoute(snapshot, sources, dependenciesOf(snapshot, record, salvaged.route), live);
   }
 
   private compileRoute(snapshot: CatalogSnapshot, sources: RouteSources, dependencies: Dependency[], live: Set<string>): CompiledRoute {
@@ -329,47 +348,6 @@ export class RouteTable implements RouteResolver {
     }
   }
 
-  /** Plugins of all global rules as one chain; a plugin named by two rules is dropped (APISIX). */
-  private compileGlobal(snapshot: CatalogSnapshot, previous: TableState['global'], live: Set<string>): TableState['global'] {
-    const rules = [...snapshot.list('global_rules')].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const fingerprint = rules.map(([id, r]) => `${id}@${r.modifiedIndex}`).join(',');
-    for (const [id, r] of rules) live.add(`global_rules/${id}@${r.modifiedIndex}`);
-    if (fingerprint === previous.fingerprint && previous.chain.entries.every((e) => this.options.registry.get(e.plugin.name) === e.plugin)) return previous;
-    const merged = new Map<string, unknown>();
-    const seen = new Map<string, string>();
-    const dropped = new Set<string>();
-    const problems: EntryProblem[] = [];
-    for (const [id] of rules) {
-      const rule = this.load(snapshot, 'global_rules', id, live);
-      if (typeof rule === 'string') {
-        this.options.logger.error({ globalRule: id, error: rule }, 'invalid global rule in catalog; skipped');
-        problems.push({ kind: 'global_rules', id, error: rule, effect: 'skipped' });
-        continue;
-      }
-      for (const [name, conf] of Object.entries((rule.plugins ?? {}) as PluginMap)) {
-        if (seen.has(name)) {
-          this.options.logger.error({ plugin: name, rules: [seen.get(name), id] }, 'plugin configured in more than one global rule; dropped');
-          dropped.add(name);
-          continue;
-        }
-        seen.set(name, id);
-        merged.set(name, conf);
-      }
-    }
-    for (const name of dropped) merged.delete(name);
-    let entries: ChainEntry[] = [];
-    for (const [name, conf] of merged) {
-      try {
-        entries.push(...createEntries(this.deps, { [name]: conf }, GLOBAL_ROUTE, false));
-      } catch (err) {
-        this.options.logger.error({ plugin: name, error: (err as Error).message }, 'global rule plugin cannot run; skipped');
-        problems.push({ kind: 'global_rules', id: seen.get(name)!, error: (err as Error).message, effect: 'skipped' });
-      }
-    }
-    entries = entries.filter((e) => !e.plugin.content);
-    return { fingerprint, chain: buildChain(entries), problems };
-  }
-
   /**
    * A catalog record, validated against its resource schema (defaults filled) and the checks the
    * Admin API applies on write (routes/checks.ts), cached by version. Returns the error message
@@ -388,8 +366,6 @@ export class RouteTable implements RouteResolver {
     return cached;
   }
 }
-
-const GLOBAL_ROUTE = Object.freeze({ id: GLOBAL_RULES_ROUTE_ID, record: Object.freeze({}) });
 
 function validRecord(kind: Exclude<ResourceKind, 'plugin_metadata'>, stored: unknown): Record<string, unknown> | string {
   const value = storedValue(stored);

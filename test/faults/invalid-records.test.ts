@@ -3,7 +3,9 @@
  * A route with `remote_addr: "127.0.0.33333"` used to be stored, and then ended the gateway on
  * that write and on every start after it. The Admin API now refuses what can never work with a
  * 400 naming the field; a record no write checked (an older version's, or one written straight
- * into the catalog file or Redis) is left out with an error in the log and on /status.
+ * into the catalog file or Redis) never stops the gateway: it is fenced off (its route answers 503,
+ * test/faults/fail-closed.test.ts) or, when it can match nothing, left out — with an error in the
+ * log and on /status either way.
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
@@ -172,11 +174,12 @@ describe('faults: records that can never work (issue 10 item 11)', function () {
       },
       upstreams: { 'bad-up': { nodes: { '127.0.0.1:99999': 1 } } },
       consumers: { ghost: null },
-      global_rules: { g1: { plugins: { 'no-such-plugin': {} } } },
+      // A sink only observes: it is skipped (a global rule that could refuse requests fails closed instead).
+      global_rules: { g1: { plugins: { 'http-logger': { uri: 'ftp://collector' } } } },
       plugin_metadata: { 'limit-count': { id: 'limit-count', limit_header: 5 } },
     });
     const expected = [
-      { kind: 'routes', id: 'bad-addr', effect: 'skipped' },
+      { kind: 'routes', id: 'bad-addr', effect: 'answers 503' },
       { kind: 'routes', id: 'bad-star', effect: 'skipped' },
       { kind: 'routes', id: 'bad-dots', effect: 'skipped' },
       { kind: 'routes', id: 'not-object', effect: 'skipped' },
@@ -190,7 +193,7 @@ describe('faults: records that can never work (issue 10 item 11)', function () {
       'bad-star': 'invalid configuration: uri "/a*/b": "*" is only allowed at the end',
       'bad-dots': 'invalid configuration: uri "/x/../y" can never match: requests are matched on their normalized path "/y"',
       'bad-node': 'upstream bad-up of route bad-node: invalid configuration: nodes: node "127.0.0.1:99999" has a port outside 1-65535',
-      g1: 'plugin no-such-plugin is not loaded',
+      g1: 'failed to check the configuration of plugin http-logger err: property "/uri" validation failed: must match pattern "^https?://"',
     };
 
     /** The gateway starts, serves the good route, leaves out or fences off the bad ones and says so. */
@@ -200,8 +203,9 @@ describe('faults: records that can never work (issue 10 item 11)', function () {
       const limited = await http('GET', `${gw.url}/limited`);
       expect(limited.status).to.equal(200);
       expect(limited.headers['x-ratelimit-limit']).to.equal('100');
-      for (const path of ['/bad-addr', '/x/../y', '/y']) expect((await http('GET', `${gw.url}${path}`)).status, path).to.equal(404);
-      expect((await http('GET', `${gw.url}/bad-node`)).status).to.equal(503);
+      for (const path of ['/x/../y', '/y']) expect((await http('GET', `${gw.url}${path}`)).status, path).to.equal(404);
+      // An address it cannot read fences the uri for every client rather than none.
+      for (const path of ['/bad-addr', '/bad-node']) expect((await http('GET', `${gw.url}${path}`)).status, path).to.equal(503);
       for (const path of ['/status', '/status/ready']) {
         const status = await http('GET', `${gw.statusUrl}${path}`);
         expect(status.status).to.equal(200);
@@ -209,9 +213,10 @@ describe('faults: records that can never work (issue 10 item 11)', function () {
         expect(entries.map(({ kind, id, effect }) => ({ kind, id, effect })), path).to.have.deep.members(expected);
         for (const entry of entries) if (errors[entry.id]) expect(entry.error, entry.id).to.equal(errors[entry.id]);
       }
-      for (const id of ['bad-addr', 'bad-star', 'bad-dots', 'not-object']) {
-        expect(gw.output()).to.match(new RegExp(`"route":"${id}".*"invalid route in catalog; skipped"`));
+      for (const id of ['bad-star', 'bad-dots', 'not-object']) {
+        expect(gw.output()).to.match(new RegExp(`"route":"${id}".*"invalid route in catalog; it can match no request, skipped"`));
       }
+      expect(gw.output()).to.match(/"route":"bad-addr".*"widened":\["remote_addrs"\]/);
       expect(gw.output()).to.include('"invalid consumer in catalog; skipped"');
       // The Admin API reads around them too: filters and the reference check answer, not 500.
       expect((await gw.admin('GET', '/routes?name=good&uri=/good&label=a')).status).to.equal(200);

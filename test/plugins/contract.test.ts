@@ -41,6 +41,16 @@ describe('plugin contract (every built-in plugin)', () => {
     expect(() => registry.register({ ...silentAuth, credentials: () => ({ headers: ['x-key'] }) })).to.not.throw();
   });
 
+  it('refuses observesOnly on a plugin that could refuse requests by answering them or authenticating', () => {
+    const registry = new PluginRegistry(config);
+    const base = { name: 'quiet-one', version: '1.0.0', priority: 8, schema: { type: 'object' }, observesOnly: true };
+    const message = /observesOnly cannot be declared by a plugin that answers requests \(content\), authenticates or reads credentials/;
+    expect(() => registry.register({ ...base, content: () => {} })).to.throw(PluginLoadError, message);
+    expect(() => registry.register({ ...base, credentials: () => ({ headers: ['x-key'] }) })).to.throw(PluginLoadError, message);
+    expect(() => registry.register({ ...base, observesOnly: 'yes' as unknown as boolean })).to.throw(PluginLoadError, /observesOnly must be a boolean/);
+    expect(() => registry.register({ ...base, access: () => {}, log: () => {} })).to.not.throw();
+  });
+
   for (const plugin of BUILTIN_PLUGINS) {
     describe(plugin.name, () => {
       it('lives in plugins/<name>/index.ts', () => {
