@@ -6,7 +6,16 @@
 import { createServer, type Server } from 'node:http';
 import Koa, { type Context } from 'koa';
 import Router from '@koa/router';
-import { CatalogConflictError, CatalogUnavailableError, RESOURCE_KINDS, type Catalog, type CatalogRecord, type ResourceKind } from '../core/catalog/types.js';
+import {
+  CatalogConflictError,
+  CatalogInUseError,
+  CatalogReferenceError,
+  CatalogUnavailableError,
+  RESOURCE_KINDS,
+  type Catalog,
+  type CatalogRecord,
+  type ResourceKind,
+} from '../core/catalog/types.js';
 import type { ListenAddress } from '../core/config.js';
 import { closeNow, listen } from '../core/listen.js';
 import type { Logger } from '../core/logger.js';
@@ -17,7 +26,7 @@ import { ID_PATTERN, SINGULAR } from '../routes/schemas.js';
 import { AdminAuth, type AdminKey } from './auth.js';
 import { BadBody, readJsonBody } from './json-body.js';
 import { maskSecrets } from './mask.js';
-import { duplicateMessage, mergePatch, referencesTo, validateResource } from './validate.js';
+import { duplicateMessage, inUseMessage, mergePatch, missingReferenceMessage, validateResource } from './validate.js';
 
 export interface AdminApiOptions {
   catalog: Catalog;
@@ -198,11 +207,8 @@ export class AdminApi {
     const id = ctx.params.id;
     const { catalog } = this.options;
     if (!catalog.snapshot().get(kind, id)) throw NOT_FOUND_KEY;
-    if (ctx.query.force !== 'true') {
-      const inUse = referencesTo(kind, id, catalog.snapshot());
-      if (inUse) throw fail(400, inUse);
-    }
-    const deleted = await this.guardStore(() => catalog.delete(kind, id));
+    // The catalog refuses it while another record refers to it, in the delete's atomic step.
+    const deleted = await this.guardStore(() => catalog.delete(kind, id, { force: ctx.query.force === 'true' }));
     if (!deleted) throw NOT_FOUND_KEY;
     await this.options.waitForRevision?.(catalog.snapshot().revision);
     this.options.logger.info({ kind, id, method: 'DELETE' }, 'admin write');
@@ -249,8 +255,11 @@ export class AdminApi {
       return await work();
     } catch (err) {
       if (err instanceof CatalogUnavailableError) throw fail(503, err.message);
-      // Another write took the credential between our check and the store's atomic one.
+      // Another write got in between our early check and the store's atomic one: it took the
+      // credential, deleted what this write refers to, or came to refer to what this deletes.
       if (err instanceof CatalogConflictError) throw fail(400, duplicateMessage(err.kind, err.claim, err.holder));
+      if (err instanceof CatalogReferenceError) throw fail(400, missingReferenceMessage(err.missing));
+      if (err instanceof CatalogInUseError) throw fail(400, inUseMessage(err.target, err.user));
       throw err;
     }
   }

@@ -4,12 +4,12 @@
  * against its plugin's schema. A bad body never changes the catalog.
  */
 import { findClaimHolder } from '../core/catalog/claims.js';
-import type { CatalogSnapshot, ResourceKind, UniqueClaim } from '../core/catalog/types.js';
+import type { CatalogSnapshot, RecordRef, ResourceKind, UniqueClaim } from '../core/catalog/types.js';
 import { ownValue, setOwn } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile, type Validator } from '../core/schema.js';
 import { recordProblem } from '../routes/checks.js';
-import { catalogClaims } from '../routes/integrity.js';
+import { catalogClaims, catalogReferences } from '../routes/integrity.js';
 import { RESOURCE_SCHEMAS, SINGULAR } from '../routes/schemas.js';
 
 const VALIDATORS = Object.fromEntries(
@@ -59,20 +59,20 @@ function checkSemantics(kind: ResourceKind, value: Record<string, unknown>, { sn
   }
   const problem = recordProblem(kind, value);
   if (problem) return problem;
-  const references: Array<[string, ResourceKind, string]> = [
-    ['upstream_id', 'upstreams', 'upstream'],
-    ['service_id', 'services', 'service'],
-    ['plugin_config_id', 'plugin_configs', 'plugin config'],
-  ];
-  for (const [field, target, name] of references) {
-    const ref = value[field];
-    if (ref === undefined) continue;
-    value[field] = String(ref);
-    if (!snapshot.get(target, String(ref))) {
-      return `failed to fetch ${name} info by ${name} id [${String(ref)}], response code: 404`;
-    }
+  for (const field of ['upstream_id', 'service_id', 'plugin_config_id']) {
+    if (value[field] !== undefined) value[field] = String(value[field]);
   }
-  return undefined;
+  // An early answer from this gateway's snapshot; the catalog checks again in its write step.
+  const missing = catalogReferences(kind, value).find((ref) => !snapshot.get(ref.kind, ref.id));
+  return missing && missingReferenceMessage(missing);
+}
+
+const REFERENCE_NAMES: Partial<Record<ResourceKind, string>> = { upstreams: 'upstream', services: 'service', plugin_configs: 'plugin config' };
+
+/** APISIX's words for a write referring to a record that does not exist. */
+export function missingReferenceMessage(missing: RecordRef): string {
+  const name = REFERENCE_NAMES[missing.kind] ?? SINGULAR[missing.kind];
+  return `failed to fetch ${name} info by ${name} id [${missing.id}], response code: 404`;
 }
 
 function checkPlugins(kind: ResourceKind, plugins: unknown, registry: PluginRegistry): string | undefined {
@@ -111,21 +111,10 @@ export function duplicateMessage(kind: ResourceKind, claim: UniqueClaim, holder:
   return `${kind === 'consumers' ? 'invalid plugins configuration' : 'invalid configuration'}: duplicate ${claim.label} found with ${SINGULAR[kind]}: ${holder}`;
 }
 
-/** Which resources still use `kind/id` (APISIX refuses such a DELETE without `?force=true`). */
-export function referencesTo(kind: ResourceKind, id: string, snapshot: CatalogSnapshot): string | undefined {
-  const field = kind === 'upstreams' ? 'upstream_id' : kind === 'services' ? 'service_id' : kind === 'plugin_configs' ? 'plugin_config_id' : undefined;
-  if (!field) return undefined;
-  const users: Array<[ResourceKind, string]> = [['routes', 'route']];
-  if (kind === 'upstreams') users.push(['services', 'service']);
-  for (const [userKind, userName] of users) {
-    for (const [userId, record] of snapshot.list(userKind)) {
-      if (String(ownValue(record.value, field) ?? '') === id) {
-        const singular = kind === 'upstreams' ? 'upstream' : kind === 'services' ? 'service' : 'plugin_config';
-        return `can not delete this ${singular}, ${userName} [${userId}] is still using it now`;
-      }
-    }
-  }
-  return undefined;
+/** APISIX's words for a DELETE of a record another still uses (refused without `?force=true`). */
+export function inUseMessage(target: RecordRef, user: RecordRef): string {
+  const singular = target.kind === 'plugin_configs' ? 'plugin_config' : SINGULAR[target.kind];
+  return `can not delete this ${singular}, ${SINGULAR[user.kind]} [${user.id}] is still using it now`;
 }
 
 /**

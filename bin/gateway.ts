@@ -24,7 +24,7 @@ import { AdminApi } from '../admin/server.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { RouteTable } from '../routes/table.js';
 import { ConsumerDirectory } from '../routes/consumers.js';
-import { catalogClaims } from '../routes/integrity.js';
+import { catalogClaims, catalogReferences } from '../routes/integrity.js';
 import { resolveAdminKeys } from './admin-key.js';
 
 export interface StartOptions extends LoadConfigOptions {
@@ -257,9 +257,10 @@ function createCatalog(config: GatewayConfig, logger: Logger, claims: ClaimsOf):
       pollInterval: config.catalog.poll_interval,
       restoreOnReset: config.catalog.restore_on_reset,
       claims,
+      references: catalogReferences,
     });
   }
-  return new EmbeddedCatalog({ file: resolveDataPath(config, config.catalog.file), logger, claims });
+  return new EmbeddedCatalog({ file: resolveDataPath(config, config.catalog.file), logger, claims, references: catalogReferences });
 }
 
 function isEmpty(catalog: Catalog): boolean {

@@ -6,8 +6,12 @@
  * Unique claims: a consumer's credentials (routes/consumers.ts), and a global rule's plugins —
  * APISIX (3.15) lets a plugin appear in one global rule only, and merging drops a plugin named by
  * two: a key-auth dropped that way would leave every route open.
+ *
+ * References (core/catalog/references.ts): a route's upstream_id, service_id and
+ * plugin_config_id, a service's upstream_id. A write refers only to records that exist; a record
+ * something refers to is deleted only with `force`.
  */
-import type { ClaimsOf, UniqueClaim } from '../core/catalog/types.js';
+import type { ClaimsOf, RecordRef, ReferencesOf, ResourceKind, UniqueClaim } from '../core/catalog/types.js';
 import { ownValue } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { credentialClaims } from './consumers.js';
@@ -22,3 +26,22 @@ function globalRulePlugins(value: Readonly<Record<string, unknown>>): UniqueClai
   if (typeof plugins !== 'object' || plugins === null || Array.isArray(plugins)) return [];
   return Object.keys(plugins).map((name) => ({ label: 'plugin', value: name }));
 }
+
+const REFERENCE_FIELDS: Partial<Record<ResourceKind, ReadonlyArray<readonly [field: string, target: ResourceKind]>>> = {
+  routes: [
+    ['upstream_id', 'upstreams'],
+    ['service_id', 'services'],
+    ['plugin_config_id', 'plugin_configs'],
+  ],
+  services: [['upstream_id', 'upstreams']],
+};
+
+/** Read around records no write checked: only string or integer ids refer to anything. */
+export const catalogReferences: ReferencesOf = (kind, value) => {
+  const refs: RecordRef[] = [];
+  for (const [field, target] of REFERENCE_FIELDS[kind] ?? []) {
+    const id = ownValue(value, field);
+    if (typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id))) refs.push({ kind: target, id: String(id) });
+  }
+  return refs;
+};

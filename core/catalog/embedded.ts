@@ -12,9 +12,12 @@ import { dirname } from 'node:path';
 import type { Logger } from '../logger.js';
 import { ChangeLog, syncDirectory, type LogLine } from './change-log.js';
 import { findClaimHolder } from './claims.js';
+import { findMissing, findReferrer } from './references.js';
 import { ChangeEmitter, Snapshot, highestNumericId, nowSeconds, stamp } from './snapshot.js';
 import {
   CatalogConflictError,
+  CatalogInUseError,
+  CatalogReferenceError,
   CatalogUnavailableError,
   RESOURCE_KINDS,
   formatGeneratedId,
@@ -24,7 +27,9 @@ import {
   type CatalogRecord,
   type ChangeListener,
   type ClaimsOf,
+  type DeleteOptions,
   type PutResult,
+  type ReferencesOf,
   type ResourceKind,
 } from './types.js';
 
@@ -40,6 +45,8 @@ export interface EmbeddedCatalogOptions {
   compactEvery?: number;
   /** Values at most one record may hold (consumers' credentials); checked inside the write step. */
   claims?: ClaimsOf;
+  /** References between records (a route's upstream_id); checked inside the write step. */
+  references?: ReferencesOf;
 }
 
 export class EmbeddedCatalog implements Catalog {
@@ -80,7 +87,10 @@ export class EmbeddedCatalog implements Catalog {
 
   put(kind: ResourceKind, id: string, value: Record<string, unknown>): Promise<PutResult> {
     return this.serialized(async () => {
-      // Writes run one at a time, so nothing can take a claim between this check and the append.
+      // Writes run one at a time, so nothing can take a claim, or delete what this record refers
+      // to, between these checks and the append.
+      const missing = this.options.references && findMissing(this.current, this.options.references(kind, value));
+      if (missing) throw new CatalogReferenceError(missing);
       const claimsOf = this.options.claims;
       const taken = claimsOf && findClaimHolder(this.current, kind, id, claimsOf(kind, value), claimsOf);
       if (taken) throw new CatalogConflictError(kind, taken.claim, taken.holder);
@@ -100,10 +110,12 @@ export class EmbeddedCatalog implements Catalog {
     });
   }
 
-  delete(kind: ResourceKind, id: string): Promise<CatalogRecord | undefined> {
+  delete(kind: ResourceKind, id: string, options: DeleteOptions = {}): Promise<CatalogRecord | undefined> {
     return this.serialized(async () => {
       const previous = this.current.get(kind, id);
       if (!previous) return undefined;
+      const user = !options.force && this.options.references && findReferrer(this.current, kind, id, this.options.references);
+      if (user) throw new CatalogInUseError({ kind, id }, user);
       const revision = this.current.revision + 1;
       await this.append({ rev: revision, kind, id, record: null });
       this.apply(kind, id, undefined, revision);

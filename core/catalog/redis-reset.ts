@@ -17,8 +17,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { claimKey } from './claims.js';
+import { recordKey, referenceMember } from './references.js';
 import { highestNumericId, type Snapshot } from './snapshot.js';
-import { RESOURCE_KINDS, type CatalogRecord, type ClaimsOf } from './types.js';
+import { RESOURCE_KINDS, type CatalogRecord, type ClaimsOf, type ReferencesOf } from './types.js';
 
 /** What the store holds, as one reload read it. */
 export interface StoreState {
@@ -46,20 +47,25 @@ export function restoreMarkerMs(pollIntervalSeconds: number): number {
   return Math.max(10_000, Math.round(pollIntervalSeconds * 10_000));
 }
 
-/** RESTORE_SCRIPT's payload: every record as stored, and the claim index rebuilt from them. */
-export function restorePayload(snapshot: Snapshot, claimsOf?: ClaimsOf): { payload: string; idsFloor: number } {
+/** RESTORE_SCRIPT's payload: every record as stored, and the claim and reference indexes rebuilt from them. */
+export function restorePayload(snapshot: Snapshot, claimsOf?: ClaimsOf, referencesOf?: ReferencesOf): { payload: string; idsFloor: number } {
   const records: Array<[number, string, string]> = [];
   const unique: Array<[string, string]> = [];
   const claims: Array<[string, string]> = [];
+  const referrers: string[] = [];
+  const refs: Array<[string, string]> = [];
   RESOURCE_KINDS.forEach((kind, index) => {
     for (const [id, record] of snapshot.list(kind)) {
       records.push([index + 1, id, storedJson(record)]);
       const keys = (claimsOf?.(kind, record.value) ?? []).map((claim) => claimKey(kind, claim));
       for (const key of keys) unique.push([key, id]);
-      if (keys.length > 0) claims.push([JSON.stringify([kind, id]), JSON.stringify(keys)]);
+      if (keys.length > 0) claims.push([recordKey(kind, id), JSON.stringify(keys)]);
+      const members = (referencesOf?.(kind, record.value) ?? []).map((target) => referenceMember(target, { kind, id }));
+      referrers.push(...members);
+      if (members.length > 0) refs.push([recordKey(kind, id), JSON.stringify(members)]);
     }
   });
-  return { payload: JSON.stringify({ records, unique, claims }), idsFloor: Math.max(snapshot.revision, highestNumericId(snapshot)) };
+  return { payload: JSON.stringify({ records, unique, claims, referrers, refs }), idsFloor: Math.max(snapshot.revision, highestNumericId(snapshot)) };
 }
 
 /** A record in the layout PUT_SCRIPT writes (its fixed prefix is read back with a pattern). */

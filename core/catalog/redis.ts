@@ -8,10 +8,12 @@
  *   {prefix}:events     pub/sub channel of catalog events (a plugin reload), each also counted
  *   {prefix}:event:<e>  how many times event <e> happened, for followers that missed a message
  *   {prefix}:unique, {prefix}:claims   the index of unique claims (redis-scripts.ts)
+ *   {prefix}:referrers, {prefix}:refs  the index of references between records (references.ts)
  *   {prefix}:epoch      names the catalog the store holds; {prefix}:restored marks a fresh restore
- * A write checks its claims, bumps the revision, stores the record and publishes the change in one
- * Lua script (redis-scripts.ts), so followers never see a change without its revision and two
- * gateways cannot both give one credential away. Each instance applies changes in revision
+ * A write checks its claims and references, bumps the revision, stores the record and publishes
+ * the change in one Lua script (redis-scripts.ts), so followers never see a change without its
+ * revision, two gateways cannot both give one credential away, and a route cannot come to refer
+ * to an upstream deleted at the same time. Each instance applies changes in revision
  * order; a gap (a lost message), a reconnect or a newer revision seen by the poller triggers a
  * full reload. While Redis is away the last good snapshot keeps serving and writes fail fast.
  * A Redis that comes back without our catalog is not followed: see redis-reset.ts.
@@ -20,6 +22,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { createRedis, type RedisConnectionOptions } from '../redis.js';
 import { claimKey, findClaimHolder } from './claims.js';
+import { findReferrer, kindIndex, recordKey, referenceMember } from './references.js';
 import { lostCatalog, newEpoch, restoreMarkerMs, restorePayload, type StoreState } from './redis-reset.js';
 import {
   DELETE_SCRIPT,
@@ -28,12 +31,15 @@ import {
   RESTORE_SCRIPT,
   isConflict,
   isEpochMismatch,
+  isReferenceRefusal,
   type DeleteReply,
   type PutReply,
 } from './redis-scripts.js';
 import { ChangeEmitter, Snapshot, nowSeconds } from './snapshot.js';
 import {
   CatalogConflictError,
+  CatalogInUseError,
+  CatalogReferenceError,
   CatalogUnavailableError,
   RESOURCE_KINDS,
   formatGeneratedId,
@@ -43,7 +49,9 @@ import {
   type CatalogRecord,
   type ChangeListener,
   type ClaimsOf,
+  type DeleteOptions,
   type PutResult,
+  type ReferencesOf,
   type ResourceKind,
   type StoreReset,
 } from './types.js';
@@ -64,11 +72,15 @@ export interface RedisCatalogOptions {
   pollInterval: number;
   /** Values at most one record may hold (consumers' credentials); checked inside the write script. */
   claims?: ClaimsOf;
+  /** References between records (a route's upstream_id); checked inside the write script. */
+  references?: ReferencesOf;
   /** Write the snapshot back into a store that lost the catalog (default true; redis-reset.ts). */
   restoreOnReset?: boolean;
 }
 
 const CATALOG_EVENTS: readonly CatalogEvent[] = ['plugins-reload'];
+/** KEYS of PUT_SCRIPT and DELETE_SCRIPT (writeKeys). */
+const WRITE_KEYS = 8 + RESOURCE_KINDS.length;
 
 type RedisWithScripts = Redis & {
   catalogPut(...keysThenArgs: Array<string | number>): Promise<PutReply>;
@@ -107,10 +119,10 @@ export class RedisCatalog implements Catalog {
     this.tag = `{${options.keyPrefix}}`;
     this.emitter = new ChangeEmitter((err) => options.logger.error({ err }, 'catalog change listener failed'));
     this.client = createRedis(options.redis) as RedisWithScripts;
-    this.client.defineCommand('catalogPut', { numberOfKeys: 6, lua: PUT_SCRIPT });
-    this.client.defineCommand('catalogDelete', { numberOfKeys: 6, lua: DELETE_SCRIPT });
+    this.client.defineCommand('catalogPut', { numberOfKeys: WRITE_KEYS, lua: PUT_SCRIPT });
+    this.client.defineCommand('catalogDelete', { numberOfKeys: WRITE_KEYS, lua: DELETE_SCRIPT });
     this.client.defineCommand('catalogEnsureEpoch', { numberOfKeys: 2, lua: ENSURE_EPOCH_SCRIPT });
-    this.client.defineCommand('catalogRestore', { numberOfKeys: 6 + RESOURCE_KINDS.length, lua: RESTORE_SCRIPT });
+    this.client.defineCommand('catalogRestore', { numberOfKeys: 8 + RESOURCE_KINDS.length, lua: RESTORE_SCRIPT });
     this.subscriber = createRedis(options.redis);
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.key('events')) void this.checkEvents();
@@ -158,10 +170,14 @@ export class RedisCatalog implements Catalog {
     const known = claimsOf && findClaimHolder(this.current, kind, id, claims, claimsOf);
     if (known) throw new CatalogConflictError(kind, known.claim, known.holder);
     const keys = claims.map((claim) => claimKey(kind, claim));
+    const refs = this.options.references?.(kind, rest) ?? [];
+    const targets = JSON.stringify(refs.map((ref) => [kindIndex(ref.kind), ref.id]));
+    const members = JSON.stringify(refs.map((ref) => referenceMember(ref, { kind, id })));
     const reply = await this.guard(() =>
-      this.client.catalogPut(...this.writeKeys(kind), this.epoch ?? '', kind, id, JSON.stringify(rest), nowSeconds(), JSON.stringify(keys), claimsField(kind, id)),
+      this.client.catalogPut(...this.writeKeys(kind), this.epoch ?? '', kind, id, JSON.stringify(rest), nowSeconds(), JSON.stringify(keys), recordKey(kind, id), targets, members),
     );
     if (isEpochMismatch(reply)) this.storeMovedOn();
+    if (isReferenceRefusal(reply)) throw new CatalogReferenceError({ kind: RESOURCE_KINDS[reply[1] - 1], id: reply[2] });
     if (isConflict(reply)) {
       const [, holder, key] = reply;
       throw new CatalogConflictError(kind, claims[keys.indexOf(key)], holder);
@@ -172,10 +188,17 @@ export class RedisCatalog implements Catalog {
     return { record, created: created === 1 };
   }
 
-  async delete(kind: ResourceKind, id: string): Promise<CatalogRecord | undefined> {
+  async delete(kind: ResourceKind, id: string, options: DeleteOptions = {}): Promise<CatalogRecord | undefined> {
     this.refuseWhileReset();
-    const result = await this.guard(() => this.client.catalogDelete(...this.writeKeys(kind), this.epoch ?? '', kind, id, claimsField(kind, id)));
+    const references = this.options.references;
+    // Referrers written before the reference index existed are only in the snapshot.
+    const known = !options.force && references && findReferrer(this.current, kind, id, references);
+    if (known) throw new CatalogInUseError({ kind, id }, known);
+    const result = await this.guard(() =>
+      this.client.catalogDelete(...this.writeKeys(kind), this.epoch ?? '', kind, id, recordKey(kind, id), options.force ? '1' : '0'),
+    );
     if (isEpochMismatch(result)) this.storeMovedOn();
+    if (isReferenceRefusal(result)) throw new CatalogInUseError({ kind, id }, { kind: RESOURCE_KINDS[result[1] - 1], id: result[2] });
     if (!result) return undefined;
     const [rev, old] = result;
     this.applyChange(rev, kind, id, undefined);
@@ -246,7 +269,8 @@ export class RedisCatalog implements Catalog {
 
   /** The KEYS of a write script. */
   private writeKeys(kind: ResourceKind): string[] {
-    return [this.key(kind), this.key('revision'), this.key('changes'), this.key('unique'), this.key('claims'), this.key('epoch')];
+    const own = ['revision', 'changes', 'unique', 'claims', 'epoch', 'referrers', 'refs'].map((name) => this.key(name));
+    return [this.key(kind), ...own, ...RESOURCE_KINDS.map((k) => this.key(k))];
   }
 
   private refuseWhileReset(): void {
@@ -420,9 +444,9 @@ export class RedisCatalog implements Catalog {
 
   /** Compare-and-set of the whole catalog: written only if the store still holds `seen`. */
   private async restore(seen: StoreState): Promise<boolean> {
-    const { payload, idsFloor } = restorePayload(this.current, this.options.claims);
+    const { payload, idsFloor } = restorePayload(this.current, this.options.claims, this.options.references);
     const epoch = this.epoch ?? newEpoch();
-    const keys = ['revision', 'epoch', 'ids', 'restored', 'unique', 'claims', ...RESOURCE_KINDS].map((name) => this.key(name));
+    const keys = ['revision', 'epoch', 'ids', 'restored', 'unique', 'claims', 'referrers', 'refs', ...RESOURCE_KINDS].map((name) => this.key(name));
     const marker = restoreMarkerMs(this.options.pollInterval);
     const won = await this.client.catalogRestore(...keys, seen.epoch ?? '', seen.revision, epoch, this.current.revision, idsFloor, marker, payload);
     if (won === 1) this.epoch = epoch;
@@ -441,11 +465,6 @@ export class RedisCatalog implements Catalog {
     if (this.lastError === undefined) this.options.logger.warn({ err: err.message }, 'catalog store unavailable; serving last snapshot');
     this.lastError = err.message;
   }
-}
-
-/** A record's entry in the claims hash. */
-function claimsField(kind: ResourceKind, id: string): string {
-  return JSON.stringify([kind, id]);
 }
 
 function toRecord(json: string): CatalogRecord {

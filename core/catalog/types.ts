@@ -77,6 +77,25 @@ export interface UniqueClaim {
 /** The claims a record makes (supplied by the composition root, which knows the plugins). */
 export type ClaimsOf = (kind: ResourceKind, value: Readonly<Record<string, unknown>>) => readonly UniqueClaim[];
 
+/** A record, by kind and id. */
+export interface RecordRef {
+  readonly kind: ResourceKind;
+  readonly id: string;
+}
+
+/**
+ * The records a record of `kind` refers to (a route's `upstream_id`, say), supplied by the
+ * composition root, which knows the route model. Backends check in the write's atomic step that
+ * every record a write refers to exists, and that a record being deleted is referred to by none
+ * (unless forced), so a concurrent write cannot slip in between the check and the write.
+ */
+export type ReferencesOf = (kind: ResourceKind, value: Readonly<Record<string, unknown>>) => readonly RecordRef[];
+
+export interface DeleteOptions {
+  /** Delete even if other records still refer to it (APISIX's `?force=true`); they then dangle. */
+  force?: boolean;
+}
+
 export interface PutResult {
   record: CatalogRecord;
   /** True when the id did not exist before (Admin API answers 201 rather than 200). */
@@ -96,11 +115,16 @@ export interface Catalog {
   snapshot(): CatalogSnapshot;
   /**
    * Stores `value` (without `create_time`/`update_time`, which the catalog sets, keeping the
-   * original create time on replace). Throws CatalogUnavailableError when the store is down.
+   * original create time on replace). Throws CatalogUnavailableError when the store is down,
+   * CatalogConflictError when another record holds one of its claims, CatalogReferenceError when
+   * a record it refers to does not exist.
    */
   put(kind: ResourceKind, id: string, value: Record<string, unknown>): Promise<PutResult>;
-  /** Returns the deleted record, or undefined when there was none. */
-  delete(kind: ResourceKind, id: string): Promise<CatalogRecord | undefined>;
+  /**
+   * Returns the deleted record, or undefined when there was none. Throws CatalogInUseError when
+   * another record refers to it (without `force`).
+   */
+  delete(kind: ResourceKind, id: string, options?: DeleteOptions): Promise<CatalogRecord | undefined>;
   /** A fresh id for POST: 20 zero-padded digits, as APISIX generates. */
   nextId(): Promise<string>;
   onChange(listener: ChangeListener): () => void;
@@ -129,6 +153,28 @@ export class CatalogConflictError extends Error {
     readonly holder: string,
   ) {
     super(`duplicate ${claim.label} found with ${kind} ${holder}`);
+  }
+}
+
+/** A write refused because a record it refers to does not exist. */
+export class CatalogReferenceError extends Error {
+  override name = 'CatalogReferenceError';
+
+  constructor(readonly missing: RecordRef) {
+    super(`${missing.kind} ${missing.id} does not exist`);
+  }
+}
+
+/** A delete refused because another record still refers to the record. */
+export class CatalogInUseError extends Error {
+  override name = 'CatalogInUseError';
+
+  constructor(
+    readonly target: RecordRef,
+    /** One of the records referring to it. */
+    readonly user: RecordRef,
+  ) {
+    super(`${user.kind} ${user.id} still refers to ${target.kind} ${target.id}`);
   }
 }
 

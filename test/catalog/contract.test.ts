@@ -8,7 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedCatalog } from '../../core/catalog/embedded.js';
 import { RedisCatalog } from '../../core/catalog/redis.js';
-import { CatalogConflictError, type Catalog, type CatalogChange, type CatalogSnapshot, type ClaimsOf } from '../../core/catalog/types.js';
+import {
+  CatalogConflictError,
+  CatalogInUseError,
+  CatalogReferenceError,
+  type Catalog,
+  type CatalogChange,
+  type CatalogSnapshot,
+  type ClaimsOf,
+  type ReferencesOf,
+} from '../../core/catalog/types.js';
 import { createLogger } from '../../core/logger.js';
 import { sharedRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/processes.js';
@@ -16,6 +25,9 @@ import { waitFor } from '../helpers/processes.js';
 const logger = createLogger('silent');
 /** Test claims: a consumer's `key`, as key-auth's credentialField makes one. */
 const claims: ClaimsOf = (kind, value) => (kind === 'consumers' && typeof value.key === 'string' ? [{ label: 'test key', value: value.key }] : []);
+/** Test references: a route's or a service's `upstream_id`. */
+const references: ReferencesOf = (kind, value) =>
+  (kind === 'routes' || kind === 'services') && typeof value.upstream_id === 'string' ? [{ kind: 'upstreams', id: value.upstream_id }] : [];
 
 interface Backend {
   name: string;
@@ -30,7 +42,7 @@ function embedded(): Backend {
     name: 'embedded',
     async open(reuse) {
       if (!reuse || !dir) dir = mkdtempSync(join(tmpdir(), 'tollgate-catalog-'));
-      return new EmbeddedCatalog({ file: join(dir, 'catalog.json'), logger, compactEvery: 5, claims });
+      return new EmbeddedCatalog({ file: join(dir, 'catalog.json'), logger, compactEvery: 5, claims, references });
     },
     async cleanup() {
       if (dir) rmSync(dir, { recursive: true, force: true });
@@ -45,7 +57,7 @@ function redis(): Backend {
     async open(reuse) {
       const server = await sharedRedis();
       if (!reuse || !prefix) prefix = `contract${Date.now()}${Math.random().toString(36).slice(2, 7)}`;
-      return new RedisCatalog({ redis: { url: server.url, commandTimeout: 2 }, keyPrefix: prefix, logger, pollInterval: 0.1, claims });
+      return new RedisCatalog({ redis: { url: server.url, commandTimeout: 2 }, keyPrefix: prefix, logger, pollInterval: 0.1, claims, references });
     },
     async cleanup() {},
   };
@@ -160,6 +172,26 @@ for (const backend of [embedded(), redis()]) {
       // Claims are per kind: a route may carry the same field without conflict.
       await catalog.put('routes', 'r', { id: 'r', key: 'k' });
     });
+
+    it('refers only to records that exist, and deletes a record referred to only when forced', async () => {
+      const missing = await catalog.put('routes', 'r', { id: 'r', upstream_id: 'u' }).catch((err: unknown) => err);
+      expect(missing).to.be.instanceOf(CatalogReferenceError);
+      expect((missing as CatalogReferenceError).missing).to.deep.equal({ kind: 'upstreams', id: 'u' });
+      expect(catalog.snapshot().get('routes', 'r')).to.equal(undefined);
+      await catalog.put('upstreams', 'u', { id: 'u' });
+      await catalog.put('upstreams', 'v', { id: 'v' });
+      await catalog.put('routes', 'r', { id: 'r', upstream_id: 'u' });
+      await catalog.put('services', 's', { id: 's', upstream_id: 'u' });
+      const inUse = await catalog.delete('upstreams', 'u').catch((err: unknown) => err);
+      expect(inUse).to.be.instanceOf(CatalogInUseError);
+      expect(inUse).to.deep.include({ target: { kind: 'upstreams', id: 'u' }, user: { kind: 'routes', id: 'r' } });
+      // A replace takes its old reference back; a delete of the referrer too.
+      await catalog.put('routes', 'r', { id: 'r', upstream_id: 'v' });
+      await catalog.delete('services', 's');
+      expect(await catalog.delete('upstreams', 'u')).to.not.equal(undefined);
+      expect(await catalog.delete('upstreams', 'v', { force: true })).to.not.equal(undefined);
+      expect(catalog.snapshot().get('routes', 'r')?.value.upstream_id).to.equal('v');
+    });
   });
 }
 
@@ -167,7 +199,7 @@ describe('catalog contract: redis claim index', () => {
   let catalog: RedisCatalog;
   const prefix = `claims${Date.now()}`;
   beforeEach(async () => {
-    catalog = new RedisCatalog({ redis: { url: (await sharedRedis()).url, commandTimeout: 2 }, keyPrefix: prefix, logger, pollInterval: 0.1, claims });
+    catalog = new RedisCatalog({ redis: { url: (await sharedRedis()).url, commandTimeout: 2 }, keyPrefix: prefix, logger, pollInterval: 0.1, claims, references });
     await catalog.start();
   });
   afterEach(() => catalog.close());
@@ -186,6 +218,17 @@ describe('catalog contract: redis claim index', () => {
     await client.incr(`{${prefix}}:revision`);
     expect(await waitFor(() => catalog.snapshot().get('consumers', 'indexed') === undefined, 3000)).to.equal(true);
     await catalog.put('consumers', 'successor', { username: 'successor', key: 'fresh-key' });
+  });
+
+  it('forgets a referrer deleted behind its back', async () => {
+    const client = (await sharedRedis()).client();
+    await catalog.put('upstreams', 'target', { id: 'target' });
+    await catalog.put('routes', 'gone', { id: 'gone', upstream_id: 'target' });
+    await client.hdel(`{${prefix}}:routes`, 'gone');
+    await client.incr(`{${prefix}}:revision`);
+    expect(await waitFor(() => catalog.snapshot().get('routes', 'gone') === undefined, 3000)).to.equal(true);
+    expect(await catalog.delete('upstreams', 'target')).to.not.equal(undefined);
+    expect(await client.zcard(`{${prefix}}:referrers`)).to.equal(0);
   });
 });
 

@@ -33,9 +33,13 @@ describe('redis catalog: a Redis restarted empty (real redis-server, two gateway
     gateways = await Promise.all([spawnGateway(env, ['--config', config]), spawnGateway(env, ['--config', config])]);
     return gateways as [GatewayProcess, GatewayProcess];
   };
-  /** Routes, a generated id and a consumer, written through `a` and served by both. */
+  /** Routes (the first referring to an upstream), a generated id and a consumer, written through `a` and served by both. */
   const populate = async (a: GatewayProcess) => {
-    for (const id of ROUTES) expect((await a.admin('PUT', `/routes/${id}`, { uri: `/${id}`, upstream: { nodes: { [upstream.address]: 1 } } })).status).to.equal(201);
+    expect((await a.admin('PUT', '/upstreams/pool', { nodes: { [upstream.address]: 1 } })).status).to.equal(201);
+    for (const id of ROUTES) {
+      const target = id === ROUTES[0] ? { upstream_id: 'pool' } : { upstream: { nodes: { [upstream.address]: 1 } } };
+      expect((await a.admin('PUT', `/routes/${id}`, { uri: `/${id}`, ...target })).status).to.equal(201);
+    }
     const posted = await a.admin('POST', '/routes', { uri: '/posted', upstream: { nodes: { [upstream.address]: 1 } } });
     expect(posted.status).to.equal(201);
     expect((await a.admin('PUT', '/consumers', { username: 'jack', plugins: { 'key-auth': { key: 'jack-key' } } })).status).to.equal(201);
@@ -112,6 +116,10 @@ describe('redis catalog: a Redis restarted empty (real redis-server, two gateway
     expect(String(posted.json.key).split('/').pop()).to.not.equal(postedId);
     expect((await http('GET', `${b.url}/posted`)).status).to.equal(200);
     expect(await client.hlen('{tollgate}:unique')).to.equal(1);
+    // The reference index came back too: the store itself refuses to delete what a route uses.
+    expect(await client.zrange('{tollgate}:referrers', 0, -1)).to.deep.equal([`["upstreams","pool"]\n1\n${ROUTES[0]}`]);
+    expect(await client.hget('{tollgate}:refs', `["routes","${ROUTES[0]}"]`)).to.equal(JSON.stringify([`["upstreams","pool"]\n1\n${ROUTES[0]}`]));
+    expect((await b.admin('DELETE', '/upstreams/pool')).json.error_msg).to.equal(`can not delete this upstream, route [${ROUTES[0]}] is still using it now`);
     const guarded = await a.admin('PUT', '/routes/guarded', { uri: '/guarded', plugins: { 'key-auth': {} }, upstream: { nodes: { [upstream.address]: 1 } } });
     expect(guarded.status).to.equal(201);
     expect(await waitFor(async () => (await http('GET', `${b.url}/guarded`, undefined, { apikey: 'jack-key' })).status === 200, 3000)).to.equal(true);

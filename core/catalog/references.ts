@@ -1,0 +1,44 @@
+/**
+ * References between records (a route's upstream_id): what a write refers to must exist, what a
+ * delete removes must be referred to by nothing, both checked in the write's atomic step.
+ * Checked apart from the write (the Admin API read its snapshot, then wrote), a DELETE of an
+ * upstream and a PUT of a route referring to it could both pass, through one gateway or two, and
+ * leave a route pointing at nothing.
+ *
+ * The embedded catalog looks in its snapshot inside its one-at-a-time write step. The Redis
+ * catalog keeps an index next to the records (redis-scripts.ts): one sorted set whose members
+ * name a target and a record referring to it, `<target key>\n<referrer kind index>\n<referrer id>`
+ * (a target key is JSON and never holds a raw newline), so the records referring to a target are
+ * one range lookup away; and a hash from each referrer to the members it holds, to release them.
+ */
+import { RESOURCE_KINDS, type CatalogSnapshot, type RecordRef, type ReferencesOf, type ResourceKind } from './types.js';
+
+/** A record's name in the indexes (the same as its entry in the claims hash). */
+export function recordKey(kind: ResourceKind, id: string): string {
+  return JSON.stringify([kind, id]);
+}
+
+/** 1-based, the way the Redis scripts address the kinds' hashes. */
+export function kindIndex(kind: ResourceKind): number {
+  return RESOURCE_KINDS.indexOf(kind) + 1;
+}
+
+/** The index member saying that `referrer` refers to `target`. */
+export function referenceMember(target: RecordRef, referrer: RecordRef): string {
+  return `${recordKey(target.kind, target.id)}\n${kindIndex(referrer.kind)}\n${referrer.id}`;
+}
+
+/** The first of `refs` that `snapshot` does not hold. */
+export function findMissing(snapshot: CatalogSnapshot, refs: readonly RecordRef[]): RecordRef | undefined {
+  return refs.find((ref) => !snapshot.get(ref.kind, ref.id));
+}
+
+/** A record in `snapshot` that refers to `kind/id`, if any. */
+export function findReferrer(snapshot: CatalogSnapshot, kind: ResourceKind, id: string, referencesOf: ReferencesOf): RecordRef | undefined {
+  for (const userKind of RESOURCE_KINDS) {
+    for (const [userId, record] of snapshot.list(userKind)) {
+      if (referencesOf(userKind, record.value).some((ref) => ref.kind === kind && ref.id === id)) return { kind: userKind, id: userId };
+    }
+  }
+  return undefined;
+}
