@@ -115,6 +115,14 @@ export interface Plugin<C = any, I = any> {
   metadataSchema?: JsonSchema;
   /** Checks beyond the schema (e.g. an allow-list from the gateway config); returns an error message. */
   checkConf?(conf: C, config: Readonly<GatewayConfig>): string | undefined;
+  /**
+   * Like `checkConf`, but only when a config is written (the Admin API's 400): an operator policy
+   * that the plugin enforces itself, answering 503 whenever it would act against it (mcp-bridge:
+   * mcp.allowed_commands, checked again before every spawn). A stored config that a policy
+   * tightened since refuses still loads, so the plugin can tell its clients why in their own
+   * protocol instead of the route answering a bare 503; /status lists the route.
+   */
+  checkOnWrite?(conf: C, config: Readonly<GatewayConfig>): string | undefined;
   /** Like `checkConf`, for the config on a consumer (e.g. a public key that must parse). */
   checkConsumerConf?(conf: any, config: Readonly<GatewayConfig>): string | undefined;
   init?(api: PluginApi): void | Promise<void>;

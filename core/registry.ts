@@ -9,6 +9,8 @@ import type { GatewayConfig } from './config.js';
 import { compile, type JsonSchema, type Validator } from './schema.js';
 
 export type ConfKind = 'route' | 'consumer' | 'metadata';
+/** `write`: an Admin API write, every check; `load`: a stored config, without `checkOnWrite`. */
+export type CheckStage = 'write' | 'load';
 
 export interface PluginMeta {
   disable?: boolean;
@@ -36,6 +38,7 @@ const CONTRACT_KEYS = new Set<string>([
   'metadataSchema',
   'credentials',
   'checkConf',
+  'checkOnWrite',
   'checkConsumerConf',
   'credentialField',
   'observesOnly',
@@ -125,7 +128,7 @@ export class PluginRegistry {
    * Validates one plugin's config in place (defaults are filled) and returns an error message in
    * APISIX's words, or undefined.
    */
-  validate(name: string, conf: unknown, kind: ConfKind): string | undefined {
+  validate(name: string, conf: unknown, kind: ConfKind, stage: CheckStage = 'write'): string | undefined {
     const entry = this.entries.get(name);
     if (!entry) return `unknown plugin [${name}]`;
     const validator = kind === 'route' ? entry.route : kind === 'consumer' ? entry.consumer : entry.metadata;
@@ -140,11 +143,21 @@ export class PluginRegistry {
       const semantic = entry.plugin.checkConf(conf, this.config);
       if (semantic) return `failed to check the configuration of plugin ${name} err: ${semantic}`;
     }
+    if (kind === 'route' && stage === 'write') {
+      const refusal = this.writeRefusal(name, conf);
+      if (refusal) return refusal;
+    }
     if (kind === 'consumer' && entry.plugin.checkConsumerConf) {
       const semantic = entry.plugin.checkConsumerConf(conf, this.config);
       if (semantic) return `failed to check the configuration of plugin ${name} err: ${semantic}`;
     }
     return undefined;
+  }
+
+  /** What `checkOnWrite` says of a route config (one that passed `validate` on load), or undefined. */
+  writeRefusal(name: string, conf: unknown): string | undefined {
+    const refusal = this.entries.get(name)?.plugin.checkOnWrite?.(conf, this.config);
+    return refusal && `failed to check the configuration of plugin ${name} err: ${refusal}`;
   }
 
   /** Validates a whole `plugins` map; at most one terminal (content) plugin per map. */

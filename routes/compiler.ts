@@ -48,7 +48,8 @@ export function createEntries(deps: CompileDeps, plugins: PluginMap, info: Route
       const plugin = deps.registry.get(name);
       if (!plugin) throw new Error(`plugin ${name} is not loaded`);
       const conf = structuredClone(original);
-      const error = deps.registry.validate(name, conf, 'route');
+      // Stored config: a policy tightened since it was written is the plugin's to enforce (checkOnWrite).
+      const error = deps.registry.validate(name, conf, 'route', 'load');
       if (error) throw new Error(error);
       // Before create: a plugin that cannot say where its credentials are leaves no instance behind.
       const credentials = declaredCredentials(plugin, conf);
@@ -89,6 +90,11 @@ export class CompiledRoute implements ExecutableRoute {
   readonly options: ExecutableRoute['options'];
   readonly timeout?: UpstreamTimeouts;
   readonly broken?: string;
+  /**
+   * What a plugin's write-time policy (checkOnWrite) now refuses in this route's config: the route
+   * runs, and that plugin answers its requests with 503 and the reason.
+   */
+  readonly refusedByPolicy?: string;
   readonly matcherEntry: MatcherEntry<CompiledRoute>;
   private readonly consumerChains = new Map<string, { consumer: ConsumerInfo; chain: Chain; own: ChainEntry[] }>();
   private readonly plugins: PluginMap;
@@ -126,6 +132,10 @@ export class CompiledRoute implements ExecutableRoute {
     }
     if (broken) deps.logger.error({ route: sources.id, problem: broken }, 'route cannot run; it answers 503 until fixed');
     this.broken = broken;
+    this.refusedByPolicy = entries.map((e) => deps.registry.writeRefusal(e.plugin.name, e.conf)).find((refusal) => refusal !== undefined);
+    if (this.refusedByPolicy) {
+      deps.logger.error({ route: sources.id, problem: this.refusedByPolicy }, 'route config refused by a policy tightened since it was written; its plugin answers 503 until fixed');
+    }
     this.chain = buildChain(entries);
     this.options = requestOptionsOf(this.chain, deps.defaultMaxBodyBytes);
     const hosts = (route.hosts as string[] | undefined) ?? (route.host ? [route.host as string] : (service?.hosts as string[] | undefined));

@@ -94,7 +94,7 @@ export class ConsumerDirectory implements ConsumerLookup {
     if (!plugins) return undefined;
     for (const [name, conf] of Object.entries(plugins as Record<string, unknown>)) {
       const plugin = this.registry.get(name);
-      const error = this.registry.validate(name, conf, plugin?.type === 'auth' ? 'consumer' : 'route');
+      const error = this.registry.validate(name, conf, plugin?.type === 'auth' ? 'consumer' : 'route', 'load');
       if (error) return error;
     }
     return undefined;

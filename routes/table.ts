@@ -231,7 +231,10 @@ export class RouteTable implements RouteResolver {
     const global = compileGlobalRules(snapshot, previous.global, this.deps, (id) => this.load(snapshot, 'global_rules', id, liveValidations));
     for (const key of this.validated.keys()) if (!liveValidations.has(key)) this.validated.delete(key);
 
-    for (const [id, route] of routes) if (route.broken) problems.push({ kind: 'routes', id, error: route.broken, effect: 'answers 503' });
+    for (const [id, route] of routes) {
+      const error = route.broken ?? route.refusedByPolicy;
+      if (error) problems.push({ kind: 'routes', id, error, effect: 'answers 503' });
+    }
     const matcher = new RouteMatcher([...routes.values()].map((r) => r.matcherEntry), (route, err) => {
       this.options.logger.error({ route: route.info.id, error: err.message }, 'route cannot be matched; skipped');
       problems.push({ kind: 'routes', id: route.info.id, error: err.message, effect: 'skipped' });

@@ -45,7 +45,9 @@ export default definePlugin<BridgeConf, Bridge>({
   priority: 510,
   description: 'Serves a stdio MCP server over Streamable HTTP and legacy HTTP+SSE, one child process per session.',
   schema: bridgeSchema,
-  checkConf: checkBridgeConf,
+  // Enforced again before every spawn (sessions.ts): a stored route the list no longer allows
+  // still loads, so its clients get the bridge's JSON-RPC error naming the field, not a bare 503.
+  checkOnWrite: checkBridgeConf,
 
   init(api) {
     runtimeOf(api);

@@ -115,7 +115,8 @@ export const bridgeSchema = {
 
 /**
  * The Admin API refuses a command line that mcp.allowed_commands does not allow (never through a
- * shell; no interpreter running inline code), naming the field at fault.
+ * shell; no interpreter running inline code), naming the field at fault. A write-time check only
+ * (checkOnWrite): for a route stored before the list was tightened, the bridge refuses each start.
  */
 export function checkBridgeConf(conf: BridgeConf, config: Readonly<GatewayConfig>): string | undefined {
   const refusal = commandRefusal(conf, config.mcp.allowed_commands);

@@ -17,8 +17,8 @@ import { ToolCallFeed } from '../../core/tool-calls.js';
 import { Runtime } from '../../plugins/mcp-bridge/runtime.js';
 import { acquireManager } from '../../plugins/mcp-bridge/sessions.js';
 import { bridgeSchema, type BridgeConf } from '../../plugins/mcp-bridge/schema.js';
-import type { TestGateway } from '../helpers/gateway.js';
-import { FAULT_SERVER, FIXTURES, connect, descendants, startBridgeGateway, textOf } from './support.js';
+import { http, spawnGateway, type GatewayProcess, type TestGateway } from '../helpers/gateway.js';
+import { FAULT_SERVER, FIXTURES, INIT, connect, descendants, post, startBridgeGateway, textOf } from './support.js';
 
 const ALLOWED = ['node', 'npx', 'python3', 'uvx', 'bash', 'env'];
 
@@ -187,6 +187,78 @@ describe('mcp-bridge command policy', function () {
         rmSync(dir, { recursive: true, force: true });
       }
     });
+  });
+});
+
+describe('mcp-bridge: a stored route that mcp.allowed_commands no longer allows (real gateway processes)', function () {
+  this.timeout(60_000);
+  const KEY = 'stored-policy-admin-key-0123456789';
+  const SECRET_ARG = '--token=sekret-arg-value';
+  let dir: string;
+  let gateway: GatewayProcess | undefined;
+  const start = async (allowed: string) => {
+    gateway = await spawnGateway({ TOLLGATE_DATA_DIR: dir, TOLLGATE_ADMIN_KEY: KEY, TOLLGATE_MCP_ALLOWED_COMMANDS: allowed });
+    return gateway;
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mcp-stored-policy-'));
+    // Written while node was allowed; then the operator takes node off the list and restarts.
+    const permissive = await start('node');
+    const res = await permissive.admin('PUT', '/routes/tightened', {
+      uri: '/tightened/*',
+      plugins: { 'mcp-bridge': { base_uri: '/tightened', command: 'node', args: [FAULT_SERVER, SECRET_ARG], env: { API_TOKEN: 'sekret-env-value' } } },
+    });
+    expect(res.status, res.text).to.equal(201);
+    await permissive.stop();
+    await start('python3');
+  });
+  after(async () => {
+    await gateway?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const REASON = "the MCP server's command line is not allowed by mcp.allowed_commands (command)";
+
+  it('an SDK client gets a JSON-RPC error naming the reason, and nothing is started', async () => {
+    const before = descendants().length;
+    const error = await connect(`${gateway!.url}/tightened`, 'streamable-http').then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    expect(error?.message).to.contain(REASON);
+    expect(error?.message).to.not.contain('sekret');
+    expect(descendants().length).to.equal(before);
+  });
+
+  it('a legacy SSE client gets the same 503 JSON-RPC body on its GET (the SDK shows only the status)', async () => {
+    const res = await fetch(`${gateway!.url}/tightened/sse`, { headers: { accept: 'text/event-stream' } });
+    const body = await res.text();
+    expect(res.status).to.equal(503);
+    expect(JSON.parse(body).error).to.deep.include({ message: REASON });
+    expect(body).to.not.contain('sekret');
+    const error = await connect(`${gateway!.url}/tightened`, 'sse').then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    expect(error?.message).to.contain('503');
+  });
+
+  it('the answer is a 503 JSON-RPC error with the field in data, never an arg or env value; /status lists the route', async () => {
+    const init = await post(`${gateway!.url}/tightened/mcp`, INIT);
+    expect(init.status).to.equal(503);
+    expect(init.json.error.message).to.equal(REASON);
+    expect(init.json.error.data).to.include({ code: 'GW_MCP_COMMAND_NOT_ALLOWED', status: 503, reason: 'not_allowed', field: 'command' });
+    expect(init.text).to.not.contain('sekret');
+    const status = await http('GET', `${gateway!.statusUrl}/status`);
+    const listed = status.json.invalid_entries.find((e: { id: string }) => e.id === 'tightened');
+    expect(listed).to.include({ kind: 'routes', effect: 'answers 503' });
+    expect(listed.error).to.contain('mcp.allowed_commands');
+    expect(status.text).to.not.contain('sekret');
+    // A write of it now is refused, naming the field, as any write would be.
+    const rewrite = await gateway!.admin('PATCH', '/routes/tightened', { desc: 'touched' });
+    expect(rewrite.status).to.equal(400);
+    expect(rewrite.json.error_msg).to.contain('is not in mcp.allowed_commands');
   });
 });
 
