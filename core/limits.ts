@@ -18,6 +18,7 @@ import { GatewayError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PluginApi } from './plugin.js';
+import { reconnectDelay } from './redis.js';
 import type { JsonSchema } from './schema.js';
 
 export type LimitPolicy = 'local' | 'redis' | 'redis-cluster';
@@ -320,7 +321,7 @@ export function limitRedis(api: PluginApi, conf: PolicyConf): RedisHandle {
     const held = clusters(api).acquire(poolKey, () => {
       const cluster = new Cluster(nodes, {
         enableOfflineQueue: false,
-        clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
+        clusterRetryStrategy: reconnectDelay,
         slotsRefreshTimeout: Math.max(timeoutMs, 1000),
         redisOptions: {
           username: conf.redis_username,

@@ -29,14 +29,22 @@ export interface RedisProvider {
   close(): Promise<void>;
 }
 
+/**
+ * Milliseconds before reconnection attempt `attempt` (from 1): 100 ms doubling to a 2 s cap, so a
+ * Redis that comes back is found again within 2 s however long it was away.
+ */
+export function reconnectDelay(attempt: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt, 6), 2000);
+}
+
 export function createRedis(options: RedisConnectionOptions): Redis {
   const base: RedisOptions = {
     commandTimeout: Math.round((options.commandTimeout ?? 0.2) * 1000),
     connectTimeout: Math.round((options.connectTimeout ?? 1) * 1000),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    // Reconnect forever, backing off to 2 s: the gateway must come back by itself.
-    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
+    // Reconnect forever: the gateway must come back by itself.
+    retryStrategy: reconnectDelay,
     lazyConnect: false,
   };
   const redis = options.url

@@ -20,7 +20,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
-import { createRedis, type RedisConnectionOptions } from '../redis.js';
+import { createRedis, reconnectDelay, type RedisConnectionOptions } from '../redis.js';
 import { claimKey, findClaimHolder } from './claims.js';
 import { findReferrer, kindIndex, recordKey, referenceMember } from './references.js';
 import { lostCatalog, newEpoch, restoreMarkerMs, restorePayload, type StoreState } from './redis-reset.js';
@@ -105,6 +105,7 @@ export class RedisCatalog implements Catalog {
   private pollTimer?: NodeJS.Timeout;
   private reloading?: Promise<void>;
   private reloadAgain = false;
+  private resyncTimer?: NodeJS.Timeout;
   private closed = false;
   private readonly eventListeners = new Set<(event: CatalogEvent) => void>();
   private readonly eventCounts = new Map<CatalogEvent, number>();
@@ -128,13 +129,17 @@ export class RedisCatalog implements Catalog {
       if (channel === this.key('events')) void this.checkEvents();
       else this.onMessage(message);
     });
-    // Every (re)connection of the subscriber may have missed messages: subscribe, then reload.
+    // A (re)connection may have missed changes: subscribe, then resync. The two connections come
+    // back independently (after a Redis restart in either order), so the one that is ready last
+    // starts the resync: waiting for the subscriber alone left a gateway out of step whenever the
+    // command connection came back after it, until the next poll.
     this.subscriber.on('ready', () => {
       this.subscriber
         .subscribe(this.key('changes'), this.key('events'))
-        .then(() => this.reload())
+        .then(() => this.resync())
         .catch((err: Error) => this.noteError(err));
     });
+    this.client.on('ready', () => this.resync());
     this.client.on('close', () => {
       if (this.closed) return;
       this.lastError ??= 'connection to redis closed';
@@ -258,6 +263,7 @@ export class RedisCatalog implements Catalog {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.pollTimer);
+    clearTimeout(this.resyncTimer);
     await Promise.all(
       [this.client, this.subscriber].map((r) => r.quit().catch(() => r.disconnect())),
     );
@@ -343,6 +349,25 @@ export class RedisCatalog implements Catalog {
     } catch (err) {
       this.noteError(err as Error);
     }
+  }
+
+  /**
+   * Reloads once both connections are ready (before that, the one still missing calls again when
+   * it is). A reload that fails is retried with the reconnection backoff until one succeeds or a
+   * connection drops (its return starts over): left to the poll, one failed reload (a command
+   * timeout while Redis is still warming up) would leave the gateway degraded and missing the
+   * changes made meanwhile for a whole `catalog.poll_interval`.
+   */
+  private resync(attempt = 1): void {
+    clearTimeout(this.resyncTimer);
+    this.resyncTimer = undefined;
+    if (this.closed || this.client.status !== 'ready' || this.subscriber.status !== 'ready') return;
+    this.reload().catch((err: Error) => {
+      this.noteError(err);
+      if (this.closed) return;
+      this.resyncTimer = setTimeout(() => this.resync(attempt + 1), reconnectDelay(attempt));
+      this.resyncTimer.unref();
+    });
   }
 
   /** One full, consistent read (MULTI) of every kind; coalesces concurrent calls. */

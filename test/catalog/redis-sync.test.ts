@@ -32,6 +32,9 @@ describe('redis catalog across gateway processes', function () {
    */
   const args = () => ['--config', join(dir, 'config.yaml')];
 
+  /** B's catalog as its /status/ready reports it. */
+  const readiness = async () => (await http('GET', `${b.statusUrl}/status/ready`)).json as { status: string; catalog: { syncErrors: number; lastError?: string } };
+
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tollgate-sync-'));
     writeFileSync(join(dir, 'config.yaml'), JSON.stringify({ catalog: { poll_interval: 60 } }));
@@ -64,15 +67,36 @@ describe('redis catalog across gateway processes', function () {
     const write = await a.admin('PUT', '/routes/during', { uri: '/during', upstream: { nodes: { [upstream.address]: 1 } } });
     expect(write.status).to.equal(503);
     expect(write.json.error_msg).to.match(/unavailable/);
-    expect(await waitFor(async () => (await http('GET', `${b.statusUrl}/status/ready`)).json?.status === 'degraded', 3000)).to.equal(true);
+    expect(await waitFor(async () => (await readiness()).status === 'degraded', 3000)).to.equal(true);
     // Reads still answer from the snapshot.
     expect((await b.admin('GET', '/routes/kept')).status).to.equal(200);
 
     await redis.restart();
     adopt(redis.pid);
-    expect(await waitFor(async () => (await http('GET', `${b.statusUrl}/status/ready`)).json?.status === 'ok', 10_000)).to.equal(true);
+    expect(await waitFor(async () => (await readiness()).status === 'ok', 10_000)).to.equal(true);
     expect(await waitFor(async () => (await a.admin('PUT', '/routes/after', { uri: '/after', upstream: { nodes: { [upstream.address]: 1 } } })).status === 201, 10_000)).to.equal(true);
     expect(await waitFor(async () => (await http('GET', `${b.url}/after`)).status === 200, 3000)).to.equal(true);
+    expect((await http('GET', `${b.url}/kept`)).status).to.equal(200);
+  });
+
+  it('resyncs when the command connection comes back after the subscriber (here: it alone dropped)', async () => {
+    const before = (await readiness()).catalog.syncErrors;
+    // Kills the command connections only; subscribers stay, as with Redis's idle `timeout`, which
+    // spares pub/sub clients. After a restart the two come back in either order.
+    await redis.client().client('KILL', 'TYPE', 'normal');
+    expect(await waitFor(async () => (await readiness()).catalog.syncErrors > before, 3000)).to.equal(true);
+    // In step again within the reconnect backoff, not at the next poll (a minute away here).
+    expect(await waitFor(async () => (await readiness()).status === 'ok', 10_000)).to.equal(true);
+  });
+
+  it('retries a resync that failed until one succeeds, without waiting for the poll', async () => {
+    const client = redis.client();
+    // A key of the wrong type makes every full reload fail, as a command timeout would.
+    await client.set('{tollgate}:plugin_metadata', 'not a hash');
+    await client.client('KILL', 'TYPE', 'pubsub');
+    expect(await waitFor(async () => /WRONGTYPE/.test((await readiness()).catalog.lastError ?? ''), 5000)).to.equal(true);
+    await client.del('{tollgate}:plugin_metadata');
+    expect(await waitFor(async () => (await readiness()).status === 'ok', 10_000)).to.equal(true);
     expect((await http('GET', `${b.url}/kept`)).status).to.equal(200);
   });
 
