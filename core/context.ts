@@ -100,6 +100,11 @@ export interface GatewayState {
   readonly path: string;
   /** The raw query string, without `?`. */
   readonly query: string;
+  /**
+   * The authority (host[:port]) of an absolute-form request target, which routing uses instead of
+   * the Host header (RFC 9112 §3.2.2); undefined for the usual origin-form request.
+   */
+  readonly authority?: string;
   route?: RouteInfo;
   params: Record<string, string>;
   consumer?: ConsumerInfo;

@@ -13,8 +13,12 @@ import type { IncomingMessage } from 'node:http';
 import { mcpHttpError } from './jsonrpc.js';
 import type { BridgeConf } from './schema.js';
 
-export function guardOrigin(req: IncomingMessage, conf: BridgeConf): void {
-  const host = req.headers.host?.toLowerCase();
+/**
+ * `authority` is the one the gateway routed on: an absolute-form request target's, which wins over
+ * the Host header (RFC 9112 §3.2.2), so the check sees the name the request was really sent to.
+ */
+export function guardOrigin(req: IncomingMessage, authority: string | undefined, conf: BridgeConf): void {
+  const host = (authority ?? req.headers.host)?.toLowerCase();
   const loopbackConnection = isLoopbackAddress(req.socket.localAddress);
   if (host !== undefined) {
     if (conf.allowed_hosts.length > 0) {

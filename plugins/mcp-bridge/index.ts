@@ -65,7 +65,7 @@ export default definePlugin<BridgeConf, Bridge>({
     if (endpoint !== '/mcp' && endpoint !== '/sse' && endpoint !== '/message') {
       throw mcpHttpError(404, 'GW_MCP_NOT_FOUND', `no MCP endpoint here; use ${conf.base_uri}/mcp or ${conf.base_uri}/sse`);
     }
-    guardOrigin(ctx.req, conf);
+    guardOrigin(ctx.req, ctx.gateway.authority, conf);
     if (endpoint === '/mcp') return handleStreamableHttp(ctx, bridge.manager);
     if (endpoint === '/sse') return handleLegacySse(ctx, bridge.manager, `${conf.base_uri}/message`);
     return handleLegacyMessage(ctx, bridge.manager);

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { TestGateway } from '../helpers/gateway.js';
+import { parseRawResponse, rawRequest } from '../helpers/raw.js';
 import { FAULT_SERVER, INIT, bridgeRoute, endRawSession, post, rawSession, read, startBridgeGateway, textOf } from './support.js';
 
 describe('mcp-bridge bad input', function () {
@@ -197,6 +198,20 @@ describe('mcp-bridge bad input', function () {
       });
       expect(res.statusCode).to.equal(403);
       await res.body.text();
+    });
+
+    it('judges an absolute-form request by the authority it names, not by its Host header', async () => {
+      const { pathname, host } = new URL(`${base}/mcp`);
+      const body = JSON.stringify({ jsonrpc: '2.0', id: 12, method: 'ping' });
+      const raw = await rawRequest(
+        base,
+        `POST http://evil.example.com${pathname} HTTP/1.1\r\nHost: ${host}\r\ncontent-type: application/json\r\n` +
+          `accept: application/json, text/event-stream\r\nmcp-session-id: ${session}\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+      const res = parseRawResponse(raw);
+      expect(res.status, raw).to.equal(403);
+      expect(JSON.parse(res.body).error.message).to.equal('Host not allowed');
     });
 
     it('accepts the same origin and loopback origins', async () => {
