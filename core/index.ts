@@ -24,7 +24,9 @@ export type {
   UpstreamOutcome,
 } from './context.js';
 export { GatewayError } from './errors.js';
-export { LinearRegex, Replacement, RegexError, type RegexMatch } from './regex.js';
+export { LinearRegex, Replacement, RegexError, type RegexMatch, type RegexFlags } from './regex.js';
+// APISIX's `vars` expressions (route vars, response-rewrite, traffic-split), for plugins that take one.
+export { compileExpression, expressionProblem, ExprError, VARS_ERROR_PREFIX, type Expression, type VarSource } from './expr.js';
 // What `PluginApi.metrics` and `PluginApi.toolCalls` are, for plugins that record or audit.
 export type { GatewayMetrics, ToolCallOutcome } from './metrics.js';
 export type { ToolCallFeed, ToolCallRecord } from './tool-calls.js';

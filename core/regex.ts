@@ -24,6 +24,15 @@ export interface RegexMatch {
   readonly captures: ReadonlyArray<string | undefined>;
 }
 
+/** Matching modes, as ngx.re's `i`, `m` and `s` options (and PCRE's `(?i)`, `(?m)`, `(?s)`). */
+export interface RegexFlags {
+  caseInsensitive?: boolean;
+  /** `^` and `$` match at line breaks too. */
+  multiLine?: boolean;
+  /** `.` matches a newline too. */
+  dotAll?: boolean;
+}
+
 /** A compiled configuration pattern. */
 export class LinearRegex {
   private constructor(
@@ -36,10 +45,11 @@ export class LinearRegex {
    * a backreference or lookaround (which RE2 cannot run in linear time), or a compiled program
    * larger than `maxProgram` instructions.
    */
-  static compile(source: string, maxProgram: number): LinearRegex {
+  static compile(source: string, maxProgram: number, flags: RegexFlags = {}): LinearRegex {
     let re: RE2JS;
+    const mode = (flags.caseInsensitive ? RE2JS.CASE_INSENSITIVE : 0) | (flags.multiLine ? RE2JS.MULTILINE : 0) | (flags.dotAll ? RE2JS.DOTALL : 0);
     try {
-      re = RE2JS.compile(source);
+      re = RE2JS.compile(source, mode);
     } catch (err) {
       if (err instanceof RE2JSException) throw new RegexError(syntaxReason(err.message));
       throw err;
@@ -73,6 +83,19 @@ export class LinearRegex {
     const match = this.exec(input);
     if (!match) return undefined;
     return input.slice(0, match.index) + replacement.expand(match) + input.slice(match.end);
+  }
+
+  /** `input` with every match replaced by `replacement` expanded (ngx.re.gsub), or undefined when nothing matches. */
+  replaceAll(input: string, replacement: Replacement): string | undefined {
+    if (!this.re.test(input)) return undefined;
+    let out = '';
+    let from = 0;
+    for (const found of this.re.matchAll(input)) {
+      const index = found.index ?? 0;
+      out += input.slice(from, index) + replacement.expand({ index, end: index + found[0].length, captures: found });
+      from = index + found[0].length;
+    }
+    return out + input.slice(from);
   }
 }
 

@@ -3,6 +3,7 @@
  * cookie parsers and the scratch map are created only when something asks for them.
  */
 import type { IncomingMessage } from 'node:http';
+import { plainAddress } from './client-ip.js';
 import type { GatewayError } from './errors.js';
 import type { ConsumerInfo, GatewayState, McpRequestInfo, RouteInfo, UpstreamOutcome, UpstreamRequestPlan } from './context.js';
 import { STANDARD_CREDENTIALS, unionOfCredentialNames, type CredentialNames } from './credentials.js';
@@ -87,6 +88,8 @@ export class RequestState implements GatewayState {
         return this.query ? `${this.path}?${this.query}` : this.path;
       case 'args':
         return this.query;
+      case 'is_args':
+        return this.query ? '?' : '';
       case 'host':
         return this.host;
       case 'request_method':
@@ -99,6 +102,12 @@ export class RequestState implements GatewayState {
         return this.requestId;
       case 'consumer_name':
         return this.consumer?.username;
+      case 'consumer_group_id':
+        return this.consumer?.groupId;
+      case 'remote_port':
+        return this.req.socket?.remotePort === undefined ? undefined : String(this.req.socket.remotePort);
+      case 'server_addr':
+        return this.req.socket?.localAddress === undefined ? undefined : plainAddress(this.req.socket.localAddress);
       case 'route_id':
         return this.route?.id;
       case 'route_name':
