@@ -4,6 +4,7 @@ import apiBreaker from './api-breaker/index.js';
 import clientControl from './client-control/index.js';
 import fileLogger from './file-logger/index.js';
 import httpLogger from './http-logger/index.js';
+import ipRestriction from './ip-restriction/index.js';
 import jwtAuth from './jwt-auth/index.js';
 import keyAuth from './key-auth/index.js';
 import limitConn from './limit-conn/index.js';
@@ -14,4 +15,4 @@ import prometheus from './prometheus/index.js';
 import proxyRewrite from './proxy-rewrite/index.js';
 import requestId from './request-id/index.js';
 
-export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, proxyRewrite, jwtAuth, keyAuth, apiBreaker, limitConn, limitCount, limitReq, mcpBridge, prometheus, httpLogger, fileLogger];
+export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, ipRestriction, proxyRewrite, jwtAuth, keyAuth, apiBreaker, limitConn, limitCount, limitReq, mcpBridge, prometheus, httpLogger, fileLogger];
