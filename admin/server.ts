@@ -46,7 +46,7 @@ export interface AdminApiOptions {
 
 /** Which methods each resource supports (APISIX: no POST on global rules, consumers, metadata). */
 const SUPPORTS_POST = new Set<ResourceKind>(['routes', 'services', 'upstreams', 'plugin_configs']);
-const SUPPORTS_PATCH = new Set<ResourceKind>(['routes', 'services', 'upstreams', 'global_rules', 'plugin_configs']);
+const SUPPORTS_PATCH = new Set<ResourceKind>(['routes', 'services', 'upstreams', 'global_rules', 'plugin_configs', 'consumer_groups']);
 
 class AdminError extends Error {
   constructor(

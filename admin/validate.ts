@@ -67,7 +67,7 @@ function checkSemantics(kind: ResourceKind, value: Record<string, unknown>, { sn
   return missing && missingReferenceMessage(missing);
 }
 
-const REFERENCE_NAMES: Partial<Record<ResourceKind, string>> = { upstreams: 'upstream', services: 'service', plugin_configs: 'plugin config' };
+const REFERENCE_NAMES: Partial<Record<ResourceKind, string>> = { upstreams: 'upstream', services: 'service', plugin_configs: 'plugin config', consumer_groups: 'consumer group' };
 
 /** APISIX's words for a write referring to a record that does not exist. */
 export function missingReferenceMessage(missing: RecordRef): string {
@@ -75,15 +75,22 @@ export function missingReferenceMessage(missing: RecordRef): string {
   return `failed to fetch ${name} info by ${name} id [${missing.id}], response code: 404`;
 }
 
+/** Where a plugin cannot answer requests nor set what the core reads before the chain runs. */
+const NOT_A_ROUTE: ReadonlySet<ResourceKind> = new Set(['global_rules', 'consumers', 'consumer_groups']);
+
 function checkPlugins(kind: ResourceKind, plugins: unknown, registry: PluginRegistry): string | undefined {
   if (plugins === undefined) return undefined;
-  // A global rule or a consumer cannot answer requests (content) or set what the core reads
-  // before the chain runs (requestOptions): accepting such a plugin there would do nothing.
-  if (kind === 'global_rules' || kind === 'consumers') {
+  // A global rule, a consumer or a group cannot answer requests (content) or set what the core
+  // reads before the chain runs (requestOptions): accepting such a plugin there would do nothing.
+  // Nor can a group authenticate: its plugins join the chain once a consumer is known.
+  if (NOT_A_ROUTE.has(kind)) {
     for (const name of Object.keys(plugins as Record<string, unknown>)) {
       const plugin = registry.get(name);
       if (plugin && (plugin.content || plugin.requestOptions)) {
-        return `plugin ${name} only works on a route, service or plugin config, not on a ${kind === 'consumers' ? 'consumer' : 'global rule'}`;
+        return `plugin ${name} only works on a route, service or plugin config, not on a ${SINGULAR[kind]}`;
+      }
+      if (plugin?.type === 'auth' && kind === 'consumer_groups') {
+        return `plugin ${name} authenticates consumers: it has no effect on a consumer group (put its credentials on the consumer)`;
       }
     }
   }
@@ -113,8 +120,7 @@ export function duplicateMessage(kind: ResourceKind, claim: UniqueClaim, holder:
 
 /** APISIX's words for a DELETE of a record another still uses (refused without `?force=true`). */
 export function inUseMessage(target: RecordRef, user: RecordRef): string {
-  const singular = target.kind === 'plugin_configs' ? 'plugin_config' : SINGULAR[target.kind];
-  return `can not delete this ${singular}, ${SINGULAR[user.kind]} [${user.id}] is still using it now`;
+  return `can not delete this ${SINGULAR[target.kind]}, ${SINGULAR[user.kind]} [${user.id}] is still using it now`;
 }
 
 /**

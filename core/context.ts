@@ -139,7 +139,7 @@ export interface GatewayState {
    * with its service and plugin_config, the consumer's plugins), as the chains stand now.
    */
   readonly credentials: CredentialNames;
-  /** APISIX-style variables: remote_addr, uri, host, http_<name>, arg_<name>, consumer_name, mcp_tool … */
+  /** APISIX-style variables: remote_addr, uri, host, http_<name>, arg_<name>, consumer_name, consumer_group_id, mcp_tool … */
   var(name: string): string | undefined;
   /**
    * Runs the header filters, once. A content plugin that writes to `ctx.res` itself (a stream)

@@ -1,8 +1,10 @@
 /**
  * Turns catalog records into executable routes: merge service, plugin_config and route plugins
  * with APISIX's precedence (route > plugin_config > service), validate every plugin config,
- * create per-route plugin instances, and attach the upstream. A route that cannot be built is not
- * dropped (a request could then fall through to a less protected route): it answers 503.
+ * create per-route plugin instances, and attach the upstream. Once a consumer is authenticated,
+ * its group's plugins and then its own join the chain (Consumer > Consumer Group > Route). A
+ * route that cannot be built is not dropped (a request could then fall through to a less
+ * protected route): it answers 503.
  */
 import type { CatalogRecord, ResourceKind } from '../core/catalog/types.js';
 import type { ConsumerInfo, RouteInfo } from '../core/context.js';
@@ -12,6 +14,8 @@ import { buildChain, type Chain, type ChainEntry, type ExecutableRoute } from '.
 import { isDisposable, type Plugin, type PluginApi, type RequestOptions } from '../core/plugin.js';
 import { isDisabled, type PluginMeta, type PluginRegistry } from '../core/registry.js';
 import type { Upstream, UpstreamTimeouts } from '../core/upstream/upstream.js';
+import type { ConsumerPlugins } from './consumers.js';
+import { consumerFence } from './fail-closed.js';
 import type { MatcherEntry } from './matcher.js';
 
 export type PluginMap = Record<string, unknown>;
@@ -37,6 +41,8 @@ export interface CompileDeps {
   api: PluginApi;
   logger: Logger;
   defaultMaxBodyBytes: number;
+  /** What an authenticated consumer adds to a chain (its group's plugins and its own). */
+  consumers: { pluginsAfterAuth(consumer: ConsumerInfo): ConsumerPlugins };
 }
 
 /** Creates the plugin instances of a plugins map; on failure, disposes what it created and throws. */
@@ -96,7 +102,7 @@ export class CompiledRoute implements ExecutableRoute {
    */
   readonly refusedByPolicy?: string;
   readonly matcherEntry: MatcherEntry<CompiledRoute>;
-  private readonly consumerChains = new Map<string, { consumer: ConsumerInfo; chain: Chain; own: ChainEntry[] }>();
+  private readonly consumerChains = new Map<string, { added: ConsumerPlugins; chain: Chain; own: ChainEntry[] }>();
   private readonly plugins: PluginMap;
   private readonly pluginsUsed: Map<string, Plugin | undefined>;
 
@@ -158,25 +164,33 @@ export class CompiledRoute implements ExecutableRoute {
   }
 
   /**
-   * The chain once `consumer` is authenticated: its non-auth plugins override the route's
-   * (Consumer > Route). Instances are per route version and consumer version, created on first use.
+   * The chain once `consumer` is authenticated: its group's plugins, then its own, override the
+   * route's (Consumer > Consumer Group > Route). Instances live as long as this route version and
+   * that consumer's plugins (every credential of one consumer shares them), created on first use.
+   * A consumer whose plugins cannot be known or built (its group is gone) answers 503.
    */
   chainFor(consumer: ConsumerInfo): Chain {
+    const added = this.deps.consumers.pluginsAfterAuth(consumer);
     const cached = this.consumerChains.get(consumer.username);
-    if (cached && cached.consumer === consumer && cached.own.every((e) => this.deps.registry.get(e.plugin.name) === e.plugin)) return cached.chain;
+    if (cached && cached.added === added && cached.own.every((e) => this.deps.registry.get(e.plugin.name) === e.plugin)) return cached.chain;
     if (cached) disposeEntries(cached.own, this.deps.logger);
-    const extra: PluginMap = {};
-    for (const [name, conf] of Object.entries(consumer.plugins)) {
-      if (this.deps.registry.get(name)?.type !== 'auth') extra[name] = conf;
-    }
     let chain = this.chain;
     let own: ChainEntry[] = [];
-    if (Object.keys(extra).length > 0) {
-      own = createEntries(this.deps, extra, Object.freeze({ ...this.info, consumer: consumer.username }), true);
-      const kept = this.chain.entries.filter((e) => !Object.hasOwn(extra, e.plugin.name));
-      chain = buildChain([...kept, ...own]);
+    let problem = added.problem;
+    if (!problem && Object.keys(added.plugins).length > 0) {
+      try {
+        own = createEntries(this.deps, added.plugins, Object.freeze({ ...this.info, consumer: consumer.username }), true);
+        const kept = this.chain.entries.filter((e) => !Object.hasOwn(added.plugins, e.plugin.name));
+        chain = buildChain([...kept, ...own]);
+      } catch (err) {
+        problem = (err as Error).message;
+      }
     }
-    this.consumerChains.set(consumer.username, { consumer, chain, own });
+    if (problem) {
+      this.deps.logger.error({ route: this.info.id, consumer: consumer.username, problem }, "consumer's plugins cannot run; its requests answer 503");
+      chain = buildChain([...this.chain.entries, consumerFence(problem)]);
+    }
+    this.consumerChains.set(consumer.username, { added, chain, own });
     return chain;
   }
 

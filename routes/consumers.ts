@@ -1,8 +1,10 @@
 /**
- * Consumers from the catalog snapshot, validated, with a credential index per auth plugin. Auth
- * lookups are served from memory, so a Redis outage never turns into "anonymous".
+ * Consumers from the catalog snapshot, validated, with a credential index per auth plugin and what
+ * each consumer adds to a route's chain once authenticated: its consumer group's plugins, then its
+ * own over them (APISIX: Consumer > Consumer Group > Route). Auth lookups are served from memory,
+ * so a Redis outage never turns into "anonymous".
  */
-import type { CatalogSnapshot, ClaimsOf, UniqueClaim } from '../core/catalog/types.js';
+import type { CatalogRecord, CatalogSnapshot, ClaimsOf, UniqueClaim } from '../core/catalog/types.js';
 import type { ConsumerInfo } from '../core/context.js';
 import type { ConsumerLookup } from '../core/plugin.js';
 import type { Logger } from '../core/logger.js';
@@ -10,15 +12,33 @@ import type { EntryProblem } from '../core/status.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile } from '../core/schema.js';
 import { storedValue } from './checks.js';
-import { consumerSchema } from './schemas.js';
+import { consumerGroupSchema, consumerSchema } from './schemas.js';
 
 const validateConsumer = compile(consumerSchema);
+const validateGroup = compile(consumerGroupSchema);
+
+type PluginMap = Readonly<Record<string, unknown>>;
+
+/** What an authenticated consumer adds to a route's chain (APISIX's merge_consumer_route). */
+export interface ConsumerPlugins {
+  /**
+   * The group's plugins, then the consumer's own over them. Auth plugins are left out: they have
+   * run by the time a consumer is known. One object per consumer and group version, so a chain
+   * built from it can be reused while it stays the same.
+   */
+  readonly plugins: PluginMap;
+  /** Why they cannot be known (the consumer's group is missing or invalid): its requests answer 503. */
+  readonly problem?: string;
+}
 
 export class ConsumerDirectory implements ConsumerLookup {
   private consumers = new Map<string, ConsumerInfo>();
+  private profiles = new Map<string, ConsumerPlugins>();
+  /** For consumers no longer in the directory (a request in flight when one was deleted). */
+  private readonly formerProfiles = new WeakMap<ConsumerInfo, ConsumerPlugins>();
   private indexes = new Map<string, Map<string, ConsumerInfo>>();
-  private source?: ReadonlyMap<string, unknown>;
-  /** Consumers left out because their stored record is invalid (for /status). */
+  private sources?: readonly [ReadonlyMap<string, unknown>, ReadonlyMap<string, unknown>];
+  /** Consumers and groups that cannot be used as stored (for /status). */
   problems: EntryProblem[] = [];
 
   constructor(
@@ -26,42 +46,30 @@ export class ConsumerDirectory implements ConsumerLookup {
     private readonly logger: Logger,
   ) {}
 
-  /** Rebuilds from the snapshot when its consumers changed; returns whether anything changed. */
+  /** Rebuilds from the snapshot when its consumers or groups changed; returns whether anything changed. */
   update(snapshot: CatalogSnapshot): boolean {
     const records = snapshot.list('consumers');
-    if (records === this.source) return false;
-    this.source = records;
-    const next = new Map<string, ConsumerInfo>();
+    const groupRecords = snapshot.list('consumer_groups');
+    if (this.sources && records === this.sources[0] && groupRecords === this.sources[1]) return false;
+    this.sources = [records, groupRecords];
     const problems: EntryProblem[] = [];
-    const skip = (username: string, error: string) => {
-      this.logger.error({ consumer: username, error }, 'invalid consumer in catalog; skipped');
-      problems.push({ kind: 'consumers', id: username, error, effect: 'skipped' });
-    };
+    const groups = this.loadGroups(groupRecords, problems);
+    const next = new Map<string, ConsumerInfo>();
+    const profiles = new Map<string, ConsumerPlugins>();
     for (const [username, record] of records) {
-      const value = storedValue(record.value);
-      if (typeof value === 'string') {
-        skip(username, value);
-        continue;
+      const value = this.loadConsumer(username, record, problems);
+      if (!value) continue;
+      const consumer = this.consumerInfo(username, value);
+      next.set(username, consumer);
+      const profile = this.profileOf(consumer, groups);
+      if (profile.problem) {
+        this.logger.error({ consumer: username, error: profile.problem }, "consumer's group cannot be used; its requests answer 503");
+        problems.push({ kind: 'consumers', id: username, error: profile.problem, effect: 'answers 503' });
       }
-      const error = validateConsumer(value) ?? this.validatePlugins(value.plugins);
-      if (error) {
-        skip(username, error);
-        continue;
-      }
-      const previous = this.consumers.get(username);
-      next.set(
-        username,
-        previous && JSON.stringify(previous.plugins) === JSON.stringify(value.plugins ?? {}) && previous.groupId === value.group_id
-          ? previous
-          : Object.freeze({
-              username,
-              groupId: value.group_id === undefined ? undefined : String(value.group_id),
-              labels: value.labels as Record<string, string> | undefined,
-              plugins: (value.plugins ?? {}) as Record<string, unknown>,
-            }),
-      );
+      profiles.set(username, profile);
     }
     this.consumers = next;
+    this.profiles = profiles;
     this.problems = problems;
     this.indexes = new Map();
     return true;
@@ -90,11 +98,91 @@ export class ConsumerDirectory implements ConsumerLookup {
     return this.consumers.values();
   }
 
-  private validatePlugins(plugins: unknown): string | undefined {
+  /** What `consumer` adds to a route's chain once it is authenticated. */
+  pluginsAfterAuth(consumer: ConsumerInfo): ConsumerPlugins {
+    const current = this.profiles.get(consumer.username);
+    if (current && this.consumers.get(consumer.username) !== undefined) return current;
+    let former = this.formerProfiles.get(consumer);
+    if (!former) {
+      former = Object.freeze({ plugins: this.withoutAuth(consumer.plugins) });
+      this.formerProfiles.set(consumer, former);
+    }
+    return former;
+  }
+
+  private loadGroups(records: ReadonlyMap<string, CatalogRecord>, problems: EntryProblem[]): Map<string, PluginMap | string> {
+    const groups = new Map<string, PluginMap | string>();
+    for (const [id, record] of records) {
+      const value = storedValue(record.value);
+      const error = typeof value === 'string' ? value : (validateGroup(value) ?? this.validatePlugins(value.plugins, 'route'));
+      if (error !== undefined || typeof value === 'string') {
+        const message = error ?? 'invalid';
+        this.logger.error({ consumerGroup: id, error: message }, 'invalid consumer group in catalog; its consumers answer 503');
+        problems.push({ kind: 'consumer_groups', id, error: message, effect: 'answers 503' });
+        groups.set(id, message);
+        continue;
+      }
+      groups.set(id, this.withoutAuth(value.plugins as PluginMap));
+    }
+    return groups;
+  }
+
+  /** A consumer's value with its plugins' defaults filled, or undefined (logged) when it is invalid. */
+  private loadConsumer(username: string, record: CatalogRecord, problems: EntryProblem[]): Record<string, unknown> | undefined {
+    const value = storedValue(record.value);
+    const error = typeof value === 'string' ? value : (validateConsumer(value) ?? this.validatePlugins(value.plugins, 'consumer'));
+    if (error === undefined && typeof value !== 'string') return value;
+    this.logger.error({ consumer: username, error }, 'invalid consumer in catalog; skipped');
+    problems.push({ kind: 'consumers', id: username, error: error ?? 'invalid', effect: 'skipped' });
+    return undefined;
+  }
+
+  /** The consumer's info, the previous object when nothing an auth plugin reads changed. */
+  private consumerInfo(username: string, value: Record<string, unknown>): ConsumerInfo {
+    const previous = this.consumers.get(username);
+    const groupId = value.group_id === undefined ? undefined : String(value.group_id);
+    if (
+      previous &&
+      previous.groupId === groupId &&
+      JSON.stringify(previous.plugins) === JSON.stringify(value.plugins ?? {}) &&
+      JSON.stringify(previous.labels) === JSON.stringify(value.labels)
+    ) {
+      return previous;
+    }
+    return Object.freeze({
+      username,
+      groupId,
+      labels: value.labels as Record<string, string> | undefined,
+      plugins: (value.plugins ?? {}) as Record<string, unknown>,
+    });
+  }
+
+  /** Group plugins, then the consumer's own; the previous object when they did not change. */
+  private profileOf(consumer: ConsumerInfo, groups: ReadonlyMap<string, PluginMap | string>): ConsumerPlugins {
+    let profile: ConsumerPlugins;
+    const group = consumer.groupId === undefined ? {} : groups.get(consumer.groupId);
+    if (group === undefined) profile = { plugins: {}, problem: `consumer group ${consumer.groupId} does not exist` };
+    else if (typeof group === 'string') profile = { plugins: {}, problem: `consumer group ${consumer.groupId}: ${group}` };
+    else profile = { plugins: { ...group, ...this.withoutAuth(consumer.plugins) } };
+    const previous = this.profiles.get(consumer.username);
+    if (previous && previous.problem === profile.problem && JSON.stringify(previous.plugins) === JSON.stringify(profile.plugins)) return previous;
+    return Object.freeze(profile);
+  }
+
+  private withoutAuth(plugins: PluginMap | undefined): PluginMap {
+    const out: Record<string, unknown> = {};
+    for (const [name, conf] of Object.entries(plugins ?? {})) {
+      if (this.registry.get(name)?.type !== 'auth') out[name] = conf;
+    }
+    return out;
+  }
+
+  /** Checks stored plugin configs as loaded (defaults filled); on a consumer, auth plugins hold credentials. */
+  private validatePlugins(plugins: unknown, holder: 'consumer' | 'route'): string | undefined {
     if (!plugins) return undefined;
     for (const [name, conf] of Object.entries(plugins as Record<string, unknown>)) {
-      const plugin = this.registry.get(name);
-      const error = this.registry.validate(name, conf, plugin?.type === 'auth' ? 'consumer' : 'route', 'load');
+      const auth = holder === 'consumer' && this.registry.get(name)?.type === 'auth';
+      const error = this.registry.validate(name, conf, auth ? 'consumer' : 'route', 'load');
       if (error) return error;
     }
     return undefined;

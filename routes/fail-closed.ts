@@ -36,18 +36,30 @@ export function canRefuse(plugin: Plugin | undefined): boolean {
 
 /** What answers every request while a global rule that could refuse requests cannot run. */
 export function globalRuleFence(reason: string): ChainEntry {
-  const error = () => new GatewayError(503, 'GW_GLOBAL_RULE_BROKEN', 'a global rule is misconfigured', { cause: new Error(reason) });
+  // Before every other global plugin: nothing may act on a request the gateway cannot guard.
+  return fence('global-rules', 'GW_GLOBAL_RULE_BROKEN', 'a global rule is misconfigured', reason, false);
+}
+
+/**
+ * What answers a consumer's requests while the plugins it adds cannot be known or run (its
+ * consumer group is gone or invalid: APISIX answers 503 too). It joins the consumer's rewrite
+ * pass, ahead of every plugin the consumer brings.
+ */
+export function consumerFence(reason: string): ChainEntry {
+  return fence('consumer-plugins', 'GW_CONSUMER_BROKEN', "the consumer's plugins are misconfigured", reason, true);
+}
+
+function fence(name: string, code: string, message: string, reason: string, fromConsumer: boolean): ChainEntry {
   const plugin: Plugin = {
-    name: 'global-rules',
+    name,
     version: '0',
-    // Before every other global plugin: nothing may act on a request the gateway cannot guard.
     priority: Number.MAX_SAFE_INTEGER,
     schema: {},
     rewrite: () => {
-      throw error();
+      throw new GatewayError(503, code, message, { cause: new Error(reason) });
     },
   };
-  return { plugin, conf: {}, instance: undefined, priority: plugin.priority };
+  return { plugin, conf: {}, instance: undefined, priority: plugin.priority, fromConsumer };
 }
 
 /** Whether a value passes the route schema's rule for one field. */

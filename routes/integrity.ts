@@ -8,8 +8,8 @@
  * two: a key-auth dropped that way would leave every route open.
  *
  * References (core/catalog/references.ts): a route's upstream_id, service_id and
- * plugin_config_id, a service's upstream_id. A write refers only to records that exist; a record
- * something refers to is deleted only with `force`.
+ * plugin_config_id, a service's upstream_id, a consumer's group_id. A write refers only to
+ * records that exist; a record something refers to is deleted only with `force`.
  */
 import type { ClaimsOf, RecordRef, ReferencesOf, ResourceKind, UniqueClaim } from '../core/catalog/types.js';
 import { ownValue } from '../core/own.js';
@@ -34,6 +34,7 @@ const REFERENCE_FIELDS: Partial<Record<ResourceKind, ReadonlyArray<readonly [fie
     ['plugin_config_id', 'plugin_configs'],
   ],
   services: [['upstream_id', 'upstreams']],
+  consumers: [['group_id', 'consumer_groups']],
 };
 
 /** Read around records no write checked: only string or integer ids refer to anything. */

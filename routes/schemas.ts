@@ -154,8 +154,16 @@ export const consumerSchema = {
     desc: common.desc,
     labels,
     plugins,
-    group_id: idSchema,
+    group_id: { ...idSchema, description: 'A consumer group whose plugins this consumer runs, below its own.' },
   },
+};
+
+/** APISIX's consumer group: plugins its consumers share (`id` and `plugins` required). */
+export const consumerGroupSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['plugins'],
+  properties: { ...common, plugins },
 };
 
 export const globalRuleSchema = {
@@ -180,6 +188,7 @@ export const RESOURCE_SCHEMAS: Record<Exclude<ResourceKind, 'plugin_metadata'>, 
   consumers: consumerSchema,
   global_rules: globalRuleSchema,
   plugin_configs: pluginConfigSchema,
+  consumer_groups: consumerGroupSchema,
 };
 
 /** Singular names used in APISIX messages ("wrong route id"). */
@@ -191,4 +200,5 @@ export const SINGULAR: Record<ResourceKind, string> = {
   global_rules: 'global rule',
   plugin_configs: 'plugin config',
   plugin_metadata: 'plugin metadata',
+  consumer_groups: 'consumer group',
 };

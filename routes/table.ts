@@ -70,7 +70,13 @@ export class RouteTable implements RouteResolver {
 
   constructor(private readonly options: RouteTableOptions) {
     this.consumers = options.consumers;
-    this.deps = { registry: options.registry, api: options.api, logger: options.logger, defaultMaxBodyBytes: options.config.limits.max_body_bytes };
+    this.deps = {
+      registry: options.registry,
+      api: options.api,
+      logger: options.logger,
+      defaultMaxBodyBytes: options.config.limits.max_body_bytes,
+      consumers: options.consumers,
+    };
   }
 
   /** Builds from the current snapshot and follows every later change. */

@@ -1,9 +1,14 @@
 /**
- * The catalog: routes, services, upstreams, consumers, global rules, plugin configs and plugin
- * metadata. One interface, two backends (embedded file, Redis) that pass one contract suite.
- * Readers work from immutable snapshots; a change produces a new snapshot, never an edit in place.
+ * The catalog: routes, services, upstreams, consumers, global rules, plugin configs, plugin
+ * metadata and consumer groups. One interface, two backends (embedded file, Redis) that pass one
+ * contract suite. Readers work from immutable snapshots; a change produces a new snapshot, never
+ * an edit in place.
  */
 
+/**
+ * Every kind of record. New kinds go at the end: the Redis catalog's reference index names a
+ * referrer's kind by its position here (references.ts), so positions never change.
+ */
 export const RESOURCE_KINDS = [
   'routes',
   'services',
@@ -12,6 +17,7 @@ export const RESOURCE_KINDS = [
   'global_rules',
   'plugin_configs',
   'plugin_metadata',
+  'consumer_groups',
 ] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 

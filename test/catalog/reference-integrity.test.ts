@@ -112,7 +112,7 @@ describe('reference integrity under parallel Admin writes (real gateway processe
     expect((await a.admin('PUT', '/plugin_configs/pc', { plugins: {} })).status).to.equal(201);
     expect(await waitStatus(() => b.admin('PUT', '/routes/via', { uri: '/via', service_id: 'svc', plugin_config_id: 'pc' }), 201)).to.equal(true);
     expect((await a.admin('DELETE', '/services/svc')).json.error_msg).to.equal('can not delete this service, route [via] is still using it now');
-    expect((await a.admin('DELETE', '/plugin_configs/pc')).json.error_msg).to.equal('can not delete this plugin_config, route [via] is still using it now');
+    expect((await a.admin('DELETE', '/plugin_configs/pc')).json.error_msg).to.equal('can not delete this plugin config, route [via] is still using it now');
     expect((await b.admin('DELETE', '/upstreams/svc-up')).json.error_msg).to.equal('can not delete this upstream, service [svc] is still using it now');
     expect((await b.admin('PATCH', '/routes/via', { plugin_config_id: null })).status).to.equal(200);
     expect(await waitStatus(() => a.admin('DELETE', '/plugin_configs/pc'), 200)).to.equal(true);
