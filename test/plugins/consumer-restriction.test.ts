@@ -20,8 +20,7 @@ describe('plugin consumer-restriction', () => {
   before(async () => {
     upstream = await startUpstream();
     gw = await startTestGateway();
-    // Consumer groups exist once the Admin API has them; until then a consumer's group_id is taken as given.
-    for (const group of ['gold', 'silver']) await gw.admin('PUT', `/consumer_groups/${group}`, { plugins: {} });
+    for (const group of ['gold', 'silver']) expect((await gw.admin('PUT', `/consumer_groups/${group}`, { plugins: {} })).status).to.equal(201);
     await gw.admin('PUT', '/consumers', { username: 'jack1', group_id: 'gold', plugins: { 'key-auth': { key: 'jack1-key' } } });
     await gw.admin('PUT', '/consumers', { username: 'jack2', group_id: 'silver', plugins: { 'key-auth': { key: 'jack2-key' } } });
     await putConsumer(gw, 'jack3', { 'key-auth': { key: 'jack3-key' } });
