@@ -26,6 +26,13 @@ export interface RouteInfo {
    * consumer whose config they run. Limiters use it to count per consumer, as APISIX does.
    */
   readonly consumer?: string;
+  /**
+   * Set when the route's plugins asked the core to read its requests as JSON-RPC (an MCP route,
+   * RequestOptions.jsonRpc), with the base path of its MCP endpoints. Known to every phase, even
+   * before `ctx.gateway.mcp` is (global rules' rewrite) or when a request is not an MCP message
+   * (a CORS preflight). Not yet set while plugins' `create` runs.
+   */
+  readonly jsonRpc?: { readonly basePath: string };
 }
 
 export interface ConsumerInfo {

@@ -48,3 +48,24 @@ export function percentEncode(text: string): string {
   for (const byte of Buffer.from(text, 'utf8')) out += `%${byte < 16 ? '0' : ''}${byte.toString(16).toUpperCase()}`;
   return out;
 }
+
+/**
+ * Why `value` can never be sent as a header value (Node refuses control characters but tab,
+ * DEL, and anything beyond Latin-1), naming the offset; undefined when it can. For header values
+ * taken from configuration, checked when the config is written: refused then, never per request.
+ */
+export function headerValueProblem(value: string): string | undefined {
+  const bad = UNSENDABLE_IN_HEADER.exec(value);
+  if (!bad) return undefined;
+  const c = bad[0].charCodeAt(0);
+  return c > 0xff
+    ? `has ${JSON.stringify(bad[0])} at offset ${bad.index}, which a header cannot carry (Latin-1 only)`
+    : `contains a control character (CR, LF, NUL …) at offset ${bad.index}`;
+}
+
+/** RFC 9110 token: what a header name may contain. */
+export function isHeaderName(name: string): boolean {
+  return HEADER_NAME.test(name);
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

@@ -3,6 +3,7 @@ import type { Plugin } from '../core/plugin.js';
 import apiBreaker from './api-breaker/index.js';
 import clientControl from './client-control/index.js';
 import consumerRestriction from './consumer-restriction/index.js';
+import cors from './cors/index.js';
 import fileLogger from './file-logger/index.js';
 import httpLogger from './http-logger/index.js';
 import ipRestriction from './ip-restriction/index.js';
@@ -16,4 +17,4 @@ import prometheus from './prometheus/index.js';
 import proxyRewrite from './proxy-rewrite/index.js';
 import requestId from './request-id/index.js';
 
-export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, ipRestriction, proxyRewrite, jwtAuth, keyAuth, consumerRestriction, apiBreaker, limitConn, limitCount, limitReq, mcpBridge, prometheus, httpLogger, fileLogger];
+export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, cors, ipRestriction, proxyRewrite, jwtAuth, keyAuth, consumerRestriction, apiBreaker, limitConn, limitCount, limitReq, mcpBridge, prometheus, httpLogger, fileLogger];

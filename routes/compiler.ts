@@ -114,7 +114,8 @@ export class CompiledRoute implements ExecutableRoute {
     private readonly releaseUpstream: () => void,
   ) {
     const { route, service } = sources;
-    this.info = Object.freeze({
+    // Frozen once the chain says whether the route reads JSON-RPC (jsonRpc, set below).
+    const info: { -readonly [K in keyof RouteInfo]: RouteInfo[K] } = {
       id: sources.id,
       name: route.name as string | undefined,
       serviceId: route.service_id === undefined ? undefined : String(route.service_id),
@@ -123,7 +124,8 @@ export class CompiledRoute implements ExecutableRoute {
         : String(route.upstream_id ?? service?.upstream_id),
       labels: route.labels as Record<string, string> | undefined,
       record: route,
-    });
+    };
+    this.info = info;
     this.plugins = mergePlugins(sources);
     this.pluginsUsed = new Map(Object.keys(this.plugins).map((name) => [name, deps.registry.get(name)]));
     this.timeout = route.timeout as UpstreamTimeouts | undefined;
@@ -144,6 +146,8 @@ export class CompiledRoute implements ExecutableRoute {
     }
     this.chain = buildChain(entries);
     this.options = requestOptionsOf(this.chain, deps.defaultMaxBodyBytes);
+    if (this.options.jsonRpc) info.jsonRpc = Object.freeze({ basePath: this.options.jsonRpc.basePath });
+    Object.freeze(info);
     const hosts = (route.hosts as string[] | undefined) ?? (route.host ? [route.host as string] : (service?.hosts as string[] | undefined));
     this.matcherEntry = {
       value: this,
