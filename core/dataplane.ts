@@ -311,15 +311,7 @@ export class DataPlane {
 
   private async finishLocalReply(ctx: GatewayContext, state: RequestState, chains: Chains): Promise<void> {
     await state.commitHeaders();
-    const filters = bodyFiltersOf(chains);
-    if (filters.length === 0 || ctx.body === undefined || ctx.body === null) return;
-    const body = ctx.body;
-    if (typeof body === 'string' || Buffer.isBuffer(body) || (typeof body === 'object' && typeof (body as { pipe?: unknown }).pipe !== 'function')) {
-      const buffer = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-      const type = ctx.type;
-      ctx.body = runBodyFilters(filters, ctx, buffer, true);
-      if (type) ctx.type = type;
-    }
+    filterLocalBody(ctx, chains);
   }
 
   private async replyWithError(ctx: GatewayContext, state: RequestState, err: unknown, chains?: Chains): Promise<void> {
@@ -347,9 +339,10 @@ export class DataPlane {
     ctx.status = error.status;
     if (error.headers) ctx.set(error.headers);
     ctx.body = errorBody(error, state.requestId);
-    // An error response is still a response: header filters run (their own errors are ignored).
+    // An error response is still a response: header and body filters run (their own errors are ignored).
     try {
       await state.commitHeaders();
+      if (chains) filterLocalBody(ctx, chains);
     } catch {
       /* already answering with an error */
     }
@@ -403,6 +396,19 @@ export class DataPlane {
 
   private logPhaseFailed(state: RequestState, plugin: string, err: unknown): void {
     this.options.logger.error({ requestId: state.requestId, plugin, err }, 'log phase failed');
+  }
+}
+
+/** A local reply's body (a string, a buffer, JSON) through the body filters, whole, as one chunk with `eof`. */
+function filterLocalBody(ctx: GatewayContext, chains: Chains): void {
+  const filters = bodyFiltersOf(chains);
+  if (filters.length === 0 || ctx.body === undefined || ctx.body === null) return;
+  const body = ctx.body;
+  if (typeof body === 'string' || Buffer.isBuffer(body) || (typeof body === 'object' && typeof (body as { pipe?: unknown }).pipe !== 'function')) {
+    const buffer = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const type = ctx.type;
+    ctx.body = runBodyFilters(filters, ctx, buffer, true);
+    if (type) ctx.type = type;
   }
 }
 

@@ -19,7 +19,8 @@ export type Phase = (typeof PHASES)[number];
 export type PhaseHandler<C, I> = (ctx: GatewayContext, conf: C, instance: I) => void | Promise<void>;
 
 /**
- * Called for each chunk of the response body (and once with `eof` for local replies). Returns the
+ * Called for each chunk of the response body (and once with `eof` for local replies, error
+ * answers included; not for a content plugin's own stream). Returns the
  * chunk to send instead, or undefined to keep it. Synchronous: it runs inside the stream.
  */
 export type BodyFilterHandler<C, I> = (

@@ -16,5 +16,6 @@ import mcpBridge from './mcp-bridge/index.js';
 import prometheus from './prometheus/index.js';
 import proxyRewrite from './proxy-rewrite/index.js';
 import requestId from './request-id/index.js';
+import responseRewrite from './response-rewrite/index.js';
 
-export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, cors, ipRestriction, proxyRewrite, jwtAuth, keyAuth, consumerRestriction, apiBreaker, limitConn, limitCount, limitReq, mcpBridge, prometheus, httpLogger, fileLogger];
+export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, cors, ipRestriction, proxyRewrite, jwtAuth, keyAuth, consumerRestriction, apiBreaker, limitConn, limitCount, limitReq, responseRewrite, mcpBridge, prometheus, httpLogger, fileLogger];
