@@ -4,7 +4,8 @@
  * pattern matches index by index (a longer actual array passes); `null` means the key is absent.
  * A few markers cover what the Lua tests check in code: `'$any'` (present), `'$string'`,
  * `'$number'`, `'$array'`, `'$object'`, `{ $re: 'regex' }`, `{ $exact: value }` (deep equality, no
- * extra keys: APISIX's "no unwanted data" tests), `{ $len: n }` (an array or object of n entries).
+ * extra keys: APISIX's "no unwanted data" tests; `$ignore: [keys]` leaves out keys the Lua test
+ * removed first, such as timestamps), `{ $len: n }` (an array or object of n entries).
  */
 
 export function describe(value: unknown): string {
@@ -28,7 +29,10 @@ export function mismatch(pattern: unknown, actual: unknown, path = ''): string |
   if (typeof pattern === 'object') {
     const p = pattern as Record<string, unknown>;
     if ('$re' in p) return typeof actual === 'string' && new RegExp(String(p.$re)).test(actual) ? undefined : `${here}: expected /${String(p.$re)}/, got ${describe(actual)}`;
-    if ('$exact' in p) return deepEqual(p.$exact, actual) ? undefined : `${here}: expected exactly ${describe(p.$exact)}, got ${describe(actual)}`;
+    if ('$exact' in p) {
+      const compared = Array.isArray(p.$ignore) && actual && typeof actual === 'object' ? withoutKeys(actual as Record<string, unknown>, p.$ignore as string[]) : actual;
+      return deepEqual(p.$exact, compared) ? undefined : `${here}: expected exactly ${describe(p.$exact)}, got ${describe(compared)}`;
+    }
     if ('$len' in p) {
       const n = Array.isArray(actual) ? actual.length : actual && typeof actual === 'object' ? Object.keys(actual).length : -1;
       return n === p.$len ? undefined : `${here}: expected ${String(p.$len)} entries, got ${describe(actual)}`;
@@ -57,6 +61,10 @@ function markerMismatch(marker: string, actual: unknown, here: string): string |
               ? !!actual && typeof actual === 'object' && !Array.isArray(actual)
               : actual === marker;
   return ok ? undefined : `${here}: expected ${marker}, got ${describe(actual)}`;
+}
+
+function withoutKeys(value: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).filter(([k]) => !keys.includes(k)));
 }
 
 function deepEqual(a: unknown, b: unknown): boolean {

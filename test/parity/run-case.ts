@@ -35,10 +35,10 @@ async function send(method: string, url: string, body: unknown, headers: Record<
   return { status: res.statusCode, headers: res.headers as Reply['headers'], text };
 }
 
-/** APISIX's addresses and ports in a case, mapped to this run's servers; `$TMP` to a temp dir. */
+/** APISIX's addresses and ports in a case, mapped to this run's servers; `$TMP` to a temp dir, `$ADMIN_KEY` to the key. */
 function localize(value: unknown, ports: Map<number, number>, tmp: string, redisPort: number, key = ''): unknown {
   if (typeof value === 'string') {
-    let out = value.replaceAll('$TMP', tmp);
+    let out = value.replaceAll('$TMP', tmp).replaceAll('$ADMIN_KEY', TEST_ADMIN_KEY);
     for (const [from, to] of ports) out = out.replaceAll(`127.0.0.1:${from}`, `127.0.0.1:${to}`).replaceAll(`localhost:${from}`, `localhost:${to}`);
     return out;
   }

@@ -1,5 +1,9 @@
 /** Every parity case file; the suite runs them in this order. */
 import type { CaseFile } from '../suite.js';
+import adminAuth from './admin-auth.js';
 import adminRoutes from './admin-routes.js';
+import adminRoutes2 from './admin-routes2.js';
+import adminRoutes4 from './admin-routes4.js';
+import adminServices from './admin-services.js';
 
-export const CASE_FILES: CaseFile[] = [adminRoutes];
+export const CASE_FILES: CaseFile[] = [adminRoutes, adminRoutes2, adminRoutes4, adminAuth, adminServices];
