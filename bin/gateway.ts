@@ -22,7 +22,7 @@ import { ToolCallFeed } from '../core/tool-calls.js';
 import { PoolRegistry } from '../core/upstream/upstream.js';
 import { AdminApi } from '../admin/server.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
-import { RouteTable } from '../routes/table.js';
+import { RouteTable, upstreamDefinitionProblem } from '../routes/table.js';
 import { ConsumerDirectory } from '../routes/consumers.js';
 import { catalogClaims, catalogReferences } from '../routes/integrity.js';
 import { resolveAdminKeys } from './admin-key.js';
@@ -60,7 +60,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const config = loadConfig(options);
   const logger = createLogger(config.log.level, options.logDestination);
   const adminKeys = resolveAdminKeys(config);
-  const registry = new PluginRegistry(config);
+  const registry = new PluginRegistry(config, { upstream: upstreamDefinitionProblem });
 
   const redis = new RedisPool(
     { url: config.redis.url, commandTimeout: config.redis.command_timeout, connectTimeout: config.redis.connect_timeout },
@@ -81,6 +81,10 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     state: createPluginState(),
     metrics,
     toolCalls,
+    upstreams: {
+      acquire: (definition) => table.upstreamDirectory.acquire(definition),
+      byId: (id) => table.upstreamDirectory.byId(id),
+    },
   };
   const table = new RouteTable({ catalog, registry, consumers, api, pools, config, logger });
   let tableStarted = false;

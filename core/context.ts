@@ -5,6 +5,7 @@
 import type { ParameterizedContext, DefaultState } from 'koa';
 import type { CredentialNames } from './credentials.js';
 import type { GatewayError } from './errors.js';
+import type { Upstream } from './upstream/upstream.js';
 
 /**
  * The `RouteInfo.id` that global rules' plugin instances are created with: a plugin that keys
@@ -80,6 +81,8 @@ export interface UpstreamRequestPlan {
   host?: string;
   /** Header edits applied over the client's headers: a string sets, null removes. Names are lower case. */
   readonly headers: Map<string, string | null>;
+  /** The upstream to send to instead of the route's: one from `PluginApi.upstreams` (traffic-split). */
+  target?: Upstream;
 }
 
 /**

@@ -259,10 +259,12 @@ export class DataPlane {
       await content.plugin.content!(ctx, content.conf, content.instance);
       return;
     }
-    if (!route.upstream) throw new GatewayError(503, 'GW_NO_UPSTREAM', 'route has no upstream');
+    // A plugin may have chosen another upstream for this request (traffic-split).
+    const upstream = state.upstream.target ?? route.upstream;
+    if (!upstream) throw new GatewayError(503, 'GW_NO_UPSTREAM', 'route has no upstream');
     const bodyFilters = bodyFiltersOf(chains);
     await proxyRequest(ctx, state, {
-      upstream: route.upstream,
+      upstream,
       timeout: route.timeout,
       maxBodyBytes: limit,
       bodyIdleMs: this.options.config.timeouts.request_body_idle * 1000,

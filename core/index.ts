@@ -13,6 +13,9 @@ export type {
   RequestOptions,
   ConsumerLookup,
   Disposable,
+  ResourceChecks,
+  UpstreamDirectory,
+  UpstreamLease,
 } from './plugin.js';
 export type {
   GatewayContext,

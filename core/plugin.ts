@@ -12,6 +12,7 @@ import type { GatewayError } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ToolCallFeed } from './tool-calls.js';
 import type { CredentialSources } from './credentials.js';
+import type { Upstream } from './upstream/upstream.js';
 
 export const PHASES = ['rewrite', 'access', 'content', 'headerFilter', 'bodyFilter', 'log'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -51,6 +52,39 @@ export interface ConsumerLookup {
 }
 
 /**
+ * Checks of catalog resources that a plugin config may embed, as the Admin API checks the
+ * resources themselves (traffic-split's inline upstreams). Handed to `checkConf`.
+ */
+export interface ResourceChecks {
+  /** Why `definition` is not a valid upstream, in the Admin API's words; undefined when it is. */
+  upstream(definition: unknown): string | undefined;
+}
+
+/** An upstream a plugin holds for as long as its route version: released, it drains like a route's own. */
+export interface UpstreamLease {
+  readonly upstream: Upstream;
+  release(): void;
+}
+
+/**
+ * Upstreams a plugin may send a request to instead of the route's own (`ctx.gateway.upstream.target`),
+ * served by the route table so that they share connection pools and drain on change as a route's do.
+ */
+export interface UpstreamDirectory {
+  /**
+   * An upstream built from an inline definition (checked as `ResourceChecks.upstream` does; throws
+   * an Error with the reason). Call from `create`; release it in the instance's `dispose`.
+   */
+  acquire(definition: unknown): UpstreamLease;
+  /**
+   * The upstream stored under `id` as the catalog holds it now (APISIX resolves `upstream_id`
+   * per request), or undefined when there is none or it is invalid. Held by the table until that
+   * record changes; a request that got it keeps it until it ends.
+   */
+  byId(id: string): Upstream | undefined;
+}
+
+/**
  * What the core hands a plugin: at `init` and `destroy`, and to every `create`. One per gateway,
  * so several gateways in one process (tests, embedders) never share a plugin's state: keep what
  * outlives a request in `state()` or in a per-route instance, never in module variables.
@@ -68,6 +102,8 @@ export interface PluginApi {
   readonly metrics: GatewayMetrics;
   /** MCP tool calls as they complete: mcp-bridge publishes, audit loggers subscribe (core/tool-calls.ts). */
   readonly toolCalls: ToolCallFeed;
+  /** Upstreams other than the route's, for plugins that choose where a request goes (traffic-split). */
+  readonly upstreams: UpstreamDirectory;
 }
 
 /** Per-route state may implement this to release timers, sockets and processes. */
@@ -114,8 +150,11 @@ export interface Plugin<C = any, I = any> {
   observesOnly?: boolean;
   /** JSON Schema of `/apisix/admin/plugin_metadata/<name>`. */
   metadataSchema?: JsonSchema;
-  /** Checks beyond the schema (e.g. an allow-list from the gateway config); returns an error message. */
-  checkConf?(conf: C, config: Readonly<GatewayConfig>): string | undefined;
+  /**
+   * Checks beyond the schema (e.g. an allow-list from the gateway config, an embedded upstream
+   * through `resources`); returns an error message.
+   */
+  checkConf?(conf: C, config: Readonly<GatewayConfig>, resources: ResourceChecks): string | undefined;
   /**
    * Like `checkConf`, but only when a config is written (the Admin API's 400): an operator policy
    * that the plugin enforces itself, answering 503 whenever it would act against it (mcp-bridge:

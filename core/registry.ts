@@ -4,7 +4,7 @@
  * compiled once, with APISIX's injected `_meta` (disable, priority) on the route schema.
  */
 import { isPrototypeKey } from './own.js';
-import { PHASES, type Plugin } from './plugin.js';
+import { PHASES, type Plugin, type ResourceChecks } from './plugin.js';
 import type { GatewayConfig } from './config.js';
 import { compile, type JsonSchema, type Validator } from './schema.js';
 
@@ -51,6 +51,8 @@ const CONTRACT_KEYS = new Set<string>([
   ...PHASES,
 ]);
 
+const UNCHECKED_RESOURCES: ResourceChecks = { upstream: () => undefined };
+
 export class PluginLoadError extends Error {
   override name = 'PluginLoadError';
 }
@@ -65,7 +67,15 @@ interface Entry {
 export class PluginRegistry {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly config: Readonly<GatewayConfig>) {}
+  /**
+   * `resources` checks what plugin configs embed of catalog resources; the composition root
+   * passes the route model's. Without it (a registry built to hold plugins to the contract),
+   * embedded resources are checked when a route using them is compiled.
+   */
+  constructor(
+    private readonly config: Readonly<GatewayConfig>,
+    private readonly resources: ResourceChecks = UNCHECKED_RESOURCES,
+  ) {}
 
   /** Throws PluginLoadError naming what is wrong; the registry is unchanged on error. */
   register(plugin: Plugin): void {
@@ -140,7 +150,7 @@ export class PluginRegistry {
     const error = validator(conf);
     if (error) return `failed to check the configuration of plugin ${name} err: ${error}`;
     if (kind === 'route' && entry.plugin.checkConf) {
-      const semantic = entry.plugin.checkConf(conf, this.config);
+      const semantic = entry.plugin.checkConf(conf, this.config, this.resources);
       if (semantic) return `failed to check the configuration of plugin ${name} err: ${semantic}`;
     }
     if (kind === 'route' && stage === 'write') {

@@ -8,6 +8,7 @@ import type { GatewayError } from './errors.js';
 import type { ConsumerInfo, GatewayState, McpRequestInfo, RouteInfo, UpstreamOutcome, UpstreamRequestPlan } from './context.js';
 import { STANDARD_CREDENTIALS, unionOfCredentialNames, type CredentialNames } from './credentials.js';
 import type { Chain } from './pipeline.js';
+import type { Upstream } from './upstream/upstream.js';
 
 export class RequestState implements GatewayState {
   route?: RouteInfo;
@@ -155,6 +156,7 @@ export class RequestState implements GatewayState {
 class UpstreamPlan implements UpstreamRequestPlan {
   method?: string;
   host?: string;
+  target?: Upstream;
   private edits?: Map<string, string | null>;
 
   constructor(public uri: string) {}

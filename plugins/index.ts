@@ -17,5 +17,6 @@ import prometheus from './prometheus/index.js';
 import proxyRewrite from './proxy-rewrite/index.js';
 import requestId from './request-id/index.js';
 import responseRewrite from './response-rewrite/index.js';
+import trafficSplit from './traffic-split/index.js';
 
-export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, cors, ipRestriction, proxyRewrite, jwtAuth, keyAuth, consumerRestriction, apiBreaker, limitConn, limitCount, limitReq, responseRewrite, mcpBridge, prometheus, httpLogger, fileLogger];
+export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, cors, ipRestriction, proxyRewrite, jwtAuth, keyAuth, consumerRestriction, apiBreaker, limitConn, limitCount, limitReq, trafficSplit, responseRewrite, mcpBridge, prometheus, httpLogger, fileLogger];

@@ -16,7 +16,7 @@ import { compile, type Validator } from '../core/schema.js';
 import { Upstream, type PoolRegistry, type UpstreamDefinition } from '../core/upstream/upstream.js';
 import { CompiledRoute, disposeEntries, type CompileDeps, type Dependency, type RouteSources } from './compiler.js';
 import type { ConsumerDirectory } from './consumers.js';
-import type { PluginApi } from '../core/plugin.js';
+import type { PluginApi, UpstreamDirectory, UpstreamLease } from '../core/plugin.js';
 import { recordProblem, storedValue } from './checks.js';
 import { brokenRouteMatch } from './fail-closed.js';
 import { compileGlobalRules, NO_GLOBAL_RULES, type GlobalRules } from './global-rules.js';
@@ -58,6 +58,13 @@ export class RouteTable implements RouteResolver {
     problems: [],
   };
   private readonly upstreams = new Map<string, { upstream: Upstream; users: number }>();
+  /** Stored upstreams that plugins asked for by id, held (in `upstreams`) while their record is current. */
+  private readonly heldById = new Map<string, { record: CatalogRecord; key: string }>();
+  /** What plugins that choose a request's upstream use (PluginApi.upstreams): shares `upstreams` with the routes. */
+  readonly upstreamDirectory: UpstreamDirectory = {
+    acquire: (definition) => this.leaseInline(definition),
+    byId: (id) => this.upstreamById(id),
+  };
   private readonly validated = new Map<string, Record<string, unknown> | string>();
   /** Plugin metadata checked against its plugin's metadataSchema, per record version and plugin version. */
   private readonly metadata = new WeakMap<object, { plugin: object; result: Readonly<Record<string, unknown>> | string }>();
@@ -175,6 +182,52 @@ export class RouteTable implements RouteResolver {
     this.state = { ...this.state, routes: new Map(), matcher: new RouteMatcher<CompiledRoute>([]), global: NO_GLOBAL_RULES, problems: [] };
     for (const { upstream } of this.upstreams.values()) upstream.dispose();
     this.upstreams.clear();
+    this.heldById.clear();
+  }
+
+  /** An inline upstream for a plugin instance, shared with identical ones (a route's included). */
+  private leaseInline(definition: unknown): UpstreamLease {
+    const value = validRecord('upstreams', definition);
+    if (typeof value === 'string') throw new Error(value);
+    // Validated with its defaults, as a route's inline upstream is: identical ones share one key.
+    const key = `inline:${JSON.stringify(value)}`;
+    const upstream = this.acquireUpstream(key, value as unknown as UpstreamDefinition);
+    let released = false;
+    return {
+      upstream,
+      release: () => {
+        if (released || this.closed) return;
+        released = true;
+        this.releaseUpstream(key);
+      },
+    };
+  }
+
+  private upstreamById(id: string): Upstream | undefined {
+    if (this.closed) return undefined;
+    const record = this.options.catalog.snapshot().get('upstreams', id);
+    const held = this.heldById.get(id);
+    if (held && held.record === record) return this.upstreams.get(held.key)?.upstream;
+    if (held) {
+      this.heldById.delete(id);
+      this.releaseUpstream(held.key);
+    }
+    if (!record) return undefined;
+    const value = validRecord('upstreams', record.value);
+    if (typeof value === 'string') return undefined;
+    const key = `id:${id}@${record.modifiedIndex}`;
+    const upstream = this.acquireUpstream(key, value as unknown as UpstreamDefinition);
+    this.heldById.set(id, { record, key });
+    return upstream;
+  }
+
+  /** Lets go of stored upstreams whose record changed or went: they drain like a replaced route's. */
+  private releaseStaleById(snapshot: CatalogSnapshot): void {
+    for (const [id, held] of this.heldById) {
+      if (snapshot.get('upstreams', id) === held.record) continue;
+      this.heldById.delete(id);
+      this.releaseUpstream(held.key);
+    }
   }
 
   private scheduleRebuild(): void {
@@ -248,6 +301,7 @@ export class RouteTable implements RouteResolver {
     this.state = { revision: snapshot.revision, matcher, routes, global, problems };
 
     for (const [id, route] of previous.routes) if (routes.get(id) !== route) route.dispose();
+    this.releaseStaleById(snapshot);
     if (global !== previous.global) disposeEntries(previous.global.chain.entries, this.options.logger);
     const ready = this.waiters.filter((w) => w.revision <= snapshot.revision);
     this.waiters = this.waiters.filter((w) => w.revision > snapshot.revision);
@@ -374,6 +428,12 @@ export class RouteTable implements RouteResolver {
     }
     return cached;
   }
+}
+
+/** Why `definition` cannot be an upstream (the checks the Admin API runs on one), or undefined: plugins' ResourceChecks.upstream. */
+export function upstreamDefinitionProblem(definition: unknown): string | undefined {
+  const value = validRecord('upstreams', definition);
+  return typeof value === 'string' ? value : undefined;
 }
 
 function validRecord(kind: Exclude<ResourceKind, 'plugin_metadata'>, stored: unknown): Record<string, unknown> | string {

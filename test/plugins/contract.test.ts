@@ -89,6 +89,7 @@ describe('plugin contract (every built-in plugin)', () => {
           state: createPluginState(),
           metrics: new GatewayMetrics(),
           toolCalls: new ToolCallFeed(),
+          upstreams: { acquire: () => { throw new Error('no route table here'); }, byId: () => undefined },
         };
         await new Promise((r) => setImmediate(r));
         const before = process.getActiveResourcesInfo();
