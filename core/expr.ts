@@ -27,9 +27,8 @@
  * Variables are read through `VarSource.var(name)`: the request state (`ctx.gateway`) is one; a
  * caller that knows more variables (the response status, MCP ones) wraps it.
  */
-import type { BlockList } from 'node:net';
 import { isIP } from 'node:net';
-import { addressIn, buildBlockList } from './client-ip.js';
+import { AddressSet } from './address-set.js';
 import { LinearRegex, RegexError } from './regex.js';
 
 /** Where an expression reads its variables: `ctx.gateway` is one. */
@@ -239,17 +238,13 @@ function addressMatcher(right: unknown): Compare {
     if (typeof entry !== 'string' || isIP(address) === 0) throw new ExprError(`invalid ip address: ${slash < 0 ? text : text.slice(0, slash)}`);
     return normalized;
   });
-  let list: BlockList;
+  let set: AddressSet;
   try {
-    list = buildBlockList(cidrs);
+    set = new AddressSet(cidrs);
   } catch (err) {
     throw new ExprError(`invalid ip address: ${(err as Error).message}`);
   }
-  return (left) => {
-    if (typeof left !== 'string') return false;
-    const address = unbracket(left);
-    return isIP(address) !== 0 && addressIn(list, address);
-  };
+  return (left) => typeof left === 'string' && set.has(left);
 }
 
 function unbracket(address: string): string {

@@ -4,13 +4,12 @@
  * inside are refused. IPv4 and IPv6 alike. The address is the one the core resolved
  * (`remote_addr`): the socket's peer, or the client a trusted proxy names in X-Forwarded-For
  * (`gateway.trusted_proxies`) — never a header an untrusted client sent (CVE-2022-24112).
- * The lists are compiled once per route version.
+ * The lists are compiled once per route version (core/address-set.ts: a lookup costs ~0.2 µs).
  * Phase: access. Fails closed: a refused address gets `response_code` (403) and
  * `{"message": …}`; nothing it depends on can fail.
  */
-import type { BlockList } from 'node:net';
 import { addressProblem } from '../../core/address.js';
-import { addressIn, buildBlockList } from '../../core/client-ip.js';
+import { AddressSet } from '../../core/address-set.js';
 import { GatewayError } from '../../core/errors.js';
 import { definePlugin } from '../../core/plugin.js';
 
@@ -22,7 +21,7 @@ interface IpRestrictionConf {
 }
 
 interface Compiled {
-  list: BlockList;
+  list: AddressSet;
   /** true: the list names who may pass; false: who may not. */
   admits: boolean;
 }
@@ -58,10 +57,10 @@ export default definePlugin<IpRestrictionConf, Compiled>({
     return undefined;
   },
 
-  create: (conf) => ({ list: buildBlockList(conf.whitelist ?? conf.blacklist!), admits: conf.whitelist !== undefined }),
+  create: (conf) => ({ list: new AddressSet(conf.whitelist ?? conf.blacklist!), admits: conf.whitelist !== undefined }),
 
   access(ctx, conf, compiled) {
-    if (addressIn(compiled.list, ctx.gateway.clientIp) === compiled.admits) return;
+    if (compiled.list.has(ctx.gateway.clientIp) === compiled.admits) return;
     throw new GatewayError(conf.response_code, 'GW_IP_RESTRICTED', conf.message, { body: { message: conf.message } });
   },
 });
