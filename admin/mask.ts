@@ -20,7 +20,7 @@ export function maskSecrets(kind: ResourceKind, id: string, value: Record<string
   // fromEntries defines own keys: a stored `__proto__` plugin name stays data, not a prototype.
   const masked = Object.fromEntries(
     Object.entries(plugins).map(([name, conf]) => {
-      const auth = kind === 'consumers' && registry.get(name)?.type === 'auth';
+      const auth = (kind === 'consumers' || kind === 'credentials') && registry.get(name)?.type === 'auth';
       return [name, maskWith(registry.schemaOf(name, auth ? 'consumer' : 'route'), conf)];
     }),
   );

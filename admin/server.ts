@@ -22,9 +22,11 @@ import type { Logger } from '../core/logger.js';
 import type { PluginRegistry } from '../core/registry.js';
 import type { PluginStatus, ReloadReport } from '../core/plugin-loader.js';
 import { isPrototypeKey, ownValue } from '../core/own.js';
-import { ID_PATTERN, SINGULAR } from '../routes/schemas.js';
+import { credentialIdOf, credentialKey, credentialOwner } from '../routes/consumers.js';
+import { consumerSchema, ID_PATTERN, SINGULAR } from '../routes/schemas.js';
 import { AdminAuth, type AdminKey } from './auth.js';
 import { BadBody, readJsonBody } from './json-body.js';
+import { ListQueryError, selectEntries, type ListEntry } from './lists.js';
 import { maskSecrets } from './mask.js';
 import { duplicateMessage, inUseMessage, mergePatch, missingReferenceMessage, validateResource } from './validate.js';
 
@@ -47,6 +49,20 @@ export interface AdminApiOptions {
 /** Which methods each resource supports (APISIX: no POST on global rules, consumers, metadata). */
 const SUPPORTS_POST = new Set<ResourceKind>(['routes', 'services', 'upstreams', 'plugin_configs']);
 const SUPPORTS_PATCH = new Set<ResourceKind>(['routes', 'services', 'upstreams', 'global_rules', 'plugin_configs', 'consumer_groups']);
+
+const USERNAME = new RegExp(consumerSchema.properties.username.pattern);
+
+/** Kinds addressed only under another resource: a consumer's credentials. */
+const NESTED = new Set<ResourceKind>(['credentials']);
+
+/** A record as the Admin API addresses it: its catalog kind and id (a credential's names its consumer). */
+interface Address {
+  kind: ResourceKind;
+  /** Its own id, as the path gives it (undefined for a collection). */
+  id?: string;
+  /** For credentials: the consumer they belong to. */
+  username?: string;
+}
 
 class AdminError extends Error {
   constructor(
@@ -74,14 +90,29 @@ export class AdminApi {
     router.get('/plugins/status', (ctx) => this.pluginStatus(ctx));
     router.get('/plugins/:name', (ctx) => this.pluginSchema(ctx));
     router.post('/schema/validate/:kind', (ctx) => this.validateOnly(ctx));
-    router.get('/:kind', (ctx) => this.list(ctx));
-    router.put('/:kind', (ctx) => this.write(ctx, 'PUT', undefined));
-    router.post('/:kind', (ctx) => this.write(ctx, 'POST', undefined));
-    router.get('/:kind/:id', (ctx) => this.getOne(ctx));
-    router.put('/:kind/:id', (ctx) => this.write(ctx, 'PUT', ctx.params.id));
-    router.patch('/:kind/:id', (ctx) => this.write(ctx, 'PATCH', ctx.params.id));
-    router.patch('/:kind/:id/*path', (ctx) => this.write(ctx, 'PATCH', ctx.params.id, String(ctx.params.path)));
-    router.delete('/:kind/:id', (ctx) => this.remove(ctx));
+    // A consumer's credentials: /consumers/{username}/credentials[/{id}] (APISIX 3.10).
+    const credentials = (ctx: Context): Address => {
+      // Not a username any consumer can have (a `/` would also confuse the catalog id).
+      if (!USERNAME.test(ctx.params.username)) throw fail(404, 'consumer not found');
+      return { kind: 'credentials', id: ctx.params.id, username: ctx.params.username };
+    };
+    router.get('/consumers/:username/credentials', (ctx) => this.list(ctx, credentials(ctx)));
+    router.get('/consumers/:username/credentials/:id', (ctx) => this.getOne(ctx, credentials(ctx)));
+    router.put('/consumers/:username/credentials', (ctx) => this.write(ctx, 'PUT', credentials(ctx)));
+    router.put('/consumers/:username/credentials/:id', (ctx) => this.write(ctx, 'PUT', credentials(ctx)));
+    router.delete('/consumers/:username/credentials/:id', (ctx) => this.remove(ctx, credentials(ctx)));
+    router.all(['/consumers/:username/credentials', '/consumers/:username/credentials/:id'], (ctx) => {
+      throw fail(405, `not supported \`${ctx.method}\` method for credential`);
+    });
+    router.get('/:kind', (ctx) => this.list(ctx, this.addressOf(ctx)));
+    router.put('/:kind', (ctx) => this.write(ctx, 'PUT', this.addressOf(ctx)));
+    router.post('/:kind', (ctx) => this.write(ctx, 'POST', this.addressOf(ctx)));
+    router.get('/:kind/:id', (ctx) => this.getOne(ctx, this.addressOf(ctx)));
+    router.put('/:kind/:id', (ctx) => this.write(ctx, 'PUT', this.addressOf(ctx)));
+    router.post('/:kind/:id', (ctx) => this.write(ctx, 'POST', this.addressOf(ctx)));
+    router.patch('/:kind/:id', (ctx) => this.write(ctx, 'PATCH', this.addressOf(ctx)));
+    router.patch('/:kind/:id/*path', (ctx) => this.write(ctx, 'PATCH', this.addressOf(ctx), String(ctx.params.path)));
+    router.delete('/:kind/:id', (ctx) => this.remove(ctx, this.addressOf(ctx)));
 
     this.app.silent = true;
     this.app.use(async (ctx, next) => {
@@ -108,49 +139,46 @@ export class AdminApi {
     return closeNow(this.server);
   }
 
-  private kindOf(ctx: Context): ResourceKind {
-    const kind = ctx.params.kind as ResourceKind;
-    if (!RESOURCE_KINDS.includes(kind)) throw fail(404, `Unsupported resource type: ${ctx.params.kind}`);
+  /** The resource a `/{kind}[/{id}]` path names; a kind addressed only under another one is unknown here. */
+  private addressOf(ctx: Context): Address {
+    return { kind: this.kindNamed(ctx.params.kind), id: ctx.params.id };
+  }
+
+  private kindNamed(name: string): ResourceKind {
+    const kind = name as ResourceKind;
+    if (!RESOURCE_KINDS.includes(kind) || NESTED.has(kind)) throw fail(404, `Unsupported resource type: ${name}`);
     return kind;
   }
 
-  private list(ctx: Context): void {
-    const kind = this.kindOf(ctx);
-    const query = singleValued(ctx, ['name', 'label', 'uri', 'page', 'page_size']);
-    let items = [...this.options.catalog.snapshot().list(kind)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    if (query.name) items = items.filter(([, r]) => String(ownValue(r.value, 'name') ?? '').includes(query.name!));
-    if (query.label) {
-      // `key:value`, or `key` alone for any value; only the record's own labels count.
-      const colon = query.label.indexOf(':');
-      const key = colon < 0 ? query.label : query.label.slice(0, colon);
-      const wanted = colon < 0 ? undefined : query.label.slice(colon + 1);
-      items = items.filter(([, r]) => {
-        const value = ownValue(r.value.labels, key);
-        return typeof value === 'string' && (wanted === undefined || value === wanted);
-      });
-    }
-    if (query.uri && kind === 'routes') {
-      items = items.filter(([, r]) => {
-        const uris = ownValue(r.value, 'uris');
-        return [ownValue(r.value, 'uri'), ...(Array.isArray(uris) ? uris : [])].some((u) => typeof u === 'string' && u.includes(query.uri!));
-      });
-    }
-    const total = items.length;
-    if (query.page !== undefined || query.page_size !== undefined) {
-      const page = Number(query.page ?? 1);
-      const size = Number(query.page_size ?? 10);
-      if (!Number.isInteger(page) || page < 1) throw fail(400, 'page must be an integer >= 1');
-      if (!Number.isInteger(size) || size < 10 || size > 500) throw fail(400, 'page_size must be an integer between 10 and 500');
-      items = items.slice((page - 1) * size, page * size);
-    }
-    ctx.body = { total, list: items.map(([id, record]) => envelope(kind, id, this.forRole(ctx, kind, id, record))) };
+  /** The catalog id of the record `address` names once its own id is `id`. */
+  private catalogId(address: Address, id: string): string {
+    return address.kind === 'credentials' ? credentialKey(address.username!, id) : id;
   }
 
-  private getOne(ctx: Context): void {
-    const kind = this.kindOf(ctx);
-    const record = this.options.catalog.snapshot().get(kind, ctx.params.id);
+  private list(ctx: Context, address: Address): void {
+    const { kind } = address;
+    const snapshot = this.options.catalog.snapshot();
+    let entries: Iterable<ListEntry> = snapshot.list(kind);
+    if (kind === 'credentials') {
+      // APISIX: the credentials of a consumer that does not exist are a key that does not exist.
+      if (!snapshot.get('consumers', address.username!)) throw NOT_FOUND_KEY;
+      entries = [...snapshot.list(kind)].filter(([id]) => credentialOwner(id) === address.username);
+    }
+    let selected: ReturnType<typeof selectEntries>;
+    try {
+      selected = selectEntries(kind, entries, singleValued(ctx, ['name', 'label', 'uri', 'page', 'page_size']));
+    } catch (err) {
+      if (err instanceof ListQueryError) throw fail(400, err.message);
+      throw err;
+    }
+    ctx.body = { total: selected.total, list: selected.page.map(([id, record]) => envelope(kind, id, this.forRole(ctx, kind, id, record))) };
+  }
+
+  private getOne(ctx: Context, address: Address): void {
+    const id = this.catalogId(address, address.id!);
+    const record = this.options.catalog.snapshot().get(address.kind, id);
     if (!record) throw NOT_FOUND_KEY;
-    ctx.body = envelope(kind, ctx.params.id, this.forRole(ctx, kind, ctx.params.id, record));
+    ctx.body = envelope(address.kind, id, this.forRole(ctx, address.kind, id, record));
   }
 
   /** What the caller's role may see of a record: viewers get plugin secrets masked. */
@@ -159,8 +187,8 @@ export class AdminApi {
     return { ...record, value: maskSecrets(kind, id, record.value as Record<string, unknown>, this.options.registry) };
   }
 
-  private async write(ctx: Context, method: 'PUT' | 'POST' | 'PATCH', pathId: string | undefined, subPath?: string): Promise<void> {
-    const kind = this.kindOf(ctx);
+  private async write(ctx: Context, method: 'PUT' | 'POST' | 'PATCH', address: Address, subPath?: string): Promise<void> {
+    const { kind } = address;
     const singular = SINGULAR[kind];
     if (method === 'POST' && !SUPPORTS_POST.has(kind)) throw fail(405, `not supported \`POST\` method for ${singular}`);
     if (method === 'PATCH' && !SUPPORTS_PATCH.has(kind)) throw fail(405, `not supported \`PATCH\` method for ${singular}`);
@@ -168,46 +196,57 @@ export class AdminApi {
     const { catalog, registry } = this.options;
     const idField = kind === 'consumers' ? 'username' : 'id';
 
+    // The record to store is the body as sent, with its id: from the path when the path has one
+    // (a string, as APISIX stores it), else the body's (its JSON type kept).
     let id: string;
-    let candidate: Record<string, unknown>;
+    let value: Record<string, unknown>;
     if (method === 'PATCH') {
-      id = pathId!;
-      const existing = catalog.snapshot().get(kind, id);
+      id = address.id!;
+      const existing = catalog.snapshot().get(kind, this.catalogId(address, id));
       if (!existing) throw NOT_FOUND_KEY;
       const { create_time: _c, update_time: _u, ...current } = existing.value as Record<string, unknown>;
-      candidate = subPath ? setAtPath(current, subPath, body) : (mergePatch(current, requireObject(body)) as Record<string, unknown>);
+      value = subPath ? setAtPath(current, subPath, body) : (mergePatch(current, requireObject(body)) as Record<string, unknown>);
+      value[idField] = id;
     } else {
-      candidate = requireObject(body);
-      const bodyId = idIn(candidate, idField, singular);
+      value = { ...requireObject(body) };
+      const bodyId = idIn(value, idField, singular);
       if (method === 'POST') {
-        if (bodyId !== undefined) throw fail(400, `wrong ${singular} id, do not need it`);
+        // APISIX: a POST names no id, in the body or the path (t/admin/routes.t TEST 17-18).
+        if (bodyId !== undefined || address.id !== undefined) throw fail(400, `wrong ${singular} id, do not need it`);
         id = await this.guardStore(() => catalog.nextId());
-      } else if (pathId !== undefined) {
-        if (bodyId !== undefined && bodyId !== pathId) throw fail(400, `wrong ${singular} id`);
-        id = pathId;
+        value[idField] = id;
+      } else if (address.id !== undefined) {
+        if (bodyId !== undefined && bodyId !== address.id) throw fail(400, kind === 'consumers' ? 'wrong username' : `wrong ${singular} id`);
+        id = address.id;
+        value[idField] = id;
       } else {
         if (bodyId === undefined) throw fail(400, `missing ${singular} id`);
         id = bodyId;
       }
     }
-    if (kind !== 'plugin_metadata') checkId(id, singular);
-    if (kind === 'plugin_metadata' && !registry.has(id)) throw fail(404, `plugin ${id} not found`);
+    if (kind === 'plugin_metadata') {
+      if (!registry.has(id)) throw fail(404, `plugin ${id} not found`);
+    } else {
+      checkId(id, singular);
+    }
 
-    const validated = validateResource(kind, id, candidate, { registry, snapshot: catalog.snapshot() });
-    if ('error' in validated) throw fail(400, validated.error);
-    const { record, created } = await this.guardStore(() => catalog.put(kind, id, validated.value));
+    const catalogId = this.catalogId(address, id);
+    const validated = validateResource(kind, catalogId, value, { registry, snapshot: catalog.snapshot() });
+    if ('error' in validated) throw fail(validated.status ?? 400, validated.error);
+    const { record, created } = await this.guardStore(() => catalog.put(kind, catalogId, validated.value));
     await this.options.waitForRevision?.(record.modifiedIndex);
-    this.options.logger.info({ kind, id, method, revision: record.modifiedIndex }, 'admin write');
+    this.options.logger.info({ kind, id: catalogId, method, revision: record.modifiedIndex }, 'admin write');
     ctx.status = method === 'PATCH' ? 200 : created ? 201 : 200;
-    ctx.body = { key: keyOf(kind, id), value: record.value };
+    ctx.body = { key: keyOf(kind, catalogId), value: record.value };
   }
 
-  private async remove(ctx: Context): Promise<void> {
-    const kind = this.kindOf(ctx);
-    const id = ctx.params.id;
+  private async remove(ctx: Context, address: Address): Promise<void> {
+    const { kind } = address;
+    const id = this.catalogId(address, address.id!);
     const { catalog } = this.options;
     if (!catalog.snapshot().get(kind, id)) throw NOT_FOUND_KEY;
-    // The catalog refuses it while another record refers to it, in the delete's atomic step.
+    // The catalog refuses it while another record refers to it, in the delete's atomic step; a
+    // consumer's credentials go with it.
     const deleted = await this.guardStore(() => catalog.delete(kind, id, { force: ctx.query.force === 'true' }));
     if (!deleted) throw NOT_FOUND_KEY;
     await this.options.waitForRevision?.(catalog.snapshot().revision);
@@ -216,12 +255,14 @@ export class AdminApi {
   }
 
   private async validateOnly(ctx: Context): Promise<void> {
-    const kind = this.kindOf(ctx);
+    const kind = this.kindNamed(ctx.params.kind);
     const body = requireObject(await readJsonBody(ctx.req, this.options.maxBodyBytes));
-    const id = idIn(body, kind === 'consumers' ? 'username' : 'id', SINGULAR[kind]) ?? 'validate';
-    const validated = validateResource(kind, id, body, { registry: this.options.registry, snapshot: this.options.catalog.snapshot() });
-    if ('error' in validated) throw fail(400, validated.error);
-    ctx.body = { value: validated.value };
+    const idField = kind === 'consumers' ? 'username' : 'id';
+    const id = idIn(body, idField, SINGULAR[kind]) ?? 'validate';
+    const value = kind === 'plugin_metadata' ? body : { ...body, [idField]: ownValue(body, idField) ?? id };
+    const validated = validateResource(kind, id, value, { registry: this.options.registry, snapshot: this.options.catalog.snapshot() });
+    if ('error' in validated) throw fail(validated.status ?? 400, validated.error);
+    ctx.body = { value: validated.checked };
   }
 
   private pluginList(ctx: Context): void {
@@ -258,6 +299,8 @@ export class AdminApi {
       // Another write got in between our early check and the store's atomic one: it took the
       // credential, deleted what this write refers to, or came to refer to what this deletes.
       if (err instanceof CatalogConflictError) throw fail(400, duplicateMessage(err.kind, err.claim, err.holder));
+      // A credential's consumer deleted since the early check: APISIX's 404.
+      if (err instanceof CatalogReferenceError && err.missing.kind === 'consumers') throw fail(404, 'consumer not found');
       if (err instanceof CatalogReferenceError) throw fail(400, missingReferenceMessage(err.missing));
       if (err instanceof CatalogInUseError) throw fail(400, inUseMessage(err.target, err.user));
       throw err;
@@ -287,6 +330,7 @@ function envelope(kind: ResourceKind, id: string, record: CatalogRecord) {
 }
 
 function keyOf(kind: ResourceKind, id: string): string {
+  if (kind === 'credentials') return `/apisix/consumers/${credentialOwner(id)}/credentials/${credentialIdOf(id)}`;
   return `/apisix/${kind}/${id}`;
 }
 

@@ -1,7 +1,9 @@
 /**
- * Validation of an Admin API write, before anything is stored: the resource schema (defaults
- * filled), APISIX's semantic rules, references to other resources, and every plugin config
- * against its plugin's schema. A bad body never changes the catalog.
+ * Validation of an Admin API write, before anything is stored: the resource schema, APISIX's
+ * semantic rules, references to other resources, and every plugin config against its plugin's
+ * schema. A bad body never changes the catalog. Checks run on a copy with defaults filled; what is
+ * stored is the body as sent (APISIX 3.14, "no unwanted data": defaults are applied when a record
+ * is used, so a default that changes later reaches records that never chose a value).
  */
 import { findClaimHolder } from '../core/catalog/claims.js';
 import type { CatalogSnapshot, RecordRef, ResourceKind, UniqueClaim } from '../core/catalog/types.js';
@@ -9,6 +11,7 @@ import { ownValue, setOwn } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile, type Validator } from '../core/schema.js';
 import { recordProblem } from '../routes/checks.js';
+import { credentialOwner, duplicateKeyMessage } from '../routes/consumers.js';
 import { catalogClaims, catalogReferences } from '../routes/integrity.js';
 import { RESOURCE_SCHEMAS, SINGULAR } from '../routes/schemas.js';
 
@@ -16,39 +19,46 @@ const VALIDATORS = Object.fromEntries(
   Object.entries(RESOURCE_SCHEMAS).map(([kind, schema]) => [kind, compile(schema)]),
 ) as Record<Exclude<ResourceKind, 'plugin_metadata'>, Validator>;
 
-export type Validated = { value: Record<string, unknown> } | { error: string };
+/** `value`: what to store (the body as given); `checked`: it with every default filled, as it will be used. */
+export type Validated = { value: Record<string, unknown>; checked: Record<string, unknown> } | { error: string; status?: number };
 
 export interface ValidationContext {
   registry: PluginRegistry;
   snapshot: CatalogSnapshot;
 }
 
-export function validateResource(kind: ResourceKind, id: string, body: Record<string, unknown>, context: ValidationContext): Validated {
-  if (Object.hasOwn(body, 'create_time') || Object.hasOwn(body, 'update_time')) {
-    return { error: 'invalid configuration: create_time and update_time are set by the server' };
-  }
-  if (kind === 'plugin_metadata') {
-    const { id: _ignored, ...value } = body;
-    const error = context.registry.validate(id, value, 'metadata');
-    return error ? { error } : { value: { ...value, id } };
-  }
-  const value = structuredClone(body);
-  if (kind === 'consumers') value.username ??= id;
-  else value.id = id;
-  const schemaError = VALIDATORS[kind](value);
-  if (schemaError) return { error: `invalid configuration: ${schemaError}` };
-  if (typeof value.id === 'number') value.id = String(value.id);
+/** Fields the server sets; APISIX refuses them in a body with these words (two spaces included). */
+const SERVER_FIELDS = ['create_time', 'update_time'];
 
-  const semantic = checkSemantics(kind, value, context);
+/**
+ * Checks `body`, the record `kind/id` is to become (`id`: its catalog id; a credential's is
+ * `{username}/credentials/{id}`). The body is not changed.
+ */
+export function validateResource(kind: ResourceKind, id: string, body: Record<string, unknown>, context: ValidationContext): Validated {
+  const forbidden = SERVER_FIELDS.find((field) => Object.hasOwn(body, field));
+  if (forbidden) return { error: `the property is forbidden:  ${forbidden}` };
+  const checked = structuredClone(body);
+  if (kind === 'plugin_metadata') {
+    delete checked.id;
+    const error = context.registry.validate(id, checked, 'metadata');
+    return error ? { error } : { value: body, checked };
+  }
+  const schemaError = VALIDATORS[kind](checked);
+  if (schemaError) return { error: `invalid configuration: ${schemaError}` };
+
+  const semantic = checkSemantics(kind, id, checked, context);
   if (semantic) return { error: semantic };
-  const pluginError = checkPlugins(kind, value.plugins, context.registry);
-  if (pluginError) return { error: kind === 'consumers' ? `invalid plugins configuration: ${pluginError}` : pluginError };
-  const duplicate = duplicateClaim(kind, id, value, context);
+  const pluginError = checkPlugins(kind, checked.plugins, context.registry);
+  if (pluginError === AUTH_PLUGINS_ONLY) return { error: pluginError };
+  if (pluginError) return { error: kind === 'consumers' || kind === 'credentials' ? `invalid plugins configuration: ${pluginError}` : pluginError };
+  const duplicate = duplicateClaim(kind, id, checked, context);
   if (duplicate) return { error: duplicate };
-  return { value };
+  // APISIX checks a credential's consumer last, and answers 404 (checked again in the write step).
+  if (kind === 'credentials' && !context.snapshot.get('consumers', credentialOwner(id) ?? '')) return { error: 'consumer not found', status: 404 };
+  return { value: body, checked };
 }
 
-function checkSemantics(kind: ResourceKind, value: Record<string, unknown>, { snapshot }: ValidationContext): string | undefined {
+function checkSemantics(kind: ResourceKind, id: string, value: Record<string, unknown>, { snapshot }: ValidationContext): string | undefined {
   if (kind === 'routes') {
     if (value.host !== undefined && value.hosts !== undefined) return 'only one of host or hosts is allowed';
     if (value.remote_addr !== undefined && value.remote_addrs !== undefined) return 'only one of remote_addr or remote_addrs is allowed';
@@ -59,11 +69,9 @@ function checkSemantics(kind: ResourceKind, value: Record<string, unknown>, { sn
   }
   const problem = recordProblem(kind, value);
   if (problem) return problem;
-  for (const field of ['upstream_id', 'service_id', 'plugin_config_id']) {
-    if (value[field] !== undefined) value[field] = String(value[field]);
-  }
+  if (kind === 'credentials') return undefined;
   // An early answer from this gateway's snapshot; the catalog checks again in its write step.
-  const missing = catalogReferences(kind, value).find((ref) => !snapshot.get(ref.kind, ref.id));
+  const missing = catalogReferences(kind, value, id).find((ref) => !snapshot.get(ref.kind, ref.id));
   return missing && missingReferenceMessage(missing);
 }
 
@@ -80,6 +88,7 @@ const NOT_A_ROUTE: ReadonlySet<ResourceKind> = new Set(['global_rules', 'consume
 
 function checkPlugins(kind: ResourceKind, plugins: unknown, registry: PluginRegistry): string | undefined {
   if (plugins === undefined) return undefined;
+  if (kind === 'credentials') return credentialPluginProblem(plugins as Record<string, unknown>, registry);
   // A global rule, a consumer or a group cannot answer requests (content) or set what the core
   // reads before the chain runs (requestOptions): accepting such a plugin there would do nothing.
   // Nor can a group authenticate: its plugins join the chain once a consumer is known.
@@ -102,9 +111,22 @@ function checkPlugins(kind: ResourceKind, plugins: unknown, registry: PluginRegi
   return undefined;
 }
 
+const AUTH_PLUGINS_ONLY = 'only supports auth type plugins in consumer credential';
+
+/** A credential holds one auth plugin's consumer config (APISIX: auth plugins only). */
+function credentialPluginProblem(plugins: Record<string, unknown>, registry: PluginRegistry): string | undefined {
+  for (const [name, conf] of Object.entries(plugins)) {
+    const plugin = registry.get(name);
+    if (plugin && plugin.type !== 'auth') return AUTH_PLUGINS_ONLY;
+    const error = registry.validate(name, conf, 'consumer');
+    if (error) return error;
+  }
+  return undefined;
+}
+
 /**
- * A credential another consumer holds, or a plugin another global rule holds; the catalog checks
- * again atomically when it writes.
+ * A key another consumer or credential holds, or a plugin another global rule holds; the catalog
+ * checks again atomically when it writes.
  */
 function duplicateClaim(kind: ResourceKind, id: string, value: Record<string, unknown>, { registry, snapshot }: ValidationContext): string | undefined {
   const claimsOf = catalogClaims(registry);
@@ -112,10 +134,10 @@ function duplicateClaim(kind: ResourceKind, id: string, value: Record<string, un
   return found && duplicateMessage(kind, found.claim, found.holder);
 }
 
-/** APISIX's words for a duplicate credential or global rule plugin, whichever step found it. */
-export function duplicateMessage(kind: ResourceKind, claim: UniqueClaim, holder: string): string {
-  if (kind === 'global_rules') return `plugin '${claim.value}' already exists in global rule with id '${holder}'`;
-  return `${kind === 'consumers' ? 'invalid plugins configuration' : 'invalid configuration'}: duplicate ${claim.label} found with ${SINGULAR[kind]}: ${holder}`;
+/** APISIX's words for a duplicate key or global rule plugin, whichever step found it. */
+export function duplicateMessage(kind: ResourceKind, claim: UniqueClaim, holder: RecordRef): string {
+  if (kind === 'global_rules') return `plugin '${claim.value}' already exists in global rule with id '${holder.id}'`;
+  return duplicateKeyMessage(claim, holder);
 }
 
 /** APISIX's words for a DELETE of a record another still uses (refused without `?force=true`). */

@@ -24,7 +24,7 @@ import { AdminApi } from '../admin/server.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { RouteTable, upstreamDefinitionProblem } from '../routes/table.js';
 import { ConsumerDirectory } from '../routes/consumers.js';
-import { catalogClaims, catalogReferences } from '../routes/integrity.js';
+import { catalogClaims, catalogCascades, catalogReferences } from '../routes/integrity.js';
 import { resolveAdminKeys } from './admin-key.js';
 
 export interface StartOptions extends LoadConfigOptions {
@@ -262,9 +262,10 @@ function createCatalog(config: GatewayConfig, logger: Logger, claims: ClaimsOf):
       restoreOnReset: config.catalog.restore_on_reset,
       claims,
       references: catalogReferences,
+      cascades: catalogCascades,
     });
   }
-  return new EmbeddedCatalog({ file: resolveDataPath(config, config.catalog.file), logger, claims, references: catalogReferences });
+  return new EmbeddedCatalog({ file: resolveDataPath(config, config.catalog.file), logger, claims, references: catalogReferences, cascades: catalogCascades });
 }
 
 function isEmpty(catalog: Catalog): boolean {

@@ -9,11 +9,22 @@ import { GatewayError } from './errors.js';
 
 /** The header naming the authenticated consumer to the upstream (APISIX, Kong). */
 export const CONSUMER_USERNAME_HEADER = 'x-consumer-username';
+/** APISIX 3.11: which of the consumer's credentials authenticated the request, when one did. */
+export const CREDENTIAL_HEADER = 'x-credential-identifier';
+/** APISIX 3.11: the consumer's `labels.custom_id`, when it has one. */
+export const CUSTOM_ID_HEADER = 'x-consumer-custom-id';
 
 /** Sets the consumer on the context and tells the upstream who it is (and nothing a client sent). */
 export function attachConsumer(ctx: GatewayContext, consumer: ConsumerInfo): void {
   ctx.gateway.consumer = consumer;
-  ctx.gateway.upstream.headers.set(CONSUMER_USERNAME_HEADER, consumer.username);
+  const headers = ctx.gateway.upstream.headers;
+  headers.set(CONSUMER_USERNAME_HEADER, consumer.username);
+  // Unset, never a client's: the proxy drops those (and a second auth plugin may attach another consumer).
+  if (consumer.credentialId !== undefined) headers.set(CREDENTIAL_HEADER, consumer.credentialId);
+  else headers.delete(CREDENTIAL_HEADER);
+  const customId = consumer.labels && Object.hasOwn(consumer.labels, 'custom_id') ? consumer.labels.custom_id : undefined;
+  if (typeof customId === 'string') headers.set(CUSTOM_ID_HEADER, customId);
+  else headers.delete(CUSTOM_ID_HEADER);
 }
 
 /**

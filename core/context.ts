@@ -39,8 +39,16 @@ export interface RouteInfo {
 export interface ConsumerInfo {
   readonly username: string;
   readonly groupId?: string;
+  /**
+   * Set when one of the consumer's credentials (`/consumers/{username}/credentials/{id}`)
+   * authenticated the request, not a key on the consumer itself: that credential's id.
+   */
+  readonly credentialId?: string;
   readonly labels?: Readonly<Record<string, string>>;
-  /** The consumer's plugin configs (credentials included): only auth plugins should read them. */
+  /**
+   * The consumer's plugin configs (credentials included): only auth plugins should read them.
+   * Found through a credential, its auth plugin's config is the credential's.
+   */
   readonly plugins: Readonly<Record<string, unknown>>;
 }
 

@@ -3,8 +3,14 @@
  * each consumer adds to a route's chain once authenticated: its consumer group's plugins, then its
  * own over them (APISIX: Consumer > Consumer Group > Route). Auth lookups are served from memory,
  * so a Redis outage never turns into "anonymous".
+ *
+ * A consumer's credentials (`/consumers/{username}/credentials/{id}`, stored under the catalog id
+ * `{username}/credentials/{id}`) are more keys of it: each is found as the consumer itself (its
+ * group, labels and plugins), with the credential's auth config in place of the consumer's and
+ * `credentialId` set, as APISIX clones the consumer for each credential. Several keys per
+ * consumer make rotation possible without downtime: add the new one, move clients, delete the old.
  */
-import type { CatalogRecord, CatalogSnapshot, ClaimsOf, UniqueClaim } from '../core/catalog/types.js';
+import type { CatalogRecord, CatalogSnapshot, ClaimsOf, RecordRef, UniqueClaim } from '../core/catalog/types.js';
 import type { ConsumerInfo } from '../core/context.js';
 import type { ConsumerLookup } from '../core/plugin.js';
 import type { Logger } from '../core/logger.js';
@@ -12,10 +18,38 @@ import type { EntryProblem } from '../core/status.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile } from '../core/schema.js';
 import { storedValue } from './checks.js';
-import { consumerGroupSchema, consumerSchema } from './schemas.js';
+import { consumerGroupSchema, consumerSchema, credentialSchema } from './schemas.js';
 
 const validateConsumer = compile(consumerSchema);
 const validateGroup = compile(consumerGroupSchema);
+const validateCredential = compile(credentialSchema);
+
+const CREDENTIALS = '/credentials/';
+
+/** The catalog id of consumer `username`'s credential `id`. */
+export function credentialKey(username: string, id: string): string {
+  return `${username}${CREDENTIALS}${id}`;
+}
+
+/** The consumer a credential's catalog id names (undefined: not a credential id). */
+export function credentialOwner(key: string): string | undefined {
+  const at = key.indexOf(CREDENTIALS);
+  return at > 0 ? key.slice(0, at) : undefined;
+}
+
+/** The credential's own id within its consumer. */
+export function credentialIdOf(key: string): string {
+  const at = key.indexOf(CREDENTIALS);
+  return at < 0 ? key : key.slice(at + CREDENTIALS.length);
+}
+
+/** APISIX's words for an auth key (a claim of `credentialClaims`) that `holder` already holds. */
+export function duplicateKeyMessage(claim: UniqueClaim, holder: RecordRef): string {
+  const [plugin, field] = claim.label.split(' ');
+  const owner =
+    holder.kind === 'credentials' ? `credential: ${credentialIdOf(holder.id)} of consumer: ${credentialOwner(holder.id)}` : `consumer: ${holder.id}`;
+  return `duplicate ${field} of plugin ${plugin} found with ${owner}`;
+}
 
 type PluginMap = Readonly<Record<string, unknown>>;
 
@@ -33,11 +67,13 @@ export interface ConsumerPlugins {
 
 export class ConsumerDirectory implements ConsumerLookup {
   private consumers = new Map<string, ConsumerInfo>();
+  /** Each credential as its consumer, by credential catalog id. */
+  private credentials = new Map<string, ConsumerInfo>();
   private profiles = new Map<string, ConsumerPlugins>();
   /** For consumers no longer in the directory (a request in flight when one was deleted). */
   private readonly formerProfiles = new WeakMap<ConsumerInfo, ConsumerPlugins>();
   private indexes = new Map<string, Map<string, ConsumerInfo>>();
-  private sources?: readonly [ReadonlyMap<string, unknown>, ReadonlyMap<string, unknown>];
+  private sources?: readonly ReadonlyMap<string, unknown>[];
   /** Consumers and groups that cannot be used as stored (for /status). */
   problems: EntryProblem[] = [];
 
@@ -46,12 +82,14 @@ export class ConsumerDirectory implements ConsumerLookup {
     private readonly logger: Logger,
   ) {}
 
-  /** Rebuilds from the snapshot when its consumers or groups changed; returns whether anything changed. */
+  /** Rebuilds from the snapshot when its consumers, groups or credentials changed; returns whether anything changed. */
   update(snapshot: CatalogSnapshot): boolean {
     const records = snapshot.list('consumers');
     const groupRecords = snapshot.list('consumer_groups');
-    if (this.sources && records === this.sources[0] && groupRecords === this.sources[1]) return false;
-    this.sources = [records, groupRecords];
+    const credentialRecords = snapshot.list('credentials');
+    const sources = [records, groupRecords, credentialRecords];
+    if (this.sources?.every((source, i) => source === sources[i])) return false;
+    this.sources = sources;
     const problems: EntryProblem[] = [];
     const groups = this.loadGroups(groupRecords, problems);
     const next = new Map<string, ConsumerInfo>();
@@ -68,6 +106,7 @@ export class ConsumerDirectory implements ConsumerLookup {
       }
       profiles.set(username, profile);
     }
+    this.credentials = this.loadCredentials(credentialRecords, next, problems);
     this.consumers = next;
     this.profiles = profiles;
     this.problems = problems;
@@ -84,7 +123,7 @@ export class ConsumerDirectory implements ConsumerLookup {
     let index = this.indexes.get(key);
     if (!index) {
       index = new Map();
-      for (const consumer of this.consumers.values()) {
+      for (const consumer of [...this.consumers.values(), ...this.credentials.values()]) {
         const conf = consumer.plugins[plugin] as Record<string, unknown> | undefined;
         const credential = conf?.[field];
         if (typeof credential === 'string') index.set(credential, consumer);
@@ -125,6 +164,45 @@ export class ConsumerDirectory implements ConsumerLookup {
       groups.set(id, this.withoutAuth(value.plugins as PluginMap));
     }
     return groups;
+  }
+
+  /**
+   * Each credential whose consumer is loaded, as that consumer found through it. A credential
+   * of no consumer (written straight into the store) or an invalid one is left out, logged and
+   * listed: it never authenticates anyone.
+   */
+  private loadCredentials(records: ReadonlyMap<string, CatalogRecord>, consumers: ReadonlyMap<string, ConsumerInfo>, problems: EntryProblem[]): Map<string, ConsumerInfo> {
+    const out = new Map<string, ConsumerInfo>();
+    for (const [key, record] of records) {
+      const owner = credentialOwner(key);
+      const consumer = owner === undefined ? undefined : consumers.get(owner);
+      const value = storedValue(record.value);
+      let error = consumer ? undefined : `its consumer ${owner ?? '(none)'} is not loaded`;
+      if (error === undefined) error = typeof value === 'string' ? value : (validateCredential(value) ?? this.credentialProblem(value.plugins));
+      if (error !== undefined || typeof value === 'string' || !consumer) {
+        this.logger.error({ credential: key, error }, 'invalid credential in catalog; skipped');
+        problems.push({ kind: 'credentials', id: key, error: error ?? 'invalid', effect: 'skipped' });
+        continue;
+      }
+      const plugins = { ...this.withoutAuth(consumer.plugins), ...(value.plugins as PluginMap | undefined) };
+      const credentialId = credentialIdOf(key);
+      const previous = this.credentials.get(key);
+      const same =
+        previous &&
+        previous.groupId === consumer.groupId &&
+        previous.labels === consumer.labels &&
+        JSON.stringify(previous.plugins) === JSON.stringify(plugins);
+      out.set(key, same ? previous : Object.freeze({ username: consumer.username, groupId: consumer.groupId, credentialId, labels: consumer.labels, plugins }));
+    }
+    return out;
+  }
+
+  /** Why a credential's plugins cannot authenticate anyone (APISIX: auth plugins only, one at most). */
+  private credentialProblem(plugins: unknown): string | undefined {
+    for (const name of Object.keys((plugins as Record<string, unknown> | undefined) ?? {})) {
+      if (this.registry.has(name) && this.registry.get(name)?.type !== 'auth') return 'only supports auth type plugins in consumer credential';
+    }
+    return this.validatePlugins(plugins, 'consumer');
   }
 
   /** A consumer's value with its plugins' defaults filled, or undefined (logged) when it is invalid. */
@@ -190,19 +268,20 @@ export class ConsumerDirectory implements ConsumerLookup {
 }
 
 /**
- * The credentials a consumer claims: for each auth plugin that names a `credentialField` (key-auth
- * and jwt-auth `key`), its value. Two consumers with one key would make authentication depend on
- * load order, so the catalog keeps each claim to one consumer.
+ * The keys a consumer or a credential claims: for each auth plugin that names a `credentialField`
+ * (key-auth and jwt-auth `key`), its value. Two holders of one key would make authentication
+ * depend on load order, so the catalog keeps each claim to one consumer or credential.
  */
 export function credentialClaims(registry: PluginRegistry): ClaimsOf {
   return (kind, value) => {
     const plugins = value.plugins;
-    if (kind !== 'consumers' || typeof plugins !== 'object' || plugins === null) return [];
+    if ((kind !== 'consumers' && kind !== 'credentials') || typeof plugins !== 'object' || plugins === null) return [];
     const claims: UniqueClaim[] = [];
     for (const [name, conf] of Object.entries(plugins as Record<string, unknown>)) {
       const field = registry.get(name)?.credentialField;
       const credential = field && typeof conf === 'object' && conf !== null ? (conf as Record<string, unknown>)[field] : undefined;
-      if (typeof credential === 'string') claims.push({ label: `${name} ${field}`, value: credential });
+      // One scope for consumers and credentials: a key authenticates one of them, whichever holds it.
+      if (typeof credential === 'string') claims.push({ scope: 'consumers', label: `${name} ${field}`, value: credential });
     }
     return claims;
   };

@@ -3,18 +3,20 @@
  * the route model defines it. The composition root hands these to the catalog backend; the Admin
  * API uses them for an early answer.
  *
- * Unique claims: a consumer's credentials (routes/consumers.ts), and a global rule's plugins —
+ * Unique claims: consumers' keys, in their plugins and their credentials (routes/consumers.ts),
+ * and a global rule's plugins —
  * APISIX (3.15) lets a plugin appear in one global rule only, and merging drops a plugin named by
  * two: a key-auth dropped that way would leave every route open.
  *
  * References (core/catalog/references.ts): a route's upstream_id, service_id and
- * plugin_config_id, a service's upstream_id, a consumer's group_id. A write refers only to
- * records that exist; a record something refers to is deleted only with `force`.
+ * plugin_config_id, a service's upstream_id, a consumer's group_id, a credential's consumer. A
+ * write refers only to records that exist; a record something refers to is deleted only with
+ * `force` — except a consumer, which takes its credentials with it (`catalogCascades`).
  */
-import type { ClaimsOf, RecordRef, ReferencesOf, ResourceKind, UniqueClaim } from '../core/catalog/types.js';
+import type { Cascades, ClaimsOf, RecordRef, ReferencesOf, ResourceKind, UniqueClaim } from '../core/catalog/types.js';
 import { ownValue } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
-import { credentialClaims } from './consumers.js';
+import { credentialClaims, credentialOwner } from './consumers.js';
 
 export function catalogClaims(registry: PluginRegistry): ClaimsOf {
   const credentials = credentialClaims(registry);
@@ -37,8 +39,15 @@ const REFERENCE_FIELDS: Partial<Record<ResourceKind, ReadonlyArray<readonly [fie
   consumers: [['group_id', 'consumer_groups']],
 };
 
+/** Deleting a consumer deletes its credentials (APISIX removes `/consumers/{username}/credentials/`). */
+export const catalogCascades: Cascades = { consumers: ['credentials'] };
+
 /** Read around records no write checked: only string or integer ids refer to anything. */
-export const catalogReferences: ReferencesOf = (kind, value) => {
+export const catalogReferences: ReferencesOf = (kind, value, id) => {
+  if (kind === 'credentials') {
+    const username = credentialOwner(id);
+    return username === undefined ? [] : [{ kind: 'consumers', id: username }];
+  }
   const refs: RecordRef[] = [];
   for (const [field, target] of REFERENCE_FIELDS[kind] ?? []) {
     const id = ownValue(value, field);

@@ -180,6 +180,19 @@ export const pluginConfigSchema = {
   properties: { ...common, plugins },
 };
 
+/**
+ * APISIX's credential: one more key of a consumer (`/consumers/{username}/credentials/{id}`), its
+ * one auth plugin config validated against the plugin's consumer schema.
+ */
+export const credentialSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ...common,
+    plugins: { ...plugins, maxProperties: 1, description: 'One auth plugin → its consumer config (the credential).' },
+  },
+};
+
 /** plugin_metadata values are checked against the plugin's own metadataSchema. */
 export const RESOURCE_SCHEMAS: Record<Exclude<ResourceKind, 'plugin_metadata'>, JsonSchema> = {
   routes: routeSchema,
@@ -189,6 +202,7 @@ export const RESOURCE_SCHEMAS: Record<Exclude<ResourceKind, 'plugin_metadata'>, 
   global_rules: globalRuleSchema,
   plugin_configs: pluginConfigSchema,
   consumer_groups: consumerGroupSchema,
+  credentials: credentialSchema,
 };
 
 /** Singular names used in APISIX messages ("wrong route id"). */
@@ -201,4 +215,5 @@ export const SINGULAR: Record<ResourceKind, string> = {
   plugin_configs: 'plugin config',
   plugin_metadata: 'plugin metadata',
   consumer_groups: 'consumer group',
+  credentials: 'credential',
 };

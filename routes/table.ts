@@ -122,7 +122,8 @@ export class RouteTable implements RouteResolver {
     let result: Readonly<Record<string, unknown>> | string = value;
     if (typeof value !== 'string') {
       delete value.id;
-      result = this.options.registry.validate(name, value, 'metadata') ?? record.value;
+      // The checked copy: its defaults filled (they are not stored), without the record's id.
+      result = this.options.registry.validate(name, value, 'metadata') ?? Object.freeze(value);
     }
     if (typeof result === 'string') this.options.logger.error({ pluginMetadata: name, error: result }, 'invalid plugin metadata in catalog; the plugin runs without it');
     this.metadata.set(record, { plugin, result });

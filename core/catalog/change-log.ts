@@ -70,10 +70,15 @@ export class ChangeLog {
     return { log, lines: scanned.lines, repaired: scanned.repaired };
   }
 
-  /** Writes and fsyncs one line; on any failure the line is cut again and the error thrown. */
-  async append(line: LogLine): Promise<void> {
+  /**
+   * Writes and fsyncs lines (one write step: a record and the records deleted with it); on any
+   * failure they are cut again and the error thrown. A crash mid-write keeps the whole lines
+   * before the torn one: dependents are written before what they belong to, so what survives is
+   * a consistent catalog.
+   */
+  async append(...lines: LogLine[]): Promise<void> {
     if (this.dirty) await this.cutTo(this.size);
-    const bytes = Buffer.from(`${JSON.stringify(line)}\n`);
+    const bytes = Buffer.from(lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
     try {
       let written = 0;
       while (written < bytes.length) {

@@ -4,28 +4,33 @@
  * Admin API uses it for an early answer. Issue 10, item 10: checked apart from the write, parallel
  * PUTs each saw no holder and several consumers ended up with one key.
  */
-import type { CatalogSnapshot, ClaimsOf, ResourceKind, UniqueClaim } from './types.js';
+import { RESOURCE_KINDS, type CatalogSnapshot, type ClaimsOf, type RecordRef, type ResourceKind, type UniqueClaim } from './types.js';
 
-/** The claim's name in an index: unambiguous for any label and value. */
+/** The claim's name in an index: unambiguous for any scope, label and value. */
 export function claimKey(kind: ResourceKind, claim: UniqueClaim): string {
-  return JSON.stringify([kind, claim.label, claim.value]);
+  return JSON.stringify([claim.scope ?? kind, claim.label, claim.value]);
 }
 
-/** The first of `claims` that a record of `kind` other than `id` holds in `snapshot`. */
+/**
+ * The first of `claims` (made by record `kind/id`) that another record holds in `snapshot`: a
+ * record of any kind claiming in the same scope.
+ */
 export function findClaimHolder(
   snapshot: CatalogSnapshot,
   kind: ResourceKind,
   id: string,
   claims: readonly UniqueClaim[],
   claimsOf: ClaimsOf,
-): { claim: UniqueClaim; holder: string } | undefined {
+): { claim: UniqueClaim; holder: RecordRef } | undefined {
   if (claims.length === 0) return undefined;
   const wanted = new Map(claims.map((claim) => [claimKey(kind, claim), claim]));
-  for (const [other, record] of snapshot.list(kind)) {
-    if (other === id) continue;
-    for (const held of claimsOf(kind, record.value)) {
-      const claim = wanted.get(claimKey(kind, held));
-      if (claim) return { claim, holder: other };
+  for (const otherKind of RESOURCE_KINDS) {
+    for (const [other, record] of snapshot.list(otherKind)) {
+      if (otherKind === kind && other === id) continue;
+      for (const held of claimsOf(otherKind, record.value)) {
+        const claim = wanted.get(claimKey(otherKind, held));
+        if (claim) return { claim, holder: { kind: otherKind, id: other } };
+      }
     }
   }
   return undefined;

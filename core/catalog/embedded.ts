@@ -4,7 +4,8 @@
  * compacted into a snapshot file with write → fsync → rename. Every line carries its revision, so
  * replaying a log over a newer snapshot is harmless. A write is acknowledged only once its line is
  * on disk; one the disk refuses fails with CatalogUnavailableError (the Admin API answers 503) and
- * changes nothing.
+ * changes nothing. A record written with a ttl carries when it expires; a timer deletes it then
+ * (or at the next start, if the gateway was down), through the same log.
  */
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
@@ -12,7 +13,8 @@ import { dirname } from 'node:path';
 import type { Logger } from '../logger.js';
 import { ChangeLog, syncDirectory, type LogLine } from './change-log.js';
 import { findClaimHolder } from './claims.js';
-import { findMissing, findReferrer } from './references.js';
+import { ExpiryWatch } from './expiry.js';
+import { findDependents, findMissing, findReferrer } from './references.js';
 import { ChangeEmitter, Snapshot, highestNumericId, nowSeconds, stamp } from './snapshot.js';
 import {
   CatalogConflictError,
@@ -20,15 +22,19 @@ import {
   CatalogReferenceError,
   CatalogUnavailableError,
   RESOURCE_KINDS,
+  UNTIMED_KINDS,
   formatGeneratedId,
   type Catalog,
   type CatalogEvent,
   type CatalogHealth,
   type CatalogRecord,
+  type Cascades,
   type ChangeListener,
   type ClaimsOf,
   type DeleteOptions,
+  type PutOptions,
   type PutResult,
+  type RecordRef,
   type ReferencesOf,
   type ResourceKind,
 } from './types.js';
@@ -47,6 +53,8 @@ export interface EmbeddedCatalogOptions {
   claims?: ClaimsOf;
   /** References between records (a route's upstream_id); checked inside the write step. */
   references?: ReferencesOf;
+  /** Records deleted with the record they refer to (a consumer's credentials). */
+  cascades?: Cascades;
 }
 
 export class EmbeddedCatalog implements Catalog {
@@ -63,10 +71,12 @@ export class EmbeddedCatalog implements Catalog {
   private readonly logFile: string;
   private closed = false;
   private readonly eventListeners = new Set<(event: CatalogEvent) => void>();
+  private readonly expiry: ExpiryWatch;
 
   constructor(private readonly options: EmbeddedCatalogOptions) {
     this.logFile = `${options.file}.log`;
     this.emitter = new ChangeEmitter((err) => options.logger.error({ err }, 'catalog change listener failed'));
+    this.expiry = new ExpiryWatch(() => this.expire(), 1000, (err) => options.logger.error({ err }, 'catalog expiry failed; retrying'));
   }
 
   async start(): Promise<void> {
@@ -79,17 +89,18 @@ export class EmbeddedCatalog implements Catalog {
     // A repaired log still holds the damage; folding it into the snapshot leaves a clean file.
     if (opened.repaired) await this.compact().catch((err: Error) => this.options.logger.error({ err }, 'catalog compaction failed; the change log keeps every write'));
     this.emitter.emit(this.current, 'all');
+    this.expiry.reset(this.current);
   }
 
   snapshot(): Snapshot {
     return this.current;
   }
 
-  put(kind: ResourceKind, id: string, value: Record<string, unknown>): Promise<PutResult> {
+  put(kind: ResourceKind, id: string, value: Record<string, unknown>, options: PutOptions = {}): Promise<PutResult> {
     return this.serialized(async () => {
       // Writes run one at a time, so nothing can take a claim, or delete what this record refers
       // to, between these checks and the append.
-      const missing = this.options.references && findMissing(this.current, this.options.references(kind, value));
+      const missing = this.options.references && findMissing(this.current, this.options.references(kind, value, id));
       if (missing) throw new CatalogReferenceError(missing);
       const claimsOf = this.options.claims;
       const taken = claimsOf && findClaimHolder(this.current, kind, id, claimsOf(kind, value), claimsOf);
@@ -99,9 +110,10 @@ export class EmbeddedCatalog implements Catalog {
       const now = nowSeconds();
       const createTime = (previous?.value.create_time as number | undefined) ?? now;
       const record: CatalogRecord = {
-        value: stamp(value, createTime, now),
+        value: UNTIMED_KINDS.has(kind) ? value : stamp(value, createTime, now),
         createdIndex: previous?.createdIndex ?? revision,
         modifiedIndex: revision,
+        ...(options.ttl === undefined ? {} : { expiresAt: Date.now() + Math.ceil(options.ttl * 1000) }),
       };
       await this.append({ rev: revision, kind, id, record });
       this.apply(kind, id, record, revision);
@@ -114,14 +126,42 @@ export class EmbeddedCatalog implements Catalog {
     return this.serialized(async () => {
       const previous = this.current.get(kind, id);
       if (!previous) return undefined;
-      const user = !options.force && this.options.references && findReferrer(this.current, kind, id, this.options.references);
+      const references = this.options.references;
+      const user = !options.force && references && findReferrer(this.current, kind, id, references, this.options.cascades?.[kind]);
       if (user) throw new CatalogInUseError({ kind, id }, user);
-      const revision = this.current.revision + 1;
-      await this.append({ rev: revision, kind, id, record: null });
-      this.apply(kind, id, undefined, revision);
-      await this.compactIfDue();
+      await this.remove([{ kind, id }]);
       return previous;
     });
+  }
+
+  /** Deletes the records whose ttl ran out, as a forced delete would. */
+  private expire(): Promise<void> {
+    return this.serialized(async () => {
+      const now = Date.now();
+      const due = this.expiry.due(now).filter((ref) => (this.current.get(ref.kind, ref.id)?.expiresAt ?? Infinity) <= now);
+      if (due.length > 0) await this.remove(due);
+    });
+  }
+
+  /**
+   * Deletes records and their dependents in one append: dependents first, so a crash between
+   * lines leaves them gone and their owner still there.
+   */
+  private async remove(targets: readonly RecordRef[]): Promise<void> {
+    const references = this.options.references;
+    const gone = new Map<string, RecordRef>();
+    const add = (ref: RecordRef) => {
+      if (this.current.get(ref.kind, ref.id)) gone.set(`${ref.kind}\u0000${ref.id}`, ref);
+    };
+    for (const target of targets) {
+      const dependentKinds = this.options.cascades?.[target.kind] ?? [];
+      if (references) findDependents(this.current, target.kind, target.id, references, dependentKinds).forEach(add);
+      add(target);
+    }
+    const lines = [...gone.values()].map((ref, i): LogLine => ({ rev: this.current.revision + 1 + i, kind: ref.kind, id: ref.id, record: null }));
+    await this.append(...lines);
+    for (const line of lines) this.apply(line.kind, line.id, undefined, line.rev);
+    await this.compactIfDue();
   }
 
   async nextId(): Promise<string> {
@@ -156,6 +196,7 @@ export class EmbeddedCatalog implements Catalog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.expiry.close();
     await this.queue.catch(() => {});
     await this.log?.close();
     this.log = undefined;
@@ -163,6 +204,7 @@ export class EmbeddedCatalog implements Catalog {
 
   private apply(kind: ResourceKind, id: string, record: CatalogRecord | undefined, revision: number): void {
     this.current = this.current.with({ kind, id, record }, revision);
+    this.expiry.track(kind, id, record);
     this.emitter.emit(this.current, [{ kind, id, record }]);
   }
 
@@ -175,9 +217,9 @@ export class EmbeddedCatalog implements Catalog {
     return run;
   }
 
-  private async append(line: LogLine): Promise<void> {
+  private async append(...lines: LogLine[]): Promise<void> {
     try {
-      await this.log!.append(line);
+      await this.log!.append(...lines);
     } catch (err) {
       this.syncErrors += 1;
       const message = `cannot write ${this.logFile}: ${(err as Error).message}`;
@@ -187,7 +229,7 @@ export class EmbeddedCatalog implements Catalog {
     }
     if (this.lastError !== undefined) this.options.logger.info({ file: this.logFile }, 'catalog writes reach the disk again');
     this.lastError = undefined;
-    this.logLines += 1;
+    this.logLines += lines.length;
   }
 
   /**

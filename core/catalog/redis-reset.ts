@@ -47,33 +47,38 @@ export function restoreMarkerMs(pollIntervalSeconds: number): number {
   return Math.max(10_000, Math.round(pollIntervalSeconds * 10_000));
 }
 
-/** RESTORE_SCRIPT's payload: every record as stored, and the claim and reference indexes rebuilt from them. */
+/** RESTORE_SCRIPT's payload: every record as stored, and the claim, reference and expiry indexes rebuilt from them. */
 export function restorePayload(snapshot: Snapshot, claimsOf?: ClaimsOf, referencesOf?: ReferencesOf): { payload: string; idsFloor: number } {
   const records: Array<[number, string, string]> = [];
   const unique: Array<[string, string]> = [];
   const claims: Array<[string, string]> = [];
   const referrers: string[] = [];
   const refs: Array<[string, string]> = [];
+  const expiry: Array<[number, string]> = [];
   RESOURCE_KINDS.forEach((kind, index) => {
     for (const [id, record] of snapshot.list(kind)) {
+      const key = recordKey(kind, id);
       records.push([index + 1, id, storedJson(record)]);
-      const keys = (claimsOf?.(kind, record.value) ?? []).map((claim) => claimKey(kind, claim));
-      for (const key of keys) unique.push([key, id]);
-      if (keys.length > 0) claims.push([recordKey(kind, id), JSON.stringify(keys)]);
-      const members = (referencesOf?.(kind, record.value) ?? []).map((target) => referenceMember(target, { kind, id }));
+      const claimKeys = (claimsOf?.(kind, record.value) ?? []).map((claim) => claimKey(kind, claim));
+      for (const claim of claimKeys) unique.push([claim, key]);
+      if (claimKeys.length > 0) claims.push([key, JSON.stringify(claimKeys)]);
+      const members = (referencesOf?.(kind, record.value, id) ?? []).map((target) => referenceMember(target, { kind, id }));
       referrers.push(...members);
-      if (members.length > 0) refs.push([recordKey(kind, id), JSON.stringify(members)]);
+      if (members.length > 0) refs.push([key, JSON.stringify(members)]);
+      if (record.expiresAt !== undefined) expiry.push([record.expiresAt, key]);
     }
   });
-  return { payload: JSON.stringify({ records, unique, claims, referrers, refs }), idsFloor: Math.max(snapshot.revision, highestNumericId(snapshot)) };
+  const payload = JSON.stringify({ records, unique, claims, referrers, refs, expiry });
+  return { payload, idsFloor: Math.max(snapshot.revision, highestNumericId(snapshot)) };
 }
 
 /** A record in the layout PUT_SCRIPT writes (its fixed prefix is read back with a pattern). */
 function storedJson(record: CatalogRecord): string {
   const { create_time: createTime, update_time: updateTime, ...value } = record.value;
+  const expiry = record.expiresAt === undefined ? '' : `,"expire_at":${record.expiresAt}`;
   return (
     `{"createdIndex":${record.createdIndex},"modifiedIndex":${record.modifiedIndex},` +
-    `"create_time":${seconds(createTime)},"update_time":${seconds(updateTime)},"value":${JSON.stringify(value)}}`
+    `"create_time":${seconds(createTime)},"update_time":${seconds(updateTime)}${expiry},"value":${JSON.stringify(value)}}`
   );
 }
 

@@ -9,6 +9,7 @@
  *   {prefix}:event:<e>  how many times event <e> happened, for followers that missed a message
  *   {prefix}:unique, {prefix}:claims   the index of unique claims (redis-scripts.ts)
  *   {prefix}:referrers, {prefix}:refs  the index of references between records (references.ts)
+ *   {prefix}:expiry     records written with a ttl, by when they expire (redis-scripts.ts)
  *   {prefix}:epoch      names the catalog the store holds; {prefix}:restored marks a fresh restore
  * A write checks its claims and references, bumps the revision, stores the record and publishes
  * the change in one Lua script (redis-scripts.ts), so followers never see a change without its
@@ -16,24 +17,30 @@
  * to an upstream deleted at the same time. Each instance applies changes in revision
  * order; a gap (a lost message), a reconnect or a newer revision seen by the poller triggers a
  * full reload. While Redis is away the last good snapshot keeps serving and writes fail fast.
- * A Redis that comes back without our catalog is not followed: see redis-reset.ts.
+ * A Redis that comes back without our catalog is not followed: see redis-reset.ts. Records
+ * written with a ttl are deleted by the first gateway whose timer finds them due (EXPIRE_SCRIPT),
+ * as an ordinary change every gateway follows.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { createRedis, reconnectDelay, type RedisConnectionOptions } from '../redis.js';
 import { claimKey, findClaimHolder } from './claims.js';
+import { ExpiryWatch } from './expiry.js';
 import { findReferrer, kindIndex, recordKey, referenceMember } from './references.js';
 import { lostCatalog, newEpoch, restoreMarkerMs, restorePayload, type StoreState } from './redis-reset.js';
 import {
   DELETE_SCRIPT,
   ENSURE_EPOCH_SCRIPT,
+  EXPIRE_SCRIPT,
   PUT_SCRIPT,
   RESTORE_SCRIPT,
   isConflict,
   isEpochMismatch,
   isReferenceRefusal,
   type DeleteReply,
+  type ExpireReply,
   type PutReply,
+  type RemovedChanges,
 } from './redis-scripts.js';
 import { ChangeEmitter, Snapshot, nowSeconds } from './snapshot.js';
 import {
@@ -42,18 +49,23 @@ import {
   CatalogReferenceError,
   CatalogUnavailableError,
   RESOURCE_KINDS,
+  UNTIMED_KINDS,
   formatGeneratedId,
   type Catalog,
   type CatalogEvent,
   type CatalogHealth,
   type CatalogRecord,
+  type Cascades,
   type ChangeListener,
   type ClaimsOf,
   type DeleteOptions,
+  type PutOptions,
   type PutResult,
+  type RecordRef,
   type ReferencesOf,
   type ResourceKind,
   type StoreReset,
+  type UniqueClaim,
 } from './types.js';
 
 interface StoredRecord {
@@ -61,6 +73,7 @@ interface StoredRecord {
   modifiedIndex: number;
   create_time: number;
   update_time: number;
+  expire_at?: number;
   value: Record<string, unknown>;
 }
 
@@ -74,17 +87,25 @@ export interface RedisCatalogOptions {
   claims?: ClaimsOf;
   /** References between records (a route's upstream_id); checked inside the write script. */
   references?: ReferencesOf;
+  /** Records deleted with the record they refer to (a consumer's credentials). */
+  cascades?: Cascades;
   /** Write the snapshot back into a store that lost the catalog (default true; redis-reset.ts). */
   restoreOnReset?: boolean;
 }
 
 const CATALOG_EVENTS: readonly CatalogEvent[] = ['plugins-reload'];
-/** KEYS of PUT_SCRIPT and DELETE_SCRIPT (writeKeys). */
-const WRITE_KEYS = 8 + RESOURCE_KINDS.length;
+/** The names the write scripts use for kinds (their indexes are positions here, 1-based). */
+const KIND_NAMES = JSON.stringify(RESOURCE_KINDS);
+/** The write scripts' own KEYS, after the written kind's hash and before every kind's hash. */
+const WRITE_KEY_NAMES = ['revision', 'changes', 'unique', 'claims', 'epoch', 'referrers', 'refs', 'expiry'] as const;
+const WRITE_KEYS = 1 + WRITE_KEY_NAMES.length + RESOURCE_KINDS.length;
+/** Expired records one EXPIRE_SCRIPT call deletes at most (the next call takes the rest). */
+const EXPIRE_BATCH = 100;
 
 type RedisWithScripts = Redis & {
   catalogPut(...keysThenArgs: Array<string | number>): Promise<PutReply>;
   catalogDelete(...keysThenArgs: string[]): Promise<DeleteReply>;
+  catalogExpire(...keysThenArgs: Array<string | number>): Promise<ExpireReply>;
   catalogEnsureEpoch(revision: string, epoch: string, seenRevision: number, newEpoch: string): Promise<string | null>;
   catalogRestore(...keysThenArgs: Array<string | number>): Promise<0 | 1>;
 };
@@ -115,6 +136,7 @@ export class RedisCatalog implements Catalog {
   /** Set while the store has lost our catalog and the snapshot serves instead; `epoch` is the store's. */
   private reset?: StoreReset & { epoch?: string };
   private readonly resets = { detected: 0, restored: 0 };
+  private readonly expiry: ExpiryWatch;
 
   constructor(private readonly options: RedisCatalogOptions) {
     this.tag = `{${options.keyPrefix}}`;
@@ -122,8 +144,10 @@ export class RedisCatalog implements Catalog {
     this.client = createRedis(options.redis) as RedisWithScripts;
     this.client.defineCommand('catalogPut', { numberOfKeys: WRITE_KEYS, lua: PUT_SCRIPT });
     this.client.defineCommand('catalogDelete', { numberOfKeys: WRITE_KEYS, lua: DELETE_SCRIPT });
+    this.client.defineCommand('catalogExpire', { numberOfKeys: WRITE_KEYS, lua: EXPIRE_SCRIPT });
     this.client.defineCommand('catalogEnsureEpoch', { numberOfKeys: 2, lua: ENSURE_EPOCH_SCRIPT });
-    this.client.defineCommand('catalogRestore', { numberOfKeys: 8 + RESOURCE_KINDS.length, lua: RESTORE_SCRIPT });
+    this.client.defineCommand('catalogRestore', { numberOfKeys: RESTORE_KEY_NAMES.length + RESOURCE_KINDS.length, lua: RESTORE_SCRIPT });
+    this.expiry = new ExpiryWatch(() => this.expire(), options.pollInterval * 1000, (err) => this.noteError(err as Error));
     this.subscriber = createRedis(options.redis);
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.key('events')) void this.checkEvents();
@@ -166,7 +190,7 @@ export class RedisCatalog implements Catalog {
     return this.current;
   }
 
-  async put(kind: ResourceKind, id: string, value: Record<string, unknown>): Promise<PutResult> {
+  async put(kind: ResourceKind, id: string, value: Record<string, unknown>, options: PutOptions = {}): Promise<PutResult> {
     this.refuseWhileReset();
     const { create_time: _c, update_time: _u, ...rest } = value;
     const claimsOf = this.options.claims;
@@ -175,20 +199,37 @@ export class RedisCatalog implements Catalog {
     const known = claimsOf && findClaimHolder(this.current, kind, id, claims, claimsOf);
     if (known) throw new CatalogConflictError(kind, known.claim, known.holder);
     const keys = claims.map((claim) => claimKey(kind, claim));
-    const refs = this.options.references?.(kind, rest) ?? [];
+    const scopes = JSON.stringify(claims.map((claim) => kindIndex(claim.scope ?? kind)));
+    const refs = this.options.references?.(kind, rest, id) ?? [];
     const targets = JSON.stringify(refs.map((ref) => [kindIndex(ref.kind), ref.id]));
     const members = JSON.stringify(refs.map((ref) => referenceMember(ref, { kind, id })));
+    const ttl = options.ttl === undefined ? '' : String(Math.ceil(options.ttl * 1000));
     const reply = await this.guard(() =>
-      this.client.catalogPut(...this.writeKeys(kind), this.epoch ?? '', kind, id, JSON.stringify(rest), nowSeconds(), JSON.stringify(keys), recordKey(kind, id), targets, members),
+      this.client.catalogPut(
+        ...this.writeKeys(kind),
+        this.epoch ?? '',
+        kind,
+        id,
+        JSON.stringify(rest),
+        nowSeconds(),
+        JSON.stringify(keys),
+        recordKey(kind, id),
+        targets,
+        members,
+        scopes,
+        KIND_NAMES,
+        ttl,
+      ),
     );
     if (isEpochMismatch(reply)) this.storeMovedOn();
     if (isReferenceRefusal(reply)) throw new CatalogReferenceError({ kind: RESOURCE_KINDS[reply[1] - 1], id: reply[2] });
     if (isConflict(reply)) {
       const [, holder, key] = reply;
-      throw new CatalogConflictError(kind, claims[keys.indexOf(key)], holder);
+      const claim = claims[keys.indexOf(key)];
+      throw new CatalogConflictError(kind, claim, holderRef(holder, claim, kind));
     }
     const [rev, created, json] = reply;
-    const record = toRecord(json);
+    const record = toRecord(json, kind);
     this.applyChange(rev, kind, id, record);
     return { record, created: created === 1 };
   }
@@ -196,18 +237,48 @@ export class RedisCatalog implements Catalog {
   async delete(kind: ResourceKind, id: string, options: DeleteOptions = {}): Promise<CatalogRecord | undefined> {
     this.refuseWhileReset();
     const references = this.options.references;
+    const dependentKinds = this.options.cascades?.[kind] ?? [];
     // Referrers written before the reference index existed are only in the snapshot.
-    const known = !options.force && references && findReferrer(this.current, kind, id, references);
+    const known = !options.force && references && findReferrer(this.current, kind, id, references, dependentKinds);
     if (known) throw new CatalogInUseError({ kind, id }, known);
     const result = await this.guard(() =>
-      this.client.catalogDelete(...this.writeKeys(kind), this.epoch ?? '', kind, id, recordKey(kind, id), options.force ? '1' : '0'),
+      this.client.catalogDelete(
+        ...this.writeKeys(kind),
+        this.epoch ?? '',
+        kind,
+        id,
+        recordKey(kind, id),
+        options.force ? '1' : '0',
+        JSON.stringify(dependentKinds.map(kindIndex)),
+        KIND_NAMES,
+      ),
     );
     if (isEpochMismatch(result)) this.storeMovedOn();
     if (isReferenceRefusal(result)) throw new CatalogInUseError({ kind, id }, { kind: RESOURCE_KINDS[result[1] - 1], id: result[2] });
     if (!result) return undefined;
-    const [rev, old] = result;
-    this.applyChange(rev, kind, id, undefined);
-    return toRecord(old);
+    const [old, changes] = result;
+    this.applyRemovals(changes);
+    return toRecord(old, kind);
+  }
+
+  /** Deletes the records whose ttl ran out (any gateway may; the script makes it happen once). */
+  private async expire(): Promise<void> {
+    if (this.reset || !this.loaded) return;
+    const cascades = JSON.stringify(RESOURCE_KINDS.map((kind) => (this.options.cascades?.[kind] ?? []).map(kindIndex)));
+    for (;;) {
+      const reply = await this.guard(() => this.client.catalogExpire(...this.writeKeys('routes'), this.epoch ?? '', KIND_NAMES, cascades, EXPIRE_BATCH));
+      if (isEpochMismatch(reply)) this.storeMovedOn();
+      const [changes, more] = reply;
+      this.applyRemovals(changes);
+      if (more !== 1) return;
+    }
+  }
+
+  /** Applies what a delete or an expiry removed, in revision order. */
+  private applyRemovals(changes: RemovedChanges): void {
+    for (let i = 0; i < changes.length; i += 3) {
+      this.applyChange(Number(changes[i + 2]), RESOURCE_KINDS[Number(changes[i]) - 1], String(changes[i + 1]), undefined);
+    }
   }
 
   async nextId(): Promise<string> {
@@ -262,6 +333,7 @@ export class RedisCatalog implements Catalog {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.expiry.close();
     clearInterval(this.pollTimer);
     clearTimeout(this.resyncTimer);
     await Promise.all(
@@ -275,8 +347,7 @@ export class RedisCatalog implements Catalog {
 
   /** The KEYS of a write script. */
   private writeKeys(kind: ResourceKind): string[] {
-    const own = ['revision', 'changes', 'unique', 'claims', 'epoch', 'referrers', 'refs'].map((name) => this.key(name));
-    return [this.key(kind), ...own, ...RESOURCE_KINDS.map((k) => this.key(k))];
+    return [this.key(kind), ...WRITE_KEY_NAMES.map((name) => this.key(name)), ...RESOURCE_KINDS.map((k) => this.key(k))];
   }
 
   private refuseWhileReset(): void {
@@ -311,7 +382,7 @@ export class RedisCatalog implements Catalog {
     if (!RESOURCE_KINDS.includes(kind)) return;
     let record: CatalogRecord | undefined;
     try {
-      record = body ? toRecord(body) : undefined;
+      record = body ? toRecord(body, kind) : undefined;
     } catch (err) {
       this.options.logger.error({ err, kind, id }, 'catalog change carries a corrupt record; reloading');
       void this.reload();
@@ -329,6 +400,7 @@ export class RedisCatalog implements Catalog {
       return;
     }
     this.current = this.current.with({ kind, id, record }, rev);
+    this.expiry.track(kind, id, record);
     this.emitter.emit(this.current, [{ kind, id, record }]);
   }
 
@@ -408,7 +480,7 @@ export class RedisCatalog implements Catalog {
       const list: Array<[string, CatalogRecord]> = [];
       for (const [id, json] of Object.entries(hash)) {
         try {
-          list.push([id, toRecord(json)]);
+          list.push([id, toRecord(json, kind)]);
         } catch {
           // A corrupt value written behind the gateway's back is skipped, never half-applied.
           this.options.logger.error({ kind, id }, 'catalog record is not valid JSON; skipped');
@@ -431,6 +503,7 @@ export class RedisCatalog implements Catalog {
     this.epoch = followedEpoch;
     this.current = Snapshot.fromEntries(store.revision, entries);
     this.loaded = true;
+    this.expiry.reset(this.current);
     if (this.lastError !== undefined) this.options.logger.info({ revision: store.revision }, 'catalog resynchronised with redis');
     this.lastError = undefined;
     this.emitter.emit(this.current, 'all');
@@ -471,7 +544,7 @@ export class RedisCatalog implements Catalog {
   private async restore(seen: StoreState): Promise<boolean> {
     const { payload, idsFloor } = restorePayload(this.current, this.options.claims, this.options.references);
     const epoch = this.epoch ?? newEpoch();
-    const keys = ['revision', 'epoch', 'ids', 'restored', 'unique', 'claims', 'referrers', 'refs', ...RESOURCE_KINDS].map((name) => this.key(name));
+    const keys = [...RESTORE_KEY_NAMES, ...RESOURCE_KINDS].map((name) => this.key(name));
     const marker = restoreMarkerMs(this.options.pollInterval);
     const won = await this.client.catalogRestore(...keys, seen.epoch ?? '', seen.revision, epoch, this.current.revision, idsFloor, marker, payload);
     if (won === 1) this.epoch = epoch;
@@ -492,11 +565,24 @@ export class RedisCatalog implements Catalog {
   }
 }
 
-function toRecord(json: string): CatalogRecord {
+/** RESTORE_SCRIPT's own KEYS, before every kind's hash. */
+const RESTORE_KEY_NAMES = ['revision', 'epoch', 'ids', 'restored', 'unique', 'claims', 'referrers', 'refs', 'expiry'] as const;
+
+function toRecord(json: string, kind: ResourceKind): CatalogRecord {
   const stored = JSON.parse(json) as StoredRecord;
-  return {
-    value: { ...stored.value, create_time: stored.create_time, update_time: stored.update_time },
+  const record = {
+    value: UNTIMED_KINDS.has(kind) ? stored.value : { ...stored.value, create_time: stored.create_time, update_time: stored.update_time },
     createdIndex: stored.createdIndex,
     modifiedIndex: stored.modifiedIndex,
   };
+  return stored.expire_at === undefined ? record : { ...record, expiresAt: stored.expire_at };
+}
+
+/** The record a claim index holder names: a record key, or (older versions) an id of the claim's scope kind. */
+function holderRef(holder: string, claim: UniqueClaim, kind: ResourceKind): RecordRef {
+  if (holder.startsWith('[')) {
+    const [holderKind, id] = JSON.parse(holder) as [ResourceKind, string];
+    return { kind: holderKind, id };
+  }
+  return { kind: claim.scope ?? kind, id: holder };
 }

@@ -33,12 +33,47 @@ export function findMissing(snapshot: CatalogSnapshot, refs: readonly RecordRef[
   return refs.find((ref) => !snapshot.get(ref.kind, ref.id));
 }
 
-/** A record in `snapshot` that refers to `kind/id`, if any. */
-export function findReferrer(snapshot: CatalogSnapshot, kind: ResourceKind, id: string, referencesOf: ReferencesOf): RecordRef | undefined {
+/** A record in `snapshot` that refers to `kind/id`, if any; records of the kinds in `besides` do not count. */
+export function findReferrer(
+  snapshot: CatalogSnapshot,
+  kind: ResourceKind,
+  id: string,
+  referencesOf: ReferencesOf,
+  besides: readonly ResourceKind[] = [],
+): RecordRef | undefined {
   for (const userKind of RESOURCE_KINDS) {
+    if (besides.includes(userKind)) continue;
     for (const [userId, record] of snapshot.list(userKind)) {
-      if (referencesOf(userKind, record.value).some((ref) => ref.kind === kind && ref.id === id)) return { kind: userKind, id: userId };
+      if (refersTo(referencesOf, userKind, userId, record.value, kind, id)) return { kind: userKind, id: userId };
     }
   }
   return undefined;
+}
+
+/** The records of the kinds in `dependentKinds` that refer to `kind/id`: they go when it goes. */
+export function findDependents(
+  snapshot: CatalogSnapshot,
+  kind: ResourceKind,
+  id: string,
+  referencesOf: ReferencesOf,
+  dependentKinds: readonly ResourceKind[],
+): RecordRef[] {
+  const found: RecordRef[] = [];
+  for (const userKind of dependentKinds) {
+    for (const [userId, record] of snapshot.list(userKind)) {
+      if (refersTo(referencesOf, userKind, userId, record.value, kind, id)) found.push({ kind: userKind, id: userId });
+    }
+  }
+  return found;
+}
+
+function refersTo(
+  referencesOf: ReferencesOf,
+  userKind: ResourceKind,
+  userId: string,
+  value: Readonly<Record<string, unknown>>,
+  kind: ResourceKind,
+  id: string,
+): boolean {
+  return referencesOf(userKind, value, userId).some((ref) => ref.kind === kind && ref.id === id);
 }

@@ -1,6 +1,6 @@
 /**
  * The catalog: routes, services, upstreams, consumers, global rules, plugin configs, plugin
- * metadata and consumer groups. One interface, two backends (embedded file, Redis) that pass one
+ * metadata, consumer groups and consumers' credentials. One interface, two backends (embedded file, Redis) that pass one
  * contract suite. Readers work from immutable snapshots; a change produces a new snapshot, never
  * an edit in place.
  */
@@ -18,14 +18,20 @@ export const RESOURCE_KINDS = [
   'plugin_configs',
   'plugin_metadata',
   'consumer_groups',
+  'credentials',
 ] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
 
+/** Kinds whose records carry no `create_time` / `update_time` (APISIX keeps none on plugin metadata). */
+export const UNTIMED_KINDS: ReadonlySet<ResourceKind> = new Set(['plugin_metadata']);
+
 export interface CatalogRecord {
-  /** The resource as the Admin API shows it, `id`, `create_time` and `update_time` included. */
+  /** The resource as the Admin API shows it, `id`, `create_time` and `update_time` (but see UNTIMED_KINDS) included. */
   readonly value: Readonly<Record<string, unknown>>;
   readonly createdIndex: number;
   readonly modifiedIndex: number;
+  /** When it is deleted by itself (ms since the epoch), if it was written with a ttl. */
+  readonly expiresAt?: number;
 }
 
 export interface CatalogSnapshot {
@@ -71,11 +77,17 @@ export interface StoreReset {
 }
 
 /**
- * A value at most one record of a kind may hold, e.g. a consumer's key-auth key. Backends check
- * and record claims in the same atomic step as the write, so parallel writers cannot both win.
+ * A value at most one record may hold within a scope, e.g. a consumer's key-auth key. Backends
+ * check and record claims in the same atomic step as the write, so parallel writers cannot both
+ * win.
  */
 export interface UniqueClaim {
-  /** What is claimed, for messages: `key-auth key`. Claims are unique per kind and label. */
+  /**
+   * Where the claim is unique: the kind of the record making it unless set. Records of several
+   * kinds may claim in one scope (a credential's key-auth key in `consumers`, the consumers').
+   */
+  readonly scope?: ResourceKind;
+  /** What is claimed, for messages: `key-auth key`. Claims are unique per scope and label. */
   readonly label: string;
   readonly value: string;
 }
@@ -93,9 +105,26 @@ export interface RecordRef {
  * The records a record of `kind` refers to (a route's `upstream_id`, say), supplied by the
  * composition root, which knows the route model. Backends check in the write's atomic step that
  * every record a write refers to exists, and that a record being deleted is referred to by none
- * (unless forced), so a concurrent write cannot slip in between the check and the write.
+ * (unless forced, or it belongs to the record: see `Cascades`), so a concurrent write cannot slip
+ * in between the check and the write.
  */
-export type ReferencesOf = (kind: ResourceKind, value: Readonly<Record<string, unknown>>) => readonly RecordRef[];
+export type ReferencesOf = (kind: ResourceKind, value: Readonly<Record<string, unknown>>, id: string) => readonly RecordRef[];
+
+/**
+ * Records that belong to the record they refer to: for a kind, the kinds whose records referring
+ * to one of its records are deleted with it, in the same atomic step (a consumer's credentials).
+ * One level deep: what a dependent record belongs to is never itself a dependent.
+ */
+export type Cascades = Partial<Record<ResourceKind, readonly ResourceKind[]>>;
+
+export interface PutOptions {
+  /**
+   * Seconds after which the record is deleted by itself (APISIX's `?ttl=`, an etcd lease): with
+   * its dependents, and leaving what refers to it dangling, as a forced delete would. A write
+   * without it keeps the record until it is deleted.
+   */
+  ttl?: number;
+}
 
 export interface DeleteOptions {
   /** Delete even if other records still refer to it (APISIX's `?force=true`); they then dangle. */
@@ -125,10 +154,11 @@ export interface Catalog {
    * CatalogConflictError when another record holds one of its claims, CatalogReferenceError when
    * a record it refers to does not exist.
    */
-  put(kind: ResourceKind, id: string, value: Record<string, unknown>): Promise<PutResult>;
+  put(kind: ResourceKind, id: string, value: Record<string, unknown>, options?: PutOptions): Promise<PutResult>;
   /**
-   * Returns the deleted record, or undefined when there was none. Throws CatalogInUseError when
-   * another record refers to it (without `force`).
+   * Returns the deleted record, or undefined when there was none; its dependents (`Cascades`)
+   * are deleted with it. Throws CatalogInUseError when another record refers to it (without
+   * `force`).
    */
   delete(kind: ResourceKind, id: string, options?: DeleteOptions): Promise<CatalogRecord | undefined>;
   /** A fresh id for POST: 20 zero-padded digits, as APISIX generates. */
@@ -155,10 +185,10 @@ export class CatalogConflictError extends Error {
   constructor(
     readonly kind: ResourceKind,
     readonly claim: UniqueClaim,
-    /** The id of the record holding it. */
-    readonly holder: string,
+    /** The record holding it. */
+    readonly holder: RecordRef,
   ) {
-    super(`duplicate ${claim.label} found with ${kind} ${holder}`);
+    super(`duplicate ${claim.label} found with ${holder.kind} ${holder.id}`);
   }
 }
 

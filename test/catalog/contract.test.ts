@@ -15,6 +15,7 @@ import {
   type Catalog,
   type CatalogChange,
   type CatalogSnapshot,
+  type Cascades,
   type ClaimsOf,
   type ReferencesOf,
 } from '../../core/catalog/types.js';
@@ -23,11 +24,16 @@ import { sharedRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/processes.js';
 
 const logger = createLogger('silent');
-/** Test claims: a consumer's `key`, as key-auth's credentialField makes one. */
-const claims: ClaimsOf = (kind, value) => (kind === 'consumers' && typeof value.key === 'string' ? [{ label: 'test key', value: value.key }] : []);
-/** Test references: a route's or a service's `upstream_id`. */
-const references: ReferencesOf = (kind, value) =>
-  (kind === 'routes' || kind === 'services') && typeof value.upstream_id === 'string' ? [{ kind: 'upstreams', id: value.upstream_id }] : [];
+/** Test claims: a consumer's or a credential's `key`, in one scope, as key-auth's credentialField makes them. */
+const claims: ClaimsOf = (kind, value) =>
+  (kind === 'consumers' || kind === 'credentials') && typeof value.key === 'string' ? [{ scope: 'consumers', label: 'test key', value: value.key }] : [];
+/** Test references: a route's or a service's `upstream_id`; a credential's consumer, named by its id (`{username}/…`). */
+const references: ReferencesOf = (kind, value, id) => {
+  if (kind === 'credentials') return [{ kind: 'consumers', id: id.split('/')[0] }];
+  return (kind === 'routes' || kind === 'services') && typeof value.upstream_id === 'string' ? [{ kind: 'upstreams', id: value.upstream_id }] : [];
+};
+/** A consumer's credentials go with it. */
+const cascades: Cascades = { consumers: ['credentials'] };
 
 interface Backend {
   name: string;
@@ -42,7 +48,7 @@ function embedded(): Backend {
     name: 'embedded',
     async open(reuse) {
       if (!reuse || !dir) dir = mkdtempSync(join(tmpdir(), 'tollgate-catalog-'));
-      return new EmbeddedCatalog({ file: join(dir, 'catalog.json'), logger, compactEvery: 5, claims, references });
+      return new EmbeddedCatalog({ file: join(dir, 'catalog.json'), logger, compactEvery: 5, claims, references, cascades });
     },
     async cleanup() {
       if (dir) rmSync(dir, { recursive: true, force: true });
@@ -57,7 +63,7 @@ function redis(): Backend {
     async open(reuse) {
       const server = await sharedRedis();
       if (!reuse || !prefix) prefix = `contract${Date.now()}${Math.random().toString(36).slice(2, 7)}`;
-      return new RedisCatalog({ redis: { url: server.url, commandTimeout: 2 }, keyPrefix: prefix, logger, pollInterval: 0.1, claims, references });
+      return new RedisCatalog({ redis: { url: server.url, commandTimeout: 2 }, keyPrefix: prefix, logger, pollInterval: 0.1, claims, references, cascades });
     },
     async cleanup() {},
   };
@@ -159,8 +165,8 @@ for (const backend of [embedded(), redis()]) {
       for (const r of results) {
         if (r.status === 'rejected') {
           expect(r.reason).to.be.instanceOf(CatalogConflictError);
-          expect(r.reason).to.include({ kind: 'consumers', holder: winner });
-          expect(r.reason.claim).to.deep.equal({ label: 'test key', value: 'k' });
+          expect(r.reason).to.deep.include({ kind: 'consumers', holder: { kind: 'consumers', id: winner } });
+          expect(r.reason.claim).to.deep.equal({ scope: 'consumers', label: 'test key', value: 'k' });
         }
       }
       expect([...catalog.snapshot().list('consumers').keys()]).to.deep.equal([winner]);
@@ -191,6 +197,74 @@ for (const backend of [embedded(), redis()]) {
       expect(await catalog.delete('upstreams', 'u')).to.not.equal(undefined);
       expect(await catalog.delete('upstreams', 'v', { force: true })).to.not.equal(undefined);
       expect(catalog.snapshot().get('routes', 'r')?.value.upstream_id).to.equal('v');
+    });
+
+    it('keeps a claim unique across the kinds of its scope: a credential and a consumer never share a key', async () => {
+      await catalog.put('consumers', 'alex', { username: 'alex' });
+      await catalog.put('consumers', 'bob', { username: 'bob', key: 'bob-key' });
+      await catalog.put('credentials', 'alex/credentials/a', { id: 'a', key: 'alex-key' });
+      const taken = await catalog.put('credentials', 'alex/credentials/b', { id: 'b', key: 'bob-key' }).catch((err: unknown) => err);
+      expect(taken).to.be.instanceOf(CatalogConflictError);
+      expect((taken as CatalogConflictError).holder).to.deep.equal({ kind: 'consumers', id: 'bob' });
+      const back = await catalog.put('consumers', 'carol', { username: 'carol', key: 'alex-key' }).catch((err: unknown) => err);
+      expect((back as CatalogConflictError).holder).to.deep.equal({ kind: 'credentials', id: 'alex/credentials/a' });
+      // Parallel writers of one key, half consumers and half credentials: exactly one wins.
+      const writes = Array.from({ length: 12 }, (_, i) =>
+        i % 2 === 0 ? catalog.put('consumers', `p${i}`, { username: `p${i}`, key: 'contended' }) : catalog.put('credentials', `alex/credentials/p${i}`, { id: `p${i}`, key: 'contended' }),
+      );
+      expect((await Promise.allSettled(writes)).filter((r) => r.status === 'fulfilled')).to.have.length(1);
+      // A replace keeps its own key; a delete releases it.
+      await catalog.put('credentials', 'alex/credentials/a', { id: 'a', key: 'alex-key', desc: 'again' });
+      await catalog.delete('credentials', 'alex/credentials/a');
+      await catalog.put('consumers', 'carol', { username: 'carol', key: 'alex-key' });
+    });
+
+    it('deletes a record with its dependents in one step, releasing their claims; a dependent needs its owner', async () => {
+      const orphan = await catalog.put('credentials', 'nobody/credentials/x', { id: 'x' }).catch((err: unknown) => err);
+      expect(orphan).to.be.instanceOf(CatalogReferenceError);
+      await catalog.put('consumers', 'jack', { username: 'jack' });
+      await catalog.put('credentials', 'jack/credentials/one', { id: 'one', key: 'jack-1' });
+      await catalog.put('credentials', 'jack/credentials/two', { id: 'two', key: 'jack-2' });
+      await catalog.put('consumers', 'jacky', { username: 'jacky' });
+      await catalog.put('credentials', 'jacky/credentials/one', { id: 'one', key: 'jacky-1' });
+      const seen: CatalogChange[] = [];
+      const stop = catalog.onChange((_snapshot, changes) => changes !== 'all' && seen.push(...changes));
+      expect(await catalog.delete('consumers', 'jack')).to.not.equal(undefined);
+      stop();
+      expect(seen.map((c) => `${c.kind}/${c.id}`).sort()).to.deep.equal(['consumers/jack', 'credentials/jack/credentials/one', 'credentials/jack/credentials/two']);
+      expect([...catalog.snapshot().list('credentials').keys()]).to.deep.equal(['jacky/credentials/one']);
+      // Their keys are free again, and another consumer's credentials stayed.
+      await catalog.put('consumers', 'jill', { username: 'jill', key: 'jack-1' });
+      const held = await catalog.put('consumers', 'jo', { username: 'jo', key: 'jacky-1' }).catch((err: unknown) => err);
+      expect(held).to.be.instanceOf(CatalogConflictError);
+    });
+
+    it('deletes a record written with a ttl once it expires, with its dependents, and keeps one rewritten without', async () => {
+      await catalog.put('upstreams', 'short', { id: 'short' }, { ttl: 0.3 });
+      await catalog.put('routes', 'uses-short', { id: 'uses-short', upstream_id: 'short' });
+      await catalog.put('consumers', 'temp', { username: 'temp' }, { ttl: 0.3 });
+      await catalog.put('credentials', 'temp/credentials/c', { id: 'c', key: 'temp-key' });
+      await catalog.put('upstreams', 'kept', { id: 'kept' }, { ttl: 0.3 });
+      await catalog.put('upstreams', 'kept', { id: 'kept', desc: 'no ttl now' });
+      expect(catalog.snapshot().get('upstreams', 'short')?.expiresAt).to.be.a('number');
+      expect(await waitFor(() => catalog.snapshot().get('upstreams', 'short') === undefined, 3000), 'expired').to.equal(true);
+      expect(await waitFor(() => catalog.snapshot().get('consumers', 'temp') === undefined, 3000)).to.equal(true);
+      expect(catalog.snapshot().get('credentials', 'temp/credentials/c'), 'dependent').to.equal(undefined);
+      // What referred to it is left dangling, as a forced delete leaves it.
+      expect(catalog.snapshot().get('routes', 'uses-short')).to.not.equal(undefined);
+      expect(catalog.snapshot().get('upstreams', 'kept')?.expiresAt).to.equal(undefined);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(catalog.snapshot().get('upstreams', 'kept')).to.not.equal(undefined);
+      await catalog.put('consumers', 'reuse', { username: 'reuse', key: 'temp-key' });
+    });
+
+    it('expires a record whose ttl ran out while no gateway was running, at the next start', async () => {
+      await catalog.put('routes', 'brief', { id: 'brief', uri: '/brief' }, { ttl: 0.2 });
+      await catalog.close();
+      await new Promise((r) => setTimeout(r, 300));
+      catalog = await backend.open(true);
+      await catalog.start();
+      expect(await waitFor(() => catalog.snapshot().get('routes', 'brief') === undefined, 3000)).to.equal(true);
     });
   });
 }

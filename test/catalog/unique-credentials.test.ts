@@ -43,7 +43,7 @@ describe('credential uniqueness under parallel Admin writes (real gateway proces
     for (const [i, res] of results.entries()) {
       if (names[i] === winner) continue;
       expect(res.status).to.equal(400);
-      expect(res.json.error_msg).to.equal(`invalid plugins configuration: duplicate ${plugin} key found with consumer: ${winner}`);
+      expect(res.json.error_msg).to.equal(`duplicate key of plugin ${plugin} found with consumer: ${winner}`);
     }
     // Every gateway agrees: one consumer holds the key, the others were never stored.
     for (const gw of through) {

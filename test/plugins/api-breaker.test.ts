@@ -3,7 +3,7 @@ import { BreakerState } from '../../plugins/api-breaker/breaker.js';
 import { startTestGateway, type HttpResult, type TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { firstAnswerOtherThan, putRoute, statuses } from './support.js';
+import { firstAnswerOtherThan, putRoute, statuses, pluginsInUse } from './support.js';
 
 describe('plugin api-breaker', function () {
   this.timeout(30_000);
@@ -24,7 +24,8 @@ describe('plugin api-breaker', function () {
   describe('schema', () => {
     it('fills APISIX defaults', async () => {
       const res = await putRoute(gw, 'defaults', '/defaults', upstream, { 'api-breaker': { break_response_code: 502 } });
-      expect(res.json.value.plugins['api-breaker']).to.deep.equal({
+      expect(res.status).to.equal(201);
+      expect((await pluginsInUse(gw, 'defaults'))['api-breaker']).to.deep.equal({
         break_response_code: 502,
         max_breaker_sec: 300,
         unhealthy: { http_statuses: [500], failures: 3 },

@@ -22,9 +22,12 @@ describe('plugin key-auth', () => {
   });
 
   describe('schema', () => {
-    it('fills APISIX defaults on the route', async () => {
+    it('stores the route config as sent; its defaults apply when the route runs (APISIX 3.14, no unwanted data)', async () => {
       const res = await gw.admin('GET', '/routes/protected');
-      expect(res.json.value.plugins['key-auth']).to.deep.equal({ header: 'apikey', hide_credentials: false, realm: 'key' });
+      expect(res.json.value.plugins['key-auth']).to.deep.equal({});
+      expect((await gw.get('/protected', { apikey: 'jack-secret-key' })).status).to.equal(200);
+      const schema = await gw.admin('GET', '/plugins/key-auth');
+      expect(schema.json.properties.header.default).to.equal('apikey');
     });
 
     it('refuses a consumer without a key, and unknown fields', async () => {
@@ -39,7 +42,7 @@ describe('plugin key-auth', () => {
     it('refuses a key another consumer already holds', async () => {
       const dup = await putConsumer(gw, 'copycat', { 'key-auth': { key: 'jack-secret-key' } });
       expect(dup.status).to.equal(400);
-      expect(dup.json.error_msg).to.equal('invalid plugins configuration: duplicate key-auth key found with consumer: jack');
+      expect(dup.json.error_msg).to.equal('duplicate key of plugin key-auth found with consumer: jack');
       expect((await gw.admin('GET', '/consumers/copycat')).status).to.equal(404);
       // The holder itself may be written again with its own key.
       expect((await putConsumer(gw, 'jack', { 'key-auth': { key: 'jack-secret-key' } })).status).to.equal(200);

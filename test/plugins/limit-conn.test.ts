@@ -5,7 +5,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { adopt, waitFor } from '../helpers/processes.js';
 import { sharedRedis, startRedis, type TestRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { putRoute, sleep } from './support.js';
+import { putRoute, sleep, pluginsInUse } from './support.js';
 
 /**
  * An upstream whose /hold… responses stay open until the test releases them, and whose
@@ -68,7 +68,8 @@ describe('plugin limit-conn', function () {
     describe('schema', () => {
       it('fills APISIX defaults and refuses bad configs', async () => {
         const ok = await putRoute(gw, 'defaults', '/defaults', upstream, { 'limit-conn': { conn: 1, burst: 0, default_conn_delay: 0.1, key: 'remote_addr' } });
-        expect(ok.json.value.plugins['limit-conn']).to.deep.equal({
+        expect(ok.status).to.equal(201);
+        expect((await pluginsInUse(gw, 'defaults'))['limit-conn']).to.deep.equal({
           conn: 1,
           burst: 0,
           default_conn_delay: 0.1,

@@ -32,19 +32,16 @@ describe('plugin limit-count', function () {
     });
 
     describe('schema', () => {
-      it('fills APISIX defaults', async () => {
+      it('stores the config as sent and shows APISIX defaults in its schema; they apply when the route runs', async () => {
         const res = await putRoute(gw, 'defaults', '/defaults', upstream, { 'limit-count': { count: 2, time_window: 60 } });
         expect(res.status).to.equal(201);
-        expect(res.json.value.plugins['limit-count']).to.deep.equal({
-          count: 2,
-          time_window: 60,
-          key: 'remote_addr',
-          key_type: 'var',
-          rejected_code: 503,
-          show_limit_quota_header: true,
-          policy: 'local',
-          allow_degradation: false,
-        });
+        expect(res.json.value.plugins['limit-count']).to.deep.equal({ count: 2, time_window: 60 });
+        const { properties } = (await gw.admin('GET', '/plugins/limit-count')).json;
+        expect(properties.key.default).to.equal('remote_addr');
+        expect(properties.rejected_code.default).to.equal(503);
+        expect(properties.show_limit_quota_header.default).to.equal(true);
+        const ok = await gw.get('/defaults');
+        expect(ok.headers['x-ratelimit-limit']).to.equal('2');
       });
 
       it('refuses incomplete or wrong configs with a message naming the field', async () => {

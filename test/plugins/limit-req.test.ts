@@ -5,7 +5,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { adopt, waitFor } from '../helpers/processes.js';
 import { sharedRedis, startRedis, type TestRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { firstAnswerOtherThan, jsonRpcEcho, putRoute, sleep, statuses, toolCall } from './support.js';
+import { firstAnswerOtherThan, jsonRpcEcho, putRoute, sleep, statuses, toolCall, pluginsInUse } from './support.js';
 
 describe('plugin limit-req', function () {
   this.timeout(30_000);
@@ -38,7 +38,8 @@ describe('plugin limit-req', function () {
     describe('schema', () => {
       it('fills APISIX defaults and refuses bad configs', async () => {
         const ok = await putRoute(gw, 'defaults', '/defaults', upstream, { 'limit-req': { rate: 1, burst: 0, key: 'remote_addr' } });
-        expect(ok.json.value.plugins['limit-req']).to.deep.equal({
+        expect(ok.status).to.equal(201);
+        expect((await pluginsInUse(gw, 'defaults'))['limit-req']).to.deep.equal({
           rate: 1,
           burst: 0,
           key: 'remote_addr',

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { pluginsInUse } from './support.js';
 
 describe('plugin request-id', () => {
   let gw: TestGateway;
@@ -18,7 +19,8 @@ describe('plugin request-id', () => {
 
   it('fills its defaults', async () => {
     const res = await route('defaults', {});
-    expect(res.json.value.plugins['request-id']).to.deep.include({ header_name: 'X-Request-Id', include_in_response: true, algorithm: 'uuid' });
+    expect(res.status).to.equal(201);
+    expect((await pluginsInUse(gw, 'defaults'))['request-id']).to.deep.include({ header_name: 'X-Request-Id', include_in_response: true, algorithm: 'uuid' });
   });
 
   it('sends the same new id upstream and back to the client, and uses it in error bodies', async () => {

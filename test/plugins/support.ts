@@ -18,6 +18,15 @@ export function putRoute(gw: TestGateway, id: string, uri: string, upstream: Tes
   return gw.admin('PUT', `/routes/${id}`, { uri, upstream: { nodes: { [upstream.address]: 1 } }, plugins, ...extra });
 }
 
+/**
+ * A stored route's plugin configs with their defaults filled, as the route runs them: records are
+ * stored as sent (APISIX 3.14), and `POST /schema/validate` shows a body as it will be used.
+ */
+export async function pluginsInUse(gw: TestGateway, routeId: string): Promise<Record<string, unknown>> {
+  const { create_time: _c, update_time: _u, ...route } = (await gw.admin('GET', `/routes/${routeId}`)).json.value;
+  return (await gw.admin('POST', '/schema/validate/routes', route)).json.value.plugins;
+}
+
 export function putConsumer(gw: TestGateway, username: string, plugins: Record<string, unknown>) {
   return gw.admin('PUT', '/consumers', { username, plugins });
 }
