@@ -32,9 +32,21 @@ export interface Validator<T = unknown> {
   readonly raw: ValidateFunction<T>;
 }
 
+/**
+ * Compiled code by schema text. ajv caches by object identity, and every gateway start (and every
+ * plugin reload) builds fresh schema objects with the same content; compiling them again was most
+ * of a start's CPU time. Generated validators keep no state, so equal schemas share one.
+ */
+const compiled = new Map<string, ValidateFunction>();
+
 /** Compiles once; a schema that does not compile throws with ajv's message. */
 export function compile<T = unknown>(schema: JsonSchema): Validator<T> {
-  const raw = ajv.compile<T>(schema);
+  const text = JSON.stringify(schema);
+  let raw = compiled.get(text) as ValidateFunction<T> | undefined;
+  if (!raw) {
+    raw = ajv.compile<T>(schema);
+    compiled.set(text, raw);
+  }
   const validate = ((value: unknown) => (raw(value) ? undefined : formatErrors(raw.errors))) as Validator<T>;
   Object.defineProperty(validate, 'schema', { value: schema });
   Object.defineProperty(validate, 'raw', { value: raw });
