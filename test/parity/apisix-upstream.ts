@@ -89,6 +89,7 @@ const HANDLERS: Record<string, Handler> = {
   uri_plugin_proxy_rewrite_args: uriEcho,
   old_uri: (req, res, { uri }) => say(res, `uri: ${uri}\n${headerLines(req, new Set())}`),
   with_header: (_req, res) => say(res, 'hello\nworld\n!\n'),
+  opentracing: (_req, res) => say(res, 'opentracing\n'),
   api_breaker: (_req, res, { args }) => say(res, '', Number(args.get('code') ?? 200)),
   mysleep: async (_req, res, { args }) => {
     await sleep(Number(args.get('seconds') ?? 0) * 1000);
@@ -103,7 +104,7 @@ const HANDLERS: Record<string, Handler> = {
   },
   echo: (req, res, { body }) => {
     for (const [k, v] of Object.entries(req.headers)) {
-      if (v !== undefined && !['content-length', 'transfer-encoding', 'connection', 'host'].includes(k)) res.setHeader(k, v);
+      if (v !== undefined && !['content-length', 'transfer-encoding', 'connection'].includes(k)) res.setHeader(k, v);
     }
     say(res, body);
   },
@@ -131,6 +132,8 @@ export async function startApisixUpstream(apisixPort: number): Promise<ApisixUps
       const action = uri.slice(1).replace(/[/\\.-]/g, '_');
       const handler = Object.hasOwn(HANDLERS, action) ? HANDLERS[action] : undefined;
       for (const [k, v] of Object.entries(req.headers)) if (k.startsWith('resp-') && v !== undefined) res.setHeader(k.slice(5), v);
+      // 3001 stands for the log collector (vector): it takes whatever is posted to it.
+      if (apisixPort === 3001) return say(res, 'ok\n');
       if (!handler) return say(res, '<html>404 Not Found</html>\n', 404);
       void Promise.resolve(handler(req, res, { body, uri, args: url.searchParams, apisixPort })).catch(() => res.destroy());
     });

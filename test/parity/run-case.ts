@@ -12,14 +12,15 @@ import { startTestGateway, TEST_ADMIN_KEY, type TestGateway } from '../../bin/te
 import { waitFor } from '../helpers/processes.js';
 import { startApisixUpstream, type ApisixUpstream } from './apisix-upstream.js';
 import { describe, mismatch } from './match.js';
-import type { CaseResult, FileLogStep, MetricsStep, ParityCase, RequestStep, Step, StepOutcome, UpstreamLogStep } from './types.js';
+import type { CaseResult, FileLogStep, MetricsStep, ParityCase, RequestStep, Step, StepOutcome, UpstreamLogStep, UpstreamSawStep } from './types.js';
 
 export interface RunEnv {
   /** A Redis the limit plugins' `policy: redis` cases use (APISIX's 127.0.0.1:6379). */
   redisPort: number;
 }
 
-const APISIX_PORTS = [1980, 1981, 1982];
+/** APISIX's test upstreams, and 3001: the log collector (vector) its logger tests post to. */
+const APISIX_PORTS = [1980, 1981, 1982, 3001];
 const REQUEST_TIMEOUT = 10_000;
 
 interface Reply {
@@ -142,6 +143,7 @@ class CaseRunner {
       else if ('logSent' in step) await this.logSent(index, step);
       else if ('fileLog' in step) await this.fileLog(index, step);
       else if ('metrics' in step) await this.metrics(index, step);
+      else if ('upstreamSaw' in step) this.upstreamSaw(index, step);
       else await this.request(index, step);
     } catch (err) {
       const outcome = { step: index, ok: false, expected: 'a reply', actual: `error: ${(err as Error).message}` };
@@ -176,10 +178,10 @@ class CaseRunner {
       return;
     }
     const times = step.repeat ?? 1;
-    const statuses: number[] = [];
+    const bodies: string[] = [];
     for (let i = 0; i < times; i++) {
       const reply = await once();
-      statuses.push(reply.status);
+      bodies.push(reply.text.trim());
       const wanted = Array.isArray(step.status) ? step.status[i] : step.status;
       if (step.saveId) {
         const key = (parseJson(reply.text) as { key?: unknown } | undefined)?.key;
@@ -194,14 +196,20 @@ class CaseRunner {
         return;
       }
     }
+    if (step.sortedBodies && mismatch({ $exact: step.sortedBodies }, bodies.sort())) this.fail(index, `bodies ${describe(step.sortedBodies)}`, `bodies ${describe(bodies)}`);
   }
 
   private async logSent(index: number, step: UpstreamLogStep): Promise<void> {
     const entries = () =>
-      this.upstreams.flatMap((u) => u.received.filter((r) => r.url.startsWith(step.logSent))).flatMap((r) => {
-        const body = parseJson(r.body);
-        return Array.isArray(body) ? body : body === undefined ? [] : [body];
-      });
+      this.upstreams
+        .filter((u) => step.on === undefined || u.apisixPort === step.on)
+        .flatMap((u) => u.received.filter((r) => r.url.startsWith(step.logSent)))
+        .flatMap((r) => {
+          const body = parseJson(r.body);
+          if (Array.isArray(body)) return body;
+          // concat_method new_line: one JSON document per line.
+          return body === undefined ? r.body.split('\n').filter(Boolean).map(parseJson).filter((e) => e !== undefined) : [body];
+        });
     const matching = () => entries().filter((e) => step.json === undefined || !mismatch(step.json, e));
     const ok = await waitFor(() => matching().length >= (step.entries ?? 1), step.within ?? 3000, 25);
     if (!ok) this.fail(index, `log entry ${describe(step.json)} at ${step.logSent}`, `entries ${describe(entries())}`);
@@ -217,6 +225,17 @@ class CaseRunner {
     };
     const ok = await waitFor(() => read().some((l) => step.json === undefined || !mismatch(step.json, parseJson(l))), step.within ?? 3000, 25);
     if (!ok) this.fail(index, `a line ${describe(step.json)} in ${step.fileLog}`, `lines ${describe(read())}`);
+  }
+
+  private upstreamSaw(index: number, step: UpstreamSawStep): void {
+    // Loggers post to /log on the same upstreams; they are not what the client's request became.
+    const all = this.upstreams.flatMap((u) => u.received).filter((r) => !r.url.startsWith('/log'));
+    const last = all[all.length - 1];
+    if (!last) return this.fail(index, 'a request at the upstream', 'none');
+    const { url, headers } = step.upstreamSaw;
+    if (url !== undefined && !new RegExp(url).test(last.url)) this.fail(index, `upstream request target /${url}/`, last.url);
+    const m = headers === undefined ? undefined : mismatch(headers, last.headers, 'upstream header');
+    if (m) this.fail(index, `upstream headers ${describe(headers)}`, m);
   }
 
   private async metrics(index: number, step: MetricsStep): Promise<void> {
@@ -239,6 +258,7 @@ export async function runCase(area: string, raw: ParityCase, env: RunEnv): Promi
   let gateway: TestGateway | undefined;
   let runner: CaseRunner | undefined;
   const setupFailure: StepOutcome[] = [];
+  for (const [k, v] of Object.entries(c.env ?? {})) process.env[k] = v;
   try {
     gateway = await startTestGateway({ overrides: mergeConfig({ log: { level: 'fatal' }, access_log: { enabled: false } }, c.config ?? {}) });
     runner = new CaseRunner(gateway, upstreams);
@@ -246,6 +266,7 @@ export async function runCase(area: string, raw: ParityCase, env: RunEnv): Promi
   } catch (err) {
     setupFailure.push({ step: 0, ok: false, expected: 'a gateway', actual: `error: ${(err as Error).message}` });
   } finally {
+    for (const k of Object.keys(c.env ?? {})) delete process.env[k];
     await gateway?.stop();
     await Promise.all(upstreams.map((u) => u.close()));
     rmSync(tmp, { recursive: true, force: true });

@@ -19,6 +19,8 @@ export interface RequestStep {
   saveId?: string;
   /** Repeat the request sequentially; `status` is then the list of statuses in order. */
   repeat?: number;
+  /** With `repeat`: the bodies of all the replies, sorted (APISIX's `table.sort(bodys)` tests of balancing). */
+  sortedBodies?: string[];
   /** Send this many copies at once; `counts` is the expected number of each status. */
   parallel?: number;
   counts?: Record<number, number>;
@@ -50,6 +52,8 @@ export interface RequestStep {
 export interface UpstreamLogStep {
   /** Path prefix the log request was sent to, e.g. `/log`. */
   logSent: string;
+  /** Only requests to this APISIX test port (3001: APISIX's log collector, vector). */
+  on?: number;
   /** Pattern one log entry must match (a batch's entries are tried one by one). */
   json?: unknown;
   /** How many entries at least (default 1). */
@@ -71,17 +75,27 @@ export interface MetricsStep {
   lacks?: string[];
 }
 
+/**
+ * What the test upstreams last received (APISIX's `response_args` and upstream-log checks): the
+ * request target must match `url` (a regex) and the headers `headers` (value, null = absent).
+ */
+export interface UpstreamSawStep {
+  upstreamSaw: { url?: string; headers?: Record<string, unknown> };
+}
+
 export interface SleepStep {
   sleep: number;
 }
 
-export type Step = RequestStep | UpstreamLogStep | FileLogStep | MetricsStep | SleepStep;
+export type Step = RequestStep | UpstreamLogStep | FileLogStep | MetricsStep | UpstreamSawStep | SleepStep;
 
 export interface ParityCase {
   /** `t/admin/routes.t#17` — APISIX's file and TEST number (several: `#17,18`). */
   src: string;
   /** The TEST's title in APISIX. */
   name: string;
+  /** Environment variables set while the case runs (APISIX's `env` in main_config). */
+  env?: Record<string, string>;
   /** Overrides of Tollgate's config for this case (as in conf/config.yaml). */
   config?: Record<string, unknown>;
   steps: Step[];

@@ -176,6 +176,7 @@ export default {
     {
       src: 't/admin/global-rules.t#15',
       name: 'not unwanted data, PUT with use_real_request_uri_unsafe',
+      deliberate: 'Tollgate always forwards the normalized path the route matched: the raw request URI (use_real_request_uri_unsafe) could reach paths no route allows',
       steps: [
         {
           ...putG({ plugins: { 'proxy-rewrite': { uri: '/', use_real_request_uri_unsafe: true } } }),
