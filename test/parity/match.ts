@@ -69,6 +69,9 @@ function withoutKeys(value: Record<string, unknown>, keys: string[]): Record<str
 
 function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
+  // A marker nested inside `$exact` (an inner `$exact` with its `$ignore`) is still a pattern.
+  if (a && typeof a === 'object' && !Array.isArray(a) && ('$exact' in a || '$re' in a || '$len' in a)) return mismatch(a, b) === undefined;
+  if (typeof a === 'string' && a.startsWith('$')) return mismatch(a, b) === undefined;
   if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(b)) {
     const ka = Object.keys(a);
