@@ -36,13 +36,21 @@ export class AdminAuth {
     this.allow = buildBlockList(allow);
   }
 
-  middleware() {
+  /** The client address must be on the allow-list (the socket's, never a forwarded header). */
+  allowList() {
     return async (ctx: Context, next: Next) => {
       if (!addressIn(this.allow, plainAddress(ctx.req.socket.remoteAddress))) {
         ctx.status = 403;
         ctx.body = { error_msg: 'IP address not allowed' };
         return;
       }
+      await next();
+    };
+  }
+
+  /** A known key in `X-API-KEY`; viewers may only read. */
+  keyCheck() {
+    return async (ctx: Context, next: Next) => {
       const header = ctx.get('x-api-key');
       if (!header) return deny(ctx, 'missing apikey');
       const presented = digest(header);

@@ -25,9 +25,11 @@ import { isPrototypeKey, ownValue } from '../core/own.js';
 import { credentialIdOf, credentialKey, credentialOwner } from '../routes/consumers.js';
 import { consumerSchema, ID_PATTERN, SINGULAR } from '../routes/schemas.js';
 import { AdminAuth, type AdminKey } from './auth.js';
+import { corsHeaders, headProbe } from './cors.js';
 import { BadBody, readJsonBody } from './json-body.js';
 import { ListQueryError, selectEntries, type ListEntry } from './lists.js';
 import { maskSecrets } from './mask.js';
+import { QueryError, singleValued, ttlOf } from './query.js';
 import { duplicateMessage, inUseMessage, mergePatch, missingReferenceMessage, validateResource } from './validate.js';
 
 export interface AdminApiOptions {
@@ -37,6 +39,8 @@ export interface AdminApiOptions {
   keys: readonly AdminKey[];
   allow: readonly string[];
   maxBodyBytes: number;
+  /** APISIX's enable_admin_cors (admin/cors.ts). */
+  cors?: boolean;
   /** The loaded plugin set: reload (every instance) and per-plugin load status. */
   plugins?: {
     reload(): Promise<ReloadReport>;
@@ -125,7 +129,16 @@ export class AdminApi {
         this.respondError(ctx, err);
       }
     });
-    this.app.use(new AdminAuth(options.keys, options.allow).middleware());
+    const auth = new AdminAuth(options.keys, options.allow);
+    this.app.use(auth.allowList());
+    if (options.cors) this.app.use(corsHeaders());
+    this.app.use(headProbe());
+    this.app.use(auth.keyCheck());
+    // APISIX checks `ttl` on every request, before it looks at the method.
+    this.app.use((ctx, next) => {
+      ctx.state.ttl = ttlOf(ctx);
+      return next();
+    });
     this.app.use(router.routes());
     this.app.use(router.allowedMethods());
     this.server = createServer({ maxHeaderSize: 16384, headersTimeout: 15_000, requestTimeout: 60_000 }, this.app.callback());
@@ -225,7 +238,7 @@ export class AdminApi {
       }
     }
     if (kind === 'plugin_metadata') {
-      if (!registry.has(id)) throw fail(404, `plugin ${id} not found`);
+      if (!registry.has(id)) throw fail(400, 'invalid plugin name');
     } else {
       checkId(id, singular);
     }
@@ -233,9 +246,10 @@ export class AdminApi {
     const catalogId = this.catalogId(address, id);
     const validated = validateResource(kind, catalogId, value, { registry, snapshot: catalog.snapshot() });
     if ('error' in validated) throw fail(validated.status ?? 400, validated.error);
-    const { record, created } = await this.guardStore(() => catalog.put(kind, catalogId, validated.value));
+    const ttl = ctx.state.ttl as number | undefined;
+    const { record, created } = await this.guardStore(() => catalog.put(kind, catalogId, validated.value, { ttl }));
     await this.options.waitForRevision?.(record.modifiedIndex);
-    this.options.logger.info({ kind, id: catalogId, method, revision: record.modifiedIndex }, 'admin write');
+    this.options.logger.info({ kind, id: catalogId, method, revision: record.modifiedIndex, ttl }, 'admin write');
     ctx.status = method === 'PATCH' ? 200 : created ? 201 : 200;
     ctx.body = { key: keyOf(kind, catalogId), value: record.value };
   }
@@ -313,6 +327,11 @@ export class AdminApi {
       ctx.body = err.body;
       return;
     }
+    if (err instanceof QueryError) {
+      ctx.status = 400;
+      ctx.body = { error_msg: err.message };
+      return;
+    }
     if (err instanceof BadBody) {
       ctx.status = err.status;
       ctx.body = err.raw === undefined ? { error_msg: err.message } : { error_msg: err.message, req_body: err.raw };
@@ -355,17 +374,6 @@ function checkId(id: string, singular: string): void {
   if (!new RegExp(ID_PATTERN).test(id)) throw fail(400, `invalid configuration: ${singular} id "${id}" must match ${ID_PATTERN}`);
   if (/^\.+$/.test(id)) throw fail(400, `invalid configuration: ${singular} id "${id}" cannot be addressed in a URL`);
   if (isPrototypeKey(id)) throw fail(400, `invalid configuration: ${singular} id "${id}" is reserved`);
-}
-
-/** The named query parameters, each given at most once (`?label=a&label=b` is ambiguous: 400). */
-function singleValued(ctx: Context, names: readonly string[]): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  for (const name of names) {
-    const value = ctx.query[name];
-    if (Array.isArray(value)) throw fail(400, `query parameter ${name} must be given once`);
-    out[name] = value;
-  }
-  return out;
 }
 
 /**

@@ -204,6 +204,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         keys: adminKeys.keys,
         allow: config.admin.allow,
         maxBodyBytes: config.admin.max_body_bytes,
+        cors: config.admin.cors,
         waitForRevision: (revision) => table.waitForRevision(revision),
         plugins: {
           status: () => plugins.status(),

@@ -34,6 +34,7 @@ export interface GatewayConfig {
     keys: AdminKeyConfig[];
     allow: string[];
     max_body_bytes: number;
+    cors: boolean;
   };
   status: { enabled: boolean; listen: string };
   catalog: { backend: 'embedded' | 'redis'; file: string; poll_interval: number; restore_on_reset: boolean };
@@ -123,6 +124,7 @@ const configSchema = {
         },
         allow: { type: 'array', items: { type: 'string' }, default: ['127.0.0.0/24', '::1/128'] },
         max_body_bytes: { type: 'integer', minimum: 1024, default: 1572864 },
+        cors: { type: 'boolean', default: true },
       },
     },
     status: {

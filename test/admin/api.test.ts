@@ -249,7 +249,8 @@ describe('Admin API', () => {
     it('plugin_metadata is validated against the plugin', async () => {
       const res = await gw.admin('PUT', '/plugin_metadata/proxy-rewrite', { anything: true });
       expect(res.status).to.equal(400);
-      expect((await gw.admin('PUT', '/plugin_metadata/nope', {})).status).to.equal(404);
+      // t/admin/plugin-metadata.t TEST 7
+      expect((await gw.admin('PUT', '/plugin_metadata/nope', {})).json).to.deep.equal({ error_msg: 'invalid plugin name' });
     });
   });
 

@@ -65,12 +65,59 @@ describe('Admin API access', () => {
     expect(res.status).to.equal(404);
   });
 
+  describe('CORS and HEAD, answered before the key as APISIX does (t/admin/api.t TEST 6, 7, 9)', () => {
+    it('TEST 6: every reply carries the CORS headers, a refused one too', async () => {
+      for (const res of [await gw.admin('GET', '/routes'), await http('GET', `${gw.adminUrl}/routes`)]) {
+        expect(res.headers['access-control-allow-origin']).to.equal('*');
+        expect(res.headers['access-control-allow-credentials']).to.equal('true');
+        expect(res.headers['access-control-expose-headers']).to.equal('*');
+        expect(res.headers['access-control-max-age']).to.equal('3600');
+      }
+    });
+
+    it('a preflight is answered 200 without a key, with an empty body: it reveals and changes nothing', async () => {
+      const res = await http('OPTIONS', `${gw.adminUrl}/routes/a`, undefined, { origin: 'https://console.example', 'access-control-request-method': 'PUT' });
+      expect(res.status).to.equal(200);
+      expect(res.text).to.equal('');
+      expect(res.headers['access-control-allow-methods']).to.equal('POST, GET, PUT, OPTIONS, DELETE, PATCH');
+      expect(res.headers['access-control-allow-headers']).to.equal('*');
+      expect((await gw.admin('GET', '/routes/a')).status).to.equal(404);
+    });
+
+    it('TEST 9: HEAD /apisix/admin answers 200 without a key and without a body; other paths still need one', async () => {
+      const res = await http('HEAD', gw.adminUrl);
+      expect(res.status).to.equal(200);
+      expect(res.text).to.equal('');
+      expect((await http('HEAD', `${gw.adminUrl}/routes`)).status).to.equal(401);
+      expect((await http('GET', gw.adminUrl)).status).to.equal(401);
+    });
+
+    it('TEST 7: with admin.cors off, no CORS header, and a preflight needs a key like any request', async () => {
+      const quiet = await startTestGateway({ overrides: { admin: { cors: false } } });
+      try {
+        const res = await quiet.admin('GET', '/routes');
+        expect(res.headers).to.not.have.property('access-control-allow-origin');
+        expect((await http('OPTIONS', `${quiet.adminUrl}/routes`)).status).to.equal(401);
+      } finally {
+        await quiet.stop();
+      }
+    });
+  });
+
   describe('address allow-list', () => {
     let closed: TestGateway;
     before(async () => {
       closed = await startTestGateway({ overrides: { admin: { allow: ['10.0.0.0/8'] } } });
     });
     after(() => closed.stop());
+
+    it('comes first: no preflight, no HEAD and no CORS header for an address off the list', async () => {
+      for (const method of ['OPTIONS', 'HEAD', 'GET']) {
+        const res = await http(method, `${closed.adminUrl}`);
+        expect(res.status, method).to.equal(403);
+        expect(res.headers, method).to.not.have.property('access-control-allow-origin');
+      }
+    });
 
     it('checks the socket address, never a forwarded header', async () => {
       for (const header of ['x-forwarded-for', 'X-Real-IP', 'x-real-ip']) {
