@@ -20,15 +20,16 @@ import type { ListenAddress } from '../core/config.js';
 import { closeNow, listen } from '../core/listen.js';
 import type { Logger } from '../core/logger.js';
 import type { PluginRegistry } from '../core/registry.js';
-import type { PluginStatus, ReloadReport } from '../core/plugin-loader.js';
 import { isPrototypeKey, ownValue } from '../core/own.js';
 import { credentialIdOf, credentialKey, credentialOwner } from '../routes/consumers.js';
 import { consumerSchema, ID_PATTERN, SINGULAR } from '../routes/schemas.js';
 import { AdminAuth, type AdminKey } from './auth.js';
+import { AdminError, fail, NOT_FOUND_KEY } from './errors.js';
 import { corsHeaders, headProbe } from './cors.js';
 import { BadBody, readJsonBody } from './json-body.js';
-import { ListQueryError, selectEntries, type ListEntry } from './lists.js';
+import { selectEntries, type ListEntry } from './lists.js';
 import { maskSecrets } from './mask.js';
+import { PluginEndpoints, type PluginControl } from './plugins.js';
 import { QueryError, singleValued, ttlOf } from './query.js';
 import { duplicateMessage, inUseMessage, mergePatch, missingReferenceMessage, validateResource } from './validate.js';
 
@@ -41,20 +42,26 @@ export interface AdminApiOptions {
   maxBodyBytes: number;
   /** APISIX's enable_admin_cors (admin/cors.ts). */
   cors?: boolean;
+  /** limits.max_regex_program: the largest list filter pattern (`name`, `uri`). */
+  maxRegexProgram?: number;
   /** The loaded plugin set: reload (every instance) and per-plugin load status. */
-  plugins?: {
-    reload(): Promise<ReloadReport>;
-    status(): PluginStatus[];
-  };
+  plugins?: PluginControl;
   /** Resolves once this process serves catalog revision `revision` (read-your-writes on the data plane). */
   waitForRevision?(revision: number): Promise<void>;
 }
 
-/** Which methods each resource supports (APISIX: no POST on global rules, consumers, metadata). */
-const SUPPORTS_POST = new Set<ResourceKind>(['routes', 'services', 'upstreams', 'plugin_configs']);
+/**
+ * Which methods each resource supports (APISIX's `unsupported_methods`: no POST on global rules,
+ * consumers, plugin configs, consumer groups, credentials and metadata; no PATCH on consumers,
+ * credentials and metadata).
+ */
+const SUPPORTS_POST = new Set<ResourceKind>(['routes', 'services', 'upstreams']);
 const SUPPORTS_PATCH = new Set<ResourceKind>(['routes', 'services', 'upstreams', 'global_rules', 'plugin_configs', 'consumer_groups']);
 
 const USERNAME = new RegExp(consumerSchema.properties.username.pattern);
+
+/** limits.max_regex_program's default, for an AdminApi built without the config. */
+const DEFAULT_MAX_REGEX_PROGRAM = 500;
 
 /** Kinds addressed only under another resource: a consumer's credentials. */
 const NESTED = new Set<ResourceKind>(['credentials']);
@@ -68,31 +75,16 @@ interface Address {
   username?: string;
 }
 
-class AdminError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: Record<string, unknown>,
-  ) {
-    super(String(body.error_msg ?? body.message));
-  }
-}
-
-const fail = (status: number, message: string, extra: Record<string, unknown> = {}) => new AdminError(status, { error_msg: message, ...extra });
-const NOT_FOUND_KEY = new AdminError(404, { message: 'Key not found' });
-
 export class AdminApi {
   readonly app = new Koa();
   readonly server: Server;
 
   constructor(private readonly options: AdminApiOptions) {
     const router = new Router({ prefix: '/apisix/admin' });
-    router.get('/plugins/list', (ctx) => this.pluginList(ctx));
-    router.put('/plugins/reload', (ctx) => this.reloadPlugins(ctx));
-    router.all('/plugins/reload', () => {
-      throw fail(405, 'please use PUT method to reload the plugins, other methods are not allowed');
-    });
-    router.get('/plugins/status', (ctx) => this.pluginStatus(ctx));
-    router.get('/plugins/:name', (ctx) => this.pluginSchema(ctx));
+    const plugins = new PluginEndpoints(options.registry, options.plugins, (report) =>
+      options.logger.info({ ...report }, 'plugins reloaded through the Admin API'),
+    );
+    plugins.register(router);
     router.post('/schema/validate/:kind', (ctx) => this.validateOnly(ctx));
     // A consumer's credentials: /consumers/{username}/credentials[/{id}] (APISIX 3.10).
     const credentials = (ctx: Context): Address => {
@@ -177,13 +169,8 @@ export class AdminApi {
       if (!snapshot.get('consumers', address.username!)) throw NOT_FOUND_KEY;
       entries = [...snapshot.list(kind)].filter(([id]) => credentialOwner(id) === address.username);
     }
-    let selected: ReturnType<typeof selectEntries>;
-    try {
-      selected = selectEntries(kind, entries, singleValued(ctx, ['name', 'label', 'uri', 'page', 'page_size']));
-    } catch (err) {
-      if (err instanceof ListQueryError) throw fail(400, err.message);
-      throw err;
-    }
+    const query = singleValued(ctx, ['name', 'label', 'uri', 'filter', 'page', 'page_size']);
+    const selected = selectEntries(kind, entries, query, this.options.maxRegexProgram ?? DEFAULT_MAX_REGEX_PROGRAM);
     ctx.body = { total: selected.total, list: selected.page.map(([id, record]) => envelope(kind, id, this.forRole(ctx, kind, id, record))) };
   }
 
@@ -277,32 +264,6 @@ export class AdminApi {
     const validated = validateResource(kind, id, value, { registry: this.options.registry, snapshot: this.options.catalog.snapshot() });
     if ('error' in validated) throw fail(validated.status ?? 400, validated.error);
     ctx.body = { value: validated.checked };
-  }
-
-  private pluginList(ctx: Context): void {
-    if (ctx.query.subsystem && ctx.query.subsystem !== 'http') throw fail(400, 'unsupported subsystem: only http');
-    ctx.body = this.options.registry.list().map((p) => p.name);
-  }
-
-  private async reloadPlugins(ctx: Context): Promise<void> {
-    if (!this.options.plugins) throw fail(404, 'not found');
-    const report = await this.options.plugins.reload();
-    this.options.logger.info({ ...report }, 'plugins reloaded through the Admin API');
-    ctx.body = { message: 'done', ...report };
-  }
-
-  private pluginStatus(ctx: Context): void {
-    if (!this.options.plugins) throw fail(404, 'not found');
-    ctx.body = { list: this.options.plugins.status() };
-  }
-
-  private pluginSchema(ctx: Context): void {
-    const type = String(ctx.query.schema_type ?? 'route');
-    if (!['route', 'consumer', 'metadata'].includes(type)) throw fail(400, 'schema_type must be route, consumer or metadata');
-    const schema = this.options.registry.schemaOf(ctx.params.name, type as 'route' | 'consumer' | 'metadata');
-    if (!this.options.registry.has(ctx.params.name)) throw fail(404, 'plugin not found in subsystem http');
-    if (!schema) throw fail(404, `plugin ${ctx.params.name} has no ${type} schema`);
-    ctx.body = schema;
   }
 
   private async guardStore<T>(work: () => Promise<T>): Promise<T> {

@@ -30,12 +30,22 @@ export interface ValidationContext {
 /** Fields the server sets; APISIX refuses them in a body with these words (two spaces included). */
 const SERVER_FIELDS = ['create_time', 'update_time'];
 
+/** A server field a body sets, itself or in its inline upstream (as APISIX looks), named by its path. */
+function serverFieldIn(body: Record<string, unknown>): string | undefined {
+  const upstream = ownValue(body, 'upstream');
+  for (const field of SERVER_FIELDS) {
+    if (Object.hasOwn(body, field)) return field;
+    if (typeof upstream === 'object' && upstream !== null && Object.hasOwn(upstream, field)) return `upstream.${field}`;
+  }
+  return undefined;
+}
+
 /**
  * Checks `body`, the record `kind/id` is to become (`id`: its catalog id; a credential's is
  * `{username}/credentials/{id}`). The body is not changed.
  */
 export function validateResource(kind: ResourceKind, id: string, body: Record<string, unknown>, context: ValidationContext): Validated {
-  const forbidden = SERVER_FIELDS.find((field) => Object.hasOwn(body, field));
+  const forbidden = serverFieldIn(body);
   if (forbidden) return { error: `the property is forbidden:  ${forbidden}` };
   const checked = structuredClone(body);
   if (kind === 'plugin_metadata') {

@@ -205,6 +205,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         allow: config.admin.allow,
         maxBodyBytes: config.admin.max_body_bytes,
         cors: config.admin.cors,
+        maxRegexProgram: config.limits.max_regex_program,
         waitForRevision: (revision) => table.waitForRevision(revision),
         plugins: {
           status: () => plugins.status(),

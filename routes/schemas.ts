@@ -21,17 +21,23 @@ const labels = {
   additionalProperties: { type: 'string', pattern: '^\\S+$', minLength: 1, maxLength: 256 },
 };
 
+/** Set by the server (a write body carrying them is refused); in the schemas as APISIX has them. */
+const timestamp = { type: 'integer' };
+
 const common = {
   id: idSchema,
   name: { type: 'string', minLength: 1, maxLength: 256 },
   desc: { type: 'string', maxLength: 256 },
   labels,
+  create_time: timestamp,
+  update_time: timestamp,
 };
 
 const host = { type: 'string', pattern: '^\\*?[0-9a-zA-Z-._\\[\\]:]+$', maxLength: 255 };
 const hosts = { type: 'array', items: host, minItems: 1, uniqueItems: true };
 const remoteAddr = { type: 'string', pattern: '^[0-9a-fA-F:.]+(/[0-9]{1,3})?$' };
-const plugins = { type: 'object', description: 'Plugin name → plugin config.' };
+/** Plugin name → plugin config; each config is checked against its plugin's schema. */
+const plugins = { type: 'object' };
 const seconds = { type: 'number', exclusiveMinimum: 0 };
 const timeout = {
   type: 'object',
@@ -153,6 +159,8 @@ export const consumerSchema = {
     username: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[a-zA-Z0-9_-]+$' },
     desc: common.desc,
     labels,
+    create_time: timestamp,
+    update_time: timestamp,
     plugins,
     group_id: { ...idSchema, description: 'A consumer group whose plugins this consumer runs, below its own.' },
   },
@@ -170,7 +178,7 @@ export const globalRuleSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['plugins'],
-  properties: { id: idSchema, plugins },
+  properties: { id: idSchema, plugins, create_time: timestamp, update_time: timestamp },
 };
 
 export const pluginConfigSchema = {

@@ -90,6 +90,16 @@ describe('Admin API', () => {
       expect(post.status).to.equal(405);
       expect(post.json.error_msg).to.equal('not supported `POST` method for global rule');
       await gw.admin('DELETE', '/global_rules/g1');
+      // APISIX's plugin_config.lua: unsupported_methods = {"post"}.
+      expect((await gw.admin('POST', '/plugin_configs', { plugins: {} })).json).to.deep.equal({ error_msg: 'not supported `POST` method for plugin config' });
+    });
+
+    it('POST names no id, in the body or the path (t/admin/routes.t TEST 17-18)', async () => {
+      const inPath = await gw.admin('POST', '/routes/1', route());
+      expect(inPath.status).to.equal(400);
+      expect(inPath.json).to.deep.equal({ error_msg: 'wrong route id, do not need it' });
+      expect((await gw.admin('GET', '/routes/1')).status).to.equal(404);
+      expect((await gw.admin('POST', '/consumers/jack', { username: 'jack' })).status).to.equal(405);
     });
   });
 
@@ -220,7 +230,7 @@ describe('Admin API', () => {
       expect(page2.json.total).to.equal(25);
       expect(page2.json.list.map((i: { value: { id: string } }) => i.value.id)[0]).to.equal('list10');
       expect(page2.json.list).to.have.length(10);
-      expect((await gw.admin('GET', '/routes?page_size=5')).status).to.equal(400);
+      expect((await gw.admin('GET', '/routes?page=1&page_size=5')).status).to.equal(400);
     });
 
     it('filters by name, label and uri', async () => {

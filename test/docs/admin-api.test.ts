@@ -15,8 +15,8 @@ describePageTour('docs/admin-api.md', (tour) => {
     // Credentials are addressed under their consumer.
     const paths = RESOURCE_KINDS.map((kind) => (kind === 'credentials' ? '/apisix/admin/consumers/{username}/credentials' : `/apisix/admin/${kind}`));
     for (const path of paths) expect(tour.page, path).to.include(path);
-    const server = readFileSync(join(REPO_ROOT, 'admin/server.ts'), 'utf8');
-    const fixed = [...server.matchAll(/router\.\w+\('(\/(?:plugins|schema)\/[a-z]+)/g)].map((m) => m[1]);
+    const sources = ['admin/server.ts', 'admin/plugins.ts'].map((file) => readFileSync(join(REPO_ROOT, file), 'utf8')).join('\n');
+    const fixed = [...sources.matchAll(/router\.\w+\('(\/(?:plugins|schema)\/[a-z]+)/g)].map((m) => m[1]);
     expect(fixed.length).to.be.greaterThan(3);
     for (const path of fixed) expect(tour.page, path).to.include(`/apisix/admin${path}`);
   });

@@ -131,7 +131,8 @@ export default {
       steps: [
         ...withRefs(false),
         { admin: 'GET /apisix/admin/routes?filter=service_id=1', status: 200, json: { list: { $len: 5 } } },
-        { admin: 'GET /apisix/admin/routes?filter=service_id=1', status: 200, json: { list: [{ value: { id: '2', service_id: '1' } }] } },
+        // APISIX's test checks every item has service_id 1 (and an even id); items come in key order ("10" first).
+        { admin: 'GET /apisix/admin/routes?filter=service_id=1', status: 200, json: { list: Array.from({ length: 5 }, () => ({ value: { service_id: '1' } })) } },
         { admin: 'GET /apisix/admin/routes?filter=upstream_id=1', status: 200, json: { list: { $len: 6 } } },
       ],
     },
