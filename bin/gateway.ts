@@ -21,7 +21,7 @@ import { StatusServer } from '../core/status.js';
 import { ToolCallFeed } from '../core/tool-calls.js';
 import { PoolRegistry } from '../core/upstream/upstream.js';
 import { AdminApi } from '../admin/server.js';
-import { BUILTIN_PLUGINS } from '../plugins/index.js';
+import { BUILTIN_PLUGINS, KIT_ENTRY } from '../plugins/index.js';
 import { RouteTable, upstreamDefinitionProblem } from '../routes/table.js';
 import { ConsumerDirectory } from '../routes/consumers.js';
 import { catalogClaims, catalogCascades, catalogReferences } from '../routes/integrity.js';
@@ -99,6 +99,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       return { enabled: current.plugins, dirs: current.plugin_dirs };
     },
     refreshRoutes: () => (tableStarted ? table.refreshPlugins() : Promise.resolve()),
+    sdkEntries: { 'tollgate/kit': KIT_ENTRY },
   });
   const cleanups: Array<() => Promise<void> | void> = [];
   const stopAll = async () => {

@@ -15,6 +15,7 @@ import { ConfigError } from './config.js';
 import type { GatewayContext } from './context.js';
 import { LineWriter, openLogFile } from './line-writer.js';
 import type { Logger } from './logger.js';
+import { responseStatus } from './respond.js';
 
 /** Client-chosen strings (a tool name, a JSON-RPC id) are cut to this length in a line. */
 const MAX_FIELD_CHARS = 256;
@@ -119,8 +120,7 @@ export function accessLogEntry(ctx: GatewayContext): AccessLogEntry {
     route_id: state.route?.id,
     service_id: state.route?.serviceId,
     consumer: state.consumer?.username,
-    // nginx's 499: the client left before it was answered.
-    status: res.headersSent || finished ? res.statusCode : 499,
+    status: responseStatus(ctx),
     bytes_in: state.bytesIn,
     bytes_out: state.bytesOut,
     latency: round(performance.now() - state.startTime),

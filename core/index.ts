@@ -27,6 +27,8 @@ export type {
   UpstreamOutcome,
 } from './context.js';
 export { GatewayError } from './errors.js';
+// The status the client got (499 when it left first), for plugins that log or count responses.
+export { responseStatus } from './respond.js';
 export { LinearRegex, Replacement, RegexError, type RegexMatch, type RegexFlags } from './regex.js';
 // APISIX's `vars` expressions (route vars, response-rewrite, traffic-split), for plugins that take one.
 export { compileExpression, expressionProblem, ExprError, VARS_ERROR_PREFIX, type Expression, type VarSource } from './expr.js';

@@ -61,6 +61,8 @@ export interface PluginSetOptions {
   settings(): PluginSettings;
   /** Recompiles the routes whose plugins changed; resolves when they serve. */
   refreshRoutes(): Promise<void>;
+  /** Public entry points besides `tollgate` that custom plugins import (`tollgate/kit` → its file). */
+  sdkEntries?: Readonly<Record<string, string>>;
 }
 
 export class PluginSet {
@@ -148,7 +150,7 @@ export class PluginSet {
       }
       try {
         if (RESERVED_NAMES.has(name)) throw new PluginLoadError(`plugin name "${name}" is reserved by the Admin API`);
-        const plugin = await importPlugin(file);
+        const plugin = await importPlugin(file, this.options.sdkEntries);
         if (plugin?.name !== name) throw new PluginLoadError(`${file} exports a plugin named ${JSON.stringify(plugin?.name)}; it must be named ${name}`);
         tryAdd(next, plugin);
         nextCustoms.set(name, { plugin, file, digest, loadedAt: new Date().toISOString() });
@@ -247,10 +249,10 @@ function listSources(dir: string): string[] {
 }
 
 /** A fresh import every time (tsx gives each call its own module namespace). */
-async function importPlugin(file: string): Promise<Plugin> {
+async function importPlugin(file: string, sdkEntries: Readonly<Record<string, string>> | undefined): Promise<Plugin> {
   // Installed on first use, not at start: the resolve hook runs Node's module-hooks thread (a second
   // V8 isolate), which a gateway without custom plugins should not carry on its core.
-  exposeSdkToPlugins();
+  exposeSdkToPlugins(sdkEntries);
   // A dynamic import picks tsx's ESM build even when this module itself was loaded as CommonJS.
   const { tsImport } = await import('tsx/esm/api');
   const mod = (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };

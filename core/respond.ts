@@ -7,6 +7,12 @@
 import { pipeline, Readable } from 'node:stream';
 import type { GatewayContext } from './context.js';
 
+/** The status the client got: nginx's 499 when it left before being answered. */
+export function responseStatus(ctx: GatewayContext): number {
+  const { res } = ctx;
+  return res.headersSent || res.writableFinished ? res.statusCode : 499;
+}
+
 const EMPTY_BODY_STATUS = new Set([204, 205, 304]);
 
 export function respond(ctx: GatewayContext, onStreamError: (err: Error) => void): void {

@@ -1,4 +1,6 @@
 /** The built-in plugins. Each lives in its own folder and imports only from core/. */
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Plugin } from '../core/plugin.js';
 import apiBreaker from './api-breaker/index.js';
 import clientControl from './client-control/index.js';
@@ -20,3 +22,8 @@ import responseRewrite from './response-rewrite/index.js';
 import trafficSplit from './traffic-split/index.js';
 
 export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, cors, ipRestriction, proxyRewrite, jwtAuth, keyAuth, consumerRestriction, apiBreaker, limitConn, limitCount, limitReq, trafficSplit, responseRewrite, mcpBridge, prometheus, httpLogger, fileLogger];
+
+const here = fileURLToPath(import.meta.url);
+
+/** The file `tollgate/kit` names, for custom plugins the gateway loads at run time (core/plugin-sdk.ts). */
+export const KIT_ENTRY = join(dirname(here), 'kit', `index${extname(here)}`);

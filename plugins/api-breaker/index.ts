@@ -11,7 +11,7 @@
  */
 import type { GatewayContext, RouteInfo } from '../../core/context.js';
 import { GatewayError } from '../../core/errors.js';
-import { confVersion, SharedStates } from '../../core/limits.js';
+import { confVersion, SharedStates } from '../kit/index.js';
 import type { Logger } from '../../core/logger.js';
 import { definePlugin, type PluginApi } from '../../core/plugin.js';
 import { expandVariables, headerValueEscape } from '../../core/variables.js';

@@ -12,7 +12,7 @@
 import { resolve } from 'node:path';
 import type { RouteInfo } from '../../core/context.js';
 import { openLogFile, type LineWriter } from '../../core/line-writer.js';
-import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LOG_SINK_TAPS, LogSinkRoute, type LogSinkConf } from '../../core/log-sink.js';
+import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LOG_SINK_TAPS, LogSinkRoute, type LogSinkConf } from '../kit/index.js';
 import type { Logger } from '../../core/logger.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';

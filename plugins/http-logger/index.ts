@@ -4,15 +4,15 @@
  * bodies, and one audit entry per MCP tool call.
  *
  * Phases: access (listens to the request body when asked), body filter (keeps the response body
- * when asked), log (queues the entry). Fails open: the request path only queues (core/batch-processor.ts);
+ * when asked), log (queues the entry). Fails open: the request path only queues (tollgate/kit's BatchProcessor);
  * a collector that is down, slow, or answers garbage costs retries with backoff in the background,
  * and while it is away at most `max_pending_entries` entries wait; the rest are dropped and counted
  * (`tollgate_log_entries_dropped_total{plugin="http-logger"}`). Requests never notice (faults-checklist B-23).
  */
 import { Agent, request } from 'undici';
 import type { RouteInfo } from '../../core/context.js';
-import { BatchProcessor } from '../../core/batch-processor.js';
-import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LOG_SINK_TAPS, LogSinkRoute, type LogSinkConf } from '../../core/log-sink.js';
+import { BatchProcessor } from '../kit/index.js';
+import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LOG_SINK_TAPS, LogSinkRoute, type LogSinkConf } from '../kit/index.js';
 import { LogThrottle } from '../../core/log-throttle.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
 

@@ -10,7 +10,7 @@
  */
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { attachConsumer, unauthorized, withoutQueryParam } from '../../core/auth.js';
+import { attachConsumer, unauthorized, withoutQueryParam } from '../kit/index.js';
 import type { ConsumerInfo, GatewayContext } from '../../core/context.js';
 import { ownValue, requestHeader } from '../../core/own.js';
 import { definePlugin, type ConsumerLookup } from '../../core/plugin.js';

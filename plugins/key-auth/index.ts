@@ -7,7 +7,7 @@
  * a limiter, a breaker or an MCP child). Fails closed: 401 on a missing or unknown key. Keys are
  * looked up in the gateway's in-memory consumer snapshot, never in a remote store.
  */
-import { attachConsumer, unauthorized, withoutQueryParam } from '../../core/auth.js';
+import { attachConsumer, unauthorized, withoutQueryParam } from '../kit/index.js';
 import type { GatewayContext } from '../../core/context.js';
 import { requestHeader } from '../../core/own.js';
 import { definePlugin, type ConsumerLookup } from '../../core/plugin.js';

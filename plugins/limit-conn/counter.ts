@@ -2,7 +2,7 @@
  * Requests in flight per key, in memory or in Redis (one counter per key, refreshed to `key_ttl`
  * on every admission so that a gateway that died holding slots cannot block a key forever).
  */
-import { ensureReady, type RedisHandle } from '../../core/limits.js';
+import { ensureReady, type RedisHandle } from '../kit/index.js';
 
 export interface ConnCounter {
   /** Admits one more unless that would exceed `max`; resolves with the count including this one, or 0 when refused. */

@@ -21,7 +21,7 @@ import {
   type KeyType,
   type LimitKeyOf,
   type PolicyConf,
-} from '../../core/limits.js';
+} from '../kit/index.js';
 import type { Logger } from '../../core/logger.js';
 import { definePlugin, type PluginApi } from '../../core/plugin.js';
 import { LocalConnCounter, RedisConnCounter, type ConnCounter } from './counter.js';

@@ -17,14 +17,14 @@ import {
   ruleKeyResolver,
   SharedStates,
   StoreFailurePolicy,
-  WindowCounter,
   withPolicy,
   type KeyType,
   type LimitKeyOf,
   type PolicyConf,
   type RedisHandle,
-} from '../../core/limits.js';
+} from '../kit/index.js';
 import { definePlugin, type PluginApi } from '../../core/plugin.js';
+import { WindowCounter } from './window-counter.js';
 
 interface RuleConf {
   count: number;

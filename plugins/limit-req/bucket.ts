@@ -4,7 +4,7 @@
  * push it past `burst` is rejected and not counted. Kept in memory, or in Redis as one hash per
  * key updated by a script, with Redis's clock so that every gateway agrees on time.
  */
-import { ensureReady, type RedisHandle } from '../../core/limits.js';
+import { ensureReady, type RedisHandle } from '../kit/index.js';
 
 export interface BucketOutcome {
   allowed: boolean;

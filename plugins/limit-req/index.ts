@@ -20,7 +20,7 @@ import {
   type KeyType,
   type LimitKeyOf,
   type PolicyConf,
-} from '../../core/limits.js';
+} from '../kit/index.js';
 import { definePlugin, type PluginApi } from '../../core/plugin.js';
 import { LocalBucket, RedisBucket, type Bucket, type BucketOutcome } from './bucket.js';
 

@@ -11,7 +11,7 @@
  * ids (or names with `prefer_name`), never paths.
  */
 import type { GatewayContext } from '../../core/context.js';
-import { responseStatus } from '../../core/log-entry.js';
+import { responseStatus } from '../../core/respond.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
 import { definePlugin } from '../../core/plugin.js';
 

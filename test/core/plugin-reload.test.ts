@@ -191,3 +191,60 @@ describe('custom plugins and PUT /apisix/admin/plugins/reload', () => {
     }
   });
 });
+
+describe('the plugin kit in a custom plugin', () => {
+  let dir: string;
+  let gw: TestGateway;
+  let upstream: TestUpstream;
+
+  before(async () => {
+    // Outside any package, so tsx loads the plugin as CommonJS: both resolution paths of the SDK.
+    dir = mkdtempSync(join(tmpdir(), 'tollgate-kit-'));
+    mkdirSync(join(dir, 'crew-pass'));
+    writeFileSync(
+      join(dir, 'crew-pass', 'index.ts'),
+      `import { definePlugin, type ConsumerLookup } from 'tollgate';
+import { attachConsumer, unauthorized } from 'tollgate/kit';
+
+export default definePlugin<Record<string, never>, ConsumerLookup>({
+  name: 'crew-pass',
+  version: '1.0.0',
+  priority: 2440,
+  type: 'auth',
+  schema: { type: 'object', additionalProperties: false, properties: {} },
+  consumerSchema: { type: 'object', additionalProperties: false, required: ['pass'], properties: { pass: { type: 'string', minLength: 8, writeOnly: true } } },
+  credentialField: 'pass',
+  credentials: () => ({ headers: ['x-pass'], query: [] }),
+  create: (_conf, _route, api) => api.consumers,
+  rewrite(ctx, _conf, consumers) {
+    const pass = ctx.get('x-pass');
+    const consumer = pass ? consumers.find('crew-pass', 'pass', pass) : undefined;
+    if (!consumer) throw unauthorized('GW_AUTH_CREW_PASS', 'missing or invalid pass', 'Pass realm="crew"');
+    attachConsumer(ctx, consumer);
+  },
+});
+`,
+    );
+    upstream = await startUpstream();
+    gw = await startTestGateway({ overrides: { plugin_dirs: [dir] } });
+  });
+  after(async () => {
+    await gw.stop();
+    await upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("imports 'tollgate/kit' from wherever it lives, and gets the built-ins' auth behaviour", async () => {
+    expect((await gw.admin('PUT', '/consumers', { username: 'deckhand', plugins: { 'crew-pass': { pass: 'crew-pass-0123' } } })).status).to.equal(201);
+    const put = await gw.admin('PUT', '/routes/crew', { uri: '/crew', upstream: { nodes: { [upstream.address]: 1 } }, plugins: { 'crew-pass': {} } });
+    expect(put.status, put.text).to.equal(201);
+    const refused = await gw.get('/crew');
+    expect(refused.status).to.equal(401);
+    expect(refused.json).to.deep.equal({ message: 'missing or invalid pass' });
+    expect(refused.headers['www-authenticate']).to.equal('Pass realm="crew"');
+    // A client cannot name itself: attachConsumer sets the identity header, the proxy drops the client's.
+    const admitted = await gw.get('/crew', { 'x-pass': 'crew-pass-0123', 'x-consumer-username': 'captain' });
+    expect(admitted.status).to.equal(200);
+    expect(admitted.json.headers['x-consumer-username']).to.equal('deckhand');
+  });
+});

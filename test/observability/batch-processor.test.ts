@@ -1,9 +1,9 @@
 /**
- * The batch processor on its own (core/batch-processor.ts): when batches go out, how failures are
+ * The batch processor on its own (plugins/kit/batch-processor.ts): when batches go out, how failures are
  * retried, what is dropped and counted, and how closing flushes.
  */
 import { expect } from 'chai';
-import { BatchProcessor, type BatchOptions, type DropReason } from '../../core/batch-processor.js';
+import { BatchProcessor, type BatchOptions, type DropReason } from '../../plugins/kit/index.js';
 import { waitFor } from '../helpers/processes.js';
 
 const OPTIONS: BatchOptions = { batchMaxSize: 3, inactiveTimeoutMs: 100, bufferDurationMs: 10_000, maxRetryCount: 0, retryDelayMs: 0, maxPendingEntries: 100, maxConcurrentBatches: 1 };

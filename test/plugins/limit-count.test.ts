@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { storeFailureCount } from '../../core/limits.js';
+import { storeFailureCount } from '../../plugins/kit/index.js';
 import { http, spawnGateway, startTestGateway, type GatewayProcess, type TestGateway } from '../helpers/gateway.js';
 import { adopt, waitFor } from '../helpers/processes.js';
 import { sharedRedis, startRedis, type TestRedis } from '../helpers/redis.js';

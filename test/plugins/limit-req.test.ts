@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { request } from 'undici';
-import { storeFailureCount } from '../../core/limits.js';
+import { storeFailureCount } from '../../plugins/kit/index.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { adopt, waitFor } from '../helpers/processes.js';
 import { sharedRedis, startRedis, type TestRedis } from '../helpers/redis.js';

@@ -4,9 +4,13 @@
  * gateway: the token in a `consumerSchema` (writeOnly, kept unique by `credentialField`), and
  * `credentials(conf)` naming where the token travels, so file-logger and http-logger redact it
  * wherever the plugin is configured — a route, a service, a plugin_config, a global rule.
+ * The shared steps come from the plugin kit, as key-auth and jwt-auth take them: `attachConsumer`
+ * (the consumer on the context, the identity headers to the upstream) and `unauthorized` (APISIX's
+ * 401 shape with its challenge).
  * Phase: rewrite (authentication comes before every access-phase plugin). Fails closed: 401.
  */
-import { definePlugin, GatewayError, type ConsumerLookup } from 'tollgate';
+import { definePlugin, type ConsumerLookup } from 'tollgate';
+import { attachConsumer, unauthorized } from 'tollgate/kit';
 
 interface TeamTokenConf {
   header: string;
@@ -43,8 +47,7 @@ export default definePlugin<TeamTokenConf, ConsumerLookup>({
     const token = ctx.get(conf.header) || (conf.query ? ctx.gateway.var(`arg_${conf.query}`) : undefined);
     const consumer = token ? consumers.find('team-token-auth', 'token', token) : undefined;
     // The same answer for a missing and a wrong token, and never the token itself.
-    if (!consumer) throw new GatewayError(401, 'GW_AUTH_TEAM_TOKEN', 'missing or invalid team token', { headers: { 'WWW-Authenticate': 'Token realm="team"' } });
-    ctx.gateway.consumer = consumer;
-    ctx.gateway.upstream.headers.set('x-consumer-username', consumer.username);
+    if (!consumer) throw unauthorized('GW_AUTH_TEAM_TOKEN', 'missing or invalid team token', 'Token realm="team"');
+    attachConsumer(ctx, consumer);
   },
 });

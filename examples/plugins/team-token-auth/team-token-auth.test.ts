@@ -45,7 +45,11 @@ describe('example plugin team-token-auth', () => {
   });
 
   it('answers 401 to a missing or wrong token, and to a client naming itself', async () => {
-    expect((await gw.get('/crew')).status).to.equal(401);
+    const missing = await gw.get('/crew');
+    expect(missing.status).to.equal(401);
+    // APISIX's 401 shape and challenge, from tollgate/kit's `unauthorized`.
+    expect(missing.json).to.deep.equal({ message: 'missing or invalid team token' });
+    expect(missing.headers['www-authenticate']).to.equal('Token realm="team"');
     expect((await gw.get('/crew', { 'x-crew': 'not-the-token-at-all' })).status).to.equal(401);
     expect((await gw.get('/crew', { 'x-consumer-username': 'crew' })).status).to.equal(401);
   });

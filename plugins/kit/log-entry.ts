@@ -13,21 +13,16 @@
  * always redacted whole.
  */
 import { hostname } from 'node:os';
-import type { GatewayContext } from './context.js';
-import type { CredentialNames } from './credentials.js';
-import { setOwn } from './own.js';
-import type { ToolCallRecord } from './tool-calls.js';
+import type { GatewayContext } from '../../core/context.js';
+import type { CredentialNames } from '../../core/credentials.js';
+import { setOwn } from '../../core/own.js';
+import { responseStatus } from '../../core/respond.js';
+import type { ToolCallRecord } from '../../core/tool-calls.js';
 
 export const REDACTED = '[redacted]';
 
 /** Header, query and cookie names whose values never reach a log entry (the request's `ctx.gateway.credentials`). */
 export type Redaction = CredentialNames;
-
-/** The status the client got: nginx's 499 when it left before being answered. */
-export function responseStatus(ctx: GatewayContext): number {
-  const { res } = ctx;
-  return res.headersSent || res.writableFinished ? res.statusCode : 499;
-}
 
 export interface EntryOptions {
   redaction: Redaction;

@@ -4,11 +4,11 @@
  * audit switches), capturing request and response bodies without disturbing the stream, and
  * subscribing to a route's MCP tool calls for audit entries.
  */
-import { GLOBAL_RULES_ROUTE_ID, type GatewayContext, type RouteInfo } from './context.js';
+import { GLOBAL_RULES_ROUTE_ID, type GatewayContext, type RouteInfo } from '../../core/context.js';
 import { BodyCapture, cappedText, requestLogEntry, toolCallAuditEntry } from './log-entry.js';
-import type { PluginApi } from './plugin.js';
-import type { JsonSchema } from './schema.js';
-import { ALL_ROUTES } from './tool-calls.js';
+import type { PluginApi } from '../../core/plugin.js';
+import type { JsonSchema } from '../../core/schema.js';
+import { ALL_ROUTES } from '../../core/tool-calls.js';
 
 export interface LogSinkConf {
   log_format?: Record<string, unknown>;

@@ -4,8 +4,8 @@
  * shape. A client cannot assert an identity: the proxy drops every `X-Consumer-*` and
  * `X-Credential-Identifier` header a client sent, on every route (faults-checklist B-07).
  */
-import type { ConsumerInfo, GatewayContext } from './context.js';
-import { GatewayError } from './errors.js';
+import type { ConsumerInfo, GatewayContext } from '../../core/context.js';
+import { GatewayError } from '../../core/errors.js';
 
 /** The header naming the authenticated consumer to the upstream (APISIX, Kong). */
 export const CONSUMER_USERNAME_HEADER = 'x-consumer-username';

@@ -1,0 +1,42 @@
+/**
+ * The plugin kit (`import { … } from 'tollgate/kit'`): what the built-in plugins share, public so
+ * that a custom plugin can do what they do without copying them. None of it is the kernel — the
+ * core never imports the kit — and no plugin imports another plugin: what two plugins share lives
+ * here. An algorithm only one plugin uses stays in that plugin's folder (limit-count's window
+ * counter, limit-req's leaky bucket, limit-conn's counter).
+ *
+ * - Authentication: attach the consumer a credential names, APISIX's 401 (key-auth, jwt-auth).
+ * - Limits: APISIX's `key_type`/`key` and Redis `policy` fields, the Redis a policy names, the
+ *   Redis-unavailable policy (fail closed or `allow_degradation`), state shared across route
+ *   versions, the rejection answer, waiting without outliving the client (limit-req,
+ *   limit-count, limit-conn, api-breaker).
+ * - Logging: APISIX's log entry and `log_format`, body capture, MCP tool-call audit entries,
+ *   the attributes both log sinks take, and APISIX's batch processor (file-logger, http-logger).
+ */
+export { attachConsumer, unauthorized, withoutQueryParam, CONSUMER_USERNAME_HEADER, CREDENTIAL_HEADER, CUSTOM_ID_HEADER } from './auth.js';
+
+export { keyProperties, keyResolver, ruleKeyResolver, templateResolver, type KeyType, type LimitKeyOf } from './limit-key.js';
+export {
+  POLICY_PROPERTIES,
+  withPolicy,
+  checkPolicy,
+  limitRedis,
+  ensureReady,
+  type LimitPolicy,
+  type PolicyConf,
+  type LimitRedis,
+  type RedisHandle,
+} from './limit-policy.js';
+export {
+  StoreFailurePolicy,
+  storeFailureCount,
+  limitRejection,
+  DEGRADED_LOG_INTERVAL_MS,
+  STORE_RETRY_AFTER,
+} from './store-failure.js';
+export { SharedStates, confVersion, limitNamespace } from './shared-states.js';
+export { delay } from './delay.js';
+
+export { requestLogEntry, toolCallAuditEntry, BodyCapture, cappedText, REDACTED, type Redaction, type EntryOptions } from './log-entry.js';
+export { LogSinkRoute, LOG_SINK_PROPERTIES, LOG_FORMAT_SCHEMA, LOG_SINK_TAPS, type LogSinkConf } from './log-sink.js';
+export { BatchProcessor, type BatchOptions, type BatchEvents, type DropReason, type SendBatch } from './batch-processor.js';
