@@ -3,7 +3,8 @@
  * unless that address is a configured trusted proxy; a client-supplied X-Forwarded-For or
  * X-Real-IP is never believed otherwise (CVE-2022-24112).
  */
-import { BlockList, isIPv6 } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
+import { BlockList, isIP, isIPv6 } from 'node:net';
 import { addressProblem } from './address.js';
 
 /** Throws an Error naming the entry when one is not an address or CIDR (see addressProblem). */
@@ -30,22 +31,76 @@ export function addressIn(list: BlockList, address: string): boolean {
   return list.check(address, isIPv6(address) ? 'ipv6' : 'ipv4');
 }
 
+/**
+ * Finds the client address behind trusted proxies, as nginx's realip module does with
+ * `real_ip_recursive on`: the header's entries are walked from the nearest hop outwards and the
+ * first address that is not a trusted proxy is the client (every hop trusted: the farthest).
+ * Text that is not an address never becomes the client — it would reach allow-lists, limit keys
+ * and logs as one. Deeper in the list it ends the walk: a hop we trust vouched only for the
+ * address it saw, so that address is the client. As the nearest entry, the one the trusted
+ * peer itself vouches for, it is refused: falling back to the peer would hand every client of a
+ * misbehaving proxy the proxy's own address, which allow-lists often name.
+ */
 export class ClientAddressResolver {
   private readonly trusted?: BlockList;
+  private readonly header: string;
 
-  constructor(trustedProxies: readonly string[]) {
+  constructor(
+    trustedProxies: readonly string[],
+    private readonly headerName = 'X-Forwarded-For',
+  ) {
     if (trustedProxies.length > 0) this.trusted = buildBlockList(trustedProxies);
+    this.header = headerName.toLowerCase();
   }
 
-  resolve(socketAddress: string | undefined, forwardedFor: string | string[] | undefined): string {
-    const peer = plainAddress(socketAddress);
-    if (!this.trusted || !forwardedFor || !addressIn(this.trusted, peer)) return peer;
-    const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',');
-    // Walk from the nearest hop outwards; the first address we do not trust is the client.
-    for (let i = hops.length - 1; i >= 0; i--) {
-      const hop = plainAddress(hops[i].trim());
-      if (hop && !addressIn(this.trusted, hop)) return hop;
-    }
-    return peer;
+  /** Whether the connection comes from a trusted proxy (whose X-Forwarded-* values are kept). */
+  trusts(socketAddress: string | undefined): boolean {
+    return this.trusted !== undefined && addressIn(this.trusted, plainAddress(socketAddress));
   }
+
+  /** Throws an Error naming the header when a trusted proxy's nearest entry is not an address. */
+  resolve(socketAddress: string | undefined, headers: IncomingHttpHeaders): string {
+    const peer = plainAddress(socketAddress);
+    if (!this.trusted) return peer;
+    const forwarded = headers[this.header];
+    if (!forwarded || !addressIn(this.trusted, peer)) return peer;
+    const hops = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded).split(',');
+    let client = peer;
+    let nearest = true;
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const entry = hops[i].trim();
+      if (entry === '') continue;
+      const hop = hopAddress(entry);
+      if (hop === undefined) {
+        if (nearest) throw new Error(`${this.headerName} from a trusted proxy does not end with an IP address: ${JSON.stringify(entry.slice(0, 64))}`);
+        return client;
+      }
+      nearest = false;
+      client = hop;
+      if (!addressIn(this.trusted, hop)) return hop;
+    }
+    return client;
+  }
+}
+
+/**
+ * The address in one forwarded entry: `1.2.3.4`, `2001:db8::1`, or with a port as some load
+ * balancers write it (`1.2.3.4:5678`, `[2001:db8::1]:5678`, `[2001:db8::1]`); undefined otherwise.
+ */
+function hopAddress(entry: string): string | undefined {
+  let address = entry;
+  if (address.startsWith('[')) {
+    const close = address.indexOf(']');
+    if (close < 0 || (close !== address.length - 1 && !(address[close + 1] === ':' && isPort(address.slice(close + 2))))) return undefined;
+    address = address.slice(1, close);
+    return isIPv6(address) ? address : undefined;
+  }
+  const colon = address.indexOf(':');
+  if (colon > 0 && colon === address.lastIndexOf(':') && isPort(address.slice(colon + 1))) address = address.slice(0, colon);
+  address = plainAddress(address);
+  return isIP(address) ? address : undefined;
+}
+
+function isPort(text: string): boolean {
+  return /^\d{1,5}$/.test(text) && Number(text) <= 65535;
 }

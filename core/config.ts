@@ -26,6 +26,7 @@ export interface GatewayConfig {
     workers: number;
     data_dir: string;
     trusted_proxies: string[];
+    real_ip_header: string;
   };
   admin: {
     enabled: boolean;
@@ -98,6 +99,8 @@ const configSchema = {
         workers: { type: 'integer', minimum: 1, maximum: 1, default: 1 },
         data_dir: { type: 'string', minLength: 1, default: './data' },
         trusted_proxies: { type: 'array', items: { type: 'string' }, default: [] },
+        // nginx's real_ip_header: the header a trusted proxy names the client in.
+        real_ip_header: { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", default: 'X-Forwarded-For' },
       },
     },
     admin: {

@@ -66,7 +66,7 @@ export class DataPlane {
 
   constructor(private readonly options: DataPlaneOptions) {
     const { config } = options;
-    this.clientAddress = new ClientAddressResolver(config.gateway.trusted_proxies);
+    this.clientAddress = new ClientAddressResolver(config.gateway.trusted_proxies, config.gateway.real_ip_header);
     // Koa supplies the context plugins program against; the request loop is ours (core/respond.ts).
     this.app = new Koa();
     this.app.silent = true;
@@ -184,7 +184,7 @@ export class DataPlane {
       state = new RequestState(
         randomUUID(),
         startTime,
-        this.clientAddress.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']),
+        this.clientAddress.resolve(req.socket.remoteAddress, req.headers),
         target.path,
         target.query,
         hostName(authority),
@@ -193,6 +193,7 @@ export class DataPlane {
         req,
       );
       state.authority = target.authority;
+      state.peerTrusted = this.clientAddress.trusts(req.socket.remoteAddress);
     } catch (err) {
       ctx.status = 400;
       ctx.body = { error_msg: (err as Error).message };

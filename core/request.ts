@@ -27,6 +27,8 @@ export class RequestState implements GatewayState {
   onClientGone?: () => void;
   /** The authority of an absolute-form request target, which the upstream gets as its Host (pass_host: pass). */
   authority?: string;
+  /** The connection comes from a trusted proxy (gateway.trusted_proxies): its X-Forwarded-* values are kept. */
+  peerTrusted = false;
   /** The client sent `Expect: 100-continue` and has not been told to send its body yet. */
   awaitingContinue = false;
   /** Set once the response has been handed to the client (or the client left). */

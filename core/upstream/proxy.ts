@@ -221,7 +221,12 @@ function upstreamHeaders(ctx: GatewayContext, state: RequestState, upstream: Ups
   const edits = state.upstream.headerEdits;
   const connectionListed = connectionTokens(req.headers.connection);
   const out: string[] = [];
-  let forwardedFor: string | undefined;
+  // What the upstream is told about the original request: the gateway's view, but a trusted
+  // proxy's own values are kept (APISIX's trusted_addresses); null when a plugin removed it.
+  let forwardedFor: string | null | undefined;
+  let forwardedProto: string | null = state.scheme;
+  let forwardedHost: string | null = state.host;
+  let forwardedPort: string | null = String(state.serverPort);
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
     if (HOP_BY_HOP.has(name) || (connectionListed && connectionListed.has(name))) continue;
@@ -230,25 +235,36 @@ function upstreamHeaders(ctx: GatewayContext, state: RequestState, upstream: Ups
     if (name.startsWith('x-consumer-') || name === 'x-credential-identifier') continue;
     if (GATEWAY_SET.has(name)) {
       if (name === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${raw[i + 1]}` : raw[i + 1];
+      else if (state.peerTrusted && raw[i + 1] !== '') {
+        if (name === 'x-forwarded-proto') forwardedProto = raw[i + 1];
+        else if (name === 'x-forwarded-host') forwardedHost = raw[i + 1];
+        else if (name === 'x-forwarded-port') forwardedPort = raw[i + 1];
+      }
       continue;
     }
     if (edits !== undefined && edits.has(name)) continue;
     out.push(raw[i], raw[i + 1]);
   }
-  if (edits !== undefined) {
-    for (const [name, value] of edits) if (value !== null && !GATEWAY_SET.has(name) && !HOP_BY_HOP.has(name)) out.push(name, value);
-  }
   const host =
     state.upstream.host ??
     (upstream.passHost === 'node' ? node.address : upstream.passHost === 'rewrite' ? (upstream.upstreamHost ?? node.address) : (state.authority ?? req.headers.host ?? node.address));
-  out.push(
-    'host', host,
-    'x-real-ip', state.clientIp,
-    'x-forwarded-for', forwardedFor ? `${forwardedFor}, ${state.clientIp}` : state.clientIp,
-    'x-forwarded-proto', state.scheme,
-    'x-forwarded-host', state.host,
-    'x-forwarded-port', String(state.serverPort),
-  );
+  out.push('host', host, 'x-real-ip', state.clientIp);
+  if (edits !== undefined) {
+    for (const [name, value] of edits) {
+      if (value !== null && !GATEWAY_SET.has(name) && !HOP_BY_HOP.has(name)) out.push(name, value);
+    }
+    // A route may say what the upstream is told about the original request (APISIX lets
+    // proxy-rewrite set or remove X-Forwarded-*); Host and X-Real-IP stay the gateway's.
+    if (edits.has('x-forwarded-for')) forwardedFor = edits.get('x-forwarded-for');
+    if (edits.has('x-forwarded-proto')) forwardedProto = edits.get('x-forwarded-proto') ?? null;
+    if (edits.has('x-forwarded-host')) forwardedHost = edits.get('x-forwarded-host') ?? null;
+    if (edits.has('x-forwarded-port')) forwardedPort = edits.get('x-forwarded-port') ?? null;
+  }
+  // The client's address is always the last hop of X-Forwarded-For, whatever a plugin set.
+  out.push('x-forwarded-for', forwardedFor ? `${forwardedFor}, ${state.clientIp}` : state.clientIp);
+  if (forwardedProto !== null) out.push('x-forwarded-proto', forwardedProto);
+  if (forwardedHost !== null) out.push('x-forwarded-host', forwardedHost);
+  if (forwardedPort !== null) out.push('x-forwarded-port', forwardedPort);
   return out;
 }
 

@@ -70,16 +70,25 @@ export class CompiledHeaderEdits {
     this.remove = (edits.remove ?? []).map((k) => k.toLowerCase());
   }
 
-  /** In APISIX's order: remove, then set (replaces), then add (appends to the client's value). */
+  /**
+   * In APISIX's order (proxy-rewrite.lua): add (appends to the client's value), then set
+   * (replaces, so it beats an add of the same header), then remove (beats both). A set whose
+   * value is empty, or whose variables all resolve to nothing, removes the header: APISIX sends
+   * no header for `""` or for an unknown `$var` rather than an empty one.
+   */
   apply(ctx: GatewayContext): void {
     const plan = ctx.gateway.upstream;
     const lookup = (name: string) => ctx.gateway.var(name);
-    for (const name of this.remove) plan.headers.set(name, null);
-    for (const [name, value] of this.set) plan.headers.set(name, expandVariables(value, lookup, headerValueEscape));
     for (const [name, value] of this.add) {
-      const existing = plan.headers.get(name) ?? ctx.get(name);
       const added = expandVariables(value, lookup, headerValueEscape);
+      if (added === '') continue;
+      const existing = plan.headers.has(name) ? plan.headers.get(name) : ctx.get(name);
       plan.headers.set(name, existing ? `${existing}, ${added}` : added);
     }
+    for (const [name, value] of this.set) {
+      const resolved = expandVariables(value, lookup, headerValueEscape);
+      plan.headers.set(name, resolved === '' ? null : resolved);
+    }
+    for (const name of this.remove) plan.headers.set(name, null);
   }
 }

@@ -42,6 +42,9 @@ function headerLines(req: IncomingMessage, skip: Set<string>): string {
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i].toLowerCase();
     if (skip.has(name)) continue;
+    // HTTP/1.1's default said aloud (undici always says it; nginx's upstream keepalive clears
+    // the header): the same connection behaviour as no header, which is what APISIX's tests print.
+    if (name === 'connection' && req.rawHeaders[i + 1].toLowerCase() === 'keep-alive') continue;
     seen.set(name, (seen.get(name) ?? '') + req.rawHeaders[i + 1]);
   }
   return [...seen.keys()].sort().map((k) => `${k}: ${seen.get(k)}\n`).join('');

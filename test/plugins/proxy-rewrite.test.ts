@@ -113,6 +113,45 @@ describe('plugin proxy-rewrite', () => {
       expect(res.json.url).to.equal('/elsewhere?keep=1');
     });
 
+    it('removes a header set to "" (APISIX proxy-rewrite.t TEST 19, 20)', async () => {
+      await route('empty', '/empty', { headers: { 'X-Api-Engine': 'APISIX', 'X-Api-Test': '' } });
+      const res = await gw.get('/empty', { 'x-api-test': 'foo', 'x-api-engine': 'bar' });
+      expect(res.json.headers['x-api-engine']).to.equal('APISIX');
+      expect(res.json.headers).to.not.have.property('x-api-test');
+    });
+
+    it('sends no header whose variables resolve to nothing (APISIX proxy-rewrite.t TEST 38, 39)', async () => {
+      await route('novar', '/novar', { headers: { set: { 'X-Api': '$helle', Name: '$arg_world', 'X-Key': '$http_key', Version: 'fixed' }, add: { 'X-Added': '$arg_none' } } });
+      const res = await gw.get('/novar', { 'x-added': 'client' });
+      expect(res.json.headers).to.not.have.any.keys('x-api', 'name', 'x-key');
+      expect(res.json.headers.version).to.equal('fixed');
+      // An add that resolves to nothing adds nothing: the client's value arrives alone.
+      expect(res.json.headers['x-added']).to.equal('client');
+    });
+
+    it('lets set beat add, and remove beat both, on the same header (APISIX proxy-rewrite3.t TEST 19, 20)', async () => {
+      await route('order', '/order', { headers: { add: { 'X-Both': 'added', 'X-Gone': 'added' }, set: { 'X-Both': 'set', 'X-Gone': 'set' }, remove: ['X-Gone'] } });
+      const res = await gw.get('/order', { 'x-both': 'client', 'x-gone': 'client' });
+      expect(res.json.headers['x-both']).to.equal('set');
+      expect(res.json.headers).to.not.have.property('x-gone');
+    });
+
+    it('sends the X-Forwarded-Proto, -Host and -Port a route sets, and none it removes (APISIX proxy-rewrite2.t)', async () => {
+      await route('xf', '/xf', { headers: { set: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Port': '10080' }, remove: ['X-Forwarded-Host'] } });
+      const res = await gw.get('/xf', { 'x-forwarded-proto': 'grpc' });
+      expect(res.json.headers['x-forwarded-proto']).to.equal('https');
+      expect(res.json.headers['x-forwarded-port']).to.equal('10080');
+      expect(res.json.headers).to.not.have.property('x-forwarded-host');
+    });
+
+    it('appends the client address to an X-Forwarded-For a route sets; Host and X-Real-IP stay the gateway\'s', async () => {
+      await route('xff', '/xff', { headers: { set: { 'X-Forwarded-For': '22.22.22.22', 'X-Real-IP': '6.6.6.6', Host: 'evil.example' } } });
+      const res = await gw.get('/xff');
+      expect(res.json.headers['x-forwarded-for']).to.equal('22.22.22.22, 127.0.0.1');
+      expect(res.json.headers['x-real-ip']).to.equal('127.0.0.1');
+      expect(res.json.headers.host).to.not.equal('evil.example');
+    });
+
     it('accepts the legacy flat headers map as set', async () => {
       await route('flat', '/flat', { headers: { 'X-Flat': 'yes' } });
       expect((await gw.get('/flat')).json.headers['x-flat']).to.equal('yes');

@@ -9,7 +9,8 @@ const host = (h: string, status = 200, path = '/hello'): Step =>
   status === 200 ? { req: `GET ${path}`, headers: { host: h }, status, text: 'hello world\n' } : { req: `GET ${path}`, headers: { host: h }, status, error: '404 Route Not Found' };
 const HELLO: Step = { req: 'GET /hello', status: 200, text: 'hello world\n' };
 const MISSED: Step = { req: 'GET /hello', status: 404, error: '404 Route Not Found' };
-const REAL_IP = { gateway: { trusted_proxies: ['127.0.0.1'] } };
+/** APISIX's t/node/remote_addrs.t: `real_ip_header X-Real-IP; set_real_ip_from 127.0.0.1`. */
+const REAL_IP = { gateway: { trusted_proxies: ['127.0.0.1'], real_ip_header: 'X-Real-IP' } };
 
 export default {
   area: 'node/routing',
