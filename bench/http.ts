@@ -6,16 +6,17 @@
  * CPU 0 while the upstream and the load generator share CPU 1, so "one worker" means one core.
  * Contenders take turns over several rounds (medians shown; ratios are taken within a round, under
  * the same background load), and each one's CPU time per request is read from /proc: on a shared
- * machine that figure moves much less than requests per second.
+ * machine that figure moves much less than requests per second. With `--rev <commit>` every
+ * Tollgate scenario also runs on that revision's build, in the same rounds.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { RouteMatcher } from '../routes/matcher.js';
-import { cpuMicros, GATEWAY_NODE_FLAGS, hasTaskset, launch, launched, median, printTable, runLoad, sleep, type LoadResult } from './lib.js';
+import { cpuMicros, hasTaskset, launch, launched, median, percent, printTable, rpsRatio, cpuRatio, runLoad, sleep, startGateway, type LoadResult, type Round } from './lib.js';
+import type { Build } from './revision.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
@@ -27,25 +28,20 @@ interface Contender {
   name: string;
   url: string;
   pid: number;
+  /** The same scenario on the other build, when the run compares two (its index in the contenders). */
+  counterpart?: number;
   before?: () => Promise<void>;
   after?: () => Promise<void>;
 }
 
-async function startGateway(dataDir: string): Promise<{ url: string; admin: string; pid: number }> {
-  const { child, output } = await launch('0', process.execPath, [...GATEWAY_NODE_FLAGS, join(root, 'dist/bin/tollgate.js'), 'start'], /admin key/, {
+function startHttpGateway(build: Build, dataDir: string) {
+  return startGateway(build, '0', {
     TOLLGATE_DATA_DIR: dataDir,
     TOLLGATE_ADMIN_KEY: ADMIN_KEY,
-    TOLLGATE_LISTEN: '127.0.0.1:0',
-    TOLLGATE_ADMIN_LISTEN: '127.0.0.1:0',
-    TOLLGATE_STATUS_LISTEN: '127.0.0.1:0',
-    TOLLGATE_METRICS_LISTEN: '127.0.0.1:0',
     // The routing figures stay comparable with those recorded before the access log existed;
     // bench plugins measures what it costs.
     TOLLGATE_ACCESS_LOG: 'false',
-    TOLLGATE_LOG_LEVEL: 'warn',
-  }, root);
-  const find = (label: string) => new RegExp(`${label}\\s+(http://\\S+)`).exec(output())![1];
-  return { url: find('data plane'), admin: find('admin api'), pid: child.pid! };
+  });
 }
 
 async function admin(base: string, method: string, path: string, body?: unknown): Promise<number> {
@@ -88,9 +84,9 @@ function matchCost(count: number): number {
   return Number(process.hrtime.bigint() - start) / rounds / 1000;
 }
 
-export async function run(): Promise<void> {
-  process.stdout.write(`building dist/ …\n`);
-  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+export const comparesBuilds = true;
+
+export async function run(builds: Build[]): Promise<void> {
   const dirs: string[] = [];
   try {
     const upstream = await launch('1', process.execPath, [join(root, 'bench/fixtures/upstream.mjs')], /port \d+/);
@@ -98,43 +94,50 @@ export async function run(): Promise<void> {
     const bare = await launch('0', process.execPath, [join(root, 'bench/fixtures/bare-proxy.mjs'), `http://${upstreamAddress}`], /port \d+/);
     const bareUrl = `http://127.0.0.1:${/port (\d+)/.exec(bare.output())![1]}/plain`;
 
-    const dataDir = mkdtempSync(join(tmpdir(), 'bench-http-'));
-    dirs.push(dataDir);
-    const gw = await startGateway(dataDir);
-    await admin(gw.admin, 'PUT', '/upstreams/up', { nodes: { [upstreamAddress]: 1 } });
-    await admin(gw.admin, 'PUT', '/routes/plain', { uri: '/plain', upstream_id: 'up' });
-    await admin(gw.admin, 'PUT', '/routes/plugins', {
-      uri: '/with-plugins/*',
-      upstream_id: 'up',
-      plugins: { 'proxy-rewrite': { regex_uri: ['^/with-plugins/(.*)', '/$1'], headers: { set: { 'x-bench': 'yes' } } }, 'request-id': {} },
-    });
-
-    const bigDir = mkdtempSync(join(tmpdir(), 'bench-http-10k-'));
-    dirs.push(bigDir);
-    writeBigCatalog(bigDir, 10_000, upstreamAddress);
-    const big = await startGateway(bigDir);
-    const started = performance.now();
-    for (let i = 0; i < 20; i++) await admin(big.admin, 'PUT', `/routes/extra${i}`, { uri: `/extra/${i}`, upstream_id: 'up' });
-    process.stdout.write(`admin PUT with 10,000 routes in the catalog: ${((performance.now() - started) / 20).toFixed(1)} ms per write (until served)\n`);
-
     const globalRule = { plugins: { 'proxy-rewrite': { headers: { set: { 'x-global': '1' } } } } };
-    const contenders: Contender[] = [
-      { name: 'bare node:http + undici proxy', url: bareUrl, pid: bare.child.pid! },
-      { name: 'tollgate: plain route', url: `${gw.url}/plain`, pid: gw.pid },
-      { name: 'tollgate: plain among 10,000 routes', url: `${big.url}/plain`, pid: big.pid },
-      {
-        name: 'tollgate: proxy-rewrite + request-id + global rule',
-        url: `${gw.url}/with-plugins/plain`,
-        pid: gw.pid,
-        before: async () => void (await admin(gw.admin, 'PUT', '/global_rules/g', globalRule)),
-        after: async () => void (await admin(gw.admin, 'DELETE', '/global_rules/g')),
-      },
-    ];
+    const contenders: Contender[] = [{ name: 'bare node:http + undici proxy', url: bareUrl, pid: bare.child.pid! }];
+    const plainUrls: string[] = [];
+    for (const build of builds) {
+      const dataDir = mkdtempSync(join(tmpdir(), 'bench-http-'));
+      dirs.push(dataDir);
+      const gw = await startHttpGateway(build, dataDir);
+      await admin(gw.admin, 'PUT', '/upstreams/up', { nodes: { [upstreamAddress]: 1 } });
+      await admin(gw.admin, 'PUT', '/routes/plain', { uri: '/plain', upstream_id: 'up' });
+      await admin(gw.admin, 'PUT', '/routes/plugins', {
+        uri: '/with-plugins/*',
+        upstream_id: 'up',
+        plugins: { 'proxy-rewrite': { regex_uri: ['^/with-plugins/(.*)', '/$1'], headers: { set: { 'x-bench': 'yes' } } }, 'request-id': {} },
+      });
+
+      const bigDir = mkdtempSync(join(tmpdir(), 'bench-http-10k-'));
+      dirs.push(bigDir);
+      writeBigCatalog(bigDir, 10_000, upstreamAddress);
+      const big = await startHttpGateway(build, bigDir);
+      const started = performance.now();
+      for (let i = 0; i < 20; i++) await admin(big.admin, 'PUT', `/routes/extra${i}`, { uri: `/extra/${i}`, upstream_id: 'up' });
+      process.stdout.write(`${build.label}: admin PUT with 10,000 routes in the catalog: ${((performance.now() - started) / 20).toFixed(1)} ms per write (until served)\n`);
+
+      plainUrls.push(`${gw.url}/plain`);
+      contenders.push(
+        { name: `${build.label}: plain route`, url: `${gw.url}/plain`, pid: gw.pid },
+        { name: `${build.label}: plain among 10,000 routes`, url: `${big.url}/plain`, pid: big.pid },
+        {
+          name: `${build.label}: proxy-rewrite + request-id + global rule`,
+          url: `${gw.url}/with-plugins/plain`,
+          pid: gw.pid,
+          before: async () => void (await admin(gw.admin, 'PUT', '/global_rules/g', globalRule)),
+          after: async () => void (await admin(gw.admin, 'DELETE', '/global_rules/g')),
+        },
+      );
+    }
+    // Each scenario of this tree's build against the same scenario of the revision's.
+    const perBuild = (contenders.length - 1) / builds.length;
+    if (builds.length > 1) for (let i = 1; i <= perBuild; i++) contenders[i].counterpart = i + perBuild;
 
     process.stdout.write(
       `saturation: ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s per contender, taking turns${hasTaskset ? ', contender pinned to CPU 0' : ''}\n`,
     );
-    const rounds: Array<Array<LoadResult & { cpuPerRequest: number }>> = contenders.map(() => []);
+    const rounds: Round[][] = contenders.map(() => []);
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, contender] of contenders.entries()) {
         await contender.before?.();
@@ -145,32 +148,36 @@ export async function run(): Promise<void> {
         await contender.after?.();
       }
     }
-    const ratio = (i: number) => median(rounds[i].map((r, round) => r.rps / rounds[0][round].rps));
-    const bareCpu = median(rounds[0].map((r) => r.cpuPerRequest));
+    const other = builds[1]?.label;
+    const versusOther = other ? [`rps vs ${other}`, `CPU vs ${other}`] : [];
     printTable(
       'HTTP proxy, saturation (higher rps is better; medians over the rounds)',
-      contenders.map(({ name }, i) => ({
+      contenders.map(({ name, counterpart }, i) => ({
         name,
         rps: median(rounds[i].map((r) => r.rps)),
         'p50 ms': median(rounds[i].map((r) => r.p50)),
         'p99 ms': median(rounds[i].map((r) => r.p99)),
-        'rps vs bare': `${(ratio(i) * 100).toFixed(0)}%`,
+        'rps vs bare': percent(rpsRatio(rounds[i], rounds[0])),
         'CPU µs/req': median(rounds[i].map((r) => r.cpuPerRequest)),
-        'CPU vs bare': `${((bareCpu / median(rounds[i].map((r) => r.cpuPerRequest))) * 100).toFixed(0)}%`,
+        'CPU vs bare': percent(cpuRatio(rounds[i], rounds[0])),
+        ...(counterpart === undefined
+          ? {}
+          : { [versusOther[0]]: percent(rpsRatio(rounds[i], rounds[counterpart])), [versusOther[1]]: percent(cpuRatio(rounds[i], rounds[counterpart])) }),
         errors: rounds[i].reduce((sum, r) => sum + r.errors + r.non2xx, 0),
       })),
-      ['rps', 'p50 ms', 'p99 ms', 'rps vs bare', 'CPU µs/req', 'CPU vs bare', 'errors'],
+      ['rps', 'p50 ms', 'p99 ms', 'rps vs bare', 'CPU µs/req', 'CPU vs bare', ...versusOther, 'errors'],
     );
     process.stdout.write('"CPU vs bare": the bare proxy\'s CPU time per request over this one\'s, i.e. its throughput on a core of its own.\n');
+    if (other) process.stdout.write(`"vs ${other}": this tree's build against the same scenario on ${other}, in the same rounds.\n`);
 
     const rate = Math.round(median(rounds[0].map((r) => r.rps)) / 2);
     // Like saturation, the two take turns over the rounds and each round's added latency is
     // taken within the round: one burst of the machine's other work then spoils one round's
     // figure, not the result.
-    const halfLoad = [
+    const halfLoad: Array<[string, string]> = [
       ['bare node:http + undici proxy', bareUrl],
-      ['tollgate: plain route', `${gw.url}/plain`],
-    ] as const;
+      ...builds.map((build, i): [string, string] => [`${build.label}: plain route`, plainUrls[i]]),
+    ];
     const half: LoadResult[][] = halfLoad.map(() => []);
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, [, url]] of halfLoad.entries()) {

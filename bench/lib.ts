@@ -7,6 +7,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { Build } from './revision.js';
 
 export interface LoadOptions {
   url: string;
@@ -172,6 +174,21 @@ export function median(values: number[]): number {
   return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 }
 
+/** One contender's result in one round of a saturation run. */
+export type Round = LoadResult & { cpuPerRequest: number };
+
+/** The median over the rounds of a's rps over b's in the same round (same background load). */
+export function rpsRatio(a: Round[], b: Round[]): number {
+  return median(a.map((r, round) => r.rps / b[round].rps));
+}
+
+/** b's median CPU time per request over a's: a's throughput relative to b's on a core of its own. */
+export function cpuRatio(a: Round[], b: Round[]): number {
+  return median(b.map((r) => r.cpuPerRequest)) / median(a.map((r) => r.cpuPerRequest));
+}
+
+export const percent = (ratio: number): string => `${(ratio * 100).toFixed(0)}%`;
+
 export interface Launched {
   child: ChildProcess;
   output(): string;
@@ -182,7 +199,10 @@ export interface Launched {
  * `ready`. The caller ends it (every launched process is in `launched`).
  */
 export function launch(cpu: string, command: string, args: string[], ready: RegExp, env: Record<string, string> = {}, cwd?: string): Promise<Launched> {
-  const [cmd, argv] = pinned(cpu, command, args);
+  return launchUnpinned(...pinned(cpu, command, args), ready, env, cwd);
+}
+
+function launchUnpinned(cmd: string, argv: string[], ready: RegExp, env: Record<string, string> = {}, cwd?: string): Promise<Launched> {
   const child = spawn(cmd, argv, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   launched.push(child);
   let out = '';
@@ -195,13 +215,41 @@ export function launch(cpu: string, command: string, args: string[], ready: RegE
         resolve({ child, output: () => out });
       } else if (child.exitCode !== null) {
         clearInterval(timer);
-        reject(new Error(`${command} exited:\n${out}`));
+        reject(new Error(`${cmd} ${argv.join(' ')} exited:\n${out}`));
       }
     }, 20);
   });
 }
 
 export const launched: ChildProcess[] = [];
+
+export interface BenchGateway {
+  url: string;
+  admin: string;
+  pid: number;
+  output(): string;
+}
+
+/**
+ * `tollgate start` from a build's dist/ (as the `tollgate` bin runs it), every listener on a port
+ * the OS picks, pinned to `cpu` when given. Every build in a run starts the same way.
+ */
+export async function startGateway(build: Build, cpu: string | undefined, env: Record<string, string>, args: string[] = []): Promise<BenchGateway> {
+  const command = [...GATEWAY_NODE_FLAGS, join(build.root, 'dist/bin/tollgate.js'), 'start', ...args];
+  const gatewayEnv = {
+    TOLLGATE_LISTEN: '127.0.0.1:0',
+    TOLLGATE_ADMIN_LISTEN: '127.0.0.1:0',
+    TOLLGATE_STATUS_LISTEN: '127.0.0.1:0',
+    TOLLGATE_METRICS_LISTEN: '127.0.0.1:0',
+    TOLLGATE_LOG_LEVEL: 'warn',
+    ...env,
+  };
+  const { child, output } = cpu === undefined
+    ? await launchUnpinned(process.execPath, command, /admin key/, gatewayEnv, build.root)
+    : await launch(cpu, process.execPath, command, /admin key/, gatewayEnv, build.root);
+  const find = (label: string) => new RegExp(`${label}\\s+(http://\\S+)`).exec(output())![1];
+  return { url: find('data plane'), admin: find('admin api'), pid: child.pid!, output };
+}
 
 /** Node flags a gateway runs with, as the `tollgate` bin's shebang passes them (bin/v8-flags.ts). */
 export const GATEWAY_NODE_FLAGS = ['--no-allocation-site-pretenuring'];

@@ -6,7 +6,9 @@
  * - direct: over stdio, the client spawning the server itself (the baseline);
  * - floor: over Streamable HTTP to a trivial endpoint that answers at once (what HTTP and the
  *   client library cost on their own; bench/fixtures/mcp-floor-server.mjs);
- * - bridge streamable-http and bridge sse: through a real gateway process to the stdio server.
+ * - bridge streamable-http and bridge sse: through a real gateway process (built dist/) to the
+ *   stdio server; and, for the gateway's own cost per request, the floor behind a plain proxy route.
+ * With `--rev <commit>` the gateway rows run once per build (this tree's and the revision's).
  * With 1 and 16 concurrent sessions, each calling in a loop: calls/s, p50, p99, ratios to direct.
  * The bridge's own cost is its p50 minus the floor's p50 minus the direct p50. Also: time from
  * connect to the first result (session creation), and memory per idle session.
@@ -25,9 +27,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { spawnGateway, type GatewayProcess } from '../test/helpers/gateway.js';
+import { request } from 'undici';
 import { descendants } from '../test/helpers/processes.js';
-import { cpuMicros, printTable, sleep, type Row } from './lib.js';
+import { cpuMicros, launched, printTable, sleep, startGateway, type Row } from './lib.js';
+import type { Build } from './revision.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SERVER = process.env.BENCH_MCP_SERVER ? resolve(process.env.BENCH_MCP_SERVER) : join(ROOT, 'examples/mcp-servers/demo-server.mjs');
@@ -37,8 +40,11 @@ const WARMUP_CALLS = 200;
 const SESSION_COUNTS = [1, 16];
 const CREATION_SAMPLES = 10;
 const IDLE_SESSIONS = 16;
+const ADMIN_KEY = 'bench-admin-key-0123456789';
 
-type Way = 'direct' | 'floor' | 'floor via gateway proxy' | 'bridge streamable-http' | 'bridge sse';
+/** direct, floor, or a gateway contender: "<build>: floor via gateway proxy" / "bridge streamable-http" / "bridge sse". */
+type Way = string;
+const GATEWAY_WAYS = ['floor via gateway proxy', 'bridge streamable-http', 'bridge sse'] as const;
 
 interface Session {
   client: Client;
@@ -59,42 +65,54 @@ type Parties = () => Record<string, number[]>;
 /** CPU columns, in the order the table shows them. */
 const PARTIES = ['client', 'gateway', 'server'] as const;
 
-export async function run(): Promise<void> {
+export const comparesBuilds = true;
+
+export async function run(builds: Build[]): Promise<void> {
   // The SDK's SSE client passes one AbortSignal to every POST; undici lets go of its listeners
   // only at garbage collection, which floods the output with MaxListenersExceeded warnings.
   setMaxListeners(0);
   const work = mkdtempSync(join(tmpdir(), 'bench-mcp-'));
-  const config = join(work, 'config.yaml');
-  writeFileSync(config, `gateway:\n  data_dir: ${JSON.stringify(join(work, 'data'))}\nmcp:\n  max_children: 64\n`);
-  let gateway: GatewayProcess | undefined;
   let floor: ChildProcess | undefined;
   try {
-    gateway = await spawnGateway({ TOLLGATE_ADMIN_KEY: 'bench-admin-key-0123456789', TOLLGATE_LOG_LEVEL: 'warn', TOLLGATE_ACCESS_LOG: 'false' }, ['--config', config]);
-    const route = await gateway.admin('PUT', '/routes/bench', {
-      uri: '/bench/*',
-      plugins: { 'mcp-bridge': { base_uri: '/bench', command: 'node', args: [SERVER], max_sessions: 64 } },
-    });
-    if (route.status >= 300) throw new Error(`route: ${route.status} ${route.text}`);
     const started = await startFloor();
     floor = started.child;
-    // The gateway's own cost per request, for comparison: the floor endpoint behind a plain proxy route.
-    const proxied = await gateway.admin('PUT', '/routes/floor', {
-      uri: '/floor/*',
-      upstream: { type: 'roundrobin', nodes: { [new URL(started.url).host]: 1 } },
-    });
-    if (proxied.status >= 300) throw new Error(`route: ${proxied.status} ${proxied.text}`);
-    const open = opener(gateway.url, started.url);
-    const gatewayPid = gateway.child.pid!;
+    const open: Record<Way, () => Promise<Session>> = {};
+    const parties: Record<Way, Parties> = {};
+    const ways: Way[] = ['direct', 'floor'];
     // Direct children only: the gateway (and its own children) also descend from this process.
     const serversUnder = (parent: number) => descendants(parent).filter((p) => p.ppid === parent && p.command.includes(SERVER)).map((p) => p.pid);
-    const parties: Record<Way, Parties> = {
-      direct: () => ({ server: serversUnder(process.pid) }),
-      floor: () => ({ server: [started.child.pid!] }),
-      'floor via gateway proxy': () => ({ gateway: [gatewayPid], server: [started.child.pid!] }),
-      'bridge streamable-http': () => ({ gateway: [gatewayPid], server: serversUnder(gatewayPid) }),
-      'bridge sse': () => ({ gateway: [gatewayPid], server: serversUnder(gatewayPid) }),
-    };
-    const ways: Way[] = ['direct', 'floor', 'floor via gateway proxy', 'bridge streamable-http', 'bridge sse'];
+    Object.assign(open, opener(started.url));
+    parties.direct = () => ({ server: serversUnder(process.pid) });
+    parties.floor = () => ({ server: [started.child.pid!] });
+    // Only the bridge's figures name their gateway when a run compares builds.
+    const wayName = (build: Build, way: string) => (builds.length > 1 ? `${build.label}: ${way}` : way);
+    let memoryGateway: { pid: number; url: string } | undefined;
+    for (const [b, build] of builds.entries()) {
+      const config = join(work, `config-${b}.yaml`);
+      writeFileSync(config, `gateway:\n  data_dir: ${JSON.stringify(join(work, `data-${b}`))}\nmcp:\n  max_children: 64\n`);
+      const gateway = await startGateway(build, undefined, { TOLLGATE_ADMIN_KEY: ADMIN_KEY, TOLLGATE_ACCESS_LOG: 'false' }, ['--config', config]);
+      await admin(gateway.admin, '/routes/bench', {
+        uri: '/bench/*',
+        plugins: { 'mcp-bridge': { base_uri: '/bench', command: 'node', args: [SERVER], max_sessions: 64 } },
+      });
+      // The gateway's own cost per request, for comparison: the floor endpoint behind a plain proxy route.
+      await admin(gateway.admin, '/routes/floor', { uri: '/floor/*', upstream: { type: 'roundrobin', nodes: { [new URL(started.url).host]: 1 } } });
+      const urls: Record<(typeof GATEWAY_WAYS)[number], string> = {
+        'floor via gateway proxy': `${gateway.url}/floor/mcp`,
+        'bridge streamable-http': `${gateway.url}/bench/mcp`,
+        'bridge sse': `${gateway.url}/bench/sse`,
+      };
+      for (const way of GATEWAY_WAYS) {
+        const name = wayName(build, way);
+        ways.push(name);
+        open[name] = way === 'bridge sse' ? () => sse(urls[way]) : () => streamable(urls[way]);
+        parties[name] =
+          way === 'floor via gateway proxy'
+            ? () => ({ gateway: [gateway.pid], server: [started.child.pid!] })
+            : () => ({ gateway: [gateway.pid], server: serversUnder(gateway.pid) });
+      }
+      memoryGateway ??= { pid: gateway.pid, url: urls['bridge streamable-http'] };
+    }
 
     process.stdout.write(
       `mcp: tools/call echo, ${SECONDS} s per scenario after ${WARMUP_CALLS} warm-up calls per session, best of ${ROUNDS} rounds; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`,
@@ -146,13 +164,12 @@ export async function run(): Promise<void> {
     process.stdout.write(
       '"direct total / total": the share of direct throughput a contender can reach when every process competes for the same cores.\n',
     );
+    const isProxy = (way: Way) => way.endsWith('floor via gateway proxy');
     const cost = (way: Way, sessions: number) =>
-      results.get(`${way}/${sessions}`)!.p50 -
-      results.get(`floor/${sessions}`)!.p50 -
-      (way === 'floor via gateway proxy' ? 0 : results.get(`direct/${sessions}`)!.p50);
+      results.get(`${way}/${sessions}`)!.p50 - results.get(`floor/${sessions}`)!.p50 - (isProxy(way) ? 0 : results.get(`direct/${sessions}`)!.p50);
     printTable(
-      'bridge cost at p50 (bridge − floor − direct), ms; the proxy row is (proxy − floor), the gateway\'s own cost',
-      (['bridge streamable-http', 'bridge sse', 'floor via gateway proxy'] as Way[]).map((way) => ({
+      'bridge cost at p50 (bridge − floor − direct), ms; the proxy rows are (proxy − floor), the gateway\'s own cost',
+      ways.slice(2).map((way) => ({
         name: way,
         ...Object.fromEntries(SESSION_COUNTS.map((n) => [`${n} session${n > 1 ? 's' : ''}`, cost(way, n)])),
       })),
@@ -160,12 +177,12 @@ export async function run(): Promise<void> {
     );
 
     const creation: Row[] = [];
-    for (const way of ways.filter((w) => w !== 'floor via gateway proxy')) creation.push({ name: way, 'median ms': await sessionCreation(open[way]), 'samples': CREATION_SAMPLES });
+    for (const way of ways.filter((w) => !isProxy(w))) creation.push({ name: way, 'median ms': await sessionCreation(open[way]), 'samples': CREATION_SAMPLES });
     printTable('session creation: connect to first tools/call result', creation, ['median ms', 'samples']);
 
-    const memory = await idleMemory(gateway, open['bridge streamable-http']);
+    const memory = await idleMemory(memoryGateway!.pid, () => streamable(memoryGateway!.url));
     printTable(
-      `memory per idle session (${IDLE_SESSIONS} idle Streamable HTTP sessions)`,
+      `memory per idle session (${IDLE_SESSIONS} idle Streamable HTTP sessions, ${builds[0].label})`,
       [
         { name: 'gateway process (RSS delta / session)', MiB: memory.gatewayPerSession },
         { name: 'child process (RSS each)', MiB: memory.childEach },
@@ -174,38 +191,49 @@ export async function run(): Promise<void> {
     );
   } finally {
     floor?.kill('SIGTERM');
-    if (gateway) await gateway.stop();
+    for (const child of launched) child.kill('SIGTERM');
+    await sleep(500);
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-function opener(gatewayUrl: string, floorUrl: string): Record<Way, () => Promise<Session>> {
-  const http = async (url: string): Promise<Session> => {
-    const client = new Client({ name: 'bench', version: '1.0.0' });
-    const transport = new StreamableHTTPClientTransport(new URL(url));
-    await client.connect(transport);
-    return {
-      client,
-      async close() {
-        await transport.terminateSession().catch(() => undefined);
-        await client.close();
-      },
-    };
+async function admin(base: string, path: string, body: unknown): Promise<void> {
+  const res = await request(`${base}${path}`, {
+    method: 'PUT',
+    headers: { 'x-api-key': ADMIN_KEY, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.body.text();
+  if (res.statusCode >= 300) throw new Error(`admin PUT ${path}: ${res.statusCode} ${text}`);
+}
+
+async function streamable(url: string): Promise<Session> {
+  const client = new Client({ name: 'bench', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(url));
+  await client.connect(transport);
+  return {
+    client,
+    async close() {
+      await transport.terminateSession().catch(() => undefined);
+      await client.close();
+    },
   };
+}
+
+async function sse(url: string): Promise<Session> {
+  const client = new Client({ name: 'bench', version: '1.0.0' });
+  await client.connect(new SSEClientTransport(new URL(url)));
+  return { client, close: () => client.close() };
+}
+
+function opener(floorUrl: string): Record<Way, () => Promise<Session>> {
   return {
     async direct() {
       const client = new Client({ name: 'bench', version: '1.0.0' });
       await client.connect(new StdioClientTransport({ command: process.execPath, args: [SERVER], stderr: 'ignore' }));
       return { client, close: () => client.close() };
     },
-    floor: () => http(floorUrl),
-    'floor via gateway proxy': () => http(`${gatewayUrl}/floor/mcp`),
-    'bridge streamable-http': () => http(`${gatewayUrl}/bench/mcp`),
-    async 'bridge sse'() {
-      const client = new Client({ name: 'bench', version: '1.0.0' });
-      await client.connect(new SSEClientTransport(new URL(`${gatewayUrl}/bench/sse`)));
-      return { client, close: () => client.close() };
-    },
+    floor: () => streamable(floorUrl),
   };
 }
 
@@ -255,8 +283,7 @@ async function sessionCreation(open: () => Promise<Session>): Promise<number> {
   return samples[Math.floor(samples.length / 2)];
 }
 
-async function idleMemory(gateway: GatewayProcess, open: () => Promise<Session>): Promise<{ gatewayPerSession: number; childEach: number }> {
-  const pid = gateway.child.pid!;
+async function idleMemory(pid: number, open: () => Promise<Session>): Promise<{ gatewayPerSession: number; childEach: number }> {
   await sleep(1000);
   const before = rssMiB(pid);
   const sessions: Session[] = [];

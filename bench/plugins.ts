@@ -13,19 +13,21 @@
  * route, the access log alone, and both. Goal: access log + prometheus keep at least 90% of the
  * plain route's rps.
  *
- * The gateway, the upstream and a private redis-server run as their own processes. With taskset
- * available the gateway is pinned to CPU 0 and everything else to CPU 1, so the gateway's one
- * worker has one core to itself.
+ * The gateways (built dist/), the upstream and a private redis-server run as their own processes.
+ * With taskset available the gateways are pinned to CPU 0 and everything else to CPU 1, so a
+ * gateway's one worker has one core to itself. With `--rev <commit>` each build gets its two
+ * gateways and every scenario runs on both, in the same rounds. BENCH_PLUGINS=<name prefix>,…
+ * runs only the scenarios named (the plain route always runs: every ratio needs it).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { request } from 'undici';
-import { cpuMicros, GATEWAY_NODE_FLAGS, hasTaskset, launch, launched, median, printTable, runLoad, sleep, type LoadResult } from './lib.js';
+import { cpuMicros, cpuRatio, hasTaskset, launch, launched, median, percent, printTable, rpsRatio, runLoad, sleep, startGateway, type Round } from './lib.js';
+import type { Build } from './revision.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ADMIN_KEY = 'bench-plugins-admin-key-0123456789';
@@ -78,54 +80,27 @@ interface Contender {
   logged?: boolean;
 }
 
-export async function run(): Promise<void> {
+export const comparesBuilds = true;
+
+/** One gateway process of the run: a build's, with or without its access log. */
+interface Gateway {
+  url: string;
+  admin: string;
+  pid: number;
+  accessLog?: string;
+}
+
+export async function run(builds: Build[]): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-plugins-'));
   try {
     const upstreamOut = (await launch('1', process.execPath, ['-e', UPSTREAM], /port \d+/, {}, root)).output;
     const upstream = `127.0.0.1:${/port (\d+)/.exec(upstreamOut())![1]}`;
     const redisPort = await freePort();
     await launch('1', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], /Ready to accept connections/);
-    const gatewayEnv = {
-      TOLLGATE_ADMIN_KEY: ADMIN_KEY,
-      TOLLGATE_LISTEN: '127.0.0.1:0',
-      TOLLGATE_ADMIN_LISTEN: '127.0.0.1:0',
-      TOLLGATE_STATUS_LISTEN: '127.0.0.1:0',
-      TOLLGATE_METRICS_LISTEN: '127.0.0.1:0',
-      TOLLGATE_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-      TOLLGATE_LOG_LEVEL: 'warn',
-    };
-    const main = await launch('0', process.execPath, [...GATEWAY_NODE_FLAGS, '--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start'], /admin key/, {
-      ...gatewayEnv,
-      TOLLGATE_DATA_DIR: dataDir,
-      TOLLGATE_ACCESS_LOG: 'false',
-    }, root);
-    const gatewayOut = main.output;
-    const gatewayPid = main.child.pid!;
-    const find = (out: () => string, label: string) => new RegExp(`${label}\\s+(http://\\S+)`).exec(out())![1];
-    const gateway = find(gatewayOut, 'data plane');
-    const adminUrl = find(gatewayOut, 'admin api');
-    // The second gateway writes its access log to a file, as a production gateway does.
-    const loggedDir = join(dataDir, 'logged');
-    const accessLog = join(loggedDir, 'access.log');
-    const loggedConfig = join(dataDir, 'logged.yaml');
-    writeFileSync(loggedConfig, `access_log:\n  path: ${JSON.stringify(accessLog)}\n`);
-    const logged = await launch('0', process.execPath, [...GATEWAY_NODE_FLAGS, '--import', 'tsx', join(root, 'bin/tollgate.ts'), 'start', '--config', loggedConfig], /admin key/, {
-      ...gatewayEnv,
-      TOLLGATE_DATA_DIR: loggedDir,
-    }, root);
-    const loggedOut = logged.output;
-    const loggedPid = logged.child.pid!;
-    const loggedGateway = find(loggedOut, 'data plane');
-    const loggedAdmin = find(loggedOut, 'admin api');
-
-    await admin(adminUrl, 'PUT', '/upstreams/up', { nodes: { [upstream]: 1 } });
-    await admin(adminUrl, 'PUT', '/consumers', {
-      username: 'bench',
-      plugins: { 'key-auth': { key: API_KEY }, 'jwt-auth': { key: 'bench-jwt', secret: JWT_SECRET } },
-    });
+    const gatewayEnv = { TOLLGATE_ADMIN_KEY: ADMIN_KEY, TOLLGATE_REDIS_URL: `redis://127.0.0.1:${redisPort}` };
     const token = jwt.sign({ key: 'bench-jwt', exp: Math.floor(Date.now() / 1000) + 24 * 3600 }, JWT_SECRET);
     const keyed = { apikey: API_KEY };
-    const contenders: Contender[] = [
+    const scenarios: Contender[] = [
       { name: 'no plugins', path: '/plain' },
       { name: 'key-auth + limit-count (local)', path: '/count-local', plugins: { 'key-auth': {}, 'limit-count': UNREACHABLE }, headers: keyed },
       { name: 'key-auth + limit-count (redis)', path: '/count-redis', plugins: { 'key-auth': {}, 'limit-count': { ...UNREACHABLE, policy: 'redis' } }, headers: keyed },
@@ -137,14 +112,37 @@ export async function run(): Promise<void> {
       { name: 'access log (file)', path: '/plain', logged: true },
       { name: 'access log + prometheus', path: '/prom', plugins: { prometheus: {} }, logged: true },
     ];
-    await admin(loggedAdmin, 'PUT', '/upstreams/up', { nodes: { [upstream]: 1 } });
-    for (const [i, c] of contenders.entries()) {
-      await admin(c.logged ? loggedAdmin : adminUrl, 'PUT', `/routes/r${i}`, { uri: c.path, upstream_id: 'up', ...(c.plugins ? { plugins: c.plugins } : {}) });
+    const only = process.env.BENCH_PLUGINS?.split(',').map((s) => s.trim());
+    const picked = only ? scenarios.filter((c, i) => i === 0 || only.some((o) => c.name.startsWith(o))) : scenarios;
+
+    // Per build, one gateway without an access log (every figure is the plugin's alone) and one
+    // that writes its access log to a file, as a production gateway does.
+    const gateways: Array<{ plain: Gateway; logged: Gateway }> = [];
+    for (const [b, build] of builds.entries()) {
+      const plainDir = join(dataDir, `${b}`);
+      const main = await startGateway(build, '0', { ...gatewayEnv, TOLLGATE_DATA_DIR: plainDir, TOLLGATE_ACCESS_LOG: 'false' });
+      const loggedDir = join(dataDir, `${b}-logged`);
+      const accessLog = join(loggedDir, 'access.log');
+      const loggedConfig = join(dataDir, `${b}-logged.yaml`);
+      writeFileSync(loggedConfig, `access_log:\n  path: ${JSON.stringify(accessLog)}\n`);
+      const logged = await startGateway(build, '0', { ...gatewayEnv, TOLLGATE_DATA_DIR: loggedDir }, ['--config', loggedConfig]);
+      for (const gw of [main, logged]) {
+        await admin(gw.admin, 'PUT', '/upstreams/up', { nodes: { [upstream]: 1 } });
+        await admin(gw.admin, 'PUT', '/consumers', {
+          username: 'bench',
+          plugins: { 'key-auth': { key: API_KEY }, 'jwt-auth': { key: 'bench-jwt', secret: JWT_SECRET } },
+        });
+      }
+      for (const [i, c] of picked.entries()) {
+        await admin(c.logged ? logged.admin : main.admin, 'PUT', `/routes/r${i}`, { uri: c.path, upstream_id: 'up', ...(c.plugins ? { plugins: c.plugins } : {}) });
+      }
+      gateways.push({ plain: main, logged: { ...logged, accessLog } });
     }
-    const base = (c: Contender) => (c.logged ? loggedGateway : gateway);
-    const pidOf = (c: Contender) => (c.logged ? loggedPid : gatewayPid);
+    const contenders = builds.flatMap((build, b) =>
+      picked.map((c) => ({ ...c, name: builds.length > 1 ? `${build.label}: ${c.name}` : c.name, gateway: c.logged ? gateways[b].logged : gateways[b].plain })),
+    );
     for (const c of contenders) {
-      const res = await request(`${base(c)}${c.path}`, { headers: c.headers });
+      const res = await request(`${c.gateway.url}${c.path}`, { headers: c.headers });
       await res.body.dump();
       if (res.statusCode !== 200) throw new Error(`${c.name}: ${c.path} answered ${res.statusCode}`);
     }
@@ -152,18 +150,22 @@ export async function run(): Promise<void> {
     process.stdout.write(
       `saturation: ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION} s per contender, taking turns (medians shown)${hasTaskset ? '; gateway pinned to CPU 0, upstream, Redis and load generator on CPU 1' : ''}\n`,
     );
-    for (const c of contenders) await runLoad({ url: `${base(c)}${c.path}`, duration: 2, connections: CONNECTIONS, headers: c.headers });
-    const rounds: Array<Array<LoadResult & { cpuPerRequest: number }>> = contenders.map(() => []);
+    for (const c of contenders) await runLoad({ url: `${c.gateway.url}${c.path}`, duration: 2, connections: CONNECTIONS, headers: c.headers });
+    const rounds: Round[][] = contenders.map(() => []);
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, c] of contenders.entries()) {
-        const pid = pidOf(c);
+        const pid = c.gateway.pid;
         const cpuBefore = cpuMicros(pid);
-        const result = await runLoad({ url: `${base(c)}${c.path}`, duration: DURATION, connections: CONNECTIONS, headers: c.headers });
+        const result = await runLoad({ url: `${c.gateway.url}${c.path}`, duration: DURATION, connections: CONNECTIONS, headers: c.headers });
         rounds[i].push({ ...result, cpuPerRequest: (cpuMicros(pid) - cpuBefore) / (result.rps * DURATION) });
       }
     }
-    // The ratio is taken within each round (same background load), then its median.
-    const ratio = (i: number) => median(rounds[i].map((r, round) => r.rps / rounds[0][round].rps));
+    // Ratios are taken within each round (same background load), then their median; "none" is
+    // the plain route of the same build, and the other build's same scenario is the counterpart.
+    const perBuild = picked.length;
+    const none = (i: number) => rounds[i - (i % perBuild)];
+    const other = builds[1]?.label;
+    const versusOther = other ? [`rps vs ${other}`, `CPU vs ${other}`] : [];
     printTable(
       'Traffic-control plugins, saturation (one gateway worker; higher rps is better)',
       contenders.map((c, i) => ({
@@ -171,23 +173,33 @@ export async function run(): Promise<void> {
         rps: median(rounds[i].map((r) => r.rps)),
         'p50 ms': median(rounds[i].map((r) => r.p50)),
         'p99 ms': median(rounds[i].map((r) => r.p99)),
-        'rps vs none': `${(ratio(i) * 100).toFixed(0)}%`,
+        'rps vs none': percent(rpsRatio(rounds[i], none(i))),
         'CPU µs/req': median(rounds[i].map((r) => r.cpuPerRequest)),
-        'CPU vs none': `${((median(rounds[0].map((r) => r.cpuPerRequest)) / median(rounds[i].map((r) => r.cpuPerRequest))) * 100).toFixed(0)}%`,
+        'CPU vs none': percent(cpuRatio(rounds[i], none(i))),
+        ...(other && i < perBuild
+          ? { [versusOther[0]]: percent(rpsRatio(rounds[i], rounds[i + perBuild])), [versusOther[1]]: percent(cpuRatio(rounds[i], rounds[i + perBuild])) }
+          : {}),
         errors: rounds[i].reduce((sum, r) => sum + r.errors + r.non2xx, 0),
       })),
-      ['rps', 'p50 ms', 'p99 ms', 'rps vs none', 'CPU µs/req', 'CPU vs none', 'errors'],
+      ['rps', 'p50 ms', 'p99 ms', 'rps vs none', 'CPU µs/req', 'CPU vs none', ...versusOther, 'errors'],
     );
-    const local = ratio(1);
-    process.stdout.write(`\nkey-auth + limit-count (local): ${(local * 100).toFixed(0)}% of the plain route's rps (goal ≥ 85%): ${local >= 0.85 ? 'met' : 'NOT met'}\n`);
-    const observed = contenders.findIndex((c) => c.name === 'access log + prometheus');
-    const both = ratio(observed);
-    const cpuShare = median(rounds[0].map((r) => r.cpuPerRequest)) / median(rounds[observed].map((r) => r.cpuPerRequest));
-    process.stdout.write(
-      `access log + prometheus: ${(both * 100).toFixed(0)}% of the plain route's rps, ${(cpuShare * 100).toFixed(0)}% by CPU per request (goal ≥ 90%): ${both >= 0.9 ? 'met' : 'NOT met'}${both < 0.9 && cpuShare >= 0.9 ? ' by rps; met by CPU per request' : ''}\n`,
-    );
-    process.stdout.write(`access log written: ${(statSync(accessLog).size / 1024 / 1024).toFixed(0)} MiB\n`);
+    const local = picked.findIndex((c) => c.name === 'key-auth + limit-count (local)');
+    if (local >= 0) {
+      const share = rpsRatio(rounds[local], rounds[0]);
+      process.stdout.write(`\nkey-auth + limit-count (local): ${percent(share)} of the plain route's rps (goal ≥ 85%): ${share >= 0.85 ? 'met' : 'NOT met'}\n`);
+    }
+    const observed = picked.findIndex((c) => c.name === 'access log + prometheus');
+    if (observed >= 0) {
+      const both = rpsRatio(rounds[observed], rounds[0]);
+      const cpuShare = cpuRatio(rounds[observed], rounds[0]);
+      process.stdout.write(
+        `access log + prometheus: ${percent(both)} of the plain route's rps, ${percent(cpuShare)} by CPU per request (goal ≥ 90%): ${both >= 0.9 ? 'met' : 'NOT met'}${both < 0.9 && cpuShare >= 0.9 ? ' by rps; met by CPU per request' : ''}\n`,
+      );
+    }
+    const accessLog = gateways[0].logged.accessLog!;
+    if (existsSync(accessLog)) process.stdout.write(`access log written: ${(statSync(accessLog).size / 1024 / 1024).toFixed(0)} MiB\n`);
     process.stdout.write('"CPU vs none": the plain route\'s gateway CPU time per request over this one\'s, i.e. throughput on a core of its own; steadier than rps when the machine is busy.\n');
+    if (other) process.stdout.write(`"vs ${other}": this tree's build against the same scenario on ${other}, in the same rounds.\n`);
   } finally {
     for (const child of launched) child.kill('SIGTERM');
     await sleep(300);

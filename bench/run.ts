@@ -1,28 +1,54 @@
 /**
- * `npm run bench -- <suite> [...]`: runs bench/<suite>.ts (every suite when none is named).
- * Each suite prints its own side-by-side table with ratios against a baseline of the same run.
+ * `npm run bench -- <suite> [...] [--rev <commit>]`: runs bench/<suite>.ts (every suite when none
+ * is named). Each suite prints its own side-by-side table with ratios against a baseline of the
+ * same run. With `--rev`, the suites that compare builds also run that revision's gateway as a
+ * contender next to this tree's, in the same rounds (bench/revision.ts).
  */
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineSummary } from './lib.js';
+import { currentBuild, revisionBuild, type Build } from './revision.js';
+
+interface Suite {
+  run(builds: Build[]): Promise<void>;
+  /** Suites that run every build given; the others refuse `--rev`. */
+  comparesBuilds?: boolean;
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
 const available = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && !['run.ts', 'lib.ts'].includes(f) && !f.startsWith('_'))
+  .filter((f) => f.endsWith('.ts') && !['run.ts', 'lib.ts', 'revision.ts'].includes(f) && !f.startsWith('_'))
   .map((f) => f.slice(0, -3));
 
-const wanted = process.argv.slice(2);
-for (const name of wanted) {
-  if (!available.includes(name)) {
-    process.stderr.write(`unknown bench suite "${name}"; available: ${available.join(', ')}\n`);
-    process.exit(2);
-  }
+const fail = (message: string): never => {
+  process.stderr.write(`${message}\n`);
+  process.exit(2);
+};
+const args = process.argv.slice(2);
+let rev: string | undefined;
+const wanted: string[] = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--rev') rev = args[++i] ?? fail('--rev needs a commit');
+  else if (args[i].startsWith('--rev=')) rev = args[i].slice('--rev='.length);
+  else wanted.push(args[i]);
 }
+for (const name of wanted) {
+  if (!available.includes(name)) fail(`unknown bench suite "${name}"; available: ${available.join(', ')}`);
+}
+const suites = new Map<string, Suite>();
+for (const name of wanted.length > 0 ? wanted : available) suites.set(name, (await import(join(here, `${name}.ts`))) as Suite);
+if (rev !== undefined) {
+  const single = [...suites].filter(([, suite]) => !suite.comparesBuilds).map(([name]) => name);
+  if (single.length > 0) fail(`--rev: ${single.join(', ')} cannot compare builds; name the suites that can`);
+}
+
 process.stdout.write(`machine: ${machineSummary()}\n`);
-for (const name of wanted.length > 0 ? wanted : available) {
+const builds = [currentBuild(root)];
+if (rev !== undefined) builds.push(revisionBuild(root, rev));
+for (const [name, suite] of suites) {
   process.stdout.write(`\n=== bench ${name} ===\n`);
-  const suite = (await import(join(here, `${name}.ts`))) as { run(): Promise<void> };
-  await suite.run();
+  await suite.run(builds);
 }
 process.exit(0);
