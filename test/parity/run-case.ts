@@ -95,6 +95,12 @@ function shapeProblems(step: RequestStep, reply: Reply): string[] {
     const m = mismatch(want, value, `header ${name}`);
     if (m) problems.push(m);
   }
+  if (step.distinctHeaders) {
+    const values = step.distinctHeaders.map((name) => reply.headers[name.toLowerCase()]);
+    if (values.some((v) => v === undefined) || new Set(values.map(String)).size !== values.length) {
+      problems.push(`headers ${step.distinctHeaders.join(', ')}: expected present and different, got ${values.map((v) => describe(v)).join(', ')}`);
+    }
+  }
   return problems;
 }
 

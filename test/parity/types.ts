@@ -38,6 +38,8 @@ export interface RequestStep {
   noLines?: string[];
   /** Response headers: a value (exact), null (absent) or `{ $re: '…' }`. */
   resHeaders?: Record<string, unknown>;
+  /** Response headers that must all be present with values different from each other. */
+  distinctHeaders?: string[];
   /** APISIX's error text in `{"error_msg": …}`: the key is shape, the text is scored apart. */
   error?: string;
   /** APISIX's `response_body_like` for an `{"error_msg": …}` body: a regex over the text. */

@@ -53,4 +53,54 @@ describe('plugin request-id', () => {
     expect(hidden.headers).to.not.have.property('x-request-id');
     expect(hidden.json.headers['x-request-id']).to.be.a('string');
   });
+
+  it('makes time-ordered UUID v7 ids that sort in the order they were made (APISIX request-id.t TEST 17-25)', async () => {
+    await route('v7', { algorithm: 'uuidv7', header_name: 'X-Trace-Id' });
+    const before = Date.now();
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await gw.get('/v7')).headers['x-trace-id'] as string);
+    for (const id of ids) expect(id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...ids].sort()).to.deep.equal(ids);
+    expect(new Set(ids).size).to.equal(ids.length);
+    // The first 48 bits are the time it was made, in milliseconds.
+    const ms = parseInt(ids[0].replaceAll('-', '').slice(0, 12), 16);
+    expect(ms).to.be.within(before - 1000, Date.now() + 1000);
+  });
+
+  it('makes KSUIDs: 27 base62 characters that start with the time', async () => {
+    await route('ksuid', { algorithm: 'ksuid' });
+    const id = (await gw.get('/ksuid')).headers['x-request-id'] as string;
+    expect(id).to.match(/^[0-9A-Za-z]{27}$/);
+    let value = 0n;
+    for (const c of id) value = value * 62n + BigInt('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'.indexOf(c));
+    const seconds = Number(value >> 128n) + 1_400_000_000;
+    expect(seconds).to.be.within(Math.floor(Date.now() / 1000) - 60, Math.floor(Date.now() / 1000) + 1);
+  });
+
+  describe('on a global rule and a route', () => {
+    afterEach(async () => {
+      await gw.admin('DELETE', '/global_rules/rid');
+    });
+
+    it('gives two different ids under two header names, both sent upstream and answered (APISIX request-id.t TEST 10, 11)', async () => {
+      expect((await gw.admin('PUT', '/global_rules/rid', { plugins: { 'request-id': { header_name: 'Custom-Header-Name' } } })).status).to.equal(201);
+      await route('both', {});
+      const res = await gw.get('/both');
+      const global = res.headers['custom-header-name'];
+      const own = res.headers['x-request-id'];
+      expect(global).to.match(/^[0-9a-f-]{36}$/);
+      expect(own).to.match(/^[0-9a-f-]{36}$/);
+      expect(global).to.not.equal(own);
+      expect(res.json.headers['custom-header-name']).to.equal(global);
+      expect(res.json.headers['x-request-id']).to.equal(own);
+    });
+
+    it('keeps one id under one header name: the route reuses the global rule\'s', async () => {
+      expect((await gw.admin('PUT', '/global_rules/rid', { plugins: { 'request-id': { algorithm: 'nanoid' } } })).status).to.equal(201);
+      await route('same', { algorithm: 'uuid' });
+      const res = await gw.get('/same');
+      expect(res.headers['x-request-id']).to.match(/^[A-Za-z0-9_-]{21}$/);
+      expect(res.json.headers['x-request-id']).to.equal(res.headers['x-request-id']);
+    });
+  });
 });
