@@ -1,18 +1,20 @@
 /**
- * One MCP session: one child process and the streams that carry its output to one client.
+ * One MCP session: its backend (a child process, a remote server: backend.ts) and the streams
+ * that carry the server's messages to one client.
  *
- * Messages pass through unchanged (no id rewriting: the child is this session's alone). What the
- * child writes goes to exactly one place (never broadcast): a response to the stream of the
- * request it answers, progress to the stream of the request that holds the progress token, and
- * anything else (logging, a sampling or elicitation request, cancellation) to the single request
- * in flight, else the standalone GET stream, else the oldest request in flight (stdio carries no
- * link between a child message and a client request, so this is a heuristic; see issue 3 and the
- * transports spec, "Multiple Connections").
+ * Messages pass through unchanged (no id rewriting: the backend is this session's alone). What the
+ * server sends goes to exactly one place (never broadcast): a response to the stream of the
+ * request it answers, progress to the stream of the request that holds the progress token, a
+ * message the backend knows the request of (a remote server's POST stream) to that request's
+ * stream, and anything else (logging, a sampling or elicitation request, cancellation) to the
+ * single request in flight, else the standalone GET stream, else the oldest request in flight
+ * (stdio carries no link between a server message and a client request, so this is a heuristic;
+ * see issue 3 and the transports spec, "Multiple Connections").
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../core/logger.js';
-import { Child, type ExitInfo } from './child.js';
-import { exitFailure, initTimeoutFailure, type Failure } from './failure.js';
+import type { Backend, BackendEnd, BackendEvents } from './backend.js';
+import { initTimeoutFailure, type Failure } from './failure.js';
 import {
   CONNECTION_CLOSED,
   INTERNAL_ERROR,
@@ -55,23 +57,23 @@ export interface BatchMessage {
   readonly method?: string;
 }
 
-/** Messages a legacy session holds before its stream is attached (a child that talks at once). */
+/** Messages a legacy session holds before its stream is attached (a server that talks at once). */
 const LEGACY_QUEUE_LIMIT = 256;
-/** A client message the child does not read backs up in its stdin pipe up to this many messages' worth. */
+/** A client message the server does not take backs up (a child's stdin pipe) up to this many messages' worth. */
 const STDIN_BACKLOG_MESSAGES = 4;
 
 export class Session {
   /** 144 random bits, base64url: unguessable and visible ASCII, as the transports spec asks. */
   readonly id = randomBytes(18).toString('base64url');
-  /** Set once the start queue has given this session its turn (see `spawn`). */
-  child?: Child;
+  /** Set once the session has its backend (for a child: once the start queue gave it its turn). */
+  backend?: Backend;
   protocolVersion?: string;
   /** When the client last did something: a message, a response delivered, a stream opened or closed. */
   lastActivity = performance.now();
   closed = false;
   /** Aborts when the session closes (a wait in the start queue gives up). */
   private readonly closing = new AbortController();
-  /** Held from creation until the child has answered initialize (or failed to): never idle then. */
+  /** Held from creation until the server has answered initialize (or failed to): never idle then. */
   private starting = true;
   private startTurn?: StartTurn;
   private startTimer?: NodeJS.Timeout;
@@ -104,32 +106,27 @@ export class Session {
   }
 
   /**
-   * Starts the child, on the turn the start queue gave this session. The turn is handed back when
-   * the child has answered initialize, or at the latest after `init_timeout` (a legacy client may
-   * never send initialize), or when the session ends. Throws only what spawn() throws at once.
+   * Opens this session's backend through `open`, on the turn the start queue gave it (children
+   * start through the queue). The turn is handed back when the server has answered initialize, or
+   * at the latest after `init_timeout` (a legacy client may never send initialize), or when the
+   * session ends. Throws only what `open` throws at once (spawn() refusing its arguments).
    */
-  spawn(turn: StartTurn): Child {
-    const { conf, settings } = this.host;
+  connect<B extends Backend>(open: (events: BackendEvents, logger: Logger) => B, turn?: StartTurn): B {
     this.startTurn = turn;
+    let backend: B;
     try {
-      this.child = new Child(
-        { command: conf.command, args: conf.args, env: conf.env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings, logger: this.logger },
-        {
-          line: (line) => this.onChildLine(line),
-          overflow: () => this.close('the MCP server sent a message larger than max_message_bytes', 502),
-          exit: (info) => this.onChildExit(info),
-        },
-      );
+      backend = open({ message: (text, relatedTo) => this.onMessage(text, relatedTo), ended: (end) => this.onBackendEnded(end) }, this.logger);
+      this.backend = backend;
     } catch (err) {
       this.startOver();
       throw err;
     }
-    this.startTimer = setTimeout(() => this.startOver(), conf.init_timeout * 1000);
+    this.startTimer = setTimeout(() => this.startOver(), this.host.conf.init_timeout * 1000);
     this.startTimer.unref();
-    return this.child;
+    return backend;
   }
 
-  /** The child's start is over (answered, failed, timed out): its turn goes to the next in line. */
+  /** The server's start is over (answered, failed, timed out): its turn goes to the next in line. */
   private startOver(): void {
     clearTimeout(this.startTimer);
     this.startTimer = undefined;
@@ -141,9 +138,9 @@ export class Session {
     this.startTurn = undefined;
   }
 
-  // ---- client → child -------------------------------------------------------------------
+  // ---- client → server -------------------------------------------------------------------
 
-  /** Sends a client request to the child and tracks it until answered, timed out or cancelled. */
+  /** Sends a client request to the server and tracks it until answered, timed out or cancelled. */
   request(message: Record<string, unknown>, id: JsonRpcId, method: string, options: PendingOptions): PendingRequest {
     this.checkWritable();
     this.checkIds([id]);
@@ -151,8 +148,8 @@ export class Session {
   }
 
   /**
-   * A JSON-RPC batch (MCP 2025-03-26): every message goes to the child in order, as separate
-   * lines (a stdio server need not read arrays). On Streamable HTTP its requests share one
+   * A JSON-RPC batch (MCP 2025-03-26): every message goes to the server in order, one by one
+   * (a stdio server need not read arrays). On Streamable HTTP its requests share one
    * reply; undefined when it holds none (a 202). Nothing is sent unless all of it can be.
    */
   batch(messages: readonly BatchMessage[], options: PendingOptions): BatchReply | undefined {
@@ -192,11 +189,11 @@ export class Session {
     pending.hardDeadline = pending.startedAt + this.host.settings.maxRequestDuration;
     pending.timer = setTimeout(() => this.timedOut(pending), Math.min(options.timeoutMs, this.host.settings.maxRequestDuration));
     this.touch();
-    this.child?.write(serialize(message));
+    this.backend?.send(serialize(message));
     return pending;
   }
 
-  /** A client notification or response (to a child's request): passed on, nothing to wait for. */
+  /** A client notification or response (to a server's request): passed on, nothing to wait for. */
   forward(message: Record<string, unknown>): void {
     this.checkWritable();
     this.pass(message);
@@ -204,11 +201,11 @@ export class Session {
 
   private pass(message: Record<string, unknown>): void {
     this.touch();
-    this.child?.write(serialize(message));
+    this.backend?.send(serialize(message));
     if (message.method === 'notifications/cancelled') {
       const requestId = (message.params as { requestId?: unknown } | undefined)?.requestId;
       const pending = typeof requestId === 'string' || typeof requestId === 'number' ? this.pending.get(requestId) : undefined;
-      // The child SHOULD NOT answer a cancelled request: free its POST now rather than at the timeout.
+      // The server SHOULD NOT answer a cancelled request: free its POST now rather than at the timeout.
       if (pending) this.cancelled(pending);
     }
   }
@@ -221,7 +218,7 @@ export class Session {
       if (this.pending.get(member.id) !== member) continue;
       this.forget(member);
       this.done(member, 499);
-      this.child?.write(`${cancelledNotification(member.id, 'client disconnected')}\n`);
+      this.backend?.send(cancelledNotification(member.id, 'client disconnected'));
     }
     if (group) group.gone();
     else pending.settle({ kind: 'gone' });
@@ -230,14 +227,14 @@ export class Session {
   private checkWritable(): void {
     if (this.closed) throw mcpHttpError(404, 'GW_MCP_SESSION_NOT_FOUND', 'session not found');
     const backlog = this.host.conf.max_message_bytes * STDIN_BACKLOG_MESSAGES;
-    if ((this.child?.pendingInput ?? 0) > backlog) {
+    if ((this.backend?.backlog ?? 0) > backlog) {
       throw mcpHttpError(503, 'GW_MCP_SERVER_BUSY', 'the MCP server is not reading its input', { headers: { 'retry-after': RETRY_AFTER_SECONDS } });
     }
   }
 
-  // ---- child → client -------------------------------------------------------------------
+  // ---- server → client -------------------------------------------------------------------
 
-  private onChildLine(raw: string): void {
+  private onMessage(raw: string, relatedTo?: JsonRpcId): void {
     if (this.closed) return;
     let message: unknown;
     try {
@@ -259,7 +256,7 @@ export class Session {
           return this.deliver(pending, line, false);
         }
       }
-      return this.route(line, m.method);
+      return this.route(line, m.method, relatedTo);
     }
     const id = m.id;
     const pending = typeof id === 'string' || typeof id === 'number' ? this.pending.get(id) : undefined;
@@ -287,9 +284,11 @@ export class Session {
     }
   }
 
-  /** A notification or request from the child with no exact destination (see the file header). */
-  private route(line: string, method: string): void {
+  /** A notification or request from the server with no exact destination (see the file header). */
+  private route(line: string, method: string, relatedTo: JsonRpcId | undefined): void {
     if (this.transport === 'sse') return this.sendLegacy(line);
+    const related = relatedTo === undefined ? undefined : this.pending.get(relatedTo);
+    if (related) return this.deliver(related, line, false);
     const unrelated = method.endsWith('/list_changed') || method === 'notifications/resources/updated';
     if (!unrelated && this.pending.size === 1) return this.deliver(this.pending.values().next().value!, line, false);
     if (this.standalone.connection || this.pending.size === 0) return this.append(this.standalone, line);
@@ -364,7 +363,7 @@ export class Session {
     }
     const seconds = Math.round((now - pending.startedAt) / 100) / 10;
     this.logger.warn({ id: pending.id, method: pending.method, seconds }, 'mcp request timed out; cancelled at the server');
-    this.child?.write(`${cancelledNotification(pending.id, `timed out after ${seconds} s at the gateway`)}\n`);
+    this.backend?.send(cancelledNotification(pending.id, `timed out after ${seconds} s at the gateway`));
     this.finish(pending, errorResponse(pending.id, REQUEST_TIMEOUT, `Request timed out after ${seconds} s`), 504, REQUEST_TIMEOUT);
     // A server that cannot initialize in time is not going to work (init_timeout).
     if (pending.method === 'initialize') this.close('the MCP server did not answer initialize in time', 504);
@@ -491,13 +490,13 @@ export class Session {
   private block(connection: SseConnection): void {
     if (this.blocked.has(connection)) return;
     this.blocked.add(connection);
-    this.child?.pause();
+    this.backend?.pause();
     connection.onDrain(() => this.unblock(connection));
   }
 
   private unblock(connection: SseConnection): void {
     if (!this.blocked.delete(connection)) return;
-    if (this.blocked.size === 0) this.child?.resume();
+    if (this.blocked.size === 0) this.backend?.resume();
   }
 
   private connections(): SseConnection[] {
@@ -513,7 +512,7 @@ export class Session {
     for (const connection of this.connections()) {
       if (connection.blockedSince !== undefined && now - connection.blockedSince > 2 * pingMs) {
         // A client that stopped reading: drop it (its stream stays resumable) rather than hold
-        // the child paused forever.
+        // the server paused forever.
         this.logger.warn('mcp client stopped reading its stream; connection dropped');
         connection.destroy();
       } else if (now - connection.lastWrite >= pingMs) {
@@ -552,15 +551,14 @@ export class Session {
 
   // ---- the end ---------------------------------------------------------------------------
 
-  private onChildExit(info: ExitInfo): void {
-    if (!info.requested) this.host.childCrashed(info.spawnError ? 'spawn_failed' : 'exited');
+  private onBackendEnded(end: BackendEnd): void {
+    if (end.crash) this.host.childCrashed(end.crash);
     if (this.closed) return;
-    const failure = exitFailure(info, this.host.conf.cwd);
-    this.close(info.spawnError ? 'the MCP server could not be started' : 'the MCP server exited', 502, failure);
+    this.close(end.reason, end.status, end.failure);
   }
 
   /**
-   * Ends the session: every request in flight gets an error, streams end, the child is stopped.
+   * Ends the session: every request in flight gets an error, streams end, the backend is stopped.
    * Later requests with this session id get 404, the client's signal to initialize again.
    * `reason` is one of the end reasons telemetry knows; `failure`, when the server failed, says
    * how (exit code, signal, errno) to the requests in flight.
@@ -592,10 +590,10 @@ export class Session {
 }
 
 /**
- * One line for the child's stdin. The message is re-serialized from what the core parsed, so the
- * child sees exactly what auth, limits and logs saw (no duplicate keys read two ways), and no
- * newline in the client's body can split it into two messages.
+ * A client message for the backend. It is re-serialized from what the core parsed, so the server
+ * sees exactly what auth, limits and logs saw (no duplicate keys read two ways), and no newline
+ * in the client's body can split it into two messages on a child's stdin.
  */
 function serialize(message: Record<string, unknown>): string {
-  return `${JSON.stringify(message)}\n`;
+  return JSON.stringify(message);
 }

@@ -16,7 +16,7 @@
  */
 import { GatewayError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { Child } from './child.js';
+import type { BackendEvents } from './backend.js';
 import { commandRefusal } from './command-policy.js';
 import { spawnFailure } from './failure.js';
 import { RETRY_AFTER_SECONDS, mcpHttpError } from './jsonrpc.js';
@@ -24,6 +24,7 @@ import type { PendingRequest } from './pending.js';
 import type { BridgeSettings, ReclaimCandidate, Runtime } from './runtime.js';
 import type { BridgeConf } from './schema.js';
 import { Session, type SessionHost, type TransportKind } from './session.js';
+import { StdioBackend } from './stdio-backend.js';
 import type { StartTurn } from './start-queue.js';
 import { RECLAIMED, endReasonOf, toolCallOutcome } from './telemetry.js';
 
@@ -132,9 +133,15 @@ export class SessionManager implements SessionHost {
       session.close('the MCP server could not be started', 502, failure);
       return mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', failure.message, { cause: err, data: failure.data });
     };
-    let child: Child;
+    const { conf, settings } = this;
+    let child: StdioBackend;
     try {
-      child = session.spawn(turn);
+      const open = (events: BackendEvents, logger: Logger) =>
+        new StdioBackend(
+          { command: conf.command, args: conf.args, env: conf.env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings, logger },
+          events,
+        );
+      child = session.connect(open, turn);
     } catch (err) {
       // spawn() throws synchronously only for arguments it cannot pass (a NUL byte, say).
       this.runtime.starts.processGone();
@@ -195,9 +202,11 @@ export class SessionManager implements SessionHost {
     }
     this.runtime.metrics.mcpSessionsEnded.inc({ route: this.routeId, reason: endReasonOf(reason) });
     this.logger.info({ session: session.id, reason }, 'mcp session closed');
-    const child = session.child;
-    if (child) {
-      const stop = child.stop().finally(() => this.runtime.release(child));
+    const backend = session.backend;
+    if (backend) {
+      const stop = backend.stop().finally(() => {
+        if (backend instanceof StdioBackend) this.runtime.release(backend);
+      });
       this.runtime.track(stop);
     }
     if (this.sessions.size === 0) this.stopTimer();
