@@ -180,12 +180,17 @@ describe('mcp-bridge sessions', function () {
         const stream = await fetch(`${base}/mcp`, { headers, signal: controller.signal });
         expect(stream.status).to.equal(200);
         expect((await read(await fetch(`${base}/mcp`, { headers }))).status).to.equal(409);
-        const events = readEvents(stream, (seen) => seen.some((e) => e.data.includes('list_changed')));
+        // Call 3 waits until 'live' arrived: a related notification that arrives while exactly one
+        // request is in flight belongs to that request's stream (stdio names no related request).
+        let changed: Promise<Response> | undefined;
+        const events = readEvents(stream, (seen) => {
+          if (!changed && seen.some((e) => e.data.includes('live'))) changed = post(`${base}/mcp`, call(3, 'list_changed'), { 'mcp-session-id': session });
+          return seen.some((e) => e.data.includes('list_changed'));
+        });
         await post(`${base}/mcp`, call(2, 'later', { ms: 10, text: 'live' }), { 'mcp-session-id': session });
-        // An unrelated notification goes to the GET stream even while its request is in flight.
-        const changed = await post(`${base}/mcp`, call(3, 'list_changed'), { 'mcp-session-id': session });
-        expect(changed.headers.get('content-type')).to.contain('application/json');
         const data = (await events).map((e) => e.data);
+        // An unrelated notification goes to the GET stream even while its request is in flight.
+        expect((await changed!).headers.get('content-type')).to.contain('application/json');
         expect(data.filter((d) => d.includes('queued'))).to.have.length(1);
         expect(data.some((d) => d.includes('notifications/tools/list_changed'))).to.equal(true);
       } finally {
