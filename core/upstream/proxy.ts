@@ -166,7 +166,9 @@ function forward(
             c.resume();
           })
           .catch((err) => {
-            c.abort(err as Error);
+            // A header filter failed, not the upstream: a 500 that api-breaker and health checks
+            // do not count against the node (a 502 would).
+            c.abort(err instanceof GatewayError ? err : new GatewayError(500, 'GW_INTERNAL', 'internal error', { cause: err }));
           });
       },
       onResponseData(_c, chunk) {

@@ -31,8 +31,9 @@ function tracer(name: string, priority: number, extra: Partial<Plugin> = {}): Pl
         ctx.body = { replied: name };
       }
     },
-    headerFilter: (ctx) => {
+    headerFilter: (ctx, conf: { throws?: string }) => {
       mark('headerFilter')(ctx);
+      if (conf.throws === 'header' && ctx.status === 200) throw new Error('header filter broke on hunter2');
       ctx.set('x-trace', ctx.gateway.scratch('trace', () => ({ steps: [] as string[] })).steps.join(','));
     },
     log: (ctx) => {
@@ -135,6 +136,16 @@ describe('plugin pipeline', () => {
     expect(line).to.include('hunter2');
     expect(gw.logs.join('\n')).to.not.include('secret-token');
     expect((await gw.get('/fine')).status).to.equal(200);
+  });
+
+  it('a header filter that crashes on a proxied response gives a 500, not a 502 blamed on the upstream', async () => {
+    await gw.admin('PUT', '/routes/header-crash', { uri: '/header-crash', upstream: up(), plugins: { low: { throws: 'header' } } });
+    const res = await gw.get('/header-crash');
+    expect(res.status).to.equal(500);
+    expect(res.json.error_msg).to.equal('Internal Server Error');
+    expect(res.text).to.not.include('hunter2');
+    expect(gw.logs.find((l) => l.includes(res.json.request_id))).to.include('hunter2');
+    expect(logged).to.include('low:header-crash:500');
   });
 
   it('logs deliberate 5xx answers quietly and throttles repeated failures', async () => {
