@@ -182,7 +182,7 @@ describe('mcp-bridge sessions', function () {
         expect((await read(await fetch(`${base}/mcp`, { headers }))).status).to.equal(409);
         // Call 3 waits until 'live' arrived: a related notification that arrives while exactly one
         // request is in flight belongs to that request's stream (stdio names no related request).
-        let changed: Promise<Response> | undefined;
+        let changed: ReturnType<typeof post> | undefined;
         const events = readEvents(stream, (seen) => {
           if (!changed && seen.some((e) => e.data.includes('live'))) changed = post(`${base}/mcp`, call(3, 'list_changed'), { 'mcp-session-id': session });
           return seen.some((e) => e.data.includes('list_changed'));
