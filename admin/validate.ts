@@ -58,7 +58,7 @@ export function validateResource(kind: ResourceKind, id: string, body: Record<st
 
   const semantic = checkSemantics(kind, id, checked, context);
   if (semantic) return { error: semantic };
-  const pluginError = checkPlugins(kind, checked.plugins, context.registry);
+  const pluginError = checkPlugins(kind, checked.plugins, context.registry) ?? checkAgainstMetadata(kind, checked.plugins, context);
   if (pluginError === AUTH_PLUGINS_ONLY) return { error: pluginError };
   if (pluginError) return { error: kind === 'consumers' || kind === 'credentials' ? `invalid plugins configuration: ${pluginError}` : pluginError };
   const duplicate = duplicateClaim(kind, id, checked, context);
@@ -117,6 +117,18 @@ function checkPlugins(kind: ResourceKind, plugins: unknown, registry: PluginRegi
   for (const [name, conf] of Object.entries(plugins as Record<string, unknown>)) {
     const error = registry.validate(name, conf, registry.get(name)?.type === 'auth' ? 'consumer' : 'route');
     if (error) return error;
+  }
+  return undefined;
+}
+
+/** Plugin configs that need something from either themselves or their plugin's metadata (file-logger's path). */
+function checkAgainstMetadata(kind: ResourceKind, plugins: unknown, { registry, snapshot }: ValidationContext): string | undefined {
+  if (plugins === undefined || kind === 'credentials') return undefined;
+  for (const [name, conf] of Object.entries(plugins as Record<string, unknown>)) {
+    const plugin = registry.get(name);
+    if (!plugin?.checkWithMetadata || (kind === 'consumers' && plugin.type === 'auth')) continue;
+    const error = plugin.checkWithMetadata(conf, snapshot.get('plugin_metadata', name)?.value);
+    if (error) return `failed to check the configuration of plugin ${name} err: ${error}`;
   }
   return undefined;
 }

@@ -163,6 +163,12 @@ export interface Plugin<C = any, I = any> {
    * protocol instead of the route answering a bare 503; /status lists the route.
    */
   checkOnWrite?(conf: C, config: Readonly<GatewayConfig>): string | undefined;
+  /**
+   * Checks a config against the plugin's own plugin_metadata when the config is written (the
+   * Admin API's 400): a setting that may come from either (file-logger's `path`). Not run on
+   * load: the metadata may change after the route was written.
+   */
+  checkWithMetadata?(conf: C, metadata: Readonly<Record<string, unknown>> | undefined): string | undefined;
   /** Like `checkConf`, for the config on a consumer (e.g. a public key that must parse). */
   checkConsumerConf?(conf: any, config: Readonly<GatewayConfig>): string | undefined;
   init?(api: PluginApi): void | Promise<void>;

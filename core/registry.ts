@@ -41,6 +41,7 @@ const CONTRACT_KEYS = new Set<string>([
   'credentials',
   'checkConf',
   'checkOnWrite',
+  'checkWithMetadata',
   'checkConsumerConf',
   'credentialField',
   'observesOnly',

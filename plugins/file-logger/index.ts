@@ -12,7 +12,7 @@
 import { resolve } from 'node:path';
 import type { RouteInfo } from '../../core/context.js';
 import { openLogFile, type LineWriter } from '../../core/line-writer.js';
-import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LOG_SINK_TAPS, LogSinkRoute, type LogSinkConf } from '../kit/index.js';
+import { LOG_FORMAT_EXTRA_SCHEMA, LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LOG_SINK_TAPS, LogSinkRoute, type LogFormats, type LogSinkConf } from '../kit/index.js';
 import type { Logger } from '../../core/logger.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
@@ -21,9 +21,8 @@ interface FileLoggerConf extends LogSinkConf {
   path?: string;
 }
 
-interface FileLoggerMetadata {
+interface FileLoggerMetadata extends LogFormats {
   path?: string;
-  log_format?: Record<string, unknown>;
 }
 
 
@@ -147,8 +146,9 @@ class FileLog implements Disposable {
     this.route = new LogSinkRoute('file-logger', conf, route, api, (entry) => this.sink?.write(entry));
   }
 
-  logFormat(conf: FileLoggerConf): Record<string, unknown> | undefined {
-    return conf.log_format ?? (this.api.metadata('file-logger') as FileLoggerMetadata | undefined)?.log_format;
+  /** Read per entry: plugin_metadata may change while the route stays. */
+  metadata(): FileLoggerMetadata | undefined {
+    return this.api.metadata('file-logger') as FileLoggerMetadata | undefined;
   }
 
   dispose(): void {
@@ -182,7 +182,14 @@ export default definePlugin<FileLoggerConf, FileLog>({
     properties: {
       path: { type: 'string', minLength: 1, description: 'File for routes whose config sets no `path`.' },
       log_format: LOG_FORMAT_SCHEMA,
+      log_format_extra: LOG_FORMAT_EXTRA_SCHEMA,
     },
+  },
+
+  // As APISIX: a route that could never log is refused when it is written.
+  checkWithMetadata(conf, metadata) {
+    if (conf.path !== undefined || typeof metadata?.path === 'string') return undefined;
+    return 'property "path" is not set in either the plugin conf or the metadata';
   },
 
   destroy: (api) => fileSinks(api).closeAll(),
@@ -191,7 +198,7 @@ export default definePlugin<FileLoggerConf, FileLog>({
 
   ...LOG_SINK_TAPS,
 
-  log(ctx, conf, log) {
-    log.sink?.write(log.route.entry(ctx, log.logFormat(conf)));
+  log(ctx, _conf, log) {
+    log.sink?.write(log.route.entry(ctx, log.metadata()));
   },
 });

@@ -12,7 +12,7 @@
 import { Agent, request } from 'undici';
 import type { RouteInfo } from '../../core/context.js';
 import { BatchProcessor } from '../kit/index.js';
-import { LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LOG_SINK_TAPS, LogSinkRoute, type LogSinkConf } from '../kit/index.js';
+import { LOG_FORMAT_EXTRA_SCHEMA, LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LOG_SINK_TAPS, LogSinkRoute, type LogFormats, type LogSinkConf } from '../kit/index.js';
 import { LogThrottle } from '../../core/log-throttle.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
 
@@ -31,8 +31,7 @@ interface HttpLoggerConf extends LogSinkConf {
   max_concurrent_batches: number;
 }
 
-interface HttpLoggerMetadata {
-  log_format?: Record<string, unknown>;
+interface HttpLoggerMetadata extends LogFormats {
   max_pending_entries?: number;
 }
 
@@ -115,8 +114,9 @@ class HttpLog implements Disposable {
     group.live.add(this);
   }
 
-  logFormat(): Record<string, unknown> | undefined {
-    return this.conf.log_format ?? (this.api.metadata('http-logger') as HttpLoggerMetadata | undefined)?.log_format;
+  /** Read per entry: plugin_metadata may change while the route stays. */
+  metadata(): HttpLoggerMetadata | undefined {
+    return this.api.metadata('http-logger') as HttpLoggerMetadata | undefined;
   }
 
   /**
@@ -212,6 +212,7 @@ export default definePlugin<HttpLoggerConf, HttpLog>({
     additionalProperties: false,
     properties: {
       log_format: LOG_FORMAT_SCHEMA,
+      log_format_extra: LOG_FORMAT_EXTRA_SCHEMA,
       max_pending_entries: {
         type: 'integer',
         minimum: 1,
@@ -227,7 +228,7 @@ export default definePlugin<HttpLoggerConf, HttpLog>({
   ...LOG_SINK_TAPS,
 
   log(ctx, _conf, log) {
-    log.processor.push(log.route.entry(ctx, log.logFormat()));
+    log.processor.push(log.route.entry(ctx, log.metadata()));
   },
 });
 

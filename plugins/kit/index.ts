@@ -38,5 +38,5 @@ export { SharedStates, confVersion, limitNamespace } from './shared-states.js';
 export { delay } from './delay.js';
 
 export { requestLogEntry, toolCallAuditEntry, BodyCapture, cappedText, REDACTED, type Redaction, type EntryOptions } from './log-entry.js';
-export { LogSinkRoute, LOG_SINK_PROPERTIES, LOG_FORMAT_SCHEMA, LOG_SINK_TAPS, type LogSinkConf } from './log-sink.js';
+export { LogSinkRoute, LOG_SINK_PROPERTIES, LOG_FORMAT_SCHEMA, LOG_FORMAT_EXTRA_SCHEMA, LOG_SINK_TAPS, type LogFormats, type LogSinkConf } from './log-sink.js';
 export { BatchProcessor, type BatchOptions, type BatchEvents, type DropReason, type SendBatch } from './batch-processor.js';

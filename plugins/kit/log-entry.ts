@@ -15,7 +15,7 @@
 import { hostname } from 'node:os';
 import type { GatewayContext } from '../../core/context.js';
 import type { CredentialNames } from '../../core/credentials.js';
-import { setOwn } from '../../core/own.js';
+import { ownValue, setOwn } from '../../core/own.js';
 import { responseStatus } from '../../core/respond.js';
 import type { ToolCallRecord } from '../../core/tool-calls.js';
 
@@ -26,8 +26,10 @@ export type Redaction = CredentialNames;
 
 export interface EntryOptions {
   redaction: Redaction;
-  /** Name → `$variable` or literal (APISIX `log_format`); replaces the default entry when set. */
+  /** Name → `$variable`, literal or nested object (APISIX `log_format`); replaces the default entry when set. */
   logFormat?: Readonly<Record<string, unknown>>;
+  /** Like `logFormat`, but adds its fields to the default entry, never replacing one (APISIX `log_format_extra`). */
+  logFormatExtra?: Readonly<Record<string, unknown>>;
   /** Request and response bodies captured for the entry (already capped). */
   requestBody?: string;
   responseBody?: string;
@@ -35,8 +37,16 @@ export interface EntryOptions {
 
 /** The entry for a finished request, as file-logger and http-logger write it. */
 export function requestLogEntry(ctx: GatewayContext, options: EntryOptions): Record<string, unknown> {
-  if (options.logFormat) return formattedEntry(ctx, options.logFormat, options.redaction);
   const state = ctx.gateway;
+  if (options.logFormat) {
+    const entry = formattedEntry(ctx, options.logFormat, options.redaction, 1);
+    // As APISIX's get_custom_format_log: a custom entry still says which route it belongs to.
+    if (state.route) {
+      if (state.route.serviceId !== undefined) entry.service_id = state.route.serviceId;
+      entry.route_id = state.route.id;
+    }
+    return entry;
+  }
   const { req, res } = ctx;
   const now = performance.now();
   const latency = now - state.startTime;
@@ -72,6 +82,11 @@ export function requestLogEntry(ctx: GatewayContext, options: EntryOptions): Rec
     apisix_latency: round(outcome?.latency === undefined ? latency : Math.max(0, latency - outcome.latency)),
   };
   if (state.error) entry.error_code = state.error.code;
+  if (options.logFormatExtra) {
+    for (const [key, value] of Object.entries(formattedEntry(ctx, options.logFormatExtra, options.redaction, 1))) {
+      if (ownValue(entry, key) === undefined) setOwn(entry, key, value);
+    }
+  }
   const mcp = state.mcp;
   if (mcp) {
     entry.mcp = {
@@ -141,10 +156,18 @@ export function cappedText(body: Buffer, limit: number): string {
   return (body.length > limit ? body.subarray(0, limit) : body).toString('utf8');
 }
 
-function formattedEntry(ctx: GatewayContext, format: Readonly<Record<string, unknown>>, redaction: Redaction): Record<string, unknown> {
+/** APISIX's MAX_LOG_FORMAT_DEPTH: deeper objects come out empty. */
+const MAX_FORMAT_DEPTH = 5;
+
+function formattedEntry(ctx: GatewayContext, format: Readonly<Record<string, unknown>>, redaction: Redaction, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(format)) {
-    setOwn(out, key, typeof spec === 'string' && spec.startsWith('$') ? variable(ctx, spec.slice(1), redaction) : spec);
+    let value: unknown = spec;
+    if (typeof spec === 'string' && spec.startsWith('$')) value = variable(ctx, spec.slice(1), redaction);
+    else if (typeof spec === 'object' && spec !== null && !Array.isArray(spec)) {
+      value = depth >= MAX_FORMAT_DEPTH ? {} : formattedEntry(ctx, spec as Record<string, unknown>, redaction, depth + 1);
+    }
+    setOwn(out, key, value);
   }
   return out;
 }
@@ -171,6 +194,8 @@ function variable(ctx: GatewayContext, name: string, redaction: Redaction): unkn
       return state.bytesOut;
     case 'upstream_addr':
       return state.upstreamOutcome?.addr;
+    case 'upstream_unresolved_host':
+      return hostOf(state.upstreamOutcome?.addr);
     case 'upstream_status':
       return state.upstreamOutcome?.status;
     case 'upstream_response_time':
@@ -217,6 +242,14 @@ function redactedQuery(query: string, redaction: Redaction): { text: string; obj
   const rebuilt = new URLSearchParams();
   for (const [name, value] of params) rebuilt.append(name, redaction.params.has(name) ? REDACTED : value);
   return { text: rebuilt.toString(), object };
+}
+
+/** `host` of a `host:port` or `[v6]:port` address. */
+function hostOf(address: string | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  const colon = address.lastIndexOf(':');
+  const host = colon > address.lastIndexOf(']') ? address.slice(0, colon) : address;
+  return host.startsWith('[') ? host.slice(1, -1) : host;
 }
 
 function headerString(value: unknown): string | undefined {

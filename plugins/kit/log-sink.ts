@@ -12,6 +12,7 @@ import { ALL_ROUTES } from '../../core/tool-calls.js';
 
 export interface LogSinkConf {
   log_format?: Record<string, unknown>;
+  log_format_extra?: Record<string, unknown>;
   include_req_body: boolean;
   include_resp_body: boolean;
   max_req_body_bytes: number;
@@ -24,12 +25,19 @@ export const LOG_FORMAT_SCHEMA: JsonSchema = {
   type: 'object',
   minProperties: 1,
   description:
-    'Custom entry: each key becomes a field, a value starting with `$` is a variable (`$remote_addr`, `$route_id`, `$status`, `$request_time`, `$upstream_addr`, `$mcp_tool`, `$http_<name>`…), anything else is copied. Replaces the default entry. Credential headers, credential query parameters and cookies come out as "[redacted]".',
+    'Custom entry: each key becomes a field, a value starting with `$` is a variable (`$remote_addr`, `$route_id`, `$status`, `$request_time`, `$upstream_addr`, `$mcp_tool`, `$http_<name>`…), an object is a nested entry built the same way (5 levels deep at most), anything else is copied. Replaces the default entry; `route_id` and `service_id` are added. Credential headers, credential query parameters and cookies come out as "[redacted]".',
+};
+
+export const LOG_FORMAT_EXTRA_SCHEMA: JsonSchema = {
+  type: 'object',
+  description:
+    'Fields added to the default entry, written as in `log_format`; a field the default entry already has is kept. Ignored when a `log_format` applies. Set here, it wins over the one in plugin_metadata (even empty).',
 };
 
 /** Schema properties both log sinks take (APISIX names and defaults). */
 export const LOG_SINK_PROPERTIES: Record<string, JsonSchema> = {
   log_format: LOG_FORMAT_SCHEMA,
+  log_format_extra: LOG_FORMAT_EXTRA_SCHEMA,
   include_req_body: { type: 'boolean', default: false, description: 'Add the request body to each entry (`request.body`), up to `max_req_body_bytes`.' },
   include_resp_body: { type: 'boolean', default: false, description: 'Add the response body to each entry (`response.body`), up to `max_resp_body_bytes`.' },
   max_req_body_bytes: { type: 'integer', minimum: 1, default: 524288, description: 'Longest request body logged, bytes (the rest is cut).' },
@@ -46,6 +54,16 @@ export const LOG_SINK_PROPERTIES: Record<string, JsonSchema> = {
     description: "With `mcp_tool_audit`: include the call's arguments themselves when they are at most `max_req_body_bytes` (otherwise `arguments_truncated: true`).",
   },
 };
+
+/** The entry formats a log sink's plugin_metadata may set. */
+export interface LogFormats {
+  log_format?: Record<string, unknown>;
+  log_format_extra?: Record<string, unknown>;
+}
+
+function nonEmpty(format: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  return format && Object.keys(format).length > 0 ? format : undefined;
+}
 
 interface Captured {
   request?: BodyCapture;
@@ -96,8 +114,13 @@ export class LogSinkRoute {
     (captured.response ??= new BodyCapture(this.conf.max_resp_body_bytes)).push(chunk);
   }
 
-  /** The entry for a finished request. */
-  entry(ctx: GatewayContext, logFormat: Record<string, unknown> | undefined): Record<string, unknown> {
+  /**
+   * The entry for a finished request: the route's `log_format`, else the metadata's, else the
+   * default entry with the route's `log_format_extra` (or, when the route sets none, the metadata's).
+   */
+  entry(ctx: GatewayContext, metadata: LogFormats | undefined): Record<string, unknown> {
+    const logFormat = this.conf.log_format ?? nonEmpty(metadata?.log_format);
+    const logFormatExtra = logFormat ? undefined : nonEmpty(this.conf.log_format_extra ?? metadata?.log_format_extra);
     const captured = this.conf.include_req_body || this.conf.include_resp_body ? ctx.gateway.scratch<Captured>(this.plugin, () => ({})) : undefined;
     let requestBody: string | undefined;
     if (this.conf.include_req_body) {
@@ -109,6 +132,7 @@ export class LogSinkRoute {
       // a plugin_config, a global rule or the consumer.
       redaction: ctx.gateway.credentials,
       logFormat,
+      logFormatExtra,
       requestBody,
       responseBody: this.conf.include_resp_body ? (captured?.response?.text() ?? '') : undefined,
     });

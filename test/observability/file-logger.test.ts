@@ -96,11 +96,80 @@ describe('file-logger', () => {
       expect((await gw.get('/meta-b')).status).to.equal(200);
       expect((await gw.get('/meta-a')).status).to.equal(200);
       expect(await waitFor(() => lines(file).length === 3, 3000)).to.equal(true);
+      // A custom entry still names its route (APISIX's get_custom_format_log adds route_id).
       expect(lines(file)).to.deep.equal([
-        { route: 'meta-a', status: 200, ip: '127.0.0.1' },
-        { route: 'meta-b', status: 200, ip: '127.0.0.1' },
-        { route: 'meta-a', status: 200, ip: '127.0.0.1' },
+        { route: 'meta-a', status: 200, ip: '127.0.0.1', route_id: 'meta-a' },
+        { route: 'meta-b', status: 200, ip: '127.0.0.1', route_id: 'meta-b' },
+        { route: 'meta-a', status: 200, ip: '127.0.0.1', route_id: 'meta-a' },
       ]);
+    } finally {
+      await gw.admin('DELETE', '/plugin_metadata/file-logger');
+    }
+  });
+
+  it('refuses a route with no path when plugin metadata sets none either (APISIX file-logger.t TEST 1)', async () => {
+    const res = await putRoute(gw, 'no-path', '/no-path', upstream, { 'file-logger': {} });
+    expect(res.status).to.equal(400);
+    expect(res.json.error_msg).to.equal('failed to check the configuration of plugin file-logger err: property "path" is not set in either the plugin conf or the metadata');
+    expect((await gw.admin('GET', '/routes/no-path')).status).to.equal(404);
+    // A global rule and a service are held to it too.
+    expect((await gw.admin('PUT', '/global_rules/no-path', { plugins: { 'file-logger': {} } })).status).to.equal(400);
+    expect((await gw.admin('PUT', '/services/no-path', { plugins: { 'file-logger': { log_format: { a: '$host' } } } })).status).to.equal(400);
+  });
+
+  it('writes nested log_format objects, with the route and service ids added (APISIX file-logger.t TEST 10-12)', async () => {
+    const file = join(dir, 'nested-format.log');
+    await gw.admin('PUT', '/services/logged', { upstream: { nodes: { [upstream.address]: 1 } } });
+    const put = await gw.admin('PUT', '/routes/nested', {
+      uri: '/nested',
+      service_id: 'logged',
+      plugins: {
+        'file-logger': {
+          path: file,
+          log_format: {
+            client_ip: '$remote_addr',
+            route_id: 'overwritten',
+            request: { method: '$request_method', uri: '$request_uri', headers: { user_agent: '$http_user_agent' } },
+            response: { status: '$status' },
+            deep: { a: { b: { c: { d: { e: '$host' } } } } },
+            fixed: ['kept', 1],
+          },
+        },
+      },
+    });
+    expect(put.status, put.text).to.equal(201);
+    expect((await gw.get('/nested?x=1', { 'user-agent': 'tester/1' })).status).to.equal(200);
+    expect(await waitFor(() => lines(file).length === 1, 3000)).to.equal(true);
+    expect(lines(file)[0]).to.deep.equal({
+      client_ip: '127.0.0.1',
+      route_id: 'nested',
+      service_id: 'logged',
+      request: { method: 'GET', uri: '/nested?x=1', headers: { user_agent: 'tester/1' } },
+      response: { status: 200 },
+      // Five levels at most, as APISIX: the sixth comes out empty.
+      deep: { a: { b: { c: { d: {} } } } },
+      fixed: ['kept', 1],
+    });
+  });
+
+  it('adds log_format_extra fields to the default entry without replacing one; the route\'s wins over the metadata\'s (APISIX file-logger.t TEST 15-20)', async () => {
+    const file = join(dir, 'extra.log');
+    await gw.admin('PUT', '/plugin_metadata/file-logger', { path: file, log_format_extra: { from_metadata: '$host' } });
+    try {
+      await putRoute(gw, 'extra-meta', '/extra-meta', upstream, { 'file-logger': {} });
+      await putRoute(gw, 'extra-own', '/extra-own', upstream, { 'file-logger': { log_format_extra: { upstream_host: '$upstream_unresolved_host', route_id: 'not-mine', trace: '$http_x_trace' } } });
+      await putRoute(gw, 'extra-ignored', '/extra-ignored', upstream, { 'file-logger': { log_format: { msg: 'only this' }, log_format_extra: { upstream_host: '$upstream_unresolved_host' } } });
+      expect((await gw.get('/extra-meta')).status).to.equal(200);
+      expect((await gw.get('/extra-own', { 'x-trace': 't-1' })).status).to.equal(200);
+      expect((await gw.get('/extra-ignored')).status).to.equal(200);
+      expect(await waitFor(() => lines(file).length === 3, 3000)).to.equal(true);
+      const [meta, own, ignored] = lines(file);
+      expect(meta).to.include({ route_id: 'extra-meta', from_metadata: '127.0.0.1' });
+      expect(meta.response.status).to.equal(200);
+      expect(own).to.include({ route_id: 'extra-own', upstream_host: '127.0.0.1', trace: 't-1' });
+      expect(own).to.not.have.property('from_metadata');
+      expect(own.request.method).to.equal('GET');
+      expect(ignored).to.deep.equal({ msg: 'only this', route_id: 'extra-ignored' });
     } finally {
       await gw.admin('DELETE', '/plugin_metadata/file-logger');
     }

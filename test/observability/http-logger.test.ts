@@ -123,7 +123,8 @@ describe('http-logger', () => {
         await putRoute(gw, 'formatted', '/formatted', upstream, { 'http-logger': logger({ batch_max_size: 1 }) });
         expect((await gw.get('/formatted', { apikey: 'anything' })).status).to.equal(200);
         expect(await waitFor(() => collector.batches.length === 2, 3000)).to.equal(true);
-        expect(collector.batches[1].entries[0]).to.deep.equal({ host: '127.0.0.1', route: 'formatted', status: 200, key: '[redacted]', fixed: 'yes' });
+        // route_id is added to a custom entry, as APISIX's get_custom_format_log does.
+        expect(collector.batches[1].entries[0]).to.deep.equal({ host: '127.0.0.1', route: 'formatted', status: 200, key: '[redacted]', fixed: 'yes', route_id: 'formatted' });
       } finally {
         await gw.admin('DELETE', '/plugin_metadata/http-logger');
       }

@@ -11,7 +11,6 @@ const hl = (conf: Record<string, unknown>, uri = '/hello', status = 201): Step =
 const BATCH = { max_retry_count: 1, retry_delay: 2, buffer_duration: 2, inactive_timeout: 2 };
 const TO_VECTOR = (extra: Record<string, unknown>) => ({ uri: 'http://127.0.0.1:3001', batch_max_size: 1, ...BATCH, ...extra });
 const META_HL: Step = { admin: 'PUT /apisix/admin/plugin_metadata/http-logger', body: { log_format: { host: '$host', client_ip: '$remote_addr' } }, status: 201 };
-const ROUTE_ID = "loggers' log_format carries route_id (issue 11)";
 const fl = (conf: Record<string, unknown>, status = 201): Step => ({ admin: 'PUT /apisix/admin/routes/1', body: route('/hello', { 'file-logger': conf }), status });
 const META_FL = (body: Record<string, unknown>): Step => ({ admin: 'PUT /apisix/admin/plugin_metadata/file-logger', body, status: 201 });
 const HELLO: Step = { req: 'GET /hello', status: 200 };
@@ -49,13 +48,11 @@ export default {
     {
       src: 't/plugin/http-logger-log-format.t#1-3',
       name: 'metadata log_format, new_line: the entry carries route_id',
-      planned: ROUTE_ID,
       steps: [META_HL, hl(TO_VECTOR({ concat_method: 'new_line' })), HELLO, { logSent: '/', on: 3001, json: { route_id: '1', host: 'localhost', client_ip: '127.0.0.1' } }],
     },
     {
       src: 't/plugin/http-logger-log-format.t#6,7',
       name: 'metadata log_format, concat_method json: the entry carries route_id',
-      planned: ROUTE_ID,
       steps: [META_HL, hl(TO_VECTOR({ concat_method: 'json' })), HELLO, { logSent: '/', on: 3001, json: { route_id: '1' } }],
     },
     {
@@ -83,19 +80,16 @@ export default {
     {
       src: 't/plugin/file-logger.t#1',
       name: 'sanity: path set neither in the plugin conf nor in the metadata',
-      planned: 'file-logger requires path (issue 11)',
       steps: [{ ...fl({}, 400), errorLike: 'property "path" is not set in either the plugin conf or the metadata' }],
     },
     {
       src: 't/plugin/file-logger.t#2-4',
       name: 'metadata log_format: the line carries client_ip and route_id',
-      planned: ROUTE_ID,
       steps: [META_FL({ log_format: { host: '$host', client_ip: '$remote_addr' } }), fl({ path: '$TMP/file.log' }), HELLO, { fileLog: '$TMP/file.log', json: { client_ip: '127.0.0.1', route_id: '1' } }],
     },
     {
       src: 't/plugin/file-logger.t#6,7',
       name: 'log format in plugin: the line carries client_ip and route_id',
-      planned: ROUTE_ID,
       steps: [fl({ path: '$TMP/file.log', log_format: { host: '$host', client_ip: '$remote_addr' } }), HELLO, { fileLog: '$TMP/file.log', json: { client_ip: '127.0.0.1', route_id: '1' } }],
     },
     {
