@@ -42,7 +42,7 @@ export interface AdminApiOptions {
   maxBodyBytes: number;
   /** APISIX's enable_admin_cors (admin/cors.ts). */
   cors?: boolean;
-  /** limits.max_regex_program: the largest list filter pattern (`name`, `uri`). */
+  /** limits.max_regex_program: the largest list filter pattern (`name`, `uri`) and route `vars` pattern. */
   maxRegexProgram?: number;
   /** The loaded plugin set: reload (every instance) and per-plugin load status. */
   plugins?: PluginControl;
@@ -78,8 +78,11 @@ interface Address {
 export class AdminApi {
   readonly app = new Koa();
   readonly server: Server;
+  /** limits.max_regex_program: list filter patterns and route `vars`. */
+  private readonly maxRegexProgram: number;
 
   constructor(private readonly options: AdminApiOptions) {
+    this.maxRegexProgram = options.maxRegexProgram ?? DEFAULT_MAX_REGEX_PROGRAM;
     const router = new Router({ prefix: '/apisix/admin' });
     const plugins = new PluginEndpoints(options.registry, options.plugins, (report) =>
       options.logger.info({ ...report }, 'plugins reloaded through the Admin API'),
@@ -170,7 +173,7 @@ export class AdminApi {
       entries = [...snapshot.list(kind)].filter(([id]) => credentialOwner(id) === address.username);
     }
     const query = singleValued(ctx, ['name', 'label', 'uri', 'filter', 'page', 'page_size']);
-    const selected = selectEntries(kind, entries, query, this.options.maxRegexProgram ?? DEFAULT_MAX_REGEX_PROGRAM);
+    const selected = selectEntries(kind, entries, query, this.maxRegexProgram);
     ctx.body = { total: selected.total, list: selected.page.map(([id, record]) => envelope(kind, id, this.forRole(ctx, kind, id, record))) };
   }
 
@@ -231,7 +234,7 @@ export class AdminApi {
     }
 
     const catalogId = this.catalogId(address, id);
-    const validated = validateResource(kind, catalogId, value, { registry, snapshot: catalog.snapshot() });
+    const validated = validateResource(kind, catalogId, value, { registry, snapshot: catalog.snapshot(), maxRegexProgram: this.maxRegexProgram });
     if ('error' in validated) throw fail(validated.status ?? 400, validated.error);
     const ttl = ctx.state.ttl as number | undefined;
     const { record, created } = await this.guardStore(() => catalog.put(kind, catalogId, validated.value, { ttl }));
@@ -261,7 +264,7 @@ export class AdminApi {
     const idField = kind === 'consumers' ? 'username' : 'id';
     const id = idIn(body, idField, SINGULAR[kind]) ?? 'validate';
     const value = kind === 'plugin_metadata' ? body : { ...body, [idField]: ownValue(body, idField) ?? id };
-    const validated = validateResource(kind, id, value, { registry: this.options.registry, snapshot: this.options.catalog.snapshot() });
+    const validated = validateResource(kind, id, value, { registry: this.options.registry, snapshot: this.options.catalog.snapshot(), maxRegexProgram: this.maxRegexProgram });
     if ('error' in validated) throw fail(validated.status ?? 400, validated.error);
     ctx.body = { value: validated.checked };
   }

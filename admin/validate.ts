@@ -10,7 +10,7 @@ import type { CatalogSnapshot, RecordRef, ResourceKind, UniqueClaim } from '../c
 import { ownValue, setOwn } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile, type Validator } from '../core/schema.js';
-import { recordProblem } from '../routes/checks.js';
+import { recordProblem, routeVarsProblem } from '../routes/checks.js';
 import { credentialOwner, duplicateKeyMessage } from '../routes/consumers.js';
 import { catalogClaims, catalogReferences } from '../routes/integrity.js';
 import { RESOURCE_SCHEMAS, SINGULAR } from '../routes/schemas.js';
@@ -25,6 +25,8 @@ export type Validated = { value: Record<string, unknown>; checked: Record<string
 export interface ValidationContext {
   registry: PluginRegistry;
   snapshot: CatalogSnapshot;
+  /** limits.max_regex_program: the largest pattern a route's `vars` may hold. */
+  maxRegexProgram: number;
 }
 
 /** Fields the server sets; APISIX refuses them in a body with these words (two spaces included). */
@@ -61,6 +63,9 @@ export function validateResource(kind: ResourceKind, id: string, body: Record<st
   const pluginError = checkPlugins(kind, checked.plugins, context.registry) ?? checkAgainstMetadata(kind, checked.plugins, context);
   if (pluginError === AUTH_PLUGINS_ONLY) return { error: pluginError };
   if (pluginError) return { error: kind === 'consumers' || kind === 'credentials' ? `invalid plugins configuration: ${pluginError}` : pluginError };
+  // After the plugins, as APISIX's check_conf: a route with a bad plugin and a bad rule names the plugin.
+  const varsError = kind === 'routes' ? routeVarsProblem(checked, context.maxRegexProgram) : undefined;
+  if (varsError) return { error: varsError };
   const duplicate = duplicateClaim(kind, id, checked, context);
   if (duplicate) return { error: duplicate };
   // APISIX checks a credential's consumer last, and answers 404 (checked again in the write step).

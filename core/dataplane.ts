@@ -8,10 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Koa from 'koa';
-import { readBody, checkDeclaredLength } from './body.js';
+import { bodyTooLarge, readBody, checkDeclaredLength } from './body.js';
 import { ClientAddressResolver } from './client-ip.js';
 import type { GatewayConfig, ListenAddress } from './config.js';
-import type { GatewayContext } from './context.js';
+import type { GatewayContext, McpRequestInfo } from './context.js';
 import { GatewayError, errorBody, isGatewayError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { RequestOptions } from './plugin.js';
@@ -25,9 +25,10 @@ import {
   runPhase,
   type Chain,
   type ExecutableRoute,
+  type RouteMatch,
   type RouteResolver,
 } from './pipeline.js';
-import { RequestState } from './request.js';
+import { RequestState, type BodyNeeds } from './request.js';
 import { respond } from './respond.js';
 import { LogThrottle } from './log-throttle.js';
 import { listen } from './listen.js';
@@ -219,7 +220,7 @@ export class DataPlane {
       if (req.rawHeaders.length / 2 > this.options.config.limits.max_headers) {
         throw new GatewayError(431, 'GW_TOO_MANY_HEADERS', `more than ${this.options.config.limits.max_headers} request headers`);
       }
-      const match = this.options.resolver.match(req.method ?? 'GET', state.host, state.path, state.clientIp);
+      const match = await this.matchRoute(ctx, state);
       if (match) {
         state.route = match.route.info;
         state.params = match.params;
@@ -237,12 +238,52 @@ export class DataPlane {
     }
   }
 
+  /**
+   * The request's route. A candidate whose `vars` read the body (`post_arg_*`, `mcp_*`) stops
+   * the lookup until the body is read, within that candidate's limits (413, 408 as for any
+   * body), and the lookup runs again: only a request that reaches such a route is read before
+   * its route is known, and each read serves every later pass.
+   */
+  private async matchRoute(ctx: GatewayContext, state: RequestState): Promise<RouteMatch | undefined> {
+    const method = ctx.req.method ?? 'GET';
+    let match = this.options.resolver.match(method, state.host, state.path, state.clientIp, state);
+    // Each pass reads the body or describes the MCP request, so at most two more follow.
+    while (match?.needsBody) {
+      await this.prepareBody(ctx, state, match.route, match.needsBody);
+      match = this.options.resolver.match(method, state.host, state.path, state.clientIp, state);
+    }
+    return match;
+  }
+
+  /** What a route's `vars` need from the body, read and described as that route would (its limit, its MCP endpoints). */
+  private async prepareBody(ctx: GatewayContext, state: RequestState, route: ExecutableRoute, needs: BodyNeeds): Promise<void> {
+    const { req } = ctx;
+    const jsonRpc = route.options.jsonRpc;
+    // A route without mcp-bridge (a proxied MCP server) is read as Streamable HTTP, where a POST carries JSON-RPC.
+    const transport = needs.jsonRpc ? (jsonRpc ? mcpTransportOf(state.path, jsonRpc.basePath) : 'streamable-http') : undefined;
+    if (!state.bodyRead && (state.hasForm() || (transport && req.method === 'POST' && carriesJsonRpc(req, transport)))) {
+      await this.readRequestBody(ctx, state, route.options.maxBodyBytes);
+    }
+    if (needs.jsonRpc) {
+      state.mcpDescribed = true;
+      state.mcp = transport ? this.describeMcpRequest(ctx, state, transport, jsonRpc?.maxBatchMessages) : undefined;
+    }
+  }
+
+  private async readRequestBody(ctx: GatewayContext, state: RequestState, limit: number): Promise<void> {
+    continueUpload(ctx, state);
+    state.body = await readBody(ctx.req, limit, this.options.config.timeouts.request_body_idle * 1000);
+    state.bodyRead = true;
+  }
+
   private async runRoute(ctx: GatewayContext, state: RequestState, route: ExecutableRoute, chains: Chains): Promise<void> {
     if (route.broken) throw new GatewayError(503, 'GW_ROUTE_BROKEN', 'route is misconfigured', { cause: new Error(route.broken) });
     chains.route = route.chain;
     const { req } = ctx;
     const limit = route.options.maxBodyBytes;
     checkDeclaredLength(req, limit);
+    // Read for another route's vars, within that route's limit: this one's may be lower.
+    if (state.body !== undefined && state.body.length > limit) throw bodyTooLarge(limit);
     if (route.options.jsonRpc) await this.describeMcp(ctx, state, route.options.jsonRpc, limit);
 
     // Empty phases are skipped without an await: most routes have few plugins, and every await costs.
@@ -295,20 +336,22 @@ export class DataPlane {
   }
 
   private async describeMcp(ctx: GatewayContext, state: RequestState, jsonRpc: NonNullable<RequestOptions['jsonRpc']>, limit: number): Promise<void> {
-    const basePath = jsonRpc.basePath;
-    const transport = mcpTransportOf(state.path, basePath);
-    if (!transport) return;
-    const sessionHeader = ctx.req.headers['mcp-session-id'];
-    const sessionId = typeof sessionHeader === 'string' ? sessionHeader : (state.var('arg_sessionId') ?? undefined);
-    if (ctx.req.method !== 'POST') {
-      state.mcp = describeMcpMessage(transport, sessionId, undefined);
+    const transport = mcpTransportOf(state.path, jsonRpc.basePath);
+    if (!transport) {
+      // What another route's vars made of it before matching does not describe this route's endpoints.
+      state.mcp = undefined;
       return;
     }
-    continueUpload(ctx, state);
-    state.body = await readBody(ctx.req, limit, this.options.config.timeouts.request_body_idle * 1000);
-    const type = ctx.req.headers['content-type'] ?? '';
-    state.mcp = type.includes('json') || transport === 'sse'
-      ? describeMcpMessage(transport, sessionId, state.body, jsonRpc.maxBatchMessages)
+    if (ctx.req.method === 'POST' && !state.bodyRead) await this.readRequestBody(ctx, state, limit);
+    state.mcp = this.describeMcpRequest(ctx, state, transport, jsonRpc.maxBatchMessages);
+  }
+
+  private describeMcpRequest(ctx: GatewayContext, state: RequestState, transport: McpTransport, maxBatchMessages?: number): McpRequestInfo {
+    const sessionHeader = ctx.req.headers['mcp-session-id'];
+    const sessionId = typeof sessionHeader === 'string' ? sessionHeader : (state.var('arg_sessionId') ?? undefined);
+    if (ctx.req.method !== 'POST') return describeMcpMessage(transport, sessionId, undefined);
+    return carriesJsonRpc(ctx.req, transport)
+      ? describeMcpMessage(transport, sessionId, state.body, maxBatchMessages)
       : { transport, kind: 'none', sessionId };
   }
 
@@ -428,6 +471,13 @@ function continueUpload(ctx: GatewayContext, state: RequestState): void {
 async function runAccessPhases(ctx: GatewayContext, chains: Chains): Promise<boolean> {
   if (chains.global.access.length > 0 && (await runPhase('access', chains.global.access, ctx))) return true;
   return chains.route.access.length > 0 && (await runPhase('access', chains.route.access, ctx));
+}
+
+type McpTransport = McpRequestInfo['transport'];
+
+/** Whether a POST's body is read as JSON-RPC: a JSON type, or anything on the legacy SSE message endpoint. */
+function carriesJsonRpc(req: IncomingMessage, transport: McpTransport): boolean {
+  return transport === 'sse' || (req.headers['content-type'] ?? '').includes('json');
 }
 
 /** Connection byte counters already attributed to earlier requests on the same socket. */

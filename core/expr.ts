@@ -41,6 +41,8 @@ export interface VarSource {
 export interface Expression {
   /** Whether the rule holds for these variables. */
   test(source: VarSource): boolean;
+  /** Every variable the rule reads (so a caller can tell whether it needs the request body). */
+  readonly variables: readonly string[];
 }
 
 export interface ExprOptions {
@@ -59,7 +61,7 @@ type Compare = (left: unknown) => boolean;
 
 const LOGIC_OPS = new Set(['AND', 'OR', '!AND', '!OR']);
 const OPERATORS = new Set(['==', '~=', '>', '>=', '<', '<=', '~~', '~*', 'in', 'has', 'ipmatch']);
-const ALWAYS: Expression = { test: () => true };
+const ALWAYS: Expression = Object.freeze({ test: () => true, variables: Object.freeze([]) as readonly string[] });
 
 /** Compiles `rule`, or throws an ExprError with lua-resty-expr's message. */
 export function compileExpression(rule: unknown, options: ExprOptions): Expression {
@@ -70,7 +72,8 @@ export function compileExpression(rule: unknown, options: ExprOptions): Expressi
   if (!Array.isArray(first) && !(typeof first === 'string' && LOGIC_OPS.has(first.toUpperCase()))) {
     throw new ExprError('rule should be wrapped inside brackets');
   }
-  return { test: compileRule(rule, options) };
+  const variables = new Set<string>();
+  return { test: compileRule(rule, options, variables), variables: [...variables] };
 }
 
 /** APISIX's write-time message for `rule` (`failed to validate the 'vars' expression: …`), or undefined when it compiles. */
@@ -84,7 +87,7 @@ export function expressionProblem(rule: unknown, options: ExprOptions): string |
   }
 }
 
-function compileRule(rules: unknown, options: ExprOptions): Test {
+function compileRule(rules: unknown, options: ExprOptions, variables: Set<string>): Test {
   // lua-resty-expr measures a string child by its length, then fails on it; an object has no array part.
   if (!Array.isArray(rules)) {
     if (rules === '' || (typeof rules === 'object' && rules !== null)) throw new ExprError('rule too short');
@@ -92,17 +95,17 @@ function compileRule(rules: unknown, options: ExprOptions): Test {
   }
   if (rules.length === 0) throw new ExprError('rule too short');
   const first = rules[0];
-  if (Array.isArray(first)) return all(rules.map((child) => compileRule(child, options)));
+  if (Array.isArray(first)) return all(rules.map((child) => compileRule(child, options, variables)));
   const logic = typeof first === 'string' ? first.toUpperCase() : undefined;
   if (logic !== undefined && LOGIC_OPS.has(logic)) {
     if (rules.length <= 2) throw new ExprError('rule too short');
-    const children = rules.slice(1).map((child) => compileRule(child, options));
+    const children = rules.slice(1).map((child) => compileRule(child, options, variables));
     if (logic === 'AND') return all(children);
     if (logic === 'OR') return any(children);
     const inner = logic === '!AND' ? all(children) : any(children);
     return (source) => !inner(source);
   }
-  return compileComparison(rules, options);
+  return compileComparison(rules, options, variables);
 }
 
 function all(tests: Test[]): Test {
@@ -121,7 +124,7 @@ function any(tests: Test[]): Test {
 }
 
 /** `[var, op, value]`, `[var, "!", op, value]` or `[var, value]` (lua-resty-expr's compile_expr). */
-function compileComparison(expr: unknown[], options: ExprOptions): Test {
+function compileComparison(expr: unknown[], options: ExprOptions, variables: Set<string>): Test {
   let negate = false;
   let [name, op, right] = expr as [unknown, unknown, unknown];
   if (expr.length === 4) {
@@ -145,6 +148,7 @@ function compileComparison(expr: unknown[], options: ExprOptions): Test {
   if (typeof name !== 'string' || operator === undefined) throw new ExprError('invalid expression');
   if (!OPERATORS.has(operator)) throw new ExprError(`invalid operator '${operator}'`);
   const compare = comparator(operator, hasValue ? (right ?? undefined) : right, options);
+  variables.add(name);
   if (negate) return (source) => !compare(source.var(name));
   return (source) => compare(source.var(name));
 }

@@ -5,6 +5,7 @@
 import type { ConsumerInfo, GatewayContext, RouteInfo } from './context.js';
 import { credentialNamesOf, type CredentialNames, type CredentialSources } from './credentials.js';
 import type { Phase, Plugin, RequestOptions } from './plugin.js';
+import type { BodyNeeds, RequestVariables } from './request.js';
 import type { Upstream, UpstreamTimeouts } from './upstream/upstream.js';
 
 export interface ChainEntry {
@@ -65,10 +66,16 @@ export interface ExecutableRoute {
 export interface RouteMatch {
   readonly route: ExecutableRoute;
   readonly params: Record<string, string>;
+  /**
+   * The lookup stopped at `route`, whose `vars` read the request body (`post_arg_*`, `mcp_*`),
+   * before the body was read: the core reads it within `route`'s limits and matches again.
+   */
+  readonly needsBody?: BodyNeeds;
 }
 
 export interface RouteResolver {
-  match(method: string, host: string, path: string, clientIp: string): RouteMatch | undefined;
+  /** The route for a request; `vars` is what routes' `vars` rules read (the request's state). */
+  match(method: string, host: string, path: string, clientIp: string, vars: RequestVariables): RouteMatch | undefined;
   /** Plugins of every global rule, merged; they run before route plugins in every phase. */
   globalChain(): Chain;
 }

@@ -7,10 +7,36 @@ import { plainAddress } from './client-ip.js';
 import type { GatewayError } from './errors.js';
 import type { ConsumerInfo, GatewayState, McpRequestInfo, RouteInfo, UpstreamOutcome, UpstreamRequestPlan } from './context.js';
 import { STANDARD_CREDENTIALS, unionOfCredentialNames, type CredentialNames } from './credentials.js';
+import type { VarSource } from './expr.js';
 import type { Chain } from './pipeline.js';
 import type { Upstream } from './upstream/upstream.js';
 
-export class RequestState implements GatewayState {
+/**
+ * What variables need from the request body before they have their values: `post_arg_*` a form
+ * body, the `mcp_*` variables the JSON-RPC message described. A route whose `vars` read them
+ * has the body read before it is matched (and only then).
+ */
+export interface BodyNeeds {
+  readonly form: boolean;
+  readonly jsonRpc: boolean;
+}
+
+/** What route matching reads a request's variables through. */
+export interface RequestVariables extends VarSource {
+  /** False while variables with these needs still wait for the request body to be read. */
+  hasBodyFor(needs: BodyNeeds): boolean;
+}
+
+const MCP_VARIABLES = new Set(['mcp_method', 'mcp_name', 'mcp_tool', 'mcp_session_id']);
+
+/** What reading `variables` needs from the body, or undefined when nothing. */
+export function bodyNeedsOf(variables: readonly string[]): BodyNeeds | undefined {
+  const form = variables.some((name) => name.startsWith('post_arg_'));
+  const jsonRpc = variables.some((name) => MCP_VARIABLES.has(name));
+  return form || jsonRpc ? { form, jsonRpc } : undefined;
+}
+
+export class RequestState implements GatewayState, RequestVariables {
   route?: RouteInfo;
   params: Record<string, string> = EMPTY_PARAMS;
   consumer?: ConsumerInfo;
@@ -31,6 +57,13 @@ export class RequestState implements GatewayState {
   peerTrusted = false;
   /** The client sent `Expect: 100-continue` and has not been told to send its body yet. */
   awaitingContinue = false;
+  /**
+   * Set once the body has been read into `body` (the upstream then gets that copy), for route
+   * `vars` that read it (`post_arg_*`) or for an MCP route.
+   */
+  bodyRead = false;
+  /** Set once `mcp` describes the request (or it is not an MCP message), for route `vars` that read `mcp_*`. */
+  mcpDescribed = false;
   /** Set once the response has been handed to the client (or the client left). */
   finished = false;
   /** Installed by the data plane: runs the header filters of this request's chains. */
@@ -42,6 +75,7 @@ export class RequestState implements GatewayState {
   private scratchpad?: Map<string, object>;
   private args?: URLSearchParams;
   private cookies?: Map<string, string>;
+  private form?: URLSearchParams;
 
   constructor(
     public requestId: string,
@@ -74,6 +108,19 @@ export class RequestState implements GatewayState {
 
   get credentials(): CredentialNames {
     return this.chains ? unionOfCredentialNames(this.chains.global.credentials, this.chains.route.credentials) : STANDARD_CREDENTIALS;
+  }
+
+  hasBodyFor(needs: BodyNeeds): boolean {
+    // mcp_* waits even for a request without a body: it is still described (its session id).
+    if (needs.jsonRpc && !this.mcpDescribed) return false;
+    // post_arg_* reads only a form; for anything else it is nil without reading a byte.
+    return !(needs.form && !this.bodyRead && this.hasForm());
+  }
+
+  /** Whether the request says it sends a urlencoded form (what `post_arg_*` read). */
+  hasForm(): boolean {
+    const type = this.req.headers['content-type'];
+    return type !== undefined && type.toLowerCase().startsWith('application/x-www-form-urlencoded');
   }
 
   commitHeaders(): Promise<void> {
@@ -139,6 +186,12 @@ export class RequestState implements GatewayState {
     if (name.startsWith('cookie_')) {
       this.cookies ??= parseCookies(this.req.headers.cookie);
       return this.cookies.get(name.slice(7));
+    }
+    if (name.startsWith('post_arg_')) {
+      // APISIX reads only a urlencoded form, and only one already read (ngx.req.get_post_args).
+      if (this.body === undefined || !this.hasForm()) return undefined;
+      this.form ??= new URLSearchParams(this.body.toString('utf8'));
+      return this.form.get(name.slice(9)) ?? undefined;
     }
     return undefined;
   }

@@ -7,6 +7,7 @@
  */
 import type { ResourceKind } from '../core/catalog/types.js';
 import { addressProblem, hostPortProblem } from '../core/address.js';
+import { compileExpression, ExprError, VARS_ERROR_PREFIX, type Expression } from '../core/expr.js';
 import { normalizePath } from '../core/path.js';
 import { compileTemplate } from './matcher.js';
 
@@ -78,6 +79,33 @@ export function uriProblem(uri: string): string | undefined {
     return (err as Error).message.replace(/^uri /, '');
   }
   return undefined;
+}
+
+/**
+ * A route's `vars` compiled, keyed by the rule's array: the route table validates a record and
+ * compiles the route from the same copy, so a route version compiles its rule once.
+ */
+const COMPILED_VARS = new WeakMap<object, { maxRegexProgram: number; expression: Expression }>();
+
+/** A route's `vars` rule compiled (`limits.max_regex_program` bounds its patterns); throws ExprError when it cannot be. */
+export function compiledVars(vars: unknown[], maxRegexProgram: number): Expression {
+  const cached = COMPILED_VARS.get(vars);
+  if (cached && cached.maxRegexProgram === maxRegexProgram) return cached.expression;
+  const expression = compileExpression(vars, { maxRegexProgram });
+  COMPILED_VARS.set(vars, { maxRegexProgram, expression });
+  return expression;
+}
+
+/** APISIX's message for a schema-valid route whose `vars` do not compile, or undefined. */
+export function routeVarsProblem(route: Record<string, unknown>, maxRegexProgram: number): string | undefined {
+  if (!Array.isArray(route.vars)) return undefined;
+  try {
+    compiledVars(route.vars, maxRegexProgram);
+    return undefined;
+  } catch (err) {
+    if (err instanceof ExprError) return VARS_ERROR_PREFIX + err.message;
+    throw err;
+  }
 }
 
 /** Node addresses a connection could be opened to: a port in range, an IP literal that is one. */

@@ -9,11 +9,14 @@
 import type { CatalogRecord, ResourceKind } from '../core/catalog/types.js';
 import type { ConsumerInfo, RouteInfo } from '../core/context.js';
 import { declaredCredentials } from '../core/credentials.js';
+import { VARS_ERROR_PREFIX, type Expression } from '../core/expr.js';
 import type { Logger } from '../core/logger.js';
 import { buildChain, type Chain, type ChainEntry, type ExecutableRoute } from '../core/pipeline.js';
 import { isDisposable, type Plugin, type PluginApi, type RequestOptions } from '../core/plugin.js';
 import { isDisabled, type PluginMeta, type PluginRegistry } from '../core/registry.js';
+import { bodyNeedsOf } from '../core/request.js';
 import type { Upstream, UpstreamTimeouts } from '../core/upstream/upstream.js';
+import { compiledVars } from './checks.js';
 import type { ConsumerPlugins } from './consumers.js';
 import { consumerFence } from './fail-closed.js';
 import type { MatcherEntry } from './matcher.js';
@@ -41,6 +44,8 @@ export interface CompileDeps {
   api: PluginApi;
   logger: Logger;
   defaultMaxBodyBytes: number;
+  /** limits.max_regex_program, for the route's `vars`. */
+  maxRegexProgram: number;
   /** What an authenticated consumer adds to a chain (its group's plugins and its own). */
   consumers: { pluginsAfterAuth(consumer: ConsumerInfo): ConsumerPlugins };
 }
@@ -131,6 +136,16 @@ export class CompiledRoute implements ExecutableRoute {
     this.timeout = route.timeout as UpstreamTimeouts | undefined;
     let broken = sources.problem;
     let entries: ChainEntry[] = [];
+    let vars: Expression | undefined;
+    if (Array.isArray(route.vars)) {
+      try {
+        vars = compiledVars(route.vars, deps.maxRegexProgram);
+      } catch (err) {
+        // Checked when the record was loaded; were it to fail anyway, the route answers 503
+        // rather than match without its condition.
+        broken ??= VARS_ERROR_PREFIX + (err as Error).message;
+      }
+    }
     if (!broken) {
       try {
         entries = createEntries(deps, this.plugins, this.info, false);
@@ -156,6 +171,8 @@ export class CompiledRoute implements ExecutableRoute {
       methods: route.methods as string[] | undefined,
       remoteAddrs: (route.remote_addrs as string[] | undefined) ?? (route.remote_addr ? [route.remote_addr as string] : undefined),
       priority: (route.priority as number | undefined) ?? 0,
+      vars,
+      bodyNeeds: vars && bodyNeedsOf(vars.variables),
     };
   }
 

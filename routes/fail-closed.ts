@@ -14,7 +14,7 @@
  *   take every request down with it.
  * - A route record that fails validation stays in the matcher as a broken route answering 503
  *   on what it could match, so it shadows what it used to shadow. A matching field it cannot read
- *   is widened (any host, any method, any client address, the highest priority) rather than
+ *   is widened (any host, any method, any client address, no `vars`, the highest priority) rather than
  *   narrowed; only a record with no uri that can ever match a request is left out, since it
  *   never matched one.
  */
@@ -24,7 +24,7 @@ import { ownValue } from '../core/own.js';
 import type { ChainEntry } from '../core/pipeline.js';
 import type { Plugin } from '../core/plugin.js';
 import { compile } from '../core/schema.js';
-import { uriProblem } from './checks.js';
+import { routeVarsProblem, uriProblem } from './checks.js';
 import { routeSchema } from './schemas.js';
 
 /** Whether a plugin could end or refuse a request (unknown plugins could; `observesOnly` ones cannot). */
@@ -82,7 +82,7 @@ const FIELD = {
  * it is disabled (`status: 0`). `widened` names the fields that could not be read and now match
  * anything.
  */
-export function brokenRouteMatch(stored: unknown, id: string): { route: Record<string, unknown>; widened: string[] } | undefined {
+export function brokenRouteMatch(stored: unknown, id: string, maxRegexProgram: number): { route: Record<string, unknown>; widened: string[] } | undefined {
   if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) return undefined;
   const field = (name: string) => ownValue(stored, name);
   if (field('status') === 0) return undefined;
@@ -100,6 +100,8 @@ export function brokenRouteMatch(stored: unknown, id: string): { route: Record<s
   take('methods', field('methods'), FIELD.methods(field('methods')));
   const addrs = field('remote_addrs') ?? (field('remote_addr') === undefined ? undefined : [field('remote_addr')]);
   take('remote_addrs', addrs, Array.isArray(addrs) && addrs.length > 0 && addrs.every((a) => typeof a === 'string' && !addressProblem(a)));
+  const vars = field('vars');
+  take('vars', vars, Array.isArray(vars) && routeVarsProblem({ vars }, maxRegexProgram) === undefined);
   const priority = field('priority');
   if (priority !== undefined && !FIELD.priority(priority)) {
     widened.push('priority');

@@ -5,12 +5,17 @@
  *   2. within those, an exact uri first, then prefixes from longest to shortest
  *      (`/a/*`, `/a*`, and `:param` templates are indexed by their static prefix);
  *   3. within one uri, higher `priority` first, then the longer template;
- *   4. the first candidate whose methods, remote_addrs and template tail match wins.
- * A lookup is a few Map gets and never walks the whole table, so 10,000 routes cost what 1 does.
+ *   4. the first candidate whose methods, remote_addrs, template tail and `vars` match wins
+ *      (radixtree's match_route_opts; a candidate whose vars fail is passed over like one whose
+ *      method differs, and the next one in this order is tried).
+ * A lookup is a few Map gets and never walks the whole table, so 10,000 routes cost what 1 does;
+ * a `vars` rule is evaluated only for the candidates the lookup reaches.
  */
 import type { BlockList } from 'node:net';
 import { addressIn, buildBlockList } from '../core/client-ip.js';
+import type { Expression } from '../core/expr.js';
 import { isPrototypeKey } from '../core/own.js';
+import type { BodyNeeds, RequestVariables } from '../core/request.js';
 
 export interface MatcherEntry<T> {
   value: T;
@@ -19,12 +24,25 @@ export interface MatcherEntry<T> {
   methods?: readonly string[];
   remoteAddrs?: readonly string[];
   priority: number;
+  /** The route's compiled `vars`: it matches only when they hold. */
+  vars?: Expression;
+  /** What `vars` reads from the request body (undefined: nothing). */
+  bodyNeeds?: BodyNeeds;
 }
 
 export interface Match<T> {
   value: T;
   params: Record<string, string>;
+  /**
+   * Set when the lookup reached `value`, whose `vars` read the request body, before the body was
+   * read: read it (bounded by that route's limits), then match again. No later candidate has
+   * been tried, so the order above holds.
+   */
+  needsBody?: BodyNeeds;
 }
+
+/** For lookups without a request (tests, benchmarks): every variable is missing. */
+export const NO_VARIABLES: RequestVariables = { var: () => undefined, hasBodyFor: () => true };
 
 /** Matches what follows the static prefix; returns captured params, or undefined for no match. */
 type TailMatcher = (rest: string) => Record<string, string> | undefined;
@@ -37,6 +55,8 @@ interface Candidate<T> {
   methods?: ReadonlySet<string>;
   remote?: BlockList;
   tail?: TailMatcher;
+  vars?: Expression;
+  bodyNeeds?: BodyNeeds;
 }
 
 const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -61,34 +81,40 @@ class UriIndex<T> {
     this.prefixLengths = [...new Set([...this.prefix.keys()].map((k) => k.length))].sort((a, b) => b - a);
   }
 
-  find(method: string, path: string, clientIp: string): Match<T> | undefined {
+  find(method: string, path: string, clientIp: string, vars: RequestVariables): Match<T> | undefined {
     const exact = this.exact.get(path);
     if (exact) {
-      const hit = pick(exact, method, path, 0, clientIp);
+      const hit = pick(exact, method, path, 0, clientIp, vars);
       if (hit) return hit;
     }
     for (const length of this.prefixLengths) {
       if (length > path.length) continue;
       const list = this.prefix.get(length === path.length ? path : path.slice(0, length));
       if (!list) continue;
-      const hit = pick(list, method, path, length, clientIp);
+      const hit = pick(list, method, path, length, clientIp, vars);
       if (hit) return hit;
     }
     return undefined;
   }
 }
 
-function pick<T>(list: Candidate<T>[], method: string, path: string, restAt: number, clientIp: string): Match<T> | undefined {
+function pick<T>(list: Candidate<T>[], method: string, path: string, restAt: number, clientIp: string, vars: RequestVariables): Match<T> | undefined {
   for (let i = 0; i < list.length; i++) {
     const c = list[i];
     if (c.methods && !c.methods.has(method)) continue;
     if (c.remote && !addressIn(c.remote, clientIp)) continue;
+    let params = NO_PARAMS;
     if (c.tail) {
-      const params = c.tail(path.slice(restAt));
-      if (params) return { value: c.value, params };
-      continue;
+      const captured = c.tail(path.slice(restAt));
+      if (!captured) continue;
+      params = captured;
     }
-    return { value: c.value, params: NO_PARAMS };
+    // Last: the checks above cost nothing and spare reading a body for a candidate they refuse.
+    if (c.vars) {
+      if (c.bodyNeeds && !vars.hasBodyFor(c.bodyNeeds)) return { value: c.value, params, needsBody: c.bodyNeeds };
+      if (!c.vars.test(vars)) continue;
+    }
+    return { value: c.value, params };
   }
   return undefined;
 }
@@ -125,6 +151,8 @@ export class RouteMatcher<T> {
             priority: entry.priority,
             methods: prepared.methods,
             remote: prepared.remote,
+            vars: entry.vars,
+            bodyNeeds: entry.bodyNeeds,
             templateLength: uri.length,
             order: order++,
           });
@@ -135,18 +163,19 @@ export class RouteMatcher<T> {
     for (const index of [...this.byHost.values(), ...this.byWildcard.values(), this.anyHost]) index.seal();
   }
 
-  match(method: string, host: string, path: string, clientIp: string): Match<T> | undefined {
+  /** The route for a request; `vars` supplies what routes' `vars` rules read. */
+  match(method: string, host: string, path: string, clientIp: string, vars: RequestVariables = NO_VARIABLES): Match<T> | undefined {
     if (host && (this.byHost.size > 0 || this.byWildcard.size > 0)) {
-      const exact = this.byHost.get(host)?.find(method, path, clientIp);
+      const exact = this.byHost.get(host)?.find(method, path, clientIp, vars);
       if (exact) return exact;
       if (this.byWildcard.size > 0) {
         for (let dot = host.indexOf('.'); dot >= 0; dot = host.indexOf('.', dot + 1)) {
-          const hit = this.byWildcard.get(host.slice(dot))?.find(method, path, clientIp);
+          const hit = this.byWildcard.get(host.slice(dot))?.find(method, path, clientIp, vars);
           if (hit) return hit;
         }
       }
     }
-    return this.anyHost.find(method, path, clientIp);
+    return this.anyHost.find(method, path, clientIp, vars);
   }
 
   private indexFor(host: string): UriIndex<T> {

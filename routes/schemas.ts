@@ -121,6 +121,10 @@ export const routeSchema = {
     remote_addr: remoteAddr,
     remote_addrs: { type: 'array', items: remoteAddr, minItems: 1, uniqueItems: true },
     priority: { type: 'integer', default: 0 },
+    vars: {
+      type: 'array',
+      description: 'A lua-resty-expr rule over request variables (`[["arg_v", "==", "2"], ["http_x_beta", "~~", "^on$"]]`): the route matches only when it holds (docs/expressions.md).',
+    },
     plugins,
     upstream: upstreamSchema,
     upstream_id: idSchema,

@@ -12,12 +12,13 @@ import type { Logger } from '../core/logger.js';
 import type { EntryProblem } from '../core/status.js';
 import type { Chain, RouteMatch, RouteResolver } from '../core/pipeline.js';
 import type { PluginRegistry } from '../core/registry.js';
+import type { RequestVariables } from '../core/request.js';
 import { compile, type Validator } from '../core/schema.js';
 import { Upstream, type PoolRegistry, type UpstreamDefinition } from '../core/upstream/upstream.js';
 import { CompiledRoute, disposeEntries, type CompileDeps, type Dependency, type RouteSources } from './compiler.js';
 import type { ConsumerDirectory } from './consumers.js';
 import type { PluginApi, UpstreamDirectory, UpstreamLease } from '../core/plugin.js';
-import { recordProblem, storedValue } from './checks.js';
+import { recordProblem, routeVarsProblem, storedValue } from './checks.js';
 import { brokenRouteMatch } from './fail-closed.js';
 import { compileGlobalRules, NO_GLOBAL_RULES, type GlobalRules } from './global-rules.js';
 import { RouteMatcher } from './matcher.js';
@@ -82,6 +83,7 @@ export class RouteTable implements RouteResolver {
       api: options.api,
       logger: options.logger,
       defaultMaxBodyBytes: options.config.limits.max_body_bytes,
+      maxRegexProgram: options.config.limits.max_regex_program,
       consumers: options.consumers,
     };
   }
@@ -130,9 +132,10 @@ export class RouteTable implements RouteResolver {
     return result;
   }
 
-  match(method: string, host: string, path: string, clientIp: string): RouteMatch | undefined {
-    const hit = this.state.matcher.match(method, host, path, clientIp);
-    return hit ? { route: hit.value, params: hit.params } : undefined;
+  match(method: string, host: string, path: string, clientIp: string, vars: RequestVariables): RouteMatch | undefined {
+    const hit = this.state.matcher.match(method, host, path, clientIp, vars);
+    if (!hit) return undefined;
+    return hit.needsBody ? { route: hit.value, params: hit.params, needsBody: hit.needsBody } : { route: hit.value, params: hit.params };
   }
 
   globalChain(): Chain {
@@ -315,7 +318,7 @@ export class RouteTable implements RouteResolver {
    * it can match nothing (no usable uri, or disabled).
    */
   private fenceInvalidRoute(snapshot: CatalogSnapshot, id: string, record: CatalogRecord, error: string, live: Set<string>): CompiledRoute | undefined {
-    const salvaged = brokenRouteMatch(record.value, id);
+    const salvaged = brokenRouteMatch(record.value, id, this.deps.maxRegexProgram);
     if (!salvaged) {
       this.options.logger.error({ route: id, error }, 'invalid route in catalog; it can match no request, skipped');
       return undefined;
@@ -425,6 +428,7 @@ export class RouteTable implements RouteResolver {
     let cached = this.validated.get(key);
     if (cached === undefined) {
       cached = validRecord(kind, record.value);
+      if (kind === 'routes' && typeof cached !== 'string') cached = routeVarsProblem(cached, this.deps.maxRegexProgram) ?? cached;
       this.validated.set(key, cached);
     }
     return cached;

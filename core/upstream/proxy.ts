@@ -51,7 +51,10 @@ export interface ProxyOptions {
 export async function proxyRequest(ctx: GatewayContext, state: RequestState, options: ProxyOptions): Promise<void> {
   const { upstream } = options;
   const timeout = options.timeout ?? upstream.timeout;
-  const body = requestBody(ctx.req, { maxBodyBytes: options.maxBodyBytes, sendTimeoutMs: timeout.send * 1000, idleTimeoutMs: options.bodyIdleMs });
+  // A body already read (a route's vars read it) goes as that copy; otherwise it streams through.
+  const body = state.bodyRead
+    ? state.body?.length ? state.body : undefined
+    : requestBody(ctx.req, { maxBodyBytes: options.maxBodyBytes, sendTimeoutMs: timeout.send * 1000, idleTimeoutMs: options.bodyIdleMs });
   const started = Date.now();
   const tried = new Set<UpstreamNode>();
   const hashKey = upstream.definition.type === 'chash' ? chashKey(ctx, state, upstream) : undefined;
@@ -74,7 +77,7 @@ export async function proxyRequest(ctx: GatewayContext, state: RequestState, opt
         const retryable =
           RETRYABLE.has(code) &&
           !(err as { responseStarted?: boolean }).responseStarted &&
-          (body === undefined || !body.readableDidRead) &&
+          (body === undefined || Buffer.isBuffer(body) || !body.readableDidRead) &&
           (upstream.retryTimeoutMs === 0 || Date.now() - started < upstream.retryTimeoutMs);
         if (!retryable) break;
       } finally {
@@ -96,8 +99,9 @@ function forward(
   options: ProxyOptions,
   node: UpstreamNode,
   timeout: UpstreamTimeouts,
-  body: Readable | undefined,
+  body: Readable | Buffer | undefined,
 ): Promise<void> {
+  const stream = Buffer.isBuffer(body) ? undefined : body;
   const { req, res } = ctx;
   const dispatcher = options.upstream.dispatcher(node, timeout);
   const outcome = (state.upstreamOutcome = { addr: node.address, status: undefined as number | undefined, latency: undefined as number | undefined, bytes: 0 });
@@ -112,7 +116,7 @@ function forward(
       if (settled) return;
       settled = true;
       state.onClientGone = undefined;
-      body?.off('error', fail);
+      stream?.off('error', fail);
       if (err) reject(err);
       else resolve();
     };
@@ -121,7 +125,7 @@ function forward(
     const fail = (err: Error) => (controller ? controller.abort(err) : settle(err));
     // Called by the core when the client leaves before its response is complete.
     state.onClientGone = () => fail(clientGone());
-    body?.on('error', fail);
+    stream?.on('error', fail);
     const write = (chunk: Buffer) => {
       const out = options.filterBody ? options.filterBody(chunk, false) : chunk;
       if (out.length > 0 && !res.write(out) && controller && !controller.paused) {
@@ -195,8 +199,8 @@ function forward(
       },
     };
 
-    if (body?.errored) {
-      settle(body.errored);
+    if (stream?.errored) {
+      settle(stream.errored);
       return;
     }
     try {

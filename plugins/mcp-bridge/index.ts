@@ -31,12 +31,25 @@ class Bridge implements Disposable {
   readonly manager: SessionManager;
 
   constructor(conf: BridgeConf, route: RouteInfo, runtime: Runtime) {
-    this.manager = acquireManager(runtime, route.consumer ? `${route.id}@${route.consumer}` : route.id, route.id, conf);
+    this.manager = acquireManager(runtime, sessionScope(route), route.id, conf);
   }
 
   dispose(): void {
     this.manager.dispose();
   }
+}
+
+/**
+ * Which bridges share sessions: routes with the same hosts and an equal bridge config (its
+ * `base_uri` included) serve one MCP endpoint, whatever else tells them apart — a route whose
+ * `vars` send one tool to other plugins, methods, priority. A session opened through one of them
+ * is found through the others (still only by the consumer that opened it), and their caps are
+ * one. A consumer's own bridge keeps its sessions to itself.
+ */
+function sessionScope(route: RouteInfo): string {
+  const { host, hosts } = route.record as { host?: string; hosts?: string[] };
+  const names = (hosts ?? (host === undefined ? [] : [host])).map((h) => h.toLowerCase()).sort();
+  return `${names.join(',')}${route.consumer === undefined ? '' : `@${route.consumer}`}`;
 }
 
 export default definePlugin<BridgeConf, Bridge>({

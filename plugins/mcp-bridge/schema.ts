@@ -70,7 +70,7 @@ export const bridgeSchema = {
       description:
         'At a cap (max_sessions, max_sessions_per_consumer, mcp.max_children), the least recently active session idle for at least this long (no request in flight, no open stream) is ended to admit a new one, instead of refusing it; its id then answers 404. Sessions of clients that hold a stream open are never reclaimed.',
     },
-    max_sessions: { type: 'integer', minimum: 1, default: 16, description: 'Live sessions (children) on this route; more get 503 with Retry-After.' },
+    max_sessions: { type: 'integer', minimum: 1, default: 16, description: 'Live sessions (children) on this route, and on the routes with the same hosts and an equal bridge config, which share its sessions; more get 503 with Retry-After.' },
     max_sessions_per_consumer: {
       type: 'integer',
       minimum: 0,

@@ -29,14 +29,15 @@ import type { StartTurn } from './start-queue.js';
 import { RECLAIMED, endReasonOf, toolCallOutcome } from './telemetry.js';
 
 /**
- * The manager for this route and config, shared by route versions whose bridge config is equal.
- * `routeKey` tells consumer-scoped bridges apart; `routeId` is the route, for metrics and audit.
+ * The manager for this endpoint and config, shared by route versions — and routes — whose bridge
+ * config is equal within one `scope` (see index.ts: the hosts, and the consumer of a consumer's own
+ * bridge). `routeId` is the route that opened it, for logs, metrics and audit.
  */
-export function acquireManager(runtime: Runtime, routeKey: string, routeId: string, conf: BridgeConf): SessionManager {
-  const key = `${routeKey}\n${JSON.stringify(conf)}`;
+export function acquireManager(runtime: Runtime, scope: string, routeId: string, conf: BridgeConf): SessionManager {
+  const key = `${scope}\n${JSON.stringify(conf)}`;
   let manager = runtime.managers.get(key);
   if (!manager) {
-    manager = new SessionManager(runtime, conf, routeKey, routeId, () => runtime.managers.delete(key));
+    manager = new SessionManager(runtime, conf, routeId, () => runtime.managers.delete(key));
     runtime.managers.set(key, manager);
   }
   manager.users += 1;
@@ -55,12 +56,11 @@ export class SessionManager implements SessionHost {
   constructor(
     private readonly runtime: Runtime,
     readonly conf: BridgeConf,
-    routeKey: string,
     readonly routeId: string,
     private readonly forget: () => void,
   ) {
     this.settings = runtime.settings;
-    this.logger = runtime.logger.child({ route: routeKey });
+    this.logger = runtime.logger.child({ route: routeId });
   }
 
   get size(): number {

@@ -3,6 +3,8 @@
  * prefix first, priority within a uri, hosts before host-less routes, then methods and addresses.
  */
 import { expect } from 'chai';
+import { compileExpression } from '../../core/expr.js';
+import { bodyNeedsOf, type RequestVariables } from '../../core/request.js';
 import { RouteMatcher, compileTemplate, type MatcherEntry } from '../../routes/matcher.js';
 
 function matcher(entries: Array<Partial<MatcherEntry<string>> & { value: string }>) {
@@ -10,6 +12,17 @@ function matcher(entries: Array<Partial<MatcherEntry<string>> & { value: string 
 }
 
 const hit = (m: RouteMatcher<string>, path: string, method = 'GET', host = '', ip = '127.0.0.1') => m.match(method, host, path, ip)?.value;
+
+/** A matcher entry's `vars`, compiled as the route compiler does. */
+function withVars(rule: unknown[]): Pick<MatcherEntry<string>, 'vars' | 'bodyNeeds'> {
+  const vars = compileExpression(rule, { maxRegexProgram: 500 });
+  return { vars, bodyNeeds: bodyNeedsOf(vars.variables) };
+}
+
+/** Request variables from a plain map; `bodyRead` says whether post_arg_* and mcp_* have their values yet. */
+function variables(values: Record<string, string>, bodyRead = true): RequestVariables {
+  return { var: (name) => values[name], hasBodyFor: () => bodyRead };
+}
 
 describe('route matcher', () => {
   describe('uris', () => {
@@ -84,6 +97,60 @@ describe('route matcher', () => {
       ]);
       expect(hit(m, '/a/b/c', 'POST')).to.equal('inner-post');
       expect(hit(m, '/a/b/c', 'GET')).to.equal('outer');
+    });
+  });
+
+  describe('vars', () => {
+    const m = matcher([
+      { value: 'beta', uris: ['/api/*'], priority: 10, ...withVars([['http_x_beta', '==', 'on']]) },
+      { value: 'v2', uris: ['/api/*'], priority: 5, ...withVars([['arg_version', '>=', 2]]) },
+      { value: 'default', uris: ['/api/*'] },
+      { value: 'short', uris: ['/*'], ...withVars([['cookie_team', 'in', ['red', 'blue']]]) },
+    ]);
+    const at = (path: string, values: Record<string, string>) => m.match('GET', '', path, '127.0.0.1', variables(values))?.value;
+
+    it('a route matches only when its vars hold; candidates are tried by priority', () => {
+      expect(at('/api/x', { http_x_beta: 'on', arg_version: '3' })).to.equal('beta');
+      expect(at('/api/x', { http_x_beta: 'off', arg_version: '3' })).to.equal('v2');
+      expect(at('/api/x', { arg_version: '1' })).to.equal('default');
+    });
+
+    it('when every route of a uri refuses, the next shorter prefix is tried (radixtree)', () => {
+      const only = matcher([
+        { value: 'inner', uris: ['/a/b/*'], ...withVars([['arg_k', '==', 'v']]) },
+        { value: 'outer', uris: ['/a/*'], ...withVars([['http_k', '~~', '^v']]) },
+      ]);
+      const at2 = (values: Record<string, string>) => only.match('GET', '', '/a/b/c', '', variables(values))?.value;
+      expect(at2({ arg_k: 'v' })).to.equal('inner');
+      expect(at2({ http_k: 'value' })).to.equal('outer');
+      expect(at2({})).to.equal(undefined);
+    });
+
+    it('evaluates no rule when a lookup has no request: every variable is missing', () => {
+      expect(hit(m, '/api/x')).to.equal('default');
+      expect(hit(m, '/other')).to.equal(undefined);
+    });
+
+    it('stops at a candidate whose vars read the body until the body is read, and tries none after it', () => {
+      const body = matcher([
+        { value: 'cheap-miss', uris: ['/form'], priority: 9, ...withVars([['arg_k', '==', 'v']]) },
+        { value: 'form', uris: ['/form'], priority: 5, ...withVars([['post_arg_kind', '==', 'order']]) },
+        { value: 'fallback', uris: ['/form'] },
+      ]);
+      const waiting = body.match('POST', '', '/form', '', variables({}, false));
+      expect(waiting?.value).to.equal('form');
+      expect(waiting?.needsBody).to.deep.equal({ form: true, jsonRpc: false });
+      expect(body.match('POST', '', '/form', '', variables({ post_arg_kind: 'order' }))).to.deep.equal({ value: 'form', params: {} });
+      expect(body.match('POST', '', '/form', '', variables({ post_arg_kind: 'refund' }))?.value).to.equal('fallback');
+      // A cheaper check that fails first spares the read: the method is compared before the rule.
+      const byMethod = matcher([{ value: 'form', uris: ['/form'], methods: ['POST'], ...withVars([['post_arg_a', '==', '1']]) }]);
+      expect(byMethod.match('GET', '', '/form', '', variables({}, false))).to.equal(undefined);
+    });
+
+    it('knows which variables wait for the body: post_arg_* and the mcp_* ones', () => {
+      expect(bodyNeedsOf(['arg_a', 'http_b', 'cookie_c', 'remote_addr'])).to.equal(undefined);
+      expect(bodyNeedsOf(['post_arg_a'])).to.deep.equal({ form: true, jsonRpc: false });
+      expect(bodyNeedsOf(['mcp_tool', 'arg_a'])).to.deep.equal({ form: false, jsonRpc: true });
     });
   });
 

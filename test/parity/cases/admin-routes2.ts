@@ -21,7 +21,6 @@ export default {
     {
       src: 't/admin/routes2.t#4',
       name: 'invalid route: bad vars operator',
-      planned: 'route vars',
       steps: [{ ...put({ ...R, vars: [['remote_addr', '=', '127.0.0.1']] }), status: 400, error: "failed to validate the 'vars' expression: invalid operator '='" }],
     },
     {
@@ -231,7 +230,6 @@ export default {
     {
       src: 't/admin/routes3.t#16',
       name: 'multiple vars',
-      planned: 'route vars',
       steps: [{ ...put({ uri: '/index.html', vars: [['arg_name', '==', 'json'], ['arg_age', '>', 18]], upstream: UP_8080 }), status: 201, json: { value: { vars: [['arg_name', '==', 'json'], ['arg_age', '>', 18]] } } }],
     },
     {

@@ -3,7 +3,6 @@ import type { CaseFile } from '../suite.js';
 import type { ParityCase, Step } from '../types.js';
 import { UP_1980 } from './common.js';
 
-const VARS = 'route vars (issue 11)';
 const put = (id: string, body: Record<string, unknown>, port = 1980): Step => ({ admin: `PUT /apisix/admin/routes/${id}`, body: { upstream: { nodes: { [`127.0.0.1:${port}`]: 1 }, type: 'roundrobin' }, ...body }, status: 201 });
 const MISS = (headers?: Record<string, string>, path = '/hello'): Step => ({ req: `GET ${path}`, ...(headers ? { headers } : {}), status: 404, error: '404 Route Not Found' });
 const HELLO = (headers?: Record<string, string>): Step => ({ req: 'GET /hello', ...(headers ? { headers } : {}), status: 200, text: 'hello world\n' });
@@ -11,7 +10,6 @@ const HOST = put('1', { uri: '/hello', host: 'foo.com' });
 const vars = (tests: string, name: string, v: unknown, request: Step): ParityCase => ({
   src: `t/router/radixtree-uri-vars.t#${tests}`,
   name,
-  planned: VARS,
   steps: [{ admin: 'PUT /apisix/admin/routes/1', body: { methods: ['GET'], uri: '/hello', vars: v, upstream: UP_1980 }, status: 201 }, request],
 });
 const UA = (ua: string) => ({ 'user-agent': ua });
@@ -43,8 +41,7 @@ export default {
     {
       src: 't/router/radixtree-uri-vars.t#21',
       name: 'bad vars rule',
-      planned: VARS,
-      steps: [
+          steps: [
         {
           admin: 'PUT /apisix/admin/routes/1',
           body: { uri: '/hello', vars: ['http_user_agent', '~*', 'android'], upstream: UP_1980 },
