@@ -192,6 +192,7 @@ export class DataPlane {
         'http',
         this.port,
         req,
+        res,
       );
       state.authority = target.authority;
       state.peerTrusted = this.clientAddress.trusts(req.socket.remoteAddress);

@@ -30,12 +30,10 @@
 import { isIP } from 'node:net';
 import { AddressSet } from './address-set.js';
 import { LinearRegex, RegexError } from './regex.js';
+import type { VarSource } from './template.js';
 
-/** Where an expression reads its variables: `ctx.gateway` is one. */
-export interface VarSource {
-  /** The variable's value: a string, a number, an array (for `has`); undefined or null when missing. */
-  var(name: string): unknown;
-}
+// Where an expression reads its variables: the same source as a `$var` template.
+export type { VarSource } from './template.js';
 
 /** A compiled rule. */
 export interface Expression {

@@ -30,6 +30,8 @@ export { GatewayError } from './errors.js';
 // The status the client got (499 when it left first), for plugins that log or count responses.
 export { responseStatus } from './respond.js';
 export { LinearRegex, Replacement, RegexError, type RegexMatch, type RegexFlags } from './regex.js';
+// The `$var` template language (`${name ?? default}` too), compiled once per config, rendered per request.
+export { compileTemplate, Template, type Escape } from './template.js';
 // APISIX's `vars` expressions (route vars, response-rewrite, traffic-split), for plugins that take one.
 export { compileExpression, expressionProblem, ExprError, VARS_ERROR_PREFIX, type Expression, type VarSource } from './expr.js';
 // What `PluginApi.metrics` and `PluginApi.toolCalls` are, for plugins that record or audit.

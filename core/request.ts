@@ -2,7 +2,8 @@
  * The per-request state behind `ctx.gateway`. Kept lean: the abort controller, the query and
  * cookie parsers and the scratch map are created only when something asks for them.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
 import { plainAddress } from './client-ip.js';
 import type { GatewayError } from './errors.js';
 import type { ConsumerInfo, GatewayState, McpRequestInfo, RouteInfo, UpstreamOutcome, UpstreamRequestPlan } from './context.js';
@@ -87,6 +88,7 @@ export class RequestState implements GatewayState, RequestVariables {
     readonly scheme: 'http' | 'https',
     readonly serverPort: number,
     private readonly req: IncomingMessage,
+    private readonly res?: ServerResponse,
   ) {
     this.upstream = new UpstreamPlan(query ? `${path}?${query}` : path);
   }
@@ -170,9 +172,16 @@ export class RequestState implements GatewayState, RequestVariables {
         return this.mcp?.name;
       case 'mcp_tool':
         return this.mcp?.method === 'tools/call' ? this.mcp.name : undefined;
-      case 'mcp_session_id':
-        return this.mcp?.sessionId;
+      case 'mcp_session_id': {
+        // An initialize has no session id yet: the one it opened is in the answer's header.
+        const answered = this.res?.getHeader('mcp-session-id');
+        return this.mcp?.sessionId ?? (typeof answered === 'string' ? answered : undefined);
+      }
+      case 'mcp_error':
+        return this.mcpError === undefined ? undefined : String(this.mcpError);
     }
+    const measured = this.measured(name);
+    if (measured !== NOT_MEASURED) return measured;
     if (name.startsWith('http_')) {
       const header = name.slice(5).replaceAll('_', '-').toLowerCase();
       // Own headers only: `http_constructor` must not read Object's function.
@@ -194,6 +203,42 @@ export class RequestState implements GatewayState, RequestVariables {
       return this.form.get(name.slice(9)) ?? undefined;
     }
     return undefined;
+  }
+
+  /**
+   * nginx's variables for what the gateway measured: the response status once it is known (the
+   * one about to be sent in a header filter; 499 once the client left unanswered), times and sizes
+   * once the response is over, the upstream's address, status and latency once it answered.
+   */
+  private measured(name: string): string | undefined | typeof NOT_MEASURED {
+    switch (name) {
+      case 'status': {
+        const res = this.res;
+        if (!res) return undefined;
+        return String(res.headersSent || res.writableFinished || !this.finished ? res.statusCode : 499);
+      }
+      case 'request_time':
+        return String(seconds(performance.now() - this.startTime));
+      case 'request_length':
+        return this.bytesIn === undefined ? undefined : String(this.bytesIn);
+      case 'bytes_sent':
+        return this.bytesOut === undefined ? undefined : String(this.bytesOut);
+      case 'upstream_addr':
+        return this.upstreamOutcome?.addr;
+      case 'upstream_unresolved_host':
+        return hostOfAddress(this.upstreamOutcome?.addr);
+      case 'upstream_status':
+        return this.upstreamOutcome?.status === undefined ? undefined : String(this.upstreamOutcome.status);
+      case 'upstream_response_time':
+        return this.upstreamOutcome?.latency === undefined ? undefined : String(seconds(this.upstreamOutcome.latency));
+      case 'time_iso8601':
+        return new Date().toISOString();
+      case 'msec':
+        return String(Date.now() / 1000);
+      case 'hostname':
+        return HOSTNAME;
+    }
+    return NOT_MEASURED;
   }
 
   scratch<T extends object>(plugin: string, init: () => T): T {
@@ -226,6 +271,22 @@ class UpstreamPlan implements UpstreamRequestPlan {
     return this.edits;
   }
 }
+
+const NOT_MEASURED = Symbol('not measured');
+
+/** `host` of a `host:port` or `[v6]:port` address. */
+function hostOfAddress(address: string | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  const colon = address.lastIndexOf(':');
+  const host = colon > address.lastIndexOf(']') ? address.slice(0, colon) : address;
+  return host.startsWith('[') ? host.slice(1, -1) : host;
+}
+
+/** Milliseconds as seconds, to the microsecond (nginx gives milliseconds; ours are finer). */
+function seconds(ms: number): number {
+  return Math.round(ms * 1000) / 1_000_000;
+}
+const HOSTNAME = hostname();
 
 const EMPTY_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 

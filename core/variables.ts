@@ -1,32 +1,11 @@
 /**
- * `$name` references in configuration strings (proxy-rewrite's `uri` and header values,
- * api-breaker's response headers), filled from the request's variables (`ctx.gateway.var`).
- * Several variables are the client's own text, decoded (`$arg_`, `$cookie_`): pasted raw they
- * can change what they land in — `?file=..%2F..%2Fadmin` climbed out of
- * `/api/v1/public/$arg_file` upstream, `%0D%0A` broke a header and failed the request (issue 10,
- * item 9). So each caller passes the escape for where the value lands.
+ * Escapes for values pasted into what a request sends, and checks of header text from
+ * configuration. Several variables are the client's own text, decoded (`$arg_`, `$cookie_`):
+ * pasted raw into a `$var` template (core/template.ts) they can change what they land in —
+ * `?file=..%2F..%2Fadmin` climbed out of `/api/v1/public/$arg_file` upstream, `%0D%0A` broke a
+ * header and failed the request (issue 10, item 9). So each template user passes the escape for
+ * where the value lands.
  */
-
-/** `$name`: a letter or underscore, then letters, digits, underscores (nginx's variable names). */
-const REFERENCE = /\$([A-Za-z_][A-Za-z0-9_]*)/g;
-
-/** Turns a variable's value into text that is safe where it lands. */
-export type Escape = (value: string, name: string) => string;
-
-/** `template` with each `$name` replaced by `lookup(name)` (nothing when undefined), escaped by `escape`. */
-export function expandVariables(template: string, lookup: (name: string) => string | undefined, escape?: Escape): string {
-  if (!template.includes('$')) return template;
-  return template.replace(REFERENCE, (_m, name: string) => {
-    const value = lookup(name);
-    if (value === undefined) return '';
-    return escape ? escape(value, name) : value;
-  });
-}
-
-/** Where the first `$name` reference starts, or -1: the text before it is the template's own. */
-export function firstVariableAt(template: string): number {
-  return template.search(REFERENCE);
-}
 
 /**
  * Characters an HTTP header value cannot carry (control characters but tab, DEL, and anything

@@ -310,7 +310,8 @@ function chashKey(ctx: GatewayContext, state: RequestState, upstream: Upstream):
       value = state.consumer?.username;
       break;
     case 'vars_combinations':
-      value = key.replace(/\$([A-Za-z0-9_]+)/g, (_m, name: string) => state.var(name) ?? '');
+      // As APISIX's chash: a combination in which no variable resolved falls back like an empty key.
+      value = upstream.hashTemplate?.renderIfResolved(state);
       break;
     default:
       value = state.var(key);

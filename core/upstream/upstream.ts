@@ -5,6 +5,7 @@
  */
 import { createBalancer, type Balancer, type UpstreamNode } from './balancer.js';
 import { NodePool, type NodePoolOptions } from './node-pool.js';
+import { compileTemplate, type Template } from '../template.js';
 
 export interface UpstreamTimeouts {
   /** Seconds. */
@@ -84,6 +85,8 @@ export class Upstream {
   readonly upstreamHost?: string;
   readonly hashOn: NonNullable<UpstreamDefinition['hash_on']>;
   readonly hashKey?: string;
+  /** `key` of `hash_on: vars_combinations`, a `$var` template compiled once. */
+  readonly hashTemplate?: Template;
   /** Per node, per connect timeout (routes sharing this upstream may set their own). */
   private readonly dispatchers = new Map<UpstreamNode, Map<number, NodePool>>();
   private inFlight = 0;
@@ -104,6 +107,7 @@ export class Upstream {
     this.upstreamHost = definition.upstream_host;
     this.hashOn = definition.hash_on ?? 'vars';
     this.hashKey = definition.key;
+    if (this.hashOn === 'vars_combinations') this.hashTemplate = compileTemplate(definition.key ?? '');
   }
 
   /** The node's pool, created on first use (a route that never gets traffic opens nothing). */

@@ -14,7 +14,8 @@ import { GatewayError } from '../../core/errors.js';
 import { confVersion, SharedStates } from '../kit/index.js';
 import type { Logger } from '../../core/logger.js';
 import { definePlugin, type PluginApi } from '../../core/plugin.js';
-import { expandVariables, headerValueEscape } from '../../core/variables.js';
+import { compileTemplate, type Template } from '../../core/template.js';
+import { headerValueEscape } from '../../core/variables.js';
 import { BreakerState } from './breaker.js';
 
 interface ApiBreakerConf {
@@ -30,6 +31,8 @@ class Breaker {
   readonly state: BreakerState;
   /** The request admitted as the half-open probe, whose verdict decides. */
   probe?: object;
+  /** `break_response_headers`, their `$var` values compiled once (only sent with a `break_response_body`, as APISIX). */
+  readonly breakHeaders: ReadonlyArray<readonly [string, Template]>;
   private readonly release: () => void;
 
   constructor(
@@ -46,6 +49,7 @@ class Breaker {
     );
     this.state = held.value;
     this.release = held.release;
+    this.breakHeaders = conf.break_response_body === undefined ? [] : (conf.break_response_headers ?? []).map(({ key, value }) => [key, compileTemplate(value)] as const);
     live.add(this);
   }
 
@@ -136,7 +140,7 @@ export default definePlugin<ApiBreakerConf, Breaker>({
       if (admission.probe) breaker.probe = ctx.gateway;
       return;
     }
-    throw breakResponse(ctx, conf, Math.max(1, Math.ceil(admission.retryAfterMs / 1000)));
+    throw breakResponse(ctx, conf, breaker, Math.max(1, Math.ceil(admission.retryAfterMs / 1000)));
   },
 
   log(ctx, conf, breaker) {
@@ -166,13 +170,9 @@ function backendStatus(ctx: GatewayContext): number | undefined {
   return ctx.status === 502 || ctx.status === 504 ? ctx.status : undefined;
 }
 
-function breakResponse(ctx: GatewayContext, conf: ApiBreakerConf, retryAfter: number): GatewayError {
+function breakResponse(ctx: GatewayContext, conf: ApiBreakerConf, breaker: Breaker, retryAfter: number): GatewayError {
   const headers: Record<string, string> = {};
-  if (conf.break_response_body !== undefined) {
-    for (const { key, value } of conf.break_response_headers ?? []) {
-      headers[key] = expandVariables(value, (name) => ctx.gateway.var(name), headerValueEscape);
-    }
-  }
+  for (const [key, template] of breaker.breakHeaders) headers[key] = template.render(ctx.gateway, headerValueEscape);
   if (!Object.keys(headers).some((name) => name.toLowerCase() === 'retry-after')) headers['Retry-After'] = String(retryAfter);
   return new GatewayError(conf.break_response_code, 'GW_BREAKER_OPEN', 'upstream circuit breaker is open', {
     headers,

@@ -15,7 +15,7 @@
  */
 export { attachConsumer, unauthorized, withoutQueryParam, CONSUMER_USERNAME_HEADER, CREDENTIAL_HEADER, CUSTOM_ID_HEADER } from './auth.js';
 
-export { keyProperties, keyResolver, ruleKeyResolver, templateResolver, type KeyType, type LimitKeyOf } from './limit-key.js';
+export { keyProperties, keyResolver, ruleKeyResolver, type KeyType, type LimitKeyOf } from './limit-key.js';
 export {
   POLICY_PROPERTIES,
   withPolicy,

@@ -4,6 +4,7 @@
  */
 import type { GatewayState } from '../../core/context.js';
 import type { JsonSchema } from '../../core/schema.js';
+import { compileTemplate } from '../../core/template.js';
 
 export type KeyType = 'var' | 'var_combination' | 'constant';
 
@@ -26,8 +27,6 @@ export function keyProperties(defaultKey?: string): Record<string, JsonSchema> {
   };
 }
 
-const TEMPLATE_VAR = /\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z0-9_]+)/g;
-
 /** A request's limit key; undefined when this limit does not count the request at all. */
 export type LimitKeyOf = (state: GatewayState) => string | undefined;
 
@@ -45,52 +44,17 @@ export function keyResolver(keyType: KeyType, key: string): LimitKeyOf {
       return value === undefined || value === '' ? state.clientIp : value;
     });
   }
-  const template = templateResolver(key);
-  return countsAgainst(variablesOf(key), (state) => template(state) ?? state.clientIp);
+  const template = compileTemplate(key);
+  return countsAgainst(template.variables, (state) => template.renderIfResolved(state) ?? state.clientIp);
 }
 
 /**
- * A `rules` key of limit-count: a template such as "$consumer_name:${mcp_tool}" whose rule is
- * skipped for a request in which no variable resolved; MCP variables as in `countsAgainst`.
+ * A `rules` key of limit-count: a `$var` template such as "$consumer_name:${mcp_tool}" whose rule
+ * is skipped for a request in which no variable resolved; MCP variables as in `countsAgainst`.
  */
-export function ruleKeyResolver(template: string): LimitKeyOf {
-  return countsAgainst(variablesOf(template), templateResolver(template));
-}
-
-/**
- * Compiles a template such as "$consumer_name:${mcp_tool}" (APISIX `resolve_var`). The function
- * returns undefined when no variable in it resolved, and the template itself when it has none.
- */
-export function templateResolver(template: string): (state: GatewayState) => string | undefined {
-  const parts: Array<string | { name: string }> = [];
-  let last = 0;
-  for (const match of template.matchAll(TEMPLATE_VAR)) {
-    if (match.index > last) parts.push(template.slice(last, match.index));
-    parts.push({ name: match[1] ?? match[2] });
-    last = match.index + match[0].length;
-  }
-  if (last < template.length) parts.push(template.slice(last));
-  if (parts.every((p) => typeof p === 'string')) return () => template;
-  return (state) => {
-    let out = '';
-    let resolved = 0;
-    for (const part of parts) {
-      if (typeof part === 'string') {
-        out += part;
-        continue;
-      }
-      const value = state.var(part.name);
-      if (value !== undefined && value !== '') {
-        out += value;
-        resolved += 1;
-      }
-    }
-    return resolved === 0 ? undefined : out;
-  };
-}
-
-function variablesOf(template: string): string[] {
-  return [...template.matchAll(TEMPLATE_VAR)].map((match) => match[1] ?? match[2]);
+export function ruleKeyResolver(key: string): LimitKeyOf {
+  const template = compileTemplate(key);
+  return countsAgainst(template.variables, (state) => template.renderIfResolved(state));
 }
 
 /**

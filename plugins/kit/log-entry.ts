@@ -12,11 +12,11 @@
  * and when a `log_format` asks for them by variable. The Cookie header and `$cookie_…` are
  * always redacted whole.
  */
-import { hostname } from 'node:os';
 import type { GatewayContext } from '../../core/context.js';
 import type { CredentialNames } from '../../core/credentials.js';
 import { ownValue, setOwn } from '../../core/own.js';
 import { responseStatus } from '../../core/respond.js';
+import { compileTemplate, Template, type VarSource } from '../../core/template.js';
 import type { ToolCallRecord } from '../../core/tool-calls.js';
 
 export const REDACTED = '[redacted]';
@@ -39,7 +39,7 @@ export interface EntryOptions {
 export function requestLogEntry(ctx: GatewayContext, options: EntryOptions): Record<string, unknown> {
   const state = ctx.gateway;
   if (options.logFormat) {
-    const entry = formattedEntry(ctx, options.logFormat, options.redaction, 1);
+    const entry = formattedEntry(ctx, options.logFormat, options.redaction);
     // As APISIX's get_custom_format_log: a custom entry still says which route it belongs to.
     if (state.route) {
       if (state.route.serviceId !== undefined) entry.service_id = state.route.serviceId;
@@ -70,7 +70,7 @@ export function requestLogEntry(ctx: GatewayContext, options: EntryOptions): Rec
       size: state.bytesOut,
       ...(options.responseBody === undefined ? {} : { body: options.responseBody }),
     },
-    server: { hostname: HOSTNAME },
+    server: { hostname: state.var('hostname') },
     upstream: outcome?.addr,
     service_id: state.route?.serviceId,
     route_id: state.route?.id,
@@ -83,7 +83,7 @@ export function requestLogEntry(ctx: GatewayContext, options: EntryOptions): Rec
   };
   if (state.error) entry.error_code = state.error.code;
   if (options.logFormatExtra) {
-    for (const [key, value] of Object.entries(formattedEntry(ctx, options.logFormatExtra, options.redaction, 1))) {
+    for (const [key, value] of Object.entries(formattedEntry(ctx, options.logFormatExtra, options.redaction))) {
       if (ownValue(entry, key) === undefined) setOwn(entry, key, value);
     }
   }
@@ -91,7 +91,7 @@ export function requestLogEntry(ctx: GatewayContext, options: EntryOptions): Rec
   if (mcp) {
     entry.mcp = {
       transport: mcp.transport,
-      session_id: mcp.sessionId ?? headerString(res.getHeader('mcp-session-id')),
+      session_id: state.var('mcp_session_id'),
       method: mcp.method,
       name: mcp.name,
       id: mcp.id,
@@ -159,63 +159,67 @@ export function cappedText(body: Buffer, limit: number): string {
 /** APISIX's MAX_LOG_FORMAT_DEPTH: deeper objects come out empty. */
 const MAX_FORMAT_DEPTH = 5;
 
-function formattedEntry(ctx: GatewayContext, format: Readonly<Record<string, unknown>>, redaction: Redaction, depth: number): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, spec] of Object.entries(format)) {
-    let value: unknown = spec;
-    if (typeof spec === 'string' && spec.startsWith('$')) value = variable(ctx, spec.slice(1), redaction);
-    else if (typeof spec === 'object' && spec !== null && !Array.isArray(spec)) {
-      value = depth >= MAX_FORMAT_DEPTH ? {} : formattedEntry(ctx, spec as Record<string, unknown>, redaction, depth + 1);
+/** A `log_format` compiled: each key with a template, a nested format, or a value copied as it is. */
+type CompiledFormat = ReadonlyArray<readonly [string, Template | CompiledFormat | { readonly copy: unknown }]>;
+
+/**
+ * `log_format`s compiled once per format object (plugin metadata and route configs are replaced,
+ * never mutated, when they change). As in APISIX, a value starting with `$` is a variable — here
+ * any `$var` template (`$remote_addr`, `${consumer_name ?? anonymous}`, `$host:$server_port`) —,
+ * an object is a nested format, and anything else is copied.
+ */
+const compiledFormats = new WeakMap<object, CompiledFormat>();
+
+function compileFormat(format: Readonly<Record<string, unknown>>, depth: number): CompiledFormat {
+  let compiled = compiledFormats.get(format);
+  if (compiled) return compiled;
+  compiled = Object.entries(format).map(([key, spec]) => {
+    if (typeof spec === 'string' && spec.startsWith('$')) return [key, compileTemplate(spec)] as const;
+    if (typeof spec === 'object' && spec !== null && !Array.isArray(spec)) {
+      return [key, depth >= MAX_FORMAT_DEPTH ? [] : compileFormat(spec as Record<string, unknown>, depth + 1)] as const;
     }
-    setOwn(out, key, value);
+    return [key, { copy: spec }] as const;
+  });
+  compiledFormats.set(format, compiled);
+  return compiled;
+}
+
+function formattedEntry(ctx: GatewayContext, format: Readonly<Record<string, unknown>>, redaction: Redaction): Record<string, unknown> {
+  return buildEntry(compileFormat(format, 1), new LogVariables(ctx, redaction));
+}
+
+function buildEntry(format: CompiledFormat, vars: VarSource): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of format) {
+    setOwn(out, key, spec instanceof Template ? spec.value(vars) : Array.isArray(spec) ? buildEntry(spec, vars) : (spec as { copy: unknown }).copy);
   }
   return out;
 }
 
-/**
- * A `log_format` variable: nginx's names for what the gateway measured, otherwise the request
- * variables every plugin sees (`ctx.gateway.var`), with credentials redacted.
- */
-function variable(ctx: GatewayContext, name: string, redaction: Redaction): unknown {
-  const state = ctx.gateway;
-  const latency = performance.now() - state.startTime;
-  switch (name) {
-    case 'time_iso8601':
-      return new Date().toISOString();
-    case 'msec':
-      return Date.now() / 1000;
-    case 'status':
-      return responseStatus(ctx);
-    case 'request_time':
-      return round(latency) / 1000;
-    case 'request_length':
-      return state.bytesIn;
-    case 'bytes_sent':
-      return state.bytesOut;
-    case 'upstream_addr':
-      return state.upstreamOutcome?.addr;
-    case 'upstream_unresolved_host':
-      return hostOf(state.upstreamOutcome?.addr);
-    case 'upstream_status':
-      return state.upstreamOutcome?.status;
-    case 'upstream_response_time':
-      return state.upstreamOutcome?.latency === undefined ? undefined : round(state.upstreamOutcome.latency) / 1000;
-    case 'hostname':
-      return HOSTNAME;
-    case 'mcp_error':
-      return state.mcpError;
-    case 'mcp_session_id':
-      return state.mcp?.sessionId ?? headerString(ctx.res.getHeader('mcp-session-id'));
+/** Measurements an entry keeps as JSON numbers, which log pipelines aggregate. */
+const NUMERIC_VARIABLES = new Set(['status', 'request_time', 'request_length', 'bytes_sent', 'upstream_status', 'upstream_response_time', 'msec', 'mcp_error']);
+
+/** The request's variables (`ctx.gateway.var`) as a log entry shows them: credentials redacted, measurements as numbers. */
+class LogVariables implements VarSource {
+  constructor(
+    private readonly ctx: GatewayContext,
+    private readonly redaction: Redaction,
+  ) {}
+
+  var(name: string): unknown {
+    const { redaction } = this;
+    const state = this.ctx.gateway;
+    if (name.startsWith('http_') && redaction.headers.has(name.slice(5).replaceAll('_', '-').toLowerCase())) return REDACTED;
+    if (name.startsWith('arg_') && redaction.params.has(name.slice(4))) return REDACTED;
+    if (name.startsWith('cookie_')) return REDACTED;
+    if (name === 'args' || name === 'request_uri') {
+      const query = redactedQuery(state.query, redaction).text;
+      if (name === 'args') return query;
+      return query ? `${state.path}?${query}` : state.path;
+    }
+    const value = state.var(name);
+    return value !== undefined && NUMERIC_VARIABLES.has(name) ? Number(value) : value;
   }
-  if (name.startsWith('http_') && redaction.headers.has(name.slice(5).replaceAll('_', '-').toLowerCase())) return REDACTED;
-  if (name.startsWith('arg_') && redaction.params.has(name.slice(4))) return REDACTED;
-  if (name.startsWith('cookie_')) return REDACTED;
-  if (name === 'args' || name === 'request_uri') {
-    const query = redactedQuery(state.query, redaction).text;
-    if (name === 'args') return query;
-    return query ? `${state.path}?${query}` : state.path;
-  }
-  return state.var(name);
 }
 
 function redactedHeaders(headers: Record<string, unknown>, redaction: Redaction): Record<string, unknown> {
@@ -244,20 +248,6 @@ function redactedQuery(query: string, redaction: Redaction): { text: string; obj
   return { text: rebuilt.toString(), object };
 }
 
-/** `host` of a `host:port` or `[v6]:port` address. */
-function hostOf(address: string | undefined): string | undefined {
-  if (address === undefined) return undefined;
-  const colon = address.lastIndexOf(':');
-  const host = colon > address.lastIndexOf(']') ? address.slice(0, colon) : address;
-  return host.startsWith('[') ? host.slice(1, -1) : host;
-}
-
-function headerString(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
-
-const HOSTNAME = hostname();

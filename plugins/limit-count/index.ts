@@ -55,7 +55,7 @@ interface HeaderNames {
 interface Rule {
   counter: WindowCounter;
   count: number;
-  /** undefined: the rule does not count this request (see keyResolver and ruleKeyResolver in core/limits). */
+  /** undefined: the rule does not count this request (see keyResolver and ruleKeyResolver in tollgate/kit). */
   keyOf: LimitKeyOf;
   headerPrefix?: string;
 }

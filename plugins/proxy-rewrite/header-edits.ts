@@ -5,7 +5,8 @@
  * with `$variables`, whose values are percent-encoded where a header could not carry them.
  */
 import type { GatewayContext } from '../../core/context.js';
-import { expandVariables, headerValueEscape } from '../../core/variables.js';
+import { compileTemplate, type Template } from '../../core/template.js';
+import { headerValueEscape } from '../../core/variables.js';
 
 export interface HeaderEdits {
   add?: Record<string, string>;
@@ -59,14 +60,14 @@ function valueProblem(where: string, value: string): string | undefined {
 
 /** The edits of one route, names lower-cased once. */
 export class CompiledHeaderEdits {
-  private readonly add: Array<[string, string]>;
-  private readonly set: Array<[string, string]>;
+  private readonly add: Array<[string, Template]>;
+  private readonly set: Array<[string, Template]>;
   private readonly remove: string[];
 
   constructor(headers: HeadersConf | undefined) {
     const edits: HeaderEdits = !headers ? {} : isStructured(headers) ? headers : { set: headers as Record<string, string> };
-    this.add = Object.entries(edits.add ?? {}).map(([k, v]) => [k.toLowerCase(), v]);
-    this.set = Object.entries(edits.set ?? {}).map(([k, v]) => [k.toLowerCase(), v]);
+    this.add = Object.entries(edits.add ?? {}).map(([k, v]) => [k.toLowerCase(), compileTemplate(v)]);
+    this.set = Object.entries(edits.set ?? {}).map(([k, v]) => [k.toLowerCase(), compileTemplate(v)]);
     this.remove = (edits.remove ?? []).map((k) => k.toLowerCase());
   }
 
@@ -78,15 +79,15 @@ export class CompiledHeaderEdits {
    */
   apply(ctx: GatewayContext): void {
     const plan = ctx.gateway.upstream;
-    const lookup = (name: string) => ctx.gateway.var(name);
+    const vars = ctx.gateway;
     for (const [name, value] of this.add) {
-      const added = expandVariables(value, lookup, headerValueEscape);
+      const added = value.render(vars, headerValueEscape);
       if (added === '') continue;
       const existing = plan.headers.has(name) ? plan.headers.get(name) : ctx.get(name);
       plan.headers.set(name, existing ? `${existing}, ${added}` : added);
     }
     for (const [name, value] of this.set) {
-      const resolved = expandVariables(value, lookup, headerValueEscape);
+      const resolved = value.render(vars, headerValueEscape);
       plan.headers.set(name, resolved === '' ? null : resolved);
     }
     for (const name of this.remove) plan.headers.set(name, null);

@@ -8,6 +8,7 @@
  * Phase: rewrite. Fails only a request whose rewritten path would leave its prefix (400).
  */
 import { definePlugin } from '../../core/plugin.js';
+import { compileTemplate } from '../../core/template.js';
 import { LinearRegex, RegexError, Replacement } from '../../core/regex.js';
 import { CompiledHeaderEdits, headerEditsProblem, type HeadersConf } from './header-edits.js';
 import { RegexRule, UriTemplate, urlTextProblem } from './upstream-path.js';
@@ -77,7 +78,8 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
 
   checkConf(conf, config) {
     if (conf.uri !== undefined) {
-      const problem = urlTextProblem(conf.uri);
+      // Variables' values are escaped where they land; only the route's own text must be URL text.
+      const problem = urlTextProblem(compileTemplate(conf.uri).ownText);
       if (problem) return `uri: ${JSON.stringify(conf.uri)} ${problem}`;
     }
     if (conf.headers) {
@@ -126,7 +128,7 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
     const query = mark < 0 ? '' : plan.uri.slice(mark + 1);
     let path: string | undefined;
     if (compiled.uri) {
-      path = compiled.uri.expand((name) => ctx.gateway.var(name));
+      path = compiled.uri.expand(ctx.gateway);
     } else {
       for (const rule of compiled.rules) {
         path = rule.apply(ctx.gateway.path);

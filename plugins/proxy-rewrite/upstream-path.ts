@@ -9,9 +9,8 @@
 import { GatewayError } from '../../core/errors.js';
 import { normalizePath } from '../../core/path.js';
 import type { LinearRegex, Replacement } from '../../core/regex.js';
-import { expandVariables, firstVariableAt, percentEncode } from '../../core/variables.js';
-
-type Lookup = (name: string) => string | undefined;
+import { compileTemplate, type Template, type VarSource } from '../../core/template.js';
+import { percentEncode } from '../../core/variables.js';
 
 /** Variables whose values are URL text already (the normalized path, the raw query): pasted as they are. */
 const URL_VARIABLES = new Set(['uri', 'request_uri', 'args']);
@@ -30,22 +29,22 @@ const OUTSIDE = () => new GatewayError(400, 'GW_REWRITE_OUTSIDE_PREFIX', 'the re
 
 /** proxy-rewrite's `uri`, split once into its path and query templates. */
 export class UriTemplate {
-  private readonly path: string;
-  private readonly query?: string;
+  private readonly path: Template;
+  private readonly query?: Template;
   /** The directory the route wrote before its first variable; undefined when the path has none. */
   private readonly prefix?: string;
 
   constructor(template: string) {
-    const mark = template.indexOf('?');
-    this.path = mark < 0 ? template : template.slice(0, mark);
-    this.query = mark < 0 ? undefined : template.slice(mark + 1);
-    const at = firstVariableAt(this.path);
-    if (at >= 0) this.prefix = directoryOf(this.path.slice(0, at));
+    // The first "?" of the template's own text: one in a `${var ?? default}` is the default's.
+    const mark = compileTemplate(template).ownText.indexOf('?');
+    this.path = compileTemplate(mark < 0 ? template : template.slice(0, mark));
+    this.query = mark < 0 ? undefined : compileTemplate(template.slice(mark + 1));
+    if (!this.path.isConstant) this.prefix = directoryOf(this.path.literalPrefix);
   }
 
-  expand(lookup: Lookup): string {
-    const path = confine(expandVariables(this.path, lookup, pathEscape), this.prefix);
-    return this.query === undefined ? path : `${path}?${expandVariables(this.query, lookup, queryEscape)}`;
+  expand(vars: VarSource): string {
+    const path = confine(this.path.render(vars, pathEscape), this.prefix);
+    return this.query === undefined ? path : `${path}?${this.query.render(vars, queryEscape)}`;
   }
 }
 

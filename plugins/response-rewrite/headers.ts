@@ -5,8 +5,8 @@
  * is a 400 naming it rather than a failed response.
  */
 import type { GatewayContext } from '../../core/context.js';
-import type { VarSource } from '../../core/expr.js';
-import { expandVariables, headerValueEscape, headerValueProblem, isHeaderName } from '../../core/variables.js';
+import { compileTemplate, type Template, type VarSource } from '../../core/template.js';
+import { headerValueEscape, headerValueProblem, isHeaderName } from '../../core/variables.js';
 
 type Value = string | number;
 
@@ -86,25 +86,24 @@ function entryProblem(name: string, value: string): string | undefined {
 
 /** The edits of one route version. */
 export class ResponseHeaderEdits {
-  private readonly add: Array<[string, string]>;
-  private readonly set: Array<[string, string]>;
+  private readonly add: Array<[string, Template]>;
+  private readonly set: Array<[string, Template]>;
   private readonly remove: string[];
 
   constructor(headers: HeadersConf) {
-    ({ add: this.add, set: this.set, remove: this.remove } = pairsOf(headers));
+    const { add, set, remove } = pairsOf(headers);
+    this.add = add.map(([name, value]) => [name, compileTemplate(value)]);
+    this.set = set.map(([name, value]) => [name, compileTemplate(value)]);
+    this.remove = remove;
   }
 
   apply(ctx: GatewayContext, vars: VarSource): void {
-    const lookup = (name: string) => {
-      const value = vars.var(name);
-      return value === undefined || value === null ? undefined : String(value);
-    };
     for (const [name, template] of this.add) {
-      const value = expandVariables(template, lookup, headerValueEscape);
+      const value = template.render(vars, headerValueEscape);
       if (value) ctx.append(name, value);
     }
     for (const [name, template] of this.set) {
-      const value = expandVariables(template, lookup, headerValueEscape);
+      const value = template.render(vars, headerValueEscape);
       // An empty value removes the header, as in APISIX (`"Content-Type": ""`).
       if (value) ctx.set(name, value);
       else ctx.remove(name);

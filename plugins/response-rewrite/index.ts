@@ -9,7 +9,7 @@
  * cannot hold: the response is aborted rather than sent altered by half.
  */
 import type { GatewayContext } from '../../core/context.js';
-import { compileExpression, expressionProblem, type Expression, type VarSource } from '../../core/expr.js';
+import { compileExpression, expressionProblem, type Expression } from '../../core/expr.js';
 import { definePlugin, type PluginApi } from '../../core/plugin.js';
 import { RegexError } from '../../core/regex.js';
 import { BodyRewrite, compileFilters, decodable, type BodyMode, type FilterConf } from './body.js';
@@ -38,15 +38,6 @@ interface Compiled {
 type Responses = Map<Compiled, BodyRewrite | undefined>;
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** The request's variables, and `status`: the response status as it stands. */
-class ResponseVars implements VarSource {
-  constructor(private readonly ctx: GatewayContext) {}
-
-  var(name: string): unknown {
-    return name === 'status' ? String(this.ctx.res.statusCode) : this.ctx.gateway.var(name);
-  }
-}
 
 export default definePlugin<ResponseRewriteConf, Compiled>({
   name: 'response-rewrite',
@@ -124,7 +115,8 @@ export default definePlugin<ResponseRewriteConf, Compiled>({
   },
 
   headerFilter(ctx, conf, compiled) {
-    const vars = new ResponseVars(ctx);
+    // The request's variables; `status` is the response status as it stands in a header filter.
+    const vars = ctx.gateway;
     if (compiled.condition && !compiled.condition.test(vars)) return;
     if (conf.status_code !== undefined) ctx.status = conf.status_code;
     let rewrite: BodyRewrite | undefined;
