@@ -221,7 +221,9 @@ export class DataPlane {
       if (req.rawHeaders.length / 2 > this.options.config.limits.max_headers) {
         throw new GatewayError(431, 'GW_TOO_MANY_HEADERS', `more than ${this.options.config.limits.max_headers} request headers`);
       }
-      const match = await this.matchRoute(ctx, state);
+      let match = this.options.resolver.match(req.method ?? 'GET', state.host, state.path, state.clientIp, state);
+      // Awaited only when a route's vars read the body: every await costs on the hot path.
+      if (match?.needsBody) match = await this.matchWithBody(ctx, state, match);
       if (match) {
         state.route = match.route.info;
         state.params = match.params;
@@ -240,14 +242,14 @@ export class DataPlane {
   }
 
   /**
-   * The request's route. A candidate whose `vars` read the body (`post_arg_*`, `mcp_*`) stops
-   * the lookup until the body is read, within that candidate's limits (413, 408 as for any
-   * body), and the lookup runs again: only a request that reaches such a route is read before
-   * its route is known, and each read serves every later pass.
+   * The request's route when the lookup stopped at a candidate whose `vars` read the body
+   * (`post_arg_*`, `mcp_*`): the body is read within that candidate's limits (413, 408 as for
+   * any body) and the lookup runs again. Only a request that reaches such a route is read
+   * before its route is known, and each read serves every later pass.
    */
-  private async matchRoute(ctx: GatewayContext, state: RequestState): Promise<RouteMatch | undefined> {
+  private async matchWithBody(ctx: GatewayContext, state: RequestState, first: RouteMatch): Promise<RouteMatch | undefined> {
     const method = ctx.req.method ?? 'GET';
-    let match = this.options.resolver.match(method, state.host, state.path, state.clientIp, state);
+    let match: RouteMatch | undefined = first;
     // Each pass reads the body or describes the MCP request, so at most two more follow.
     while (match?.needsBody) {
       await this.prepareBody(ctx, state, match.route, match.needsBody);

@@ -83,6 +83,10 @@ describe('faults: stored config that cannot be used fails closed', function () {
     reports: { uri: '/reports/*', hosts: ['not a host!'], plugins: { 'key-auth': {} }, upstream: { nodes: nodes(guarded) } },
     // Methods and priority it cannot read: any method, ahead of every route on its uri.
     exports: { uri: '/exports', methods: ['get'], priority: 'high', plugins: { 'key-auth': {} }, upstream: { nodes: nodes(guarded) } },
+    // A vars rule it cannot compile: it must not narrow to no request, so it fences every request on its uri.
+    beta: { uri: '/beta/*', vars: [['arg_a', '=', '1']], plugins: { 'key-auth': {} }, upstream: { nodes: nodes(guarded) } },
+    // A rule that compiles in a record that does not: the fence keeps the rule, and others pass to the catch-all.
+    canary: { uri: '/canary/*', vars: [['http_x_canary', '==', '1']], surprise: true, plugins: { 'key-auth': {} }, upstream: { nodes: nodes(guarded) } },
     // Matches nothing (a dot segment no normalized path has), and a disabled one: left out.
     never: { uri: '/never/../x', plugins: { 'key-auth': {} }, upstream: { nodes: nodes(guarded) } },
     disabled: { uri: '/disabled/*', status: 0, surprise: true, upstream: { nodes: nodes(guarded) } },
@@ -95,6 +99,8 @@ describe('faults: stored config that cannot be used fails closed', function () {
       ['GET', '/billing/invoices', {}],
       ['GET', '/reports/q3', { host: 'any.example' }],
       ['POST', '/exports', {}],
+      ['GET', '/beta/x?b=2', {}],
+      ['GET', '/canary/x', { 'x-canary': '1' }],
     ];
     for (const [method, path, headers] of asked) {
       const res = await http(method, `${gw.url}${path}`, undefined, headers);
@@ -104,18 +110,22 @@ describe('faults: stored config that cannot be used fails closed', function () {
     // What matches nothing is left out; the catch-all serves it, and the public paths, as before.
     expect((await http('GET', `${gw.url}/disabled/x`)).json.upstream).to.equal('open');
     expect((await http('GET', `${gw.url}/x`)).json.upstream).to.equal('open');
-    expect(open.seen.map((r) => r.url)).to.deep.equal(['/disabled/x', '/x']);
+    expect((await http('GET', `${gw.url}/canary/x`)).json.upstream).to.equal('open');
+    expect(open.seen.map((r) => r.url)).to.deep.equal(['/disabled/x', '/x', '/canary/x']);
     expect(guarded.seen).to.deep.equal([]);
     expect(effects(await problems(gw))).to.deep.equal({
       'routes/admin': 'answers 503',
       'routes/billing': 'answers 503',
       'routes/reports': 'answers 503',
       'routes/exports': 'answers 503',
+      'routes/beta': 'answers 503',
+      'routes/canary': 'answers 503',
       'routes/never': 'skipped',
       'routes/disabled': 'skipped',
     });
     expect(gw.output()).to.match(/"route":"reports".*"widened":\["hosts"\]/);
     expect(gw.output()).to.match(/"route":"exports".*"widened":\["methods","priority"\]/);
+    expect(gw.output()).to.match(/"route":"beta".*"widened":\["vars"\]/);
   }
 
   /** Global rules that could refuse requests and cannot run: every request answers 503. */
