@@ -69,7 +69,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const catalog = createCatalog(config, logger, catalogClaims(registry));
   const pools = new PoolRegistry();
   const consumers = new ConsumerDirectory(registry, logger);
-  const metrics = new GatewayMetrics({ maxToolNames: config.metrics.max_tool_names, version: VERSION });
+  const metrics = new GatewayMetrics({ maxToolNames: config.metrics.max_tool_names, version: VERSION, names: config.metrics.names });
   const toolCalls = new ToolCallFeed();
   const api: PluginApi = {
     config,
@@ -177,7 +177,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         if (catalog.backend === 'redis') out.push({ name: 'catalog', reachable: catalog.health().connected });
         return out;
       },
-      connections: () => ({ active: dataPlane.openConnections, requests: dataPlane.activeRequests }),
+      connections: () => ({ active: dataPlane.openConnections, accepted: dataPlane.acceptedConnections, requests: dataPlane.activeRequests }),
     });
     const dataAddress = await dataPlane.listen(parseListen(config.gateway.listen));
     cleanups.push(() => dataPlane.close(config.timeouts.shutdown * 1000, () => table.close()));

@@ -66,7 +66,7 @@ export interface GatewayConfig {
   };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
   access_log: { enabled: boolean; path: string };
-  metrics: { enabled: boolean; listen: string; path: string; process_metrics: boolean; max_tool_names: number };
+  metrics: { enabled: boolean; listen: string; path: string; process_metrics: boolean; max_tool_names: number; names: 'tollgate' | 'apisix' };
   plugins: string[] | null;
   plugin_dirs: string[];
   mcp: {
@@ -232,6 +232,7 @@ const configSchema = {
         path: { type: 'string', pattern: '^/', default: '/apisix/prometheus/metrics' },
         process_metrics: { type: 'boolean', default: true },
         max_tool_names: { type: 'integer', minimum: 1, default: 100 },
+        names: { enum: ['tollgate', 'apisix'], default: 'tollgate' },
       },
     },
     plugins: {
@@ -280,6 +281,7 @@ const ENV_OVERRIDES: Array<[string, string[], 'string' | 'integer' | 'list' | 'b
   ['TOLLGATE_REDIS_URL', ['redis', 'url'], 'string'],
   ['TOLLGATE_LOG_LEVEL', ['log', 'level'], 'string'],
   ['TOLLGATE_METRICS_LISTEN', ['metrics', 'listen'], 'string'],
+  ['TOLLGATE_METRICS_NAMES', ['metrics', 'names'], 'string'],
   ['TOLLGATE_ACCESS_LOG', ['access_log', 'enabled'], 'boolean'],
   ['TOLLGATE_MCP_ALLOWED_COMMANDS', ['mcp', 'allowed_commands'], 'list'],
 ];

@@ -124,6 +124,10 @@ export interface GatewayState {
    */
   readonly authority?: string;
   route?: RouteInfo;
+  /** The route's uri pattern that matched the request (`/orders/*`), set with `route`. */
+  readonly matchedUri?: string;
+  /** The route's host pattern that matched (`*.example.com`); undefined when the route names no host. */
+  readonly matchedHost?: string;
   params: Record<string, string>;
   consumer?: ConsumerInfo;
   mcp?: McpRequestInfo;

@@ -61,6 +61,7 @@ export class DataPlane {
    */
   private inFlight = 0;
   private readonly sockets = new Set<Socket>();
+  private accepted = 0;
   private port = 0;
   private readonly logThrottle = new LogThrottle();
   private draining = false;
@@ -92,6 +93,7 @@ export class DataPlane {
     this.server.maxHeadersCount = config.limits.max_headers + 1;
     this.server.maxConnections = config.limits.max_connections;
     this.server.on('connection', (socket: Socket) => {
+      this.accepted += 1;
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
@@ -173,6 +175,11 @@ export class DataPlane {
     return this.sockets.size;
   }
 
+  /** Client connections accepted since start (for APISIX's connections gauge). */
+  get acceptedConnections(): number {
+    return this.accepted;
+  }
+
   private async handle(ctx: GatewayContext, awaitingContinue: boolean): Promise<void> {
     const startTime = performance.now();
     const { req, res } = ctx;
@@ -227,6 +234,8 @@ export class DataPlane {
       if (match) {
         state.route = match.route.info;
         state.params = match.params;
+        state.matchedUri = match.uri;
+        state.matchedHost = match.host;
       }
       if (!(chains.global.rewrite.length > 0 && (await runPhase('rewrite', chains.global.rewrite, ctx)))) {
         if (match) {

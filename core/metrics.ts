@@ -32,9 +32,9 @@ import {
   type MetricValue,
 } from 'prom-client';
 import type { GatewayContext } from './context.js';
+import { httpMetrics, LATENCY_BUCKETS_MS, type HttpMetrics, type HttpSample, type MetricNames } from './http-metrics.js';
 
-/** APISIX's latency buckets, milliseconds. */
-export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000];
+export { LATENCY_BUCKETS_MS, type HttpSample, type MetricNames, type ResponseSource } from './http-metrics.js';
 
 /** What became of one MCP tools/call (a closed set: it is a label). */
 export type ToolCallOutcome =
@@ -93,7 +93,8 @@ export interface GatewaySources {
   catalog?(): { revision: number; reachable: boolean; syncErrors: number; storeReset?: boolean; resets?: { detected: number; restored: number } };
   /** Connections to Redis by name (`gateway`, `catalog`); absent when not in use. */
   redis?(): Array<{ name: string; reachable: boolean }>;
-  connections?(): { active: number; requests: number };
+  /** Client connections open now, accepted since start, and requests in flight. */
+  connections?(): { active: number; accepted: number; requests: number };
 }
 
 export interface GatewayMetricsOptions {
@@ -101,6 +102,8 @@ export interface GatewayMetricsOptions {
   maxToolNames?: number;
   /** Tollgate's version, for `tollgate_node_info`. */
   version?: string;
+  /** `apisix`: the HTTP, node and connection metrics under APISIX's names and labels (core/http-metrics.ts). */
+  names?: MetricNames;
 }
 
 const BREAKER_VALUE: Record<BreakerStateName, number> = { closed: 0, open: 1, 'half-open': 2 };
@@ -114,9 +117,8 @@ const MAX_TOOL_NAME_LENGTH = 128;
 export class GatewayMetrics {
   readonly registry = new Registry();
 
-  readonly httpStatus: Counter<'code' | 'route' | 'service' | 'consumer'>;
-  readonly httpLatency: Histogram<'type' | 'route'>;
-  readonly bandwidth: Counter<'type' | 'route'>;
+  /** The prometheus plugin's per-request metrics, under the configured names. */
+  readonly http: HttpMetrics;
   readonly connections: Gauge<'state'>;
   readonly upstreamStatus: Gauge<'upstream' | 'node'>;
   /** upstream → node address → the status value last set (1 reachable, 0 not). */
@@ -148,47 +150,61 @@ export class GatewayMetrics {
   private readonly breakerProviders = new Set<() => Iterable<BreakerGauge>>();
   private readonly logQueueProviders = new Set<() => Iterable<LogQueueGauge>>();
   private sources: GatewaySources = {};
+  /** Requests finished since start (APISIX's apisix_http_requests_total). */
+  private requestsDone = 0;
 
   constructor(options: GatewayMetricsOptions = {}) {
     this.maxToolNames = options.maxToolNames ?? 100;
     const registers = [this.registry];
     const self = this;
 
-    this.httpStatus = new Counter({
-      name: 'tollgate_http_status',
-      help: 'HTTP responses by status code, route, service and consumer (routes and global rules with the prometheus plugin).',
-      labelNames: ['code', 'route', 'service', 'consumer'] as const,
-      registers,
-    });
-    this.httpLatency = new Histogram({
-      name: 'tollgate_http_latency',
-      help: 'HTTP request latency in milliseconds: request (total), upstream (until the response head), gateway (request minus upstream).',
-      labelNames: ['type', 'route'] as const,
-      buckets: LATENCY_BUCKETS_MS,
-      registers,
-    });
-    this.bandwidth = new Counter({
-      name: 'tollgate_bandwidth',
-      help: 'Bytes received from clients (ingress) and sent to them (egress), by route.',
-      labelNames: ['type', 'route'] as const,
-      registers,
-    });
-    this.connections = new Gauge({
-      name: 'tollgate_http_current_connections',
-      help: 'Client connections open on the data plane (active) and requests in flight (requests).',
-      labelNames: ['state'] as const,
-      registers,
-      collect() {
-        const now = self.sources.connections?.();
-        this.reset();
-        if (!now) return;
-        this.set({ state: 'active' }, now.active);
-        this.set({ state: 'requests' }, now.requests);
-      },
-    });
+    const apisix = options.names === 'apisix';
+    this.http = httpMetrics(options.names ?? 'tollgate', this.registry);
+    this.connections = apisix
+      ? new Gauge({
+          name: 'apisix_nginx_http_current_connections',
+          help: 'Number of HTTP connections',
+          labelNames: ['state'] as const,
+          registers,
+          collect() {
+            const now = self.sources.connections?.();
+            this.reset();
+            if (!now) return;
+            // nginx's stub_status from what Node knows: there is no separate "reading" state
+            // (a request is counted once its head is parsed), so it is left out.
+            this.set({ state: 'active' }, now.active);
+            this.set({ state: 'accepted' }, now.accepted);
+            this.set({ state: 'handled' }, now.accepted);
+            this.set({ state: 'writing' }, now.requests);
+            this.set({ state: 'waiting' }, Math.max(0, now.active - now.requests));
+          },
+        })
+      : new Gauge({
+          name: 'tollgate_http_current_connections',
+          help: 'Client connections open on the data plane (active) and requests in flight (requests).',
+          labelNames: ['state'] as const,
+          registers,
+          collect() {
+            const now = self.sources.connections?.();
+            this.reset();
+            if (!now) return;
+            this.set({ state: 'active' }, now.active);
+            this.set({ state: 'requests' }, now.requests);
+          },
+        });
+    if (apisix) {
+      new Gauge({
+        name: 'apisix_http_requests_total',
+        help: 'The total number of client requests since APISIX started',
+        registers,
+        collect() {
+          this.set(self.requestsDone);
+        },
+      });
+    }
     new Gauge({
-      name: 'tollgate_node_info',
-      help: 'This gateway: host name and Tollgate version (always 1).',
+      name: apisix ? 'apisix_node_info' : 'tollgate_node_info',
+      help: apisix ? 'Info of APISIX node' : 'This gateway: host name and Tollgate version (always 1).',
       labelNames: ['hostname', 'version'] as const,
       registers,
       aggregator: 'first',
@@ -229,7 +245,7 @@ export class GatewayMetrics {
     });
     this.catalogRevision = new Gauge({
       name: 'tollgate_catalog_revision',
-      help: 'Revision of the catalog snapshot this gateway serves (APISIX: etcd modify index).',
+      help: "Revision of the catalog snapshot this gateway serves (APISIX's configuration modify index).",
       registers,
       aggregator: 'min',
       collect() {
@@ -412,6 +428,11 @@ export class GatewayMetrics {
     return tool;
   }
 
+  /** The prometheus plugin: one finished request. */
+  recordHttp(sample: HttpSample): void {
+    this.http.record(sample);
+  }
+
   recordToolCall(route: string, tool: string | undefined, outcome: ToolCallOutcome, latencyMs: number): void {
     const label = this.toolLabel(route, tool);
     this.mcpToolCalls.inc({ route, tool: label, outcome });
@@ -423,6 +444,7 @@ export class GatewayMetrics {
    * passive upstream health. Cheap on the common path: two field reads.
    */
   requestDone(ctx: GatewayContext): void {
+    this.requestsDone += 1;
     const state = ctx.gateway;
     // The error's own status: an MCP client gets a rate limit as a JSON-RPC error inside a 200.
     const status = state.error?.status ?? ctx.status;

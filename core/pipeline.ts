@@ -71,6 +71,10 @@ export interface RouteMatch {
    * before the body was read: the core reads it within `route`'s limits and matches again.
    */
   readonly needsBody?: BodyNeeds;
+  /** The route's uri pattern that matched (one of its `uris`). */
+  readonly uri: string;
+  /** The route's host pattern that matched (`*.example.com`); undefined for a route without hosts. */
+  readonly host?: string;
 }
 
 export interface RouteResolver {

@@ -40,6 +40,8 @@ export function bodyNeedsOf(variables: readonly string[]): BodyNeeds | undefined
 export class RequestState implements GatewayState, RequestVariables {
   route?: RouteInfo;
   params: Record<string, string> = EMPTY_PARAMS;
+  matchedUri?: string;
+  matchedHost?: string;
   consumer?: ConsumerInfo;
   mcp?: McpRequestInfo;
   body?: Buffer;

@@ -39,6 +39,10 @@ export interface Match<T> {
    * been tried, so the order above holds.
    */
   needsBody?: BodyNeeds;
+  /** The entry's uri pattern that matched. */
+  uri: string;
+  /** The entry's host pattern that matched; undefined for an entry without hosts. */
+  host?: string;
 }
 
 /** For lookups without a request (tests, benchmarks): every variable is missing. */
@@ -49,6 +53,8 @@ type TailMatcher = (rest: string) => Record<string, string> | undefined;
 
 interface Candidate<T> {
   value: T;
+  uri: string;
+  host?: string;
   priority: number;
   templateLength: number;
   order: number;
@@ -111,10 +117,10 @@ function pick<T>(list: Candidate<T>[], method: string, path: string, restAt: num
     }
     // Last: the checks above cost nothing and spare reading a body for a candidate they refuse.
     if (c.vars) {
-      if (c.bodyNeeds && !vars.hasBodyFor(c.bodyNeeds)) return { value: c.value, params, needsBody: c.bodyNeeds };
+      if (c.bodyNeeds && !vars.hasBodyFor(c.bodyNeeds)) return { value: c.value, params, needsBody: c.bodyNeeds, uri: c.uri, host: c.host };
       if (!c.vars.test(vars)) continue;
     }
-    return { value: c.value, params };
+    return { value: c.value, params, uri: c.uri, host: c.host };
   }
   return undefined;
 }
@@ -143,11 +149,13 @@ export class RouteMatcher<T> {
         continue;
       }
       size += 1;
-      const indexes = prepared.hosts ? prepared.hosts.map((h) => this.indexFor(h)) : [this.anyHost];
-      for (const index of indexes) {
+      const indexes: Array<[UriIndex<T>, string | undefined]> = prepared.hosts ? prepared.hosts.map((h) => [this.indexFor(h), h]) : [[this.anyHost, undefined]];
+      for (const [index, host] of indexes) {
         for (const { uri, compiled } of prepared.templates) {
           index.add(compiled, {
             value: entry.value,
+            uri,
+            host,
             priority: entry.priority,
             methods: prepared.methods,
             remote: prepared.remote,

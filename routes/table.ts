@@ -135,7 +135,7 @@ export class RouteTable implements RouteResolver {
   match(method: string, host: string, path: string, clientIp: string, vars: RequestVariables): RouteMatch | undefined {
     const hit = this.state.matcher.match(method, host, path, clientIp, vars);
     if (!hit) return undefined;
-    return hit.needsBody ? { route: hit.value, params: hit.params, needsBody: hit.needsBody } : { route: hit.value, params: hit.params };
+    return { route: hit.value, params: hit.params, needsBody: hit.needsBody, uri: hit.uri, host: hit.host };
   }
 
   globalChain(): Chain {

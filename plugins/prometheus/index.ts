@@ -1,7 +1,8 @@
 /**
  * prometheus — HTTP metrics for the routes (or global rules) that enable it, as in APISIX:
  * responses by status, route, service and consumer (`tollgate_http_status`), request, upstream and
- * gateway latency (`tollgate_http_latency`, ms) and bytes in and out (`tollgate_bandwidth`). The
+ * gateway latency (`tollgate_http_latency`, ms) and bytes in and out (`tollgate_bandwidth`), or
+ * APISIX's own names and labels with `metrics.names: apisix` (core/http-metrics.ts). The
  * exporter serving them, and everything the gateway records whatever the routes say (MCP sessions
  * and tool calls, limits, breakers, catalog, Redis, the process), is the core's
  * (core/metrics.ts, `metrics.listen`).
@@ -52,24 +53,29 @@ function record(metrics: GatewayMetrics, ctx: GatewayContext, preferName: boolea
   const state = ctx.gateway;
   // The matched route (for a global rule's instance, whichever route the request matched).
   const route = state.route;
-  const routeLabel = route ? (preferName ? (route.name ?? route.id) : route.id) : '';
-  const service = route?.serviceId ?? '';
-  metrics.httpStatus.inc({
+  const outcome = state.upstreamOutcome;
+  metrics.recordHttp({
     code: String(responseStatus(ctx)),
-    route: routeLabel,
-    service,
+    route: route ? (preferName ? (route.name ?? route.id) : route.id) : '',
+    matchedUri: state.matchedUri ?? '',
+    matchedHost: state.matchedHost ?? '',
+    service: route?.serviceId ?? '',
     consumer: state.consumer?.username ?? '',
+    node: nodeHost(outcome?.addr),
+    // An upstream that sent a response head answered; one that was tried and did not is the
+    // proxy's failure (APISIX: nginx); anything else the gateway answered itself.
+    responseSource: outcome?.status !== undefined ? 'upstream' : outcome?.addr !== undefined ? 'nginx' : 'apisix',
+    latencyMs: performance.now() - state.startTime,
+    upstreamLatencyMs: outcome?.latency,
+    bytesIn: state.bytesIn,
+    bytesOut: state.bytesOut,
   });
-  const total = performance.now() - state.startTime;
-  metrics.httpLatency.observe({ type: 'request', route: routeLabel }, total);
-  const upstream = state.upstreamOutcome?.latency;
-  if (upstream !== undefined) {
-    metrics.httpLatency.observe({ type: 'upstream', route: routeLabel }, upstream);
-    metrics.httpLatency.observe({ type: 'gateway', route: routeLabel }, Math.max(0, total - upstream));
-  } else {
-    // Answered without a backend (a plugin's reply, a rejection): all of it is the gateway's.
-    metrics.httpLatency.observe({ type: 'gateway', route: routeLabel }, total);
-  }
-  if (state.bytesIn) metrics.bandwidth.inc({ type: 'ingress', route: routeLabel }, state.bytesIn);
-  if (state.bytesOut) metrics.bandwidth.inc({ type: 'egress', route: routeLabel }, state.bytesOut);
+}
+
+/** The host of a `host:port` or `[v6]:port` node address (APISIX's balancer_ip); "" without one. */
+function nodeHost(address: string | undefined): string {
+  if (!address) return '';
+  const colon = address.lastIndexOf(':');
+  const host = colon > address.lastIndexOf(']') ? address.slice(0, colon) : address;
+  return host.startsWith('[') ? host.slice(1, -1) : host;
 }

@@ -345,8 +345,9 @@ describe('metrics', () => {
   describe('aggregation across workers', () => {
     it('sums counters and histograms of several registries and aggregates gauges as declared', async () => {
       const workers = [new GatewayMetrics(), new GatewayMetrics()];
-      workers[0].httpStatus.inc({ code: '200', route: 'r', service: '', consumer: '' }, 3);
-      workers[1].httpStatus.inc({ code: '200', route: 'r', service: '', consumer: '' }, 4);
+      const sample = { code: '200', route: 'r', matchedUri: '/r', matchedHost: '', service: '', consumer: '', node: '', responseSource: 'upstream' as const, latencyMs: 1 };
+      for (let i = 0; i < 3; i++) workers[0].recordHttp(sample);
+      for (let i = 0; i < 4; i++) workers[1].recordHttp(sample);
       workers[0].recordToolCall('m', 'echo', 'ok', 3);
       workers[1].recordToolCall('m', 'echo', 'ok', 700);
       workers[0].setSources({ catalog: () => ({ revision: 7, reachable: true, syncErrors: 1 }) });

@@ -246,8 +246,16 @@ class CaseRunner {
 
   private async metrics(index: number, step: MetricsStep): Promise<void> {
     const text = this.gateway.metricsUrl ? (await send('GET', this.gateway.metricsUrl, undefined, {})).text : '';
-    const lines = text.split('\n');
-    for (const re of step.has ?? []) if (!lines.some((l) => new RegExp(re).test(l))) this.fail(index, `a metrics line /${re}/`, 'none');
+    // Label order carries no meaning in Prometheus; prom-client prints a bucket's `le` first,
+    // APISIX's library last, and APISIX's tests match the text.
+    const lines = text.split('\n').map((l) => l.replace(/^([a-z_]+_bucket)\{le="([^"]*)",(.*)\}/, '$1{$3,le="$2"}'));
+    for (const re of step.has ?? []) {
+      if (lines.some((l) => new RegExp(re).test(l))) continue;
+      // What came closest: the lines of the same metric, so a wrong label shows.
+      const name = /^\^?([a-z_]+)/.exec(re)?.[1];
+      const near = name ? lines.filter((l) => l.startsWith(name)).slice(0, 3) : [];
+      this.fail(index, `a metrics line /${re}/`, near.length ? `none; ${near.join(' | ')}` : 'none');
+    }
     for (const re of step.lacks ?? []) {
       const found = lines.find((l) => new RegExp(re).test(l));
       if (found) this.fail(index, `no metrics line /${re}/`, found);

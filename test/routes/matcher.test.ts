@@ -58,10 +58,10 @@ describe('route matcher', () => {
         { value: 'action', uris: ['/user/:user/*action'] },
         { value: 'nested', uris: ['/org/:org/repo/:repo'] },
       ]);
-      expect(p.match('GET', '', '/user/john', '')).to.deep.equal({ value: 'user', params: { name: 'john' } });
+      expect(p.match('GET', '', '/user/john', '')).to.deep.equal({ value: 'user', params: { name: 'john' }, uri: '/user/:name', host: undefined });
       expect(hit(p, '/user/')).to.equal(undefined);
       expect(hit(p, '/user')).to.equal(undefined);
-      expect(p.match('GET', '', '/user/john/edit/now', '')).to.deep.equal({ value: 'action', params: { user: 'john', action: 'edit/now' } });
+      expect(p.match('GET', '', '/user/john/edit/now', '')).to.deep.equal({ value: 'action', params: { user: 'john', action: 'edit/now' }, uri: '/user/:user/*action', host: undefined });
       expect(p.match('GET', '', '/org/acme/repo/tollgate', '')?.params).to.deep.equal({ org: 'acme', repo: 'tollgate' });
       expect(hit(p, '/org/acme/repo/tollgate/extra')).to.equal(undefined);
       expect(hit(p, '/org/acme/wrong/tollgate')).to.equal(undefined);
@@ -140,7 +140,7 @@ describe('route matcher', () => {
       const waiting = body.match('POST', '', '/form', '', variables({}, false));
       expect(waiting?.value).to.equal('form');
       expect(waiting?.needsBody).to.deep.equal({ form: true, jsonRpc: false });
-      expect(body.match('POST', '', '/form', '', variables({ post_arg_kind: 'order' }))).to.deep.equal({ value: 'form', params: {} });
+      expect(body.match('POST', '', '/form', '', variables({ post_arg_kind: 'order' }))).to.deep.equal({ value: 'form', params: {}, uri: '/form', host: undefined });
       expect(body.match('POST', '', '/form', '', variables({ post_arg_kind: 'refund' }))?.value).to.equal('fallback');
       // A cheaper check that fails first spares the read: the method is compared before the rule.
       const byMethod = matcher([{ value: 'form', uris: ['/form'], methods: ['POST'], ...withVars([['post_arg_a', '==', '1']]) }]);
@@ -172,6 +172,17 @@ describe('route matcher', () => {
       expect(hit(m, '/x', 'GET', 'other.org')).to.equal('any');
     });
 
+    it('says which of its uri and host patterns matched (APISIX matched_uri, matched_host)', () => {
+      const several = matcher([{ value: 'r', uris: ['/a/*', '/b/:id'], hosts: ['api.example.com', '*.example.org'] }]);
+      const pick = (path: string, host: string) => {
+        const found = several.match('GET', host, path, '');
+        return found && [found.uri, found.host];
+      };
+      expect(pick('/b/7', 'x.example.org')).to.deep.equal(['/b/:id', '*.example.org']);
+      expect(pick('/a/deep/er', 'api.example.com')).to.deep.equal(['/a/*', 'api.example.com']);
+      expect(m.match('GET', 'other.org', '/x', '')).to.include({ uri: '/*', host: undefined });
+    });
+
     it('checks remote addresses against CIDRs', () => {
       expect(hit(m, '/internal', 'GET', '', '10.1.2.3')).to.equal('internal');
       expect(hit(m, '/internal', 'GET', '', '192.168.1.1')).to.equal('any');
@@ -192,7 +203,7 @@ describe('route matcher', () => {
       }
       const big = new RouteMatcher(entries);
       expect(hit(big, '/svc4242/anything/deep')).to.equal('r4242');
-      expect(big.match('GET', '', '/svc4243/items/9', '')).to.deep.equal({ value: 'r4243', params: { id: '9' } });
+      expect(big.match('GET', '', '/svc4243/items/9', '')).to.deep.equal({ value: 'r4243', params: { id: '9' }, uri: '/svc4243/items/:id', host: undefined });
       expect(hit(big, '/svc10001/x')).to.equal(undefined);
     });
   });
