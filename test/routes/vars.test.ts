@@ -147,6 +147,31 @@ describe('route vars', function () {
       expect(echoed.headers['transfer-encoding']).to.equal(undefined);
     });
 
+    it('tells an Expect: 100-continue client to send the form it needs, then routes by it', async () => {
+      await put('form', { uri: '/continue', vars: [['post_arg_kind', '==', 'refund']], upstream: to(b) });
+      await put('rest', { uri: '/continue', priority: -1, upstream: to(a) });
+      const body = 'kind=refund&id=9';
+      const res = await new Promise<{ status: number; text: string; continued: boolean }>((resolve, reject) => {
+        let continued = false;
+        const req = httpRequest(`${gw.url}/continue`, { method: 'POST', headers: { ...FORM, expect: '100-continue', 'content-length': String(body.length) } });
+        req.on('continue', () => {
+          continued = true;
+          req.end(body);
+        });
+        req.on('response', (r) => {
+          let text = '';
+          r.setEncoding('utf8');
+          r.on('data', (d: string) => (text += d));
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, text, continued }));
+        });
+        req.on('error', reject);
+        req.flushHeaders();
+      });
+      expect(res.continued).to.equal(true);
+      expect(res.status).to.equal(200);
+      expect(JSON.parse(res.text)).to.include({ upstream: 'b', body });
+    });
+
     it('a form larger than the route allows is refused with 413, declared or chunked', async () => {
       await put('form', { uri: '/big', vars: [['post_arg_a', '==', '1']], upstream: to(b), plugins: { 'client-control': { max_body_size: 100 } } });
       const big = `a=1&pad=${'x'.repeat(200)}`;
