@@ -271,7 +271,7 @@ export class DataPlane {
   private async prepareBody(ctx: GatewayContext, state: RequestState, route: ExecutableRoute, needs: BodyNeeds): Promise<void> {
     const { req } = ctx;
     const jsonRpc = route.options.jsonRpc;
-    // A route without mcp-bridge (a proxied MCP server) is read as Streamable HTTP, where a POST carries JSON-RPC.
+    // A route that does not ask for JSON-RPC (a proxied MCP server) is read as Streamable HTTP, where a POST carries it.
     const transport = needs.jsonRpc ? (jsonRpc ? mcpTransportOf(state.path, jsonRpc.basePath) : 'streamable-http') : undefined;
     if (!state.bodyRead && (state.hasForm() || (transport && req.method === 'POST' && carriesJsonRpc(req, transport)))) {
       await this.readRequestBody(ctx, state, route.options.maxBodyBytes);
