@@ -10,6 +10,8 @@ import type { Context } from 'koa';
 import type { PluginStatus, ReloadReport } from '../core/plugin-loader.js';
 import type { ConfKind, PluginRegistry } from '../core/registry.js';
 import type { JsonSchema } from '../core/schema.js';
+import { PLUGIN_RESOURCE_KINDS } from '../core/catalog/types.js';
+import { pluginResourceSchema } from '../routes/plugin-resources.js';
 import { RESOURCE_SCHEMAS, SINGULAR } from '../routes/schemas.js';
 import { AdminError, fail } from './errors.js';
 
@@ -88,7 +90,11 @@ export class PluginEndpoints {
   }
 
   private resourceSchema(ctx: Context): void {
-    const schema = Object.hasOwn(RESOURCE_SCHEMA_NAMES, ctx.params.name) ? RESOURCE_SCHEMA_NAMES[ctx.params.name] : undefined;
+    let schema = Object.hasOwn(RESOURCE_SCHEMA_NAMES, ctx.params.name) ? RESOURCE_SCHEMA_NAMES[ctx.params.name] : undefined;
+    for (const kind of PLUGIN_RESOURCE_KINDS) {
+      const definition = this.registry.resource(kind)?.definition;
+      if (definition && ctx.params.name === SINGULAR[kind].replace(/ /g, '_')) schema = pluginResourceSchema(definition);
+    }
     if (!schema) throw fail(400, `not found schema: ${ctx.params.name}`);
     ctx.body = schema;
   }

@@ -11,6 +11,7 @@ import {
   CatalogInUseError,
   CatalogReferenceError,
   CatalogUnavailableError,
+  isPluginResourceKind,
   RESOURCE_KINDS,
   type Catalog,
   type CatalogRecord,
@@ -19,6 +20,7 @@ import {
 import type { ListenAddress } from '../core/config.js';
 import { closeNow, listen } from '../core/listen.js';
 import type { Logger } from '../core/logger.js';
+import type { PluginApi } from '../core/plugin.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { isPrototypeKey, ownValue } from '../core/own.js';
 import { credentialIdOf, credentialKey, credentialOwner } from '../routes/consumers.js';
@@ -30,6 +32,7 @@ import { BadBody, readJsonBody } from './json-body.js';
 import { selectEntries, type ListEntry } from './lists.js';
 import { maskSecrets } from './mask.js';
 import { PluginEndpoints, type PluginControl } from './plugins.js';
+import { serveResourceEndpoint } from './resource-endpoints.js';
 import { QueryError, singleValued, ttlOf } from './query.js';
 import { duplicateMessage, inUseMessage, mergePatch, missingReferenceMessage, validateResource } from './validate.js';
 
@@ -48,6 +51,8 @@ export interface AdminApiOptions {
   plugins?: PluginControl;
   /** Resolves once this process serves catalog revision `revision` (read-your-writes on the data plane). */
   waitForRevision?(revision: number): Promise<void>;
+  /** What plugins are handed; the endpoints of plugin-defined resources (an MCP server's status) use it. */
+  api?: PluginApi;
 }
 
 /**
@@ -55,8 +60,8 @@ export interface AdminApiOptions {
  * consumers, plugin configs, consumer groups, credentials and metadata; no PATCH on consumers,
  * credentials and metadata).
  */
-const SUPPORTS_POST = new Set<ResourceKind>(['routes', 'services', 'upstreams']);
-const SUPPORTS_PATCH = new Set<ResourceKind>(['routes', 'services', 'upstreams', 'global_rules', 'plugin_configs', 'consumer_groups']);
+const SUPPORTS_POST = new Set<ResourceKind>(['routes', 'services', 'upstreams', 'mcp_servers']);
+const SUPPORTS_PATCH = new Set<ResourceKind>(['routes', 'services', 'upstreams', 'global_rules', 'plugin_configs', 'consumer_groups', 'mcp_servers']);
 
 const USERNAME = new RegExp(consumerSchema.properties.username.pattern);
 
@@ -112,6 +117,9 @@ export class AdminApi {
     router.patch('/:kind/:id', (ctx) => this.write(ctx, 'PATCH', this.addressOf(ctx)));
     router.patch('/:kind/:id/*path', (ctx) => this.write(ctx, 'PATCH', this.addressOf(ctx), String(ctx.params.path)));
     router.delete('/:kind/:id', (ctx) => this.remove(ctx, this.addressOf(ctx)));
+    // Views and actions below a record of a plugin-defined kind (an MCP server's status, sessions…).
+    router.get('/:kind/:id/*path', (ctx) => this.endpoint(ctx));
+    router.delete('/:kind/:id/*path', (ctx) => this.endpoint(ctx));
 
     this.app.silent = true;
     this.app.use(async (ctx, next) => {
@@ -154,8 +162,16 @@ export class AdminApi {
 
   private kindNamed(name: string): ResourceKind {
     const kind = name as ResourceKind;
-    if (!RESOURCE_KINDS.includes(kind) || NESTED.has(kind)) throw fail(404, `Unsupported resource type: ${name}`);
+    const unknown = !RESOURCE_KINDS.includes(kind) || NESTED.has(kind) || (isPluginResourceKind(kind) && !this.options.registry.resource(kind));
+    if (unknown) throw fail(404, `Unsupported resource type: ${name}`);
     return kind;
+  }
+
+  private endpoint(ctx: Context): Promise<void> {
+    const { kind, id } = this.addressOf(ctx);
+    if (!isPluginResourceKind(kind)) throw fail(404, 'not found');
+    const { registry, api, catalog } = this.options;
+    return serveResourceEndpoint(ctx, kind, id!, String(ctx.params.path), { registry, api, snapshot: catalog.snapshot() });
   }
 
   /** The catalog id of the record `address` names once its own id is `id`. */
@@ -184,9 +200,17 @@ export class AdminApi {
     ctx.body = envelope(address.kind, id, this.forRole(ctx, address.kind, id, record));
   }
 
-  /** What the caller's role may see of a record: viewers get plugin secrets masked. */
+  /**
+   * What the caller's role may see of a record: viewers get plugin secrets masked; a record of a
+   * plugin-defined kind shows what its definition presents (secrets masked for every role).
+   */
   private forRole(ctx: Context, kind: ResourceKind, id: string, record: CatalogRecord): CatalogRecord {
-    if (ctx.state.adminRole !== 'viewer') return record;
+    const role = ctx.state.adminRole === 'viewer' ? 'viewer' : 'admin';
+    if (isPluginResourceKind(kind)) {
+      const present = this.options.registry.resource(kind)?.definition.present;
+      return present ? { ...record, value: present(record.value, role) } : record;
+    }
+    if (role !== 'viewer') return record;
     return { ...record, value: maskSecrets(kind, id, record.value as Record<string, unknown>, this.options.registry) };
   }
 
@@ -234,6 +258,12 @@ export class AdminApi {
     }
 
     const catalogId = this.catalogId(address, id);
+    if (isPluginResourceKind(kind)) {
+      // A GET, an edit and a PUT keep the secrets the GET masked.
+      const restore = registry.resource(kind)?.definition.restore;
+      const problem = restore?.(value, catalog.snapshot().get(kind, catalogId)?.value);
+      if (problem) throw fail(400, `invalid configuration: ${problem}`);
+    }
     const validated = validateResource(kind, catalogId, value, { registry, snapshot: catalog.snapshot(), maxRegexProgram: this.maxRegexProgram });
     if ('error' in validated) throw fail(validated.status ?? 400, validated.error);
     const ttl = ctx.state.ttl as number | undefined;
@@ -241,7 +271,7 @@ export class AdminApi {
     await this.options.waitForRevision?.(record.modifiedIndex);
     this.options.logger.info({ kind, id: catalogId, method, revision: record.modifiedIndex, ttl }, 'admin write');
     ctx.status = method === 'PATCH' ? 200 : created ? 201 : 200;
-    ctx.body = { key: keyOf(kind, catalogId), value: record.value };
+    ctx.body = { key: keyOf(kind, catalogId), value: this.forRole(ctx, kind, catalogId, record).value };
   }
 
   private async remove(ctx: Context, address: Address): Promise<void> {

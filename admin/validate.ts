@@ -6,18 +6,19 @@
  * is used, so a default that changes later reaches records that never chose a value).
  */
 import { findClaimHolder } from '../core/catalog/claims.js';
-import type { CatalogSnapshot, RecordRef, ResourceKind, UniqueClaim } from '../core/catalog/types.js';
+import { isPluginResourceKind, type CatalogSnapshot, type ModelResourceKind, type RecordRef, type ResourceKind, type UniqueClaim } from '../core/catalog/types.js';
 import { ownValue, setOwn } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile, type Validator } from '../core/schema.js';
 import { recordProblem, routeVarsProblem } from '../routes/checks.js';
 import { credentialOwner, duplicateKeyMessage } from '../routes/consumers.js';
 import { catalogClaims, catalogReferences } from '../routes/integrity.js';
+import { pluginResourceProblem } from '../routes/plugin-resources.js';
 import { RESOURCE_SCHEMAS, SINGULAR } from '../routes/schemas.js';
 
 const VALIDATORS = Object.fromEntries(
   Object.entries(RESOURCE_SCHEMAS).map(([kind, schema]) => [kind, compile(schema)]),
-) as Record<Exclude<ResourceKind, 'plugin_metadata'>, Validator>;
+) as Record<ModelResourceKind, Validator>;
 
 /** `value`: what to store (the body as given); `checked`: it with every default filled, as it will be used. */
 export type Validated = { value: Record<string, unknown>; checked: Record<string, unknown> } | { error: string; status?: number };
@@ -55,6 +56,10 @@ export function validateResource(kind: ResourceKind, id: string, body: Record<st
     const error = context.registry.validate(id, checked, 'metadata');
     return error ? { error } : { value: body, checked };
   }
+  if (isPluginResourceKind(kind)) {
+    const error = pluginResourceProblem(context.registry, kind, checked, 'write');
+    return error ? { error } : { value: body, checked };
+  }
   const schemaError = VALIDATORS[kind](checked);
   if (schemaError) return { error: `invalid configuration: ${schemaError}` };
 
@@ -73,7 +78,7 @@ export function validateResource(kind: ResourceKind, id: string, body: Record<st
   return { value: body, checked };
 }
 
-function checkSemantics(kind: ResourceKind, id: string, value: Record<string, unknown>, { snapshot }: ValidationContext): string | undefined {
+function checkSemantics(kind: ModelResourceKind, id: string, value: Record<string, unknown>, { registry, snapshot }: ValidationContext): string | undefined {
   if (kind === 'routes') {
     if (value.host !== undefined && value.hosts !== undefined) return 'only one of host or hosts is allowed';
     if (value.remote_addr !== undefined && value.remote_addrs !== undefined) return 'only one of remote_addr or remote_addrs is allowed';
@@ -86,7 +91,7 @@ function checkSemantics(kind: ResourceKind, id: string, value: Record<string, un
   if (problem) return problem;
   if (kind === 'credentials') return undefined;
   // An early answer from this gateway's snapshot; the catalog checks again in its write step.
-  const missing = catalogReferences(kind, value, id).find((ref) => !snapshot.get(ref.kind, ref.id));
+  const missing = catalogReferences(registry)(kind, value, id).find((ref) => !snapshot.get(ref.kind, ref.id));
   return missing && missingReferenceMessage(missing);
 }
 

@@ -3,10 +3,11 @@
  * running gateway. `startGateway` is what `tollgate start` runs, and what tests start in-process.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { AccessLog } from '../core/access-log.js';
 import { EmbeddedCatalog } from '../core/catalog/embedded.js';
 import { RedisCatalog } from '../core/catalog/redis.js';
-import type { Catalog, ClaimsOf } from '../core/catalog/types.js';
+import type { Catalog, ClaimsOf, ReferencesOf } from '../core/catalog/types.js';
 import { ConfigError, loadConfig, parseListen, resolveDataPath, type GatewayConfig, type ListenAddress, type LoadConfigOptions } from '../core/config.js';
 import { DataPlane } from '../core/dataplane.js';
 import { createLogger, type Logger } from '../core/logger.js';
@@ -66,7 +67,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     { url: config.redis.url, commandTimeout: config.redis.command_timeout, connectTimeout: config.redis.connect_timeout },
     config.redis.key_prefix,
   );
-  const catalog = createCatalog(config, logger, catalogClaims(registry));
+  const catalog = createCatalog(config, logger, catalogClaims(registry), catalogReferences(registry));
   const pools = new PoolRegistry();
   const consumers = new ConsumerDirectory(registry, logger);
   const metrics = new GatewayMetrics({ maxToolNames: config.metrics.max_tool_names, version: VERSION, names: config.metrics.names });
@@ -85,6 +86,8 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       acquire: (definition) => table.upstreamDirectory.acquire(definition),
       byId: (id) => table.upstreamDirectory.byId(id),
     },
+    resource: (kind, id) => table.pluginResource(kind, id),
+    instance: `${hostname()}:${process.pid}`,
   };
   const table = new RouteTable({ catalog, registry, consumers, api, pools, config, logger });
   let tableStarted = false;
@@ -208,6 +211,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         cors: config.admin.cors,
         maxRegexProgram: config.limits.max_regex_program,
         waitForRevision: (revision) => table.waitForRevision(revision),
+        api,
         plugins: {
           status: () => plugins.status(),
           reload: async () => {
@@ -255,7 +259,7 @@ const VERSION = (() => {
   return 'unknown';
 })();
 
-function createCatalog(config: GatewayConfig, logger: Logger, claims: ClaimsOf): Catalog {
+function createCatalog(config: GatewayConfig, logger: Logger, claims: ClaimsOf, references: ReferencesOf): Catalog {
   if (config.catalog.backend === 'redis') {
     return new RedisCatalog({
       redis: { url: config.redis.url, commandTimeout: config.redis.catalog_command_timeout, connectTimeout: config.redis.connect_timeout },
@@ -264,11 +268,11 @@ function createCatalog(config: GatewayConfig, logger: Logger, claims: ClaimsOf):
       pollInterval: config.catalog.poll_interval,
       restoreOnReset: config.catalog.restore_on_reset,
       claims,
-      references: catalogReferences,
+      references,
       cascades: catalogCascades,
     });
   }
-  return new EmbeddedCatalog({ file: resolveDataPath(config, config.catalog.file), logger, claims, references: catalogReferences, cascades: catalogCascades });
+  return new EmbeddedCatalog({ file: resolveDataPath(config, config.catalog.file), logger, claims, references, cascades: catalogCascades });
 }
 
 function isEmpty(catalog: Catalog): boolean {

@@ -13,6 +13,7 @@ import type { GatewayMetrics } from './metrics.js';
 import type { ToolCallFeed } from './tool-calls.js';
 import type { CredentialSources } from './credentials.js';
 import type { Upstream } from './upstream/upstream.js';
+import type { PluginResourceKind, RecordRef } from './catalog/types.js';
 
 export const PHASES = ['rewrite', 'access', 'content', 'headerFilter', 'bodyFilter', 'log'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -85,6 +86,58 @@ export interface UpstreamDirectory {
 }
 
 /**
+ * A catalog resource a plugin defines (mcp-bridge: `mcp_servers`): stored, followed and
+ * validated like the route model's resources, served by the Admin API at `/apisix/admin/<kind>`
+ * with APISIX's envelopes while the plugin is loaded. APISIX's common fields (`id`, `name`,
+ * `desc`, `labels`, `create_time`, `update_time`) are added to `schema` by the route model.
+ */
+export interface ResourceDefinition {
+  /** JSON Schema of the record's own fields (`additionalProperties: false`); defaults are filled on use. */
+  schema: JsonSchema;
+  /** Checks beyond the schema (written and loaded records alike); returns an error message. */
+  check?(value: Readonly<Record<string, unknown>>, config: Readonly<GatewayConfig>): string | undefined;
+  /**
+   * Like `check`, at write time only: an operator policy the plugin enforces itself when it uses
+   * the record (mcp.allowed_commands), so that a stored record a tightened policy refuses still
+   * loads and its users learn why (see `Plugin.checkOnWrite`).
+   */
+  checkOnWrite?(value: Readonly<Record<string, unknown>>, config: Readonly<GatewayConfig>): string | undefined;
+  /**
+   * What a GET shows of a stored record (secrets masked); `role` is the caller's. Absent: the
+   * record as stored.
+   */
+  present?(value: Readonly<Record<string, unknown>>, role: 'admin' | 'viewer'): Record<string, unknown>;
+  /**
+   * A write's body with what `present` masked taken back from the stored record (`stored`, when
+   * there is one), so that a GET, an edit and a PUT keep the secrets; returns an error message
+   * when the body keeps a mask it cannot take back.
+   */
+  restore?(value: Record<string, unknown>, stored: Readonly<Record<string, unknown>> | undefined): string | undefined;
+  /** Views and actions below a record (`/apisix/admin/<kind>/{id}/status`), answered by the instance the request reached. */
+  endpoints?: readonly ResourceEndpoint[];
+}
+
+export interface ResourceEndpointRequest {
+  /** The record's id (it exists when the handler runs). */
+  readonly id: string;
+  /** The path's parameters (`:session_id`). */
+  readonly params: Readonly<Record<string, string>>;
+  /** Single-valued query parameters. */
+  readonly query: Readonly<Record<string, string>>;
+}
+
+export interface ResourceEndpoint {
+  readonly method: 'GET' | 'DELETE';
+  /** Below the record, `:name` segments are parameters: `status`, `sessions/:session_id`. */
+  readonly path: string;
+  /** Answers 200 with `body` unless `status` says otherwise; a GatewayError answers its status and message. */
+  handle(request: ResourceEndpointRequest, api: PluginApi): Promise<{ status?: number; body: unknown }>;
+}
+
+/** A catalog record a plugin defines, validated (defaults filled), or why it cannot be used. */
+export type ResourceLookup = { readonly value: Readonly<Record<string, unknown>> } | { readonly error: string } | undefined;
+
+/**
  * What the core hands a plugin: at `init` and `destroy`, and to every `create`. One per gateway,
  * so several gateways in one process (tests, embedders) never share a plugin's state: keep what
  * outlives a request in `state()` or in a per-route instance, never in module variables.
@@ -104,6 +157,14 @@ export interface PluginApi {
   readonly toolCalls: ToolCallFeed;
   /** Upstreams other than the route's, for plugins that choose where a request goes (traffic-split). */
   readonly upstreams: UpstreamDirectory;
+  /**
+   * A record of a kind a plugin defines (`resources`), as the catalog holds it now: its value
+   * checked against the definition with defaults filled, `error` when it does not pass, undefined
+   * when there is none. A route whose plugin config names it (`references`) is rebuilt when it changes.
+   */
+  resource(kind: PluginResourceKind, id: string): ResourceLookup;
+  /** This gateway instance's name (host name and process id), for answers that differ per instance. */
+  readonly instance: string;
 }
 
 /** Per-route state may implement this to release timers, sockets and processes. */
@@ -150,11 +211,21 @@ export interface Plugin<C = any, I = any> {
   observesOnly?: boolean;
   /** JSON Schema of `/apisix/admin/plugin_metadata/<name>`. */
   metadataSchema?: JsonSchema;
+  /** Catalog resource kinds this plugin defines (at most one plugin defines a kind). */
+  resources?: Partial<Record<PluginResourceKind, ResourceDefinition>>;
+  /**
+   * The catalog records a (schema-valid) config refers to by id, such as mcp-bridge's
+   * `server_id`: a write naming one that does not exist is refused, one cannot be deleted while
+   * a config refers to it (without `?force=true`), and a route is rebuilt when one changes.
+   * Must not throw.
+   */
+  references?(conf: C): readonly RecordRef[];
   /**
    * Checks beyond the schema (e.g. an allow-list from the gateway config, an embedded upstream
-   * through `resources`); returns an error message.
+   * through `resources`); returns an error message. `given` names the top-level fields the config
+   * sets itself (`conf` has the schema's defaults filled), for fields that exclude each other.
    */
-  checkConf?(conf: C, config: Readonly<GatewayConfig>, resources: ResourceChecks): string | undefined;
+  checkConf?(conf: C, config: Readonly<GatewayConfig>, resources: ResourceChecks, given: ReadonlySet<string>): string | undefined;
   /**
    * Like `checkConf`, but only when a config is written (the Admin API's 400): an operator policy
    * that the plugin enforces itself, answering 503 whenever it would act against it (mcp-bridge:

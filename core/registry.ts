@@ -4,7 +4,8 @@
  * compiled once, with APISIX's injected `_meta` (disable, priority) on the route schema.
  */
 import { isPrototypeKey } from './own.js';
-import { PHASES, type Plugin, type ResourceChecks } from './plugin.js';
+import { PHASES, type Plugin, type ResourceChecks, type ResourceDefinition } from './plugin.js';
+import { isPluginResourceKind, type PluginResourceKind, type RecordRef } from './catalog/types.js';
 import type { GatewayConfig } from './config.js';
 import { compile, type JsonSchema, type Validator } from './schema.js';
 
@@ -44,6 +45,8 @@ const CONTRACT_KEYS = new Set<string>([
   'checkWithMetadata',
   'checkConsumerConf',
   'credentialField',
+  'resources',
+  'references',
   'observesOnly',
   'init',
   'destroy',
@@ -83,6 +86,7 @@ export class PluginRegistry {
   /** Throws PluginLoadError naming what is wrong; the registry is unchanged on error. */
   register(plugin: Plugin): void {
     const entry = checkPlugin(plugin, this.list());
+    checkResourceKinds(plugin, this.list());
     this.entries.set(plugin.name, entry);
   }
 
@@ -103,6 +107,7 @@ export class PluginRegistry {
       } else {
         next.set(plugin.name, checkPlugin(plugin, placed));
       }
+      checkResourceKinds(plugin, placed);
     }
     this.entries.clear();
     for (const [name, entry] of next) this.entries.set(name, entry);
@@ -111,6 +116,7 @@ export class PluginRegistry {
   /** Throws PluginLoadError unless `plugin` could join `others` (contract, schemas, unique name and priority). */
   static check(plugin: Plugin, others: readonly Plugin[]): void {
     checkPlugin(plugin, others);
+    checkResourceKinds(plugin, others);
   }
 
   unregister(name: string): void {
@@ -130,6 +136,42 @@ export class PluginRegistry {
     return [...this.entries.values()].map((e) => e.plugin).sort((a, b) => b.priority - a.priority);
   }
 
+  /** The definition of a resource kind a loaded plugin defines, and that plugin. */
+  resource(kind: PluginResourceKind): { plugin: Plugin; definition: ResourceDefinition } | undefined {
+    for (const { plugin } of this.entries.values()) {
+      const definition = plugin.resources?.[kind];
+      if (definition) return { plugin, definition };
+    }
+    return undefined;
+  }
+
+  /**
+   * What a resource kind's plugin says of a schema-valid record beyond its schema (`check`, and at
+   * write time `checkOnWrite`); undefined when nothing is wrong.
+   */
+  checkResource(kind: PluginResourceKind, value: Readonly<Record<string, unknown>>, stage: CheckStage): string | undefined {
+    const definition = this.resource(kind)?.definition;
+    if (!definition) return undefined;
+    return definition.check?.(value, this.config) ?? (stage === 'write' ? definition.checkOnWrite?.(value, this.config) : undefined);
+  }
+
+  /**
+   * The records a `plugins` map refers to through its plugins' `references` (configs that do not
+   * pass their schema, or that name a plugin not loaded, refer to nothing).
+   */
+  referencesOf(plugins: unknown): RecordRef[] {
+    if (typeof plugins !== 'object' || plugins === null || Array.isArray(plugins)) return [];
+    const refs: RecordRef[] = [];
+    for (const [name, conf] of Object.entries(plugins)) {
+      const entry = this.entries.get(name);
+      if (!entry?.plugin.references) continue;
+      const checked = structuredClone(conf);
+      if (entry.route(checked) !== undefined) continue;
+      refs.push(...entry.plugin.references(checked));
+    }
+    return refs;
+  }
+
   /** The schema as the Admin API shows it (`_meta` included on route schemas). */
   schemaOf(name: string, kind: ConfKind): JsonSchema | undefined {
     const entry = this.entries.get(name);
@@ -145,6 +187,7 @@ export class PluginRegistry {
     const entry = this.entries.get(name);
     if (!entry) return `unknown plugin [${name}]`;
     const validator = kind === 'route' ? entry.route : kind === 'consumer' ? entry.consumer : entry.metadata;
+    const given = new Set(typeof conf === 'object' && conf !== null ? Object.keys(conf) : []);
     if (!validator) {
       return kind === 'consumer'
         ? `plugin ${name} cannot be configured on a consumer`
@@ -153,7 +196,7 @@ export class PluginRegistry {
     const error = validator(conf);
     if (error) return `failed to check the configuration of plugin ${name} err: ${error}`;
     if (kind === 'route' && entry.plugin.checkConf) {
-      const semantic = entry.plugin.checkConf(conf, this.config, this.resources);
+      const semantic = entry.plugin.checkConf(conf, this.config, this.resources, given);
       if (semantic) return `failed to check the configuration of plugin ${name} err: ${semantic}`;
     }
     if (kind === 'route' && stage === 'write') {
@@ -236,6 +279,26 @@ function checkPlugin(plugin: Plugin, others: readonly Plugin[]): Entry {
     consumer: plugin.consumerSchema && compileOrThrow(where, 'consumerSchema', plugin.consumerSchema),
     metadata: plugin.metadataSchema && compileOrThrow(where, 'metadataSchema', plugin.metadataSchema),
   };
+}
+
+/** A plugin's resource definitions: known kinds, each defined by one plugin, schemas that compile, well-formed endpoints. */
+function checkResourceKinds(plugin: Plugin, others: readonly Plugin[]): void {
+  const where = `plugin ${JSON.stringify(plugin.name)}`;
+  if (plugin.references !== undefined && typeof plugin.references !== 'function') throw new PluginLoadError(`${where}: references must be a function`);
+  if (plugin.resources === undefined) return;
+  if (typeof plugin.resources !== 'object' || plugin.resources === null) throw new PluginLoadError(`${where}: resources must be an object`);
+  for (const [kind, definition] of Object.entries(plugin.resources)) {
+    if (!isPluginResourceKind(kind)) throw new PluginLoadError(`${where}: resources: "${kind}" is not a kind a plugin may define`);
+    const owner = others.find((o) => o !== plugin && o.name !== plugin.name && o.resources?.[kind]);
+    if (owner) throw new PluginLoadError(`${where}: resources: ${kind} is already defined by ${owner.name}`);
+    if (typeof definition !== 'object' || definition === null) throw new PluginLoadError(`${where}: resources.${kind} must be an object`);
+    compileOrThrow(where, `resources.${kind}.schema`, definition.schema);
+    for (const endpoint of definition.endpoints ?? []) {
+      if ((endpoint.method !== 'GET' && endpoint.method !== 'DELETE') || typeof endpoint.handle !== 'function' || !/^[a-z_]+(\/(:?[a-z_]+))*$/.test(endpoint.path)) {
+        throw new PluginLoadError(`${where}: resources.${kind}.endpoints: each needs method GET or DELETE, a path like "status" or "sessions/:session_id" and handle()`);
+      }
+    }
+  }
 }
 
 function checkPriority(plugin: Plugin, others: readonly Plugin[]): void {

@@ -9,7 +9,8 @@
  * two: a key-auth dropped that way would leave every route open.
  *
  * References (core/catalog/references.ts): a route's upstream_id, service_id and
- * plugin_config_id, a service's upstream_id, a consumer's group_id, a credential's consumer. A
+ * plugin_config_id, a service's upstream_id, a consumer's group_id, a credential's consumer, and
+ * what plugin configs name through their plugin's `references` (mcp-bridge's `server_id`). A
  * write refers only to records that exist; a record something refers to is deleted only with
  * `force` — except a consumer, which takes its credentials with it (`catalogCascades`).
  */
@@ -43,15 +44,18 @@ const REFERENCE_FIELDS: Partial<Record<ResourceKind, ReadonlyArray<readonly [fie
 export const catalogCascades: Cascades = { consumers: ['credentials'] };
 
 /** Read around records no write checked: only string or integer ids refer to anything. */
-export const catalogReferences: ReferencesOf = (kind, value, id) => {
-  if (kind === 'credentials') {
-    const username = credentialOwner(id);
-    return username === undefined ? [] : [{ kind: 'consumers', id: username }];
-  }
-  const refs: RecordRef[] = [];
-  for (const [field, target] of REFERENCE_FIELDS[kind] ?? []) {
-    const id = ownValue(value, field);
-    if (typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id))) refs.push({ kind: target, id: String(id) });
-  }
-  return refs;
-};
+export function catalogReferences(registry: PluginRegistry): ReferencesOf {
+  return (kind, value, id) => {
+    if (kind === 'credentials') {
+      const username = credentialOwner(id);
+      return username === undefined ? [] : [{ kind: 'consumers', id: username }];
+    }
+    const refs: RecordRef[] = [];
+    for (const [field, target] of REFERENCE_FIELDS[kind] ?? []) {
+      const id = ownValue(value, field);
+      if (typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id))) refs.push({ kind: target, id: String(id) });
+    }
+    refs.push(...registry.referencesOf(ownValue(value, 'plugins')));
+    return refs;
+  };
+}

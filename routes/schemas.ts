@@ -3,7 +3,7 @@
  * `plugins` are validated separately, each against its own plugin's schema.
  */
 import type { JsonSchema } from '../core/schema.js';
-import type { ResourceKind } from '../core/catalog/types.js';
+import type { ModelResourceKind, ResourceKind } from '../core/catalog/types.js';
 
 export const ID_PATTERN = '^[a-zA-Z0-9-_.]+$';
 
@@ -24,7 +24,8 @@ const labels = {
 /** Set by the server (a write body carrying them is refused); in the schemas as APISIX has them. */
 const timestamp = { type: 'integer' };
 
-const common = {
+/** APISIX's fields every resource has; a resource a plugin defines gets them too (routes/plugin-resources.ts). */
+export const common = {
   id: idSchema,
   name: { type: 'string', minLength: 1, maxLength: 256 },
   desc: { type: 'string', maxLength: 256 },
@@ -206,7 +207,7 @@ export const credentialSchema = {
 };
 
 /** plugin_metadata values are checked against the plugin's own metadataSchema. */
-export const RESOURCE_SCHEMAS: Record<Exclude<ResourceKind, 'plugin_metadata'>, JsonSchema> = {
+export const RESOURCE_SCHEMAS: Record<ModelResourceKind, JsonSchema> = {
   routes: routeSchema,
   services: serviceSchema,
   upstreams: upstreamSchema,
@@ -228,4 +229,5 @@ export const SINGULAR: Record<ResourceKind, string> = {
   plugin_metadata: 'plugin metadata',
   consumer_groups: 'consumer group',
   credentials: 'credential',
+  mcp_servers: 'mcp server',
 };

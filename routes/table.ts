@@ -6,7 +6,7 @@
  * Unchanged routes (no record they were built from changed) keep their instances, so an unrelated change never resets
  * a rate limiter or drops an MCP session.
  */
-import type { Catalog, CatalogRecord, CatalogSnapshot, ResourceKind } from '../core/catalog/types.js';
+import { PLUGIN_RESOURCE_KINDS, type Catalog, type CatalogRecord, type CatalogSnapshot, type ModelResourceKind, type PluginResourceKind, type ResourceKind } from '../core/catalog/types.js';
 import type { GatewayConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import type { EntryProblem } from '../core/status.js';
@@ -15,18 +15,19 @@ import type { PluginRegistry } from '../core/registry.js';
 import type { RequestVariables } from '../core/request.js';
 import { compile, type Validator } from '../core/schema.js';
 import { Upstream, type PoolRegistry, type UpstreamDefinition } from '../core/upstream/upstream.js';
-import { CompiledRoute, disposeEntries, type CompileDeps, type Dependency, type RouteSources } from './compiler.js';
+import { CompiledRoute, disposeEntries, mergePlugins, type CompileDeps, type Dependency, type RouteSources } from './compiler.js';
 import type { ConsumerDirectory } from './consumers.js';
-import type { PluginApi, UpstreamDirectory, UpstreamLease } from '../core/plugin.js';
+import type { PluginApi, ResourceLookup, UpstreamDirectory, UpstreamLease } from '../core/plugin.js';
 import { recordProblem, routeVarsProblem, storedValue } from './checks.js';
 import { brokenRouteMatch } from './fail-closed.js';
 import { compileGlobalRules, NO_GLOBAL_RULES, type GlobalRules } from './global-rules.js';
 import { RouteMatcher } from './matcher.js';
+import { pluginResourceProblem } from './plugin-resources.js';
 import { RESOURCE_SCHEMAS } from './schemas.js';
 
 const VALIDATORS = Object.fromEntries(
   Object.entries(RESOURCE_SCHEMAS).map(([kind, schema]) => [kind, compile(schema)]),
-) as Record<Exclude<ResourceKind, 'plugin_metadata'>, Validator>;
+) as Record<ModelResourceKind, Validator>;
 
 interface TableState {
   revision: number;
@@ -69,6 +70,8 @@ export class RouteTable implements RouteResolver {
   private readonly validated = new Map<string, Record<string, unknown> | string>();
   /** Plugin metadata checked against its plugin's metadataSchema, per record version and plugin version. */
   private readonly metadata = new WeakMap<object, { plugin: object; result: Readonly<Record<string, unknown>> | string }>();
+  /** Records of plugin-defined kinds checked against their definition, per record version and plugin version. */
+  private readonly pluginResources = new WeakMap<object, { plugin: object; result: NonNullable<ResourceLookup> }>();
   private readonly deps: CompileDeps;
   private unsubscribe?: () => void;
   private rebuilding = false;
@@ -101,7 +104,37 @@ export class RouteTable implements RouteResolver {
       const checked = this.checkedMetadata(name);
       if (typeof checked === 'string') metadata.push({ kind: 'plugin_metadata', id: name, error: checked, effect: 'skipped' });
     }
-    return [...this.state.problems, ...this.state.global.problems, ...this.consumers.problems, ...metadata];
+    const resources: EntryProblem[] = [];
+    for (const kind of PLUGIN_RESOURCE_KINDS) {
+      for (const id of this.options.catalog.snapshot().list(kind).keys()) {
+        const checked = this.pluginResource(kind, id);
+        if (checked && 'error' in checked) resources.push({ kind, id, error: checked.error, effect: 'skipped' });
+      }
+    }
+    return [...this.state.problems, ...this.state.global.problems, ...this.consumers.problems, ...metadata, ...resources];
+  }
+
+  /**
+   * A record of a kind a plugin defines, as the catalog holds it now, checked against the
+   * definition of the plugin loaded now (defaults filled; what PluginApi.resource answers).
+   * A record no loaded plugin defines, or that does not pass, is an error: its users answer 503.
+   */
+  pluginResource(kind: PluginResourceKind, id: string): ResourceLookup {
+    const record = this.options.catalog.snapshot().get(kind, id);
+    if (!record) return undefined;
+    const plugin = this.options.registry.resource(kind)?.plugin ?? this;
+    const cached = this.pluginResources.get(record);
+    if (cached?.plugin === plugin) return cached.result;
+    const value = storedValue(record.value);
+    let result: NonNullable<ResourceLookup>;
+    if (typeof value === 'string') result = { error: value };
+    else {
+      const problem = pluginResourceProblem(this.options.registry, kind, value, 'load');
+      result = problem ? { error: problem } : { value: Object.freeze(value) };
+    }
+    if ('error' in result) this.options.logger.error({ kind, id, error: result.error }, 'invalid record in catalog; what uses it answers 503');
+    this.pluginResources.set(record, { plugin, result });
+    return result;
   }
 
   /**
@@ -289,7 +322,7 @@ export class RouteTable implements RouteResolver {
       }
       if (route.status === 0) continue;
       const sources = this.resolveSources(snapshot, id, route, liveValidations);
-      routes.set(id, this.compileRoute(snapshot, sources, dependenciesOf(snapshot, record, route), liveValidations));
+      routes.set(id, this.compileRoute(snapshot, sources, this.dependenciesOf(snapshot, record, sources), liveValidations));
     }
     const global = compileGlobalRules(snapshot, previous.global, this.deps, (id) => this.load(snapshot, 'global_rules', id, liveValidations));
     for (const key of this.validated.keys()) if (!liveValidations.has(key)) this.validated.delete(key);
@@ -328,7 +361,7 @@ export class RouteTable implements RouteResolver {
     }
     const sources = this.resolveSources(snapshot, id, salvaged.route, live);
     sources.problem = error;
-    return this.compileRoute(snapshot, sources, dependenciesOf(snapshot, record, salvaged.route), live);
+    return this.compileRoute(snapshot, sources, this.dependenciesOf(snapshot, record, sources), live);
   }
 
   private compileRoute(snapshot: CatalogSnapshot, sources: RouteSources, dependencies: Dependency[], live: Set<string>): CompiledRoute {
@@ -420,7 +453,7 @@ export class RouteTable implements RouteResolver {
    * Admin API applies on write (routes/checks.ts), cached by version. Returns the error message
    * for a missing or invalid record.
    */
-  private load(snapshot: CatalogSnapshot, kind: Exclude<ResourceKind, 'plugin_metadata'>, id: string, live: Set<string>): Record<string, unknown> | string {
+  private load(snapshot: CatalogSnapshot, kind: ModelResourceKind, id: string, live: Set<string>): Record<string, unknown> | string {
     const record = snapshot.get(kind, id);
     if (!record) return 'not found';
     const key = `${kind}/${id}@${record.modifiedIndex}`;
@@ -433,6 +466,18 @@ export class RouteTable implements RouteResolver {
     }
     return cached;
   }
+
+  /**
+   * Every record a compiled route was built from, the records its plugins refer to included (an
+   * MCP server): if none changed, the compiled route is reusable.
+   */
+  private dependenciesOf(snapshot: CatalogSnapshot, record: CatalogRecord, sources: RouteSources): Dependency[] {
+    const deps = dependenciesOf(snapshot, record, sources.route);
+    for (const ref of this.options.registry.referencesOf(mergePlugins(sources))) {
+      deps.push({ kind: ref.kind, id: ref.id, record: snapshot.get(ref.kind, ref.id) });
+    }
+    return deps;
+  }
 }
 
 /** Why `definition` cannot be an upstream (the checks the Admin API runs on one), or undefined: plugins' ResourceChecks.upstream. */
@@ -441,13 +486,14 @@ export function upstreamDefinitionProblem(definition: unknown): string | undefin
   return typeof value === 'string' ? value : undefined;
 }
 
-function validRecord(kind: Exclude<ResourceKind, 'plugin_metadata'>, stored: unknown): Record<string, unknown> | string {
+function validRecord(kind: ModelResourceKind, stored: unknown): Record<string, unknown> | string {
   const value = storedValue(stored);
   if (typeof value === 'string') return value;
   return VALIDATORS[kind](value) ?? recordProblem(kind, value) ?? value;
 }
 
-/** Every record a compiled route was built from; if none changed, the compiled route is reusable. */
+
+/** The records a compiled route was built from directly: itself, its service, plugin config and upstream. */
 function dependenciesOf(snapshot: CatalogSnapshot, record: CatalogRecord, route: Record<string, unknown>): Dependency[] {
   const deps: Dependency[] = [{ kind: 'routes', id: String(route.id), record }];
   const add = (kind: ResourceKind, id: unknown) => {

@@ -1,6 +1,6 @@
 /**
  * The catalog: routes, services, upstreams, consumers, global rules, plugin configs, plugin
- * metadata, consumer groups and consumers' credentials. One interface, two backends (embedded file, Redis) that pass one
+ * metadata, consumer groups, consumers' credentials and MCP servers. One interface, two backends (embedded file, Redis) that pass one
  * contract suite. Readers work from immutable snapshots; a change produces a new snapshot, never
  * an edit in place.
  */
@@ -19,8 +19,23 @@ export const RESOURCE_KINDS = [
   'plugin_metadata',
   'consumer_groups',
   'credentials',
+  'mcp_servers',
 ] as const;
 export type ResourceKind = (typeof RESOURCE_KINDS)[number];
+
+/**
+ * Kinds whose records a plugin gives meaning to (core/plugin.ts, `resources`): the catalog stores
+ * and follows them like any other, the Admin API serves them while a loaded plugin defines them.
+ */
+export const PLUGIN_RESOURCE_KINDS = ['mcp_servers'] as const;
+export type PluginResourceKind = (typeof PLUGIN_RESOURCE_KINDS)[number];
+
+/** Kinds the route model defines (routes/schemas.ts). */
+export type ModelResourceKind = Exclude<ResourceKind, 'plugin_metadata' | PluginResourceKind>;
+
+export function isPluginResourceKind(kind: string): kind is PluginResourceKind {
+  return (PLUGIN_RESOURCE_KINDS as readonly string[]).includes(kind);
+}
 
 /** Kinds whose records carry no `create_time` / `update_time` (APISIX keeps none on plugin metadata). */
 export const UNTIMED_KINDS: ReadonlySet<ResourceKind> = new Set(['plugin_metadata']);

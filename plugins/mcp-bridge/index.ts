@@ -9,6 +9,9 @@
  * error to its client that says why (502/504 for initialize, a JSON-RPC error otherwise); other
  * sessions and the gateway carry on. Caps answer 503 with Retry-After.
  *
+ * The server may be a record of `/apisix/admin/mcp_servers`, which this plugin defines
+ * (server-definition.ts), named by `server_id`; routes using one share its session caps.
+ *
  * JSON-RPC batches are accepted on 2025-03-26 sessions only (batch.ts); the core runs the access
  * phase once per message of a batch, so limits and access rules see every call.
  *
@@ -17,21 +20,33 @@
  * authenticate.
  */
 import type { RouteInfo } from '../../core/context.js';
-import { definePlugin, type Disposable } from '../../core/plugin.js';
+import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
 import { guardOrigin } from './guard.js';
 import { mcpHttpError } from './jsonrpc.js';
 import { handleLegacyMessage, handleLegacySse } from './legacy-sse.js';
 import { renderError } from './render-error.js';
 import { runtimeOf, type Runtime } from './runtime.js';
-import { bridgeSchema, checkBridgeConf, type BridgeConf } from './schema.js';
+import { bridgeSchema, checkBridgeConf, checkServerChoice, type BridgeConf } from './schema.js';
+import { mcpServers } from './server-definition.js';
 import { acquireManager, type SessionManager } from './sessions.js';
 import { handleStreamableHttp } from './streamable-http.js';
 
 class Bridge implements Disposable {
   readonly manager: SessionManager;
 
-  constructor(conf: BridgeConf, route: RouteInfo, runtime: Runtime) {
-    this.manager = acquireManager(runtime, sessionScope(route), route.id, conf);
+  constructor(conf: BridgeConf, route: RouteInfo, runtime: Runtime, api: PluginApi) {
+    if (conf.server_id === undefined) {
+      this.manager = acquireManager(runtime, sessionScope(route), route.id, conf);
+      return;
+    }
+    // The route is built from the record as the catalog holds it now, and rebuilt when it changes
+    // (references): a missing or invalid server makes the route answer 503 until it is fixed.
+    const id = String(conf.server_id);
+    const server = api.resource('mcp_servers', id);
+    if (!server) throw new Error(`mcp server ${id} not found`);
+    if ('error' in server) throw new Error(`mcp server ${id}: ${server.error}`);
+    const { id: _id, name: _name, desc: _desc, labels: _labels, ...fields } = server.value;
+    this.manager = acquireManager(runtime, sessionScope(route), route.id, { ...conf, ...fields } as BridgeConf, { id });
   }
 
   dispose(): void {
@@ -61,6 +76,9 @@ export default definePlugin<BridgeConf, Bridge>({
   // Enforced again before every spawn (sessions.ts): a stored route the list no longer allows
   // still loads, so its clients get the bridge's JSON-RPC error naming the field, not a bare 503.
   checkOnWrite: checkBridgeConf,
+  checkConf: (conf, _config, _resources, given) => checkServerChoice(conf, given),
+  references: (conf) => (conf.server_id === undefined ? [] : [{ kind: 'mcp_servers', id: String(conf.server_id) }]),
+  resources: { mcp_servers: mcpServers },
 
   init(api) {
     runtimeOf(api);
@@ -68,7 +86,7 @@ export default definePlugin<BridgeConf, Bridge>({
 
   destroy: (api) => runtimeOf(api).destroy(),
 
-  create: (conf, route, api) => new Bridge(conf, route, runtimeOf(api)),
+  create: (conf, route, api) => new Bridge(conf, route, runtimeOf(api), api),
 
   requestOptions: (conf) => ({ maxBodyBytes: conf.max_message_bytes, jsonRpc: { basePath: conf.base_uri, maxBatchMessages: conf.max_batch_messages } }),
 

@@ -12,6 +12,7 @@ import type { ToolCallFeed } from '../../core/tool-calls.js';
 import { ChildRecord, stopLeftovers } from './leftovers.js';
 import { Reaper } from './reaper.js';
 import type { SessionManager } from './sessions.js';
+import { ServerDirectory } from './server.js';
 import { StartQueue } from './start-queue.js';
 
 export interface BridgeSettings {
@@ -66,6 +67,8 @@ export class Runtime {
   readonly toolCalls: ToolCallFeed;
   /** Session managers by route and bridge config, shared by route versions whose bridge config is equal. */
   readonly managers = new Map<string, SessionManager>();
+  /** The MCP servers routes use: their session caps (and what the Admin API shows of them). */
+  readonly servers = new ServerDirectory();
   readonly starts: StartQueue;
   /** Sessions open gateway-wide (starting, running, or waiting to start): what max_children caps. */
   private sessions = 0;

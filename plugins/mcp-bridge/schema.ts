@@ -1,12 +1,16 @@
 /**
  * The route config of mcp-bridge: APISIX's three fields (`base_uri`, `command`, `args`) plus the
- * limits and guards a bridge needs. Durations are in seconds, sizes in bytes, as in config.yaml.
+ * limits and guards a bridge needs, or `server_id` naming an MCP server of the catalog
+ * (server-definition.ts), whose fields then replace the command, timeouts and session caps.
+ * Durations are in seconds, sizes in bytes, as in config.yaml.
  */
 import type { GatewayConfig } from '../../core/config.js';
 import { commandRefusal } from './command-policy.js';
 
 export interface BridgeConf {
   base_uri: string;
+  /** An MCP server of `/apisix/admin/mcp_servers`; then the server's fields below come from it. */
+  server_id?: string | number;
   command: string;
   args: string[];
   env: Record<string, string>;
@@ -26,42 +30,41 @@ export interface BridgeConf {
 
 const seconds = (fallback: number, description: string) => ({ type: 'number', exclusiveMinimum: 0, default: fallback, description });
 
-export const bridgeSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['command'],
-  properties: {
-    base_uri: {
-      type: 'string',
-      pattern: '^(/[^?#]*[^/?#])?$',
-      default: '',
-      description:
-        'Path prefix of the MCP endpoints, without a trailing slash: {base_uri}/mcp (Streamable HTTP), {base_uri}/sse and {base_uri}/message (legacy HTTP+SSE). Usually the route uri without its "/*".',
-    },
-    command: {
-      type: 'string',
-      minLength: 1,
-      description:
-        'Executable of the stdio MCP server, started without a shell; it and its leading args must be allowed by mcp.allowed_commands of conf/config.yaml, and no interpreter option may run inline code (node -e, python3 -c…) unless an entry names it.',
-    },
-    args: {
-      type: 'array',
-      items: { type: 'string' },
-      default: [],
-      // Arguments carry tokens as often as env does: masked for the viewer role, never logged.
-      writeOnly: true,
-      description: 'Arguments, passed as they are (no shell, no expansion). Masked for the viewer role and left out of logs, like env.',
-    },
-    env: {
-      type: 'object',
-      additionalProperties: { type: 'string' },
-      propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
-      default: {},
-      writeOnly: true,
-      description:
-        "The child's environment, on top of PATH and HOME taken from the gateway. Nothing else of the gateway's environment reaches it.",
-    },
-    cwd: { type: 'string', minLength: 1, description: "Working directory of the child (default: the gateway's)." },
+/** Where a session cap counts: the route (inline command), or the MCP server whichever route opened its sessions. */
+type Scope = 'route' | 'server';
+
+/** The process of a stdio server: what to run and how. */
+export const PROCESS_FIELDS = {
+  command: {
+    type: 'string',
+    minLength: 1,
+    description:
+      'Executable of the stdio MCP server, started without a shell; it and its leading args must be allowed by mcp.allowed_commands of conf/config.yaml, and no interpreter option may run inline code (node -e, python3 -c…) unless an entry names it.',
+  },
+  args: {
+    type: 'array',
+    items: { type: 'string' },
+    default: [],
+    // Arguments carry tokens as often as env does: masked for the viewer role, never logged.
+    writeOnly: true,
+    description: 'Arguments, passed as they are (no shell, no expansion). Masked for the viewer role and left out of logs, like env.',
+  },
+  env: {
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+    default: {},
+    writeOnly: true,
+    description:
+      "The child's environment, on top of PATH and HOME taken from the gateway. Nothing else of the gateway's environment reaches it.",
+  },
+  cwd: { type: 'string', minLength: 1, description: "Working directory of the child (default: the gateway's)." },
+} as const;
+
+/** How long a server may take, and how many sessions it may have. */
+function sessionFields(scope: Scope) {
+  const where = scope === 'route' ? 'on this route' : 'of this server on this gateway instance, whichever routes opened them';
+  return {
     session_idle_timeout: seconds(600, 'A session with no request in flight and no open stream for this long ends, and its child is stopped.'),
     session_reclaim_idle: {
       type: 'number',
@@ -70,48 +73,104 @@ export const bridgeSchema = {
       description:
         'At a cap (max_sessions, max_sessions_per_consumer, mcp.max_children), the least recently active session idle for at least this long (no request in flight, no open stream) is ended to admit a new one, instead of refusing it; its id then answers 404. Sessions of clients that hold a stream open are never reclaimed.',
     },
-    max_sessions: { type: 'integer', minimum: 1, default: 16, description: 'Live sessions (children) on this route, and on the routes with the same hosts and an equal bridge config, which share its sessions; more get 503 with Retry-After.' },
+    max_sessions: {
+      type: 'integer',
+      minimum: 1,
+      default: 16,
+      description:
+        scope === 'route'
+          ? 'Live sessions (children) on this route, and on the routes with the same hosts and an equal bridge config, which share its sessions; more get 503 with Retry-After.'
+          : `Live sessions (children) ${where}; more get 503 with Retry-After.`,
+    },
     max_sessions_per_consumer: {
       type: 'integer',
       minimum: 0,
       default: 0,
-      description: 'Live sessions per authenticated consumer on this route (0: no per-consumer cap); more get 503 with Retry-After.',
+      description: `Live sessions per authenticated consumer ${where} (0: no per-consumer cap); more get 503 with Retry-After.`,
     },
     request_timeout: seconds(
       60,
       'A request the server has not answered for this long gets a JSON-RPC timeout error, and the server gets notifications/cancelled. Progress notifications restart the clock, up to mcp.max_request_duration.',
     ),
     init_timeout: seconds(10, 'Time for the server to answer initialize; past it the session ends (504).'),
-    max_message_bytes: {
-      type: 'integer',
-      minimum: 1024,
-      default: 1048576,
-      description: 'Largest JSON-RPC message either way: a bigger request body gets 413; a longer line from the server ends its session.',
-    },
-    max_batch_messages: {
-      type: 'integer',
-      minimum: 1,
-      default: 100,
-      description:
-        'Most messages in one JSON-RPC batch (MCP 2025-03-26 sessions only; later revisions have no batches). Every message of a batch passes the route\'s access phase (limits, access rules) on its own; a longer batch gets 400.',
-    },
-    ping_interval: seconds(15, 'SSE keep-alive comment interval on open streams; a stream that cannot be written for twice this long is dropped.'),
-    allowed_origins: {
-      type: 'array',
-      items: { type: 'string', minLength: 1 },
-      default: [],
-      description:
-        'Browser origins allowed besides the same origin (and, on a loopback connection, loopback origins); "*" allows any. Others get 403 (MCP DNS-rebinding rule).',
-    },
-    allowed_hosts: {
-      type: 'array',
-      items: { type: 'string', minLength: 1 },
-      default: [],
-      description:
-        'Host header values (name or name:port) accepted. Empty: any Host, except that a connection arriving on a loopback address must name a loopback host.',
-    },
+  };
+}
+
+/** What a route's bridge config holds besides an MCP server's fields: the client side. */
+const FRONT_FIELDS = {
+  base_uri: {
+    type: 'string',
+    pattern: '^(/[^?#]*[^/?#])?$',
+    default: '',
+    description:
+      'Path prefix of the MCP endpoints, without a trailing slash: {base_uri}/mcp (Streamable HTTP), {base_uri}/sse and {base_uri}/message (legacy HTTP+SSE). Usually the route uri without its "/*".',
+  },
+  max_message_bytes: {
+    type: 'integer',
+    minimum: 1024,
+    default: 1048576,
+    description: 'Largest JSON-RPC message either way: a bigger request body gets 413; a longer line from the server ends its session.',
+  },
+  max_batch_messages: {
+    type: 'integer',
+    minimum: 1,
+    default: 100,
+    description:
+      "Most messages in one JSON-RPC batch (MCP 2025-03-26 sessions only; later revisions have no batches). Every message of a batch passes the route's access phase (limits, access rules) on its own; a longer batch gets 400.",
+  },
+  ping_interval: seconds(15, 'SSE keep-alive comment interval on open streams; a stream that cannot be written for twice this long is dropped.'),
+  allowed_origins: {
+    type: 'array',
+    items: { type: 'string', minLength: 1 },
+    default: [],
+    description:
+      'Browser origins allowed besides the same origin (and, on a loopback connection, loopback origins); "*" allows any. Others get 403 (MCP DNS-rebinding rule).',
+  },
+  allowed_hosts: {
+    type: 'array',
+    items: { type: 'string', minLength: 1 },
+    default: [],
+    description:
+      'Host header values (name or name:port) accepted. Empty: any Host, except that a connection arriving on a loopback address must name a loopback host.',
   },
 };
+
+/** The fields an MCP server of /apisix/admin/mcp_servers sets for the routes that use it. */
+export const SERVER_FIELDS: readonly string[] = [...Object.keys(PROCESS_FIELDS), ...Object.keys(sessionFields('server'))];
+
+export const serverIdSchema = {
+  anyOf: [
+    { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9-_.]+$' },
+    { type: 'integer', minimum: 1 },
+  ],
+};
+
+export const bridgeSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ...FRONT_FIELDS,
+    server_id: {
+      ...serverIdSchema,
+      description:
+        'An MCP server defined at /apisix/admin/mcp_servers/{id}: its command, environment, timeouts and session caps serve this route, which then sets none of them itself. Without it, command is required.',
+    },
+    ...PROCESS_FIELDS,
+    ...sessionFields('route'),
+  },
+};
+
+/** An MCP server's own fields (`/apisix/admin/mcp_servers`; the route model adds id, name, desc, labels). */
+export function serverFieldsSchema() {
+  return { ...PROCESS_FIELDS, ...sessionFields('server') };
+}
+
+/** Either an MCP server by reference, or one inline: never both, never neither. */
+export function checkServerChoice(conf: BridgeConf, given: ReadonlySet<string>): string | undefined {
+  if (conf.server_id === undefined) return given.has('command') ? undefined : 'command is required (or server_id, naming an MCP server of /apisix/admin/mcp_servers)';
+  const own = SERVER_FIELDS.find((field) => given.has(field));
+  return own && `${own} is a setting of the MCP server: with server_id, set it on /apisix/admin/mcp_servers/${conf.server_id}`;
+}
 
 /**
  * The Admin API refuses a command line that mcp.allowed_commands does not allow (never through a
@@ -119,6 +178,7 @@ export const bridgeSchema = {
  * (checkOnWrite): for a route stored before the list was tightened, the bridge refuses each start.
  */
 export function checkBridgeConf(conf: BridgeConf, config: Readonly<GatewayConfig>): string | undefined {
+  if (conf.server_id !== undefined) return undefined;
   const refusal = commandRefusal(conf, config.mcp.allowed_commands);
   return refusal && (refusal.field === 'command' ? refusal.reason : `${refusal.field}: ${refusal.reason}`);
 }

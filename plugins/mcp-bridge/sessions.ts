@@ -25,31 +25,40 @@ import type { BridgeSettings, ReclaimCandidate, Runtime } from './runtime.js';
 import type { BridgeConf } from './schema.js';
 import { Session, type SessionHost, type TransportKind } from './session.js';
 import { StdioBackend } from './stdio-backend.js';
+import { resolveReferences } from './secrets.js';
+import type { McpServer, ServerUser } from './server.js';
 import type { StartTurn } from './start-queue.js';
 import { RECLAIMED, endReasonOf, toolCallOutcome } from './telemetry.js';
+
+/** The MCP server a route's sessions go to: a catalog record (`id`), or the route's inline command. */
+export interface ServerRef {
+  readonly id?: string;
+}
 
 /**
  * The manager for this endpoint and config, shared by route versions — and routes — whose bridge
  * config is equal within one `scope` (see index.ts: the hosts, and the consumer of a consumer's own
- * bridge). `routeId` is the route that opened it, for logs, metrics and audit.
+ * bridge). `routeId` is the route that opened it, for logs, metrics and audit. `conf` is what the
+ * sessions run with: for a route naming an MCP server, the server's fields in place of the route's.
  */
-export function acquireManager(runtime: Runtime, scope: string, routeId: string, conf: BridgeConf): SessionManager {
+export function acquireManager(runtime: Runtime, scope: string, routeId: string, conf: BridgeConf, server: ServerRef = {}): SessionManager {
   const key = `${scope}\n${JSON.stringify(conf)}`;
   let manager = runtime.managers.get(key);
   if (!manager) {
-    manager = new SessionManager(runtime, conf, routeId, () => runtime.managers.delete(key));
+    manager = new SessionManager(runtime, conf, routeId, server, key, () => runtime.managers.delete(key));
     runtime.managers.set(key, manager);
   }
   manager.users += 1;
   return manager;
 }
 
-export class SessionManager implements SessionHost {
+export class SessionManager implements SessionHost, ServerUser {
   users = 0;
   readonly settings: BridgeSettings;
   readonly logger: Logger;
+  /** The server these sessions belong to; its caps count the sessions of every route using it. */
+  readonly server: McpServer;
   private readonly sessions = new Map<string, Session>();
-  private readonly perConsumer = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   private disposed = false;
 
@@ -57,10 +66,15 @@ export class SessionManager implements SessionHost {
     private readonly runtime: Runtime,
     readonly conf: BridgeConf,
     readonly routeId: string,
+    serverRef: ServerRef,
+    managerKey: string,
     private readonly forget: () => void,
   ) {
     this.settings = runtime.settings;
-    this.logger = runtime.logger.child({ route: routeId });
+    this.logger = runtime.logger.child(serverRef.id === undefined ? { route: routeId } : { route: routeId, mcp_server: serverRef.id });
+    // A route's inline command is a server without a name, one per manager.
+    const key = serverRef.id === undefined ? `inline:${managerKey}` : `mcp_servers/${serverRef.id}`;
+    this.server = runtime.servers.acquire(key, serverRef.id, this);
   }
 
   get size(): number {
@@ -68,28 +82,29 @@ export class SessionManager implements SessionHost {
   }
 
   /**
-   * Opens a session (its child starts in `start`). At a cap — this route's max_sessions, this
-   * consumer's max_sessions_per_consumer, the gateway's mcp.max_children — the least recently
-   * active session idle for session_reclaim_idle is ended to make room; without one, 503 +
-   * Retry-After.
+   * Opens a session (its child starts in `start`). At a cap — the server's max_sessions (this
+   * route's, for an inline command), this consumer's max_sessions_per_consumer, the gateway's
+   * mcp.max_children — the least recently active session idle for session_reclaim_idle is ended
+   * to make room; without one, 503 + Retry-After.
    */
   open(transport: TransportKind, consumer: string | undefined): Session {
     if (this.disposed) throw mcpHttpError(503, 'GW_MCP_ROUTE_CHANGED', 'route is being reconfigured', { headers: { 'retry-after': '1' } });
-    this.checkCommand();
+    this.launchEnv();
     const busy = (message: string) => mcpHttpError(503, 'GW_MCP_TOO_MANY_SESSIONS', message, { headers: { 'retry-after': RETRY_AFTER_SECONDS } });
     const now = performance.now();
-    if (this.sessions.size >= this.conf.max_sessions && !this.reclaim(now, 'max_sessions')) {
-      throw busy(`this route already has ${this.conf.max_sessions} sessions (max_sessions)`);
+    const where = this.server.id === undefined ? 'this route already has' : `MCP server ${this.server.id} already has`;
+    if (this.server.sessions >= this.conf.max_sessions && !this.server.reclaim(now, 'max_sessions')) {
+      throw busy(`${where} ${this.conf.max_sessions} sessions (max_sessions)`);
     }
     const perConsumer = this.conf.max_sessions_per_consumer;
-    const consumerKey = consumer ?? '';
-    if (perConsumer > 0 && (this.perConsumer.get(consumerKey) ?? 0) >= perConsumer && !this.reclaim(now, 'max_sessions_per_consumer', { consumer })) {
-      throw busy(`this consumer already has ${perConsumer} sessions on this route (max_sessions_per_consumer)`);
+    if (perConsumer > 0 && this.server.sessionsOf(consumer) >= perConsumer && !this.server.reclaim(now, 'max_sessions_per_consumer', { consumer })) {
+      const scope = this.server.id === undefined ? 'on this route' : `on MCP server ${this.server.id}`;
+      throw busy(`this consumer already has ${perConsumer} sessions ${scope} (max_sessions_per_consumer)`);
     }
     if (!this.runtime.claim()) throw busy(`the gateway already runs ${this.settings.maxChildren} MCP servers (mcp.max_children)`);
     const session = new Session(this, transport, consumer);
     this.sessions.set(session.id, session);
-    this.perConsumer.set(consumerKey, (this.perConsumer.get(consumerKey) ?? 0) + 1);
+    this.server.opened(consumer);
     this.runtime.metrics.mcpSessionsCreated.inc({ route: this.routeId, transport });
     this.logger.info({ session: session.id, transport, consumer }, 'mcp session opened');
     this.startTimer();
@@ -97,13 +112,17 @@ export class SessionManager implements SessionHost {
   }
 
   /**
-   * The Admin API refused this command line already (checkBridgeConf); this second look, right
-   * before a spawn, holds whatever reached the bridge another way. The client learns which field
-   * is at fault, never its value (args may carry tokens); the log has the whole reason.
+   * The child's environment, `$env://` references of an MCP server resolved (502 when one is not
+   * set), after a look at the command line. The Admin API refused a command line the allow-list
+   * does not allow already (checkBridgeConf); this second look, right before a spawn, holds
+   * whatever reached the bridge another way, and what a reference resolves to (NODE_OPTIONS from
+   * the gateway's environment). The client learns which field is at fault, never its value (args
+   * may carry tokens); the log has the whole reason.
    */
-  private checkCommand(): void {
-    const refusal = commandRefusal(this.conf, this.settings.allowedCommands);
-    if (!refusal) return;
+  private launchEnv(): Record<string, string> {
+    const env = this.server.id === undefined ? this.conf.env : resolveReferences('env', this.conf.env);
+    const refusal = commandRefusal({ command: this.conf.command, args: this.conf.args, env }, this.settings.allowedCommands);
+    if (!refusal) return env;
     this.logger.error({ field: refusal.field, reason: refusal.reason }, 'mcp server command line not allowed; not started');
     throw mcpHttpError(503, 'GW_MCP_COMMAND_NOT_ALLOWED', `the MCP server's command line is not allowed by mcp.allowed_commands (${refusal.field})`, {
       data: { reason: 'not_allowed', field: refusal.field },
@@ -116,6 +135,13 @@ export class SessionManager implements SessionHost {
    * when the client left while waiting, 502 when the child cannot be started.
    */
   async start(session: Session, signal: AbortSignal): Promise<void> {
+    let env: Record<string, string>;
+    try {
+      env = this.launchEnv();
+    } catch (err) {
+      session.close('the MCP server could not be started', (err as GatewayError).status ?? 502);
+      throw err;
+    }
     let turn: StartTurn;
     try {
       turn = await this.runtime.starts.admit(AbortSignal.any([signal, session.closingSignal]));
@@ -137,10 +163,7 @@ export class SessionManager implements SessionHost {
     let child: StdioBackend;
     try {
       const open = (events: BackendEvents, logger: Logger) =>
-        new StdioBackend(
-          { command: conf.command, args: conf.args, env: conf.env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings, logger },
-          events,
-        );
+        new StdioBackend({ command: conf.command, args: conf.args, env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings, logger }, events);
       child = session.connect(open, turn);
     } catch (err) {
       // spawn() throws synchronously only for arguments it cannot pass (a NUL byte, say).
@@ -157,7 +180,8 @@ export class SessionManager implements SessionHost {
 
   /**
    * The least recently active session of this route (of `consumer`'s, when given) that may be
-   * ended to make room: not busy (Session.busy) and idle for at least session_reclaim_idle.
+   * ended to make room: not busy (Session.busy) and idle for at least session_reclaim_idle. The
+   * server asks every route using it.
    */
   reclaimable(now: number, owner?: { consumer: string | undefined }): ReclaimCandidate | undefined {
     const minIdle = this.conf.session_reclaim_idle * 1000;
@@ -178,12 +202,6 @@ export class SessionManager implements SessionHost {
     };
   }
 
-  private reclaim(now: number, cap: string, owner?: { consumer: string | undefined }): boolean {
-    const candidate = this.reclaimable(now, owner);
-    candidate?.reclaim(cap);
-    return candidate !== undefined;
-  }
-
   /** The session, if it exists and belongs to `consumer`; another consumer's session is "not found". */
   find(id: string, consumer: string | undefined, transport: TransportKind): Session | undefined {
     const session = this.sessions.get(id);
@@ -195,10 +213,7 @@ export class SessionManager implements SessionHost {
     if (this.sessions.get(session.id) === session) {
       this.sessions.delete(session.id);
       this.runtime.unclaim();
-      const key = session.consumer ?? '';
-      const left = (this.perConsumer.get(key) ?? 1) - 1;
-      if (left > 0) this.perConsumer.set(key, left);
-      else this.perConsumer.delete(key);
+      this.server.closed(session.consumer);
     }
     this.runtime.metrics.mcpSessionsEnded.inc({ route: this.routeId, reason: endReasonOf(reason) });
     this.logger.info({ session: session.id, reason }, 'mcp session closed');
@@ -253,6 +268,7 @@ export class SessionManager implements SessionHost {
     this.forget();
     for (const session of [...this.sessions.values()]) session.close('the route was changed or deleted');
     this.stopTimer();
+    this.runtime.servers.release(this.server, this);
   }
 
   private startTimer(): void {

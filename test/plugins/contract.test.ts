@@ -90,6 +90,8 @@ describe('plugin contract (every built-in plugin)', () => {
           metrics: new GatewayMetrics(),
           toolCalls: new ToolCallFeed(),
           upstreams: { acquire: () => { throw new Error('no route table here'); }, byId: () => undefined },
+          resource: () => undefined,
+          instance: 'contract',
         };
         await new Promise((r) => setImmediate(r));
         const before = process.getActiveResourcesInfo();

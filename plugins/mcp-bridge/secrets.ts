@@ -1,0 +1,80 @@
+/**
+ * Secrets of MCP servers stay out of the catalog: a string value of an `env` or `headers` entry
+ * may be `$env://NAME`, read from the gateway's environment when the child starts or the request
+ * is made (APISIX's secret references, `$env://`). The gateway's own settings (`TOLLGATE_*`: the
+ * admin key, the Redis URL with its password) cannot be referred to: an Admin API user must not
+ * be able to send them to a server of their choosing.
+ *
+ * What a GET shows: literal values of keys that look like secrets (`*KEY*`, `*TOKEN*`, `*SECRET*`,
+ * `*PASSWORD*`, `Authorization`) are masked for every role; references are shown as written.
+ */
+import { mcpHttpError } from './jsonrpc.js';
+
+export const MASK = '******';
+const REFERENCE = /^\$env:\/\/(.*)$/s;
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SECRET_KEY = /KEY|TOKEN|SECRET|PASSWORD|^AUTHORIZATION$/i;
+
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key);
+}
+
+export function isReference(value: string): boolean {
+  return REFERENCE.test(value);
+}
+
+/** Why the values of `map` (`field` names it in messages) hold a reference that cannot be resolved, or undefined. */
+export function referenceProblem(field: string, map: Readonly<Record<string, string>> | undefined): string | undefined {
+  for (const [key, value] of Object.entries(map ?? {})) {
+    const name = REFERENCE.exec(value)?.[1];
+    if (name === undefined) continue;
+    if (!NAME.test(name)) return `${field}.${key}: "${value}" must be $env:// followed by an environment variable name`;
+    if (name.startsWith('TOLLGATE_')) return `${field}.${key}: $env://${name} names one of the gateway's own settings, which servers cannot be given`;
+  }
+  return undefined;
+}
+
+/**
+ * `map` with every reference replaced by its value from `environment`. Throws a 502 naming the
+ * entry and the variable (never a value) when one is not set.
+ */
+export function resolveReferences(field: string, map: Readonly<Record<string, string>>, environment: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(map)) {
+    const name = REFERENCE.exec(value)?.[1];
+    if (name === undefined) {
+      out[key] = value;
+      continue;
+    }
+    const resolved = environment[name];
+    if (resolved === undefined) {
+      throw mcpHttpError(502, 'GW_MCP_SECRET_MISSING', `the MCP server's ${field}.${key} refers to $env://${name}, which is not set in the gateway's environment`, {
+        data: { reason: 'secret_missing', field: `${field}.${key}`, variable: name },
+      });
+    }
+    out[key] = resolved;
+  }
+  return out;
+}
+
+/** `map` as a GET shows it: secret-looking literals masked (every literal for the viewer role). */
+export function maskMap(map: Readonly<Record<string, string>>, everything: boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(map)) out[key] = !isReference(value) && (everything || isSecretKey(key)) ? MASK : value;
+  return out;
+}
+
+/**
+ * Takes masked values of `map` back from `stored` (a GET, an edit, a PUT); returns why it cannot
+ * when the stored record has no value behind a mask.
+ */
+export function restoreMap(field: string, map: Record<string, unknown>, stored: unknown): string | undefined {
+  const old = typeof stored === 'object' && stored !== null ? (stored as Record<string, unknown>) : {};
+  for (const [key, value] of Object.entries(map)) {
+    if (value !== MASK) continue;
+    const previous = Object.hasOwn(old, key) ? old[key] : undefined;
+    if (typeof previous !== 'string' || previous === MASK) return `${field}.${key} is "${MASK}", the mask a GET shows for a secret, and no value is stored for it; send the value`;
+    map[key] = previous;
+  }
+  return undefined;
+}

@@ -1,0 +1,274 @@
+/**
+ * MCP servers as catalog resources (issue 12): `/apisix/admin/mcp_servers/{id}` with APISIX's
+ * envelopes on both catalogs, routes that use a server by `server_id`, reference integrity,
+ * secrets (`$env://` references, masking on GET), and session caps shared by the routes of one
+ * server. Real gateways, real stdio servers, the SDK client over both transports.
+ */
+import { expect } from 'chai';
+import type { TestGateway } from '../helpers/gateway.js';
+import { sharedRedis } from '../helpers/redis.js';
+import { FAULT_SERVER, INIT, TRANSPORTS, connect, endRawSession, post, rawSession, startBridgeGateway, textOf } from './support.js';
+
+const VIEWER_KEY = 'viewer-key-0123456789abcdef';
+
+const backends = [
+  { name: 'embedded', options: async () => ({}) },
+  { name: 'redis', options: async () => ({ redisUrl: (await sharedRedis()).url, keyPrefix: `servers${Date.now()}${Math.random().toString(36).slice(2, 7)}` }) },
+];
+
+const faultServer = (extra: Record<string, unknown> = {}) => ({ command: 'node', args: [FAULT_SERVER], ...extra });
+
+async function envOf(base: string, transport: (typeof TRANSPORTS)[number] = 'streamable-http'): Promise<Record<string, string>> {
+  const session = await connect(base, transport);
+  try {
+    return JSON.parse(textOf(await session.client.callTool({ name: 'env', arguments: {} }))) as Record<string, string>;
+  } finally {
+    await session.close();
+  }
+}
+
+for (const backend of backends) {
+  describe(`mcp_servers (${backend.name} catalog)`, function () {
+    this.timeout(20_000);
+    let gw: TestGateway;
+
+    before(async () => {
+      gw = await startBridgeGateway({ ...(await backend.options()), overrides: { admin: { keys: [{ name: 'dashboard', key: VIEWER_KEY, role: 'viewer' }] } } });
+    });
+    after(async () => {
+      await gw.stop();
+    });
+
+    /** A route at /<id>/* using MCP server `server`; returns its base URL. */
+    async function serverRoute(id: string, server: string | number, bridge: Record<string, unknown> = {}): Promise<string> {
+      const res = await gw.admin('PUT', `/routes/${id}`, { uri: `/${id}/*`, plugins: { 'mcp-bridge': { base_uri: `/${id}`, server_id: server, ...bridge } } });
+      expect(res.status, res.text).to.be.oneOf([200, 201]);
+      return `${gw.url}/${id}`;
+    }
+
+    describe('the resource', () => {
+      it('PUT creates (201) and replaces (200), GET answers one and all in APISIX envelopes', async () => {
+        const created = await gw.admin('PUT', '/mcp_servers/fault', { name: 'fault fixture', labels: { team: 'tools' }, ...faultServer() });
+        expect(created.status, created.text).to.equal(201);
+        expect(created.json.key).to.equal('/apisix/mcp_servers/fault');
+        expect(created.json.value).to.deep.include({ id: 'fault', name: 'fault fixture', command: 'node', args: [FAULT_SERVER] });
+        expect(created.json.value.create_time).to.be.a('number');
+        // Stored as sent: defaults are applied when the server is used.
+        expect(created.json.value).to.not.have.property('max_sessions');
+        const replaced = await gw.admin('PUT', '/mcp_servers/fault', { name: 'fault fixture', labels: { team: 'tools' }, ...faultServer({ init_timeout: 5 }) });
+        expect(replaced.status).to.equal(200);
+        const one = await gw.admin('GET', '/mcp_servers/fault');
+        expect(one.status).to.equal(200);
+        expect(one.json).to.include.keys('key', 'value', 'createdIndex', 'modifiedIndex');
+        expect(one.json.value.init_timeout).to.equal(5);
+        const all = await gw.admin('GET', '/mcp_servers');
+        expect(all.json.total).to.equal(1);
+        expect(all.json.list[0].key).to.equal('/apisix/mcp_servers/fault');
+      });
+
+      it('POST generates an id; PATCH merges; a sub-path PATCH replaces one attribute; DELETE removes', async () => {
+        const posted = await gw.admin('POST', '/mcp_servers', faultServer());
+        expect(posted.status, posted.text).to.equal(201);
+        const id = posted.json.value.id as string;
+        expect(id).to.match(/^\d{20}$/);
+        const patched = await gw.admin('PATCH', `/mcp_servers/${id}`, { name: 'patched', max_sessions: 2 });
+        expect(patched.status, patched.text).to.equal(200);
+        expect(patched.json.value).to.deep.include({ name: 'patched', max_sessions: 2, command: 'node' });
+        const sub = await gw.admin('PATCH', `/mcp_servers/${id}/args`, [FAULT_SERVER, '--no-init']);
+        expect(sub.status, sub.text).to.equal(200);
+        expect(sub.json.value.args).to.deep.equal([FAULT_SERVER, '--no-init']);
+        const deleted = await gw.admin('DELETE', `/mcp_servers/${id}`);
+        expect(deleted.status).to.equal(200);
+        expect(deleted.json).to.deep.equal({ deleted: '1', key: `/apisix/mcp_servers/${id}` });
+        const gone = await gw.admin('GET', `/mcp_servers/${id}`);
+        expect(gone.status).to.equal(404);
+        expect(gone.json).to.deep.equal({ message: 'Key not found' });
+      });
+
+      it('lists filter by name and label and page in creation order', async () => {
+        for (let i = 0; i < 12; i++) {
+          const res = await gw.admin('PUT', `/mcp_servers/page-${String(i).padStart(2, '0')}`, { name: i % 2 ? 'odd one' : 'even one', labels: { parity: i % 2 ? 'odd' : 'even' }, ...faultServer() });
+          expect(res.status).to.equal(201);
+        }
+        expect((await gw.admin('GET', '/mcp_servers?name=^odd')).json.total).to.equal(6);
+        expect((await gw.admin('GET', '/mcp_servers?label=parity:even')).json.total).to.equal(6);
+        const page = await gw.admin('GET', '/mcp_servers?page=2&page_size=10');
+        // 'fault' came first: 13 in all, the second page of ten holds the last three.
+        expect(page.json.total).to.equal(13);
+        expect(page.json.list.map((e: { value: { id: string } }) => e.value.id)).to.deep.equal(['page-09', 'page-10', 'page-11']);
+        for (let i = 0; i < 12; i++) await gw.admin('DELETE', `/mcp_servers/page-${String(i).padStart(2, '0')}`);
+      });
+
+      it('refuses what is not a server with 400 naming the problem', async () => {
+        const cases: Array<[unknown, RegExp]> = [
+          [{ args: [FAULT_SERVER] }, /property "\/command" validation failed: is required/],
+          [{ ...faultServer(), colour: 'blue' }, /property "\/colour" validation failed: is not allowed \(unknown property\)/],
+          [{ ...faultServer(), max_sessions: 0 }, /max_sessions/],
+          [{ command: 'bash', args: ['-c', 'id'] }, /command "bash" is not in mcp\.allowed_commands/],
+          [{ command: 'node', args: ['-e', 'process.exit(1)'] }, /args\[0\]/],
+          [{ ...faultServer(), env: { API_TOKEN: '$env://not a name' } }, /env\.API_TOKEN: "\$env:\/\/not a name" must be \$env:\/\/ followed by an environment variable name/],
+          [{ ...faultServer(), env: { KEY: '$env://TOLLGATE_ADMIN_KEY' } }, /env\.KEY: \$env:\/\/TOLLGATE_ADMIN_KEY names one of the gateway's own settings/],
+        ];
+        for (const [body, error] of cases) {
+          const res = await gw.admin('PUT', '/mcp_servers/bad', body);
+          expect(res.status, JSON.stringify(body)).to.equal(400);
+          expect(res.json.error_msg, JSON.stringify(body)).to.match(error);
+        }
+        expect((await gw.admin('GET', '/mcp_servers/bad')).status).to.equal(404);
+      });
+
+      it('serves its schema at /schema/mcp_server, with the common fields', async () => {
+        const res = await gw.admin('GET', '/schema/mcp_server');
+        expect(res.status).to.equal(200);
+        expect(res.json.properties).to.include.keys('id', 'name', 'desc', 'labels', 'command', 'args', 'env', 'max_sessions');
+      });
+    });
+
+    describe('routes that use a server', () => {
+      before(async () => {
+        expect((await gw.admin('PUT', '/mcp_servers/fixture', faultServer())).status).to.be.oneOf([200, 201]);
+      });
+
+      for (const transport of TRANSPORTS) {
+        it(`${transport}: an SDK client reaches the server through a route naming it`, async () => {
+          const base = await serverRoute(`by-ref-${transport}`, 'fixture');
+          const session = await connect(base, transport);
+          try {
+            expect(textOf(await session.client.callTool({ name: 'echo', arguments: { text: 'by reference' } }))).to.equal('by reference');
+          } finally {
+            await session.close();
+          }
+        });
+      }
+
+      it('refuses a route naming a server that does not exist, or naming one and setting its fields too', async () => {
+        const missing = await gw.admin('PUT', '/routes/nope', { uri: '/nope/*', plugins: { 'mcp-bridge': { base_uri: '/nope', server_id: 'nope' } } });
+        expect(missing.status).to.equal(400);
+        expect(missing.json.error_msg).to.equal('failed to fetch mcp server info by mcp server id [nope], response code: 404');
+        const both = await gw.admin('PUT', '/routes/both', { uri: '/both/*', plugins: { 'mcp-bridge': { base_uri: '/both', server_id: 'fixture', max_sessions: 3 } } });
+        expect(both.status).to.equal(400);
+        expect(both.json.error_msg).to.contain('max_sessions is a setting of the MCP server: with server_id, set it on /apisix/admin/mcp_servers/fixture');
+        const neither = await gw.admin('PUT', '/routes/neither', { uri: '/neither/*', plugins: { 'mcp-bridge': { base_uri: '/neither' } } });
+        expect(neither.status).to.equal(400);
+        expect(neither.json.error_msg).to.contain('command is required (or server_id');
+      });
+
+      it('keeps inline command routes working as before', async () => {
+        const res = await gw.admin('PUT', '/routes/inline', { uri: '/inline/*', plugins: { 'mcp-bridge': { base_uri: '/inline', command: 'node', args: [FAULT_SERVER], max_sessions: 3 } } });
+        expect(res.status, res.text).to.equal(201);
+        const session = await connect(`${gw.url}/inline`, 'streamable-http');
+        try {
+          expect(textOf(await session.client.callTool({ name: 'echo', arguments: { text: 'inline' } }))).to.equal('inline');
+        } finally {
+          await session.close();
+        }
+      });
+
+      it('refuses to DELETE a server a route uses; with force=true the route answers 503 until fixed', async () => {
+        expect((await gw.admin('PUT', '/mcp_servers/doomed', faultServer())).status).to.equal(201);
+        const base = await serverRoute('doomed-route', 'doomed');
+        const refused = await gw.admin('DELETE', '/mcp_servers/doomed');
+        expect(refused.status).to.equal(400);
+        expect(refused.json.error_msg).to.equal('can not delete this mcp server, route [doomed-route] is still using it now');
+        expect((await gw.admin('GET', '/mcp_servers/doomed')).status).to.equal(200);
+        const forced = await gw.admin('DELETE', '/mcp_servers/doomed?force=true');
+        expect(forced.status).to.equal(200);
+        const res = await post(`${base}/mcp`, INIT);
+        expect(res.status).to.equal(503);
+        expect((await gw.admin('PUT', '/mcp_servers/doomed', faultServer())).status).to.equal(201);
+        const back = await post(`${base}/mcp`, INIT);
+        expect(back.status, back.text).to.equal(200);
+        await endRawSession(base, back.headers.get('mcp-session-id')!);
+        await gw.admin('DELETE', '/routes/doomed-route');
+        expect((await gw.admin('DELETE', '/mcp_servers/doomed')).status).to.equal(200);
+      });
+
+      it('a change to the server ends its sessions on every route using it; new sessions run the new definition', async () => {
+        expect((await gw.admin('PUT', '/mcp_servers/changing', faultServer({ env: { VERSION: 'one' } }))).status).to.equal(201);
+        const a = await serverRoute('changing-a', 'changing');
+        const b = await serverRoute('changing-b', 'changing');
+        const sessionA = await rawSession(a);
+        const sessionB = await rawSession(b);
+        expect((await gw.admin('PATCH', '/mcp_servers/changing', { env: { VERSION: 'two' } })).status).to.equal(200);
+        for (const [base, id] of [[a, sessionA], [b, sessionB]]) {
+          const res = await post(`${base}/mcp`, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' });
+          expect(res.status, res.text).to.equal(404);
+        }
+        expect((await envOf(a)).VERSION).to.equal('two');
+      });
+
+      it('max_sessions and max_sessions_per_consumer count the sessions of every route using the server', async () => {
+        expect((await gw.admin('PUT', '/mcp_servers/capped', faultServer({ max_sessions: 2, session_reclaim_idle: 600 }))).status).to.equal(201);
+        const a = await serverRoute('capped-a', 'capped');
+        const b = await serverRoute('capped-b', 'capped');
+        const first = await rawSession(a);
+        const second = await rawSession(b);
+        const third = await post(`${a}/mcp`, INIT);
+        expect(third.status).to.equal(503);
+        expect(third.json.error.message).to.equal('MCP server capped already has 2 sessions (max_sessions)');
+        expect(third.headers.get('retry-after')).to.be.a('string');
+        await endRawSession(b, second);
+        const fourth = await rawSession(a);
+        await endRawSession(a, first);
+        await endRawSession(a, fourth);
+      });
+    });
+
+    describe('secrets', () => {
+      before(() => {
+        process.env.SERVERS_TEST_SECRET = 'from-the-environment';
+      });
+      after(() => {
+        delete process.env.SERVERS_TEST_SECRET;
+      });
+
+      it('GET masks literal values of secret-looking keys for every role; references are shown as written', async () => {
+        const env = { API_KEY: 'literal-key', GITHUB_TOKEN: '$env://SERVERS_TEST_SECRET', DB_PASSWORD: 'hunter2', client_secret: 's', LOG_LEVEL: 'debug' };
+        const put = await gw.admin('PUT', '/mcp_servers/secretive', faultServer({ env }));
+        expect(put.status, put.text).to.equal(201);
+        const masked = { API_KEY: '******', GITHUB_TOKEN: '$env://SERVERS_TEST_SECRET', DB_PASSWORD: '******', client_secret: '******', LOG_LEVEL: 'debug' };
+        expect(put.json.value.env).to.deep.equal(masked);
+        expect((await gw.admin('GET', '/mcp_servers/secretive')).json.value.env).to.deep.equal(masked);
+        expect((await gw.admin('GET', '/mcp_servers')).json.list.find((e: { key: string }) => e.key.endsWith('/secretive')).value.env).to.deep.equal(masked);
+        const viewer = await gw.admin('GET', '/mcp_servers/secretive', undefined, VIEWER_KEY);
+        expect(viewer.json.value.env).to.deep.equal({ ...masked, LOG_LEVEL: '******' });
+        expect(viewer.json.value.args).to.equal('******');
+      });
+
+      it('a GET, an edit and a PUT keep the masked secrets; a mask with nothing behind it is refused', async () => {
+        const got = (await gw.admin('GET', '/mcp_servers/secretive')).json.value;
+        const { create_time: _c, update_time: _u, ...body } = got;
+        const put = await gw.admin('PUT', '/mcp_servers/secretive', { ...body, desc: 'edited' });
+        expect(put.status, put.text).to.equal(200);
+        const base = await serverRoute('secretive', 'secretive');
+        const env = await envOf(base);
+        expect(env).to.deep.include({ API_KEY: 'literal-key', DB_PASSWORD: 'hunter2', GITHUB_TOKEN: 'from-the-environment', LOG_LEVEL: 'debug' });
+        const invented = await gw.admin('PUT', '/mcp_servers/secretive', { ...body, env: { ...body.env, NEW_TOKEN: '******' } });
+        expect(invented.status).to.equal(400);
+        expect(invented.json.error_msg).to.contain('env.NEW_TOKEN is "******", the mask a GET shows for a secret, and no value is stored for it');
+      });
+
+      it('a reference to a variable the gateway does not have fails the start with 502 naming it, never a value', async () => {
+        expect((await gw.admin('PUT', '/mcp_servers/unset', faultServer({ env: { API_TOKEN: '$env://SERVERS_TEST_UNSET' } }))).status).to.equal(201);
+        const base = await serverRoute('unset', 'unset');
+        const res = await post(`${base}/mcp`, INIT);
+        expect(res.status).to.equal(502);
+        expect(res.json.error.message).to.equal("the MCP server's env.API_TOKEN refers to $env://SERVERS_TEST_UNSET, which is not set in the gateway's environment");
+        expect(res.json.error.data).to.deep.include({ reason: 'secret_missing', field: 'env.API_TOKEN', variable: 'SERVERS_TEST_UNSET' });
+      });
+
+      it('a reference that resolves to code-loading options is refused before any start', async () => {
+        process.env.SERVERS_TEST_NODE_OPTIONS = '--require /tmp/evil.js';
+        try {
+          expect((await gw.admin('PUT', '/mcp_servers/sneaky', faultServer({ env: { NODE_OPTIONS: '$env://SERVERS_TEST_NODE_OPTIONS' } }))).status).to.equal(201);
+          const base = await serverRoute('sneaky', 'sneaky');
+          const res = await post(`${base}/mcp`, INIT);
+          expect(res.status).to.equal(503);
+          expect(res.json.error.data).to.deep.include({ reason: 'not_allowed', field: 'env.NODE_OPTIONS' });
+        } finally {
+          delete process.env.SERVERS_TEST_NODE_OPTIONS;
+        }
+      });
+    });
+  });
+}
