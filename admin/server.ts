@@ -227,12 +227,20 @@ export class AdminApi {
     // (a string, as APISIX stores it), else the body's (its JSON type kept).
     let id: string;
     let value: Record<string, unknown>;
+    let times: { create_time?: number; update_time?: number } | undefined;
     if (method === 'PATCH') {
       id = address.id!;
       const existing = catalog.snapshot().get(kind, this.catalogId(address, id));
       if (!existing) throw NOT_FOUND_KEY;
       const { create_time: _c, update_time: _u, ...current } = existing.value as Record<string, unknown>;
-      value = subPath ? setAtPath(current, subPath, body) : (mergePatch(current, requireObject(body)) as Record<string, unknown>);
+      if (subPath) {
+        value = setAtPath(current, subPath, body);
+      } else {
+        // APISIX lets a PATCH set the timestamps (a PUT or POST naming them is refused).
+        const { create_time: createTime, update_time: updateTime, ...patch } = requireObject(body);
+        times = timestampsOf(createTime, updateTime);
+        value = mergePatch(current, patch) as Record<string, unknown>;
+      }
       value[idField] = id;
     } else {
       value = { ...requireObject(body) };
@@ -267,7 +275,7 @@ export class AdminApi {
     const validated = validateResource(kind, catalogId, value, { registry, snapshot: catalog.snapshot(), maxRegexProgram: this.maxRegexProgram });
     if ('error' in validated) throw fail(validated.status ?? 400, validated.error);
     const ttl = ctx.state.ttl as number | undefined;
-    const { record, created } = await this.guardStore(() => catalog.put(kind, catalogId, validated.value, { ttl }));
+    const { record, created } = await this.guardStore(() => catalog.put(kind, catalogId, validated.value, { ttl, times }));
     await this.options.waitForRevision?.(record.modifiedIndex);
     this.options.logger.info({ kind, id: catalogId, method, revision: record.modifiedIndex, ttl }, 'admin write');
     ctx.status = method === 'PATCH' ? 200 : created ? 201 : 200;
@@ -310,7 +318,7 @@ export class AdminApi {
       // A credential's consumer deleted since the early check: APISIX's 404.
       if (err instanceof CatalogReferenceError && err.missing.kind === 'consumers') throw fail(404, 'consumer not found');
       if (err instanceof CatalogReferenceError) throw fail(400, missingReferenceMessage(err.missing));
-      if (err instanceof CatalogInUseError) throw fail(400, inUseMessage(err.target, err.user));
+      if (err instanceof CatalogInUseError) throw fail(400, inUseMessage(err.target, err.user, this.options.catalog.snapshot()));
       throw err;
     }
   }
@@ -391,4 +399,15 @@ function setAtPath(target: Record<string, unknown>, path: string, value: unknown
   if (value === null || value === undefined) delete node[last];
   else node[last] = value;
   return out;
+}
+
+/** The timestamps a PATCH sets, held to their schema (whole seconds); undefined when it sets none. */
+function timestampsOf(createTime: unknown, updateTime: unknown): { create_time?: number; update_time?: number } | undefined {
+  if (createTime === undefined && updateTime === undefined) return undefined;
+  for (const [field, value] of [['create_time', createTime], ['update_time', updateTime]] as const) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 0)) {
+      throw fail(400, `invalid configuration: property "${field}" validation failed: wrong type: expected integer, got ${typeof value}`);
+    }
+  }
+  return { create_time: createTime as number | undefined, update_time: updateTime as number | undefined };
 }

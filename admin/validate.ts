@@ -6,13 +6,14 @@
  * is used, so a default that changes later reaches records that never chose a value).
  */
 import { findClaimHolder } from '../core/catalog/claims.js';
+import { findMissing } from '../core/catalog/references.js';
 import { isPluginResourceKind, type CatalogSnapshot, type ModelResourceKind, type RecordRef, type ResourceKind, type UniqueClaim } from '../core/catalog/types.js';
 import { ownValue, setOwn } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { compile, type Validator } from '../core/schema.js';
 import { recordProblem, routeVarsProblem } from '../routes/checks.js';
 import { credentialOwner, duplicateKeyMessage } from '../routes/consumers.js';
-import { catalogClaims, catalogReferences } from '../routes/integrity.js';
+import { catalogClaims, catalogReferences, refersDirectly } from '../routes/integrity.js';
 import { pluginResourceProblem } from '../routes/plugin-resources.js';
 import { RESOURCE_SCHEMAS, SINGULAR } from '../routes/schemas.js';
 
@@ -91,7 +92,7 @@ function checkSemantics(kind: ModelResourceKind, id: string, value: Record<strin
   if (problem) return problem;
   if (kind === 'credentials') return undefined;
   // An early answer from this gateway's snapshot; the catalog checks again in its write step.
-  const missing = catalogReferences(registry)(kind, value, id).find((ref) => !snapshot.get(ref.kind, ref.id));
+  const missing = findMissing(snapshot, catalogReferences(registry)(kind, value, id));
   return missing && missingReferenceMessage(missing);
 }
 
@@ -172,8 +173,19 @@ export function duplicateMessage(kind: ResourceKind, claim: UniqueClaim, holder:
   return duplicateKeyMessage(claim, holder);
 }
 
-/** APISIX's words for a DELETE of a record another still uses (refused without `?force=true`). */
-export function inUseMessage(target: RecordRef, user: RecordRef): string {
+/** How APISIX's upstream delete check names the holders of a plugin config. */
+const PLUGIN_HOLDER_NAMES: Partial<Record<ResourceKind, string>> = { global_rules: 'global_rules', plugin_configs: 'plugin_config', consumer_groups: 'consumer_group' };
+
+/**
+ * APISIX's words for a DELETE of a record another still uses (refused without `?force=true`);
+ * an upstream named through a plugin's config in APISIX's words for that (`plugin in
+ * global_rules [1]` included).
+ */
+export function inUseMessage(target: RecordRef, user: RecordRef, snapshot: CatalogSnapshot): string {
+  const record = target.kind === 'upstreams' ? snapshot.get(user.kind, user.id)?.value : undefined;
+  if (record && !refersDirectly(user.kind, record, target)) {
+    return `can not delete this ${SINGULAR[target.kind]}, plugin in ${PLUGIN_HOLDER_NAMES[user.kind] ?? SINGULAR[user.kind]} [${user.id}] is still using it now`;
+  }
   return `can not delete this ${SINGULAR[target.kind]}, ${SINGULAR[user.kind]} [${user.id}] is still using it now`;
 }
 

@@ -13,7 +13,7 @@ import type { GatewayMetrics } from './metrics.js';
 import type { ToolCallFeed } from './tool-calls.js';
 import type { CredentialSources } from './credentials.js';
 import type { Upstream } from './upstream/upstream.js';
-import type { PluginResourceKind, RecordRef } from './catalog/types.js';
+import type { PluginResourceKind, RecordRef, Reference } from './catalog/types.js';
 
 export const PHASES = ['rewrite', 'access', 'content', 'headerFilter', 'bodyFilter', 'log'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -217,9 +217,11 @@ export interface Plugin<C = any, I = any> {
    * The catalog records a (schema-valid) config refers to by id, such as mcp-bridge's
    * `server_id`: a write naming one that does not exist is refused, one cannot be deleted while
    * a config refers to it (without `?force=true`), and a route is rebuilt when one changes.
-   * Must not throw.
+   * An `optional` reference may name a record that does not exist yet (the plugin looks it up
+   * per request and answers its own error, as traffic-split's `upstream_id`): only the delete is
+   * guarded. Must not throw.
    */
-  references?(conf: C): readonly RecordRef[];
+  references?(conf: C): readonly Reference[];
   /**
    * Checks beyond the schema (e.g. an allow-list from the gateway config, an embedded upstream
    * through `resources`); returns an error message. `given` names the top-level fields the config

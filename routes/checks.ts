@@ -6,6 +6,7 @@
  * and leaves a failing record out, logged and listed on /status, instead of failing later.
  */
 import type { ResourceKind } from '../core/catalog/types.js';
+import { isIPv6 } from 'node:net';
 import { addressProblem, hostPortProblem } from '../core/address.js';
 import { compileExpression, ExprError, VARS_ERROR_PREFIX, type Expression } from '../core/expr.js';
 import { normalizePath } from '../core/path.js';
@@ -108,18 +109,51 @@ export function routeVarsProblem(route: Record<string, unknown>, maxRegexProgram
   }
 }
 
-/** Node addresses a connection could be opened to: a port in range, an IP literal that is one. */
+/**
+ * Node addresses a connection could be opened to (a port in range, an IP literal that is one,
+ * IPv6 in brackets as APISIX requires), and a chash key the balancer can read.
+ */
 function upstreamProblem(upstream: unknown, field: string): string | undefined {
-  const nodes = (upstream as { nodes?: unknown } | undefined)?.nodes;
-  if (nodes === undefined) return undefined;
-  const list: Array<{ name: string; host: string; port?: string }> = Array.isArray(nodes)
-    ? (nodes as Array<{ host: string }>).map((n) => ({ name: n.host, host: n.host }))
-    : Object.keys(nodes as object).map((address) => ({ name: address, ...splitNodeAddress(address) }));
-  for (const node of list) {
-    const problem = hostPortProblem(node.host, node.port);
-    if (problem) return `invalid configuration: ${field}: node "${node.name}" ${problem}`;
+  if (typeof upstream !== 'object' || upstream === null) return undefined;
+  const nodes = (upstream as { nodes?: unknown }).nodes;
+  if (nodes !== undefined) {
+    let list: Array<{ name: string; host: string; port?: string }>;
+    if (Array.isArray(nodes)) {
+      list = [];
+      for (const n of nodes as Array<{ host: string; port?: number }>) {
+        // "::1" as a host reads as an address with a port to anything that splits host:port.
+        if (isIPv6(n.host)) return "invalid configuration: IPv6 address must be enclosed with '[' and ']'";
+        // A host may carry the port when the node has none (APISIX's optional port).
+        list.push(n.port === undefined ? { name: n.host, ...splitNodeAddress(n.host) } : { name: n.host, host: n.host, port: String(n.port) });
+      }
+    } else {
+      list = Object.keys(nodes as object).map((address) => ({ name: address, ...splitNodeAddress(address) }));
+    }
+    for (const node of list) {
+      const problem = hostPortProblem(node.host, node.port);
+      if (problem) return `invalid configuration: ${field}: node "${node.name}" ${problem}`;
+    }
   }
-  return undefined;
+  return chashKeyProblem(upstream as { type?: string; hash_on?: string; key?: string });
+}
+
+/** APISIX's upstream_hash_vars_schema, and Tollgate's request headers and cookies as variables. */
+const HASH_VARIABLE = '^((uri|server_name|server_addr|request_uri|remote_port|remote_addr|query_string|host|hostname|mqtt_client_id)|arg_[0-9a-zA-z_-]+)$';
+const TOLLGATE_HASH_VARIABLE = /^(http|cookie)_[0-9a-zA-Z_-]+$/;
+/** APISIX's upstream_hash_header_schema: a header or cookie name. */
+const HASH_HEADER = '^[a-zA-Z0-9-_]+$';
+
+/** As APISIX's check_upstream_conf: chash needs a key (but on the consumer), of the kind hash_on reads. */
+function chashKeyProblem(upstream: { type?: string; hash_on?: string; key?: string }): string | undefined {
+  if (upstream.type !== 'chash') return undefined;
+  const hashOn = upstream.hash_on ?? 'vars';
+  if (hashOn === 'consumer') return undefined;
+  const key = upstream.key;
+  if (key === undefined) return 'missing key';
+  const pattern = hashOn === 'vars' ? HASH_VARIABLE : hashOn === 'header' || hashOn === 'cookie' ? HASH_HEADER : undefined;
+  if (pattern === undefined || new RegExp(pattern).test(key)) return undefined;
+  if (hashOn === 'vars' && TOLLGATE_HASH_VARIABLE.test(key)) return undefined;
+  return `invalid configuration: failed to match pattern ${JSON.stringify(pattern)} with ${JSON.stringify(key)}`;
 }
 
 function splitNodeAddress(address: string): { host: string; port?: string } {

@@ -10,11 +10,13 @@
  *
  * References (core/catalog/references.ts): a route's upstream_id, service_id and
  * plugin_config_id, a service's upstream_id, a consumer's group_id, a credential's consumer, and
- * what plugin configs name through their plugin's `references` (mcp-bridge's `server_id`). A
+ * what plugin configs name through their plugin's `references` (mcp-bridge's `server_id`; and
+ * traffic-split's `upstream_id`, optional: it may be missing when written, and guards its
+ * target against deletion all the same). A
  * write refers only to records that exist; a record something refers to is deleted only with
  * `force` — except a consumer, which takes its credentials with it (`catalogCascades`).
  */
-import type { Cascades, ClaimsOf, RecordRef, ReferencesOf, ResourceKind, UniqueClaim } from '../core/catalog/types.js';
+import type { Cascades, ClaimsOf, RecordRef, Reference, ReferencesOf, ResourceKind, UniqueClaim } from '../core/catalog/types.js';
 import { ownValue } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { credentialClaims, credentialOwner } from './consumers.js';
@@ -50,7 +52,7 @@ export function catalogReferences(registry: PluginRegistry): ReferencesOf {
       const username = credentialOwner(id);
       return username === undefined ? [] : [{ kind: 'consumers', id: username }];
     }
-    const refs: RecordRef[] = [];
+    const refs: Reference[] = [];
     for (const [field, target] of REFERENCE_FIELDS[kind] ?? []) {
       const id = ownValue(value, field);
       if (typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id))) refs.push({ kind: target, id: String(id) });
@@ -58,4 +60,9 @@ export function catalogReferences(registry: PluginRegistry): ReferencesOf {
     refs.push(...registry.referencesOf(ownValue(value, 'plugins')));
     return refs;
   };
+}
+
+/** Whether `value` names `target` in a field of its own (not through a plugin's config). */
+export function refersDirectly(kind: ResourceKind, value: Readonly<Record<string, unknown>>, target: RecordRef): boolean {
+  return (REFERENCE_FIELDS[kind] ?? []).some(([field, targetKind]) => targetKind === target.kind && String(ownValue(value, field)) === target.id);
 }

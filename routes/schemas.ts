@@ -80,7 +80,7 @@ export const upstreamSchema = {
       ],
     },
     hash_on: { enum: ['vars', 'header', 'cookie', 'consumer', 'vars_combinations'], default: 'vars' },
-    key: { type: 'string', description: 'For chash: the variable, header or cookie to hash on.' },
+    key: { type: 'string', description: 'For chash: the variable, header or cookie to hash on (not needed with hash_on consumer).' },
     retries: { type: 'integer', minimum: 0, description: 'Retries on connection failure; default: number of nodes - 1.' },
     retry_timeout: { type: 'number', minimum: 0, default: 0, description: 'Seconds; 0 means no limit.' },
     timeout,
@@ -104,9 +104,8 @@ export const upstreamSchema = {
       properties: { verify: { type: 'boolean', default: true } },
     },
   },
+  // A chash key (required but on the consumer, of the kind hash_on reads) is checked in checks.ts, with APISIX's words.
   required: ['nodes'],
-  if: { properties: { type: { const: 'chash' } }, required: ['type'] },
-  then: { required: ['nodes', 'key'] },
 };
 
 export const routeSchema = {

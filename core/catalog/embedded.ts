@@ -108,9 +108,9 @@ export class EmbeddedCatalog implements Catalog {
       const previous = this.current.get(kind, id);
       const revision = this.current.revision + 1;
       const now = nowSeconds();
-      const createTime = (previous?.value.create_time as number | undefined) ?? now;
+      const createTime = options.times?.create_time ?? (previous?.value.create_time as number | undefined) ?? now;
       const record: CatalogRecord = {
-        value: UNTIMED_KINDS.has(kind) ? value : stamp(value, createTime, now),
+        value: UNTIMED_KINDS.has(kind) ? value : stamp(value, createTime, options.times?.update_time ?? now),
         createdIndex: previous?.createdIndex ?? revision,
         modifiedIndex: revision,
         ...(options.ttl === undefined ? {} : { expiresAt: Date.now() + Math.ceil(options.ttl * 1000) }),

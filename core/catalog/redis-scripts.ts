@@ -130,7 +130,7 @@ end
  * record key (its field in claims, refs and expiry), references (JSON array of [target kind
  * index, target id]), their index members (JSON array, same order), the claims' scope kind
  * indexes (JSON array, parallel to the claim keys), the kind names (JSON array), ttl in ms
- * ('' for none).
+ * ('' for none), create_time and update_time the write sets itself ('' for none).
  */
 export const PUT_SCRIPT = `${EPOCH_GUARD}${PRELUDE(11)}
 local own = kind_index[ARGV[2]]
@@ -164,6 +164,9 @@ if old then
   created = string.match(old, '^{"createdIndex":(%d+),') or rev
   ctime = string.match(old, ',"create_time":(%d+),') or ARGV[5]
 end
+if ARGV[13] ~= '' then ctime = ARGV[13] end
+local utime = ARGV[5]
+if ARGV[14] ~= '' then utime = ARGV[14] end
 local expire = ''
 local expire_at
 if ARGV[12] ~= '' then
@@ -171,7 +174,7 @@ if ARGV[12] ~= '' then
   expire = ',"expire_at":' .. string.format('%.0f', expire_at)
 end
 local record = '{"createdIndex":' .. created .. ',"modifiedIndex":' .. rev .. ',"create_time":' .. ctime ..
-  ',"update_time":' .. ARGV[5] .. expire .. ',"value":' .. ARGV[4] .. '}'
+  ',"update_time":' .. utime .. expire .. ',"value":' .. ARGV[4] .. '}'
 redis.call('HSET', KEYS[1], ARGV[3], record)
 release(ARGV[7], ARGV[3])
 for _, claim in ipairs(wanted) do redis.call('HSET', KEYS[4], claim, ARGV[7]) end

@@ -201,7 +201,8 @@ export class RedisCatalog implements Catalog {
     const keys = claims.map((claim) => claimKey(kind, claim));
     const scopes = JSON.stringify(claims.map((claim) => kindIndex(claim.scope ?? kind)));
     const refs = this.options.references?.(kind, rest, id) ?? [];
-    const targets = JSON.stringify(refs.map((ref) => [kindIndex(ref.kind), ref.id]));
+    // Only what must exist is checked; every reference is indexed, so a delete sees it.
+    const targets = JSON.stringify(refs.filter((ref) => !ref.optional).map((ref) => [kindIndex(ref.kind), ref.id]));
     const members = JSON.stringify(refs.map((ref) => referenceMember(ref, { kind, id })));
     const ttl = options.ttl === undefined ? '' : String(Math.ceil(options.ttl * 1000));
     const reply = await this.guard(() =>
@@ -219,6 +220,8 @@ export class RedisCatalog implements Catalog {
         scopes,
         KIND_NAMES,
         ttl,
+        wholeSeconds(options.times?.create_time),
+        wholeSeconds(options.times?.update_time),
       ),
     );
     if (isEpochMismatch(reply)) this.storeMovedOn();
@@ -585,4 +588,9 @@ function holderRef(holder: string, claim: UniqueClaim, kind: ResourceKind): Reco
     return { kind: holderKind, id };
   }
   return { kind: claim.scope ?? kind, id: holder };
+}
+
+/** A timestamp as the put script writes it into the record's JSON: whole seconds, '' for none. */
+function wholeSeconds(value: number | undefined): string {
+  return value === undefined || !Number.isFinite(value) ? '' : String(Math.trunc(value));
 }

@@ -11,7 +11,7 @@
  * (a target key is JSON and never holds a raw newline), so the records referring to a target are
  * one range lookup away; and a hash from each referrer to the members it holds, to release them.
  */
-import { RESOURCE_KINDS, type CatalogSnapshot, type RecordRef, type ReferencesOf, type ResourceKind } from './types.js';
+import { RESOURCE_KINDS, type CatalogSnapshot, type RecordRef, type Reference, type ReferencesOf, type ResourceKind } from './types.js';
 
 /** A record's name in the indexes (the same as its entry in the claims hash). */
 export function recordKey(kind: ResourceKind, id: string): string {
@@ -28,9 +28,9 @@ export function referenceMember(target: RecordRef, referrer: RecordRef): string 
   return `${recordKey(target.kind, target.id)}\n${kindIndex(referrer.kind)}\n${referrer.id}`;
 }
 
-/** The first of `refs` that `snapshot` does not hold. */
-export function findMissing(snapshot: CatalogSnapshot, refs: readonly RecordRef[]): RecordRef | undefined {
-  return refs.find((ref) => !snapshot.get(ref.kind, ref.id));
+/** The first of `refs` that must exist and `snapshot` does not hold. */
+export function findMissing(snapshot: CatalogSnapshot, refs: readonly Reference[]): RecordRef | undefined {
+  return refs.find((ref) => !ref.optional && !snapshot.get(ref.kind, ref.id));
 }
 
 /** A record in `snapshot` that refers to `kind/id`, if any; records of the kinds in `besides` do not count. */

@@ -117,13 +117,22 @@ export interface RecordRef {
 }
 
 /**
+ * A reference as a record makes it. `optional`: the target need not exist when the record is
+ * written (a plugin looks it up per request and answers its own error, as traffic-split's
+ * `upstream_id`), but it is not deleted while the record refers to it.
+ */
+export interface Reference extends RecordRef {
+  readonly optional?: boolean;
+}
+
+/**
  * The records a record of `kind` refers to (a route's `upstream_id`, say), supplied by the
  * composition root, which knows the route model. Backends check in the write's atomic step that
  * every record a write refers to exists, and that a record being deleted is referred to by none
  * (unless forced, or it belongs to the record: see `Cascades`), so a concurrent write cannot slip
  * in between the check and the write.
  */
-export type ReferencesOf = (kind: ResourceKind, value: Readonly<Record<string, unknown>>, id: string) => readonly RecordRef[];
+export type ReferencesOf = (kind: ResourceKind, value: Readonly<Record<string, unknown>>, id: string) => readonly Reference[];
 
 /**
  * Records that belong to the record they refer to: for a kind, the kinds whose records referring
@@ -139,6 +148,12 @@ export interface PutOptions {
    * without it keeps the record until it is deleted.
    */
   ttl?: number;
+  /**
+   * Timestamps the write sets itself (an Admin PATCH naming `create_time` or `update_time`, as
+   * APISIX allows); otherwise create_time is kept from the record it replaces (or now) and
+   * update_time is now. Whole seconds.
+   */
+  times?: { create_time?: number; update_time?: number };
 }
 
 export interface DeleteOptions {

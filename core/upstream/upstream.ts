@@ -159,7 +159,7 @@ export class Upstream {
 
 export function parseNodes(nodes: UpstreamDefinition['nodes'], defaultPort: number): UpstreamNode[] {
   const list = Array.isArray(nodes)
-    ? nodes.map((n) => ({ host: n.host, port: n.port, weight: n.weight, priority: n.priority ?? 0 }))
+    ? nodes.map((n) => ({ ...(n.port === undefined ? splitAddress(n.host) : { host: n.host, port: n.port }), weight: n.weight, priority: n.priority ?? 0 }))
     : Object.entries(nodes).map(([address, weight]) => ({ ...splitAddress(address), weight, priority: 0 }));
   return list.map((n) => {
     const host = n.host.startsWith('[') ? n.host.slice(1, -1) : n.host;

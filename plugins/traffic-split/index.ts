@@ -196,6 +196,12 @@ export default definePlugin<TrafficSplitConf, Split>({
     return undefined;
   },
 
+  // Looked up per request (a missing one answers 500, as in APISIX), but not deleted while named.
+  references: (conf) =>
+    (conf.rules ?? []).flatMap((rule) =>
+      (rule.weighted_upstreams ?? []).flatMap((entry) => (entry.upstream_id === undefined ? [] : [{ kind: 'upstreams' as const, id: String(entry.upstream_id), optional: true }])),
+    ),
+
   create: (conf, _route, api) => new Split(conf, api),
 
   access(ctx, _conf, split) {

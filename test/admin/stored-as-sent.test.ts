@@ -61,6 +61,25 @@ for (const backend of backends) {
       expect((await gw.admin('DELETE', '/upstreams/unwanted')).json).to.deep.equal({ deleted: '1', key: '/apisix/upstreams/unwanted' });
     });
 
+    it('upstream4.t TEST 12, 13: a PATCH may set create_time and update_time, a PUT may not', async () => {
+      expect((await gw.admin('PUT', '/upstreams/timed', { nodes: nodes(), create_time: 1705252779 })).json.error_msg).to.equal('the property is forbidden:  create_time');
+      const put = await gw.admin('PUT', '/upstreams/timed', { nodes: nodes() });
+      const created = put.json.value.create_time;
+      const patched = await gw.admin('PATCH', '/upstreams/timed', { nodes: nodes(), desc: 'new upstream', create_time: 1705252779 });
+      expect(patched.status, patched.text).to.equal(200);
+      expect(patched.json.value).to.include({ desc: 'new upstream', create_time: 1705252779 });
+      expect(patched.json.value.update_time).to.be.at.least(created);
+      const again = await gw.admin('PATCH', '/upstreams/timed', { update_time: 1705252780 });
+      expect(again.json.value).to.include({ create_time: 1705252779, update_time: 1705252780 });
+      // What the catalog stored, not only what the write answered.
+      expect((await gw.admin('GET', '/upstreams/timed')).json.value).to.include({ create_time: 1705252779, update_time: 1705252780 });
+      // The next write without them: create_time stays, update_time is now.
+      const later = await gw.admin('PATCH', '/upstreams/timed', { desc: 'later' });
+      expect(later.json.value.create_time).to.equal(1705252779);
+      expect(later.json.value.update_time).to.be.at.least(created);
+      expect((await gw.admin('PATCH', '/upstreams/timed', { create_time: 'yesterday' })).status).to.equal(400);
+    });
+
     it('routes2.t TEST 6-8: an id sent as a number stays a number; a PATCH through the path makes it the path\'s string', async () => {
       const sent = { id: 1, methods: ['GET'], upstream: { nodes: nodes(), type: 'roundrobin' }, uri: '/index.html' };
       const put = await gw.admin('PUT', '/routes', sent);

@@ -27,10 +27,14 @@ const logger = createLogger('silent');
 /** Test claims: a consumer's or a credential's `key`, in one scope, as key-auth's credentialField makes them. */
 const claims: ClaimsOf = (kind, value) =>
   (kind === 'consumers' || kind === 'credentials') && typeof value.key === 'string' ? [{ scope: 'consumers', label: 'test key', value: value.key }] : [];
-/** Test references: a route's or a service's `upstream_id`; a credential's consumer, named by its id (`{username}/…`). */
+/**
+ * Test references: a route's or a service's `upstream_id`; a credential's consumer, named by its
+ * id (`{username}/…`); and optional ones, as plugin configs make them: any record's `split_ids`.
+ */
 const references: ReferencesOf = (kind, value, id) => {
   if (kind === 'credentials') return [{ kind: 'consumers', id: id.split('/')[0] }];
-  return (kind === 'routes' || kind === 'services') && typeof value.upstream_id === 'string' ? [{ kind: 'upstreams', id: value.upstream_id }] : [];
+  const optional = Array.isArray(value.split_ids) ? (value.split_ids as string[]).map((target) => ({ kind: 'upstreams' as const, id: target, optional: true })) : [];
+  return (kind === 'routes' || kind === 'services') && typeof value.upstream_id === 'string' ? [{ kind: 'upstreams', id: value.upstream_id }, ...optional] : optional;
 };
 /** A consumer's credentials go with it. */
 const cascades: Cascades = { consumers: ['credentials'] };
@@ -217,6 +221,17 @@ for (const backend of [embedded(), redis()]) {
       await catalog.put('credentials', 'alex/credentials/a', { id: 'a', key: 'alex-key', desc: 'again' });
       await catalog.delete('credentials', 'alex/credentials/a');
       await catalog.put('consumers', 'carol', { username: 'carol', key: 'alex-key' });
+    });
+
+    it('takes an optional reference to a record that does not exist, and guards one that does against deletion', async () => {
+      await catalog.put('global_rules', 'split', { id: 'split', split_ids: ['later'] });
+      await catalog.put('upstreams', 'later', { id: 'later' });
+      const refused = await catalog.delete('upstreams', 'later').catch((err: unknown) => err);
+      expect(refused).to.be.instanceOf(CatalogInUseError);
+      expect((refused as CatalogInUseError).user).to.deep.equal({ kind: 'global_rules', id: 'split' });
+      // Named no more: free to go.
+      await catalog.put('global_rules', 'split', { id: 'split', split_ids: [] });
+      expect(await catalog.delete('upstreams', 'later')).to.not.equal(undefined);
     });
 
     it('deletes a record with its dependents in one step, releasing their claims; a dependent needs its owner', async () => {

@@ -123,6 +123,27 @@ describe('faults: records that can never work (issue 10 item 11)', function () {
       await refuse({ nodes: [{ host: '[::1', port: 80, weight: 1 }] }, 'invalid configuration: nodes: node "[::1" is not a valid IPv6 address', '/upstreams/bad');
     });
 
+    it("refuses a bare IPv6 node host, as APISIX does (upstream.t TEST 23); takes a node host that carries its port (schema-validate.t TEST 13, 14)", async () => {
+      await refuse({ nodes: [{ host: '::1', port: 80, weight: 1 }] }, "invalid configuration: IPv6 address must be enclosed with '[' and ']'", '/upstreams/bad');
+      const carried = await gw.admin('PUT', '/routes/carried', { uri: '/carried', upstream: { nodes: [{ host: upstream.address, weight: 1 }, { host: '[::1]:1', weight: 0 }] } });
+      expect(carried.status, carried.text).to.equal(201);
+      expect((await http('GET', `${gw.url}/carried`)).status).to.equal(200);
+    });
+
+    it("holds a chash key to what hash_on reads, with APISIX's words (upstream3.t TEST 13-23, routes4.t TEST 6-9)", async () => {
+      const chash = (extra: Record<string, unknown>) => ({ nodes, type: 'chash', ...extra });
+      await refuse(chash({}), 'missing key', '/upstreams/bad');
+      await refuse({ uri: '/c', upstream: chash({ hash_on: 'header' }) }, 'missing key');
+      await refuse(chash({ key: 'not_support' }), 'invalid configuration: failed to match pattern "^((uri|server_name|server_addr|request_uri|remote_port|remote_addr|query_string|host|hostname|mqtt_client_id)|arg_[0-9a-zA-z_-]+)$" with "not_support"', '/upstreams/bad');
+      await refuse(chash({ hash_on: 'header', key: '$#^@' }), 'invalid configuration: failed to match pattern "^[a-zA-Z0-9-_]+$" with "$#^@"', '/upstreams/bad');
+      await refuse(chash({ hash_on: 'cookie', key: 'a b' }), 'invalid configuration: failed to match pattern "^[a-zA-Z0-9-_]+$" with "a b"', '/upstreams/bad');
+      // Accepted: the consumer needs no key; request variables, headers and cookies by name.
+      for (const [i, extra] of [{ hash_on: 'consumer' }, { key: 'remote_addr' }, { key: 'arg_user' }, { key: 'http_x_tenant' }, { hash_on: 'header', key: 'X-User_Id' }, { hash_on: 'vars_combinations', key: '$host-$arg_a' }].entries()) {
+        const res = await gw.admin('PUT', `/upstreams/ok${i}`, chash(extra));
+        expect(res.status, `${JSON.stringify(extra)} → ${res.text}`).to.equal(201);
+      }
+    });
+
     it('refuses Redis addresses of limit plugins no connection can use (they failed closed on every request)', async () => {
       const limits: Record<string, Record<string, unknown>> = {
         'limit-count': { count: 5, time_window: 60 },

@@ -227,6 +227,25 @@ describe('plugin traffic-split', function () {
       expect(gw.logs.some((line) => line.includes('failed to fetch upstream info by upstream id: invalid-id'))).to.equal(true);
     });
 
+    it("keeps an upstream named by an upstream_id from being deleted, wherever the plugin is configured (APISIX upstream5.t)", async () => {
+      expect((await gw.admin('PUT', '/upstreams/named', { nodes: nodes(b) })).status).to.equal(201);
+      const conf = { 'traffic-split': { rules: [{ weighted_upstreams: [{ upstream_id: 'named', weight: 1 }] }] } };
+      const holders: Array<[string, Record<string, unknown>, string]> = [
+        ['/routes/holder', { uri: '/holder', plugins: conf, upstream: { nodes: nodes(a) } }, 'route [holder]'],
+        ['/services/holder', { plugins: conf }, 'service [holder]'],
+        ['/global_rules/holder', { plugins: conf }, 'global_rules [holder]'],
+        ['/plugin_configs/holder', { plugins: conf }, 'plugin_config [holder]'],
+      ];
+      for (const [path, body, who] of holders) {
+        expect((await gw.admin('PUT', path, body)).status, path).to.equal(201);
+        const refused = await gw.admin('DELETE', '/upstreams/named');
+        expect(refused.status, path).to.equal(400);
+        expect(refused.json.error_msg).to.equal(`can not delete this upstream, plugin in ${who} is still using it now`);
+        expect((await gw.admin('DELETE', path)).status).to.equal(200);
+      }
+      expect((await gw.admin('DELETE', '/upstreams/named')).status).to.equal(200);
+    });
+
     it('a route without an upstream of its own answers 503 when the split picks it', async () => {
       await gw.admin('PUT', '/routes/alone', { uri: '/alone', plugins: { 'traffic-split': { rules: [{ match: [{ vars: [['arg_x', '==', '1']] }], weighted_upstreams: [{ upstream: { nodes: nodes(b) } }] }] } } });
       expect((await gw.get('/alone?x=1')).json.upstream).to.equal('b');
@@ -263,11 +282,12 @@ describe('plugin traffic-split', function () {
       }
     });
 
-    it('a stored upstream that is deleted fails its rule with 500, the rest of the gateway serves', async () => {
+    it('a stored upstream that is deleted (forced) fails its rule with 500, the rest of the gateway serves', async () => {
       await gw.admin('PUT', '/upstreams/gone', { nodes: nodes(b) });
       await split('r', { rules: [{ match: [{ vars: [['arg_v', '==', '2']] }], weighted_upstreams: [{ upstream_id: 'gone' }] }] });
       expect((await gw.get('/r?v=2')).json.upstream).to.equal('b');
-      expect((await gw.admin('DELETE', '/upstreams/gone')).status).to.equal(200);
+      expect((await gw.admin('DELETE', '/upstreams/gone')).status, 'named by the route').to.equal(400);
+      expect((await gw.admin('DELETE', '/upstreams/gone?force=true')).status).to.equal(200);
       expect((await gw.get('/r?v=2')).status).to.equal(500);
       // APISIX checks a rule's upstream_ids before its match: every request that reaches the rule fails.
       expect((await gw.get('/r')).status).to.equal(500);
