@@ -24,6 +24,12 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   try {
     buffer = await readBody(req, limit, 30_000);
   } catch (err) {
+    // APISIX's Admin API answers an oversized body 400 in these words (scripts key on it).
+    if ((err as { status?: number }).status === 413) {
+      const declared = Number(req.headers['content-length']);
+      const size = Number.isFinite(declared) && declared > limit ? String(declared) : `more than ${limit}`;
+      throw new BadBody(`invalid request body: request size ${size} is greater than the maximum size ${limit} allowed`, 400);
+    }
     const status = (err as { status?: number }).status ?? 400;
     throw new BadBody((err as Error).message, status);
   }

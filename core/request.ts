@@ -228,7 +228,10 @@ export class RequestState implements GatewayState, RequestVariables {
       case 'upstream_addr':
         return this.upstreamOutcome?.addr;
       case 'upstream_unresolved_host':
+      case 'balancer_ip':
         return hostOfAddress(this.upstreamOutcome?.addr);
+      case 'balancer_port':
+        return portOfAddress(this.upstreamOutcome?.addr);
       case 'upstream_status':
         return this.upstreamOutcome?.status === undefined ? undefined : String(this.upstreamOutcome.status);
       case 'upstream_response_time':
@@ -282,6 +285,12 @@ function hostOfAddress(address: string | undefined): string | undefined {
   const colon = address.lastIndexOf(':');
   const host = colon > address.lastIndexOf(']') ? address.slice(0, colon) : address;
   return host.startsWith('[') ? host.slice(1, -1) : host;
+}
+
+function portOfAddress(address: string | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  const colon = address.lastIndexOf(':');
+  return colon > address.lastIndexOf(']') ? address.slice(colon + 1) : undefined;
 }
 
 /** Milliseconds as seconds, to the microsecond (nginx gives milliseconds; ours are finer). */

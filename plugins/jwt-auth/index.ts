@@ -241,12 +241,17 @@ function verify(token: string, conf: JwtAuthConf, lookup: ConsumerLookup): { con
   return { consumer };
 }
 
+/** RFC 4648 base64 with its padding: what ngx.decode_base64 accepts. */
+const STANDARD_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
 /** The verification key of a consumer config, parsed once; throws a message fit for the Admin API. */
 function keyOf(auth: JwtConsumerConf): KeyObject {
   const cached = keys.get(auth);
   if (cached) return cached;
   let key: KeyObject;
   if ((HMAC as readonly string[]).includes(auth.algorithm)) {
+    // Node decodes any text as base64, skipping what is not; APISIX (ngx.decode_base64) refuses it.
+    if (auth.base64_secret && !STANDARD_BASE64.test(auth.secret ?? '')) throw new Error('base64_secret required but the secret is not in base64 format');
     const secret = auth.base64_secret ? Buffer.from(auth.secret ?? '', 'base64') : Buffer.from(auth.secret ?? '', 'utf8');
     if (secret.length === 0) throw new Error(auth.base64_secret ? 'base64_secret required but the secret is not in base64 format' : 'secret is required');
     key = createSecretKey(secret);

@@ -12,6 +12,7 @@ export type KeyType = 'var' | 'var_combination' | 'constant';
 export function keyProperties(defaultKey?: string): Record<string, JsonSchema> {
   return {
     key_type: {
+      type: 'string',
       enum: ['var', 'var_combination', 'constant'],
       default: 'var',
       description:

@@ -115,6 +115,7 @@ export default definePlugin<LimitConnConf, ConnLimiter>({
       },
       ...keyProperties(),
       key_type: {
+        type: 'string',
         enum: ['var', 'var_combination'],
         default: 'var',
         description: '`var`: `key` names one variable; `var_combination`: `key` is a template such as "$consumer_name $mcp_method".',

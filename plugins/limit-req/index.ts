@@ -82,6 +82,7 @@ export default definePlugin<LimitReqConf, Limiter>({
       },
       ...keyProperties(),
       key_type: {
+        type: 'string',
         enum: ['var', 'var_combination'],
         default: 'var',
         description: '`var`: `key` names one variable; `var_combination`: `key` is a template such as "$consumer_name $mcp_tool".',

@@ -52,6 +52,10 @@ describe('plugin jwt-auth', () => {
       expect(await error({ key: 'k1', algorithm: 'RS256', public_key: 'not a pem' })).to.match(/public_key is not a valid PEM public key/);
       expect(await error({ key: 'k1', algorithm: 'ES256', public_key: RSA_PUBLIC })).to.match(/public_key is a rsa key; ES256 needs ec/);
       expect(await error({ key: 'k1', algorithm: 'none', secret: SECRET })).to.match(/\/algorithm/);
+      // Not base64 (APISIX jwt-auth.t TEST 42): Node would decode it to some bytes all the same.
+      for (const secret of ['{^c0j4&]2!=J=', 'abc', 'aGVsbG8=x']) {
+        expect(await error({ key: 'k1', secret, base64_secret: true }), secret).to.match(/base64_secret required but the secret is not in base64 format/);
+      }
       expect((await gw.admin('GET', '/consumers/broken')).status).to.equal(404);
     });
 

@@ -171,10 +171,12 @@ describe('plugin response-rewrite', function () {
     });
 
     it('header values take $variables (APISIX TEST 23, 24)', async () => {
-      await route('hello', { headers: { 'X-A': '$remote_addr', 'X-B': 'from $remote_addr for $arg_who' } });
+      await route('hello', { headers: { 'X-A': '$remote_addr', 'X-B': 'from $remote_addr for $arg_who', 'X-Node': 'to $balancer_ip:$balancer_port' } });
       const res = await gw.get('/hello?who=me');
       expect(res.headers['x-a']).to.equal('127.0.0.1');
       expect(res.headers['x-b']).to.equal('from 127.0.0.1 for me');
+      // The upstream node that answered.
+      expect(res.headers['x-node']).to.equal(`to ${upstream.address}`);
     });
 
     it('add appends, set replaces, remove removes, in that order (APISIX TEST 27, APISIX 2/TEST 20-25)', async () => {

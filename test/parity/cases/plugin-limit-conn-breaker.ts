@@ -100,6 +100,8 @@ export default {
     {
       src: 't/plugin/api-breaker.t#17',
       name: 'unhealthy -> timeout -> unhealthy',
+      deliberate:
+        'after a break, one failing probe opens the breaker again (half-open): APISIX lets another unhealthy.failures requests through to a backend that is still failing',
       steps: [breaker(B502), ...codes([500, 500, 500, [200, 502]]), { sleep: 3000 }, ...codes([500, 500, 500, [500, 502]])],
     },
   ],

@@ -66,6 +66,8 @@ export default {
     {
       src: 't/plugin/response-rewrite.t#28,29',
       name: 'the response body is truncated to max_resp_body_size before filtering',
+      deliberate:
+        'a body larger than max_resp_body_size aborts the response rather than being cut short: a client would take the truncated body, sent as complete, for the whole answer',
       steps: [rrUris({ max_resp_body_size: 5, filters: [{ regex: 'hello', scope: 'once', replace: 'HELLO' }] }, ['/hello']), { req: 'GET /hello', status: 200, text: 'HELLO' }],
     },
   ],
