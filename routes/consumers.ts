@@ -16,6 +16,7 @@ import type { ConsumerLookup } from '../core/plugin.js';
 import type { Logger } from '../core/logger.js';
 import type { EntryProblem } from '../core/status.js';
 import type { PluginRegistry } from '../core/registry.js';
+import { setOwn } from '../core/own.js';
 import { compile } from '../core/schema.js';
 import { storedValue } from './checks.js';
 import { consumerGroupSchema, consumerSchema, credentialSchema } from './schemas.js';
@@ -178,7 +179,7 @@ export class ConsumerDirectory implements ConsumerLookup {
       const consumer = owner === undefined ? undefined : consumers.get(owner);
       const value = storedValue(record.value);
       let error = consumer ? undefined : `its consumer ${owner ?? '(none)'} is not loaded`;
-      if (error === undefined) error = typeof value === 'string' ? value : (validateCredential(value) ?? this.credentialProblem(value.plugins));
+      if (error === undefined) error = typeof value === 'string' ? value : (validateCredential(value) ?? this.resolveSecrets(value) ?? this.credentialProblem(value.plugins));
       if (error !== undefined || typeof value === 'string' || !consumer) {
         this.logger.error({ credential: key, error }, 'invalid credential in catalog; skipped');
         problems.push({ kind: 'credentials', id: key, error: error ?? 'invalid', effect: 'skipped' });
@@ -197,6 +198,23 @@ export class ConsumerDirectory implements ConsumerLookup {
     return out;
   }
 
+  /**
+   * Replaces APISIX secret references (`$env://NAME`) in the auth plugins' configs of a consumer or
+   * credential by their values, from the gateway's environment, in place; returns why one cannot
+   * be resolved. Such a holder is skipped: its literal text must never work as a credential
+   * (a client that knows the reference would otherwise authenticate with it).
+   */
+  private resolveSecrets(value: Record<string, unknown>): string | undefined {
+    const plugins = value.plugins as Record<string, unknown> | undefined;
+    for (const [name, conf] of Object.entries(plugins ?? {})) {
+      if (this.registry.get(name)?.type !== 'auth') continue;
+      const resolved = resolveSecretRefs(conf, `plugins.${name}`);
+      if (resolved instanceof Unresolved) return resolved.reason;
+      (plugins as Record<string, unknown>)[name] = resolved;
+    }
+    return undefined;
+  }
+
   /** Why a credential's plugins cannot authenticate anyone (APISIX: auth plugins only, one at most). */
   private credentialProblem(plugins: unknown): string | undefined {
     for (const name of Object.keys((plugins as Record<string, unknown> | undefined) ?? {})) {
@@ -208,7 +226,8 @@ export class ConsumerDirectory implements ConsumerLookup {
   /** A consumer's value with its plugins' defaults filled, or undefined (logged) when it is invalid. */
   private loadConsumer(username: string, record: CatalogRecord, problems: EntryProblem[]): Record<string, unknown> | undefined {
     const value = storedValue(record.value);
-    const error = typeof value === 'string' ? value : (validateConsumer(value) ?? this.validatePlugins(value.plugins, 'consumer'));
+    const error =
+      typeof value === 'string' ? value : (validateConsumer(value) ?? this.resolveSecrets(value) ?? this.validatePlugins(value.plugins, 'consumer'));
     if (error === undefined && typeof value !== 'string') return value;
     this.logger.error({ consumer: username, error }, 'invalid consumer in catalog; skipped');
     problems.push({ kind: 'consumers', id: username, error: error ?? 'invalid', effect: 'skipped' });
@@ -285,4 +304,53 @@ export function credentialClaims(registry: PluginRegistry): ClaimsOf {
     }
     return claims;
   };
+}
+
+const ENV_REF = '$env://';
+const SECRET_REF = '$secret://';
+
+/**
+ * `value` with every `$env://NAME` string replaced by that environment variable (APISIX's
+ * secret references, `$env://NAME/key` reading a key of a JSON value too), or why one cannot be:
+ * an unset variable, or a `$secret://` manager Tollgate does not have.
+ */
+function resolveSecretRefs(value: unknown, at: string): unknown {
+  if (typeof value === 'string') {
+    if (value.startsWith(SECRET_REF)) return new Unresolved(`${at}: secret manager references (${SECRET_REF}…) are not supported`);
+    if (!value.startsWith(ENV_REF)) return value;
+    const [name, key] = value.slice(ENV_REF.length).split('/', 2);
+    const raw = process.env[name];
+    if (raw === undefined || raw === '') return new Unresolved(`${at}: environment variable ${name} (${value}) is not set`);
+    if (key === undefined) return raw;
+    try {
+      const field = (JSON.parse(raw) as Record<string, unknown>)[key];
+      if (typeof field === 'string' && field !== '') return field;
+    } catch {
+      // reported below
+    }
+    return new Unresolved(`${at}: environment variable ${name} holds no string "${key}" (${value})`);
+  }
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    for (const [i, item] of value.entries()) {
+      const resolved = resolveSecretRefs(item, `${at}[${i}]`);
+      if (resolved instanceof Unresolved) return resolved;
+      out.push(resolved);
+    }
+    return out;
+  }
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, item] of Object.entries(value)) {
+      const resolved = resolveSecretRefs(item, `${at}.${k}`);
+      if (resolved instanceof Unresolved) return resolved;
+      setOwn(out, k, resolved);
+    }
+    return out;
+  }
+  return value;
+}
+
+class Unresolved {
+  constructor(readonly reason: string) {}
 }

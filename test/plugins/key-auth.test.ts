@@ -116,6 +116,45 @@ describe('plugin key-auth', () => {
       expect((await gw.get('/protected', { apikey: 'temp-key-2' })).status).to.equal(401);
     });
 
+    it('resolves a key written as a secret reference ($env://NAME, APISIX key-auth.t TEST 26, 27), keeping the reference stored', async () => {
+      process.env.TOLLGATE_TEST_KEYAUTH_SECRET = 'env-held-key';
+      process.env.TOLLGATE_TEST_KEYAUTH_JSON = JSON.stringify({ key: 'json-held-key' });
+      try {
+        expect((await putConsumer(gw, 'env-user', { 'key-auth': { key: '$env://TOLLGATE_TEST_KEYAUTH_SECRET' } })).status).to.equal(201);
+        expect((await putConsumer(gw, 'json-user', { 'key-auth': { key: '$env://TOLLGATE_TEST_KEYAUTH_JSON/key' } })).status).to.equal(201);
+        const res = await gw.get('/protected', { apikey: 'env-held-key' });
+        expect(res.status).to.equal(200);
+        expect(res.json.headers['x-consumer-username']).to.equal('env-user');
+        expect((await gw.get('/protected', { apikey: 'json-held-key' })).json.headers['x-consumer-username']).to.equal('json-user');
+        // The reference is what was written, and what the Admin API answers.
+        expect((await gw.admin('GET', '/consumers/env-user')).json.value.plugins['key-auth'].key).to.equal('$env://TOLLGATE_TEST_KEYAUTH_SECRET');
+        expect((await gw.get('/protected', { apikey: '$env://TOLLGATE_TEST_KEYAUTH_SECRET' })).status).to.equal(401);
+      } finally {
+        delete process.env.TOLLGATE_TEST_KEYAUTH_SECRET;
+        delete process.env.TOLLGATE_TEST_KEYAUTH_JSON;
+        await gw.admin('DELETE', '/consumers/env-user');
+        await gw.admin('DELETE', '/consumers/json-user');
+      }
+    });
+
+    it('never takes the text of a reference that does not resolve as a key (APISIX key-auth.t TEST 33, 34)', async () => {
+      try {
+        expect((await putConsumer(gw, 'unset-user', { 'key-auth': { key: '$env://TOLLGATE_TEST_KEYAUTH_UNSET' } })).status).to.equal(201);
+        expect((await putConsumer(gw, 'vault-user', { 'key-auth': { key: '$secret://vault/keys/one' } })).status).to.equal(201);
+        for (const literal of ['$env://TOLLGATE_TEST_KEYAUTH_UNSET', '$secret://vault/keys/one']) {
+          const res = await gw.get('/protected', { apikey: literal });
+          expect(res.status, literal).to.equal(401);
+          expect(res.json).to.deep.equal({ message: 'Invalid API key in request' });
+        }
+        expect(gw.logs.some((line) => line.includes('environment variable TOLLGATE_TEST_KEYAUTH_UNSET'))).to.equal(true);
+        // The others still authenticate.
+        expect((await gw.get('/protected', { apikey: 'jack-secret-key' })).status).to.equal(200);
+      } finally {
+        await gw.admin('DELETE', '/consumers/unset-user');
+        await gw.admin('DELETE', '/consumers/vault-user');
+      }
+    });
+
     it('falls back to the anonymous consumer when one is configured', async () => {
       await putConsumer(gw, 'guest', {});
       await putRoute(gw, 'anon', '/anon', upstream, { 'key-auth': { anonymous_consumer: 'guest' } });
