@@ -66,7 +66,8 @@ export function validateResource(kind: ResourceKind, id: string, body: Record<st
 
   const semantic = checkSemantics(kind, id, checked, context);
   if (semantic) return { error: semantic };
-  const pluginError = checkPlugins(kind, checked.plugins, context.registry) ?? checkAgainstMetadata(kind, checked.plugins, context);
+  const pluginError =
+    checkPlugins(kind, checked.plugins, context.registry) ?? checkAgainstMetadata(kind, checked.plugins, context) ?? checkAgainstOthers(kind, id, checked.plugins, context);
   if (pluginError === AUTH_PLUGINS_ONLY) return { error: pluginError };
   if (pluginError) return { error: kind === 'consumers' || kind === 'credentials' ? `invalid plugins configuration: ${pluginError}` : pluginError };
   // After the plugins, as APISIX's check_conf: a route with a bad plugin and a bad rule names the plugin.
@@ -139,6 +140,32 @@ function checkAgainstMetadata(kind: ResourceKind, plugins: unknown, { registry, 
     const plugin = registry.get(name);
     if (!plugin?.checkWithMetadata || (kind === 'consumers' && plugin.type === 'auth')) continue;
     const error = plugin.checkWithMetadata(conf, snapshot.get('plugin_metadata', name)?.value);
+    if (error) return `failed to check the configuration of plugin ${name} err: ${error}`;
+  }
+  return undefined;
+}
+
+/** Kinds whose records hold plugin configs that run on requests. */
+const PLUGIN_HOLDERS: readonly ResourceKind[] = ['routes', 'services', 'plugin_configs', 'global_rules', 'consumers', 'consumer_groups'];
+
+/** Plugin configs held to the same plugin's configs elsewhere in the catalog (limit-count's `group`). */
+function checkAgainstOthers(kind: ResourceKind, id: string, plugins: unknown, { registry, snapshot }: ValidationContext): string | undefined {
+  if (plugins === undefined || kind === 'credentials') return undefined;
+  for (const [name, conf] of Object.entries(plugins as Record<string, unknown>)) {
+    const plugin = registry.get(name);
+    if (!plugin?.checkWithOthers || (kind === 'consumers' && plugin.type === 'auth')) continue;
+    const others: unknown[] = [];
+    for (const holderKind of PLUGIN_HOLDERS) {
+      for (const [holderId, record] of snapshot.list(holderKind)) {
+        if (holderKind === kind && holderId === id) continue;
+        const other = ownValue(ownValue(record.value, 'plugins') ?? {}, name);
+        if (other === undefined) continue;
+        // As it runs: defaults filled. One that no longer validates cannot disagree with anything.
+        const filled = structuredClone(other);
+        if (registry.validate(name, filled, 'route', 'load') === undefined) others.push(filled);
+      }
+    }
+    const error = plugin.checkWithOthers(conf, others);
     if (error) return `failed to check the configuration of plugin ${name} err: ${error}`;
   }
   return undefined;

@@ -242,6 +242,13 @@ export interface Plugin<C = any, I = any> {
    * load: the metadata may change after the route was written.
    */
   checkWithMetadata?(conf: C, metadata: Readonly<Record<string, unknown>> | undefined): string | undefined;
+  /**
+   * Checks a config against this plugin's configs on the catalog's other records (routes,
+   * services, plugin configs, global rules, consumers, groups; defaults filled) when it is written
+   * (the Admin API's 400): limit-count's routes of one `group` must agree on the limit. Not run
+   * on load; two writes at the same moment are not held to each other.
+   */
+  checkWithOthers?(conf: C, others: readonly C[]): string | undefined;
   /** Like `checkConf`, for the config on a consumer (e.g. a public key that must parse). */
   checkConsumerConf?(conf: any, config: Readonly<GatewayConfig>): string | undefined;
   init?(api: PluginApi): void | Promise<void>;

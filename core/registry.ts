@@ -43,6 +43,7 @@ const CONTRACT_KEYS = new Set<string>([
   'checkConf',
   'checkOnWrite',
   'checkWithMetadata',
+  'checkWithOthers',
   'checkConsumerConf',
   'credentialField',
   'resources',

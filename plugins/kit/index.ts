@@ -34,7 +34,7 @@ export {
   DEGRADED_LOG_INTERVAL_MS,
   STORE_RETRY_AFTER,
 } from './store-failure.js';
-export { SharedStates, confVersion, limitNamespace } from './shared-states.js';
+export { SharedStates, canonicalConf, confVersion, limitNamespace } from './shared-states.js';
 export { delay } from './delay.js';
 
 export { requestLogEntry, toolCallAuditEntry, BodyCapture, cappedText, REDACTED, type Redaction, type EntryOptions } from './log-entry.js';

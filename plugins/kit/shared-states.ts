@@ -8,8 +8,20 @@ import type { RouteInfo } from '../../core/context.js';
 
 /** A short, stable digest of a plugin config (without `_meta`): changing the config resets counters. */
 export function confVersion(conf: object): string {
+  return createHash('sha1').update(canonicalConf(conf)).digest('hex').slice(0, 12);
+}
+
+/**
+ * A config as text that two equal configs share whatever their keys' order (`_meta` left out:
+ * disabling or reordering a plugin is not a new limit).
+ */
+export function canonicalConf(conf: object): string {
   const { _meta: _ignored, ...rest } = conf as Record<string, unknown>;
-  return createHash('sha1').update(JSON.stringify(rest)).digest('hex').slice(0, 12);
+  return JSON.stringify(rest, (_key, value: unknown) =>
+    typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : value,
+  );
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import type { GatewayContext, RouteInfo } from '../../core/context.js';
 import {
+  canonicalConf,
   checkPolicy,
   keyProperties,
   keyResolver,
@@ -182,6 +183,14 @@ export default definePlugin<LimitCountConf, Quota>({
       keys.add(rule.key);
     }
     return undefined;
+  },
+
+  // Routes of one group share one counter: a group whose routes disagreed on the limit would
+  // count by whichever config a request's route has (APISIX: "group conf mismatched").
+  checkWithOthers(conf, others) {
+    if (conf.group === undefined) return undefined;
+    const mine = canonicalConf(conf);
+    return others.some((other) => other.group === conf.group && canonicalConf(other) !== mine) ? 'group conf mismatched' : undefined;
   },
 
   destroy: (api) => localCounters(api).clear(),

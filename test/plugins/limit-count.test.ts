@@ -124,6 +124,22 @@ describe('plugin limit-count', function () {
         expect((await gw.get('/group-b')).status).to.equal(503);
       });
 
+      it('refuses a route whose config disagrees with its group (APISIX limit-count2.t TEST 19); key order and defaults do not count', async () => {
+        await putRoute(gw, 'agree-a', '/agree-a', upstream, { 'limit-count': { count: 2, time_window: 60, rejected_code: 503, group: 'agreeing' } });
+        const refused = await putRoute(gw, 'agree-b', '/agree-b', upstream, { 'limit-count': { count: 1, time_window: 60, rejected_code: 503, group: 'agreeing' } });
+        expect(refused.status).to.equal(400);
+        expect(refused.json.error_msg).to.equal('failed to check the configuration of plugin limit-count err: group conf mismatched');
+        // A service holds the group to it too.
+        expect((await gw.admin('PUT', '/services/agree', { plugins: { 'limit-count': { count: 5, time_window: 60, group: 'agreeing' } } })).status).to.equal(400);
+        // The same limit, written in another order and leaning on a default, joins the group.
+        const same = await putRoute(gw, 'agree-b', '/agree-b', upstream, { 'limit-count': { group: 'agreeing', time_window: 60, count: 2 } });
+        expect(same.status, same.text).to.equal(201);
+        expect([(await gw.get('/agree-a')).status, (await gw.get('/agree-b')).status, (await gw.get('/agree-a')).status]).to.deep.equal([200, 200, 503]);
+        // A group's only route may change its own limit.
+        await gw.admin('DELETE', '/routes/agree-b');
+        expect((await putRoute(gw, 'agree-a', '/agree-a', upstream, { 'limit-count': { count: 9, time_window: 60, group: 'agreeing' } })).status).to.equal(200);
+      });
+
       it('keeps counting across an unrelated edit of the route, and starts over when its config changes', async () => {
         const plugins = { 'limit-count': { count: 2, time_window: 60 } };
         await putRoute(gw, 'edit', '/edit', upstream, plugins);
