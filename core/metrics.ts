@@ -64,11 +64,15 @@ export type SessionEndReason =
   | 'init_failed'
   | 'init_timeout'
   | 'message_too_large'
+  /** An operator ended it (the Admin API's DELETE of a session). */
+  | 'admin_ended'
   | 'other';
 
 /** Current MCP state of one route, read at scrape time from mcp-bridge. */
 export interface McpRouteGauges {
   route: string;
+  /** The MCP server (`mcp_servers` id); empty for a route's inline command. */
+  server?: string;
   sessions: number;
   children: number;
 }
@@ -133,13 +137,15 @@ export class GatewayMetrics {
   readonly catalogStoreResets: Counter;
   readonly catalogRestores: Counter;
   readonly redisReachable: Gauge<'connection'>;
-  readonly mcpSessions: Gauge<'route'>;
-  readonly mcpChildren: Gauge<'route'>;
-  readonly mcpSessionsCreated: Counter<'route' | 'transport'>;
-  readonly mcpSessionsEnded: Counter<'route' | 'reason'>;
-  readonly mcpToolCalls: Counter<'route' | 'tool' | 'outcome'>;
-  readonly mcpToolCallLatency: Histogram<'route' | 'tool'>;
-  readonly mcpChildCrashes: Counter<'route' | 'reason'>;
+  // MCP metrics carry the route and the MCP server (an `mcp_servers` id, empty for an inline
+  // command): both are catalog records, so their number is the operator's, not the clients'.
+  readonly mcpSessions: Gauge<'route' | 'server'>;
+  readonly mcpChildren: Gauge<'route' | 'server'>;
+  readonly mcpSessionsCreated: Counter<'route' | 'server' | 'transport'>;
+  readonly mcpSessionsEnded: Counter<'route' | 'server' | 'reason'>;
+  readonly mcpToolCalls: Counter<'route' | 'server' | 'tool' | 'outcome'>;
+  readonly mcpToolCallLatency: Histogram<'route' | 'server' | 'tool'>;
+  readonly mcpChildCrashes: Counter<'route' | 'server' | 'reason'>;
   readonly logEntriesDropped: Counter<'plugin' | 'route' | 'reason'>;
   readonly logBatches: Counter<'plugin' | 'route' | 'outcome'>;
   readonly logQueue: Gauge<'plugin' | 'route'>;
@@ -321,48 +327,54 @@ export class GatewayMetrics {
       new Gauge({
         name,
         help,
-        labelNames: ['route'] as const,
+        labelNames: ['route', 'server'] as const,
         registers,
         collect() {
           this.reset();
-          const totals = new Map<string, number>();
+          const totals = new Map<string, { route: string; server: string; value: number }>();
           for (const provider of self.mcpProviders) {
-            for (const entry of provider()) totals.set(entry.route, (totals.get(entry.route) ?? 0) + entry[field]);
+            for (const entry of provider()) {
+              const server = entry.server ?? '';
+              const key = `${entry.route}\n${server}`;
+              const total = totals.get(key) ?? { route: entry.route, server, value: 0 };
+              total.value += entry[field];
+              totals.set(key, total);
+            }
           }
-          for (const [route, value] of totals) this.set({ route }, value);
+          for (const { route, server, value } of totals.values()) this.set({ route, server }, value);
         },
       });
-    this.mcpSessions = mcpGauge('tollgate_mcp_sessions', 'Open MCP sessions by route.', 'sessions');
-    this.mcpChildren = mcpGauge('tollgate_mcp_children', 'Running MCP server processes by route (stopping ones included).', 'children');
+    this.mcpSessions = mcpGauge('tollgate_mcp_sessions', 'Open MCP sessions by route and MCP server.', 'sessions');
+    this.mcpChildren = mcpGauge('tollgate_mcp_children', 'Running MCP server processes by route and MCP server (stopping ones included).', 'children');
     this.mcpSessionsCreated = new Counter({
       name: 'tollgate_mcp_sessions_created_total',
-      help: 'MCP sessions opened, by route and transport (streamable-http, sse).',
-      labelNames: ['route', 'transport'] as const,
+      help: 'MCP sessions opened, by route, MCP server and transport (streamable-http, sse).',
+      labelNames: ['route', 'server', 'transport'] as const,
       registers,
     });
     this.mcpSessionsEnded = new Counter({
       name: 'tollgate_mcp_sessions_ended_total',
-      help: 'MCP sessions ended, by route and reason.',
-      labelNames: ['route', 'reason'] as const,
+      help: 'MCP sessions ended, by route, MCP server and reason.',
+      labelNames: ['route', 'server', 'reason'] as const,
       registers,
     });
     this.mcpToolCalls = new Counter({
       name: 'tollgate_mcp_tool_calls_total',
-      help: 'MCP tools/call requests by route, tool and outcome (ok, tool_error, error, timeout, cancelled, failed).',
-      labelNames: ['route', 'tool', 'outcome'] as const,
+      help: 'MCP tools/call requests by route, MCP server, tool and outcome (ok, tool_error, error, timeout, cancelled, failed).',
+      labelNames: ['route', 'server', 'tool', 'outcome'] as const,
       registers,
     });
     this.mcpToolCallLatency = new Histogram({
       name: 'tollgate_mcp_tool_call_latency',
       help: 'MCP tools/call latency in milliseconds, from the request reaching the server process to its answer.',
-      labelNames: ['route', 'tool'] as const,
+      labelNames: ['route', 'server', 'tool'] as const,
       buckets: LATENCY_BUCKETS_MS,
       registers,
     });
     this.mcpChildCrashes = new Counter({
       name: 'tollgate_mcp_child_crashes_total',
-      help: 'MCP server processes that exited without being asked (exited) or could not be started (spawn_failed), by route.',
-      labelNames: ['route', 'reason'] as const,
+      help: 'MCP server processes that exited without being asked (exited) or could not be started (spawn_failed), by route and MCP server.',
+      labelNames: ['route', 'server', 'reason'] as const,
       registers,
     });
     this.logEntriesDropped = new Counter({
@@ -433,10 +445,11 @@ export class GatewayMetrics {
     this.http.record(sample);
   }
 
-  recordToolCall(route: string, tool: string | undefined, outcome: ToolCallOutcome, latencyMs: number): void {
+  /** `server`: the MCP server's `mcp_servers` id, empty for a route's inline command. */
+  recordToolCall(route: string, tool: string | undefined, outcome: ToolCallOutcome, latencyMs: number, server = ''): void {
     const label = this.toolLabel(route, tool);
-    this.mcpToolCalls.inc({ route, tool: label, outcome });
-    this.mcpToolCallLatency.observe({ route, tool: label }, latencyMs);
+    this.mcpToolCalls.inc({ route, server, tool: label, outcome });
+    this.mcpToolCallLatency.observe({ route, server, tool: label }, latencyMs);
   }
 
   /**

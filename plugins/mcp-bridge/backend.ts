@@ -33,6 +33,8 @@ export interface BackendEnd {
   readonly requested: boolean;
   /** Set when the server failed on its own (not asked to stop): what the crash counters count. */
   readonly crash?: 'exited' | 'spawn_failed';
+  /** A process's exit status, when a process ended. */
+  readonly exit?: { readonly code: number | null; readonly signal: string | null };
 }
 
 /** What the Admin API shows of a session's backend. */

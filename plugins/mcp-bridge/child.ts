@@ -19,6 +19,8 @@ export interface ChildOptions {
   maxLineBytes: number;
   settings: BridgeSettings;
   logger: Logger;
+  /** Each line of stderr (cut to 1 KiB, control characters removed), logged or not. */
+  onStderr?(line: string): void;
 }
 
 export interface ChildEvents {
@@ -77,7 +79,7 @@ export class Child implements Stoppable {
       detached: true,
       windowsHide: true,
     });
-    this.stderr = new StderrLog(options.logger, options.settings.stderrLinesPerMinute);
+    this.stderr = new StderrLog(options.logger, options.settings.stderrLinesPerMinute, options.onStderr);
     this.started = new Promise<void>((resolve, reject) => {
       this.proc.once('spawn', () => {
         options.logger.info({ child_pid: this.proc.pid, command: options.command, arg_count: options.args.length }, 'mcp server started');
@@ -279,6 +281,7 @@ class StderrLog {
   constructor(
     private readonly logger: Logger,
     private readonly perMinute: number,
+    private readonly onLine?: (line: string) => void,
   ) {}
 
   push(chunk: Buffer): void {
@@ -295,6 +298,10 @@ class StderrLog {
   }
 
   private line(raw: string): void {
+    // eslint-disable-next-line no-control-regex
+    const clean = raw.slice(0, STDERR_LINE_BYTES).replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '');
+    if (!clean.trim()) return;
+    this.onLine?.(clean);
     const now = Date.now();
     if (now - this.windowStart >= 60_000) {
       this.reportDropped();
@@ -305,9 +312,6 @@ class StderrLog {
       this.dropped += 1;
       return;
     }
-    // eslint-disable-next-line no-control-regex
-    const clean = raw.slice(0, STDERR_LINE_BYTES).replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '');
-    if (!clean.trim()) return;
     this.logged += 1;
     this.logger.info({ stderr: clean }, 'mcp server stderr');
   }

@@ -27,7 +27,8 @@ import { handleLegacyMessage, handleLegacySse } from './legacy-sse.js';
 import { renderError } from './render-error.js';
 import { runtimeOf, type Runtime } from './runtime.js';
 import { bridgeSchema, checkBridgeConf, checkServerChoice, type BridgeConf } from './schema.js';
-import { mcpServers } from './server-definition.js';
+import { serverEndpoints } from './endpoints.js';
+import { mcpServers, runFields } from './server-definition.js';
 import { acquireManager, type SessionManager } from './sessions.js';
 import { handleStreamableHttp } from './streamable-http.js';
 
@@ -45,8 +46,8 @@ class Bridge implements Disposable {
     const server = api.resource('mcp_servers', id);
     if (!server) throw new Error(`mcp server ${id} not found`);
     if ('error' in server) throw new Error(`mcp server ${id}: ${server.error}`);
-    const { id: _id, name: _name, desc: _desc, labels: _labels, ...fields } = server.value;
-    this.manager = acquireManager(runtime, sessionScope(route), route.id, { ...conf, ...fields } as BridgeConf, { id });
+    const { fields, definition, logLines } = runFields(server.value);
+    this.manager = acquireManager(runtime, sessionScope(route), route.id, { ...conf, ...fields } as BridgeConf, { id, definition, logLines });
   }
 
   dispose(): void {
@@ -78,7 +79,7 @@ export default definePlugin<BridgeConf, Bridge>({
   checkOnWrite: checkBridgeConf,
   checkConf: (conf, _config, _resources, given) => checkServerChoice(conf, given),
   references: (conf) => (conf.server_id === undefined ? [] : [{ kind: 'mcp_servers', id: String(conf.server_id) }]),
-  resources: { mcp_servers: mcpServers },
+  resources: { mcp_servers: { ...mcpServers, endpoints: serverEndpoints } },
 
   init(api) {
     runtimeOf(api);

@@ -49,6 +49,8 @@ export class PendingRequest {
   status = 200;
   /** Set for tools/call: what the metrics and audit records say about the call. */
   toolCall?: ToolCallInfo;
+  /** A tools/resources/prompts list asked without a cursor: its answer is the server's latest list. */
+  firstListPage = false;
   /** Set when the request came in a JSON-RPC batch: the batch's one reply carries its answer. */
   group?: BatchReply;
   private settleOutcome?: (outcome: Outcome) => void;

@@ -67,21 +67,22 @@ export class Runtime {
   readonly toolCalls: ToolCallFeed;
   /** Session managers by route and bridge config, shared by route versions whose bridge config is equal. */
   readonly managers = new Map<string, SessionManager>();
-  /** The MCP servers routes use: their session caps (and what the Admin API shows of them). */
-  readonly servers = new ServerDirectory();
+  /** The MCP servers routes use: their session caps, and what the Admin API shows of them. */
+  readonly servers: ServerDirectory;
   readonly starts: StartQueue;
   /** Sessions open gateway-wide (starting, running, or waiting to start): what max_children caps. */
   private sessions = 0;
-  /** Live children and the route each serves (the per-route children gauge). */
-  private readonly children = new Map<Stoppable, string>();
+  /** Live children and the route and MCP server each serves (the children gauge). */
+  private readonly children = new Map<Stoppable, { route: string; server: string }>();
   private readonly stopping = new Set<Promise<void>>();
   private readonly stopGauges: () => void;
   private readonly reaper: Reaper;
   private readonly record: ChildRecord;
   private readonly leftovers: Promise<void>;
 
-  constructor(api: Pick<PluginApi, 'config' | 'logger' | 'metrics' | 'toolCalls'>) {
+  constructor(api: Pick<PluginApi, 'config' | 'logger' | 'metrics' | 'toolCalls'> & Partial<Pick<PluginApi, 'resource'>>) {
     this.settings = settingsOf(api.config.mcp);
+    this.servers = new ServerDirectory((id) => api.resource?.('mcp_servers', id) !== undefined);
     this.logger = api.logger.child({ plugin: 'mcp-bridge' });
     this.metrics = api.metrics;
     this.toolCalls = api.toolCalls;
@@ -96,16 +97,17 @@ export class Runtime {
     });
   }
 
-  /** Sessions and children per route, read by the metrics at scrape time. */
-  private gauges(): Array<{ route: string; sessions: number; children: number }> {
-    const byRoute = new Map<string, { route: string; sessions: number; children: number }>();
-    const entry = (route: string) => {
-      let found = byRoute.get(route);
-      if (!found) byRoute.set(route, (found = { route, sessions: 0, children: 0 }));
+  /** Sessions and children per route and MCP server, read by the metrics at scrape time. */
+  private gauges(): Array<{ route: string; server: string; sessions: number; children: number }> {
+    const byRoute = new Map<string, { route: string; server: string; sessions: number; children: number }>();
+    const entry = (route: string, server: string) => {
+      const key = `${route}\n${server}`;
+      let found = byRoute.get(key);
+      if (!found) byRoute.set(key, (found = { route, server, sessions: 0, children: 0 }));
       return found;
     };
-    for (const manager of this.managers.values()) entry(manager.routeId).sessions += manager.size;
-    for (const route of this.children.values()) entry(route).children += 1;
+    for (const manager of this.managers.values()) entry(manager.routeId, manager.server.id ?? '').sessions += manager.size;
+    for (const { route, server } of this.children.values()) entry(route, server).children += 1;
     return [...byRoute.values()];
   }
 
@@ -137,8 +139,8 @@ export class Runtime {
   }
 
   /** A child was spawned: counted, and known to the reaper and the record until released. */
-  adopt(child: Stoppable, routeId: string): void {
-    this.children.set(child, routeId);
+  adopt(child: Stoppable, routeId: string, serverId = ''): void {
+    this.children.set(child, { route: routeId, server: serverId });
     if (child.pid === undefined) return;
     this.reaper.track(child.pid);
     this.record.add(child.pid);

@@ -28,13 +28,37 @@ export interface ServerRecord {
   max_sessions_per_consumer: number;
   request_timeout: number;
   init_timeout: number;
+  log_lines: number;
+}
+
+/** Fields of a record that say nothing about how its server runs. */
+const DESCRIPTIVE = new Set(['id', 'name', 'desc', 'labels', 'create_time', 'update_time', 'log_lines']);
+
+/**
+ * What the sessions of a route naming this server run with (its fields in place of the route's),
+ * and how many stderr lines the server keeps. A change to a descriptive field (name, labels…)
+ * leaves running sessions alone.
+ */
+export function runFields(value: Readonly<Record<string, unknown>>): { fields: Record<string, unknown>; definition: string; logLines: number } {
+  const fields = Object.fromEntries(Object.entries(value).filter(([key]) => !DESCRIPTIVE.has(key)));
+  return { fields, definition: JSON.stringify(fields), logLines: (value as unknown as ServerRecord).log_lines ?? 0 };
 }
 
 export const serverSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['command'],
-  properties: serverFieldsSchema(),
+  properties: {
+    ...serverFieldsSchema(),
+    log_lines: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 10000,
+      default: 200,
+      description:
+        "stderr lines of this server's children kept on each gateway instance for GET /apisix/admin/mcp_servers/{id}/logs (each at most 1 KiB, the oldest dropped first); 0 keeps none.",
+    },
+  },
 };
 
 function check(value: Readonly<Record<string, unknown>>): string | undefined {

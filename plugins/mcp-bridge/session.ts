@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../core/logger.js';
-import type { Backend, BackendEnd, BackendEvents } from './backend.js';
+import type { Backend, BackendEnd, BackendEvents, BackendInfo } from './backend.js';
 import { initTimeoutFailure, type Failure } from './failure.js';
 import {
   CONNECTION_CLOSED,
@@ -34,6 +34,7 @@ import type { BridgeConf } from './schema.js';
 import type { SseConnection } from './sse.js';
 import type { StartTurn } from './start-queue.js';
 import { EventLog, Stream, eventId, parseEventId, type SseEvent } from './streams.js';
+import { isListMethod, type ListMethod } from './server.js';
 import { toolCallInfo } from './telemetry.js';
 
 export type TransportKind = 'streamable-http' | 'sse';
@@ -42,9 +43,16 @@ export interface SessionHost {
   readonly conf: BridgeConf;
   readonly settings: BridgeSettings;
   readonly logger: Logger;
-  closed(session: Session, reason: string): void;
-  /** The server process exited without being asked, or could not be started. */
-  childCrashed(reason: 'exited' | 'spawn_failed'): void;
+  /** The session ended; `failure` says how, when its server failed. */
+  closed(session: Session, reason: string, failure?: Failure): void;
+  /** Its backend ended (a process exited, asked to or not). */
+  backendEnded(end: BackendEnd): void;
+  /** Its server answered initialize with this result. */
+  initialized(result: Record<string, unknown>): void;
+  /** Its server answered a list asked without a cursor (its latest tools, resources or prompts). */
+  listSeen(method: ListMethod, result: Record<string, unknown>): void;
+  /** Its server said a list changed. */
+  listChanged(method: ListMethod): void;
   /** A tools/call settled: the status it counts as, and what its answer said. */
   toolCallDone(session: Session, pending: PendingRequest, status: number, rpcError: number | undefined, toolError: boolean): void;
 }
@@ -57,6 +65,30 @@ export interface BatchMessage {
   readonly method?: string;
 }
 
+/** What the Admin API shows of a live session (GET /apisix/admin/mcp_servers/{id}/sessions). */
+export interface SessionSummary {
+  id: string;
+  route: string;
+  consumer: string | null;
+  transport: TransportKind;
+  protocol_version: string | null;
+  /** ISO 8601. */
+  created: string;
+  last_active: string;
+  /** Requests the client sent (initialize included). */
+  calls: number;
+  backend: BackendInfo | null;
+  /** The child's process id, for a stdio server. */
+  child_pid?: number;
+}
+
+/** The list each list_changed notification makes stale. */
+const LIST_CHANGED: Readonly<Record<string, ListMethod>> = {
+  'notifications/tools/list_changed': 'tools/list',
+  'notifications/resources/list_changed': 'resources/list',
+  'notifications/prompts/list_changed': 'prompts/list',
+};
+
 /** Messages a legacy session holds before its stream is attached (a server that talks at once). */
 const LEGACY_QUEUE_LIMIT = 256;
 /** A client message the server does not take backs up (a child's stdin pipe) up to this many messages' worth. */
@@ -68,6 +100,12 @@ export class Session {
   /** Set once the session has its backend (for a child: once the start queue gave it its turn). */
   backend?: Backend;
   protocolVersion?: string;
+  /** Its server has answered initialize. */
+  initialized = false;
+  /** ms since the epoch. */
+  readonly created = Date.now();
+  /** Requests the client sent. */
+  calls = 0;
   /** When the client last did something: a message, a response delivered, a stream opened or closed. */
   lastActivity = performance.now();
   closed = false;
@@ -185,6 +223,8 @@ export class Session {
     }
     if (method === 'tools/call') pending.toolCall = toolCallInfo(message, options.requestId);
     this.pending.set(id, pending);
+    this.calls += 1;
+    if (isListMethod(method)) pending.firstListPage = (params as { cursor?: unknown } | undefined)?.cursor === undefined;
     if (progressToken !== undefined) this.progress.set(progressToken, pending);
     pending.hardDeadline = pending.startedAt + this.host.settings.maxRequestDuration;
     pending.timer = setTimeout(() => this.timedOut(pending), Math.min(options.timeoutMs, this.host.settings.maxRequestDuration));
@@ -248,6 +288,8 @@ export class Session {
     const line = raw.includes('\r') ? raw.replace(/\r/g, ' ') : raw;
     const m = message as Record<string, unknown>;
     if (typeof m.method === 'string') {
+      const stale = LIST_CHANGED[m.method];
+      if (stale) this.host.listChanged(stale);
       if (m.method === 'notifications/progress') {
         const token = (m.params as { progressToken?: unknown } | undefined)?.progressToken;
         const pending = typeof token === 'string' || typeof token === 'number' ? this.progress.get(token) : undefined;
@@ -265,11 +307,17 @@ export class Session {
       this.logger.debug({ id }, 'mcp server answered a request that is no longer in flight');
       return;
     }
+    const result = typeof m.result === 'object' && m.result !== null && !Array.isArray(m.result) ? (m.result as Record<string, unknown>) : undefined;
     if (pending.method === 'initialize') {
-      const version = (m.result as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+      const version = result?.protocolVersion;
       if (typeof version === 'string') this.protocolVersion = version;
+      if (result) {
+        this.initialized = true;
+        this.host.initialized(result);
+      }
       this.startOver();
     }
+    if (pending.firstListPage && result && isListMethod(pending.method)) this.host.listSeen(pending.method, result);
     const error = m.error as { code?: unknown } | undefined;
     const rpcError = error === undefined ? undefined : typeof error.code === 'number' ? error.code : INTERNAL_ERROR;
     const toolError = pending.toolCall !== undefined && (m.result as { isError?: unknown } | undefined)?.isError === true;
@@ -540,6 +588,23 @@ export class Session {
     return false;
   }
 
+  summary(route: string): SessionSummary {
+    const backend = this.backend?.describe() ?? null;
+    const lastActive = Date.now() - (this.busy ? 0 : performance.now() - this.lastActivity);
+    return {
+      id: this.id,
+      route,
+      consumer: this.consumer ?? null,
+      transport: this.transport,
+      protocol_version: this.protocolVersion ?? null,
+      created: new Date(this.created).toISOString(),
+      last_active: new Date(lastActive).toISOString(),
+      calls: this.calls,
+      backend,
+      ...(backend?.kind === 'stdio' && backend.pid !== undefined ? { child_pid: backend.pid } : {}),
+    };
+  }
+
   /** 0 while busy; otherwise how long since the client was last active. */
   idleFor(now: number): number {
     return this.busy ? 0 : now - this.lastActivity;
@@ -552,7 +617,7 @@ export class Session {
   // ---- the end ---------------------------------------------------------------------------
 
   private onBackendEnded(end: BackendEnd): void {
-    if (end.crash) this.host.childCrashed(end.crash);
+    this.host.backendEnded(end);
     if (this.closed) return;
     this.close(end.reason, end.status, end.failure);
   }
@@ -585,7 +650,7 @@ export class Session {
       else if (!stream.pinned) this.log.release(stream);
     }
     this.legacy?.end();
-    this.host.closed(this, reason);
+    this.host.closed(this, reason, failure);
   }
 }
 

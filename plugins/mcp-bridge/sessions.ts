@@ -16,23 +16,25 @@
  */
 import { GatewayError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { BackendEvents } from './backend.js';
-import { commandRefusal } from './command-policy.js';
-import { spawnFailure } from './failure.js';
+import type { BackendEnd, BackendEvents } from './backend.js';
+import { spawnFailure, type Failure } from './failure.js';
 import { RETRY_AFTER_SECONDS, mcpHttpError } from './jsonrpc.js';
 import type { PendingRequest } from './pending.js';
 import type { BridgeSettings, ReclaimCandidate, Runtime } from './runtime.js';
 import type { BridgeConf } from './schema.js';
-import { Session, type SessionHost, type TransportKind } from './session.js';
-import { StdioBackend } from './stdio-backend.js';
-import { resolveReferences } from './secrets.js';
-import type { McpServer, ServerUser } from './server.js';
+import { Session, type SessionHost, type SessionSummary, type TransportKind } from './session.js';
+import { StdioBackend, launchEnv } from './stdio-backend.js';
+import type { ListMethod, McpServer, ServerUser } from './server.js';
 import type { StartTurn } from './start-queue.js';
-import { RECLAIMED, endReasonOf, toolCallOutcome } from './telemetry.js';
+import { ENDED_BY_ADMIN, RECLAIMED, endReasonOf, toolCallOutcome } from './telemetry.js';
 
 /** The MCP server a route's sessions go to: a catalog record (`id`), or the route's inline command. */
 export interface ServerRef {
   readonly id?: string;
+  /** The record as its sessions run it (JSON): another one makes what was seen of the old one stale. */
+  readonly definition?: string;
+  /** stderr lines the server keeps for the Admin API. */
+  readonly logLines?: number;
 }
 
 /**
@@ -75,6 +77,12 @@ export class SessionManager implements SessionHost, ServerUser {
     // A route's inline command is a server without a name, one per manager.
     const key = serverRef.id === undefined ? `inline:${managerKey}` : `mcp_servers/${serverRef.id}`;
     this.server = runtime.servers.acquire(key, serverRef.id, this);
+    if (serverRef.definition !== undefined) this.server.define(serverRef.definition, serverRef.logLines ?? 0);
+  }
+
+  /** The metric labels of this manager's sessions: its route and its MCP server ('' for an inline command). */
+  private get labels(): { route: string; server: string } {
+    return { route: this.routeId, server: this.server.id ?? '' };
   }
 
   get size(): number {
@@ -89,7 +97,12 @@ export class SessionManager implements SessionHost, ServerUser {
    */
   open(transport: TransportKind, consumer: string | undefined): Session {
     if (this.disposed) throw mcpHttpError(503, 'GW_MCP_ROUTE_CHANGED', 'route is being reconfigured', { headers: { 'retry-after': '1' } });
-    this.launchEnv();
+    try {
+      this.launchEnv();
+    } catch (err) {
+      this.server.startRefused((err as Error).message);
+      throw err;
+    }
     const busy = (message: string) => mcpHttpError(503, 'GW_MCP_TOO_MANY_SESSIONS', message, { headers: { 'retry-after': RETRY_AFTER_SECONDS } });
     const now = performance.now();
     const where = this.server.id === undefined ? 'this route already has' : `MCP server ${this.server.id} already has`;
@@ -105,28 +118,15 @@ export class SessionManager implements SessionHost, ServerUser {
     const session = new Session(this, transport, consumer);
     this.sessions.set(session.id, session);
     this.server.opened(consumer);
-    this.runtime.metrics.mcpSessionsCreated.inc({ route: this.routeId, transport });
+    this.runtime.metrics.mcpSessionsCreated.inc({ ...this.labels, transport });
     this.logger.info({ session: session.id, transport, consumer }, 'mcp session opened');
     this.startTimer();
     return session;
   }
 
-  /**
-   * The child's environment, `$env://` references of an MCP server resolved (502 when one is not
-   * set), after a look at the command line. The Admin API refused a command line the allow-list
-   * does not allow already (checkBridgeConf); this second look, right before a spawn, holds
-   * whatever reached the bridge another way, and what a reference resolves to (NODE_OPTIONS from
-   * the gateway's environment). The client learns which field is at fault, never its value (args
-   * may carry tokens); the log has the whole reason.
-   */
+  /** The child's environment for a start, after a last look at the command line (stdio-backend.ts). */
   private launchEnv(): Record<string, string> {
-    const env = this.server.id === undefined ? this.conf.env : resolveReferences('env', this.conf.env);
-    const refusal = commandRefusal({ command: this.conf.command, args: this.conf.args, env }, this.settings.allowedCommands);
-    if (!refusal) return env;
-    this.logger.error({ field: refusal.field, reason: refusal.reason }, 'mcp server command line not allowed; not started');
-    throw mcpHttpError(503, 'GW_MCP_COMMAND_NOT_ALLOWED', `the MCP server's command line is not allowed by mcp.allowed_commands (${refusal.field})`, {
-      data: { reason: 'not_allowed', field: refusal.field },
-    });
+    return launchEnv(this.conf, this.server.id !== undefined, this.settings.allowedCommands, this.logger);
   }
 
   /**
@@ -139,7 +139,8 @@ export class SessionManager implements SessionHost, ServerUser {
     try {
       env = this.launchEnv();
     } catch (err) {
-      session.close('the MCP server could not be started', (err as GatewayError).status ?? 502);
+      const failure = { message: (err as Error).message, data: {} };
+      session.close('the MCP server could not be started', (err as GatewayError).status ?? 502, failure);
       throw err;
     }
     let turn: StartTurn;
@@ -162,15 +163,18 @@ export class SessionManager implements SessionHost, ServerUser {
     const { conf, settings } = this;
     let child: StdioBackend;
     try {
+      const onStderr = (line: string) => this.server.stderrLine(session.id, line);
       const open = (events: BackendEvents, logger: Logger) =>
-        new StdioBackend({ command: conf.command, args: conf.args, env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings, logger }, events);
+        new StdioBackend({ command: conf.command, args: conf.args, env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings, logger, onStderr }, events);
       child = session.connect(open, turn);
+      // Before any exit can be reported (a child's exit waits for the rest of its stdout).
+      child.started.then(() => this.server.started(), () => undefined);
     } catch (err) {
       // spawn() throws synchronously only for arguments it cannot pass (a NUL byte, say).
       this.runtime.starts.processGone();
       throw cannotStart(err);
     }
-    this.runtime.adopt(child, this.routeId);
+    this.runtime.adopt(child, this.routeId, this.server.id);
     try {
       await child.started;
     } catch (err) {
@@ -209,13 +213,14 @@ export class SessionManager implements SessionHost, ServerUser {
     return session;
   }
 
-  closed(session: Session, reason: string): void {
+  closed(session: Session, reason: string, failure?: Failure): void {
     if (this.sessions.get(session.id) === session) {
       this.sessions.delete(session.id);
       this.runtime.unclaim();
       this.server.closed(session.consumer);
     }
-    this.runtime.metrics.mcpSessionsEnded.inc({ route: this.routeId, reason: endReasonOf(reason) });
+    this.server.sessionEnded(reason, failure?.message, session.initialized);
+    this.runtime.metrics.mcpSessionsEnded.inc({ ...this.labels, reason: endReasonOf(reason) });
     this.logger.info({ session: session.id, reason }, 'mcp session closed');
     const backend = session.backend;
     if (backend) {
@@ -227,9 +232,35 @@ export class SessionManager implements SessionHost, ServerUser {
     if (this.sessions.size === 0) this.stopTimer();
   }
 
-  /** A server process exited without being asked, or could not be started. */
-  childCrashed(reason: 'exited' | 'spawn_failed'): void {
-    this.runtime.metrics.mcpChildCrashes.inc({ route: this.routeId, reason });
+  /** A backend ended: a process that exited without being asked, or could not be started, is a crash. */
+  backendEnded(end: BackendEnd): void {
+    if (end.crash) this.runtime.metrics.mcpChildCrashes.inc({ ...this.labels, reason: end.crash });
+    this.server.backendEnded(end);
+  }
+
+  initialized(result: Record<string, unknown>): void {
+    this.server.initialized(result);
+  }
+
+  listSeen(method: ListMethod, result: Record<string, unknown>): void {
+    this.server.listSeen(method, result, 'session');
+  }
+
+  listChanged(method: ListMethod): void {
+    this.server.listChanged(method);
+  }
+
+  summaries(): SessionSummary[] {
+    return [...this.sessions.values()].filter((s) => !s.closed).map((s) => s.summary(this.routeId));
+  }
+
+  /** An operator ends a session: its backend stops as on a client's DELETE, its id answers 404 from then on. */
+  endSession(id: string): boolean {
+    const session = this.sessions.get(id);
+    if (!session || session.closed) return false;
+    this.logger.info({ session: id }, 'mcp session ended through the Admin API');
+    session.close(ENDED_BY_ADMIN);
+    return true;
   }
 
   /** A tools/call got its answer (or never will): metrics always, an audit record when someone listens. */
@@ -238,7 +269,7 @@ export class SessionManager implements SessionHost, ServerUser {
     if (!call) return;
     const outcome = toolCallOutcome(status, rpcError, toolError);
     const latencyMs = performance.now() - pending.startedAt;
-    this.runtime.metrics.recordToolCall(this.routeId, call.name, outcome, latencyMs);
+    this.runtime.metrics.recordToolCall(this.routeId, call.name, outcome, latencyMs, this.server.id ?? '');
     if (!this.runtime.toolCalls.wants(this.routeId)) return;
     this.runtime.toolCalls.publish(
       {

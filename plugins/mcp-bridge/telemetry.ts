@@ -9,6 +9,12 @@ import type { SessionEndReason, ToolCallOutcome } from '../../core/metrics.js';
 /** Why a session ended that a cap reclaimed (see SessionManager.open). */
 export const RECLAIMED = 'idle at a cap: reclaimed for a new session';
 
+/** Why a session ended that an operator ended (DELETE /apisix/admin/mcp_servers/{id}/sessions/{session}). */
+export const ENDED_BY_ADMIN = 'ended through the Admin API';
+
+/** End reasons (metric labels) that say the server failed, not that a client or the gateway ended the session. */
+export const SERVER_FAILURES: ReadonlySet<SessionEndReason> = new Set(['server_exited', 'spawn_failed', 'init_failed', 'init_timeout', 'message_too_large']);
+
 const END_REASONS: ReadonlyArray<[string, SessionEndReason]> = [
   ['the client ended the session', 'client_closed'],
   ['the SSE client disconnected', 'client_disconnected'],
@@ -24,6 +30,7 @@ const END_REASONS: ReadonlyArray<[string, SessionEndReason]> = [
   ['the MCP server did not answer in time', 'init_timeout'],
   ['the MCP server refused to initialize', 'init_failed'],
   ['the MCP server sent a message larger than max_message_bytes', 'message_too_large'],
+  [ENDED_BY_ADMIN, 'admin_ended'],
 ];
 
 /** The label for a session's end reason (the text its `close()` was given). */

@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import type { TestGateway } from '../helpers/gateway.js';
 import { sharedRedis } from '../helpers/redis.js';
-import { FAULT_SERVER, INIT, TRANSPORTS, connect, endRawSession, post, rawSession, startBridgeGateway, textOf } from './support.js';
+import { scrape } from '../observability/support.js';
+import { FAULT_SERVER, INIT, TRANSPORTS, connect, descendants, endRawSession, isAlive, post, rawSession, startBridgeGateway, textOf, waitFor } from './support.js';
 
 const VIEWER_KEY = 'viewer-key-0123456789abcdef';
 
@@ -211,6 +212,135 @@ for (const backend of backends) {
         const fourth = await rawSession(a);
         await endRawSession(a, first);
         await endRawSession(a, fourth);
+      });
+    });
+
+    describe('seeing and steering a server', () => {
+      const instance = /^.+:\d+$/;
+      const fixtureChildren = () => descendants().filter((p) => p.command.includes('fault-server.mjs'));
+
+      it('status: idle, then ready with its sessions, children, starts and what initialize said; per instance', async () => {
+        expect((await gw.admin('PUT', '/mcp_servers/watched', faultServer())).status).to.equal(201);
+        const idle = await gw.admin('GET', '/mcp_servers/watched/status');
+        expect(idle.status, idle.text).to.equal(200);
+        expect(idle.json).to.deep.include({ id: 'watched', state: 'idle', sessions: 0, children: 0, starts: 0, crashes: 0, last_exit: null, last_error: null, server_info: null });
+        expect(idle.json.instance).to.match(instance);
+        const base = await serverRoute('watched', 'watched');
+        const session = await rawSession(base);
+        const ready = (await gw.admin('GET', '/mcp_servers/watched/status')).json;
+        expect(ready).to.deep.include({ state: 'ready', sessions: 1, children: 1, starts: 1, crashes: 0, protocol_version: '2025-11-25' });
+        expect(ready.server_info).to.deep.equal({ name: 'tollgate-fault-fixture', version: '1.0.0' });
+        await endRawSession(base, session);
+        expect(await waitFor(async () => (await gw.admin('GET', '/mcp_servers/watched/status')).json.children === 0, 5000)).to.equal(true);
+        const after = (await gw.admin('GET', '/mcp_servers/watched/status')).json;
+        expect(after).to.deep.include({ state: 'idle', sessions: 0, crashes: 0 });
+        expect(after.last_exit).to.deep.include({ code: 0, signal: null, requested: true });
+      });
+
+      it('sessions: each live session with its route, transport, version, times, calls and child pid; DELETE ends one (404 for its client)', async () => {
+        const base = `${gw.url}/watched`;
+        const id = await rawSession(base);
+        const headers = { 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' };
+        expect((await post(`${base}/mcp`, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' } } }, headers)).status).to.equal(200);
+        const listed = await gw.admin('GET', '/mcp_servers/watched/sessions');
+        expect(listed.status).to.equal(200);
+        expect(listed.json.instance).to.match(instance);
+        expect(listed.json.total).to.equal(1);
+        const [entry] = listed.json.list;
+        expect(entry).to.deep.include({ id, route: 'watched', consumer: null, transport: 'streamable-http', protocol_version: '2025-11-25', calls: 2 });
+        expect(Date.parse(entry.created)).to.be.closeTo(Date.now(), 10_000);
+        expect(Date.parse(entry.last_active)).to.be.at.least(Date.parse(entry.created));
+        expect(isAlive(entry.child_pid)).to.equal(true);
+        const ended = await gw.admin('DELETE', `/mcp_servers/watched/sessions/${id}`);
+        expect(ended.status, ended.text).to.equal(200);
+        expect(ended.json).to.deep.include({ deleted: '1', session: id });
+        expect((await post(`${base}/mcp`, { jsonrpc: '2.0', id: 2, method: 'ping' }, headers)).status).to.equal(404);
+        expect(await waitFor(() => !isAlive(entry.child_pid), 5000), 'the child is stopped').to.equal(true);
+        expect((await gw.admin('GET', '/mcp_servers/watched/sessions')).json).to.deep.include({ total: 0, list: [] });
+        const again = await gw.admin('DELETE', `/mcp_servers/watched/sessions/${id}`);
+        expect(again.status).to.equal(404);
+        expect(again.json.error_msg).to.match(/has no session .* on this instance/);
+        const metrics = await scrape(gw);
+        expect(metrics.value('tollgate_mcp_sessions_ended_total', { route: 'watched', server: 'watched', reason: 'admin_ended' })).to.equal(1);
+        expect(metrics.value('tollgate_mcp_tool_calls_total', { route: 'watched', server: 'watched', tool: 'echo', outcome: 'ok' })).to.equal(1);
+        expect(metrics.value('tollgate_mcp_sessions_created_total', { route: 'inline', server: '' })).to.be.greaterThan(0);
+      });
+
+      it('logs: the last lines of its children\'s stderr, with session and time, bounded by log_lines; a crash is counted and its words kept', async () => {
+        expect((await gw.admin('PUT', '/mcp_servers/talkative', faultServer({ log_lines: 3 }))).status).to.equal(201);
+        const base = await serverRoute('talkative', 'talkative');
+        const session = await connect(base, 'streamable-http');
+        const id = session.sessionId()!;
+        for (const text of ['one', 'two', 'three', 'four']) await session.client.callTool({ name: 'stderr', arguments: { text: `line ${text}` } });
+        await session.client.callTool({ name: 'stderr', arguments: { text: 'about to crash' } });
+        const crash = await session.client.callTool({ name: 'crash', arguments: {} }).then(() => undefined, (err: Error) => err);
+        expect(crash?.message).to.contain('the MCP server exited with code 1');
+        await session.close();
+        const logs = await gw.admin('GET', '/mcp_servers/talkative/logs');
+        expect(logs.status, logs.text).to.equal(200);
+        expect(logs.json.lines.map((l: { line: string }) => l.line)).to.deep.equal(['line three', 'line four', 'about to crash']);
+        for (const line of logs.json.lines) {
+          expect(line.session).to.equal(id);
+          expect(Date.parse(line.time)).to.be.closeTo(Date.now(), 10_000);
+        }
+        expect((await gw.admin('GET', '/mcp_servers/talkative/logs?lines=1')).json.lines.map((l: { line: string }) => l.line)).to.deep.equal(['about to crash']);
+        for (const bad of ['0', '4', 'many', '1.5']) {
+          const res = await gw.admin('GET', `/mcp_servers/talkative/logs?lines=${bad}`);
+          expect(res.status, bad).to.equal(400);
+          expect(res.json.error_msg).to.equal("lines must be an integer from 1 to 3 (the server's log_lines)");
+        }
+        const status = (await gw.admin('GET', '/mcp_servers/talkative/status')).json;
+        expect(status).to.deep.include({ state: 'degraded', crashes: 1 });
+        expect(status.last_exit).to.deep.include({ code: 1, signal: null, requested: false });
+        expect(status.last_error.message).to.equal('the MCP server exited with code 1');
+      });
+
+      it('a server that cannot start is failing, with the reason; once it starts again it is degraded (a recent failure)', async () => {
+        expect((await gw.admin('PUT', '/mcp_servers/broken', faultServer({ args: [FAULT_SERVER, '--exit-at-start=7'] }))).status).to.equal(201);
+        const base = await serverRoute('broken', 'broken');
+        const res = await post(`${base}/mcp`, INIT);
+        expect(res.status).to.equal(502);
+        const failing = (await gw.admin('GET', '/mcp_servers/broken/status')).json;
+        expect(failing).to.deep.include({ state: 'failing', starts: 1, crashes: 1 });
+        expect(failing.last_error.message).to.equal('the MCP server exited with code 7');
+        expect((await gw.admin('PATCH', '/mcp_servers/broken', { args: [FAULT_SERVER] })).status).to.equal(200);
+        const id = await rawSession(base);
+        expect((await gw.admin('GET', '/mcp_servers/broken/status')).json.state).to.equal('degraded');
+        await endRawSession(base, id);
+      });
+
+      it('tools: from a short probe session when none was seen (its child gone after), then from the latest list a session saw', async () => {
+        expect((await gw.admin('PUT', '/mcp_servers/offering', faultServer())).status).to.equal(201);
+        const before = fixtureChildren().length;
+        const probed = await gw.admin('GET', '/mcp_servers/offering/tools');
+        expect(probed.status, probed.text).to.equal(200);
+        expect(probed.json.source).to.equal('probe');
+        expect(probed.json.instance).to.match(instance);
+        expect(probed.json.tools.map((t: { name: string }) => t.name)).to.include.members(['echo', 'crash', 'stderr']);
+        expect(await waitFor(() => fixtureChildren().length === before, 5000), 'the probe child is stopped').to.equal(true);
+        const status = (await gw.admin('GET', '/mcp_servers/offering/status')).json;
+        expect(status).to.deep.include({ starts: 1, sessions: 0, state: 'idle' });
+        expect(status.server_info.name).to.equal('tollgate-fault-fixture');
+        // The fixture declares no prompts: nothing to ask, an empty list.
+        const prompts = await gw.admin('GET', '/mcp_servers/offering/prompts');
+        expect(prompts.json).to.deep.include({ source: 'probe', prompts: [] });
+        const base = await serverRoute('offering', 'offering');
+        const session = await connect(base, 'sse');
+        try {
+          await session.client.listTools();
+        } finally {
+          await session.close();
+        }
+        const seen = await gw.admin('GET', '/mcp_servers/offering/tools');
+        expect(seen.json.source).to.equal('session');
+        expect(seen.json.tools).to.have.length(probed.json.tools.length);
+      });
+
+      it('answers 404 for a server or a view that does not exist, 405 for a method a view does not take', async () => {
+        expect((await gw.admin('GET', '/mcp_servers/nobody/status')).status).to.equal(404);
+        expect((await gw.admin('GET', '/mcp_servers/watched/nothing')).json).to.deep.equal({ error_msg: 'not found' });
+        expect((await gw.admin('DELETE', '/mcp_servers/watched/status')).status).to.equal(405);
+        expect((await gw.admin('GET', '/routes/watched/status')).status).to.equal(404);
       });
     });
 
