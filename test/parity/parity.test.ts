@@ -9,7 +9,7 @@ import { sharedRedis } from '../helpers/redis.js';
 import { formatReport, runCases, selectCases, statusShapePercent } from './suite.js';
 
 /** Status+shape match, in percent, as last measured. */
-const FLOOR = 95;
+const FLOOR = 99;
 
 describe('APISIX parity (test/parity, `npm run parity`)', function () {
   this.timeout(600_000);
