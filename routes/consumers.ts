@@ -18,6 +18,7 @@ import type { EntryProblem } from '../core/status.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { setOwn } from '../core/own.js';
 import { compile } from '../core/schema.js';
+import { isSecretRef, resolveSecretRef } from '../core/secret-refs.js';
 import { storedValue } from './checks.js';
 import { consumerGroupSchema, consumerSchema, credentialSchema } from './schemas.js';
 
@@ -306,29 +307,15 @@ export function credentialClaims(registry: PluginRegistry): ClaimsOf {
   };
 }
 
-const ENV_REF = '$env://';
-const SECRET_REF = '$secret://';
-
 /**
- * `value` with every `$env://NAME` string replaced by that environment variable (APISIX's
- * secret references, `$env://NAME/key` reading a key of a JSON value too), or why one cannot be:
- * an unset variable, or a `$secret://` manager Tollgate does not have.
+ * `value` with every secret reference replaced by what it stands for (core/secret-refs.ts), or
+ * why one cannot be: an unset variable, or a `$secret://` manager Tollgate does not have.
  */
 function resolveSecretRefs(value: unknown, at: string): unknown {
   if (typeof value === 'string') {
-    if (value.startsWith(SECRET_REF)) return new Unresolved(`${at}: secret manager references (${SECRET_REF}…) are not supported`);
-    if (!value.startsWith(ENV_REF)) return value;
-    const [name, key] = value.slice(ENV_REF.length).split('/', 2);
-    const raw = process.env[name];
-    if (raw === undefined || raw === '') return new Unresolved(`${at}: environment variable ${name} (${value}) is not set`);
-    if (key === undefined) return raw;
-    try {
-      const field = (JSON.parse(raw) as Record<string, unknown>)[key];
-      if (typeof field === 'string' && field !== '') return field;
-    } catch {
-      // reported below
-    }
-    return new Unresolved(`${at}: environment variable ${name} holds no string "${key}" (${value})`);
+    if (!isSecretRef(value)) return value;
+    const resolved = resolveSecretRef(value);
+    return 'value' in resolved ? resolved.value : new Unresolved(`${at}: ${resolved.error}`);
   }
   if (Array.isArray(value)) {
     const out: unknown[] = [];

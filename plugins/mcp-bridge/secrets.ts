@@ -1,18 +1,17 @@
 /**
  * Secrets of MCP servers stay out of the catalog: a string value of an `env` or `headers` entry
- * may be `$env://NAME`, read from the gateway's environment when the child starts or the request
- * is made (APISIX's secret references, `$env://`). The gateway's own settings (`TOLLGATE_*`: the
+ * may be `$env://NAME` (or `$env://NAME/key`), read from the gateway's environment when the child
+ * starts or the request is made (APISIX's secret references: core/secret-refs.ts). The gateway's own settings (`TOLLGATE_*`: the
  * admin key, the Redis URL with its password) cannot be referred to: an Admin API user must not
  * be able to send them to a server of their choosing.
  *
  * What a GET shows: literal values of keys that look like secrets (`*KEY*`, `*TOKEN*`, `*SECRET*`,
  * `*PASSWORD*`, `Authorization`) are masked for every role; references are shown as written.
  */
+import { isSecretRef, resolveSecretRef, secretRefProblem, secretRefVariable } from '../../core/secret-refs.js';
 import { mcpHttpError } from './jsonrpc.js';
 
 export const MASK = '******';
-const REFERENCE = /^\$env:\/\/(.*)$/s;
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SECRET_KEY = /KEY|TOKEN|SECRET|PASSWORD|^AUTHORIZATION$/i;
 
 export function isSecretKey(key: string): boolean {
@@ -20,15 +19,16 @@ export function isSecretKey(key: string): boolean {
 }
 
 export function isReference(value: string): boolean {
-  return REFERENCE.test(value);
+  return isSecretRef(value);
 }
 
-/** Why the values of `map` (`field` names it in messages) hold a reference that cannot be resolved, or undefined. */
+/** Why the values of `map` (`field` names it in messages) hold a reference that can never be resolved, or undefined. */
 export function referenceProblem(field: string, map: Readonly<Record<string, string>> | undefined): string | undefined {
   for (const [key, value] of Object.entries(map ?? {})) {
-    const name = REFERENCE.exec(value)?.[1];
-    if (name === undefined) continue;
-    if (!NAME.test(name)) return `${field}.${key}: "${value}" must be $env:// followed by an environment variable name`;
+    if (!isSecretRef(value)) continue;
+    const problem = secretRefProblem(value);
+    if (problem) return `${field}.${key}: ${problem}`;
+    const name = secretRefVariable(value)!;
     if (name.startsWith('TOLLGATE_')) return `${field}.${key}: $env://${name} names one of the gateway's own settings, which servers cannot be given`;
   }
   return undefined;
@@ -36,23 +36,22 @@ export function referenceProblem(field: string, map: Readonly<Record<string, str
 
 /**
  * `map` with every reference replaced by its value from `environment`. Throws a 502 naming the
- * entry and the variable (never a value) when one is not set.
+ * entry and the variable (never a value) when one does not resolve.
  */
 export function resolveReferences(field: string, map: Readonly<Record<string, string>>, environment: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(map)) {
-    const name = REFERENCE.exec(value)?.[1];
-    if (name === undefined) {
+    if (!isSecretRef(value)) {
       out[key] = value;
       continue;
     }
-    const resolved = environment[name];
-    if (resolved === undefined) {
-      throw mcpHttpError(502, 'GW_MCP_SECRET_MISSING', `the MCP server's ${field}.${key} refers to $env://${name}, which is not set in the gateway's environment`, {
-        data: { reason: 'secret_missing', field: `${field}.${key}`, variable: name },
+    const resolved = resolveSecretRef(value, environment);
+    if ('error' in resolved) {
+      throw mcpHttpError(502, 'GW_MCP_SECRET_MISSING', `the MCP server's ${field}.${key} refers to ${value}, which does not resolve: ${resolved.error}`, {
+        data: { reason: 'secret_missing', field: `${field}.${key}`, variable: resolved.variable ?? null },
       });
     }
-    out[key] = resolved;
+    out[key] = resolved.value;
   }
   return out;
 }

@@ -108,6 +108,7 @@ for (const backend of backends) {
           [{ command: 'bash', args: ['-c', 'id'] }, /command "bash" is not in mcp\.allowed_commands/],
           [{ command: 'node', args: ['-e', 'process.exit(1)'] }, /args\[0\]/],
           [{ ...faultServer(), env: { API_TOKEN: '$env://not a name' } }, /env\.API_TOKEN: "\$env:\/\/not a name" must be \$env:\/\/ followed by an environment variable name/],
+          [{ ...faultServer(), env: { API_TOKEN: '$secret://vault/gh' } }, /env\.API_TOKEN: secret manager references \(\$secret:\/\/…\) are not supported/],
           [{ ...faultServer(), env: { KEY: '$env://TOLLGATE_ADMIN_KEY' } }, /env\.KEY: \$env:\/\/TOLLGATE_ADMIN_KEY names one of the gateway's own settings/],
         ];
         for (const [body, error] of cases) {
@@ -318,6 +319,7 @@ for (const backend of backends) {
         expect(probed.json.instance).to.match(instance);
         expect(probed.json.tools.map((t: { name: string }) => t.name)).to.include.members(['echo', 'crash', 'stderr']);
         expect(await waitFor(() => fixtureChildren().length === before, 5000), 'the probe child is stopped').to.equal(true);
+        expect(await waitFor(async () => (await gw.admin('GET', '/mcp_servers/offering/status')).json.children === 0, 5000)).to.equal(true);
         const status = (await gw.admin('GET', '/mcp_servers/offering/status')).json;
         expect(status).to.deep.include({ starts: 1, sessions: 0, state: 'idle' });
         expect(status.server_info.name).to.equal('tollgate-fault-fixture');
@@ -347,16 +349,18 @@ for (const backend of backends) {
     describe('secrets', () => {
       before(() => {
         process.env.SERVERS_TEST_SECRET = 'from-the-environment';
+        process.env.SERVERS_TEST_JSON = JSON.stringify({ token: 'from-json' });
       });
       after(() => {
         delete process.env.SERVERS_TEST_SECRET;
+        delete process.env.SERVERS_TEST_JSON;
       });
 
       it('GET masks literal values of secret-looking keys for every role; references are shown as written', async () => {
-        const env = { API_KEY: 'literal-key', GITHUB_TOKEN: '$env://SERVERS_TEST_SECRET', DB_PASSWORD: 'hunter2', client_secret: 's', LOG_LEVEL: 'debug' };
+        const env = { API_KEY: 'literal-key', GITHUB_TOKEN: '$env://SERVERS_TEST_SECRET', DB_PASSWORD: 'hunter2', client_secret: 's', LOG_LEVEL: 'debug', JSON_TOKEN: '$env://SERVERS_TEST_JSON/token' };
         const put = await gw.admin('PUT', '/mcp_servers/secretive', faultServer({ env }));
         expect(put.status, put.text).to.equal(201);
-        const masked = { API_KEY: '******', GITHUB_TOKEN: '$env://SERVERS_TEST_SECRET', DB_PASSWORD: '******', client_secret: '******', LOG_LEVEL: 'debug' };
+        const masked = { API_KEY: '******', GITHUB_TOKEN: '$env://SERVERS_TEST_SECRET', DB_PASSWORD: '******', client_secret: '******', LOG_LEVEL: 'debug', JSON_TOKEN: '$env://SERVERS_TEST_JSON/token' };
         expect(put.json.value.env).to.deep.equal(masked);
         expect((await gw.admin('GET', '/mcp_servers/secretive')).json.value.env).to.deep.equal(masked);
         expect((await gw.admin('GET', '/mcp_servers')).json.list.find((e: { key: string }) => e.key.endsWith('/secretive')).value.env).to.deep.equal(masked);
@@ -372,7 +376,7 @@ for (const backend of backends) {
         expect(put.status, put.text).to.equal(200);
         const base = await serverRoute('secretive', 'secretive');
         const env = await envOf(base);
-        expect(env).to.deep.include({ API_KEY: 'literal-key', DB_PASSWORD: 'hunter2', GITHUB_TOKEN: 'from-the-environment', LOG_LEVEL: 'debug' });
+        expect(env).to.deep.include({ API_KEY: 'literal-key', DB_PASSWORD: 'hunter2', GITHUB_TOKEN: 'from-the-environment', LOG_LEVEL: 'debug', JSON_TOKEN: 'from-json' });
         const invented = await gw.admin('PUT', '/mcp_servers/secretive', { ...body, env: { ...body.env, NEW_TOKEN: '******' } });
         expect(invented.status).to.equal(400);
         expect(invented.json.error_msg).to.contain('env.NEW_TOKEN is "******", the mask a GET shows for a secret, and no value is stored for it');
@@ -383,7 +387,7 @@ for (const backend of backends) {
         const base = await serverRoute('unset', 'unset');
         const res = await post(`${base}/mcp`, INIT);
         expect(res.status).to.equal(502);
-        expect(res.json.error.message).to.equal("the MCP server's env.API_TOKEN refers to $env://SERVERS_TEST_UNSET, which is not set in the gateway's environment");
+        expect(res.json.error.message).to.equal("the MCP server's env.API_TOKEN refers to $env://SERVERS_TEST_UNSET, which does not resolve: environment variable SERVERS_TEST_UNSET ($env://SERVERS_TEST_UNSET) is not set");
         expect(res.json.error.data).to.deep.include({ reason: 'secret_missing', field: 'env.API_TOKEN', variable: 'SERVERS_TEST_UNSET' });
       });
 
