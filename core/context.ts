@@ -53,6 +53,35 @@ export interface ConsumerInfo {
 }
 
 /**
+ * What an authorization server vouched for about the request's bearer token, set by the plugin
+ * that verified it (openid-connect) next to `consumer`; never the token itself. Plugins that decide
+ * by scope or claim (an MCP access list: `"scopes": {"tools:write": …}`) read it here, and one
+ * that refuses for want of a scope answers 403 with `WWW-Authenticate: Bearer
+ * error="insufficient_scope", scope="…", resource_metadata="<resourceMetadata>"` (RFC 6750 §3.1,
+ * RFC 9728 §5.1).
+ */
+export interface AuthInfo {
+  /** The token's issuer (`iss`), as checked. */
+  readonly issuer: string;
+  /** `sub`, when the token has one. */
+  readonly subject?: string;
+  /** The OAuth client the token was issued to (`client_id`, `azp`). */
+  readonly clientId?: string;
+  /** The scopes granted (`scope`, or `scp`), in the order the token lists them. */
+  readonly scopes: readonly string[];
+  /** The audiences the token names (`aud`). */
+  readonly audience: readonly string[];
+  /** `exp`, in seconds since the epoch. */
+  readonly expiresAt?: number;
+  /** The protected resource (RFC 8707) the token was checked to be for, when the route names one. */
+  readonly resource?: string;
+  /** That resource's RFC 9728 metadata URL, for challenges. */
+  readonly resourceMetadata?: string;
+  /** Every claim of the token (or of the introspection answer), as issued. */
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+/**
  * What the core learned from an MCP request before any plugin ran.
  *
  * A JSON-RPC batch (an array body, which MCP 2025-03-26 allows) is `kind: 'batch'` with one
@@ -130,6 +159,8 @@ export interface GatewayState {
   readonly matchedHost?: string;
   params: Record<string, string>;
   consumer?: ConsumerInfo;
+  /** Set with `consumer` by a plugin that verified a bearer token with an authorization server. */
+  authInfo?: AuthInfo;
   mcp?: McpRequestInfo;
   /** The request body, when the route asked the core to buffer it (MCP routes). */
   body?: Buffer;

@@ -22,6 +22,7 @@ export type {
   GatewayState,
   RouteInfo,
   ConsumerInfo,
+  AuthInfo,
   McpRequestInfo,
   UpstreamRequestPlan,
   UpstreamOutcome,

@@ -179,7 +179,11 @@ export interface Plugin<C = any, I = any> {
   /** Unique across loaded plugins; higher runs first within a phase. */
   priority: number;
   description?: string;
-  /** `auth` plugins read credentials from consumers and may set `ctx.gateway.consumer`. */
+  /**
+   * `auth` plugins read credentials from consumers and may set `ctx.gateway.consumer`. A plugin
+   * that authenticates against something else (a token an authorization server issued) may set it
+   * too without being one: it then has no config on consumers.
+   */
   type?: 'auth';
   /** JSON Schema of the route-level config (defaults are filled in). */
   schema: JsonSchema;
@@ -283,6 +287,17 @@ export interface Plugin<C = any, I = any> {
   filtersBody?(conf: C): boolean;
   /** Runs after the response finished or the client went away; never delays it, errors are logged. */
   log?: PhaseHandler<C, I>;
+  /**
+   * Paths outside the route's `uri` that this plugin answers on its route's behalf: RFC 9728 puts
+   * a protected resource's metadata at `/.well-known/oauth-protected-resource<path>`, where no
+   * route's uri reaches. Read once when the route is compiled (route plugins only, not global
+   * rules). Each path is matched exactly, on the route's hosts and remote_addrs, so it wins over
+   * prefix routes; such a request runs the global rules, then `serveCompanion` as its content,
+   * and none of the route's other plugins. Requires `serveCompanion`.
+   */
+  companionPaths?(conf: C): readonly string[];
+  /** Answers a request to one of `companionPaths` (`ctx.gateway.path` says which); the route's instance is passed. */
+  serveCompanion?: PhaseHandler<C, I>;
 }
 
 /** Identity function that types a plugin definition (`export default definePlugin({...})`). */

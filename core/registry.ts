@@ -44,6 +44,8 @@ const CONTRACT_KEYS = new Set<string>([
   'checkOnWrite',
   'checkWithMetadata',
   'checkWithOthers',
+  'companionPaths',
+  'serveCompanion',
   'checkConsumerConf',
   'credentialField',
   'resources',
@@ -255,6 +257,11 @@ function checkPlugin(plugin: Plugin, others: readonly Plugin[]): Entry {
   for (const phase of PHASES) {
     if (plugin[phase] !== undefined && typeof plugin[phase] !== 'function') {
       throw new PluginLoadError(`${where}: phase ${phase} must be a function`);
+    }
+  }
+  if (plugin.companionPaths !== undefined || plugin.serveCompanion !== undefined) {
+    if (typeof plugin.companionPaths !== 'function' || typeof plugin.serveCompanion !== 'function') {
+      throw new PluginLoadError(`${where}: companionPaths and serveCompanion are functions, declared together`);
     }
   }
   if (plugin.type !== undefined && plugin.type !== 'auth') throw new PluginLoadError(`${where}: type must be "auth"`);

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { plainAddress } from './client-ip.js';
 import type { GatewayError } from './errors.js';
-import type { ConsumerInfo, GatewayState, McpRequestInfo, RouteInfo, UpstreamOutcome, UpstreamRequestPlan } from './context.js';
+import type { AuthInfo, ConsumerInfo, GatewayState, McpRequestInfo, RouteInfo, UpstreamOutcome, UpstreamRequestPlan } from './context.js';
 import { STANDARD_CREDENTIALS, unionOfCredentialNames, type CredentialNames } from './credentials.js';
 import type { VarSource } from './expr.js';
 import type { Chain } from './pipeline.js';
@@ -43,6 +43,7 @@ export class RequestState implements GatewayState, RequestVariables {
   matchedUri?: string;
   matchedHost?: string;
   consumer?: ConsumerInfo;
+  authInfo?: AuthInfo;
   mcp?: McpRequestInfo;
   body?: Buffer;
   upstreamOutcome?: UpstreamOutcome;

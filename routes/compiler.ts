@@ -106,7 +106,9 @@ export class CompiledRoute implements ExecutableRoute {
    * runs, and that plugin answers its requests with 503 and the reason.
    */
   readonly refusedByPolicy?: string;
-  readonly matcherEntry: MatcherEntry<CompiledRoute>;
+  readonly matcherEntry: MatcherEntry<ExecutableRoute>;
+  /** The paths its plugins answer outside its uri (Plugin.companionPaths), each matched exactly. */
+  readonly companionEntries: MatcherEntry<ExecutableRoute>[];
   private readonly consumerChains = new Map<string, { added: ConsumerPlugins; chain: Chain; own: ChainEntry[] }>();
   private readonly plugins: PluginMap;
   private readonly pluginsUsed: Map<string, Plugin | undefined>;
@@ -164,16 +166,25 @@ export class CompiledRoute implements ExecutableRoute {
     if (this.options.jsonRpc) info.jsonRpc = Object.freeze({ basePath: this.options.jsonRpc.basePath });
     Object.freeze(info);
     const hosts = (route.hosts as string[] | undefined) ?? (route.host ? [route.host as string] : (service?.hosts as string[] | undefined));
+    const remoteAddrs = (route.remote_addrs as string[] | undefined) ?? (route.remote_addr ? [route.remote_addr as string] : undefined);
+    const priority = (route.priority as number | undefined) ?? 0;
     this.matcherEntry = {
       value: this,
       uris: (route.uris as string[] | undefined) ?? [route.uri as string],
       hosts,
       methods: route.methods as string[] | undefined,
-      remoteAddrs: (route.remote_addrs as string[] | undefined) ?? (route.remote_addr ? [route.remote_addr as string] : undefined),
-      priority: (route.priority as number | undefined) ?? 0,
+      remoteAddrs,
+      priority,
       vars,
       bodyNeeds: vars && bodyNeedsOf(vars.variables),
     };
+    this.companionEntries = this.broken ? [] : companionsOf(this.chain, info, this.options.maxBodyBytes, deps.logger).map(({ route: companion, paths }) => ({
+      value: companion,
+      uris: paths,
+      hosts,
+      remoteAddrs,
+      priority,
+    }));
   }
 
   /** False when a plugin this route names was reloaded, removed or added since it was compiled. */
@@ -193,6 +204,15 @@ export class CompiledRoute implements ExecutableRoute {
   chainFor(consumer: ConsumerInfo): Chain {
     const added = this.deps.consumers.pluginsAfterAuth(consumer);
     const cached = this.consumerChains.get(consumer.username);
+    // A consumer that adds nothing (one without plugins, or an identity a token named that is
+    // no catalog consumer) runs the route's chain: nothing is kept per consumer for it.
+    if (!added.problem && Object.keys(added.plugins).length === 0) {
+      if (cached) {
+        disposeEntries(cached.own, this.deps.logger);
+        this.consumerChains.delete(consumer.username);
+      }
+      return this.chain;
+    }
     if (cached && cached.added === added && cached.own.every((e) => this.deps.registry.get(e.plugin.name) === e.plugin)) return cached.chain;
     if (cached) disposeEntries(cached.own, this.deps.logger);
     let chain = this.chain;
@@ -237,4 +257,46 @@ function requestOptionsOf(chain: Chain, defaultMaxBodyBytes: number): Executable
     if (options.jsonRpc) jsonRpc = options.jsonRpc;
   }
   return { maxBodyBytes: asked ?? defaultMaxBodyBytes, jsonRpc };
+}
+
+/**
+ * A path a plugin answers for its route outside the route's uri (Plugin.companionPaths): it runs
+ * the global rules, then that plugin's `serveCompanion` with the route's instance, as content.
+ * The instance belongs to the route, which disposes it; a companion never does.
+ */
+class CompanionRoute implements ExecutableRoute {
+  readonly chain: Chain;
+  readonly options: ExecutableRoute['options'];
+
+  constructor(
+    readonly info: RouteInfo,
+    entry: ChainEntry,
+    maxBodyBytes: number,
+  ) {
+    const { plugin } = entry;
+    const answer: Plugin = { name: plugin.name, version: plugin.version, priority: plugin.priority, schema: plugin.schema, content: plugin.serveCompanion };
+    this.chain = buildChain([{ ...entry, plugin: answer }]);
+    this.options = { maxBodyBytes };
+  }
+
+  chainFor(): Chain {
+    return this.chain;
+  }
+}
+
+function companionsOf(chain: Chain, info: RouteInfo, maxBodyBytes: number, logger: Logger): Array<{ route: CompanionRoute; paths: string[] }> {
+  const out: Array<{ route: CompanionRoute; paths: string[] }> = [];
+  for (const entry of chain.entries) {
+    if (!entry.plugin.companionPaths) continue;
+    let paths: readonly string[];
+    try {
+      paths = entry.plugin.companionPaths(entry.conf);
+    } catch (err) {
+      logger.error({ route: info.id, plugin: entry.plugin.name, err }, 'companionPaths failed; the plugin answers no path outside the route');
+      continue;
+    }
+    const valid = paths.filter((path) => typeof path === 'string' && path.startsWith('/') && !path.includes('*') && !path.includes(':'));
+    if (valid.length > 0) out.push({ route: new CompanionRoute(info, entry, maxBodyBytes), paths: [...new Set(valid)] });
+  }
+  return out;
 }

@@ -10,7 +10,7 @@ import { PLUGIN_RESOURCE_KINDS, type Catalog, type CatalogRecord, type CatalogSn
 import type { GatewayConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import type { EntryProblem } from '../core/status.js';
-import type { Chain, RouteMatch, RouteResolver } from '../core/pipeline.js';
+import type { Chain, ExecutableRoute, RouteMatch, RouteResolver } from '../core/pipeline.js';
 import type { PluginRegistry } from '../core/registry.js';
 import type { RequestVariables } from '../core/request.js';
 import { compile, type Validator } from '../core/schema.js';
@@ -31,7 +31,7 @@ const VALIDATORS = Object.fromEntries(
 
 interface TableState {
   revision: number;
-  matcher: RouteMatcher<CompiledRoute>;
+  matcher: RouteMatcher<ExecutableRoute>;
   routes: Map<string, CompiledRoute>;
   global: GlobalRules;
   /** Routes left out or answering 503, for /status. */
@@ -54,7 +54,7 @@ export class RouteTable implements RouteResolver {
   readonly consumers: ConsumerDirectory;
   private state: TableState = {
     revision: -1,
-    matcher: new RouteMatcher<CompiledRoute>([]),
+    matcher: new RouteMatcher<ExecutableRoute>([]),
     routes: new Map(),
     global: NO_GLOBAL_RULES,
     problems: [],
@@ -216,7 +216,7 @@ export class RouteTable implements RouteResolver {
     this.unsubscribe?.();
     for (const route of this.state.routes.values()) route.dispose();
     disposeEntries(this.state.global.chain.entries, this.options.logger);
-    this.state = { ...this.state, routes: new Map(), matcher: new RouteMatcher<CompiledRoute>([]), global: NO_GLOBAL_RULES, problems: [] };
+    this.state = { ...this.state, routes: new Map(), matcher: new RouteMatcher<ExecutableRoute>([]), global: NO_GLOBAL_RULES, problems: [] };
     for (const { upstream } of this.upstreams.values()) upstream.dispose();
     this.upstreams.clear();
     this.heldById.clear();
@@ -331,7 +331,7 @@ export class RouteTable implements RouteResolver {
       const error = route.broken ?? route.refusedByPolicy;
       if (error) problems.push({ kind: 'routes', id, error, effect: 'answers 503' });
     }
-    const matcher = new RouteMatcher([...routes.values()].map((r) => r.matcherEntry), (route, err) => {
+    const matcher = new RouteMatcher([...routes.values()].flatMap((r) => [r.matcherEntry, ...r.companionEntries]), (route, err) => {
       this.options.logger.error({ route: route.info.id, error: err.message }, 'route cannot be matched; skipped');
       problems.push({ kind: 'routes', id: route.info.id, error: err.message, effect: 'skipped' });
     });

@@ -18,6 +18,11 @@ import { ToolCallFeed } from '../../core/tool-calls.js';
 import { BUILTIN_PLUGINS } from '../../plugins/index.js';
 import { REPO_ROOT } from '../helpers/gateway.js';
 
+/** The smallest valid config of plugins whose schema requires fields (APISIX's `required`). */
+const MINIMAL_CONFS: Record<string, unknown> = {
+  'openid-connect': { discovery: 'https://as.example.com/.well-known/openid-configuration', use_jwks: true, resource: 'https://gw.example.com/mcp' },
+};
+
 describe('plugin contract (every built-in plugin)', () => {
   const config = loadConfig({ env: {} });
 
@@ -69,7 +74,7 @@ describe('plugin contract (every built-in plugin)', () => {
         if (!plugin.credentials) return;
         const registry = new PluginRegistry(config);
         registry.register(plugin);
-        const conf = {};
+        const conf = structuredClone(MINIMAL_CONFS[plugin.name] ?? {});
         expect(registry.validate(plugin.name, conf, 'route'), 'its defaults are a valid config').to.equal(undefined);
         const declared = declaredCredentials(plugin, conf)!;
         const names = [...(declared.headers ?? []), ...(declared.query ?? []), ...(declared.cookies ?? [])];
