@@ -7,6 +7,10 @@
  * load on the machine disturbs less than throughput does.
  * Goal (issue 4): key-auth + limit-count (local) keeps at least 85% of the plain route's rps.
  *
+ * OAuth (issue 14): openid-connect verifying an ES256 access token with the issuer's JWKS (served
+ * by a small authorization server process: discovery document and JWKS), against key-auth alone.
+ * Goal: the JWKS-validated request keeps at least 90% of key-auth's rps.
+ *
  * Observability (issue 5): the gateway above runs without its access log (TOLLGATE_ACCESS_LOG=false)
  * so that every figure is the plugin's alone; a second gateway on the same CPU writes its access
  * log to a file, as a production gateway does by default. Contenders: prometheus on the plain
@@ -24,6 +28,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import jwt from 'jsonwebtoken';
 import { request } from 'undici';
 import { cpuMicros, cpuRatio, hasTaskset, launch, launched, median, percent, printTable, rpsRatio, runLoad, sleep, startGateway, type Round } from './lib.js';
@@ -50,6 +55,35 @@ const server = http.createServer((req, res) => {
 server.keepAliveTimeout = 65000;
 server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
 `;
+
+/** An authorization server as far as a resource server sees one: its discovery document and JWKS. */
+const AUTHORIZATION_SERVER = `
+const http = require('node:http');
+const jwks = process.env.BENCH_JWKS;
+const server = http.createServer((req, res) => {
+  const issuer = 'http://127.0.0.1:' + server.address().port;
+  const body = req.url === '/jwks' ? jwks : req.url === '/.well-known/openid-configuration' ? JSON.stringify({ issuer, jwks_uri: issuer + '/jwks' }) : undefined;
+  res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
+  res.end(body ?? '{}');
+});
+server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+`;
+const OIDC_RESOURCE = 'https://gw.bench.example/oidc';
+
+/** A signing key, the JWKS publishing it, and an access token for OIDC_RESOURCE signed with it. */
+async function oauthFixture(): Promise<{ jwks: string; sign: (issuer: string) => Promise<string> }> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'bench-key', alg: 'ES256', use: 'sig' };
+  const sign = (issuer: string) =>
+    new SignJWT({ sub: 'bench', scope: 'api:read', client_id: 'bench-client' })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'bench-key' })
+      .setIssuer(issuer)
+      .setAudience(OIDC_RESOURCE)
+      .setIssuedAt()
+      .setExpirationTime('24h')
+      .sign(privateKey);
+  return { jwks: JSON.stringify({ keys: [jwk] }), sign };
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -99,12 +133,23 @@ export async function run(builds: Build[]): Promise<void> {
     await launch('1', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], /Ready to accept connections/);
     const gatewayEnv = { TOLLGATE_ADMIN_KEY: ADMIN_KEY, TOLLGATE_REDIS_URL: `redis://127.0.0.1:${redisPort}` };
     const token = jwt.sign({ key: 'bench-jwt', exp: Math.floor(Date.now() / 1000) + 24 * 3600 }, JWT_SECRET);
+    const oauth = await oauthFixture();
+    const asOut = (await launch('1', process.execPath, ['-e', AUTHORIZATION_SERVER], /port \d+/, { BENCH_JWKS: oauth.jwks }, root)).output;
+    const issuer = `http://127.0.0.1:${/port (\d+)/.exec(asOut())![1]}`;
+    const accessToken = await oauth.sign(issuer);
     const keyed = { apikey: API_KEY };
     const scenarios: Contender[] = [
       { name: 'no plugins', path: '/plain' },
       { name: 'key-auth + limit-count (local)', path: '/count-local', plugins: { 'key-auth': {}, 'limit-count': UNREACHABLE }, headers: keyed },
       { name: 'key-auth + limit-count (redis)', path: '/count-redis', plugins: { 'key-auth': {}, 'limit-count': { ...UNREACHABLE, policy: 'redis' } }, headers: keyed },
       { name: 'jwt-auth (HS256)', path: '/jwt', plugins: { 'jwt-auth': {} }, headers: { authorization: `Bearer ${token}` } },
+      { name: 'key-auth', path: '/key', plugins: { 'key-auth': {} }, headers: keyed },
+      {
+        name: 'openid-connect (JWKS, ES256)',
+        path: '/oidc',
+        plugins: { 'openid-connect': { discovery: `${issuer}/.well-known/openid-configuration`, use_jwks: true, resource: OIDC_RESOURCE } },
+        headers: { authorization: `Bearer ${accessToken}` },
+      },
       { name: 'api-breaker', path: '/breaker', plugins: { 'api-breaker': { break_response_code: 503 } } },
       { name: 'limit-req (local)', path: '/req', plugins: { 'limit-req': { rate: 1_000_000, burst: 1000, key: 'remote_addr', nodelay: true } } },
       { name: 'limit-conn (local)', path: '/conn', plugins: { 'limit-conn': { conn: 100_000, burst: 0, default_conn_delay: 0.1, key: 'remote_addr' } } },
@@ -187,6 +232,15 @@ export async function run(builds: Build[]): Promise<void> {
     if (local >= 0) {
       const share = rpsRatio(rounds[local], rounds[0]);
       process.stdout.write(`\nkey-auth + limit-count (local): ${percent(share)} of the plain route's rps (goal ≥ 85%): ${share >= 0.85 ? 'met' : 'NOT met'}\n`);
+    }
+    const keyAuth = picked.findIndex((c) => c.name === 'key-auth');
+    const oidc = picked.findIndex((c) => c.name.startsWith('openid-connect'));
+    if (keyAuth >= 0 && oidc >= 0) {
+      const share = rpsRatio(rounds[oidc], rounds[keyAuth]);
+      const cpuShare = cpuRatio(rounds[oidc], rounds[keyAuth]);
+      process.stdout.write(
+        `openid-connect (JWKS): ${percent(share)} of key-auth's rps, ${percent(cpuShare)} by CPU per request (goal ≥ 90%): ${share >= 0.9 ? 'met' : 'NOT met'}${share < 0.9 && cpuShare >= 0.9 ? ' by rps; met by CPU per request' : ''}\n`,
+      );
     }
     const observed = picked.findIndex((c) => c.name === 'access log + prometheus');
     if (observed >= 0) {

@@ -116,17 +116,31 @@ export class AuthorizationServer {
     return this.fetchDocument();
   }
 
+  /** The issuer of the cached discovery document, without waiting (undefined when none is cached). */
+  cachedIssuer(): string | undefined {
+    return this.document?.value.issuer;
+  }
+
+  /**
+   * The cached signing keys, without waiting (undefined when there are none yet); starts a
+   * background refresh when they are old. The hot path: a request whose token was verified before.
+   */
+  cachedKeySet(): KeySet | undefined {
+    const cached = this.keys;
+    if (!cached) return undefined;
+    const now = Date.now();
+    if (now - cached.fetchedAt > this.options.maxAgeMs && !this.keysFetch && now - this.lastKeysAttempt >= this.options.minRefreshMs) {
+      this.lastKeysAttempt = now;
+      this.fetchKeys().catch(() => undefined);
+    }
+    return cached.value;
+  }
+
   /** The signing keys: fetched when there are none, refreshed in the background when old. */
   async keySet(): Promise<KeySet> {
+    const cached = this.cachedKeySet();
+    if (cached) return cached;
     const now = Date.now();
-    const cached = this.keys;
-    if (cached) {
-      if (now - cached.fetchedAt > this.options.maxAgeMs && !this.keysFetch && now - this.lastKeysAttempt >= this.options.minRefreshMs) {
-        this.lastKeysAttempt = now;
-        this.fetchKeys().catch(() => undefined);
-      }
-      return cached.value;
-    }
     if (this.keysFetch) return this.keysFetch;
     if (now - this.lastKeysAttempt < this.options.minRefreshMs) {
       throw new AuthServerError(`jwks: fetching the keys failed less than ${this.options.minRefreshMs / 1000}s ago; not retried yet`);

@@ -52,8 +52,22 @@ interface Runtime {
 const runtimeOf = (api: PluginApi): Runtime =>
   api.state(NAME, () => ({ servers: new AuthorizationServers(api.logger), resources: new ProtectedResources() }));
 
+/** What a request's consumer, authInfo and X-Userinfo are, worked out once per verified claims object. */
+interface Derived {
+  authInfo: AuthInfo;
+  /** The consumer the claim names when no catalog consumer has that name; undefined: no usable claim. */
+  identity?: ConsumerInfo;
+  userinfo(): string;
+}
+
 /** A route's instance: its verifier, and its share of the authorization server. */
 class ProtectedRoute implements Disposable {
+  /**
+   * Keyed by the claims object the verifier returns, which is the same object for every request
+   * bringing a token verified (or introspected) before: a repeated token costs no new objects.
+   */
+  private readonly derivedByClaims = new WeakMap<object, Derived>();
+
   readonly server: AuthorizationServer;
   readonly verifier: TokenVerifier;
   readonly consumers: ConsumerLookup;
@@ -80,6 +94,20 @@ class ProtectedRoute implements Disposable {
       throw err;
     }
     if (conf.resource) this.runtime.resources.add(this, conf.resource);
+  }
+
+  derive(claims: Record<string, unknown>): Derived {
+    let derived = this.derivedByClaims.get(claims);
+    if (!derived) {
+      let userinfo: string | undefined;
+      derived = {
+        authInfo: authInfoOf(claims, scopesOf(claims), this.conf),
+        identity: identityOf(claims, this.conf),
+        userinfo: () => (userinfo ??= Buffer.from(JSON.stringify(claims)).toString('base64')),
+      };
+      this.derivedByClaims.set(claims, derived);
+    }
+    return derived;
   }
 
   /** Whether the root metadata URL of this route's origin names other protected resources too. */
@@ -127,14 +155,16 @@ export default definePlugin<OidcConf, ProtectedRoute>({
       throw unavailable(ctx, conf, err);
     }
 
-    const granted = scopesOf(claims);
-    const missing = conf.required_scopes.filter((scope) => !granted.includes(scope));
+    const derived = route.derive(claims);
+    const missing = conf.required_scopes.filter((scope) => !derived.authInfo.scopes.includes(scope));
     if (missing.length > 0) {
       throw refusal(ctx, conf, { error: 'insufficient_scope', description: `the token lacks the scope ${missing.join(' ')}`, scopes: conf.required_scopes });
     }
-
-    attachConsumer(ctx, consumerOf(claims, conf, route.consumers, ctx, scopes));
-    ctx.gateway.authInfo = authInfoOf(claims, granted, conf);
+    if (!derived.identity) {
+      throw refusal(ctx, conf, { error: 'invalid_token', description: `the token has no ${conf.consumer_claim} claim that can name a consumer`, scopes });
+    }
+    attachConsumer(ctx, route.consumers.get(derived.identity.username) ?? derived.identity);
+    ctx.gateway.authInfo = derived.authInfo;
 
     // The token is for this gateway (RFC 8707, MCP "token passthrough" is forbidden); an MCP
     // route never hands it on, whatever the config says.
@@ -142,7 +172,7 @@ export default definePlugin<OidcConf, ProtectedRoute>({
     if (toUpstream && conf.access_token_in_authorization_header) plan.set('authorization', `Bearer ${token}`);
     else plan.set('authorization', null);
     if (toUpstream && !conf.access_token_in_authorization_header) plan.set('x-access-token', token);
-    if (conf.set_userinfo_header && !ctx.gateway.route?.jsonRpc) plan.set('x-userinfo', Buffer.from(JSON.stringify(claims)).toString('base64'));
+    if (conf.set_userinfo_header && !ctx.gateway.route?.jsonRpc) plan.set('x-userinfo', derived.userinfo());
   },
 
   companionPaths: (conf) => (conf.resource ? [...new Set([metadataPath(conf.resource), WELL_KNOWN_PREFIX])] : []),
@@ -206,13 +236,16 @@ function bearerToken(ctx: GatewayContext, conf: OidcConf, scopes: readonly strin
   return token;
 }
 
-function consumerOf(claims: Record<string, unknown>, conf: OidcConf, consumers: ConsumerLookup, ctx: GatewayContext, scopes: readonly string[]): ConsumerInfo {
+/**
+ * The consumer identity the token's `consumer_claim` names, for when no catalog consumer has that
+ * name (one that does is looked up per request: consumers change). Undefined when the claim is
+ * missing or cannot be a name.
+ */
+function identityOf(claims: Record<string, unknown>, conf: OidcConf): ConsumerInfo | undefined {
   const value = claims[conf.consumer_claim];
   const name = typeof value === 'string' ? value : typeof value === 'number' && Number.isFinite(value) ? String(value) : undefined;
-  if (name === undefined || !CONSUMER_NAME.test(name)) {
-    throw refusal(ctx, conf, { error: 'invalid_token', description: `the token has no ${conf.consumer_claim} claim that can name a consumer`, scopes });
-  }
-  return consumers.get(name) ?? Object.freeze({ username: name, plugins: NO_PLUGINS });
+  if (name === undefined || !CONSUMER_NAME.test(name)) return undefined;
+  return Object.freeze({ username: name, plugins: NO_PLUGINS });
 }
 
 function authInfoOf(claims: Record<string, unknown>, scopes: string[], conf: OidcConf): AuthInfo {

@@ -22,6 +22,8 @@ const VERIFIED_MAX = 4096;
 
 interface Verified {
   payload: JWTPayload;
+  /** The algorithm it was signed with: each route checks it against its own list. */
+  alg: string;
   generation: number;
 }
 
@@ -29,19 +31,19 @@ interface Verified {
 class VerifiedTokens {
   private readonly entries = new Map<string, Verified>();
 
-  get(token: string, generation: number): JWTPayload | undefined {
+  get(token: string, generation: number | undefined): Verified | undefined {
     const hit = this.entries.get(token);
     if (!hit) return undefined;
     if (hit.generation !== generation) {
       this.entries.delete(token);
       return undefined;
     }
-    return hit.payload;
+    return hit;
   }
 
-  set(token: string, payload: JWTPayload, generation: number): void {
+  set(token: string, verified: Verified): void {
     if (this.entries.size >= VERIFIED_MAX) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(token, { payload, generation });
+    this.entries.set(token, verified);
   }
 }
 
@@ -77,15 +79,24 @@ export class TokenVerifier {
   async verify(token: string): Promise<Record<string, unknown>> {
     if (this.introspector) {
       const claims = await this.introspector.introspect(token);
-      await this.checkClaims(claims, false);
+      this.checkClaims(claims, false, claims.iss === undefined ? [] : await this.issuers());
       return claims;
     }
-    const claims = await this.verifySignature(token);
-    await this.checkClaims(claims, true);
+    // A token seen before costs a lookup and the claim checks, without waiting on anything.
+    const cache = this.publicKey ? this.ownCache : this.serverCache();
+    const hit = cache.get(token, this.publicKey ? 0 : this.server.cachedKeySet()?.generation);
+    const claims = hit ? this.checkAlgorithm(hit) : await this.verifySignature(token, cache);
+    const issuers = this.conf.claim_validator?.issuer?.valid_issuers ?? cachedIssuers(this.server) ?? (await this.issuers());
+    this.checkClaims(claims as Record<string, unknown>, true, issuers);
     return claims as Record<string, unknown>;
   }
 
-  private async verifySignature(token: string): Promise<JWTPayload> {
+  private checkAlgorithm(verified: Verified): JWTPayload {
+    if (!this.algorithms.includes(verified.alg)) throw invalid(`tokens signed with ${safe(verified.alg)} are not accepted here`);
+    return verified.payload;
+  }
+
+  private async verifySignature(token: string, cache: VerifiedTokens): Promise<JWTPayload> {
     let header: JWTHeaderParameters;
     try {
       header = decodeProtectedHeader(token) as JWTHeaderParameters;
@@ -96,12 +107,7 @@ export class TokenVerifier {
     if (!this.algorithms.includes(header.alg)) throw invalid(`tokens signed with ${safe(header.alg)} are not accepted here`);
 
     const keys = this.publicKey ? undefined : await this.keySet();
-    const generation = keys?.generation ?? 0;
-    const cache = keys ? this.serverCache() : this.ownCache;
-    const cached = cache.get(token, generation);
-    if (cached) return cached;
-
-    let usedGeneration = generation;
+    let usedGeneration = keys?.generation ?? 0;
     const getKey = this.publicKey
       ? this.publicKey
       : async (protectedHeader: JWTHeaderParameters, jws: Parameters<KeySet['getKey']>[1]) => {
@@ -118,7 +124,7 @@ export class TokenVerifier {
         algorithms: [header.alg],
         clockTolerance: this.conf.clock_skew,
       });
-      cache.set(token, payload, usedGeneration);
+      cache.set(token, { payload, alg: header.alg, generation: usedGeneration });
       return payload;
     } catch (err) {
       throw rejectionOf(err);
@@ -153,7 +159,7 @@ export class TokenVerifier {
   }
 
   /** The checks every token passes, verified or introspected (`jwt`: `exp` and `iss` are required). */
-  private async checkClaims(claims: Record<string, unknown>, jwt: boolean): Promise<void> {
+  private checkClaims(claims: Record<string, unknown>, jwt: boolean, issuers: readonly string[]): void {
     const now = Math.floor(Date.now() / 1000);
     const skew = this.conf.clock_skew;
     const { exp, nbf, iss } = claims;
@@ -167,7 +173,6 @@ export class TokenVerifier {
     if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + skew)) throw invalid('the token is not valid yet (nbf)');
     // RFC 7662 makes `iss` optional in an introspection answer: the server asked is the issuer.
     if (iss !== undefined || jwt) {
-      const issuers = await this.issuers();
       if (typeof iss !== 'string' || !issuers.includes(iss)) throw invalid('the token was issued by an issuer this route does not trust');
     }
     const claimName = this.conf.claim_validator?.audience?.claim ?? 'aud';
@@ -190,6 +195,11 @@ export function scopesOf(claims: Record<string, unknown>): string[] {
   if (typeof raw === 'string') return raw.split(' ').filter(Boolean);
   if (Array.isArray(raw)) return raw.filter((s): s is string => typeof s === 'string' && s !== '');
   return [];
+}
+
+function cachedIssuers(server: AuthorizationServer): readonly string[] | undefined {
+  const issuer = server.cachedIssuer();
+  return issuer === undefined ? undefined : [issuer];
 }
 
 function unavailable(err: unknown): TokenRejection {
