@@ -281,6 +281,11 @@ describe('plugin openid-connect', function () {
       await as.stop();
       try {
         expect((await gw.get('/api/x', bearer(t))).status).to.equal(200);
+        // A key the cached set lacks cannot be looked up now: refused, not waved through, not a 503.
+        await sleep(1100);
+        const unknownKid = await gw.get('/api/x', bearer(await token({}, { header: { kid: 'rotated-while-down' } })));
+        expect(unknownKid.status).to.equal(401);
+        expect(unknownKid.json.error_description).to.match(/no signing key of the issuer matches/);
         const cold = await gw.get('/cold', bearer(t));
         expect(cold.status).to.equal(503);
         expect(cold.json).to.deep.include({ error: 'temporarily_unavailable' });
