@@ -46,6 +46,15 @@ describe('plugin contract (every built-in plugin)', () => {
     expect(() => registry.register({ ...silentAuth, credentials: () => ({ headers: ['x-key'] }) })).to.not.throw();
   });
 
+  it('refuses companion paths without the handler that answers them, and the other way round', () => {
+    const registry = new PluginRegistry(config);
+    const base = { name: 'well-known', version: '1.0.0', priority: 9, schema: { type: 'object' } };
+    const message = /companionPaths and serveCompanion are functions, declared together/;
+    expect(() => registry.register({ ...base, companionPaths: () => ['/.well-known/x'] })).to.throw(PluginLoadError, message);
+    expect(() => registry.register({ ...base, serveCompanion: () => {} })).to.throw(PluginLoadError, message);
+    expect(() => registry.register({ ...base, companionPaths: () => ['/.well-known/x'], serveCompanion: () => {} })).to.not.throw();
+  });
+
   it('refuses observesOnly on a plugin that could refuse requests by answering them or authenticating', () => {
     const registry = new PluginRegistry(config);
     const base = { name: 'quiet-one', version: '1.0.0', priority: 8, schema: { type: 'object' }, observesOnly: true };

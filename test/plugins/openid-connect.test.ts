@@ -166,6 +166,11 @@ describe('plugin openid-connect', function () {
       expect(post.status).to.equal(405);
       expect(post.headers.allow).to.equal('GET, HEAD, OPTIONS');
       expect((await gw.get('/.well-known/oauth-protected-resource/nothing-here')).status).to.equal(404);
+      // A catch-all route does not shadow the metadata (an exact path wins), nor the metadata it.
+      await putRoute(gw, 'catch-all', '/*', upstream, {});
+      expect((await gw.get('/.well-known/oauth-protected-resource/api')).json.resource).to.equal(api);
+      expect((await gw.get('/.well-known/oauth-protected-resource/nothing-here')).json.upstream).to.equal('upstream');
+      await gw.admin('DELETE', '/routes/catch-all');
     });
 
     it('answers the root form only while one resource of the origin is protected', async () => {
