@@ -5,7 +5,7 @@
  * to a lookup in the compiled route table and a walk over pre-sorted arrays.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import Koa from 'koa';
 import { bodyTooLarge, readBody, checkDeclaredLength } from './body.js';
@@ -98,6 +98,10 @@ export class DataPlane {
       socket.once('close', () => this.sockets.delete(socket));
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket));
+    // A request asking to switch protocols (WebSocket) arrives here with its socket, not to the
+    // request handler: it runs the same chain over a response bound to that socket, and the proxy
+    // tunnels the connection when its route allows WebSocket (upgradeResponse).
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onRequest(req, upgradeResponse(req, socket, head), false));
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse, awaitingContinue: boolean): void {
@@ -320,6 +324,7 @@ export class DataPlane {
     await proxyRequest(ctx, state, {
       upstream,
       timeout: route.timeout,
+      websocket: route.websocket,
       maxBodyBytes: limit,
       bodyIdleMs: this.options.config.timeouts.request_body_idle * 1000,
       // Without header filters the response head goes out synchronously, without a pause.
@@ -568,4 +573,21 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     () => socket.destroy(),
   );
+}
+
+/**
+ * The response of a request Node handed over as an upgrade: bound to its socket by hand, as Node
+ * binds others, and closing the connection once written (the socket is no longer Node's to keep
+ * alive). Bytes that came after the request head (a client's first WebSocket frames) are put back
+ * for the tunnel to carry.
+ */
+function upgradeResponse(req: IncomingMessage, socket: Socket, head: Buffer): ServerResponse {
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket);
+  if (head.length > 0) socket.unshift(head);
+  // Nothing listens on the socket any more: an error with no listener would end the process.
+  socket.on('error', () => socket.destroy());
+  res.once('finish', () => socket.end());
+  return res;
 }

@@ -56,6 +56,8 @@ export interface ExecutableRoute {
   readonly chain: Chain;
   readonly upstream?: Upstream;
   readonly timeout?: UpstreamTimeouts;
+  /** WebSocket upgrades are proxied (APISIX's `enable_websocket`, the route's or its service's). */
+  readonly websocket?: boolean;
   readonly options: Required<Pick<RequestOptions, 'maxBodyBytes'>> & Pick<RequestOptions, 'jsonRpc'>;
   /** Set when the route cannot run (a dangling reference, an invalid plugin): it answers 503. */
   readonly broken?: string;

@@ -218,7 +218,7 @@ export class RequestState implements GatewayState, RequestVariables {
       case 'status': {
         const res = this.res;
         if (!res) return undefined;
-        return String(res.headersSent || res.writableFinished || !this.finished ? res.statusCode : 499);
+        return String(res.headersSent || res.writableFinished || !this.finished || res.statusCode === 101 ? res.statusCode : 499);
       }
       case 'request_time':
         return String(seconds(performance.now() - this.startTime));

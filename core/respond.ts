@@ -7,10 +7,11 @@
 import { pipeline, Readable } from 'node:stream';
 import type { GatewayContext } from './context.js';
 
-/** The status the client got: nginx's 499 when it left before being answered. */
+/** The status the client got: nginx's 499 when it left before being answered; 101 for a WebSocket tunnel. */
 export function responseStatus(ctx: GatewayContext): number {
   const { res } = ctx;
-  return res.headersSent || res.writableFinished ? res.statusCode : 499;
+  // A tunnel's 101 is written on the socket, past the response object (core/upstream/proxy.ts).
+  return res.headersSent || res.writableFinished || res.statusCode === 101 ? res.statusCode : 499;
 }
 
 const EMPTY_BODY_STATUS = new Set([204, 205, 304]);

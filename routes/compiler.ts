@@ -100,6 +100,7 @@ export class CompiledRoute implements ExecutableRoute {
   readonly chain: Chain;
   readonly options: ExecutableRoute['options'];
   readonly timeout?: UpstreamTimeouts;
+  readonly websocket: boolean;
   readonly broken?: string;
   /**
    * What a plugin's write-time policy (checkOnWrite) now refuses in this route's config: the route
@@ -136,6 +137,7 @@ export class CompiledRoute implements ExecutableRoute {
     this.plugins = mergePlugins(sources);
     this.pluginsUsed = new Map(Object.keys(this.plugins).map((name) => [name, deps.registry.get(name)]));
     this.timeout = route.timeout as UpstreamTimeouts | undefined;
+    this.websocket = (route.enable_websocket ?? service?.enable_websocket) === true;
     let broken = sources.problem;
     let entries: ChainEntry[] = [];
     let vars: Expression | undefined;

@@ -48,6 +48,11 @@ const timeout = {
   properties: { connect: seconds, send: seconds, read: seconds },
 };
 
+const websocket = {
+  type: 'boolean',
+  description: 'Proxy WebSocket upgrades (`Upgrade: websocket`) to the upstream, which then carries the connection both ways; off, an upgrade request is proxied as a plain request. A route\'s value wins over its service\'s.',
+};
+
 export const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'CONNECT', 'TRACE', 'PURGE'];
 
 const nodeAddress = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$' };
@@ -132,6 +137,7 @@ export const routeSchema = {
     plugin_config_id: idSchema,
     timeout,
     status: { enum: [0, 1], default: 1, description: '0 disables the route.' },
+    enable_websocket: websocket,
   },
   oneOf: [{ required: ['uri'] }, { required: ['uris'] }],
   anyOf: [
@@ -152,6 +158,7 @@ export const serviceSchema = {
     upstream: upstreamSchema,
     upstream_id: idSchema,
     hosts,
+    enable_websocket: websocket,
   },
 };
 

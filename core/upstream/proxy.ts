@@ -5,6 +5,7 @@
  * after it end the client's response. A client that leaves aborts the upstream request.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { GatewayContext } from '../context.js';
@@ -37,6 +38,8 @@ const RETRYABLE = new Set([
 
 export interface ProxyOptions {
   upstream: Upstream;
+  /** The route proxies WebSocket upgrades (enable_websocket): such a request becomes a tunnel. */
+  websocket?: boolean;
   /** The route's own timeouts override the upstream's. */
   timeout?: UpstreamTimeouts;
   maxBodyBytes: number;
@@ -199,6 +202,19 @@ function forward(
       },
     };
 
+    const upgrade = options.websocket && wantsWebSocket(req) ? 'websocket' : undefined;
+    if (upgrade) {
+      handler.onRequestUpgrade = (_c, statusCode, headers, upstreamSocket) => {
+        outcome.status = statusCode;
+        outcome.latency = performance.now() - sentAt;
+        ctx.respond = false;
+        headWritten = true;
+        res.statusCode = statusCode;
+        tunnel(req.socket, upstreamSocket as Socket, statusCode, headers);
+        settle();
+      };
+    }
+
     if (stream?.errored) {
       settle(stream.errored);
       return;
@@ -209,7 +225,8 @@ function forward(
           method: (state.upstream.method ?? req.method) as Dispatcher.HttpMethod,
           path: state.upstream.uri,
           headers: upstreamHeaders(ctx, state, options.upstream, node),
-          body: body ?? null,
+          body: upgrade ? null : (body ?? null),
+          upgrade,
           headersTimeout: Math.round(timeout.read * 1000),
           bodyTimeout: Math.round(timeout.read * 1000),
         },
@@ -272,6 +289,43 @@ function upstreamHeaders(ctx: GatewayContext, state: RequestState, upstream: Ups
   if (forwardedHost !== null) out.push('x-forwarded-host', forwardedHost);
   if (forwardedPort !== null) out.push('x-forwarded-port', forwardedPort);
   return out;
+}
+
+/** A WebSocket handshake (RFC 6455 §4.1): Node set `upgrade` for it, and it names websocket. */
+function wantsWebSocket(req: GatewayContext['req']): boolean {
+  const asked = req.headers.upgrade;
+  return (req as { upgrade?: boolean }).upgrade === true && req.method === 'GET' && typeof asked === 'string' && asked.toLowerCase() === 'websocket';
+}
+
+/**
+ * The upstream switched protocols: its 101 goes to the client as it came, then bytes flow both
+ * ways untouched until either side ends or fails, which ends the tunnel once what that side sent
+ * has been passed on (WebSocket closes by its own handshake; a half-open tunnel would hold both
+ * sockets, and the request, forever). Header and body filters do not apply to what follows.
+ */
+function tunnel(client: Socket, upstream: Socket, statusCode: number, headers: IncomingHttpHeaders): void {
+  let head = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) head += `${name}: ${one}\r\n`;
+  }
+  const close = () => {
+    client.destroy();
+    upstream.destroy();
+  };
+  client.on('error', close);
+  upstream.on('error', close);
+  client.once('close', close);
+  upstream.once('close', close);
+  client.once('end', () => upstream.end(close));
+  upstream.once('end', () => client.end(close));
+  if (client.destroyed) {
+    close();
+    return;
+  }
+  client.write(`${head}\r\n`);
+  upstream.pipe(client, { end: false });
+  client.pipe(upstream, { end: false });
 }
 
 function connectionTokens(header: string | undefined): Set<string> | undefined {
