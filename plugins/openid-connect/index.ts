@@ -22,7 +22,7 @@
  * starts no MCP child). Fails closed: 401/403 for tokens, 503 when the authorization server is
  * needed and cannot be reached (cached keys keep serving; with none, nothing passes).
  */
-import type { AuthInfo, ConsumerInfo, GatewayContext, RouteInfo } from '../../core/context.js';
+import type { AuthInfo, ConsumerInfo, GatewayContext } from '../../core/context.js';
 import { GatewayError } from '../../core/errors.js';
 import { definePlugin, type ConsumerLookup, type Disposable, type PluginApi } from '../../core/plugin.js';
 import { attachConsumer } from '../kit/index.js';
@@ -75,7 +75,6 @@ class ProtectedRoute implements Disposable {
 
   constructor(
     readonly conf: OidcConf,
-    readonly route: RouteInfo,
     api: PluginApi,
   ) {
     this.runtime = runtimeOf(api);
@@ -138,7 +137,7 @@ export default definePlugin<OidcConf, ProtectedRoute>({
     runtimeOf(api).servers.closeAll();
   },
 
-  create: (conf, route, api) => new ProtectedRoute(conf, route, api),
+  create: (conf, _route, api) => new ProtectedRoute(conf, api),
 
   async rewrite(ctx, conf, route) {
     const plan = ctx.gateway.upstream.headers;

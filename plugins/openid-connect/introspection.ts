@@ -2,7 +2,7 @@
  * RFC 7662 token introspection for opaque access tokens: `POST token=…&token_type_hint=access_token`
  * to the server's introspection endpoint, the gateway authenticating as a client (RFC 7662 §2.1)
  * with `client_secret_basic`, `client_secret_post`, `client_secret_jwt` or `private_key_jwt`
- * (RFC 7523). An active answer is kept for `introspection_interval` seconds (default: until the
+ * (RFC 7523). Concurrent requests with one new token share one call. An active answer is kept for `introspection_interval` seconds (default: until the
  * token's `exp`), never past `exp` (§4) and at most five minutes, so a revoked token stops
  * working within that; inactive answers are not kept.
  */
@@ -26,6 +26,8 @@ interface CachedAnswer {
 
 export class Introspector {
   private readonly cache = new Map<string, CachedAnswer>();
+  /** Calls in flight by token: an MCP client's first requests arrive together with one new token. */
+  private readonly asking = new Map<string, Promise<Record<string, unknown>>>();
   private readonly assertionKey?: { key: KeyObject; alg: string };
 
   constructor(
@@ -51,7 +53,12 @@ export class Introspector {
       if (hit.until > now) return hit.claims;
       this.cache.delete(id);
     }
-    const claims = await this.ask(token);
+    let pending = this.asking.get(id);
+    if (!pending) {
+      pending = this.ask(token).finally(() => this.asking.delete(id));
+      this.asking.set(id, pending);
+    }
+    const claims = await pending;
     if (claims.active !== true) throw new TokenRejection('invalid_token', 'the token is not active (revoked, expired or unknown to the issuer)');
     const seconds = Math.min(this.conf.introspection_interval || MAX_CACHE_SECONDS, MAX_CACHE_SECONDS);
     let until = now + seconds * 1000;

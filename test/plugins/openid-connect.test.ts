@@ -337,6 +337,12 @@ describe('plugin openid-connect', function () {
         expect((await gw.get('/opaque', bearer(t))).status).to.equal(200);
         expect(as.hits('/token/introspection') - before, method).to.equal(1);
       }
+      // A new token arriving on several requests at once is introspected once.
+      const fresh = await as.issueToken({ sub: 'judy', resource: opaque(), scope: 'api:read' });
+      const before = as.hits('/token/introspection');
+      const statuses = await Promise.all(Array.from({ length: 8 }, async () => (await gw.get('/opaque', bearer(fresh))).status));
+      expect(statuses.every((s) => s === 200)).to.equal(true);
+      expect(as.hits('/token/introspection') - before).to.equal(1);
     });
 
     it('refuses inactive tokens, other resources\' tokens and missing scopes; 503 when introspection fails', async () => {
