@@ -2,9 +2,10 @@
  * RFC 7662 token introspection for opaque access tokens: `POST token=…&token_type_hint=access_token`
  * to the server's introspection endpoint, the gateway authenticating as a client (RFC 7662 §2.1)
  * with `client_secret_basic`, `client_secret_post`, `client_secret_jwt` or `private_key_jwt`
- * (RFC 7523). Concurrent requests with one new token share one call. An active answer is kept for `introspection_interval` seconds (default: until the
- * token's `exp`), never past `exp` (§4) and at most five minutes, so a revoked token stops
- * working within that; inactive answers are not kept.
+ * (RFC 7523). Concurrent requests with one new token share one call. An active answer is kept
+ * for `introspection_interval` seconds (default: until the token's `exp`), never past `exp` (§4)
+ * and at most five minutes, so a revoked token stops working within that; inactive answers are
+ * not kept.
  */
 import { createHash, createPrivateKey, createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
