@@ -137,11 +137,11 @@ function upstreamProblem(upstream: unknown, field: string): string | undefined {
   return chashKeyProblem(upstream as { type?: string; hash_on?: string; key?: string });
 }
 
-/** APISIX's upstream_hash_vars_schema, and Tollgate's request headers and cookies as variables. */
-const HASH_VARIABLE = '^((uri|server_name|server_addr|request_uri|remote_port|remote_addr|query_string|host|hostname|mqtt_client_id)|arg_[0-9a-zA-z_-]+)$';
+/** APISIX's upstream_hash_vars_schema (its text is part of the error), and Tollgate's request headers and cookies as variables. */
+const HASH_VARIABLE = /^((uri|server_name|server_addr|request_uri|remote_port|remote_addr|query_string|host|hostname|mqtt_client_id)|arg_[0-9a-zA-z_-]+)$/;
 const TOLLGATE_HASH_VARIABLE = /^(http|cookie)_[0-9a-zA-Z_-]+$/;
 /** APISIX's upstream_hash_header_schema: a header or cookie name. */
-const HASH_HEADER = '^[a-zA-Z0-9-_]+$';
+const HASH_HEADER = /^[a-zA-Z0-9-_]+$/;
 
 /** As APISIX's check_upstream_conf: chash needs a key (but on the consumer), of the kind hash_on reads. */
 function chashKeyProblem(upstream: { type?: string; hash_on?: string; key?: string }): string | undefined {
@@ -151,9 +151,9 @@ function chashKeyProblem(upstream: { type?: string; hash_on?: string; key?: stri
   const key = upstream.key;
   if (key === undefined) return 'missing key';
   const pattern = hashOn === 'vars' ? HASH_VARIABLE : hashOn === 'header' || hashOn === 'cookie' ? HASH_HEADER : undefined;
-  if (pattern === undefined || new RegExp(pattern).test(key)) return undefined;
+  if (pattern === undefined || pattern.test(key)) return undefined;
   if (hashOn === 'vars' && TOLLGATE_HASH_VARIABLE.test(key)) return undefined;
-  return `invalid configuration: failed to match pattern ${JSON.stringify(pattern)} with ${JSON.stringify(key)}`;
+  return `invalid configuration: failed to match pattern ${JSON.stringify(pattern.source)} with ${JSON.stringify(key)}`;
 }
 
 function splitNodeAddress(address: string): { host: string; port?: string } {
