@@ -4,10 +4,10 @@
  * 408 after the idle timeout.
  */
 import type { IncomingMessage } from 'node:http';
-import { GatewayError } from './errors.js';
+import { CORE_ERRORS, type GatewayError } from './errors.js';
 
 export function bodyTooLarge(limit: number): GatewayError {
-  return new GatewayError(413, 'GW_BODY_TOO_LARGE', `request body is larger than ${limit} bytes`);
+  return CORE_ERRORS.GW_BODY_TOO_LARGE.error({ message: `request body is larger than ${limit} bytes` });
 }
 
 /** Throws 413 when the declared Content-Length is over `limit`. */
@@ -23,7 +23,7 @@ export function readBody(req: IncomingMessage, limit: number, idleMs: number): P
     let size = 0;
     let timer = setTimeout(onIdle, idleMs);
     function onIdle() {
-      finish(new GatewayError(408, 'GW_BODY_TIMEOUT', 'request body not received in time'));
+      finish(CORE_ERRORS.GW_BODY_TIMEOUT.error());
     }
     function onData(chunk: Buffer) {
       size += chunk.length;
@@ -38,7 +38,7 @@ export function readBody(req: IncomingMessage, limit: number, idleMs: number): P
       finish(undefined, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
     }
     function onAborted() {
-      finish(new GatewayError(400, 'GW_BODY_ABORTED', 'request body ended early'));
+      finish(CORE_ERRORS.GW_BODY_ABORTED.error());
     }
     function finish(err?: GatewayError, body?: Buffer) {
       clearTimeout(timer);

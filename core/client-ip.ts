@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { BlockList, isIP, isIPv6 } from 'node:net';
 import { addressProblem } from './address.js';
+import { CORE_ERRORS } from './errors.js';
 
 /** Throws an Error naming the entry when one is not an address or CIDR (see addressProblem). */
 export function buildBlockList(entries: readonly string[]): BlockList {
@@ -72,7 +73,7 @@ export class ClientAddressResolver {
       if (entry === '') continue;
       const hop = hopAddress(entry);
       if (hop === undefined) {
-        if (nearest) throw new Error(`${this.headerName} from a trusted proxy does not end with an IP address: ${JSON.stringify(entry.slice(0, 64))}`);
+        if (nearest) throw CORE_ERRORS.GW_BAD_FORWARDED_ADDRESS.error({ message: `${this.headerName} from a trusted proxy does not end with an IP address: ${JSON.stringify(entry.slice(0, 64))}` });
         return client;
       }
       nearest = false;

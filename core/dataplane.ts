@@ -5,14 +5,14 @@
  * to a lookup in the compiled route table and a walk over pre-sorted arrays.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import { createServer, ServerResponse, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import Koa from 'koa';
 import { bodyTooLarge, readBody, checkDeclaredLength } from './body.js';
-import { ClientAddressResolver } from './client-ip.js';
+import { ClientAddressResolver, plainAddress } from './client-ip.js';
 import type { GatewayConfig, ListenAddress } from './config.js';
 import type { GatewayContext, McpRequestInfo } from './context.js';
-import { GatewayError, errorBody, isGatewayError } from './errors.js';
+import { CORE_ERRORS, errorBody, isGatewayError, type ErrorCode, type GatewayError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { RequestOptions } from './plugin.js';
 import { describeMcpMessage, mcpTransportOf } from './mcp.js';
@@ -29,7 +29,7 @@ import {
   type RouteResolver,
 } from './pipeline.js';
 import { RequestState, type BodyNeeds } from './request.js';
-import { respond } from './respond.js';
+import { replyWithError, respond } from './respond.js';
 import { LogThrottle } from './log-throttle.js';
 import { listen } from './listen.js';
 import { proxyRequest } from './upstream/proxy.js';
@@ -48,7 +48,7 @@ interface Chains {
   route: Chain;
 }
 
-const NOT_FOUND = new GatewayError(404, 'GW_ROUTE_NOT_FOUND', '404 Route Not Found');
+const NOT_FOUND = CORE_ERRORS.GW_ROUTE_NOT_FOUND.error();
 
 export class DataPlane {
   readonly app: Koa;
@@ -135,7 +135,7 @@ export class DataPlane {
       return;
     }
     for (const name of res.getHeaderNames()) if (name !== 'connection') res.removeHeader(name);
-    const body = JSON.stringify(errorBody(new GatewayError(500, 'GW_INTERNAL', 'internal error'), requestId));
+    const body = JSON.stringify(errorBody(CORE_ERRORS.GW_INTERNAL.error(), requestId));
     res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   }
@@ -188,6 +188,7 @@ export class DataPlane {
     const startTime = performance.now();
     const { req, res } = ctx;
     let state: RequestState;
+    let malformed: unknown;
     try {
       const target = normalizeRequestTarget(req.url ?? '/');
       // Checked for absolute-form targets too, whose authority then replaces the header.
@@ -208,11 +209,24 @@ export class DataPlane {
       state.authority = target.authority;
       state.peerTrusted = this.clientAddress.trusts(req.socket.remoteAddress);
     } catch (err) {
-      ctx.status = 400;
-      ctx.body = { error_msg: (err as Error).message };
-      ctx.set('connection', 'close');
-      res.once('close', () => (this.inFlight -= 1));
-      return;
+      // A request whose target or Host cannot be read is still a request: it gets its id, its
+      // code, the global rules' header filters and log phase, and its access log line.
+      malformed = err;
+      state = new RequestState(
+        randomUUID(),
+        startTime,
+        // The peer itself: what it forwarded may be what was wrong.
+        plainAddress(req.socket.remoteAddress),
+        rawPathOf(req.url),
+        '',
+        '',
+        'http',
+        this.port,
+        req,
+        res,
+      );
+      // What follows on the connection cannot be trusted to be framed as the client meant.
+      res.setHeader('connection', 'close');
     }
     ctx.gateway = state;
     state.awaitingContinue = awaitingContinue;
@@ -229,8 +243,9 @@ export class DataPlane {
     });
 
     try {
+      if (malformed !== undefined) throw malformed;
       if (req.rawHeaders.length / 2 > this.options.config.limits.max_headers) {
-        throw new GatewayError(431, 'GW_TOO_MANY_HEADERS', `more than ${this.options.config.limits.max_headers} request headers`);
+        throw CORE_ERRORS.GW_TOO_MANY_HEADERS.error({ message: `more than ${this.options.config.limits.max_headers} request headers` });
       }
       let match = this.options.resolver.match(req.method ?? 'GET', state.host, state.path, state.clientIp, state);
       // Awaited only when a route's vars read the body: every await costs on the hot path.
@@ -293,7 +308,7 @@ export class DataPlane {
   }
 
   private async runRoute(ctx: GatewayContext, state: RequestState, route: ExecutableRoute, chains: Chains): Promise<void> {
-    if (route.broken) throw new GatewayError(503, 'GW_ROUTE_BROKEN', 'route is misconfigured', { cause: new Error(route.broken) });
+    if (route.broken) throw CORE_ERRORS.GW_ROUTE_BROKEN.error({ cause: new Error(route.broken) });
     chains.route = route.chain;
     const { req } = ctx;
     const limit = route.options.maxBodyBytes;
@@ -319,7 +334,7 @@ export class DataPlane {
     }
     // A plugin may have chosen another upstream for this request (traffic-split).
     const upstream = state.upstream.target ?? route.upstream;
-    if (!upstream) throw new GatewayError(503, 'GW_NO_UPSTREAM', 'route has no upstream');
+    if (!upstream) throw CORE_ERRORS.GW_NO_UPSTREAM.error();
     const bodyFilters = bodyFiltersOf(chains);
     await proxyRequest(ctx, state, {
       upstream,
@@ -378,7 +393,7 @@ export class DataPlane {
   }
 
   private async replyWithError(ctx: GatewayContext, state: RequestState, err: unknown, chains?: Chains): Promise<void> {
-    const error = isGatewayError(err) ? err : new GatewayError(500, 'GW_INTERNAL', 'internal error', { cause: err });
+    const error = isGatewayError(err) ? err : CORE_ERRORS.GW_INTERNAL.error({ cause: err });
     state.error = error;
     if (state.mcp) state.mcpError ??= jsonRpcErrorCode(error.body);
     // Logged whoever renders it: a content plugin answering in its protocol does not hide the cause.
@@ -395,13 +410,11 @@ export class DataPlane {
       }
     }
     const { res } = ctx;
-    if (error.code === 'GW_CLIENT_GONE' || ctx.respond === false || res.headersSent) {
+    if (CORE_ERRORS.GW_CLIENT_GONE.is(error) || ctx.respond === false || res.headersSent) {
       if (!res.writableEnded) res.destroy();
       return;
     }
-    ctx.status = error.status;
-    if (error.headers) ctx.set(error.headers);
-    ctx.body = errorBody(error, state.requestId);
+    replyWithError(ctx, error, state.requestId);
     // An error response is still a response: header and body filters run (their own errors are ignored).
     try {
       await state.commitHeaders();
@@ -418,7 +431,7 @@ export class DataPlane {
    * an open breaker) only at debug. Repeats are throttled per code so an outage cannot flood the log.
    */
   private logFailure(state: RequestState, error: GatewayError, deliberate: boolean): void {
-    if (error.status < 500 || error.code === 'GW_CLIENT_GONE') return;
+    if (error.status < 500 || CORE_ERRORS.GW_CLIENT_GONE.is(error)) return;
     const level = !deliberate ? 'error' : error.cause !== undefined ? 'warn' : 'debug';
     if (!this.options.logger.isLevelEnabled(level)) return;
     const { ok, suppressed } = this.logThrottle.take(error.code);
@@ -565,12 +578,12 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     socket.destroy();
     return;
   }
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-  const body = JSON.stringify({ error_msg: reason.toLowerCase() });
+  const code = PARSER_ERRORS[err.code ?? ''] ?? CORE_ERRORS.GW_BAD_REQUEST;
+  // Before Node made a request of it there is no response object: the same answer, written by hand.
+  const body = JSON.stringify(errorBody(code.error(), randomUUID()));
   // end() alone would only half-close: a client that keeps sending would keep the socket.
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${code.status} ${STATUS_CODES[code.status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     () => socket.destroy(),
   );
 }
@@ -590,4 +603,17 @@ function upgradeResponse(req: IncomingMessage, socket: Socket, head: Buffer): Se
   socket.on('error', () => socket.destroy());
   res.once('finish', () => socket.end());
   return res;
+}
+
+/** What Node's parser refused, by its error code; anything else is a 400. */
+const PARSER_ERRORS: Readonly<Record<string, ErrorCode>> = {
+  HPE_HEADER_OVERFLOW: CORE_ERRORS.GW_HEADERS_TOO_LARGE,
+  ERR_HTTP_REQUEST_TIMEOUT: CORE_ERRORS.GW_HEADERS_TIMEOUT,
+};
+
+/** The path of a request target that could not be normalized, for the access log. */
+function rawPathOf(url: string | undefined): string {
+  const target = url ?? '/';
+  const mark = target.indexOf('?');
+  return mark < 0 ? target : target.slice(0, mark);
 }

@@ -6,7 +6,7 @@
  * `example.com`, as nginx's $host has it), so no spelling of a host skips its routes.
  */
 import type { IncomingMessage } from 'node:http';
-import { GatewayError } from './errors.js';
+import { CORE_ERRORS } from './errors.js';
 
 /**
  * host[:port]: letters, digits, `-` and `_` in dot-separated labels (one trailing dot allowed),
@@ -23,7 +23,7 @@ export function hostHeader(req: IncomingMessage): string | undefined {
     if (name.length === 4 && name.toLowerCase() === 'host') seen += 1;
   }
   // Node keeps the first of repeated Host headers; which one a hop behind us would take is a guess.
-  if (seen > 1) throw new GatewayError(400, 'GW_BAD_HOST', 'more than one Host header');
+  if (seen > 1) throw CORE_ERRORS.GW_BAD_HOST.error({ message: 'more than one Host header' });
   return req.headers.host;
 }
 
@@ -36,7 +36,7 @@ export function hostName(authority: string | undefined): string {
   if (!authority) return '';
   if (authority === lastAuthority) return lastHost;
   const match = AUTHORITY.exec(authority.toLowerCase());
-  if (!match) throw new GatewayError(400, 'GW_BAD_HOST', 'invalid Host');
+  if (!match) throw CORE_ERRORS.GW_BAD_HOST.error();
   lastAuthority = authority;
   lastHost = match[1] ?? match[2];
   return lastHost;

@@ -27,7 +27,8 @@ export type {
   UpstreamRequestPlan,
   UpstreamOutcome,
 } from './context.js';
-export { GatewayError } from './errors.js';
+export { GatewayError, defineErrors, clientGone, CORE_ERRORS, RETRY_AFTER } from './errors.js';
+export type { ErrorCode, ErrorTable, ErrorDefinition, RaiseOptions, GatewayErrorOptions } from './errors.js';
 // The status the client got (499 when it left first), for plugins that log or count responses.
 export { responseStatus } from './respond.js';
 export { LinearRegex, Replacement, RegexError, type RegexMatch, type RegexFlags } from './regex.js';

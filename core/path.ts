@@ -4,7 +4,7 @@
  * dot segments resolved, repeated slashes collapsed; an encoded slash stays encoded, so `/a%2Fb`
  * is one segment everywhere.
  */
-import { GatewayError } from './errors.js';
+import { CORE_ERRORS } from './errors.js';
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
@@ -23,11 +23,11 @@ export function normalizeRequestTarget(target: string): SplitUrl {
     if (/^https?:\/\//i.test(raw)) {
       const url = new URL(raw);
       // RFC 9110 §4.2.4: userinfo in an http(s) URI is to be treated as an error.
-      if (url.username || url.password) throw new GatewayError(400, 'GW_BAD_REQUEST_TARGET', 'request target must not carry userinfo');
+      if (url.username || url.password) throw CORE_ERRORS.GW_BAD_REQUEST_TARGET.error({ message: 'request target must not carry userinfo' });
       raw = url.pathname + url.search;
       authority = url.host;
     } else {
-      throw new GatewayError(400, 'GW_BAD_REQUEST_TARGET', 'request target must be an absolute path');
+      throw CORE_ERRORS.GW_BAD_REQUEST_TARGET.error();
     }
   }
   const q = raw.indexOf('?');
@@ -47,7 +47,7 @@ export function normalizePath(path: string): string {
       continue;
     }
     const hex = path.slice(i + 1, i + 3);
-    if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw new GatewayError(400, 'GW_BAD_PATH', 'malformed percent-encoding in path');
+    if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw CORE_ERRORS.GW_BAD_PATH.error();
     const ch = String.fromCharCode(parseInt(hex, 16));
     decoded += UNRESERVED.test(ch) ? ch : `%${hex.toUpperCase()}`;
     i += 2;

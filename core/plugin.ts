@@ -8,7 +8,7 @@ import type { GatewayConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { JsonSchema } from './schema.js';
 import type { RedisProvider } from './redis.js';
-import type { GatewayError } from './errors.js';
+import type { ErrorTable, GatewayError } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ToolCallFeed } from './tool-calls.js';
 import type { CredentialSources } from './credentials.js';
@@ -179,6 +179,11 @@ export interface Plugin<C = any, I = any> {
   /** Unique across loaded plugins; higher runs first within a phase. */
   priority: number;
   description?: string;
+  /**
+   * The codes this plugin answers with (`defineErrors({ GW_<AREA>_<WHAT>: { status, message } })`),
+   * raised from the table (`ERRORS.GW_X.error()`); listed with the gateway's in docs/errors.md.
+   */
+  errors?: ErrorTable;
   /**
    * `auth` plugins read credentials from consumers and may set `ctx.gateway.consumer`. A plugin
    * that authenticates against something else (a token an authorization server issued) may set it

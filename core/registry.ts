@@ -3,6 +3,7 @@
  * name, a unique priority, only known phases, schemas that compile. Each plugin's schemas are
  * compiled once, with APISIX's injected `_meta` (disable, priority) on the route schema.
  */
+import { ERROR_CODE_PATTERN, type ErrorCode } from './errors.js';
 import { isPrototypeKey } from './own.js';
 import { PHASES, type Plugin, type ResourceChecks, type ResourceDefinition } from './plugin.js';
 import { isPluginResourceKind, type PluginResourceKind, type RecordRef } from './catalog/types.js';
@@ -35,6 +36,7 @@ const CONTRACT_KEYS = new Set<string>([
   'version',
   'priority',
   'description',
+  'errors',
   'type',
   'schema',
   'consumerSchema',
@@ -59,6 +61,17 @@ const CONTRACT_KEYS = new Set<string>([
   'filtersBody',
   ...PHASES,
 ]);
+
+/** A plugin's error table: codes spelled `GW_<AREA>_<WHAT>`, each row built by defineErrors. */
+function checkErrors(errors: unknown, where: string): void {
+  if (typeof errors !== 'object' || errors === null) throw new PluginLoadError(`${where}: errors must be a table made by defineErrors`);
+  for (const [key, row] of Object.entries(errors)) {
+    const entry = row as Partial<ErrorCode> | undefined;
+    if (!ERROR_CODE_PATTERN.test(key) || entry?.code !== key || typeof entry.error !== 'function' || !Number.isInteger(entry.status)) {
+      throw new PluginLoadError(`${where}: errors.${key} is not a code of a defineErrors table (codes are GW_<AREA>_<WHAT>)`);
+    }
+  }
+}
 
 const UNCHECKED_RESOURCES: ResourceChecks = { upstream: () => undefined };
 
@@ -275,6 +288,7 @@ function checkPlugin(plugin: Plugin, others: readonly Plugin[]): Entry {
   if (plugin.observesOnly && (plugin.content || plugin.type === 'auth' || plugin.credentials)) {
     throw new PluginLoadError(`${where}: observesOnly cannot be declared by a plugin that answers requests (content), authenticates or reads credentials`);
   }
+  if (plugin.errors !== undefined) checkErrors(plugin.errors, where);
   if (plugin.credentialField !== undefined) {
     const fields = (plugin.consumerSchema?.properties ?? {}) as Record<string, unknown>;
     if (plugin.type !== 'auth' || !(plugin.credentialField in fields)) {

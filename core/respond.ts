@@ -6,12 +6,24 @@
  */
 import { pipeline, Readable } from 'node:stream';
 import type { GatewayContext } from './context.js';
+import { errorBody, errorHeaders, type GatewayError } from './errors.js';
 
 /** The status the client got: nginx's 499 when it left before being answered; 101 for a WebSocket tunnel. */
 export function responseStatus(ctx: GatewayContext): number {
   const { res } = ctx;
   // A tunnel's 101 is written on the socket, past the response object (core/upstream/proxy.ts).
   return res.headersSent || res.writableFinished || res.statusCode === 101 ? res.statusCode : 499;
+}
+
+/**
+ * Every error answer the gateway makes itself goes through here: the error's status, its headers
+ * (`Retry-After` from `retryAfter`), and its body (`errorBody`: code, message, request id).
+ */
+export function replyWithError(ctx: GatewayContext, error: GatewayError, requestId: string): void {
+  ctx.status = error.status;
+  const headers = errorHeaders(error);
+  if (headers) ctx.set(headers);
+  ctx.body = errorBody(error, requestId);
 }
 
 const EMPTY_BODY_STATUS = new Set([204, 205, 304]);

@@ -19,7 +19,7 @@
  *   never matched one.
  */
 import { addressProblem } from '../core/address.js';
-import { GatewayError } from '../core/errors.js';
+import { CORE_ERRORS, type ErrorCode } from '../core/errors.js';
 import { ownValue } from '../core/own.js';
 import type { ChainEntry } from '../core/pipeline.js';
 import type { Plugin } from '../core/plugin.js';
@@ -37,7 +37,7 @@ export function canRefuse(plugin: Plugin | undefined): boolean {
 /** What answers every request while a global rule that could refuse requests cannot run. */
 export function globalRuleFence(reason: string): ChainEntry {
   // Before every other global plugin: nothing may act on a request the gateway cannot guard.
-  return fence('global-rules', 'GW_GLOBAL_RULE_BROKEN', 'a global rule is misconfigured', reason, false);
+  return fence('global-rules', CORE_ERRORS.GW_GLOBAL_RULE_BROKEN, reason, false);
 }
 
 /**
@@ -46,17 +46,17 @@ export function globalRuleFence(reason: string): ChainEntry {
  * pass, ahead of every plugin the consumer brings.
  */
 export function consumerFence(reason: string): ChainEntry {
-  return fence('consumer-plugins', 'GW_CONSUMER_BROKEN', "the consumer's plugins are misconfigured", reason, true);
+  return fence('consumer-plugins', CORE_ERRORS.GW_CONSUMER_BROKEN, reason, true);
 }
 
-function fence(name: string, code: string, message: string, reason: string, fromConsumer: boolean): ChainEntry {
+function fence(name: string, code: ErrorCode, reason: string, fromConsumer: boolean): ChainEntry {
   const plugin: Plugin = {
     name,
     version: '0',
     priority: Number.MAX_SAFE_INTEGER,
     schema: {},
     rewrite: () => {
-      throw new GatewayError(503, code, message, { cause: new Error(reason) });
+      throw code.error({ cause: new Error(reason) });
     },
   };
   return { plugin, conf: {}, instance: undefined, priority: plugin.priority, fromConsumer };

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { GatewayContext } from '../context.js';
-import { GatewayError } from '../errors.js';
+import { CORE_ERRORS, clientGone, GatewayError } from '../errors.js';
 import { ownValue } from '../own.js';
 import type { RequestState } from '../request.js';
 import type { UpstreamNode } from './balancer.js';
@@ -91,7 +91,7 @@ export async function proxyRequest(ctx: GatewayContext, state: RequestState, opt
     upstream.end();
   }
   if (lastError === undefined) {
-    throw new GatewayError(503, 'GW_UPSTREAM_NO_NODE', 'no upstream node is available');
+    throw CORE_ERRORS.GW_UPSTREAM_NO_NODE.error();
   }
   throw toGatewayError(lastError);
 }
@@ -175,7 +175,7 @@ function forward(
           .catch((err) => {
             // A header filter failed, not the upstream: a 500 that api-breaker and health checks
             // do not count against the node (a 502 would).
-            c.abort(err instanceof GatewayError ? err : new GatewayError(500, 'GW_INTERNAL', 'internal error', { cause: err }));
+            c.abort(err instanceof GatewayError ? err : CORE_ERRORS.GW_INTERNAL.error({ cause: err }));
           });
       },
       onResponseData(_c, chunk) {
@@ -374,27 +374,22 @@ function chashKey(ctx: GatewayContext, state: RequestState, upstream: Upstream):
   return value || state.clientIp;
 }
 
-function clientGone(): Error {
-  return Object.assign(new Error('client went away'), { code: 'GW_CLIENT_GONE' });
-}
-
 function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const code = (err as { code?: string }).code ?? '';
-  if (code === 'GW_CLIENT_GONE') return new GatewayError(499, 'GW_CLIENT_GONE', 'client went away', { cause: err });
   if (code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return new GatewayError(504, 'GW_UPSTREAM_CONNECT_TIMEOUT', 'upstream connection timed out', { cause: err });
+    return CORE_ERRORS.GW_UPSTREAM_CONNECT_TIMEOUT.error({ cause: err });
   }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new GatewayError(504, 'GW_UPSTREAM_TIMEOUT', 'upstream timed out', { cause: err });
+    return CORE_ERRORS.GW_UPSTREAM_TIMEOUT.error({ cause: err });
   }
   if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || code === 'ECONNABORTED') {
-    return new GatewayError(400, 'GW_BAD_REQUEST_BODY', 'request body ended early', { cause: err });
+    return CORE_ERRORS.GW_BAD_REQUEST_BODY.error({ cause: err });
   }
   // undici refused the request before sending anything: the request's fault, never the
   // upstream's (a 502 here would count against the upstream in api-breaker).
   if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
-    return new GatewayError(400, 'GW_REQUEST_NOT_FORWARDABLE', `request cannot be forwarded: ${(err as Error).message}`, { cause: err });
+    return CORE_ERRORS.GW_REQUEST_NOT_FORWARDABLE.error({ message: `request cannot be forwarded: ${(err as Error).message}`, cause: err });
   }
-  return new GatewayError(502, 'GW_UPSTREAM_UNAVAILABLE', 'upstream unavailable', { cause: err });
+  return CORE_ERRORS.GW_UPSTREAM_UNAVAILABLE.error({ cause: err });
 }

@@ -10,7 +10,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import { bodyTooLarge } from '../body.js';
-import { GatewayError } from '../errors.js';
+import { CORE_ERRORS } from '../errors.js';
 
 export interface RequestBodyLimits {
   maxBodyBytes: number;
@@ -52,9 +52,9 @@ export function requestBody(req: IncomingMessage, limits: RequestBodyLimits): Re
       const waiting = pipe.readableLength > 0 || pipe.writableLength > 0 || req.readableLength > 0;
       const still = Date.now() - lastProgress;
       if (waiting && still > sendTimeoutMs) {
-        pipe.destroy(new GatewayError(504, 'GW_UPSTREAM_SEND_TIMEOUT', 'upstream did not accept the request body in time'));
+        pipe.destroy(CORE_ERRORS.GW_UPSTREAM_SEND_TIMEOUT.error());
       } else if (!waiting && !req.complete && still > idleTimeoutMs) {
-        pipe.destroy(new GatewayError(408, 'GW_BODY_TIMEOUT', 'request body not received in time'));
+        pipe.destroy(CORE_ERRORS.GW_BODY_TIMEOUT.error());
       }
     },
     Math.max(50, Math.min(1000, sendTimeoutMs / 4, idleTimeoutMs / 4)),
@@ -65,7 +65,7 @@ export function requestBody(req: IncomingMessage, limits: RequestBodyLimits): Re
   pipe.once('close', stop);
   // Node emits the request's errors only to listeners: an upload cut short (the client reset or
   // closed its connection mid-body) is the client's failure, never the upstream's.
-  req.on('error', (err) => pipe.destroy(new GatewayError(400, 'GW_BODY_ABORTED', 'request body ended early', { cause: err })));
+  req.on('error', (err) => pipe.destroy(CORE_ERRORS.GW_BODY_ABORTED.error({ cause: err })));
   return req.pipe(pipe);
 }
 

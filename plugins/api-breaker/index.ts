@@ -10,7 +10,7 @@
  * its bookkeeping leaves traffic flowing (fail open).
  */
 import type { GatewayContext, RouteInfo } from '../../core/context.js';
-import { GatewayError } from '../../core/errors.js';
+import { defineErrors, RETRY_AFTER, GatewayError } from '../../core/errors.js';
 import { confVersion, SharedStates } from '../kit/index.js';
 import type { Logger } from '../../core/logger.js';
 import { definePlugin, type PluginApi } from '../../core/plugin.js';
@@ -78,10 +78,15 @@ const statuses = (minimum: number, maximum: number, fallback: number) => ({
   default: [fallback],
 });
 
+const ERRORS = defineErrors({
+  GW_BREAKER_OPEN: { status: 502, message: 'upstream circuit breaker is open' },
+});
+
 export default definePlugin<ApiBreakerConf, Breaker>({
   name: 'api-breaker',
   version: '1.0.0',
   priority: 1005,
+  errors: ERRORS,
   description: 'Stops calling a failing backend for a while and answers for it (circuit breaker).',
   schema: {
     type: 'object',
@@ -173,9 +178,12 @@ function backendStatus(ctx: GatewayContext): number | undefined {
 function breakResponse(ctx: GatewayContext, conf: ApiBreakerConf, breaker: Breaker, retryAfter: number): GatewayError {
   const headers: Record<string, string> = {};
   for (const [key, template] of breaker.breakHeaders) headers[key] = template.render(ctx.gateway, headerValueEscape);
-  if (!Object.keys(headers).some((name) => name.toLowerCase() === 'retry-after')) headers['Retry-After'] = String(retryAfter);
-  return new GatewayError(conf.break_response_code, 'GW_BREAKER_OPEN', 'upstream circuit breaker is open', {
+  // A Retry-After the operator configured is theirs to say.
+  const configured = Object.keys(headers).some((name) => name.toLowerCase() === RETRY_AFTER.toLowerCase());
+  return ERRORS.GW_BREAKER_OPEN.error({
+    status: conf.break_response_code,
     headers,
+    retryAfter: configured ? undefined : retryAfter,
     body: conf.break_response_body,
   });
 }

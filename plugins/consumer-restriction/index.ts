@@ -10,7 +10,7 @@
  * `{"message": …}`; nothing it depends on can fail.
  */
 import type { GatewayState } from '../../core/context.js';
-import { GatewayError } from '../../core/errors.js';
+import { defineErrors, GatewayError } from '../../core/errors.js';
 import { definePlugin } from '../../core/plugin.js';
 
 type Subject = 'consumer_name' | 'service_id' | 'route_id' | 'consumer_group_id';
@@ -45,10 +45,15 @@ const SUBJECT: Record<Subject, (state: GatewayState) => string | undefined> = {
 
 const names = (what: string) => ({ type: 'array', minItems: 1, items: { type: 'string' }, description: what });
 
+const ERRORS = defineErrors({
+  GW_CONSUMER_RESTRICTED: { status: 403, message: 'The consumer_name is forbidden.' },
+});
+
 export default definePlugin<ConsumerRestrictionConf, Compiled>({
   name: 'consumer-restriction',
   version: '1.0.0',
   priority: 2400,
+  errors: ERRORS,
   description: 'Admits or refuses requests by consumer, consumer group, route or service.',
   schema: {
     type: 'object',
@@ -110,5 +115,5 @@ export default definePlugin<ConsumerRestrictionConf, Compiled>({
 });
 
 function refusal(status: number, message: string): GatewayError {
-  return new GatewayError(status, 'GW_CONSUMER_RESTRICTED', message, { body: { message } });
+  return ERRORS.GW_CONSUMER_RESTRICTED.error({ status, message, body: { message } });
 }

@@ -10,7 +10,7 @@
  */
 import { addressProblem } from '../../core/address.js';
 import { AddressSet } from '../../core/address-set.js';
-import { GatewayError } from '../../core/errors.js';
+import { defineErrors } from '../../core/errors.js';
 import { definePlugin } from '../../core/plugin.js';
 
 interface IpRestrictionConf {
@@ -33,10 +33,15 @@ const addresses = (who: string) => ({
   description: `IPv4 or IPv6 addresses or CIDRs (\`10.0.0.0/8\`, \`2001:db8::/32\`) ${who}.`,
 });
 
+const ERRORS = defineErrors({
+  GW_IP_RESTRICTED: { status: 403, message: 'Your IP address is not allowed' },
+});
+
 export default definePlugin<IpRestrictionConf, Compiled>({
   name: 'ip-restriction',
   version: '1.0.0',
   priority: 3000,
+  errors: ERRORS,
   description: 'Admits or refuses requests by client IP address or CIDR.',
   schema: {
     type: 'object',
@@ -61,6 +66,6 @@ export default definePlugin<IpRestrictionConf, Compiled>({
 
   access(ctx, conf, compiled) {
     if (compiled.list.has(ctx.gateway.clientIp) === compiled.admits) return;
-    throw new GatewayError(conf.response_code, 'GW_IP_RESTRICTED', conf.message, { body: { message: conf.message } });
+    throw ERRORS.GW_IP_RESTRICTED.error({ status: conf.response_code, message: conf.message, body: { message: conf.message } });
   },
 });

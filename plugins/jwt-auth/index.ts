@@ -10,10 +10,11 @@
  */
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { attachConsumer, unauthorized, withoutQueryParam } from '../kit/index.js';
+import { attachConsumer, TOKEN_ERRORS, unauthorized, withoutQueryParam } from '../kit/index.js';
 import type { ConsumerInfo, GatewayContext } from '../../core/context.js';
 import { ownValue, requestHeader } from '../../core/own.js';
 import { definePlugin, type ConsumerLookup } from '../../core/plugin.js';
+import type { ErrorCode } from '../../core/errors.js';
 
 const HMAC = ['HS256', 'HS384', 'HS512'] as const;
 const DEFAULT_CLAIMS = ['exp', 'nbf'] as const;
@@ -57,10 +58,13 @@ interface JwtConsumerConf {
  */
 const keys = new WeakMap<object, KeyObject>();
 
+const ERRORS = TOKEN_ERRORS;
+
 export default definePlugin<JwtAuthConf, ConsumerLookup>({
   name: 'jwt-auth',
   version: '1.0.0',
   priority: 2510,
+  errors: ERRORS,
   type: 'auth',
   description: 'Authenticates consumers by a JSON Web Token signed with their secret or key.',
   credentialField: 'key',
@@ -132,8 +136,8 @@ export default definePlugin<JwtAuthConf, ConsumerLookup>({
     const challenge = `Bearer realm="${conf.realm}"`;
     const token = tokenOf(ctx, conf);
     let consumer: ConsumerInfo | undefined;
-    let failure: { code: string; message: string } | undefined;
-    if (!token) failure = { code: 'GW_AUTH_MISSING_TOKEN', message: 'Missing JWT token in request' };
+    let failure: { code: ErrorCode; message: string } | undefined;
+    if (!token) failure = { code: ERRORS.GW_AUTH_MISSING_TOKEN, message: 'Missing JWT token in request' };
     else {
       const verified = verify(token, conf, consumers);
       if ('consumer' in verified) consumer = verified.consumer;
@@ -148,7 +152,7 @@ export default definePlugin<JwtAuthConf, ConsumerLookup>({
           if (conf.hide_credentials && token) hide(ctx, conf);
           return;
         }
-        throw unauthorized('GW_AUTH_INVALID_TOKEN', 'Invalid user authorization', challenge);
+        throw unauthorized(ERRORS.GW_AUTH_INVALID_TOKEN, 'Invalid user authorization', challenge);
       }
       throw unauthorized(failure!.code, failure!.message, challenge);
     }
@@ -194,11 +198,11 @@ function fromCache(cacheKey: string, conf: JwtAuthConf, lookup: ConsumerLookup):
   return hit.consumer;
 }
 
-function verify(token: string, conf: JwtAuthConf, lookup: ConsumerLookup): { consumer: ConsumerInfo } | { code: string; message: string } {
+function verify(token: string, conf: JwtAuthConf, lookup: ConsumerLookup): { consumer: ConsumerInfo } | { code: ErrorCode; message: string } {
   const cacheKey = `${conf.key_claim_name}\u0000${token}`;
   const cached = fromCache(cacheKey, conf, lookup);
   if (cached) return { consumer: cached };
-  const invalid = (message: string) => ({ code: 'GW_AUTH_INVALID_TOKEN', message });
+  const invalid = (message: string) => ({ code: ERRORS.GW_AUTH_INVALID_TOKEN, message });
   const decoded = jwt.decode(token, { complete: true });
   if (!decoded || typeof decoded.payload !== 'object' || decoded.payload === null) return invalid('JWT token invalid');
   // RFC 7515 §4.1.11: a recipient that does not understand every extension `crit` names must

@@ -11,6 +11,7 @@ import { attachConsumer, unauthorized, withoutQueryParam } from '../kit/index.js
 import type { GatewayContext } from '../../core/context.js';
 import { requestHeader } from '../../core/own.js';
 import { definePlugin, type ConsumerLookup } from '../../core/plugin.js';
+import { defineErrors } from '../../core/errors.js';
 
 interface KeyAuthConf {
   header: string;
@@ -20,10 +21,16 @@ interface KeyAuthConf {
   anonymous_consumer?: string;
 }
 
+const ERRORS = defineErrors({
+  GW_AUTH_MISSING_KEY: { status: 401, message: 'Missing API key in request' },
+  GW_AUTH_INVALID_KEY: { status: 401, message: 'Invalid API key in request' },
+});
+
 export default definePlugin<KeyAuthConf, ConsumerLookup>({
   name: 'key-auth',
   version: '1.0.0',
   priority: 2500,
+  errors: ERRORS,
   type: 'auth',
   description: 'Authenticates consumers by API key.',
   credentialField: 'key',
@@ -74,9 +81,9 @@ export default definePlugin<KeyAuthConf, ConsumerLookup>({
         return;
       }
       const challenge = `apikey realm="${conf.realm}"`;
-      if (conf.anonymous_consumer) throw unauthorized('GW_AUTH_INVALID_KEY', 'Invalid user authorization', challenge);
-      if (!key) throw unauthorized('GW_AUTH_MISSING_KEY', 'Missing API key in request', challenge);
-      throw unauthorized('GW_AUTH_INVALID_KEY', 'Invalid API key in request', challenge);
+      if (conf.anonymous_consumer) throw unauthorized(ERRORS.GW_AUTH_INVALID_KEY, 'Invalid user authorization', challenge);
+      if (!key) throw unauthorized(ERRORS.GW_AUTH_MISSING_KEY, ERRORS.GW_AUTH_MISSING_KEY.message, challenge);
+      throw unauthorized(ERRORS.GW_AUTH_INVALID_KEY, ERRORS.GW_AUTH_INVALID_KEY.message, challenge);
     }
     attachConsumer(ctx, consumer);
     if (conf.hide_credentials) hide(ctx, conf);

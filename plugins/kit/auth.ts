@@ -5,7 +5,7 @@
  * `X-Credential-Identifier` header a client sent, on every route (faults-checklist B-07).
  */
 import type { ConsumerInfo, GatewayContext } from '../../core/context.js';
-import { GatewayError } from '../../core/errors.js';
+import type { ErrorCode, GatewayError } from '../../core/errors.js';
 
 /** The header naming the authenticated consumer to the upstream (APISIX, Kong). */
 export const CONSUMER_USERNAME_HEADER = 'x-consumer-username';
@@ -31,8 +31,8 @@ export function attachConsumer(ctx: GatewayContext, consumer: ConsumerInfo): voi
  * A 401 in APISIX's shape (`{"message": "..."}`) with its challenge. The message must say what
  * was wrong with the request, never anything about the secret it was checked against.
  */
-export function unauthorized(code: string, message: string, challenge: string): GatewayError {
-  return new GatewayError(401, code, message, { headers: { 'WWW-Authenticate': challenge }, body: { message } });
+export function unauthorized(code: ErrorCode, message: string, challenge: string): GatewayError {
+  return code.error({ status: 401, message, headers: { 'WWW-Authenticate': challenge }, body: { message } });
 }
 
 /** The path and query with one query parameter removed (hide_credentials), other bytes untouched. */

@@ -1,7 +1,7 @@
 /**
  * Waiting inside a request without outliving its client: limit-req's and limit-conn's delays.
  */
-import { GatewayError } from '../../core/errors.js';
+import { clientGone } from '../../core/errors.js';
 
 /** Waits `ms`, or throws the client-gone error as soon as the client leaves. */
 export function delay(ms: number, signal: AbortSignal): Promise<void> {
@@ -17,8 +17,4 @@ export function delay(ms: number, signal: AbortSignal): Promise<void> {
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-function clientGone(): GatewayError {
-  return new GatewayError(499, 'GW_CLIENT_GONE', 'client went away');
 }

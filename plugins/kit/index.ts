@@ -35,6 +35,7 @@ export {
   STORE_RETRY_AFTER,
 } from './store-failure.js';
 export { SharedStates, canonicalConf, confVersion, limitNamespace } from './shared-states.js';
+export { LIMIT_ERRORS, TOKEN_ERRORS } from './errors.js';
 export { delay } from './delay.js';
 
 export { requestLogEntry, toolCallAuditEntry, BodyCapture, cappedText, REDACTED, type Redaction, type EntryOptions } from './log-entry.js';

@@ -5,9 +5,10 @@
  * `allow_degradation: true`; then the request passes, a metric counts it and a warning is logged at
  * most once per interval. Also the answer a limit gives when it refuses a request.
  */
-import { GatewayError } from '../../core/errors.js';
+import type { ErrorCode, GatewayError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
+import { LIMIT_ERRORS } from './errors.js';
 
 /** How often the warning for a degraded (fail-open) limiter may be logged, per plugin and route. */
 export const DEGRADED_LOG_INTERVAL_MS = 10_000;
@@ -54,10 +55,7 @@ export class StoreFailurePolicy {
       return;
     }
     this.metrics.limitStoreUnavailable.inc({ plugin: this.plugin, action: 'rejected' });
-    throw new GatewayError(503, 'GW_RATE_LIMIT_STORE_UNAVAILABLE', 'rate limit store unavailable', {
-      headers: { 'Retry-After': String(STORE_RETRY_AFTER) },
-      cause: err,
-    });
+    throw LIMIT_ERRORS.GW_RATE_LIMIT_STORE_UNAVAILABLE.error({ retryAfter: STORE_RETRY_AFTER, cause: err });
   }
 }
 
@@ -72,17 +70,19 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** The rejection a limit plugin answers with: its configured code, and APISIX's body when `rejected_msg` is set. */
+/**
+ * The rejection a limit plugin answers with: its code, its configured status, APISIX's body when
+ * `rejected_msg` is set, and when to try again.
+ */
 export function limitRejection(
-  status: number,
-  code: string,
-  message: string,
-  rejectedMsg: string | undefined,
-  headers: Record<string, string>,
+  code: ErrorCode,
+  options: { status: number; rejectedMsg: string | undefined; retryAfter: number; message?: string; headers?: Record<string, string> },
 ): GatewayError {
-  return new GatewayError(status, code, message, {
-    headers,
-    body: rejectedMsg === undefined ? undefined : { error_msg: rejectedMsg },
+  return code.error({
+    status: options.status,
+    message: options.message,
+    retryAfter: options.retryAfter,
+    headers: options.headers,
+    body: options.rejectedMsg === undefined ? undefined : { error_msg: options.rejectedMsg },
   });
 }
-

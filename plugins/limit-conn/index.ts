@@ -15,6 +15,7 @@ import {
   limitNamespace,
   limitRedis,
   limitRejection,
+  LIMIT_ERRORS,
   SharedStates,
   StoreFailurePolicy,
   withPolicy,
@@ -25,6 +26,7 @@ import {
 import type { Logger } from '../../core/logger.js';
 import { definePlugin, type PluginApi } from '../../core/plugin.js';
 import { LocalConnCounter, RedisConnCounter, type ConnCounter } from './counter.js';
+import { defineErrors } from '../../core/errors.js';
 
 interface LimitConnConf extends PolicyConf {
   conn: number;
@@ -91,10 +93,16 @@ function leave(limiter: ConnLimiter, key: string): void {
   });
 }
 
+const ERRORS = {
+  ...defineErrors({ GW_CONN_LIMITED: { status: 503, message: 'too many concurrent requests' } }),
+  GW_RATE_LIMIT_STORE_UNAVAILABLE: LIMIT_ERRORS.GW_RATE_LIMIT_STORE_UNAVAILABLE,
+};
+
 export default definePlugin<LimitConnConf, ConnLimiter>({
   name: 'limit-conn',
   version: '1.0.0',
   priority: 1003,
+  errors: ERRORS,
   description: 'Limits concurrent requests (and streams) per key, local or shared through Redis.',
   schema: withPolicy({
     type: 'object',
@@ -148,7 +156,7 @@ export default definePlugin<LimitConnConf, ConnLimiter>({
       return;
     }
     if (count === 0) {
-      throw limitRejection(conf.rejected_code, 'GW_CONN_LIMITED', 'too many concurrent requests', conf.rejected_msg, { 'Retry-After': '1' });
+      throw limitRejection(ERRORS.GW_CONN_LIMITED, { status: conf.rejected_code, rejectedMsg: conf.rejected_msg, retryAfter: 1 });
     }
     const held = heldBy(ctx);
     if (held.finished) {

@@ -15,6 +15,7 @@ import {
   limitNamespace,
   limitRedis,
   limitRejection,
+  LIMIT_ERRORS,
   ruleKeyResolver,
   SharedStates,
   StoreFailurePolicy,
@@ -127,6 +128,7 @@ export default definePlugin<LimitCountConf, Quota>({
   name: 'limit-count',
   version: '1.0.0',
   priority: 1002,
+  errors: LIMIT_ERRORS,
   description: 'Limits requests per key in a fixed time window (local or shared through Redis).',
   schema: withPolicy({
     type: 'object',
@@ -218,13 +220,13 @@ async function checkRule(ctx: GatewayContext, conf: LimitCountConf, quota: Quota
   }
   const names = conf.show_limit_quota_header ? headerNames(quota.api, rule.headerPrefix) : undefined;
   if (!outcome.allowed) {
-    const headers: Record<string, string> = { 'Retry-After': String(Math.max(1, outcome.resetSeconds)) };
+    const headers: Record<string, string> = {};
     if (names) {
       headers[names.limit] = String(rule.count);
       headers[names.remaining] = '0';
       headers[names.reset] = String(outcome.resetSeconds);
     }
-    throw limitRejection(conf.rejected_code, 'GW_RATE_LIMITED', 'rate limit exceeded', conf.rejected_msg, headers);
+    throw limitRejection(LIMIT_ERRORS.GW_RATE_LIMITED, { status: conf.rejected_code, rejectedMsg: conf.rejected_msg, retryAfter: Math.max(1, outcome.resetSeconds), headers });
   }
   if (names) {
     // Straight to the response: this runs on every request, and Koa's set() adds nothing here.

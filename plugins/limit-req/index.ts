@@ -14,6 +14,7 @@ import {
   limitNamespace,
   limitRedis,
   limitRejection,
+  LIMIT_ERRORS,
   SharedStates,
   StoreFailurePolicy,
   withPolicy,
@@ -68,6 +69,7 @@ export default definePlugin<LimitReqConf, Limiter>({
   name: 'limit-req',
   version: '1.0.0',
   priority: 1001,
+  errors: LIMIT_ERRORS,
   description: 'Limits the request rate per key with a leaky bucket (local or shared through Redis).',
   schema: withPolicy({
     type: 'object',
@@ -111,8 +113,11 @@ export default definePlugin<LimitReqConf, Limiter>({
     }
     if (!outcome.allowed) {
       const waitMs = (outcome.excess - conf.burst * 1000) / conf.rate;
-      throw limitRejection(conf.rejected_code, 'GW_RATE_LIMITED', 'request rate limit exceeded', conf.rejected_msg, {
-        'Retry-After': String(Math.max(1, Math.ceil(waitMs / 1000))),
+      throw limitRejection(LIMIT_ERRORS.GW_RATE_LIMITED, {
+        status: conf.rejected_code,
+        rejectedMsg: conf.rejected_msg,
+        retryAfter: Math.max(1, Math.ceil(waitMs / 1000)),
+        message: 'request rate limit exceeded',
       });
     }
     // excess / rate is the time this request waits for its turn in the bucket (APISIX sleeps it).

@@ -7,6 +7,7 @@
 import type { McpRequestInfo } from '../../core/context.js';
 import { INVALID_REQUEST, mcpHttpError } from './jsonrpc.js';
 import type { BatchMessage, Session } from './session.js';
+import { MCP_ERRORS } from './errors.js';
 
 /** The protocol revision whose sessions may send batches. */
 export const BATCH_PROTOCOL_VERSION = '2025-03-26';
@@ -27,5 +28,5 @@ export function batchFor(mcp: McpRequestInfo, session: Session): BatchMessage[] 
 }
 
 function batchError(message: string) {
-  return mcpHttpError(400, 'GW_MCP_BATCH_NOT_ALLOWED', `Invalid Request: ${message}`, { rpcCode: INVALID_REQUEST });
+  return mcpHttpError(MCP_ERRORS.GW_MCP_BATCH_NOT_ALLOWED, `Invalid Request: ${message}`, { rpcCode: INVALID_REQUEST });
 }

@@ -9,12 +9,13 @@
  */
 import { GatewayError } from '../../core/errors.js';
 import type { PluginApi, ResourceEndpoint, ResourceEndpointRequest } from '../../core/plugin.js';
-import { mcpHttpError } from './jsonrpc.js';
+import { mcpHttpError, RETRY_AFTER_SECONDS } from './jsonrpc.js';
 import { ProbeClient } from './probe.js';
 import { runtimeOf, type Runtime } from './runtime.js';
 import { LIST_METHODS, type ListMethod, type McpServer, type SeenList } from './server.js';
 import { runFields, type ServerRecord } from './server-definition.js';
 import { StdioBackend, launchEnv } from './stdio-backend.js';
+import { MCP_ERRORS } from './errors.js';
 
 /** Largest line a probe reads from a server (a route's default max_message_bytes). */
 const PROBE_MAX_LINE_BYTES = 1048576;
@@ -23,8 +24,8 @@ const DEFAULT_LOG_LINES = 100;
 /** The record as it is now, and the server this instance keeps for it. */
 function serverOf(api: PluginApi, id: string): { record: ServerRecord; server: McpServer; runtime: Runtime } {
   const found = api.resource('mcp_servers', id);
-  if (!found) throw mcpHttpError(404, 'GW_MCP_SERVER_NOT_FOUND', `mcp server ${id} not found`);
-  if ('error' in found) throw mcpHttpError(503, 'GW_MCP_SERVER_INVALID', `mcp server ${id} cannot be used: ${found.error}`);
+  if (!found) throw mcpHttpError(MCP_ERRORS.GW_MCP_SERVER_NOT_FOUND, `mcp server ${id} not found`);
+  if ('error' in found) throw mcpHttpError(MCP_ERRORS.GW_MCP_SERVER_INVALID, `mcp server ${id} cannot be used: ${found.error}`);
   const runtime = runtimeOf(api);
   const server = runtime.servers.named(id);
   const { definition, logLines } = runFields(found.value);
@@ -66,7 +67,7 @@ async function endSession(request: ResourceEndpointRequest, api: PluginApi) {
   const { server } = serverOf(api, request.id);
   const session = request.params.session_id;
   if (!server.endSession(session)) {
-    throw mcpHttpError(404, 'GW_MCP_SESSION_NOT_FOUND', `mcp server ${request.id} has no session ${session} on this instance (${api.instance})`);
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_SESSION_NOT_FOUND, `mcp server ${request.id} has no session ${session} on this instance (${api.instance})`);
   }
   return { body: { instance: api.instance, deleted: '1', session } };
 }
@@ -79,7 +80,7 @@ async function logs(request: ResourceEndpointRequest, api: PluginApi) {
   if (asked !== undefined) {
     count = Number(asked);
     if (!/^\d+$/.test(asked) || count < 1 || count > Math.max(kept, 1)) {
-      throw mcpHttpError(400, 'GW_MCP_BAD_QUERY', `lines must be an integer from 1 to ${Math.max(kept, 1)} (the server's log_lines)`);
+      throw mcpHttpError(MCP_ERRORS.GW_MCP_BAD_QUERY, `lines must be an integer from 1 to ${Math.max(kept, 1)} (the server's log_lines)`);
     }
   }
   const lines = server.stderrTail(count).map((l) => ({ time: iso(l.time), session: l.session, line: l.line }));
@@ -133,8 +134,8 @@ async function probeStdio(runtime: Runtime, server: McpServer, record: ServerRec
     throw err;
   }
   if (!runtime.claim()) {
-    throw mcpHttpError(503, 'GW_MCP_TOO_MANY_SESSIONS', `the gateway already runs ${runtime.settings.maxChildren} MCP servers (mcp.max_children)`, {
-      headers: { 'retry-after': '5' },
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_TOO_MANY_SESSIONS, `the gateway already runs ${runtime.settings.maxChildren} MCP servers (mcp.max_children)`, {
+      retryAfter: RETRY_AFTER_SECONDS,
     });
   }
   let turn: { release(): void } | undefined;
@@ -146,7 +147,7 @@ async function probeStdio(runtime: Runtime, server: McpServer, record: ServerRec
       turn = await runtime.starts.admit(AbortSignal.timeout(record.init_timeout * 1000));
     } catch (err) {
       if (err instanceof GatewayError) throw err;
-      throw mcpHttpError(503, 'GW_MCP_START_QUEUE_FULL', 'no start slot for the probe within init_timeout', { headers: { 'retry-after': '5' } });
+      throw mcpHttpError(MCP_ERRORS.GW_MCP_START_QUEUE_FULL, 'no start slot for the probe within init_timeout', { retryAfter: RETRY_AFTER_SECONDS });
     }
     const options = {
       command: record.command,
@@ -172,12 +173,12 @@ async function probeStdio(runtime: Runtime, server: McpServer, record: ServerRec
     } catch (err) {
       // spawn() throws at once only for arguments it cannot pass.
       runtime.starts.processGone();
-      throw mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', `the MCP server could not be started: ${(err as Error).message}`);
+      throw mcpHttpError(MCP_ERRORS.GW_MCP_CHILD_UNAVAILABLE, `the MCP server could not be started: ${(err as Error).message}`);
     }
     runtime.adopt(child!, '', server.id);
     child!.started.then(() => server.started(), () => undefined);
     await child!.started.catch((err: unknown) => {
-      throw mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', `the MCP server could not be started: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw mcpHttpError(MCP_ERRORS.GW_MCP_CHILD_UNAVAILABLE, `the MCP server could not be started: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     });
     const init = await client.initialize(record.init_timeout * 1000);
     initialized = true;
@@ -197,7 +198,7 @@ async function probeStdio(runtime: Runtime, server: McpServer, record: ServerRec
     // A server that started and answered initialize works: a list it refuses is only this answer's.
     if (child && !initialized) server.sessionEnded('the MCP server could not be started', message, false);
     if (err instanceof GatewayError) throw err;
-    throw mcpHttpError(502, 'GW_MCP_PROBE_FAILED', message);
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_PROBE_FAILED, message);
   } finally {
     turn?.release();
     runtime.unclaim();

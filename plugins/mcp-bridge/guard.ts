@@ -12,6 +12,7 @@
 import type { IncomingMessage } from 'node:http';
 import { mcpHttpError } from './jsonrpc.js';
 import type { BridgeConf } from './schema.js';
+import { MCP_ERRORS } from './errors.js';
 
 /**
  * `authority` is the one the gateway routed on: an absolute-form request target's, which wins over
@@ -42,7 +43,7 @@ export function guardOrigin(req: IncomingMessage, authority: string | undefined,
 }
 
 function forbidden(what: 'Host' | 'Origin') {
-  return mcpHttpError(403, 'GW_MCP_FORBIDDEN_ORIGIN', `${what} not allowed`);
+  return mcpHttpError(MCP_ERRORS.GW_MCP_FORBIDDEN_ORIGIN, `${what} not allowed`);
 }
 
 /** `name` matches `host` (name:port); an allowed entry without a port matches any port. */

@@ -8,13 +8,14 @@ import { mcpHttpError } from './jsonrpc.js';
 import { SSE_HEADERS, SseConnection } from './sse.js';
 import type { Session, TransportKind } from './session.js';
 import type { SessionManager } from './sessions.js';
+import { MCP_ERRORS } from './errors.js';
 
 /** `application/json`, parameters (charset) allowed. */
 export function requireJson(ctx: GatewayContext): void {
   const type = ctx.req.headers['content-type'];
   const essence = type?.split(';', 1)[0].trim().toLowerCase();
   if (essence !== 'application/json') {
-    throw mcpHttpError(415, 'GW_MCP_UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_UNSUPPORTED_MEDIA_TYPE, 'Content-Type must be application/json');
   }
 }
 

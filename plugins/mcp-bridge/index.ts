@@ -31,6 +31,7 @@ import { serverEndpoints } from './endpoints.js';
 import { mcpServers, runFields } from './server-definition.js';
 import { acquireManager, type SessionManager } from './sessions.js';
 import { handleStreamableHttp } from './streamable-http.js';
+import { MCP_ERRORS } from './errors.js';
 
 class Bridge implements Disposable {
   readonly manager: SessionManager;
@@ -72,6 +73,7 @@ export default definePlugin<BridgeConf, Bridge>({
   name: 'mcp-bridge',
   version: '1.0.0',
   priority: 510,
+  errors: MCP_ERRORS,
   description: 'Serves a stdio MCP server over Streamable HTTP and legacy HTTP+SSE, one child process per session.',
   schema: bridgeSchema,
   // Enforced again before every spawn (sessions.ts): a stored route the list no longer allows
@@ -95,7 +97,7 @@ export default definePlugin<BridgeConf, Bridge>({
     const { path } = ctx.gateway;
     const endpoint = path.startsWith(conf.base_uri) ? path.slice(conf.base_uri.length) : undefined;
     if (endpoint !== '/mcp' && endpoint !== '/sse' && endpoint !== '/message') {
-      throw mcpHttpError(404, 'GW_MCP_NOT_FOUND', `no MCP endpoint here; use ${conf.base_uri}/mcp or ${conf.base_uri}/sse`);
+      throw mcpHttpError(MCP_ERRORS.GW_MCP_NOT_FOUND, `no MCP endpoint here; use ${conf.base_uri}/mcp or ${conf.base_uri}/sse`);
     }
     guardOrigin(ctx.req, ctx.gateway.authority, conf);
     if (endpoint === '/mcp') return handleStreamableHttp(ctx, bridge.manager);

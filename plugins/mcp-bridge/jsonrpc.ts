@@ -3,7 +3,8 @@
  * JSON-RPC error body (the transport spec allows one without an id) so MCP clients can show them;
  * `data` holds the gateway's code and request id for the operator.
  */
-import { GatewayError } from '../../core/errors.js';
+import type { ErrorCode, GatewayError } from '../../core/errors.js';
+import { MCP_ERRORS } from './errors.js';
 
 export type JsonRpcId = string | number;
 
@@ -39,23 +40,28 @@ export function cancelledNotification(requestId: JsonRpcId, reason: string): str
  * item 19c). `data` carries the gateway's code and status, and the facts behind the message.
  */
 export function mcpHttpError(
-  status: number,
-  code: string,
+  code: ErrorCode,
   message: string,
-  options: { rpcCode?: number; headers?: Record<string, string>; cause?: unknown; data?: Readonly<Record<string, unknown>> } = {},
+  options: { rpcCode?: number; retryAfter?: number; headers?: Record<string, string>; cause?: unknown; data?: Readonly<Record<string, unknown>>; status?: number } = {},
 ): GatewayError {
-  const data = { code, status, ...options.data };
-  return new GatewayError(status, code, message, {
+  const status = options.status ?? code.status;
+  const data = { code: code.code, status, ...options.data };
+  return code.error({
+    status,
+    message,
     headers: options.headers,
+    retryAfter: options.retryAfter,
     cause: options.cause,
     body: { jsonrpc: '2.0', id: null, error: { code: options.rpcCode ?? CONNECTION_CLOSED, message, data } },
   });
 }
 
-/** Every error the bridge raises itself has this prefix (renderError leaves them alone). */
-export const OWN_ERROR_PREFIX = 'GW_MCP_';
+/** Whether the bridge raised `error` itself (its JSON-RPC body is already written; renderError leaves it alone). */
+export function isOwnError(error: GatewayError): boolean {
+  return Object.hasOwn(MCP_ERRORS, error.code);
+}
 
-export const RETRY_AFTER_SECONDS = '5';
+export const RETRY_AFTER_SECONDS = 5;
 
 /**
  * 400 with the spec's UnsupportedProtocolVersionError (MCP 2026-07-28, basic/versioning and
@@ -63,7 +69,8 @@ export const RETRY_AFTER_SECONDS = '5';
  * the versions served and the one asked for, so that a client can pick one and retry.
  */
 export function unsupportedVersionError(id: JsonRpcId | null, requested: string): GatewayError {
-  return new GatewayError(400, 'GW_MCP_UNSUPPORTED_VERSION', `unsupported MCP protocol version ${JSON.stringify(requested)}`, {
+  return MCP_ERRORS.GW_MCP_UNSUPPORTED_VERSION.error({
+    message: `unsupported MCP protocol version ${JSON.stringify(requested)}`,
     body: {
       jsonrpc: '2.0',
       id,

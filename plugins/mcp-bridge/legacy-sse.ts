@@ -9,10 +9,11 @@ import { batchFor } from './batch.js';
 import { consumerOf, openSse, requireJson, startSession } from './http.js';
 import { INVALID_REQUEST, mcpHttpError } from './jsonrpc.js';
 import type { SessionManager } from './sessions.js';
+import { MCP_ERRORS } from './errors.js';
 
 export async function handleLegacySse(ctx: GatewayContext, manager: SessionManager, endpointPath: string): Promise<void> {
   if (ctx.method !== 'GET') {
-    throw mcpHttpError(405, 'GW_MCP_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on the SSE endpoint`, { headers: { allow: 'GET' } });
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_METHOD_NOT_ALLOWED, `${ctx.method} is not allowed on the SSE endpoint`, { headers: { allow: 'GET' } });
   }
   const session = await startSession(ctx, manager, 'sse');
   let connection;
@@ -33,17 +34,17 @@ export async function handleLegacySse(ctx: GatewayContext, manager: SessionManag
 
 export async function handleLegacyMessage(ctx: GatewayContext, manager: SessionManager): Promise<void> {
   if (ctx.method !== 'POST') {
-    throw mcpHttpError(405, 'GW_MCP_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on the message endpoint`, { headers: { allow: 'POST' } });
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_METHOD_NOT_ALLOWED, `${ctx.method} is not allowed on the message endpoint`, { headers: { allow: 'POST' } });
   }
   const mcp = ctx.gateway.mcp!;
   const sessionId = mcp.sessionId;
-  if (!sessionId) throw mcpHttpError(400, 'GW_MCP_SESSION_REQUIRED', 'the sessionId query parameter is required', { rpcCode: INVALID_REQUEST });
+  if (!sessionId) throw mcpHttpError(MCP_ERRORS.GW_MCP_SESSION_REQUIRED, 'the sessionId query parameter is required', { rpcCode: INVALID_REQUEST });
   const session = manager.find(sessionId, consumerOf(ctx), 'sse');
-  if (!session) throw mcpHttpError(404, 'GW_MCP_SESSION_NOT_FOUND', 'session not found; open a new SSE stream');
+  if (!session) throw mcpHttpError(MCP_ERRORS.GW_MCP_SESSION_NOT_FOUND, 'session not found; open a new SSE stream');
   requireJson(ctx);
   if (mcp.kind === 'invalid' || mcp.kind === 'none' || !mcp.message) {
     const error = mcp.error ?? { code: INVALID_REQUEST, message: 'Invalid Request' };
-    throw mcpHttpError(400, 'GW_MCP_INVALID_MESSAGE', error.message, { rpcCode: error.code });
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_INVALID_MESSAGE, error.message, { rpcCode: error.code });
   }
   const message = mcp.message as Record<string, unknown>;
   if (mcp.kind === 'batch') {

@@ -6,6 +6,7 @@
  */
 import type { Backend, BackendEvents } from './backend.js';
 import { PROTOCOL_VERSIONS, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
+import { MCP_ERRORS } from './errors.js';
 
 /** Pages of a list the probe follows before it reports what it has. */
 export const PROBE_MAX_PAGES = 10;
@@ -73,7 +74,7 @@ export class ProbeClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
-        reject(mcpHttpError(504, 'GW_MCP_PROBE_TIMEOUT', `the MCP server did not answer ${method} within ${timeoutMs / 1000} s`));
+        reject(mcpHttpError(MCP_ERRORS.GW_MCP_PROBE_TIMEOUT, `the MCP server did not answer ${method} within ${timeoutMs / 1000} s`));
       }, timeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
       this.backend.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
@@ -112,7 +113,7 @@ export class ProbeClient {
     clearTimeout(waiter.timer);
     const error = message.error as { message?: unknown; code?: unknown } | undefined;
     if (error) {
-      waiter.reject(mcpHttpError(502, 'GW_MCP_PROBE_ERROR', `the MCP server answered with an error: ${String(error.message ?? error.code)}`));
+      waiter.reject(mcpHttpError(MCP_ERRORS.GW_MCP_PROBE_ERROR, `the MCP server answered with an error: ${String(error.message ?? error.code)}`));
       return;
     }
     const result = message.result;
@@ -124,7 +125,7 @@ export class ProbeClient {
     for (const [id, waiter] of this.waiting) {
       clearTimeout(waiter.timer);
       this.waiting.delete(id);
-      waiter.reject(mcpHttpError(502, 'GW_MCP_PROBE_FAILED', err.message));
+      waiter.reject(mcpHttpError(MCP_ERRORS.GW_MCP_PROBE_FAILED, err.message));
     }
   }
 }

@@ -10,19 +10,19 @@
  * Anything else (auth) stays as it is.
  */
 import type { GatewayContext } from '../../core/context.js';
-import { statusText, type GatewayError } from '../../core/errors.js';
+import { CORE_ERRORS, errorHeaders, statusText, type GatewayError } from '../../core/errors.js';
 import { mcpTransportOf } from '../../core/mcp.js';
 import { consumerOf } from './http.js';
-import { CONNECTION_CLOSED, INVALID_REQUEST, OWN_ERROR_PREFIX, errorResponse } from './jsonrpc.js';
+import { CONNECTION_CLOSED, INVALID_REQUEST, errorResponse, isOwnError } from './jsonrpc.js';
 import type { BridgeConf } from './schema.js';
 import type { SessionManager } from './sessions.js';
 
 /** The core's refusals of a request body (core/body.ts). */
-const BODY_ERRORS = new Set(['GW_BODY_TOO_LARGE', 'GW_BODY_TIMEOUT', 'GW_BODY_ABORTED']);
+const BODY_ERRORS = [CORE_ERRORS.GW_BODY_TOO_LARGE, CORE_ERRORS.GW_BODY_TIMEOUT, CORE_ERRORS.GW_BODY_ABORTED];
 
 export async function renderError(ctx: GatewayContext, conf: BridgeConf, manager: SessionManager, error: GatewayError): Promise<boolean> {
-  if (BODY_ERRORS.has(error.code)) return renderBodyError(ctx, conf, error);
-  if (error.code.startsWith(OWN_ERROR_PREFIX)) return renderOwnError(ctx, error);
+  if (BODY_ERRORS.some((code) => code.is(error))) return renderBodyError(ctx, conf, error);
+  if (isOwnError(error)) return renderOwnError(ctx, error);
   return renderRejection(ctx, manager, error);
 }
 
@@ -44,7 +44,7 @@ async function renderBodyError(ctx: GatewayContext, conf: BridgeConf, error: Gat
   if (!mcpTransportOf(ctx.gateway.path, conf.base_uri)) return false;
   const data: Record<string, unknown> = { code: error.code, request_id: ctx.gateway.requestId };
   let message = error.message;
-  if (error.code === 'GW_BODY_TOO_LARGE') {
+  if (CORE_ERRORS.GW_BODY_TOO_LARGE.is(error)) {
     // The route's body limit is the smallest any of its plugins asks for; usually the bridge's.
     const limit = Number(/(\d+) bytes/.exec(error.message)?.[1] ?? conf.max_message_bytes);
     data.limit = limit;
@@ -59,7 +59,7 @@ async function renderBodyError(ctx: GatewayContext, conf: BridgeConf, error: Gat
 }
 
 async function renderRejection(ctx: GatewayContext, manager: SessionManager, error: GatewayError): Promise<boolean> {
-  if (error.code.startsWith(OWN_ERROR_PREFIX) || error.code === 'GW_CLIENT_GONE') return false;
+  if (isOwnError(error) || CORE_ERRORS.GW_CLIENT_GONE.is(error)) return false;
   if (error.status !== 429 && error.status < 500) return false;
   const mcp = ctx.gateway.mcp;
   // A batch refused as a whole (one of its calls was over a limit): every request in it gets the error.
@@ -70,8 +70,7 @@ async function renderRejection(ctx: GatewayContext, manager: SessionManager, err
   const custom = typeof error.body === 'string' ? error.body : (error.body as { error_msg?: unknown } | undefined)?.error_msg;
   const message = typeof custom === 'string' && custom !== base ? `${base}: ${custom}` : base;
   const data: Record<string, unknown> = { status: error.status, code: error.code, request_id: ctx.gateway.requestId };
-  const retryAfter = error.headers?.['retry-after'] ?? error.headers?.['Retry-After'];
-  if (retryAfter !== undefined) data.retry_after = retryAfter;
+  if (error.retryAfter !== undefined) data.retry_after = String(error.retryAfter);
   const lines = requests.map((request) => errorResponse(request.id!, CONNECTION_CLOSED, message, data));
   if (mcp.transport === 'sse') {
     const session = mcp.sessionId ? manager.find(mcp.sessionId, consumerOf(ctx), 'sse') : undefined;
@@ -92,7 +91,8 @@ async function renderRejection(ctx: GatewayContext, manager: SessionManager, err
 }
 
 async function commit(ctx: GatewayContext, error: GatewayError): Promise<void> {
-  if (error.headers) ctx.set(error.headers);
+  const headers = errorHeaders(error);
+  if (headers) ctx.set(headers);
   try {
     await ctx.gateway.commitHeaders();
   } catch {

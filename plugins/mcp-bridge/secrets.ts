@@ -9,6 +9,7 @@
  * `*PASSWORD*`, `Authorization`) are masked for every role; references are shown as written.
  */
 import { isSecretRef, resolveSecretRef, secretRefProblem, secretRefVariable } from '../../core/secret-refs.js';
+import { MCP_ERRORS } from './errors.js';
 import { mcpHttpError } from './jsonrpc.js';
 
 export const MASK = '******';
@@ -47,7 +48,7 @@ export function resolveReferences(field: string, map: Readonly<Record<string, st
     }
     const resolved = resolveSecretRef(value, environment);
     if ('error' in resolved) {
-      throw mcpHttpError(502, 'GW_MCP_SECRET_MISSING', `the MCP server's ${field}.${key} refers to ${value}, which does not resolve: ${resolved.error}`, {
+      throw mcpHttpError(MCP_ERRORS.GW_MCP_SECRET_MISSING, `the MCP server's ${field}.${key} refers to ${value}, which does not resolve: ${resolved.error}`, {
         data: { reason: 'secret_missing', field: `${field}.${key}`, variable: resolved.variable ?? null },
       });
     }

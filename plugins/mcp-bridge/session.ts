@@ -36,6 +36,7 @@ import type { StartTurn } from './start-queue.js';
 import { EventLog, Stream, eventId, parseEventId, type SseEvent } from './streams.js';
 import { isListMethod, type ListMethod } from './server.js';
 import { toolCallInfo } from './telemetry.js';
+import { MCP_ERRORS } from './errors.js';
 
 export type TransportKind = 'streamable-http' | 'sse';
 
@@ -206,7 +207,7 @@ export class Session {
     const seen = new Set<JsonRpcId>();
     for (const id of ids) {
       if (this.pending.has(id) || seen.has(id)) {
-        throw mcpHttpError(400, 'GW_MCP_DUPLICATE_ID', `request id ${JSON.stringify(id)} is already in flight in this session`, { rpcCode: INVALID_REQUEST });
+        throw mcpHttpError(MCP_ERRORS.GW_MCP_DUPLICATE_ID, `request id ${JSON.stringify(id)} is already in flight in this session`, { rpcCode: INVALID_REQUEST });
       }
       seen.add(id);
     }
@@ -265,10 +266,10 @@ export class Session {
   }
 
   private checkWritable(): void {
-    if (this.closed) throw mcpHttpError(404, 'GW_MCP_SESSION_NOT_FOUND', 'session not found');
+    if (this.closed) throw mcpHttpError(MCP_ERRORS.GW_MCP_SESSION_NOT_FOUND, 'session not found');
     const backlog = this.host.conf.max_message_bytes * STDIN_BACKLOG_MESSAGES;
     if ((this.backend?.backlog ?? 0) > backlog) {
-      throw mcpHttpError(503, 'GW_MCP_SERVER_BUSY', 'the MCP server is not reading its input', { headers: { 'retry-after': RETRY_AFTER_SECONDS } });
+      throw mcpHttpError(MCP_ERRORS.GW_MCP_SERVER_BUSY, 'the MCP server is not reading its input', { retryAfter: RETRY_AFTER_SECONDS });
     }
   }
 
@@ -493,7 +494,7 @@ export class Session {
     const resumed = parsed ? this.streams.get(parsed.stream) : undefined;
     if (parsed && resumed && !resumed.standalone) return { stream: resumed, after: parsed.seq };
     if (this.standalone.connection && !this.standalone.connection.closed) {
-      throw mcpHttpError(409, 'GW_MCP_STREAM_CONFLICT', 'this session already has an open GET stream');
+      throw mcpHttpError(MCP_ERRORS.GW_MCP_STREAM_CONFLICT, 'this session already has an open GET stream');
     }
     this.standalone.pinned = true;
     return { stream: this.standalone, after: parsed && resumed ? parsed.seq : this.standalone.lastWritten };

@@ -14,10 +14,11 @@
  * sessions instead of killing every client's child; a changed config (another command, other
  * limits) ends them, and their clients initialize again.
  */
-import { GatewayError } from '../../core/errors.js';
+import { clientGone, GatewayError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { BackendEnd, BackendEvents } from './backend.js';
 import { spawnFailure, type Failure } from './failure.js';
+import { MCP_ERRORS } from './errors.js';
 import { RETRY_AFTER_SECONDS, mcpHttpError } from './jsonrpc.js';
 import type { PendingRequest } from './pending.js';
 import type { BridgeSettings, ReclaimCandidate, Runtime } from './runtime.js';
@@ -96,14 +97,14 @@ export class SessionManager implements SessionHost, ServerUser {
    * to make room; without one, 503 + Retry-After.
    */
   open(transport: TransportKind, consumer: string | undefined): Session {
-    if (this.disposed) throw mcpHttpError(503, 'GW_MCP_ROUTE_CHANGED', 'route is being reconfigured', { headers: { 'retry-after': '1' } });
+    if (this.disposed) throw mcpHttpError(MCP_ERRORS.GW_MCP_ROUTE_CHANGED, 'route is being reconfigured', { retryAfter: 1 });
     try {
       this.launchEnv();
     } catch (err) {
       this.server.startRefused((err as Error).message);
       throw err;
     }
-    const busy = (message: string) => mcpHttpError(503, 'GW_MCP_TOO_MANY_SESSIONS', message, { headers: { 'retry-after': RETRY_AFTER_SECONDS } });
+    const busy = (message: string) => mcpHttpError(MCP_ERRORS.GW_MCP_TOO_MANY_SESSIONS, message, { retryAfter: RETRY_AFTER_SECONDS });
     const now = performance.now();
     const where = this.server.id === undefined ? 'this route already has' : `MCP server ${this.server.id} already has`;
     if (this.server.sessions >= this.conf.max_sessions && !this.server.reclaim(now, 'max_sessions')) {
@@ -147,18 +148,18 @@ export class SessionManager implements SessionHost, ServerUser {
     try {
       turn = await this.runtime.starts.admit(AbortSignal.any([signal, session.closingSignal]));
     } catch (err) {
-      if (session.closed) throw mcpHttpError(503, 'GW_MCP_ROUTE_CHANGED', 'the session ended before its server started', { headers: { 'retry-after': '1' } });
+      if (session.closed) throw mcpHttpError(MCP_ERRORS.GW_MCP_ROUTE_CHANGED, 'the session ended before its server started', { retryAfter: 1 });
       if (err instanceof GatewayError) {
         session.close('the start queue was full');
         throw err;
       }
       session.close('the client left before its server started');
-      throw mcpHttpError(499, 'GW_CLIENT_GONE', 'client went away');
+      throw clientGone();
     }
     const cannotStart = (err: unknown) => {
       const failure = spawnFailure(err, this.conf.cwd);
       session.close('the MCP server could not be started', 502, failure);
-      return mcpHttpError(502, 'GW_MCP_CHILD_UNAVAILABLE', failure.message, { cause: err, data: failure.data });
+      return mcpHttpError(MCP_ERRORS.GW_MCP_CHILD_UNAVAILABLE, failure.message, { cause: err, data: failure.data });
     };
     const { conf, settings } = this;
     let child: StdioBackend;

@@ -9,6 +9,7 @@
  * included), so a session admitted by reclaiming an idle one waits here for that child to go.
  */
 import { RETRY_AFTER_SECONDS, mcpHttpError } from './jsonrpc.js';
+import { MCP_ERRORS } from './errors.js';
 
 /** A granted turn: `release()` when the child's start is over (answered, failed, or timed out). */
 export interface StartTurn {
@@ -49,8 +50,8 @@ export class StartQueue {
     if (this.waiting.length === 0 && this.canStart()) return Promise.resolve(this.take());
     if (this.waiting.length >= this.depth) {
       return Promise.reject(
-        mcpHttpError(503, 'GW_MCP_START_QUEUE_FULL', `${this.depth} MCP servers are already waiting to start (mcp.start_queue)`, {
-          headers: { 'retry-after': RETRY_AFTER_SECONDS },
+        mcpHttpError(MCP_ERRORS.GW_MCP_START_QUEUE_FULL, `${this.depth} MCP servers are already waiting to start (mcp.start_queue)`, {
+          retryAfter: RETRY_AFTER_SECONDS,
         }),
       );
     }

@@ -11,6 +11,7 @@ import { exitFailure } from './failure.js';
 import { mcpHttpError } from './jsonrpc.js';
 import type { Stoppable } from './runtime.js';
 import { resolveReferences } from './secrets.js';
+import { MCP_ERRORS } from './errors.js';
 
 /** The close reason of a session whose server wrote a line over max_message_bytes. */
 export const MESSAGE_TOO_LARGE = 'the MCP server sent a message larger than max_message_bytes';
@@ -28,7 +29,7 @@ export function launchEnv(line: CommandLine, named: boolean, allowed: readonly s
   const refusal = commandRefusal({ command: line.command, args: line.args, env }, allowed);
   if (!refusal) return env;
   logger.error({ field: refusal.field, reason: refusal.reason }, 'mcp server command line not allowed; not started');
-  throw mcpHttpError(503, 'GW_MCP_COMMAND_NOT_ALLOWED', `the MCP server's command line is not allowed by mcp.allowed_commands (${refusal.field})`, {
+  throw mcpHttpError(MCP_ERRORS.GW_MCP_COMMAND_NOT_ALLOWED, `the MCP server's command line is not allowed by mcp.allowed_commands (${refusal.field})`, {
     data: { reason: 'not_allowed', field: refusal.field },
   });
 }

@@ -5,6 +5,7 @@
  * the SDK's reference transport: 202 for notifications and responses, 400 without a session id,
  * 404 for an unknown or ended session, 405/406/409/415 as usual.
  */
+import { clientGone } from '../../core/errors.js';
 import type { GatewayContext, McpRequestInfo } from '../../core/context.js';
 import { batchFor } from './batch.js';
 import { accepts, consumerOf, openSse, requireJson, startSession } from './http.js';
@@ -13,6 +14,7 @@ import type { Outcome, PendingRequest } from './pending.js';
 import type { Session } from './session.js';
 import type { SessionManager } from './sessions.js';
 import type { Stream } from './streams.js';
+import { MCP_ERRORS } from './errors.js';
 
 const SESSION_HEADER = 'mcp-session-id';
 const VERSION_HEADER = 'mcp-protocol-version';
@@ -27,7 +29,7 @@ export async function handleStreamableHttp(ctx: GatewayContext, manager: Session
     case 'DELETE':
       return remove(ctx, manager);
     default:
-      throw mcpHttpError(405, 'GW_MCP_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on the MCP endpoint`, {
+      throw mcpHttpError(MCP_ERRORS.GW_MCP_METHOD_NOT_ALLOWED, `${ctx.method} is not allowed on the MCP endpoint`, {
         headers: { allow: 'GET, POST, DELETE' },
       });
   }
@@ -36,12 +38,12 @@ export async function handleStreamableHttp(ctx: GatewayContext, manager: Session
 async function post(ctx: GatewayContext, manager: SessionManager): Promise<void> {
   requireJson(ctx);
   if (!accepts(ctx, 'application/json') || !accepts(ctx, 'text/event-stream')) {
-    throw mcpHttpError(406, 'GW_MCP_NOT_ACCEPTABLE', 'Accept must allow both application/json and text/event-stream');
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_NOT_ACCEPTABLE, 'Accept must allow both application/json and text/event-stream');
   }
   const mcp = ctx.gateway.mcp!;
   if (mcp.kind === 'invalid' || mcp.kind === 'none' || !mcp.message) {
     const error = mcp.error ?? { code: INVALID_REQUEST, message: 'Invalid Request' };
-    throw mcpHttpError(400, 'GW_MCP_INVALID_MESSAGE', error.message, { rpcCode: error.code });
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_INVALID_MESSAGE, error.message, { rpcCode: error.code });
   }
   const message = mcp.message as Record<string, unknown>;
   const sessionId = headerOf(ctx, SESSION_HEADER);
@@ -54,7 +56,7 @@ async function post(ctx: GatewayContext, manager: SessionManager): Promise<void>
   if (isInitialize) {
     if (sessionId !== undefined) {
       if (manager.find(sessionId, consumerOf(ctx), 'streamable-http')) {
-        throw mcpHttpError(400, 'GW_MCP_ALREADY_INITIALIZED', 'this session is already initialized', { rpcCode: INVALID_REQUEST });
+        throw mcpHttpError(MCP_ERRORS.GW_MCP_ALREADY_INITIALIZED, 'this session is already initialized', { rpcCode: INVALID_REQUEST });
       }
       throw sessionNotFound();
     }
@@ -163,7 +165,7 @@ async function attachStream(ctx: GatewayContext, session: Session, stream: Strea
 
 async function get(ctx: GatewayContext, manager: SessionManager): Promise<void> {
   if (!accepts(ctx, 'text/event-stream')) {
-    throw mcpHttpError(406, 'GW_MCP_NOT_ACCEPTABLE', 'Accept must allow text/event-stream');
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_NOT_ACCEPTABLE, 'Accept must allow text/event-stream');
   }
   const session = sessionOf(ctx, manager, headerOf(ctx, SESSION_HEADER));
   const { stream, after } = session.streamForGet(headerOf(ctx, 'last-event-id'));
@@ -181,7 +183,7 @@ async function remove(ctx: GatewayContext, manager: SessionManager): Promise<voi
 function sessionOf(ctx: GatewayContext, manager: SessionManager, sessionId: string | undefined): Session {
   checkVersion(ctx, null, headerOf(ctx, VERSION_HEADER));
   if (sessionId === undefined) {
-    throw mcpHttpError(400, 'GW_MCP_SESSION_REQUIRED', 'Mcp-Session-Id header is required', { rpcCode: INVALID_REQUEST });
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_SESSION_REQUIRED, 'Mcp-Session-Id header is required', { rpcCode: INVALID_REQUEST });
   }
   const session = manager.find(sessionId, consumerOf(ctx), 'streamable-http');
   if (!session) throw sessionNotFound();
@@ -229,14 +231,10 @@ function isErrorResponse(line: string): boolean {
 
 /** initialize failed: 504 when the server did not answer in time, else 502; with the cause. */
 function failedError(outcome: Extract<Outcome, { kind: 'failed' }>) {
-  const code = outcome.status === 504 ? 'GW_MCP_INIT_TIMEOUT' : 'GW_MCP_CHILD_UNAVAILABLE';
-  return mcpHttpError(outcome.status, code, outcome.failure?.message ?? outcome.reason, { data: outcome.failure?.data });
+  const code = outcome.status === 504 ? MCP_ERRORS.GW_MCP_INIT_TIMEOUT : MCP_ERRORS.GW_MCP_CHILD_UNAVAILABLE;
+  return mcpHttpError(code, outcome.failure?.message ?? outcome.reason, { status: outcome.status, data: outcome.failure?.data });
 }
 
 function sessionNotFound() {
-  return mcpHttpError(404, 'GW_MCP_SESSION_NOT_FOUND', 'session not found; initialize a new one');
-}
-
-function clientGone() {
-  return mcpHttpError(499, 'GW_CLIENT_GONE', 'client went away');
+  return mcpHttpError(MCP_ERRORS.GW_MCP_SESSION_NOT_FOUND, 'session not found; initialize a new one');
 }

@@ -23,7 +23,8 @@
  * needed and cannot be reached (cached keys keep serving; with none, nothing passes).
  */
 import type { AuthInfo, ConsumerInfo, GatewayContext } from '../../core/context.js';
-import { GatewayError } from '../../core/errors.js';
+import type { GatewayError } from '../../core/errors.js';
+import { ERRORS } from './errors.js';
 import { definePlugin, type ConsumerLookup, type Disposable, type PluginApi } from '../../core/plugin.js';
 import { attachConsumer } from '../kit/index.js';
 import { AuthorizationServers, issuerOfDiscoveryUrl, type AuthorizationServer } from './authorization-server.js';
@@ -124,6 +125,7 @@ export default definePlugin<OidcConf, ProtectedRoute>({
   name: NAME,
   version: '1.0.0',
   priority: 2599,
+  errors: ERRORS,
   description: 'OAuth 2.1 resource server: bearer access tokens verified by JWKS or introspection, RFC 9728 metadata, consumer identity from the token.',
   schema: oidcSchema,
   credentials: () => ({ headers: ['authorization', 'x-access-token'], query: ['access_token'] }),
@@ -188,13 +190,13 @@ export default definePlugin<OidcConf, ProtectedRoute>({
     }
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
       ctx.set('allow', 'GET, HEAD, OPTIONS');
-      throw new GatewayError(405, 'GW_METHOD_NOT_ALLOWED', 'protected resource metadata is read with GET');
+      throw ERRORS.GW_METHOD_NOT_ALLOWED.error();
     }
     const resource = conf.resource!;
     if (ctx.gateway.path === WELL_KNOWN_PREFIX && metadataPath(resource) !== WELL_KNOWN_PREFIX) {
       const others = route.otherResources();
       if (others.length > 0) {
-        throw new GatewayError(404, 'GW_AUTH_METADATA_AMBIGUOUS', `several protected resources share this origin; read the metadata of one at ${WELL_KNOWN_PREFIX}<its path>, e.g. ${metadataUrl(resource)}`);
+        throw ERRORS.GW_AUTH_METADATA_AMBIGUOUS.error({ message: `several protected resources share this origin; read the metadata of one at ${WELL_KNOWN_PREFIX}<its path>, e.g. ${metadataUrl(resource)}` });
       }
     }
     // The issuer exactly as the server states it (Auth0's ends with "/", and MCP clients compare
@@ -269,9 +271,10 @@ function unavailable(ctx: GatewayContext, conf: OidcConf, err: TokenRejection): 
     conf.use_jwks || conf.public_key
       ? 'cannot verify the access token now: the authorization server is unavailable and no usable signing keys are cached'
       : 'cannot verify the access token now: the authorization server does not answer its introspection endpoint';
-  return new GatewayError(503, 'GW_AUTH_SERVER_UNAVAILABLE', message, {
+  return ERRORS.GW_AUTH_SERVER_UNAVAILABLE.error({
+    message,
     cause: err,
-    headers: { 'Retry-After': String(conf.jwk_min_refresh_interval) },
+    retryAfter: conf.jwk_min_refresh_interval,
     body: { error_msg: message, error: 'temporarily_unavailable', request_id: ctx.gateway.requestId },
   });
 }

@@ -9,7 +9,8 @@
  * Discovery").
  */
 import type { GatewayContext } from '../../core/context.js';
-import { GatewayError } from '../../core/errors.js';
+import type { ErrorCode, GatewayError } from '../../core/errors.js';
+import { ERRORS } from './errors.js';
 import type { OidcConf } from './schema.js';
 
 export const WELL_KNOWN_PREFIX = '/.well-known/oauth-protected-resource';
@@ -58,11 +59,11 @@ export function challengeHeader(conf: OidcConf, challenge: Challenge): string {
 }
 
 const STATUS: Record<NonNullable<Challenge['error']> | 'none', number> = { none: 401, invalid_request: 400, invalid_token: 401, insufficient_scope: 403 };
-const CODES: Record<NonNullable<Challenge['error']> | 'none', string> = {
-  none: 'GW_AUTH_MISSING_TOKEN',
-  invalid_request: 'GW_AUTH_MALFORMED_TOKEN',
-  invalid_token: 'GW_AUTH_INVALID_TOKEN',
-  insufficient_scope: 'GW_AUTH_INSUFFICIENT_SCOPE',
+const CODES: Record<NonNullable<Challenge['error']> | 'none', ErrorCode> = {
+  none: ERRORS.GW_AUTH_MISSING_TOKEN,
+  invalid_request: ERRORS.GW_AUTH_MALFORMED_TOKEN,
+  invalid_token: ERRORS.GW_AUTH_INVALID_TOKEN,
+  insufficient_scope: ERRORS.GW_AUTH_INSUFFICIENT_SCOPE,
 };
 
 /**
@@ -80,7 +81,7 @@ export function refusal(ctx: GatewayContext, conf: OidcConf, challenge: Challeng
     request_id: ctx.gateway.requestId,
   };
   // 400: RFC 6750 §3.1 says a challenge MAY come with it; it helps a client that sent garbage.
-  return new GatewayError(STATUS[kind], CODES[kind], description, { headers: { 'WWW-Authenticate': challengeHeader(conf, challenge) }, body });
+  return CODES[kind].error({ status: STATUS[kind], message: description, headers: { 'WWW-Authenticate': challengeHeader(conf, challenge) }, body });
 }
 
 function quotable(text: string): string {

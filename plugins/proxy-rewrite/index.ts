@@ -11,7 +11,7 @@ import { definePlugin } from '../../core/plugin.js';
 import { compileTemplate } from '../../core/template.js';
 import { LinearRegex, RegexError, Replacement } from '../../core/regex.js';
 import { CompiledHeaderEdits, headerEditsProblem, type HeadersConf } from './header-edits.js';
-import { RegexRule, UriTemplate, urlTextProblem } from './upstream-path.js';
+import { ERRORS, RegexRule, UriTemplate, urlTextProblem } from './upstream-path.js';
 
 interface ProxyRewriteConf {
   uri?: string;
@@ -34,6 +34,7 @@ export default definePlugin<ProxyRewriteConf, Compiled>({
   name: 'proxy-rewrite',
   version: '1.0.0',
   priority: 1008,
+  errors: ERRORS,
   description: 'Rewrites the upstream request: path, method, host and headers.',
   schema: {
     type: 'object',

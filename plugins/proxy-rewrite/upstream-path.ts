@@ -6,7 +6,7 @@
  * under `/api/v1/public/` and nothing else (issue 10, item 9: `?file=..%2F..%2Fadmin` went
  * upstream as `/api/v1/public/../../admin`).
  */
-import { GatewayError } from '../../core/errors.js';
+import { defineErrors } from '../../core/errors.js';
 import { normalizePath } from '../../core/path.js';
 import type { LinearRegex, Replacement } from '../../core/regex.js';
 import { compileTemplate, type Template, type VarSource } from '../../core/template.js';
@@ -25,7 +25,9 @@ const QUERY_UNSAFE = /[^A-Za-z0-9\-._~!'()*]+/g;
 const pathEscape = (value: string, name: string) => (URL_VARIABLES.has(name) ? value : value.replace(PATH_UNSAFE, percentEncode));
 const queryEscape = (value: string, name: string) => (URL_VARIABLES.has(name) ? value : value.replace(QUERY_UNSAFE, percentEncode));
 
-const OUTSIDE = () => new GatewayError(400, 'GW_REWRITE_OUTSIDE_PREFIX', 'the rewritten path leaves the prefix its route allows');
+export const ERRORS = defineErrors({
+  GW_REWRITE_OUTSIDE_PREFIX: { status: 400, message: 'the rewritten path leaves the prefix its route allows' },
+});
 
 /** proxy-rewrite's `uri`, split once into its path and query templates. */
 export class UriTemplate {
@@ -75,7 +77,7 @@ function confine(result: string, prefix: string | undefined): string {
   const mark = result.indexOf('?');
   let path = mark < 0 ? result : result.slice(0, mark);
   path = normalizePath(path.startsWith('/') ? path : `/${path}`);
-  if (prefix !== undefined && !`${path}/`.startsWith(prefix)) throw OUTSIDE();
+  if (prefix !== undefined && !`${path}/`.startsWith(prefix)) throw ERRORS.GW_REWRITE_OUTSIDE_PREFIX.error();
   return mark < 0 ? path : path + result.slice(mark);
 }
 

@@ -12,7 +12,7 @@
  * that does not exist answers 500, as in APISIX.
  */
 import { compileExpression, expressionProblem, type Expression } from '../../core/expr.js';
-import { GatewayError } from '../../core/errors.js';
+import { defineErrors, GatewayError } from '../../core/errors.js';
 import type { GatewayContext } from '../../core/context.js';
 import { definePlugin, type PluginApi, type UpstreamLease } from '../../core/plugin.js';
 import type { Upstream } from '../../core/upstream/upstream.js';
@@ -138,10 +138,15 @@ class Split {
   }
 }
 
+const ERRORS = defineErrors({
+  GW_UPSTREAM_NOT_FOUND: { status: 500, message: 'failed to fetch upstream info by upstream id' },
+});
+
 export default definePlugin<TrafficSplitConf, Split>({
   name: 'traffic-split',
   version: '1.0.0',
   priority: 966,
+  errors: ERRORS,
   description: 'Splits traffic over weighted upstreams by rules: canary, blue-green, A/B.',
   schema: {
     type: 'object',
@@ -237,5 +242,5 @@ function picks(ctx: GatewayContext): Map<Split, Target> {
 
 function missingUpstream(id: string): GatewayError {
   const message = `failed to fetch upstream info by upstream id: ${id}`;
-  return new GatewayError(500, 'GW_UPSTREAM_NOT_FOUND', message, { cause: new Error(message) });
+  return ERRORS.GW_UPSTREAM_NOT_FOUND.error({ message, cause: new Error(message) });
 }

@@ -203,13 +203,16 @@ describe('the plugin kit in a custom plugin', () => {
     mkdirSync(join(dir, 'crew-pass'));
     writeFileSync(
       join(dir, 'crew-pass', 'index.ts'),
-      `import { definePlugin, type ConsumerLookup } from 'tollgate';
+      `import { defineErrors, definePlugin, type ConsumerLookup } from 'tollgate';
 import { attachConsumer, unauthorized } from 'tollgate/kit';
+
+const ERRORS = defineErrors({ GW_AUTH_CREW_PASS: { status: 401, message: 'missing or invalid pass' } });
 
 export default definePlugin<Record<string, never>, ConsumerLookup>({
   name: 'crew-pass',
   version: '1.0.0',
   priority: 2440,
+  errors: ERRORS,
   type: 'auth',
   schema: { type: 'object', additionalProperties: false, properties: {} },
   consumerSchema: { type: 'object', additionalProperties: false, required: ['pass'], properties: { pass: { type: 'string', minLength: 8, writeOnly: true } } },
@@ -219,7 +222,7 @@ export default definePlugin<Record<string, never>, ConsumerLookup>({
   rewrite(ctx, _conf, consumers) {
     const pass = ctx.get('x-pass');
     const consumer = pass ? consumers.find('crew-pass', 'pass', pass) : undefined;
-    if (!consumer) throw unauthorized('GW_AUTH_CREW_PASS', 'missing or invalid pass', 'Pass realm="crew"');
+    if (!consumer) throw unauthorized(ERRORS.GW_AUTH_CREW_PASS, ERRORS.GW_AUTH_CREW_PASS.message, 'Pass realm="crew"');
     attachConsumer(ctx, consumer);
   },
 });

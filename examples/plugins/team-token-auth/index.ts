@@ -9,7 +9,7 @@
  * 401 shape with its challenge).
  * Phase: rewrite (authentication comes before every access-phase plugin). Fails closed: 401.
  */
-import { definePlugin, type ConsumerLookup } from 'tollgate';
+import { defineErrors, definePlugin, type ConsumerLookup } from 'tollgate';
 import { attachConsumer, unauthorized } from 'tollgate/kit';
 
 interface TeamTokenConf {
@@ -17,10 +17,16 @@ interface TeamTokenConf {
   query?: string;
 }
 
+// Its codes, in one table: declared to the gateway (`errors`) and raised from there, never spelled twice.
+const ERRORS = defineErrors({
+  GW_AUTH_TEAM_TOKEN: { status: 401, message: 'missing or invalid team token' },
+});
+
 export default definePlugin<TeamTokenConf, ConsumerLookup>({
   name: 'team-token-auth',
   version: '1.0.0',
   priority: 2450,
+  errors: ERRORS,
   type: 'auth',
   description: 'Authenticates consumers by a team token in a header or a query parameter.',
   schema: {
@@ -47,7 +53,7 @@ export default definePlugin<TeamTokenConf, ConsumerLookup>({
     const token = ctx.get(conf.header) || (conf.query ? ctx.gateway.var(`arg_${conf.query}`) : undefined);
     const consumer = token ? consumers.find('team-token-auth', 'token', token) : undefined;
     // The same answer for a missing and a wrong token, and never the token itself.
-    if (!consumer) throw unauthorized('GW_AUTH_TEAM_TOKEN', 'missing or invalid team token', 'Token realm="team"');
+    if (!consumer) throw unauthorized(ERRORS.GW_AUTH_TEAM_TOKEN, ERRORS.GW_AUTH_TEAM_TOKEN.message, 'Token realm="team"');
     attachConsumer(ctx, consumer);
   },
 });
