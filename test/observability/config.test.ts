@@ -8,7 +8,7 @@ describe('observability configuration', () => {
   it('defaults: access log on to stdout; exporter on 127.0.0.1:9091 at APISIX\'s path with process metrics', () => {
     const config = loadConfig({ env: {} });
     expect(config.access_log).to.deep.equal({ enabled: true, path: '' });
-    expect(config.metrics).to.deep.equal({ enabled: true, listen: '127.0.0.1:9091', path: '/apisix/prometheus/metrics', process_metrics: true, max_tool_names: 100 });
+    expect(config.metrics).to.deep.equal({ enabled: true, listen: '127.0.0.1:9091', path: '/apisix/prometheus/metrics', process_metrics: true, max_tool_names: 100, names: 'tollgate' });
   });
 
   it('TOLLGATE_METRICS_LISTEN moves the exporter; TOLLGATE_ACCESS_LOG turns the access log off or on', () => {
