@@ -66,6 +66,8 @@ export type SessionEndReason =
   | 'message_too_large'
   /** An operator ended it (the Admin API's DELETE of a session). */
   | 'admin_ended'
+  /** A remote MCP server failed it: unreachable, an error status, a broken stream, a lost session. */
+  | 'upstream_failed'
   | 'other';
 
 /** Current MCP state of one route, read at scrape time from mcp-bridge. */

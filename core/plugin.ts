@@ -94,8 +94,11 @@ export interface UpstreamDirectory {
 export interface ResourceDefinition {
   /** JSON Schema of the record's own fields (`additionalProperties: false`); defaults are filled on use. */
   schema: JsonSchema;
-  /** Checks beyond the schema (written and loaded records alike); returns an error message. */
-  check?(value: Readonly<Record<string, unknown>>, config: Readonly<GatewayConfig>): string | undefined;
+  /**
+   * Checks beyond the schema (written and loaded records alike); returns an error message.
+   * `given` names the fields the record sets itself (`value` has the schema's defaults filled).
+   */
+  check?(value: Readonly<Record<string, unknown>>, config: Readonly<GatewayConfig>, given: ReadonlySet<string>): string | undefined;
   /**
    * Like `check`, at write time only: an operator policy the plugin enforces itself when it uses
    * the record (mcp.allowed_commands), so that a stored record a tightened policy refuses still

@@ -165,10 +165,10 @@ export class PluginRegistry {
    * What a resource kind's plugin says of a schema-valid record beyond its schema (`check`, and at
    * write time `checkOnWrite`); undefined when nothing is wrong.
    */
-  checkResource(kind: PluginResourceKind, value: Readonly<Record<string, unknown>>, stage: CheckStage): string | undefined {
+  checkResource(kind: PluginResourceKind, value: Readonly<Record<string, unknown>>, stage: CheckStage, given: ReadonlySet<string>): string | undefined {
     const definition = this.resource(kind)?.definition;
     if (!definition) return undefined;
-    return definition.check?.(value, this.config) ?? (stage === 'write' ? definition.checkOnWrite?.(value, this.config) : undefined);
+    return definition.check?.(value, this.config, given) ?? (stage === 'write' ? definition.checkOnWrite?.(value, this.config) : undefined);
   }
 
   /**

@@ -27,8 +27,9 @@ export function pluginResourceProblem(registry: PluginRegistry, kind: PluginReso
   if (!found) return `no loaded plugin defines ${kind}`;
   let validate = validators.get(found.definition);
   if (!validate) validators.set(found.definition, (validate = compile(pluginResourceSchema(found.definition))));
+  const given = new Set(Object.keys(value));
   const error = validate(value);
   if (error) return `invalid configuration: ${error}`;
-  const problem = registry.checkResource(kind, value, stage);
+  const problem = registry.checkResource(kind, value, stage, given);
   return problem && `invalid configuration: ${problem}`;
 }

@@ -13,9 +13,10 @@ import { mcpHttpError, RETRY_AFTER_SECONDS } from './jsonrpc.js';
 import { ProbeClient } from './probe.js';
 import { runtimeOf, type Runtime } from './runtime.js';
 import { LIST_METHODS, type ListMethod, type McpServer, type SeenList } from './server.js';
-import { runFields, type ServerRecord } from './server-definition.js';
+import { runFields, type ServerRecord, type StdioServerRecord } from './server-definition.js';
 import { StdioBackend, launchEnv } from './stdio-backend.js';
 import { MCP_ERRORS } from './errors.js';
+import { REMOTE_FAILED } from './telemetry.js';
 
 /** Largest line a probe reads from a server (a route's default max_message_bytes). */
 const PROBE_MAX_LINE_BYTES = 1048576;
@@ -28,8 +29,8 @@ function serverOf(api: PluginApi, id: string): { record: ServerRecord; server: M
   if ('error' in found) throw mcpHttpError(MCP_ERRORS.GW_MCP_SERVER_INVALID, `mcp server ${id} cannot be used: ${found.error}`);
   const runtime = runtimeOf(api);
   const server = runtime.servers.named(id);
-  const { definition, logLines } = runFields(found.value);
-  server.define(definition, logLines);
+  const { definition, logLines, remote } = runFields(found.value);
+  server.define(definition, logLines, remote && { settings: remote, logger: runtime.logger.child({ mcp_server: id }) });
   return { record: found.value as unknown as ServerRecord, server, runtime };
 }
 
@@ -43,7 +44,7 @@ async function status(request: ResourceEndpointRequest, api: PluginApi) {
     body: {
       instance: api.instance,
       id: request.id,
-      kind: 'stdio',
+      kind: server.kind,
       state: server.state(),
       sessions: server.sessions,
       children: server.children,
@@ -53,6 +54,7 @@ async function status(request: ResourceEndpointRequest, api: PluginApi) {
       last_error: server.lastError ? { message: server.lastError.message, time: iso(server.lastError.time) } : null,
       server_info: server.serverInfo ?? null,
       protocol_version: server.protocolVersion ?? null,
+      ...(server.remote ? { health: healthOf(server) } : {}),
     },
   };
 }
@@ -113,7 +115,8 @@ function probeOnce(runtime: Runtime, server: McpServer, record: ServerRecord, me
   if (!running) probes.set(server, (running = new Map()));
   const current = running.get(method);
   if (current) return current;
-  const probe = probeStdio(runtime, server, record, method).finally(() => running.delete(method));
+  const probing = record.url === undefined ? probeStdio(runtime, server, record as StdioServerRecord, method) : probeRemote(runtime, server, record, method);
+  const probe = probing.finally(() => running.delete(method));
   running.set(method, probe);
   return probe;
 }
@@ -124,7 +127,7 @@ function probeOnce(runtime: Runtime, server: McpServer, record: ServerRecord, me
  * What it learns is what a session would have seen: the server info, the list. A server that
  * does not declare the list's capability is not asked: its list is empty.
  */
-async function probeStdio(runtime: Runtime, server: McpServer, record: ServerRecord, method: ListMethod): Promise<SeenList> {
+async function probeStdio(runtime: Runtime, server: McpServer, record: StdioServerRecord, method: ListMethod): Promise<SeenList> {
   const logger = runtime.logger.child({ mcp_server: server.id, probe: method });
   let env: Record<string, string>;
   try {
@@ -184,15 +187,7 @@ async function probeStdio(runtime: Runtime, server: McpServer, record: ServerRec
     initialized = true;
     server.initialized(init);
     turn.release();
-    const field = method.slice(0, method.indexOf('/'));
-    const capabilities = (init.capabilities ?? {}) as Record<string, unknown>;
-    if (capabilities[field] === undefined) {
-      server.listSeen(method, { [field]: [] }, 'probe');
-    } else {
-      const { result, complete } = await client.list(method, record.request_timeout * 1000);
-      server.listSeen(method, complete ? result : { ...result, nextCursor: '' }, 'probe');
-    }
-    return server.seenList(method)!;
+    return await listOver(client, server, init, record, method);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // A server that started and answered initialize works: a list it refuses is only this answer's.
@@ -207,6 +202,47 @@ async function probeStdio(runtime: Runtime, server: McpServer, record: ServerRec
       runtime.track(client.close().finally(() => runtime.release(spawned)));
     }
   }
+}
+
+/** A short session of a remote server: initialize, the list, DELETE. */
+async function probeRemote(runtime: Runtime, server: McpServer, record: ServerRecord, method: ListMethod): Promise<SeenList> {
+  const remote = server.remote!;
+  const logger = runtime.logger.child({ mcp_server: server.id, probe: method });
+  const hooks = { sessionCreated: () => server.upstreamSessionCreated(), trouble: (message: string) => server.noteTrouble(message) };
+  const client = new ProbeClient((events) => remote.open(events, hooks, PROBE_MAX_LINE_BYTES, logger));
+  let initialized = false;
+  try {
+    const init = await client.initialize(record.init_timeout * 1000);
+    initialized = true;
+    server.initialized(init);
+    return await listOver(client, server, init, record, method);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (!initialized) server.sessionEnded(REMOTE_FAILED, message, false);
+    if (err instanceof GatewayError) throw err;
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_PROBE_FAILED, message);
+  } finally {
+    await client.close();
+  }
+}
+
+/** The list over an initialized probe; a server that does not declare the capability has an empty one. */
+async function listOver(client: ProbeClient, server: McpServer, init: Record<string, unknown>, record: ServerRecord, method: ListMethod): Promise<SeenList> {
+  const field = method.slice(0, method.indexOf('/'));
+  const capabilities = (init.capabilities ?? {}) as Record<string, unknown>;
+  if (capabilities[field] === undefined) {
+    server.listSeen(method, { [field]: [] }, 'probe');
+  } else {
+    const { result, complete } = await client.list(method, record.request_timeout * 1000);
+    server.listSeen(method, complete ? result : { ...result, nextCursor: '' }, 'probe');
+  }
+  return server.seenList(method)!;
+}
+
+function healthOf(server: McpServer) {
+  const health = server.remote?.health;
+  if (!health) return null;
+  return { ok: health.ok, time: iso(health.time), latency_ms: Math.round(health.latencyMs * 10) / 10, ...(health.error ? { error: health.error } : {}) };
 }
 
 export const serverEndpoints: readonly ResourceEndpoint[] = [

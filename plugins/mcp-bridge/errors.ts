@@ -23,6 +23,7 @@ export const MCP_ERRORS = defineErrors({
   GW_MCP_CHILD_UNAVAILABLE: { status: 502, message: 'the MCP server could not be started or ended' },
   GW_MCP_PROBE_FAILED: { status: 502, message: 'the MCP server failed the probe' },
   GW_MCP_PROBE_ERROR: { status: 502, message: 'the MCP server answered the probe with an error' },
+  GW_MCP_SERVER_FAILING: { status: 502, message: 'the remote MCP server is failing its health checks' },
   GW_MCP_SECRET_MISSING: { status: 502, message: "an $env:// reference of the MCP server names a variable the gateway's environment does not set" },
   GW_MCP_ROUTE_CHANGED: { status: 503, message: 'route is being reconfigured' },
   GW_MCP_SERVER_INVALID: { status: 503, message: 'the mcp server record cannot be used' },

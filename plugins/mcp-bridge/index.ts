@@ -10,7 +10,9 @@
  * sessions and the gateway carry on. Caps answer 503 with Retry-After.
  *
  * The server may be a record of `/apisix/admin/mcp_servers`, which this plugin defines
- * (server-definition.ts), named by `server_id`; routes using one share its session caps.
+ * (server-definition.ts), named by `server_id`; routes using one share its session caps. Such a
+ * record may also be a remote MCP server (Streamable HTTP or legacy SSE), which each session
+ * reaches through an upstream session of its own (streamable-client.ts, sse-client.ts).
  *
  * JSON-RPC batches are accepted on 2025-03-26 sessions only (batch.ts); the core runs the access
  * phase once per message of a batch, so limits and access rules see every call.
@@ -47,8 +49,8 @@ class Bridge implements Disposable {
     const server = api.resource('mcp_servers', id);
     if (!server) throw new Error(`mcp server ${id} not found`);
     if ('error' in server) throw new Error(`mcp server ${id}: ${server.error}`);
-    const { fields, definition, logLines } = runFields(server.value);
-    this.manager = acquireManager(runtime, sessionScope(route), route.id, { ...conf, ...fields } as BridgeConf, { id, definition, logLines });
+    const { fields, definition, logLines, remote } = runFields(server.value);
+    this.manager = acquireManager(runtime, sessionScope(route), route.id, { ...conf, ...fields } as BridgeConf, { id, definition, logLines, remote });
   }
 
   dispose(): void {
@@ -74,7 +76,7 @@ export default definePlugin<BridgeConf, Bridge>({
   version: '1.0.0',
   priority: 510,
   errors: MCP_ERRORS,
-  description: 'Serves a stdio MCP server over Streamable HTTP and legacy HTTP+SSE, one child process per session.',
+  description: 'Serves a stdio MCP server (one child process per session) or a remote MCP server over Streamable HTTP and legacy HTTP+SSE.',
   schema: bridgeSchema,
   // Enforced again before every spawn (sessions.ts): a stored route the list no longer allows
   // still loads, so its clients get the bridge's JSON-RPC error naming the field, not a bare 503.

@@ -131,7 +131,7 @@ export class Runtime {
     const now = performance.now();
     let oldest: ReclaimCandidate | undefined;
     for (const manager of this.managers.values()) {
-      const candidate = manager.reclaimable(now);
+      const candidate = manager.reclaimableChild(now);
       if (candidate && (!oldest || candidate.idleMs > oldest.idleMs)) oldest = candidate;
     }
     oldest?.reclaim('mcp.max_children');
@@ -169,6 +169,8 @@ export class Runtime {
     this.stopGauges();
     for (const child of this.children.keys()) this.track(child.stop());
     await Promise.allSettled([...this.stopping]);
+    // After the sessions' ends: a remote session's end is a DELETE through its server's pool.
+    await this.servers.closeAll();
     this.record.close();
     await this.reaper.close();
     await this.leftovers;

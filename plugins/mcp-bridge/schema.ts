@@ -6,8 +6,9 @@
  */
 import type { GatewayConfig } from '../../core/config.js';
 import { commandRefusal } from './command-policy.js';
+import type { RemoteSettings } from './remote-upstream.js';
 
-export interface BridgeConf {
+export interface BridgeConf extends Partial<RemoteSettings> {
   base_uri: string;
   /** An MCP server of `/apisix/admin/mcp_servers`; then the server's fields below come from it. */
   server_id?: string | number;

@@ -4,21 +4,27 @@
  * A route uses one with `"mcp-bridge": {"base_uri": "/mcp/gh", "server_id": "github"}`; one
  * definition serves any number of routes, and its session caps count across them.
  *
- * A stdio server has every process setting an inline route config has (command, args, env, cwd,
- * timeouts, session caps); `mcp.allowed_commands` holds for it as for a route. Values in `env` may
- * be `$env://NAME` references (secrets.ts); a GET masks literal values of secret-looking keys.
+ * A server is either
+ * - **stdio** (`command`): every process setting an inline route config has (command, args, env,
+ *   cwd), `mcp.allowed_commands` holding for it as for a route; or
+ * - **remote** (`url`): an MCP server elsewhere, reached over Streamable HTTP or legacy SSE
+ *   (`transport`), with the gateway's own credentials for it in `headers`.
+ * Both have the session settings (timeouts, caps). Values in `env` and `headers` may be
+ * `$env://NAME` references (secrets.ts); a GET masks literal values of secret-looking keys.
  */
 import type { GatewayConfig } from '../../core/config.js';
 import type { ResourceDefinition } from '../../core/plugin.js';
 import { commandRefusal } from './command-policy.js';
+import { RESERVED_HEADERS } from './remote-http.js';
+import type { RemoteSettings } from './remote-upstream.js';
 import { MASK, maskMap, referenceProblem, restoreMap } from './secrets.js';
-import { serverFieldsSchema } from './schema.js';
+import { PROCESS_FIELDS, serverFieldsSchema } from './schema.js';
 
 /** An MCP server record with its defaults filled. */
-export interface ServerRecord {
+export interface ServerRecord extends Partial<RemoteSettings> {
   id: string | number;
   name?: string;
-  command: string;
+  command?: string;
   args: string[];
   env: Record<string, string>;
   cwd?: string;
@@ -31,25 +37,57 @@ export interface ServerRecord {
   log_lines: number;
 }
 
-/** Fields of a record that say nothing about how its server runs. */
-const DESCRIPTIVE = new Set(['id', 'name', 'desc', 'labels', 'create_time', 'update_time', 'log_lines']);
+/** A stdio server's record: it has a command. */
+export type StdioServerRecord = ServerRecord & { command: string };
 
-/**
- * What the sessions of a route naming this server run with (its fields in place of the route's),
- * and how many stderr lines the server keeps. A change to a descriptive field (name, labels…)
- * leaves running sessions alone.
- */
-export function runFields(value: Readonly<Record<string, unknown>>): { fields: Record<string, unknown>; definition: string; logLines: number } {
-  const fields = Object.fromEntries(Object.entries(value).filter(([key]) => !DESCRIPTIVE.has(key)));
-  return { fields, definition: JSON.stringify(fields), logLines: (value as unknown as ServerRecord).log_lines ?? 0 };
-}
+const seconds = (fallback: number, description: string) => ({ type: 'number', exclusiveMinimum: 0, default: fallback, description });
+
+/** What only a remote server takes. */
+const REMOTE_FIELDS = {
+  url: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 2048,
+    description: 'A remote MCP server: its endpoint, http:// or https:// (Streamable HTTP: the MCP endpoint; sse: the URL of its SSE stream). Credentials go in headers, never in the URL.',
+  },
+  transport: {
+    enum: ['streamable-http', 'sse'],
+    default: 'streamable-http',
+    description: 'How the gateway talks to a remote server: Streamable HTTP (MCP 2025-03-26 and later) or the legacy HTTP+SSE transport (2024-11-05).',
+  },
+  headers: {
+    type: 'object',
+    propertyNames: { pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", maxLength: 256 },
+    additionalProperties: { type: 'string', maxLength: 8192 },
+    default: {},
+    description:
+      "Headers the gateway sends a remote server with every request: its own credentials for it (the client's are never forwarded). Values may be $env://NAME; literal values of secret-looking names are masked on GET.",
+  },
+  timeout: seconds(10, 'A remote server: seconds to connect and to get the headers of an answer; past it the request fails (504 for initialize).'),
+  tls: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    properties: { verify: { type: 'boolean', default: true, description: "Verify the remote server's certificate (https). Turning it off lets anyone on the path read and change the traffic." } },
+  },
+  health_check: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    description: 'Periodic initialize + ping of a remote server while a route uses it; while the last one fails, new sessions are refused at once (502).',
+    properties: {
+      interval: { type: 'number', minimum: 0, default: 30, description: 'Seconds between checks; 0: no checks.' },
+      timeout: seconds(5, 'Seconds a check may take for each of initialize and ping.'),
+    },
+  },
+};
 
 export const serverSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['command'],
   properties: {
     ...serverFieldsSchema(),
+    ...REMOTE_FIELDS,
     log_lines: {
       type: 'integer',
       minimum: 0,
@@ -61,8 +99,64 @@ export const serverSchema = {
   },
 };
 
-function check(value: Readonly<Record<string, unknown>>): string | undefined {
-  return referenceProblem('env', (value as unknown as ServerRecord).env);
+/** Fields of a record that say nothing about how its server runs. */
+const DESCRIPTIVE = new Set(['id', 'name', 'desc', 'labels', 'create_time', 'update_time', 'log_lines']);
+
+/**
+ * What the sessions of a route naming this server run with (its fields in place of the route's),
+ * how many stderr lines the server keeps, and a remote server's settings. A change to a
+ * descriptive field (name, labels…) leaves running sessions alone.
+ */
+export function runFields(value: Readonly<Record<string, unknown>>): {
+  fields: Record<string, unknown>;
+  definition: string;
+  logLines: number;
+  remote?: RemoteSettings;
+} {
+  const fields = Object.fromEntries(Object.entries(value).filter(([key]) => !DESCRIPTIVE.has(key)));
+  const record = value as unknown as ServerRecord;
+  const remote = record.url === undefined ? undefined : (record as ServerRecord & RemoteSettings);
+  return { fields, definition: JSON.stringify(fields), logLines: record.url === undefined ? record.log_lines ?? 0 : 0, remote };
+}
+
+const STDIO_ONLY = Object.keys(PROCESS_FIELDS).filter((field) => field !== 'command');
+const REMOTE_ONLY = Object.keys(REMOTE_FIELDS).filter((field) => field !== 'url');
+
+function check(value: Readonly<Record<string, unknown>>, _config: Readonly<GatewayConfig>, given: ReadonlySet<string>): string | undefined {
+  const record = value as unknown as ServerRecord;
+  if (given.has('command') === given.has('url')) {
+    return given.has('command')
+      ? 'command and url exclude each other: a server runs a command (stdio) or is reached at a url (remote)'
+      : 'command (a stdio server) or url (a remote server) is required';
+  }
+  if (given.has('url')) {
+    const stdio = STDIO_ONLY.find((field) => given.has(field)) ?? (given.has('log_lines') ? 'log_lines' : undefined);
+    if (stdio) return `${stdio} is a setting of a stdio server (command); a remote server (url) does not take it`;
+    return urlProblem(record.url!) ?? headersProblem(record.headers ?? {});
+  }
+  const remote = REMOTE_ONLY.find((field) => given.has(field));
+  if (remote) return `${remote} is a setting of a remote server (url); a stdio server (command) does not take it`;
+  return referenceProblem('env', record.env);
+}
+
+function urlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `url ${JSON.stringify(text)} is not a URL`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `url must be http:// or https:// (not ${url.protocol})`;
+  if (url.username || url.password) return 'url must not carry credentials: put them in headers (with $env:// references)';
+  if (url.hash) return 'url must not have a fragment';
+  return undefined;
+}
+
+function headersProblem(headers: Readonly<Record<string, string>>): string | undefined {
+  for (const name of Object.keys(headers)) {
+    if (RESERVED_HEADERS.has(name.toLowerCase())) return `headers.${name}: the gateway sets this header itself`;
+  }
+  return referenceProblem('headers', headers);
 }
 
 /**
@@ -71,7 +165,9 @@ function check(value: Readonly<Record<string, unknown>>): string | undefined {
  * are checked again with their values before every start.
  */
 function checkOnWrite(value: Readonly<Record<string, unknown>>, config: Readonly<GatewayConfig>): string | undefined {
-  const refusal = commandRefusal(value as unknown as ServerRecord, config.mcp.allowed_commands);
+  const record = value as unknown as ServerRecord;
+  if (record.command === undefined) return undefined;
+  const refusal = commandRefusal(record as StdioServerRecord, config.mcp.allowed_commands);
   return refusal && (refusal.field === 'command' ? refusal.reason : `${refusal.field}: ${refusal.reason}`);
 }
 
@@ -79,16 +175,21 @@ function present(value: Readonly<Record<string, unknown>>, role: 'admin' | 'view
   const out: Record<string, unknown> = { ...value };
   const viewer = role === 'viewer';
   if (isStringMap(out.env)) out.env = maskMap(out.env, viewer);
+  if (isStringMap(out.headers)) out.headers = maskMap(out.headers, viewer);
   if (viewer && Object.hasOwn(out, 'args')) out.args = MASK;
   return out;
 }
 
 function restore(value: Record<string, unknown>, stored: Readonly<Record<string, unknown>> | undefined): string | undefined {
-  if (!isStringMap(value.env)) return undefined;
-  const env = { ...value.env };
-  const problem = restoreMap('env', env, stored?.env);
-  value.env = env;
-  return problem;
+  for (const field of ['env', 'headers'] as const) {
+    const map = value[field];
+    if (!isStringMap(map)) continue;
+    const copy = { ...map };
+    const problem = restoreMap(field, copy, stored?.[field]);
+    if (problem) return problem;
+    value[field] = copy;
+  }
+  return undefined;
 }
 
 function isStringMap(value: unknown): value is Record<string, string> {

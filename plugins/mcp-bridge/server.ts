@@ -6,7 +6,9 @@
  * every route using it) and what the Admin API shows of it (endpoints.ts) — how it is doing, its
  * sessions, the last lines of its stderr, the lists it last answered.
  */
+import type { Logger } from '../../core/logger.js';
 import type { BackendEnd } from './backend.js';
+import { RemoteUpstream, type HealthResult, type RemoteSettings } from './remote-upstream.js';
 import type { ReclaimCandidate } from './runtime.js';
 import type { SessionSummary } from './session.js';
 import { SERVER_FAILURES, endReasonOf } from './telemetry.js';
@@ -61,6 +63,8 @@ export class McpServer {
   lastError?: { message: string; time: number };
   serverInfo?: unknown;
   protocolVersion?: string;
+  /** Set for a remote server: its connection pool and health checks. */
+  remote?: RemoteUpstream;
   /** The most recent start failed (spawn, exit before initialize, init timeout, a refused command): `failing`. */
   private lastStartFailed = false;
   private lastTroubleAt = -Infinity;
@@ -118,15 +122,19 @@ export class McpServer {
   }
 
   /**
-   * The definition its sessions run now (the record's JSON). Another one forgets what was seen of
-   * the old one: the lists, the server info.
+   * The definition its sessions run now (the record's JSON), and for a remote server its settings.
+   * Another one forgets what was seen of the old one (the lists, the server info, the health) and
+   * retires the old connection pool once its sessions have gone.
    */
-  define(definition: string, logLines: number): void {
+  define(definition: string, logLines: number, remote?: { settings: RemoteSettings; logger: Logger }): void {
     this.logLines = logLines;
     if (this.stderr.length - this.stderrHead > logLines) this.trimStderr();
     if (this.definition === definition) return;
     const first = this.definition === undefined;
     this.definition = definition;
+    this.remote?.retire();
+    this.remote = remote && new RemoteUpstream(remote.settings, remote.logger, (result) => this.healthSeen(result));
+    this.remote?.watch(this.users.size > 0);
     if (first) return;
     this.lists.clear();
     this.serverInfo = undefined;
@@ -134,11 +142,38 @@ export class McpServer {
     this.lastStartFailed = false;
   }
 
+  get kind(): 'stdio' | 'remote' {
+    return this.remote ? 'remote' : 'stdio';
+  }
+
+  /** Routes use it (or stopped using it): a remote server is health-checked while they do. */
+  usersChanged(): void {
+    this.remote?.watch(this.users.size > 0);
+  }
+
+  close(): Promise<void> {
+    return this.remote?.close() ?? Promise.resolve();
+  }
+
   // ---- what happens to it -----------------------------------------------------------------
 
   started(): void {
     this.starts += 1;
     this.children += 1;
+  }
+
+  /** A remote server gave a session of ours an upstream session. */
+  upstreamSessionCreated(): void {
+    this.starts += 1;
+  }
+
+  /** Something went wrong that its sessions survive (a remote answer lost, an upstream session re-created). */
+  noteTrouble(message: string): void {
+    this.trouble(message, Date.now());
+  }
+
+  private healthSeen(result: HealthResult): void {
+    if (!result.ok) this.trouble(`the remote MCP server failed its health check: ${result.error ?? 'no answer'}`, result.time);
   }
 
   /** A server answered initialize: it works, whatever happened before. */
@@ -217,9 +252,11 @@ export class McpServer {
 
   /** How it is doing (see docs/mcp.md, "Seeing and steering a server"). */
   state(now = Date.now()): ServerState {
-    if (this.lastStartFailed) return 'failing';
+    if (this.remote?.failing) return 'failing';
+    // A remote server that passes its health check works, whatever its last session's start said.
+    if (this.lastStartFailed && !this.remote?.health?.ok) return 'failing';
     if (now - this.lastTroubleAt < RECENT_MS) return 'degraded';
-    return this.open > 0 || this.children > 0 ? 'ready' : 'idle';
+    return this.open > 0 || this.children > 0 || this.remote?.health?.ok ? 'ready' : 'idle';
   }
 
   summaries(): SessionSummary[] {
@@ -248,13 +285,21 @@ export class ServerDirectory {
   acquire(key: string, id: string | undefined, user: ServerUser): McpServer {
     const server = this.get(key, id);
     server.users.add(user);
+    server.usersChanged();
     return server;
   }
 
   /** `user` stopped using it; a server with no users and no sessions whose record is gone is forgotten. */
   release(server: McpServer, user: ServerUser): void {
     server.users.delete(user);
+    server.usersChanged();
     this.forgetIfUnused(server);
+  }
+
+  /** The gateway stops: remote pools and health checks end. */
+  async closeAll(): Promise<void> {
+    await Promise.allSettled([...this.servers.values()].map((server) => server.close()));
+    this.servers.clear();
   }
 
   /** A catalog record's server (created for the Admin API when no route uses it); forgets those whose record is gone. */
@@ -272,6 +317,8 @@ export class ServerDirectory {
   private forgetIfUnused(server: McpServer): void {
     if (server.users.size > 0 || server.sessions > 0 || server.children > 0) return;
     if (server.id !== undefined && this.recordExists(server.id)) return;
-    if (this.servers.get(server.key) === server) this.servers.delete(server.key);
+    if (this.servers.get(server.key) !== server) return;
+    this.servers.delete(server.key);
+    void server.close();
   }
 }

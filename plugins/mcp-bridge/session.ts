@@ -639,7 +639,7 @@ export class Session {
       if (pending.options.httpErrors && pending.waiting) {
         this.forget(pending);
         this.done(pending, status);
-        pending.settle({ kind: 'failed', status: 502, reason, failure });
+        pending.settle({ kind: 'failed', status: status === 504 ? 504 : 502, reason, failure });
       } else {
         this.finish(pending, errorResponse(pending.id, CONNECTION_CLOSED, message, failure?.data), status, CONNECTION_CLOSED);
       }

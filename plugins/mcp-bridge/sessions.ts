@@ -24,6 +24,8 @@ import type { PendingRequest } from './pending.js';
 import type { BridgeSettings, ReclaimCandidate, Runtime } from './runtime.js';
 import type { BridgeConf } from './schema.js';
 import { Session, type SessionHost, type SessionSummary, type TransportKind } from './session.js';
+import { resolveReferences } from './secrets.js';
+import type { RemoteSettings } from './remote-upstream.js';
 import { StdioBackend, launchEnv } from './stdio-backend.js';
 import type { ListMethod, McpServer, ServerUser } from './server.js';
 import type { StartTurn } from './start-queue.js';
@@ -36,6 +38,8 @@ export interface ServerRef {
   readonly definition?: string;
   /** stderr lines the server keeps for the Admin API. */
   readonly logLines?: number;
+  /** A remote server's settings (its sessions then have no child). */
+  readonly remote?: RemoteSettings;
 }
 
 /**
@@ -78,7 +82,10 @@ export class SessionManager implements SessionHost, ServerUser {
     // A route's inline command is a server without a name, one per manager.
     const key = serverRef.id === undefined ? `inline:${managerKey}` : `mcp_servers/${serverRef.id}`;
     this.server = runtime.servers.acquire(key, serverRef.id, this);
-    if (serverRef.definition !== undefined) this.server.define(serverRef.definition, serverRef.logLines ?? 0);
+    if (serverRef.definition !== undefined) {
+      const remote = serverRef.remote && { settings: serverRef.remote, logger: this.logger };
+      this.server.define(serverRef.definition, serverRef.logLines ?? 0, remote);
+    }
   }
 
   /** The metric labels of this manager's sessions: its route and its MCP server ('' for an inline command). */
@@ -91,15 +98,24 @@ export class SessionManager implements SessionHost, ServerUser {
   }
 
   /**
-   * Opens a session (its child starts in `start`). At a cap — the server's max_sessions (this
+   * Opens a session (its backend starts in `start`). At a cap — the server's max_sessions (this
    * route's, for an inline command), this consumer's max_sessions_per_consumer, the gateway's
-   * mcp.max_children — the least recently active session idle for session_reclaim_idle is ended
-   * to make room; without one, 503 + Retry-After.
+   * mcp.max_children (for a child) — the least recently active session idle for
+   * session_reclaim_idle is ended to make room; without one, 503 + Retry-After. A remote server
+   * failing its health check refuses at once (502).
    */
   open(transport: TransportKind, consumer: string | undefined): Session {
     if (this.disposed) throw mcpHttpError(MCP_ERRORS.GW_MCP_ROUTE_CHANGED, 'route is being reconfigured', { retryAfter: 1 });
+    const remote = this.server.remote;
+    if (remote?.failing) {
+      throw mcpHttpError(MCP_ERRORS.GW_MCP_SERVER_FAILING, `the remote MCP server is failing its health checks: ${remote.health?.error ?? 'no answer'}`, {
+        data: { reason: 'health_check_failed' },
+      });
+    }
     try {
-      this.launchEnv();
+      // A secret reference that does not resolve fails here, before any session exists.
+      if (remote) resolveReferences('headers', remote.settings.headers);
+      else this.launchEnv();
     } catch (err) {
       this.server.startRefused((err as Error).message);
       throw err;
@@ -115,7 +131,7 @@ export class SessionManager implements SessionHost, ServerUser {
       const scope = this.server.id === undefined ? 'on this route' : `on MCP server ${this.server.id}`;
       throw busy(`this consumer already has ${perConsumer} sessions ${scope} (max_sessions_per_consumer)`);
     }
-    if (!this.runtime.claim()) throw busy(`the gateway already runs ${this.settings.maxChildren} MCP servers (mcp.max_children)`);
+    if (!remote && !this.runtime.claim()) throw busy(`the gateway already runs ${this.settings.maxChildren} MCP servers (mcp.max_children)`);
     const session = new Session(this, transport, consumer);
     this.sessions.set(session.id, session);
     this.server.opened(consumer);
@@ -136,6 +152,7 @@ export class SessionManager implements SessionHost, ServerUser {
    * when the client left while waiting, 502 when the child cannot be started.
    */
   async start(session: Session, signal: AbortSignal): Promise<void> {
+    if (this.server.remote) return this.startRemote(session);
     let env: Record<string, string>;
     try {
       env = this.launchEnv();
@@ -184,6 +201,21 @@ export class SessionManager implements SessionHost, ServerUser {
   }
 
   /**
+   * A remote server's session: its backend opens its upstream session lazily, with the client's
+   * initialize, so nothing waits here (no child, no start queue).
+   */
+  private startRemote(session: Session): void {
+    const remote = this.server.remote!;
+    const hooks = { sessionCreated: () => this.server.upstreamSessionCreated(), trouble: (message: string) => this.server.noteTrouble(message) };
+    session.connect((events, logger) => remote.open(events, hooks, this.conf.max_message_bytes, logger));
+  }
+
+  /** For mcp.max_children: a session with a child that may be ended to make room (a remote session frees no child). */
+  reclaimableChild(now: number): ReclaimCandidate | undefined {
+    return this.server.remote ? undefined : this.reclaimable(now);
+  }
+
+  /**
    * The least recently active session of this route (of `consumer`'s, when given) that may be
    * ended to make room: not busy (Session.busy) and idle for at least session_reclaim_idle. The
    * server asks every route using it.
@@ -217,7 +249,7 @@ export class SessionManager implements SessionHost, ServerUser {
   closed(session: Session, reason: string, failure?: Failure): void {
     if (this.sessions.get(session.id) === session) {
       this.sessions.delete(session.id);
-      this.runtime.unclaim();
+      if (!this.server.remote) this.runtime.unclaim();
       this.server.closed(session.consumer);
     }
     this.server.sessionEnded(reason, failure?.message, session.initialized);

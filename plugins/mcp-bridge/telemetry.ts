@@ -13,7 +13,10 @@ export const RECLAIMED = 'idle at a cap: reclaimed for a new session';
 export const ENDED_BY_ADMIN = 'ended through the Admin API';
 
 /** End reasons (metric labels) that say the server failed, not that a client or the gateway ended the session. */
-export const SERVER_FAILURES: ReadonlySet<SessionEndReason> = new Set(['server_exited', 'spawn_failed', 'init_failed', 'init_timeout', 'message_too_large']);
+export const SERVER_FAILURES: ReadonlySet<SessionEndReason> = new Set(['server_exited', 'spawn_failed', 'init_failed', 'init_timeout', 'message_too_large', 'upstream_failed']);
+
+/** Why a session ends that its remote server failed (remote backends end with it). */
+export const REMOTE_FAILED = 'the remote MCP server failed';
 
 const END_REASONS: ReadonlyArray<[string, SessionEndReason]> = [
   ['the client ended the session', 'client_closed'],
@@ -31,6 +34,7 @@ const END_REASONS: ReadonlyArray<[string, SessionEndReason]> = [
   ['the MCP server refused to initialize', 'init_failed'],
   ['the MCP server sent a message larger than max_message_bytes', 'message_too_large'],
   [ENDED_BY_ADMIN, 'admin_ended'],
+  [REMOTE_FAILED, 'upstream_failed'],
 ];
 
 /** The label for a session's end reason (the text its `close()` was given). */

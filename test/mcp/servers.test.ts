@@ -102,7 +102,7 @@ for (const backend of backends) {
 
       it('refuses what is not a server with 400 naming the problem', async () => {
         const cases: Array<[unknown, RegExp]> = [
-          [{ args: [FAULT_SERVER] }, /property "\/command" validation failed: is required/],
+          [{ args: [FAULT_SERVER] }, /command \(a stdio server\) or url \(a remote server\) is required/],
           [{ ...faultServer(), colour: 'blue' }, /property "\/colour" validation failed: is not allowed \(unknown property\)/],
           [{ ...faultServer(), max_sessions: 0 }, /max_sessions/],
           [{ command: 'bash', args: ['-c', 'id'] }, /command "bash" is not in mcp\.allowed_commands/],

@@ -2,12 +2,15 @@
  * Shared pieces of the mcp-bridge tests: a gateway with bridge routes, SDK clients over both
  * transports, and raw HTTP for what SDK clients never send (bad input, resumption).
  */
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { expect } from 'chai';
 import { REPO_ROOT, startTestGateway, type TestGateway, type TestGatewayOptions } from '../helpers/gateway.js';
+import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/processes.js';
 
 export const FIXTURES = join(REPO_ROOT, 'test/fixtures/mcp-servers');
 export const FAULT_SERVER = join(FIXTURES, 'fault-server.mjs');
@@ -203,3 +206,45 @@ export function textOf(result: unknown): string {
 
 /** Child processes the gateway (this test process) currently runs from `script`. */
 export { descendants, isAlive, waitFor } from '../helpers/processes.js';
+
+export interface RemoteServer {
+  /** Its MCP endpoint (Streamable HTTP) or SSE stream URL (legacy). */
+  url: string;
+  port: number;
+  pid: number | undefined;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * @modelcontextprotocol/server-everything in its own HTTP modes (`streamableHttp`, `sse`: the
+ * package's `start:*` scripts) on a free port: a remote MCP server for the gateway to reach.
+ */
+export async function startRemoteEverything(mode: 'streamableHttp' | 'sse'): Promise<RemoteServer> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [EVERYTHING_SERVER, mode], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = await waitFor(() => /listening on port|running on port/i.test(out) || child.exitCode !== null, 15_000);
+  if (!ready || child.exitCode !== null) {
+    child.kill('SIGKILL');
+    throw new Error(`server-everything ${mode} did not start:\n${out}`);
+  }
+  return {
+    url: `http://127.0.0.1:${port}/${mode === 'sse' ? 'sse' : 'mcp'}`,
+    port,
+    pid: child.pid,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,199 @@
+/**
+ * The gateway as a legacy HTTP+SSE client (MCP 2024-11-05) of a remote MCP server: one SSE
+ * connection per client session, opened with the client's first message. Its first event,
+ * `endpoint`, says where to POST (it must be on the server's own origin: a server cannot send the
+ * gateway's credentials elsewhere); every later message is a POST there, and everything the server
+ * says arrives as `message` events on the stream. The upstream session lives exactly as long as
+ * that stream: when it ends, so does the client's session.
+ */
+import { request, type Dispatcher } from 'undici';
+import type { Backend, BackendEnd, BackendEvents, BackendInfo } from './backend.js';
+import type { Failure } from './failure.js';
+import { CONNECTION_CLOSED, errorResponse, type JsonRpcId } from './jsonrpc.js';
+import { INVALID_ANSWER, messagesOf, remoteFailure, requestHeaders, statusFailure, tooLarge, type RemoteTarget } from './remote-http.js';
+import { SseParser, SseTooLarge } from './sse-parser.js';
+import type { RemoteHooks } from './streamable-client.js';
+import { REMOTE_FAILED } from './telemetry.js';
+
+type Body = Dispatcher.ResponseData['body'];
+
+export class LegacySseBackend implements Backend {
+  readonly started = Promise.resolve();
+  private endpoint?: Promise<URL>;
+  private readonly abort = new AbortController();
+  private ended = false;
+  private endSaid = false;
+  private paused = false;
+  private resumeWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly target: RemoteTarget,
+    private readonly maxMessageBytes: number,
+    private readonly events: BackendEvents,
+    private readonly hooks: RemoteHooks,
+  ) {}
+
+  get backlog(): number {
+    return 0;
+  }
+
+  send(text: string): void {
+    if (this.ended) return;
+    this.deliver(text).catch((err: unknown) => {
+      if (!this.ended) this.target.logger.error({ err }, 'remote mcp message could not be delivered');
+    });
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    for (const wake of this.resumeWaiters.splice(0)) wake();
+  }
+
+  async stop(): Promise<void> {
+    this.ended = true;
+    this.abort.abort();
+    this.resume();
+    if (!this.endSaid) {
+      this.endSaid = true;
+      this.events.ended({ reason: 'the session ended', status: 502, requested: true });
+    }
+  }
+
+  describe(): BackendInfo {
+    return { kind: 'remote', transport: 'sse', upstream_session: this.endpoint !== undefined && !this.ended };
+  }
+
+  private async deliver(text: string): Promise<void> {
+    const message = JSON.parse(text) as Record<string, unknown>;
+    const id = typeof message.method === 'string' && (typeof message.id === 'string' || typeof message.id === 'number') ? message.id : undefined;
+    const initialize = message.method === 'initialize';
+    let endpoint: URL;
+    try {
+      endpoint = await (this.endpoint ??= this.connect());
+    } catch (failure) {
+      return this.end({ reason: REMOTE_FAILED, failure: failure as Failure, status: (failure as Failure).data.reason === 'upstream_timeout' ? 504 : 502, requested: false });
+    }
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(endpoint, {
+        method: 'POST',
+        body: text,
+        headers: requestHeaders(this.target, { 'content-type': 'application/json' }),
+        dispatcher: this.target.dispatcher,
+        signal: this.abort.signal,
+      });
+    } catch (err) {
+      return this.failed(id, remoteFailure(err, this.target.timeoutMs), initialize);
+    }
+    await drain(res.body);
+    if (res.statusCode >= 300) this.failed(id, statusFailure(res.statusCode), initialize);
+  }
+
+  /** Opens the stream and waits for its `endpoint` event (within the server's timeout); rejects with a Failure. */
+  private connect(): Promise<URL> {
+    return new Promise<URL>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject({ message: `the remote MCP server sent no endpoint event within its timeout (${this.target.timeoutMs / 1000} s)`, data: { reason: 'upstream_timeout' } } satisfies Failure);
+        this.abort.abort();
+      }, this.target.timeoutMs);
+      let found = false;
+      const parser = new SseParser(this.maxMessageBytes, (event) => {
+        if (event.event === 'endpoint' && !found) {
+          found = true;
+          clearTimeout(timer);
+          let url: URL | undefined;
+          try {
+            url = new URL(event.data, this.target.url);
+          } catch {
+            url = undefined;
+          }
+          if (!url || url.origin !== this.target.url.origin) {
+            reject({ message: 'the remote MCP server named an endpoint on another origin; not used', data: { reason: 'upstream_invalid' } } satisfies Failure);
+            return;
+          }
+          this.hooks.sessionCreated();
+          resolve(url);
+          return;
+        }
+        if (event.event !== 'message' || event.data === '') return;
+        const messages = messagesOf(event.data);
+        if (!messages) return this.target.logger.warn('remote mcp server sent an SSE event that is not JSON-RPC; dropped');
+        for (const message of messages) {
+          const line = messages.length === 1 && !event.data.includes('\n') && !event.data.includes('\r') ? event.data : JSON.stringify(message);
+          if (!this.ended) this.events.message(line);
+        }
+      });
+      const fail = (failure: Failure) => {
+        clearTimeout(timer);
+        if (!found) reject(failure);
+        else this.end({ reason: REMOTE_FAILED, failure, status: 502, requested: false });
+      };
+      request(this.target.url, {
+        method: 'GET',
+        headers: requestHeaders(this.target, { accept: 'text/event-stream' }),
+        dispatcher: this.target.dispatcher,
+        signal: this.abort.signal,
+      }).then(
+        async (res) => {
+          const type = String(res.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
+          if (res.statusCode !== 200 || type !== 'text/event-stream') {
+            await drain(res.body);
+            return fail(res.statusCode !== 200 ? statusFailure(res.statusCode) : INVALID_ANSWER);
+          }
+          const outcome = await this.read(res.body, parser);
+          if (this.ended) return;
+          fail(outcome === 'too-large' ? tooLarge(this.maxMessageBytes) : CLOSED);
+        },
+        (err: unknown) => fail(remoteFailure(err, this.target.timeoutMs)),
+      );
+    });
+  }
+
+  private async read(body: Body, parser: SseParser): Promise<'ended' | 'too-large'> {
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of body) {
+        parser.push(decoder.decode(chunk as Buffer, { stream: true }));
+        if (this.paused) await new Promise<void>((wake) => this.resumeWaiters.push(wake));
+        if (this.ended) break;
+      }
+    } catch (err) {
+      if (err instanceof SseTooLarge) {
+        body.destroy();
+        return 'too-large';
+      }
+    }
+    return 'ended';
+  }
+
+  /** A request that could not be delivered gets its JSON-RPC error; a failed initialize ends the backend. */
+  private failed(id: JsonRpcId | undefined, failure: Failure, initialize: boolean): void {
+    if (this.ended) return;
+    if (initialize) return this.end({ reason: REMOTE_FAILED, failure, status: failure.data.reason === 'upstream_timeout' ? 504 : 502, requested: false });
+    this.hooks.trouble(failure.message);
+    if (id !== undefined) this.events.message(errorResponse(id, CONNECTION_CLOSED, failure.message, failure.data), id);
+  }
+
+  private end(end: BackendEnd): void {
+    this.ended = true;
+    this.abort.abort();
+    this.resume();
+    if (this.endSaid) return;
+    this.endSaid = true;
+    this.events.ended(end);
+  }
+}
+
+const CLOSED: Failure = { message: 'the remote MCP server closed its SSE stream', data: { reason: 'upstream_closed' } };
+
+async function drain(body: Body): Promise<void> {
+  try {
+    await body.dump();
+  } catch {
+    // Gone already.
+  }
+}
