@@ -7,7 +7,11 @@
  * - floor: over Streamable HTTP to a trivial endpoint that answers at once (what HTTP and the
  *   client library cost on their own; bench/fixtures/mcp-floor-server.mjs);
  * - bridge streamable-http and bridge sse: through a real gateway process (built dist/) to the
- *   stdio server; and, for the gateway's own cost per request, the floor behind a plain proxy route.
+ *   stdio server; and, for the gateway's own cost per request, the floor behind a plain proxy route;
+ * - remote streamable-http: through the gateway to the floor as a remote MCP server (an
+ *   `mcp_servers` record with its url), the gateway then an MCP client of it, one upstream session
+ *   per client session. Its cost is its p50 minus the floor's: the same client calling the same
+ *   server directly.
  * With `--rev <commit>` the gateway rows run once per build (this tree's and the revision's).
  * With 1 and 16 concurrent sessions, each calling in a loop: calls/s, p50, p99, ratios to direct.
  * The bridge's own cost is its p50 minus the floor's p50 minus the direct p50. Also: time from
@@ -44,7 +48,7 @@ const ADMIN_KEY = 'bench-admin-key-0123456789';
 
 /** direct, floor, or a gateway contender: "<build>: floor via gateway proxy" / "bridge streamable-http" / "bridge sse". */
 type Way = string;
-const GATEWAY_WAYS = ['floor via gateway proxy', 'bridge streamable-http', 'bridge sse'] as const;
+const GATEWAY_WAYS = ['floor via gateway proxy', 'bridge streamable-http', 'bridge sse', 'remote streamable-http'] as const;
 
 interface Session {
   client: Client;
@@ -97,17 +101,25 @@ export async function run(builds: Build[]): Promise<void> {
       });
       // The gateway's own cost per request, for comparison: the floor endpoint behind a plain proxy route.
       await admin(gateway.admin, '/routes/floor', { uri: '/floor/*', upstream: { type: 'roundrobin', nodes: { [new URL(started.url).host]: 1 } } });
+      // The floor as a remote MCP server (builds from before mcp_servers have no such row).
+      const remote = await admin(gateway.admin, '/mcp_servers/floor', { url: started.url, health_check: { interval: 0 }, max_sessions: 64 }).then(
+        () => true,
+        () => false,
+      );
+      if (remote) await admin(gateway.admin, '/routes/remote', { uri: '/remote/*', plugins: { 'mcp-bridge': { base_uri: '/remote', server_id: 'floor' } } });
       const urls: Record<(typeof GATEWAY_WAYS)[number], string> = {
         'floor via gateway proxy': `${gateway.url}/floor/mcp`,
         'bridge streamable-http': `${gateway.url}/bench/mcp`,
         'bridge sse': `${gateway.url}/bench/sse`,
+        'remote streamable-http': `${gateway.url}/remote/mcp`,
       };
       for (const way of GATEWAY_WAYS) {
+        if (way === 'remote streamable-http' && !remote) continue;
         const name = wayName(build, way);
         ways.push(name);
         open[name] = way === 'bridge sse' ? () => sse(urls[way]) : () => streamable(urls[way]);
         parties[name] =
-          way === 'floor via gateway proxy'
+          way === 'floor via gateway proxy' || way === 'remote streamable-http'
             ? () => ({ gateway: [gateway.pid], server: [started.child.pid!] })
             : () => ({ gateway: [gateway.pid], server: serversUnder(gateway.pid) });
       }
@@ -164,11 +176,12 @@ export async function run(builds: Build[]): Promise<void> {
     process.stdout.write(
       '"direct total / total": the share of direct throughput a contender can reach when every process competes for the same cores.\n',
     );
-    const isProxy = (way: Way) => way.endsWith('floor via gateway proxy');
+    // The floor's own rows: behind a proxy route, or as a remote MCP server; their cost is (row − floor).
+    const isProxy = (way: Way) => way.endsWith('floor via gateway proxy') || way.endsWith('remote streamable-http');
     const cost = (way: Way, sessions: number) =>
       results.get(`${way}/${sessions}`)!.p50 - results.get(`floor/${sessions}`)!.p50 - (isProxy(way) ? 0 : results.get(`direct/${sessions}`)!.p50);
     printTable(
-      'bridge cost at p50 (bridge − floor − direct), ms; the proxy rows are (proxy − floor), the gateway\'s own cost',
+      'bridge cost at p50 (bridge − floor − direct), ms; the proxy and remote rows are (row − floor): the gateway\'s own cost in front of the same server',
       ways.slice(2).map((way) => ({
         name: way,
         ...Object.fromEntries(SESSION_COUNTS.map((n) => [`${n} session${n > 1 ? 's' : ''}`, cost(way, n)])),
@@ -177,7 +190,7 @@ export async function run(builds: Build[]): Promise<void> {
     );
 
     const creation: Row[] = [];
-    for (const way of ways.filter((w) => !isProxy(w))) creation.push({ name: way, 'median ms': await sessionCreation(open[way]), 'samples': CREATION_SAMPLES });
+    for (const way of ways.filter((w) => !w.endsWith('floor via gateway proxy'))) creation.push({ name: way, 'median ms': await sessionCreation(open[way]), 'samples': CREATION_SAMPLES });
     printTable('session creation: connect to first tools/call result', creation, ['median ms', 'samples']);
 
     const memory = await idleMemory(memoryGateway!.pid, () => streamable(memoryGateway!.url));
