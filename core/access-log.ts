@@ -12,7 +12,7 @@
  * values, so an `apikey`, `Authorization`, a cookie or a `?jwt=` token has nowhere to appear.
  */
 import { ConfigError } from './config.js';
-import type { GatewayContext } from './context.js';
+import type { GatewayContext, McpRequestInfo } from './context.js';
 import { LineWriter, openLogFile } from './line-writer.js';
 import type { Logger } from './logger.js';
 import { responseStatus } from './respond.js';
@@ -61,6 +61,13 @@ export interface AccessLogEntry {
   mcp_name?: string;
   mcp_id?: string | number;
   mcp_error?: number;
+  /**
+   * Names (tools, prompts, resource URIs) of the request's MCP messages that a plugin refused
+   * (`McpRequestInfo.refuse`, an access list): the client got the answer for a name that does not exist.
+   */
+  mcp_denied?: string[];
+  /** The plugin that refused them. */
+  mcp_denied_by?: string;
 }
 
 export class AccessLog {
@@ -111,6 +118,7 @@ export function accessLogEntry(ctx: GatewayContext): AccessLogEntry {
   const finished = res.writableFinished;
   const outcome = state.upstreamOutcome;
   const mcp = state.mcp;
+  const denied = mcp ? denials(mcp) : undefined;
   return {
     request_id: state.requestId,
     client_ip: state.clientIp,
@@ -137,6 +145,8 @@ export function accessLogEntry(ctx: GatewayContext): AccessLogEntry {
     mcp_name: mcp?.name === undefined ? undefined : cut(mcp.name),
     mcp_id: typeof mcp?.id === 'string' ? cut(mcp.id) : mcp?.id,
     mcp_error: state.mcpError,
+    mcp_denied: denied?.names,
+    mcp_denied_by: denied?.by,
   };
 }
 
@@ -150,6 +160,14 @@ function openFile(path: string, options: Parameters<typeof openLogFile>[1]): Lin
   } catch (err) {
     throw new ConfigError(`invalid config: key "access_log.path": ${path} cannot be opened: ${(err as Error).message}`);
   }
+}
+
+/** The names of a request's refused MCP messages and the plugin that refused them; undefined when none was. */
+function denials(mcp: McpRequestInfo): { names: string[]; by: string } | undefined {
+  if (mcp.kind !== 'batch') return mcp.refusedBy === undefined ? undefined : { names: [cut(mcp.name ?? '')], by: mcp.refusedBy };
+  const refused = (mcp.batch ?? []).filter((m) => m.refusedBy !== undefined);
+  if (refused.length === 0) return undefined;
+  return { names: refused.map((m) => cut(m.name ?? '')), by: refused[0].refusedBy! };
 }
 
 /** Milliseconds to the microsecond. */

@@ -106,7 +106,41 @@ export interface McpRequestInfo {
   readonly message?: unknown;
   /** Why the body is not a valid JSON-RPC message (JSON-RPC error code and text). */
   readonly error?: { code: number; message: string };
+
+  // ---- message filters (docs/plugin-development.md, "MCP message filters") ----------------
+  // How a plugin acts on MCP traffic without knowing what serves it (a bridged child, a remote
+  // server, a federation): it decides here, in its access handler, and the content plugin carries
+  // the decision out, when the answer arrives (over legacy SSE, long after this request got 202).
+
+  /**
+   * Refuses this request (a tools/call, prompts/get, resources/read or resources/subscribe): the
+   * content plugin answers it exactly as it answers a name its server does not have, so the
+   * client learns nothing of the name's existence; the access log (`mcp_denied`) and the metrics
+   * (`tollgate_mcp_denied_total`) record it with the plugin's name.
+   */
+  refuse(plugin: string): void;
+  /** The plugin that refused this request, if one did. */
+  readonly refusedBy?: string;
+  /**
+   * For a list request (tools/list, prompts/list, resources/list, resources/templates/list): its
+   * result reaches the client with only the items every filter keeps. A filter that throws drops
+   * the item (fail closed).
+   */
+  filterList(plugin: string, keep: McpListFilter): void;
+  /** Whether a list result keeps an item: every filter set on this request agrees. */
+  keeps(kind: McpItemKind, name: string): boolean;
+  /** True when a filter was set on this request. */
+  readonly filtersList: boolean;
 }
+
+/** What an MCP list item is: its kind, by the list that holds it. */
+export type McpItemKind = 'tool' | 'prompt' | 'resource' | 'resource_template';
+
+/**
+ * Whether a list keeps an item, by kind and name: a tool's or prompt's `name`, a resource's `uri`,
+ * a resource template's `uriTemplate`.
+ */
+export type McpListFilter = (kind: McpItemKind, name: string) => boolean;
 
 /** How the request will be sent upstream; plugins in rewrite/access phases edit it. */
 export interface UpstreamRequestPlan {

@@ -15,7 +15,7 @@ import type { GatewayContext, McpRequestInfo } from './context.js';
 import { CORE_ERRORS, errorBody, isGatewayError, type ErrorCode, type GatewayError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { RequestOptions } from './plugin.js';
-import { describeMcpMessage, mcpTransportOf } from './mcp.js';
+import { describeMcpMessage, describeNoMessage, mcpTransportOf } from './mcp.js';
 import { hostHeader, hostName } from './host.js';
 import { normalizeRequestTarget } from './path.js';
 import {
@@ -384,7 +384,7 @@ export class DataPlane {
     if (ctx.req.method !== 'POST') return describeMcpMessage(transport, sessionId, undefined);
     return carriesJsonRpc(ctx.req, transport)
       ? describeMcpMessage(transport, sessionId, state.body, maxBatchMessages)
-      : { transport, kind: 'none', sessionId };
+      : describeNoMessage(transport, sessionId);
   }
 
   private async finishLocalReply(ctx: GatewayContext, state: RequestState, chains: Chains): Promise<void> {

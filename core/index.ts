@@ -24,11 +24,15 @@ export type {
   ConsumerInfo,
   AuthInfo,
   McpRequestInfo,
+  McpItemKind,
+  McpListFilter,
   UpstreamRequestPlan,
   UpstreamOutcome,
 } from './context.js';
 export { GatewayError, defineErrors, clientGone, CORE_ERRORS, RETRY_AFTER } from './errors.js';
 export type { ErrorCode, ErrorTable, ErrorDefinition, RaiseOptions, GatewayErrorOptions } from './errors.js';
+// MCP message filters: what a content plugin serving MCP applies to a list request's result.
+export { filterListResult } from './mcp.js';
 // The status the client got (499 when it left first), for plugins that log or count responses.
 export { responseStatus } from './respond.js';
 export { LinearRegex, Replacement, RegexError, type RegexMatch, type RegexFlags } from './regex.js';

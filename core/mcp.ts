@@ -3,12 +3,94 @@
  * can key on the JSON-RPC method and the tool/resource/prompt name without parsing bodies
  * themselves. The parse is done once, here; the bridge reuses the result.
  */
-import type { McpRequestInfo } from './context.js';
+import type { McpItemKind, McpListFilter, McpRequestInfo } from './context.js';
 
 export const JSONRPC_PARSE_ERROR = -32700;
 export const JSONRPC_INVALID_REQUEST = -32600;
 
 type Transport = McpRequestInfo['transport'];
+
+type McpFields = Omit<McpRequestInfo, 'refuse' | 'refusedBy' | 'filterList' | 'keeps' | 'filtersList'>;
+
+/** One MCP message as the core described it, with what plugins decided about it (the message filters). */
+class McpMessage implements McpRequestInfo {
+  readonly transport: Transport;
+  readonly kind: McpRequestInfo['kind'];
+  readonly batch?: readonly McpRequestInfo[];
+  readonly method?: string;
+  readonly id?: string | number;
+  readonly name?: string;
+  readonly sessionId?: string;
+  readonly message?: unknown;
+  readonly error?: { code: number; message: string };
+  refusedBy?: string;
+  private filters?: McpListFilter[];
+
+  constructor(fields: McpFields) {
+    this.transport = fields.transport;
+    this.kind = fields.kind;
+    this.batch = fields.batch;
+    this.method = fields.method;
+    this.id = fields.id;
+    this.name = fields.name;
+    this.sessionId = fields.sessionId;
+    this.message = fields.message;
+    this.error = fields.error;
+  }
+
+  refuse(plugin: string): void {
+    // The first refusal is the one reported; a batch is refused message by message.
+    this.refusedBy ??= plugin;
+  }
+
+  filterList(_plugin: string, keep: McpListFilter): void {
+    (this.filters ??= []).push(keep);
+  }
+
+  get filtersList(): boolean {
+    return this.filters !== undefined;
+  }
+
+  keeps(kind: McpItemKind, name: string): boolean {
+    if (!this.filters) return true;
+    for (const keep of this.filters) {
+      try {
+        if (!keep(kind, name)) return false;
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }
+}
+
+/** A request that carries no JSON-RPC message (a GET, a DELETE, a body of another type). */
+export function describeNoMessage(transport: Transport, sessionId: string | undefined): McpRequestInfo {
+  return new McpMessage({ transport, kind: 'none', sessionId });
+}
+
+/** Where each list method's result holds its items, and which field names an item. */
+export const LIST_ITEMS: Readonly<Record<string, { readonly key: string; readonly field: string; readonly kind: McpItemKind }>> = {
+  'tools/list': { key: 'tools', field: 'name', kind: 'tool' },
+  'prompts/list': { key: 'prompts', field: 'name', kind: 'prompt' },
+  'resources/list': { key: 'resources', field: 'uri', kind: 'resource' },
+  'resources/templates/list': { key: 'resourceTemplates', field: 'uriTemplate', kind: 'resource_template' },
+};
+
+/**
+ * A list result with only the items `info`'s filters keep (the same object when it keeps them
+ * all); for content plugins, which apply a request's list filters to its result.
+ */
+export function filterListResult(method: string, result: Record<string, unknown>, info: Pick<McpRequestInfo, 'keeps'>): Record<string, unknown> {
+  const shape = LIST_ITEMS[method];
+  const items = shape ? result[shape.key] : undefined;
+  if (!shape || !Array.isArray(items)) return result;
+  const kept = items.filter((item) => {
+    const name = (item as Record<string, unknown> | null)?.[shape.field];
+    return typeof name === 'string' && info.keeps(shape.kind, name);
+  });
+  return kept.length === items.length ? result : { ...result, [shape.key]: kept };
+}
 
 /** Which MCP endpoint a path addresses under `basePath`, if any. */
 export function mcpTransportOf(path: string, basePath: string): Transport | undefined {
@@ -29,16 +111,17 @@ export function describeMcpMessage(
   maxBatchMessages = DEFAULT_MAX_BATCH_MESSAGES,
 ): McpRequestInfo {
   if (body === undefined || body.length === 0) {
-    return { transport, kind: body === undefined ? 'none' : 'invalid', sessionId, error: body ? { code: JSONRPC_INVALID_REQUEST, message: 'empty body' } : undefined };
+    return new McpMessage({ transport, kind: body === undefined ? 'none' : 'invalid', sessionId, error: body ? { code: JSONRPC_INVALID_REQUEST, message: 'empty body' } : undefined });
   }
   let message: unknown;
   try {
     message = JSON.parse(body.toString('utf8'));
   } catch (err) {
-    return { transport, kind: 'invalid', sessionId, error: { code: JSONRPC_PARSE_ERROR, message: `Parse error: ${(err as Error).message}` } };
+    return new McpMessage({ transport, kind: 'invalid', sessionId, error: { code: JSONRPC_PARSE_ERROR, message: `Parse error: ${(err as Error).message}` } });
   }
   if (!Array.isArray(message)) return describeOne(transport, sessionId, message);
-  const invalid = (why: string): McpRequestInfo => ({ transport, kind: 'invalid', sessionId, message, error: { code: JSONRPC_INVALID_REQUEST, message: `Invalid Request: ${why}` } });
+  const invalid = (why: string): McpRequestInfo =>
+    new McpMessage({ transport, kind: 'invalid', sessionId, message, error: { code: JSONRPC_INVALID_REQUEST, message: `Invalid Request: ${why}` } });
   if (message.length === 0) return invalid('an empty batch');
   if (message.length > maxBatchMessages) return invalid(`a batch of ${message.length} messages; at most ${maxBatchMessages} (max_batch_messages)`);
   const batch: McpRequestInfo[] = [];
@@ -48,17 +131,12 @@ export function describeMcpMessage(
     if (!described || described.kind === 'invalid') return invalid(`batch message ${index}: ${described?.error?.message.replace(/^Invalid Request: /, '') ?? 'a batch cannot nest'}`);
     batch.push(described);
   }
-  return { transport, kind: 'batch', sessionId, message, batch };
+  return new McpMessage({ transport, kind: 'batch', sessionId, message, batch });
 }
 
 function describeOne(transport: Transport, sessionId: string | undefined, message: unknown): McpRequestInfo {
-  const invalid = (why: string): McpRequestInfo => ({
-    transport,
-    kind: 'invalid',
-    sessionId,
-    message,
-    error: { code: JSONRPC_INVALID_REQUEST, message: `Invalid Request: ${why}` },
-  });
+  const invalid = (why: string): McpRequestInfo =>
+    new McpMessage({ transport, kind: 'invalid', sessionId, message, error: { code: JSONRPC_INVALID_REQUEST, message: `Invalid Request: ${why}` } });
   if (typeof message !== 'object' || message === null) return invalid('a message must be an object');
   const m = message as Record<string, unknown>;
   if (m.jsonrpc !== '2.0') return invalid('jsonrpc must be "2.0"');
@@ -71,9 +149,9 @@ function describeOne(transport: Transport, sessionId: string | undefined, messag
     if (typeof m.method !== 'string' || !m.method) return invalid('method must be a non-empty string');
     const params = m.params as Record<string, unknown> | undefined;
     if (params !== undefined && (typeof params !== 'object' || params === null)) return invalid('params must be an object or array');
-    return { transport, kind: hasId ? 'request' : 'notification', method: m.method, id, name: nameOf(m.method, params), sessionId, message };
+    return new McpMessage({ transport, kind: hasId ? 'request' : 'notification', method: m.method, id, name: nameOf(m.method, params), sessionId, message });
   }
-  if (hasId && ('result' in m || 'error' in m)) return { transport, kind: 'response', id, sessionId, message };
+  if (hasId && ('result' in m || 'error' in m)) return new McpMessage({ transport, kind: 'response', id, sessionId, message });
   return invalid('neither a request, a notification nor a response');
 }
 

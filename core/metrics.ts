@@ -31,7 +31,7 @@ import {
   type MetricObjectWithValues,
   type MetricValue,
 } from 'prom-client';
-import type { GatewayContext } from './context.js';
+import type { GatewayContext, McpRequestInfo } from './context.js';
 import { httpMetrics, LATENCY_BUCKETS_MS, type HttpMetrics, type HttpSample, type MetricNames } from './http-metrics.js';
 
 export { LATENCY_BUCKETS_MS, type HttpSample, type MetricNames, type ResponseSource } from './http-metrics.js';
@@ -49,7 +49,9 @@ export type ToolCallOutcome =
   /** The client cancelled it or went away. */
   | 'cancelled'
   /** The session ended under it (the server crashed or exited, the route changed). */
-  | 'failed';
+  | 'failed'
+  /** A plugin refused it (an access rule, `refuse`); the client got the answer for an unknown tool. */
+  | 'denied';
 
 /** Why an MCP session ended (a closed set: it is a label). */
 export type SessionEndReason =
@@ -148,6 +150,7 @@ export class GatewayMetrics {
   readonly mcpToolCalls: Counter<'route' | 'server' | 'tool' | 'outcome'>;
   readonly mcpToolCallLatency: Histogram<'route' | 'server' | 'tool'>;
   readonly mcpChildCrashes: Counter<'route' | 'server' | 'reason'>;
+  readonly mcpDenied: Counter<'route' | 'plugin' | 'method' | 'name'>;
   readonly logEntriesDropped: Counter<'plugin' | 'route' | 'reason'>;
   readonly logBatches: Counter<'plugin' | 'route' | 'outcome'>;
   readonly logQueue: Gauge<'plugin' | 'route'>;
@@ -362,7 +365,7 @@ export class GatewayMetrics {
     });
     this.mcpToolCalls = new Counter({
       name: 'tollgate_mcp_tool_calls_total',
-      help: 'MCP tools/call requests by route, MCP server, tool and outcome (ok, tool_error, error, timeout, cancelled, failed).',
+      help: 'MCP tools/call requests by route, MCP server, tool and outcome (ok, tool_error, error, timeout, cancelled, failed, denied).',
       labelNames: ['route', 'server', 'tool', 'outcome'] as const,
       registers,
     });
@@ -377,6 +380,12 @@ export class GatewayMetrics {
       name: 'tollgate_mcp_child_crashes_total',
       help: 'MCP server processes that exited without being asked (exited) or could not be started (spawn_failed), by route and MCP server.',
       labelNames: ['route', 'server', 'reason'] as const,
+      registers,
+    });
+    this.mcpDenied = new Counter({
+      name: 'tollgate_mcp_denied_total',
+      help: 'MCP requests a plugin refused (tools/call, prompts/get, resources/read, resources/subscribe), by route, plugin, method and name (tool, prompt or resource URI; names past the first metrics.max_tool_names of a route count as _other).',
+      labelNames: ['route', 'plugin', 'method', 'name'] as const,
       registers,
     });
     this.logEntriesDropped = new Counter({
@@ -466,6 +475,8 @@ export class GatewayMetrics {
     if (state.answeredBy !== undefined && status >= 400) {
       this.rejections.inc({ plugin: state.answeredBy, code: String(status) });
     }
+    const mcp = state.mcp;
+    if (mcp !== undefined) this.countDenials(state.route?.id ?? '', mcp);
     const outcome = state.upstreamOutcome;
     if (outcome?.addr !== undefined) {
       // Unreachable or timed out: the proxy answered 502/504 without an upstream status.
@@ -482,6 +493,14 @@ export class GatewayMetrics {
           this.upstreamStatus.set({ upstream, node: outcome.addr }, value);
         }
       }
+    }
+  }
+
+  /** MCP requests the message filters refused (`McpRequestInfo.refuse`). */
+  private countDenials(route: string, mcp: McpRequestInfo): void {
+    for (const message of mcp.kind === 'batch' ? (mcp.batch ?? []) : [mcp]) {
+      if (message.refusedBy === undefined) continue;
+      this.mcpDenied.inc({ route, plugin: message.refusedBy, method: message.method ?? '', name: this.toolLabel(route, message.name) });
     }
   }
 

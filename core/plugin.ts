@@ -261,6 +261,13 @@ export interface Plugin<C = any, I = any> {
    * on load; two writes at the same moment are not held to each other.
    */
   checkWithOthers?(conf: C, others: readonly C[]): string | undefined;
+  /**
+   * A consumer's config of this plugin replaces the route's once the consumer is authenticated
+   * (APISIX's consumer merge). A plugin whose route config must keep holding for every consumer
+   * (mcp-acl: a route's deny rules beat a consumer's allow) returns the config to run from both;
+   * both are validated, defaults filled. Must not throw.
+   */
+  mergeConsumerConf?(routeConf: C, consumerConf: C): C;
   /** Like `checkConf`, for the config on a consumer (e.g. a public key that must parse). */
   checkConsumerConf?(conf: any, config: Readonly<GatewayConfig>): string | undefined;
   init?(api: PluginApi): void | Promise<void>;

@@ -49,6 +49,7 @@ const CONTRACT_KEYS = new Set<string>([
   'companionPaths',
   'serveCompanion',
   'checkConsumerConf',
+  'mergeConsumerConf',
   'credentialField',
   'resources',
   'references',

@@ -50,18 +50,24 @@ export interface CompileDeps {
   consumers: { pluginsAfterAuth(consumer: ConsumerInfo): ConsumerPlugins };
 }
 
-/** Creates the plugin instances of a plugins map; on failure, disposes what it created and throws. */
-export function createEntries(deps: CompileDeps, plugins: PluginMap, info: RouteInfo, fromConsumer: boolean): ChainEntry[] {
+/**
+ * Creates the plugin instances of a plugins map; on failure, disposes what it created and throws.
+ * `replacing` is the route's chain when these are a consumer's plugins: a plugin that merges a
+ * consumer's config with the route's (`mergeConsumerConf`) gets the route's config from it.
+ */
+export function createEntries(deps: CompileDeps, plugins: PluginMap, info: RouteInfo, fromConsumer: boolean, replacing?: Chain): ChainEntry[] {
   const entries: ChainEntry[] = [];
   try {
     for (const [name, original] of Object.entries(plugins)) {
       if (isDisabled(original)) continue;
       const plugin = deps.registry.get(name);
       if (!plugin) throw new Error(`plugin ${name} is not loaded`);
-      const conf = structuredClone(original);
+      let conf = structuredClone(original);
       // Stored config: a policy tightened since it was written is the plugin's to enforce (checkOnWrite).
       const error = deps.registry.validate(name, conf, 'route', 'load');
       if (error) throw new Error(error);
+      const replaced = plugin.mergeConsumerConf && replacing?.entries.find((e) => e.plugin.name === name && !e.fromConsumer);
+      if (replaced) conf = plugin.mergeConsumerConf!(replaced.conf, conf);
       // Before create: a plugin that cannot say where its credentials are leaves no instance behind.
       const credentials = declaredCredentials(plugin, conf);
       const instance = plugin.create ? plugin.create(conf, info, deps.api) : undefined;
@@ -222,7 +228,7 @@ export class CompiledRoute implements ExecutableRoute {
     let problem = added.problem;
     if (!problem && Object.keys(added.plugins).length > 0) {
       try {
-        own = createEntries(this.deps, added.plugins, Object.freeze({ ...this.info, consumer: consumer.username }), true);
+        own = createEntries(this.deps, added.plugins, Object.freeze({ ...this.info, consumer: consumer.username }), true, this.chain);
         const kept = this.chain.entries.filter((e) => !Object.hasOwn(added.plugins, e.plugin.name));
         chain = buildChain([...kept, ...own]);
       } catch (err) {

@@ -24,7 +24,7 @@ export function batchFor(mcp: McpRequestInfo, session: Session): BatchMessage[] 
         : `JSON-RPC batches are not part of protocol version ${version} (only 2025-03-26 has them); send one message per request`,
     );
   }
-  return messages.map((m) => ({ kind: m.kind as BatchMessage['kind'], message: m.message as Record<string, unknown>, id: m.id, method: m.method }));
+  return messages.map((m) => ({ kind: m.kind as BatchMessage['kind'], message: m.message as Record<string, unknown>, id: m.id, method: m.method, verdict: m }));
 }
 
 function batchError(message: string) {

@@ -52,7 +52,7 @@ export async function handleLegacyMessage(ctx: GatewayContext, manager: SessionM
     session.batch(batchFor(mcp, session), { timeoutMs: manager.conf.request_timeout * 1000, legacy: true, httpErrors: false, requestId: ctx.gateway.requestId });
   } else if (mcp.kind === 'request') {
     const timeout = mcp.method === 'initialize' ? manager.conf.init_timeout : manager.conf.request_timeout;
-    session.request(message, mcp.id!, mcp.method!, { timeoutMs: timeout * 1000, legacy: true, httpErrors: false, requestId: ctx.gateway.requestId });
+    session.request(message, mcp.id!, mcp.method!, { timeoutMs: timeout * 1000, legacy: true, httpErrors: false, requestId: ctx.gateway.requestId }, mcp);
   } else {
     session.forward(message);
   }

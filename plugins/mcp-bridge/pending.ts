@@ -7,6 +7,7 @@
 import type { BatchReply } from './batch-reply.js';
 import type { Failure } from './failure.js';
 import type { JsonRpcId } from './jsonrpc.js';
+import type { Verdict } from './message-filters.js';
 import type { Stream } from './streams.js';
 import type { ToolCallInfo } from './telemetry.js';
 
@@ -53,6 +54,10 @@ export class PendingRequest {
   firstListPage = false;
   /** Set when the request came in a JSON-RPC batch: the batch's one reply carries its answer. */
   group?: BatchReply;
+  /** Set when a plugin refused the request: the answer to its stand-in, as the client must read it (message-filters.ts). */
+  restore?: (line: string) => string;
+  /** Set on a list request that message filters apply to: its result keeps only what they keep. */
+  listFilter?: Verdict;
   private settleOutcome?: (outcome: Outcome) => void;
   private settled = false;
 

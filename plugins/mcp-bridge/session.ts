@@ -28,6 +28,7 @@ import {
   type JsonRpcId,
 } from './jsonrpc.js';
 import { BatchReply } from './batch-reply.js';
+import { filterListAnswer, isFilteredList, standIn, type Verdict } from './message-filters.js';
 import { PendingRequest, type PendingOptions } from './pending.js';
 import type { BridgeSettings } from './runtime.js';
 import type { BridgeConf } from './schema.js';
@@ -64,6 +65,8 @@ export interface BatchMessage {
   readonly message: Record<string, unknown>;
   readonly id?: JsonRpcId;
   readonly method?: string;
+  /** What the message filters decided about it. */
+  readonly verdict?: Verdict;
 }
 
 /** What the Admin API shows of a live session (GET /apisix/admin/mcp_servers/{id}/sessions). */
@@ -179,11 +182,14 @@ export class Session {
 
   // ---- client → server -------------------------------------------------------------------
 
-  /** Sends a client request to the server and tracks it until answered, timed out or cancelled. */
-  request(message: Record<string, unknown>, id: JsonRpcId, method: string, options: PendingOptions): PendingRequest {
+  /**
+   * Sends a client request to the server and tracks it until answered, timed out or cancelled;
+   * `verdict` is what the message filters decided about it (message-filters.ts).
+   */
+  request(message: Record<string, unknown>, id: JsonRpcId, method: string, options: PendingOptions, verdict?: Verdict): PendingRequest {
     this.checkWritable();
     this.checkIds([id]);
-    return this.track(message, id, method, options);
+    return this.track(message, id, method, options, undefined, verdict);
   }
 
   /**
@@ -196,7 +202,7 @@ export class Session {
     this.checkIds(messages.flatMap((m) => (m.kind === 'request' ? [m.id!] : [])));
     const group = options.legacy ? undefined : new BatchReply();
     for (const m of messages) {
-      if (m.kind === 'request') this.track(m.message, m.id!, m.method!, options, group);
+      if (m.kind === 'request') this.track(m.message, m.id!, m.method!, options, group, m.verdict);
       else this.pass(m.message);
     }
     return group && group.members.length > 0 ? group : undefined;
@@ -213,7 +219,7 @@ export class Session {
     }
   }
 
-  private track(message: Record<string, unknown>, id: JsonRpcId, method: string, options: PendingOptions, group?: BatchReply): PendingRequest {
+  private track(message: Record<string, unknown>, id: JsonRpcId, method: string, options: PendingOptions, group?: BatchReply, verdict?: Verdict): PendingRequest {
     const params = message.params as { _meta?: { progressToken?: unknown } } | undefined;
     const token = params?._meta?.progressToken;
     const progressToken = typeof token === 'string' || typeof token === 'number' ? token : undefined;
@@ -223,6 +229,13 @@ export class Session {
       group.add(pending);
     }
     if (method === 'tools/call') pending.toolCall = toolCallInfo(message, options.requestId);
+    let sent = message;
+    if (verdict?.refusedBy !== undefined) {
+      const stand = standIn(message, method);
+      sent = stand.message;
+      pending.restore = stand.restore;
+    }
+    if (verdict?.filtersList && isFilteredList(method)) pending.listFilter = verdict;
     this.pending.set(id, pending);
     this.calls += 1;
     if (isListMethod(method)) pending.firstListPage = (params as { cursor?: unknown } | undefined)?.cursor === undefined;
@@ -230,7 +243,7 @@ export class Session {
     pending.hardDeadline = pending.startedAt + this.host.settings.maxRequestDuration;
     pending.timer = setTimeout(() => this.timedOut(pending), Math.min(options.timeoutMs, this.host.settings.maxRequestDuration));
     this.touch();
-    this.backend?.send(serialize(message));
+    this.backend?.send(serialize(sent));
     return pending;
   }
 
@@ -322,7 +335,10 @@ export class Session {
     const error = m.error as { code?: unknown } | undefined;
     const rpcError = error === undefined ? undefined : typeof error.code === 'number' ? error.code : INTERNAL_ERROR;
     const toolError = pending.toolCall !== undefined && (m.result as { isError?: unknown } | undefined)?.isError === true;
-    this.finish(pending, line, 200, rpcError, toolError);
+    let answer = line;
+    if (pending.listFilter) answer = filterListAnswer(answer, m, pending.method, pending.listFilter);
+    if (pending.restore) answer = pending.restore(answer);
+    this.finish(pending, answer, 200, rpcError, toolError);
   }
 
   private badLine(raw: string): void {

@@ -300,7 +300,7 @@ export class SessionManager implements SessionHost, ServerUser {
   toolCallDone(session: Session, pending: PendingRequest, status: number, rpcError: number | undefined, toolError: boolean): void {
     const call = pending.toolCall;
     if (!call) return;
-    const outcome = toolCallOutcome(status, rpcError, toolError);
+    const outcome = pending.restore ? 'denied' : toolCallOutcome(status, rpcError, toolError);
     const latencyMs = performance.now() - pending.startedAt;
     this.runtime.metrics.recordToolCall(this.routeId, call.name, outcome, latencyMs, this.server.id ?? '');
     if (!this.runtime.toolCalls.wants(this.routeId)) return;

@@ -70,7 +70,7 @@ async function post(ctx: GatewayContext, manager: SessionManager): Promise<void>
       httpErrors: false,
       report: reporter(ctx),
       requestId: ctx.gateway.requestId,
-    });
+    }, mcp);
     return reply(ctx, session, pending);
   }
   session.forward(message);
