@@ -12,6 +12,8 @@
  *   limit-count, limit-conn, api-breaker).
  * - Logging: APISIX's log entry and `log_format`, body capture, MCP tool-call audit entries,
  *   the attributes both log sinks take, and APISIX's batch processor (file-logger, http-logger).
+ * - MCP (`mcp/`): fronts, sessions, backends, servers and the gateway-wide MCP runtime
+ *   (mcp-bridge, mcp-federation).
  */
 export { attachConsumer, unauthorized, withoutQueryParam, CONSUMER_USERNAME_HEADER, CREDENTIAL_HEADER, CUSTOM_ID_HEADER } from './auth.js';
 
@@ -41,3 +43,5 @@ export { delay } from './delay.js';
 export { requestLogEntry, toolCallAuditEntry, BodyCapture, cappedText, REDACTED, type Redaction, type EntryOptions } from './log-entry.js';
 export { LogSinkRoute, LOG_SINK_PROPERTIES, LOG_FORMAT_SCHEMA, LOG_FORMAT_EXTRA_SCHEMA, LOG_SINK_TAPS, type LogFormats, type LogSinkConf } from './log-sink.js';
 export { BatchProcessor, type BatchOptions, type BatchEvents, type DropReason, type SendBatch } from './batch-processor.js';
+
+export * from './mcp/index.js';

@@ -23,17 +23,26 @@
  */
 import type { RouteInfo } from '../../core/context.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
-import { guardOrigin } from './guard.js';
-import { mcpHttpError } from './jsonrpc.js';
-import { handleLegacyMessage, handleLegacySse } from './legacy-sse.js';
-import { renderError } from './render-error.js';
-import { runtimeOf, type Runtime } from './runtime.js';
-import { bridgeSchema, checkBridgeConf, checkServerChoice, type BridgeConf } from './schema.js';
-import { serverEndpoints } from './endpoints.js';
-import { mcpServers, runFields } from './server-definition.js';
-import { acquireManager, type SessionManager } from './sessions.js';
-import { handleStreamableHttp } from './streamable-http.js';
-import { MCP_ERRORS } from './errors.js';
+import {
+  MCP_ERRORS,
+  acquireManager,
+  bridgeSchema,
+  checkBridgeConf,
+  checkServerChoice,
+  guardOrigin,
+  handleLegacyMessage,
+  handleLegacySse,
+  handleStreamableHttp,
+  mcpHttpError,
+  mcpServers,
+  renderError,
+  runFields,
+  runtimeOf,
+  serverEndpoints,
+  type BridgeConf,
+  type Runtime,
+  type SessionManager,
+} from '../kit/mcp/index.js';
 
 class Bridge implements Disposable {
   readonly manager: SessionManager;

@@ -14,9 +14,9 @@ import { loadConfig } from '../../core/config.js';
 import { createLogger } from '../../core/logger.js';
 import { GatewayMetrics } from '../../core/metrics.js';
 import { ToolCallFeed } from '../../core/tool-calls.js';
-import { Runtime } from '../../plugins/mcp-bridge/runtime.js';
-import { acquireManager } from '../../plugins/mcp-bridge/sessions.js';
-import { bridgeSchema, type BridgeConf } from '../../plugins/mcp-bridge/schema.js';
+import { Runtime } from '../../plugins/kit/mcp/runtime.js';
+import { acquireManager } from '../../plugins/kit/mcp/sessions.js';
+import { bridgeSchema, type BridgeConf } from '../../plugins/kit/mcp/schema.js';
 import { http, spawnGateway, type GatewayProcess, type TestGateway } from '../helpers/gateway.js';
 import { FAULT_SERVER, FIXTURES, INIT, connect, descendants, post, startBridgeGateway, textOf } from './support.js';
 

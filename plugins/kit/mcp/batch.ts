@@ -4,7 +4,7 @@
  * 2025-03-26, on either transport, and refused with -32600 on any other. `initialize` is never
  * part of one (2025-03-26 "basic/lifecycle").
  */
-import type { McpRequestInfo } from '../../core/context.js';
+import type { McpRequestInfo } from '../../../core/context.js';
 import { INVALID_REQUEST, mcpHttpError } from './jsonrpc.js';
 import type { BatchMessage, Session } from './session.js';
 import { MCP_ERRORS } from './errors.js';

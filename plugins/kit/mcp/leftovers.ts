@@ -15,7 +15,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../../../core/logger.js';
 
 interface Identity {
   /** Start time, clock ticks after boot (/proc/<pid>/stat field 22). */

@@ -5,8 +5,8 @@
  * the SDK's reference transport: 202 for notifications and responses, 400 without a session id,
  * 404 for an unknown or ended session, 405/406/409/415 as usual.
  */
-import { clientGone } from '../../core/errors.js';
-import type { GatewayContext, McpRequestInfo } from '../../core/context.js';
+import { clientGone } from '../../../core/errors.js';
+import type { GatewayContext, McpRequestInfo } from '../../../core/context.js';
 import { batchFor } from './batch.js';
 import { accepts, consumerOf, openSse, requireJson, startSession } from './http.js';
 import { INVALID_REQUEST, SUPPORTED_PROTOCOL_VERSIONS, mcpHttpError, unsupportedVersionError, type JsonRpcId } from './jsonrpc.js';

@@ -9,9 +9,9 @@
  * - the bridge's own errors (which carry their JSON-RPC body) gain the request id.
  * Anything else (auth) stays as it is.
  */
-import type { GatewayContext } from '../../core/context.js';
-import { CORE_ERRORS, errorHeaders, statusText, type GatewayError } from '../../core/errors.js';
-import { mcpTransportOf } from '../../core/mcp.js';
+import type { GatewayContext } from '../../../core/context.js';
+import { CORE_ERRORS, errorHeaders, statusText, type GatewayError } from '../../../core/errors.js';
+import { mcpTransportOf } from '../../../core/mcp.js';
 import { consumerOf } from './http.js';
 import { CONNECTION_CLOSED, INVALID_REQUEST, errorResponse, isOwnError } from './jsonrpc.js';
 import type { BridgeConf } from './schema.js';

@@ -4,7 +4,7 @@
  * (server-definition.ts), whose fields then replace the command, timeouts and session caps.
  * Durations are in seconds, sizes in bytes, as in config.yaml.
  */
-import type { GatewayConfig } from '../../core/config.js';
+import type { GatewayConfig } from '../../../core/config.js';
 import { commandRefusal } from './command-policy.js';
 import type { RemoteSettings } from './remote-upstream.js';
 

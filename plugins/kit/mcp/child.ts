@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { homedir } from 'node:os';
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../../../core/logger.js';
 import { LineSplitter } from './line-splitter.js';
 import type { BridgeSettings, Stoppable } from './runtime.js';
 

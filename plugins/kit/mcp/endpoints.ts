@@ -7,8 +7,8 @@
  * Sessions and children live in the gateway process that serves them, so every answer describes
  * this instance and says which one it is (`instance`); behind a load balancer, ask each.
  */
-import { GatewayError } from '../../core/errors.js';
-import type { PluginApi, ResourceEndpoint, ResourceEndpointRequest } from '../../core/plugin.js';
+import { GatewayError } from '../../../core/errors.js';
+import type { PluginApi, ResourceEndpoint, ResourceEndpointRequest } from '../../../core/plugin.js';
 import { mcpHttpError, RETRY_AFTER_SECONDS } from './jsonrpc.js';
 import { ProbeClient } from './probe.js';
 import { runtimeOf, type Runtime } from './runtime.js';

@@ -3,7 +3,7 @@
  * JSON-RPC error body (the transport spec allows one without an id) so MCP clients can show them;
  * `data` holds the gateway's code and request id for the operator.
  */
-import type { ErrorCode, GatewayError } from '../../core/errors.js';
+import type { ErrorCode, GatewayError } from '../../../core/errors.js';
 import { MCP_ERRORS } from './errors.js';
 
 export type JsonRpcId = string | number;

@@ -8,7 +8,7 @@
  * What a GET shows: literal values of keys that look like secrets (`*KEY*`, `*TOKEN*`, `*SECRET*`,
  * `*PASSWORD*`, `Authorization`) are masked for every role; references are shown as written.
  */
-import { isSecretRef, resolveSecretRef, secretRefProblem, secretRefVariable } from '../../core/secret-refs.js';
+import { isSecretRef, resolveSecretRef, secretRefProblem, secretRefVariable } from '../../../core/secret-refs.js';
 import { MCP_ERRORS } from './errors.js';
 import { mcpHttpError } from './jsonrpc.js';
 

@@ -12,8 +12,8 @@
  * Both have the session settings (timeouts, caps). Values in `env` and `headers` may be
  * `$env://NAME` references (secrets.ts); a GET masks literal values of secret-looking keys.
  */
-import type { GatewayConfig } from '../../core/config.js';
-import type { ResourceDefinition } from '../../core/plugin.js';
+import type { GatewayConfig } from '../../../core/config.js';
+import type { ResourceDefinition } from '../../../core/plugin.js';
 import { commandRefusal } from './command-policy.js';
 import { RESERVED_HEADERS } from './remote-http.js';
 import type { RemoteSettings } from './remote-upstream.js';

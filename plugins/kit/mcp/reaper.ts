@@ -15,7 +15,7 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../../../core/logger.js';
 
 // POSIX sh (dash, bash, busybox). `groups` holds " pgid pgid … "; only positive integers above 1
 // are accepted, so no line can make it signal every process (-1) or its own group (0).

@@ -2,8 +2,8 @@
  * Small HTTP helpers shared by both transports: content negotiation, the SSE response head, and
  * the client's identity as far as sessions are concerned.
  */
-import type { GatewayContext } from '../../core/context.js';
-import type { GatewayError } from '../../core/errors.js';
+import type { GatewayContext } from '../../../core/context.js';
+import type { GatewayError } from '../../../core/errors.js';
 import { mcpHttpError } from './jsonrpc.js';
 import { SSE_HEADERS, SseConnection } from './sse.js';
 import type { Session, TransportKind } from './session.js';

@@ -12,7 +12,7 @@
  * see issue 3 and the transports spec, "Multiple Connections").
  */
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../../../core/logger.js';
 import type { Backend, BackendEnd, BackendEvents, BackendInfo } from './backend.js';
 import { initTimeoutFailure, type Failure } from './failure.js';
 import {

@@ -4,7 +4,7 @@
  * POST to, `{base_uri}/message?sessionId=…`, which answers 202 while the reply travels on the
  * stream. The session lives exactly as long as the SSE connection.
  */
-import type { GatewayContext } from '../../core/context.js';
+import type { GatewayContext } from '../../../core/context.js';
 import { batchFor } from './batch.js';
 import { consumerOf, openSse, requireJson, startSession } from './http.js';
 import { INVALID_REQUEST, mcpHttpError } from './jsonrpc.js';

@@ -9,8 +9,8 @@
  * each request.
  */
 import { Agent } from 'undici';
-import type { Logger } from '../../core/logger.js';
-import { GatewayError } from '../../core/errors.js';
+import type { Logger } from '../../../core/logger.js';
+import { GatewayError } from '../../../core/errors.js';
 import type { Failure } from './failure.js';
 import { resolveReferences } from './secrets.js';
 

@@ -3,7 +3,7 @@
  * stdin and stdout. What the process does (spawn, stop sequence, stderr) is the child's; this
  * translates it into what a session expects of any backend.
  */
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../../../core/logger.js';
 import type { Backend, BackendEvents, BackendInfo } from './backend.js';
 import { Child, type ChildOptions } from './child.js';
 import { commandRefusal, type CommandLine } from './command-policy.js';

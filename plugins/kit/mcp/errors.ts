@@ -2,7 +2,7 @@
  * mcp-bridge's codes. Each answers with a JSON-RPC error body whose `data.code` is the code (see
  * `mcpHttpError`), so MCP clients read it where they read every other error.
  */
-import { defineErrors } from '../../core/errors.js';
+import { defineErrors } from '../../../core/errors.js';
 
 export const MCP_ERRORS = defineErrors({
   GW_MCP_INVALID_MESSAGE: { status: 400, message: 'the body is not a valid JSON-RPC message' },

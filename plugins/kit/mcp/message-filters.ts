@@ -11,8 +11,8 @@
  * keeps.
  */
 import { randomBytes } from 'node:crypto';
-import type { McpRequestInfo } from '../../core/context.js';
-import { LIST_ITEMS, filterListResult } from '../../core/mcp.js';
+import type { McpRequestInfo } from '../../../core/context.js';
+import { LIST_ITEMS, filterListResult } from '../../../core/mcp.js';
 
 /** What the filters decided about one request, as the front hands it to the session. */
 export type Verdict = Pick<McpRequestInfo, 'refusedBy' | 'filtersList' | 'keeps'>;

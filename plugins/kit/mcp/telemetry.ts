@@ -4,7 +4,7 @@
  * outcome and latency, for the metrics and for audit loggers. Labels are closed sets: a session's
  * free-text end reason maps to one of a few names here.
  */
-import type { SessionEndReason, ToolCallOutcome } from '../../core/metrics.js';
+import type { SessionEndReason, ToolCallOutcome } from '../../../core/metrics.js';
 
 /** Why a session ended that a cap reclaimed (see SessionManager.open). */
 export const RECLAIMED = 'idle at a cap: reclaimed for a new session';

@@ -14,8 +14,8 @@
  * sessions instead of killing every client's child; a changed config (another command, other
  * limits) ends them, and their clients initialize again.
  */
-import { clientGone, GatewayError } from '../../core/errors.js';
-import type { Logger } from '../../core/logger.js';
+import { clientGone, GatewayError } from '../../../core/errors.js';
+import type { Logger } from '../../../core/logger.js';
 import type { BackendEnd, BackendEvents } from './backend.js';
 import { spawnFailure, type Failure } from './failure.js';
 import { MCP_ERRORS } from './errors.js';

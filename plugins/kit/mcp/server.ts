@@ -6,7 +6,7 @@
  * every route using it) and what the Admin API shows of it (endpoints.ts) — how it is doing, its
  * sessions, the last lines of its stderr, the lists it last answered.
  */
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../../../core/logger.js';
 import type { BackendEnd } from './backend.js';
 import { RemoteUpstream, type HealthResult, type RemoteSettings } from './remote-upstream.js';
 import type { ReclaimCandidate } from './runtime.js';

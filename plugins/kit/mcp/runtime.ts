@@ -4,11 +4,11 @@
  * and what makes sure no child outlives the gateway (the reaper, the record in the data dir).
  * Routes come and go; this lives from `init` to `destroy`.
  */
-import { resolveDataPath, type GatewayConfig } from '../../core/config.js';
-import type { Logger } from '../../core/logger.js';
-import type { GatewayMetrics } from '../../core/metrics.js';
-import type { PluginApi } from '../../core/plugin.js';
-import type { ToolCallFeed } from '../../core/tool-calls.js';
+import { resolveDataPath, type GatewayConfig } from '../../../core/config.js';
+import type { Logger } from '../../../core/logger.js';
+import type { GatewayMetrics } from '../../../core/metrics.js';
+import type { PluginApi } from '../../../core/plugin.js';
+import type { ToolCallFeed } from '../../../core/tool-calls.js';
 import { ChildRecord, stopLeftovers } from './leftovers.js';
 import { Reaper } from './reaper.js';
 import type { SessionManager } from './sessions.js';
@@ -79,6 +79,7 @@ export class Runtime {
   private readonly reaper: Reaper;
   private readonly record: ChildRecord;
   private readonly leftovers: Promise<void>;
+  private destroyed?: Promise<void>;
 
   constructor(api: Pick<PluginApi, 'config' | 'logger' | 'metrics' | 'toolCalls'> & Partial<Pick<PluginApi, 'resource'>>) {
     this.settings = settingsOf(api.config.mcp);
@@ -163,9 +164,14 @@ export class Runtime {
 
   /**
    * Routes are disposed before plugins are destroyed, so their children are already stopping:
-   * wait for that, and stop anything left.
+   * wait for that, and stop anything left. Every MCP plugin destroys it; the first does the work.
    */
-  async destroy(): Promise<void> {
+  destroy(): Promise<void> {
+    this.destroyed ??= this.shutDown();
+    return this.destroyed;
+  }
+
+  private async shutDown(): Promise<void> {
     this.stopGauges();
     for (const child of this.children.keys()) this.track(child.stop());
     await Promise.allSettled([...this.stopping]);
@@ -177,7 +183,10 @@ export class Runtime {
   }
 }
 
-/** This gateway's bridge runtime. */
+/**
+ * This gateway's MCP runtime, one for every plugin serving MCP (mcp-bridge, mcp-federation): one
+ * mcp.max_children, one start queue, one directory of MCP servers whatever route reaches them.
+ */
 export function runtimeOf(api: PluginApi): Runtime {
-  return api.state('mcp-bridge', () => new Runtime(api));
+  return api.state('mcp', () => new Runtime(api));
 }

@@ -5,7 +5,7 @@
  * error instead of hanging on a server that does not answer.
  */
 import type { Agent } from 'undici';
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../../../core/logger.js';
 import type { Backend, BackendEvents } from './backend.js';
 import { ProbeClient } from './probe.js';
 import { remoteAgent, type RemoteTarget } from './remote-http.js';

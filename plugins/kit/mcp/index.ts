@@ -1,0 +1,25 @@
+/**
+ * The MCP kit: the machinery every plugin that serves MCP shares (docs/architecture.md, "MCP, the
+ * shape it grows into"), so that mcp-bridge and mcp-federation are thin plugins over one
+ * implementation and never import each other.
+ *
+ * - Fronts speak to clients: Streamable HTTP (`handleStreamableHttp`) and legacy HTTP+SSE
+ *   (`handleLegacySse`, `handleLegacyMessage`), the Origin/Host guard, errors rendered as JSON-RPC.
+ * - Sessions (`Session`, `SessionManager`): one client's streams and requests in flight, caps,
+ *   idle reaping, the message filters carried out.
+ * - Backends answer a session's messages: a stdio child, a remote MCP server.
+ * - Servers: the `mcp_servers` records, and what each gateway instance knows of them (state,
+ *   sessions, stderr, lists) for the Admin API.
+ * - The runtime: gateway-wide caps (mcp.max_children), the start queue, the child reaper.
+ */
+export { runtimeOf, type Runtime, type BridgeSettings } from './runtime.js';
+export { MCP_ERRORS } from './errors.js';
+export { guardOrigin } from './guard.js';
+export { handleStreamableHttp } from './streamable-http.js';
+export { handleLegacyMessage, handleLegacySse } from './legacy-sse.js';
+export { renderError } from './render-error.js';
+export { mcpHttpError, errorResponse, type JsonRpcId } from './jsonrpc.js';
+export { bridgeSchema, checkBridgeConf, checkServerChoice, serverIdSchema, type BridgeConf } from './schema.js';
+export { mcpServers, runFields, type ServerRecord } from './server-definition.js';
+export { serverEndpoints } from './endpoints.js';
+export { acquireManager, SessionManager, type ServerRef } from './sessions.js';
