@@ -230,12 +230,24 @@ export interface BenchGateway {
   output(): string;
 }
 
+export interface GatewayLaunch {
+  /** The CPU to pin the gateway to (taskset), or none. */
+  cpu?: string;
+  env: Record<string, string>;
+  /** Arguments after `tollgate start`. */
+  args?: string[];
+  /** A command that runs node, e.g. valgrind with its options. */
+  wrapper?: string[];
+  /** Node flags besides GATEWAY_NODE_FLAGS. */
+  nodeFlags?: string[];
+}
+
 /**
  * `tollgate start` from a build's dist/ (as the `tollgate` bin runs it), every listener on a port
- * the OS picks, pinned to `cpu` when given. Every build in a run starts the same way.
+ * the OS picks. Every build in a run starts the same way.
  */
-export async function startGateway(build: Build, cpu: string | undefined, env: Record<string, string>, args: string[] = []): Promise<BenchGateway> {
-  const command = [...GATEWAY_NODE_FLAGS, join(build.root, 'dist/bin/tollgate.js'), 'start', ...args];
+export async function startGateway(build: Build, { cpu, env, args = [], wrapper = [], nodeFlags = [] }: GatewayLaunch): Promise<BenchGateway> {
+  const [executable, ...command] = [...wrapper, process.execPath, ...GATEWAY_NODE_FLAGS, ...nodeFlags, join(build.root, 'dist/bin/tollgate.js'), 'start', ...args];
   const gatewayEnv = {
     TOLLGATE_LISTEN: '127.0.0.1:0',
     TOLLGATE_ADMIN_LISTEN: '127.0.0.1:0',
@@ -245,8 +257,8 @@ export async function startGateway(build: Build, cpu: string | undefined, env: R
     ...env,
   };
   const { child, output } = cpu === undefined
-    ? await launchUnpinned(process.execPath, command, /admin key/, gatewayEnv, build.root)
-    : await launch(cpu, process.execPath, command, /admin key/, gatewayEnv, build.root);
+    ? await launchUnpinned(executable, command, /admin key/, gatewayEnv, build.root)
+    : await launch(cpu, executable, command, /admin key/, gatewayEnv, build.root);
   const find = (label: string) => new RegExp(`${label}\\s+(http://\\S+)`).exec(output())![1];
   return { url: find('data plane'), admin: find('admin api'), pid: child.pid!, output };
 }

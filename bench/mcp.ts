@@ -94,7 +94,7 @@ export async function run(builds: Build[]): Promise<void> {
     for (const [b, build] of builds.entries()) {
       const config = join(work, `config-${b}.yaml`);
       writeFileSync(config, `gateway:\n  data_dir: ${JSON.stringify(join(work, `data-${b}`))}\nmcp:\n  max_children: 64\n`);
-      const gateway = await startGateway(build, undefined, { TOLLGATE_ADMIN_KEY: ADMIN_KEY, TOLLGATE_ACCESS_LOG: 'false' }, ['--config', config]);
+      const gateway = await startGateway(build, { env: { TOLLGATE_ADMIN_KEY: ADMIN_KEY, TOLLGATE_ACCESS_LOG: 'false' }, args: ['--config', config] });
       await admin(gateway.admin, '/routes/bench', {
         uri: '/bench/*',
         plugins: { 'mcp-bridge': { base_uri: '/bench', command: 'node', args: [SERVER], max_sessions: 64 } },

@@ -165,12 +165,12 @@ export async function run(builds: Build[]): Promise<void> {
     const gateways: Array<{ plain: Gateway; logged: Gateway }> = [];
     for (const [b, build] of builds.entries()) {
       const plainDir = join(dataDir, `${b}`);
-      const main = await startGateway(build, '0', { ...gatewayEnv, TOLLGATE_DATA_DIR: plainDir, TOLLGATE_ACCESS_LOG: 'false' });
+      const main = await startGateway(build, { cpu: '0', env: { ...gatewayEnv, TOLLGATE_DATA_DIR: plainDir, TOLLGATE_ACCESS_LOG: 'false' } });
       const loggedDir = join(dataDir, `${b}-logged`);
       const accessLog = join(loggedDir, 'access.log');
       const loggedConfig = join(dataDir, `${b}-logged.yaml`);
       writeFileSync(loggedConfig, `access_log:\n  path: ${JSON.stringify(accessLog)}\n`);
-      const logged = await startGateway(build, '0', { ...gatewayEnv, TOLLGATE_DATA_DIR: loggedDir }, ['--config', loggedConfig]);
+      const logged = await startGateway(build, { cpu: '0', env: { ...gatewayEnv, TOLLGATE_DATA_DIR: loggedDir }, args: ['--config', loggedConfig] });
       for (const gw of [main, logged]) {
         await admin(gw.admin, 'PUT', '/upstreams/up', { nodes: { [upstream]: 1 } });
         await admin(gw.admin, 'PUT', '/consumers', {

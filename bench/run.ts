@@ -7,7 +7,7 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { machineSummary } from './lib.js';
+import { launched, machineSummary } from './lib.js';
 import { currentBuild, revisionBuild, type Build } from './revision.js';
 
 interface Suite {
@@ -19,7 +19,7 @@ interface Suite {
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const available = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && !['run.ts', 'lib.ts', 'revision.ts'].includes(f) && !f.startsWith('_'))
+  .filter((f) => f.endsWith('.ts') && !['run.ts', 'lib.ts', 'revision.ts', 'callgrind-js.ts'].includes(f) && !f.startsWith('_'))
   .map((f) => f.slice(0, -3));
 
 const fail = (message: string): never => {
@@ -44,6 +44,13 @@ if (rev !== undefined) {
   if (single.length > 0) fail(`--rev: ${single.join(', ')} cannot compare builds; name the suites that can`);
 }
 
+// An interrupted run ends its contenders too (a gateway under valgrind would run on for minutes).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const child of launched) if (child.exitCode === null) child.kill('SIGKILL');
+    process.exit(130);
+  });
+}
 process.stdout.write(`machine: ${machineSummary()}\n`);
 const builds = [currentBuild(root)];
 if (rev !== undefined) builds.push(revisionBuild(root, rev));
