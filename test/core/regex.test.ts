@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { RE2JS } from 're2js';
 import { LinearRegex, RegexError, Replacement } from '../../core/regex.js';
 import { REPO_ROOT } from '../helpers/gateway.js';
 
@@ -46,6 +47,33 @@ describe('core: configured regular expressions (LinearRegex)', () => {
     expect(() => Replacement.parse('$3', regex.groupCount)).to.throw(RegexError, /refers to group \$3, but the pattern has 2 groups/);
     expect(() => Replacement.parse('$a', regex.groupCount)).to.throw(RegexError, /group number/);
     expect(() => Replacement.parse('x$', regex.groupCount)).to.throw(RegexError, /group number/);
+  });
+
+  it('answers a path prefix and the rest (`^/api/(.*)`, the usual regex_uri) exactly as RE2 does, without running it', () => {
+    const patterns = ['^/with-plugins/(.*)', '^/api/v1/(.*)$', '^(.*)', '^(.*)$', '^/a\\.b\\-c\\/(.*)', '^/ä/(.*)', '^/x y/(.*)'];
+    const inputs = ['/with-plugins/plain', '/with-plugins/', '/with-plugins', '/WITH-plugins/x', '/api/v1/x\ny', '/api/v1/', '/api/v1/x\n', '', '\n',
+      '/a.b-c/z', '/aXb-c/z', '/ä/ü', '/x y/1\n2\n3', '/with-plugins/\ud800x', '/with-plugins/a\r\nb'];
+    let compared = 0;
+    for (const source of patterns) {
+      for (const dotAll of [false, true]) {
+        const regex = LinearRegex.compile(source, LIMIT, { dotAll });
+        const re2 = RE2JS.compile(source, dotAll ? RE2JS.DOTALL : 0);
+        for (const input of inputs) {
+          const expected = re2.exec(input) as (string[] & { index: number }) | null;
+          const label = `${source} ${dotAll ? '(s) ' : ''}on ${JSON.stringify(input)}`;
+          expect(regex.test(input), label).to.equal(re2.test(input));
+          const match = regex.exec(input);
+          if (!expected) expect(match, label).to.equal(null);
+          else expect(match && { index: match.index, end: match.end, captures: [...match.captures] }, label).to.deep.equal({ index: expected.index, end: expected.index + expected[0].length, captures: [...expected] });
+          compared += 1;
+        }
+      }
+    }
+    expect(compared).to.equal(patterns.length * 2 * inputs.length);
+    // Not the shape: a flag or a second group leaves the pattern to RE2 (same answers, its way).
+    expect(LinearRegex.compile('^/api/(.*)', LIMIT, { caseInsensitive: true }).exec('/API/x')?.captures).to.deep.equal(['/API/x', 'x']);
+    expect(LinearRegex.compile('^/api/(.*)$', LIMIT, { multiLine: true }).exec('/api/x\ny')?.captures).to.deep.equal(['/api/x', 'x']);
+    expect(LinearRegex.compile('^/api/(.*)/(.*)', LIMIT).exec('/api/a/b')?.captures).to.deep.equal(['/api/a/b', 'a', 'b']);
   });
 
   it('is the only way configured patterns are compiled: no RegExp( call in core/, routes/, plugins/, examples/plugins/', () => {
