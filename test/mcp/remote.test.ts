@@ -378,6 +378,20 @@ describe('remote MCP servers', function () {
       expect(sessions.list[0]).to.not.have.property('child_pid');
     });
 
+    it('an operator ends a remote session: the upstream session is deleted, the client gets 404', async () => {
+      const base = await fixtureServer('ended');
+      const id = await rawSession(base);
+      expect(fixture.sessions()).to.equal(1);
+      const ended = await gw.admin('DELETE', `/mcp_servers/ended/sessions/${id}`);
+      expect(ended.status, ended.text).to.equal(200);
+      expect(await waitFor(() => fixture.sessions() === 0, 5000), 'the upstream session is deleted').to.equal(true);
+      const deletes = fixture.requests.filter((r) => r.method === 'DELETE');
+      expect(deletes).to.have.length(1);
+      expect(deletes[0].headers['mcp-session-id']).to.match(/^upstream-\d+$/);
+      const after = await post(`${base}/mcp`, { jsonrpc: '2.0', id: 5, method: 'ping' }, { 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' });
+      expect(after.status).to.equal(404);
+    });
+
     it('verifies TLS by default; tls.verify false accepts a self-signed certificate', async () => {
       const secure = await startFixture({ tls: true });
       try {
