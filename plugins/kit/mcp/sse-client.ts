@@ -149,7 +149,11 @@ export class LegacySseBackend implements Backend {
           fail(outcome === 'too-large' ? tooLarge(this.maxMessageBytes) : CLOSED);
         },
         (err: unknown) => fail(remoteFailure(err, this.target.timeoutMs)),
-      );
+      ).catch((err: unknown) => {
+        // Nothing the stream meets may end the process: the session ends instead.
+        this.target.logger.error({ err }, 'remote mcp SSE stream failed');
+        fail({ message: 'the remote MCP server failed', data: { reason: 'upstream_failed' } });
+      });
     });
   }
 

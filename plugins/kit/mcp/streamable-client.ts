@@ -113,7 +113,7 @@ export class StreamableHttpBackend implements Backend {
     }
     if (this.creating) await this.creating;
     await this.post(text, id, { initialize: false });
-    if (message.method === 'notifications/initialized') void this.followGetStream();
+    if (message.method === 'notifications/initialized') this.watchGetStream();
   }
 
   /** POSTs one message and hands what comes back to the session; `retried` after a re-created session. */
@@ -186,6 +186,13 @@ export class StreamableHttpBackend implements Backend {
       if (!resumed || resumed === 'none') return this.failed(id, STREAM_CUT, initialize);
       body = resumed;
     }
+  }
+
+  /** Follows the GET stream in the background; nothing it meets may end the process. */
+  private watchGetStream(): void {
+    this.followGetStream().catch((err: unknown) => {
+      if (!this.ended) this.target.logger.error({ err }, 'remote mcp GET stream failed');
+    });
   }
 
   /** The standalone GET stream, reopened (with Last-Event-ID) while the session lives; a 405 means there is none. */
@@ -291,7 +298,7 @@ export class StreamableHttpBackend implements Backend {
       });
       await drain(done.body);
       this.target.logger.info({ lost: lost !== undefined }, 'remote mcp session re-created after a 404');
-      void this.followGetStream();
+      this.watchGetStream();
       return true;
     })().catch(() => false);
     this.creating = attempt.then(() => undefined);
