@@ -58,7 +58,9 @@ export interface RunningGateway {
 }
 
 export async function startGateway(options: StartOptions = {}): Promise<RunningGateway> {
-  const config = loadConfig(options);
+  // Built-ins and the embedder's own plugins: their attributes (plugin_attr) are checked with the config.
+  const knownPlugins = [...BUILTIN_PLUGINS, ...(options.extraPlugins ?? [])];
+  const config = loadConfig({ ...options, plugins: knownPlugins });
   const logger = createLogger(config.log.level, options.logDestination);
   const adminKeys = resolveAdminKeys(config);
   const registry = new PluginRegistry(config, { upstream: upstreamDefinitionProblem });
@@ -92,13 +94,13 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const table = new RouteTable({ catalog, registry, consumers, api, pools, config, logger });
   let tableStarted = false;
   const plugins = new PluginSet({
-    builtins: [...BUILTIN_PLUGINS, ...(options.extraPlugins ?? [])],
+    builtins: knownPlugins,
     registry,
     api,
     logger,
     // Re-read at every reload: the enabled list and the directories may have changed.
     settings: () => {
-      const current = options.file ? loadConfig({ ...options, env: options.env ?? process.env }) : config;
+      const current = options.file ? loadConfig({ ...options, env: options.env ?? process.env, plugins: knownPlugins }) : config;
       return { enabled: current.plugins, dirs: current.plugin_dirs };
     },
     refreshRoutes: () => (tableStarted ? table.refreshPlugins() : Promise.resolve()),

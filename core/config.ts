@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { addressProblem } from './address.js';
 import { isPrototypeKey, ownValue, setOwn } from './own.js';
 import { compile } from './schema.js';
+import { AttributeError, pluginAttributes, type AttributeOwner } from './plugin-attr.js';
 
 export interface ListenAddress {
   host: string;
@@ -69,17 +70,11 @@ export interface GatewayConfig {
   metrics: { enabled: boolean; listen: string; path: string; process_metrics: boolean; max_tool_names: number; names: 'tollgate' | 'apisix' };
   plugins: string[] | null;
   plugin_dirs: string[];
-  mcp: {
-    allowed_commands: string[];
-    max_children: number;
-    start_concurrency: number;
-    start_queue: number;
-    stop_stdin_wait: number;
-    stop_term_wait: number;
-    max_request_duration: number;
-    resume_buffer_bytes: number;
-    stderr_lines_per_minute: number;
-  };
+  /**
+   * Plugins' gateway-wide attributes (APISIX's plugin_attr), by plugin name: what each plugin's
+   * `attributes.schema` allows, checked and defaulted for the plugins the config was loaded for.
+   */
+  plugin_attr: Record<string, Record<string, unknown>>;
 }
 
 const listen = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\[\\]]*):[0-9]{1,5}$' };
@@ -240,25 +235,11 @@ const configSchema = {
       default: null,
     },
     plugin_dirs: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
-    mcp: {
+    plugin_attr: {
       type: 'object',
-      additionalProperties: false,
       default: {},
-      properties: {
-        allowed_commands: {
-          type: 'array',
-          items: { type: 'string', minLength: 1 },
-          default: ['node', 'npx', 'python3', 'uvx'],
-        },
-        max_children: { type: 'integer', minimum: 1, default: 32 },
-        start_concurrency: { type: 'integer', minimum: 1, default: 8 },
-        start_queue: { type: 'integer', minimum: 0, default: 128 },
-        stop_stdin_wait: { ...seconds, default: 2 },
-        stop_term_wait: { ...seconds, default: 3 },
-        max_request_duration: { ...seconds, default: 600 },
-        resume_buffer_bytes: { type: 'integer', minimum: 0, default: 1048576 },
-        stderr_lines_per_minute: { type: 'integer', minimum: 0, default: 60 },
-      },
+      propertyNames: { pattern: '^[a-z][a-z0-9]*(-[a-z0-9]+)*$' },
+      additionalProperties: { type: 'object' },
     },
   },
 };
@@ -270,7 +251,7 @@ export class ConfigError extends Error {
 }
 
 /** Environment variable → config path. Values are strings; numbers and lists are converted. */
-const ENV_OVERRIDES: Array<[string, string[], 'string' | 'integer' | 'list' | 'boolean']> = [
+const ENV_OVERRIDES: ReadonlyArray<[string, string[], 'string' | 'integer' | 'list' | 'boolean']> = [
   ['TOLLGATE_LISTEN', ['gateway', 'listen'], 'string'],
   ['TOLLGATE_WORKERS', ['gateway', 'workers'], 'integer'],
   ['TOLLGATE_DATA_DIR', ['gateway', 'data_dir'], 'string'],
@@ -283,10 +264,25 @@ const ENV_OVERRIDES: Array<[string, string[], 'string' | 'integer' | 'list' | 'b
   ['TOLLGATE_METRICS_LISTEN', ['metrics', 'listen'], 'string'],
   ['TOLLGATE_METRICS_NAMES', ['metrics', 'names'], 'string'],
   ['TOLLGATE_ACCESS_LOG', ['access_log', 'enabled'], 'boolean'],
-  ['TOLLGATE_MCP_ALLOWED_COMMANDS', ['mcp', 'allowed_commands'], 'list'],
 ];
 
-export const ENVIRONMENT_VARIABLES = ENV_OVERRIDES.map(([name, path]) => ({ name, key: path.join('.') }));
+type EnvOverride = (typeof ENV_OVERRIDES)[number];
+
+/** The environment variables the config reads (the core's, and those the given plugins' attributes declare), with the key each sets. */
+export function environmentVariables(plugins: readonly AttributeOwner[] = []): Array<{ name: string; key: string }> {
+  return [...ENV_OVERRIDES, ...attributeEnv(plugins)].map(([name, path]) => ({ name, key: path.join('.') }));
+}
+
+/** Each plugin's `attributes.env`: a variable setting `plugin_attr.<plugin>.<attribute>`, converted by the attribute's type. */
+function attributeEnv(plugins: readonly AttributeOwner[]): EnvOverride[] {
+  return plugins.flatMap(({ name, attributes }) =>
+    Object.entries(attributes?.env ?? {}).map(([variable, attribute]): EnvOverride => {
+      const type = ((attributes!.schema.properties as Record<string, { type?: unknown }> | undefined)?.[attribute]?.type ?? 'string') as string;
+      const kind = type === 'array' ? 'list' : type === 'integer' || type === 'boolean' ? type : 'string';
+      return [variable, ['plugin_attr', name, attribute], kind];
+    }),
+  );
+}
 
 export interface LoadConfigOptions {
   /** YAML file; absent means the defaults alone. */
@@ -294,6 +290,12 @@ export interface LoadConfigOptions {
   /** Overrides applied after the file and before the environment (tests use this). */
   overrides?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
+  /**
+   * The plugins the config is loaded for: their attributes (`plugin_attr.<name>`) are checked and
+   * defaulted now, their `attributes.section` is read as `plugin_attr.<name>`, their
+   * `attributes.env` variables apply. Without them, `plugin_attr` is kept as written.
+   */
+  plugins?: readonly AttributeOwner[];
 }
 
 export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
@@ -313,17 +315,45 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
     if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config file ${options.file} must hold a mapping`);
   }
   if (options.overrides) raw = mergeConfig(raw, options.overrides);
-  applyEnv(raw, options.env ?? process.env);
+  const plugins = options.plugins ?? [];
+  readAttributeSections(raw, plugins);
+  applyEnv(raw, options.env ?? process.env, [...ENV_OVERRIDES, ...attributeEnv(plugins)]);
 
   const error = validateConfig(raw);
   if (error) throw new ConfigError(`invalid config: ${error.replace('property "', 'key "').replace(/"\/([^"]*)"/, (_m, p: string) => `"${p.replaceAll('/', '.')}"`)}`);
   const config = raw as unknown as GatewayConfig;
   checkSemantics(config);
+  for (const plugin of plugins) {
+    try {
+      const attributes = pluginAttributes(config, plugin);
+      if (plugin.attributes) config.plugin_attr[plugin.name] = { ...attributes };
+    } catch (err) {
+      if (err instanceof AttributeError) throw new ConfigError(`invalid config: ${err.message}`);
+      throw err;
+    }
+  }
   return config;
 }
 
-function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
-  for (const [name, path, kind] of ENV_OVERRIDES) {
+/**
+ * A plugin's `attributes.section` (a top-level key, such as `mcp:`) read as `plugin_attr.<name>`:
+ * merged under what `plugin_attr.<name>` says itself, then removed.
+ */
+function readAttributeSections(raw: Record<string, unknown>, plugins: readonly AttributeOwner[]): void {
+  for (const { name, attributes } of plugins) {
+    const section = attributes?.section;
+    if (section === undefined || !Object.hasOwn(raw, section)) continue;
+    const value = ownValue(raw, section);
+    delete raw[section];
+    if (!isPlainObject(value)) throw new ConfigError(`invalid config: key "${section}" must be a mapping (it is plugin_attr.${name})`);
+    const attrs = ownValue(raw, 'plugin_attr');
+    const current = isPlainObject(attrs) ? attrs : {};
+    setPath(raw, ['plugin_attr'], mergeConfig(current, { [name]: mergeConfig(value, isPlainObject(ownValue(current, name)) ? (ownValue(current, name) as Record<string, unknown>) : {}) }));
+  }
+}
+
+function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, overrides: readonly EnvOverride[]): void {
+  for (const [name, path, kind] of overrides) {
     const value = env[name];
     if (value === undefined || value === '') continue;
     let parsed: unknown = value;

@@ -44,5 +44,7 @@ export { compileExpression, expressionProblem, ExprError, VARS_ERROR_PREFIX, typ
 export type { GatewayMetrics, ToolCallOutcome } from './metrics.js';
 export type { ToolCallFeed, ToolCallRecord } from './tool-calls.js';
 export type { JsonSchema } from './schema.js';
+// Plugin attributes (plugin_attr.<name> in conf/config.yaml), checked against the plugin's schema.
+export { pluginAttributes, type PluginAttributes } from './plugin-attr.js';
 // What `Plugin.credentials(conf)` returns, and what `ctx.gateway.credentials` holds.
 export type { CredentialSources, CredentialNames } from './credentials.js';

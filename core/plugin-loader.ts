@@ -143,7 +143,7 @@ export class PluginSet {
         digest = `unreadable:${(err as Error).message}`;
       }
       if (previous && previous.digest === digest && previous.file === file) {
-        tryAdd(next, previous.plugin);
+        tryAdd(next, previous.plugin, this.options.api.config);
         nextCustoms.set(name, previous);
         report.unchanged.push(name);
         continue;
@@ -152,7 +152,7 @@ export class PluginSet {
         if (RESERVED_NAMES.has(name)) throw new PluginLoadError(`plugin name "${name}" is reserved by the Admin API`);
         const plugin = await importPlugin(file, this.options.sdkEntries);
         if (plugin?.name !== name) throw new PluginLoadError(`${file} exports a plugin named ${JSON.stringify(plugin?.name)}; it must be named ${name}`);
-        tryAdd(next, plugin);
+        tryAdd(next, plugin, this.options.api.config);
         nextCustoms.set(name, { plugin, file, digest, loadedAt: new Date().toISOString() });
         report.loaded.push(name);
       } catch (err) {
@@ -162,7 +162,7 @@ export class PluginSet {
         logger.error({ plugin: name, file, error }, previous ? 'plugin failed to load; its last good version keeps serving' : 'plugin failed to load');
         if (previous) {
           try {
-            tryAdd(next, previous.plugin);
+            tryAdd(next, previous.plugin, this.options.api.config);
             nextCustoms.set(name, previous);
           } catch {
             // The last good version clashes with what loaded meanwhile: it cannot serve either.
@@ -202,8 +202,8 @@ export class PluginSet {
 }
 
 /** Adds `plugin` if it passes the contract against what is already in `list`; throws otherwise. */
-function tryAdd(list: Plugin[], plugin: Plugin): void {
-  PluginRegistry.check(plugin, list);
+function tryAdd(list: Plugin[], plugin: Plugin, config: PluginApi['config']): void {
+  PluginRegistry.check(plugin, list, config);
   list.push(plugin);
 }
 

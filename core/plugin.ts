@@ -9,6 +9,7 @@ import type { Logger } from './logger.js';
 import type { JsonSchema } from './schema.js';
 import type { RedisProvider } from './redis.js';
 import type { ErrorTable, GatewayError } from './errors.js';
+import type { PluginAttributes } from './plugin-attr.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ToolCallFeed } from './tool-calls.js';
 import type { CredentialSources } from './credentials.js';
@@ -187,6 +188,12 @@ export interface Plugin<C = any, I = any> {
    * raised from the table (`ERRORS.GW_X.error()`); listed with the gateway's in docs/errors.md.
    */
   errors?: ErrorTable;
+  /**
+   * Its gateway-wide settings (APISIX's plugin_attr): the schema of `plugin_attr.<name>` in
+   * conf/config.yaml, and optionally an older top-level section and environment variables that
+   * set them. Read them with `pluginAttributes(api.config, plugin)`.
+   */
+  attributes?: PluginAttributes;
   /**
    * `auth` plugins read credentials from consumers and may set `ctx.gateway.consumer`. A plugin
    * that authenticates against something else (a token an authorization server issued) may set it

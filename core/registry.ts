@@ -5,6 +5,7 @@
  */
 import { ERROR_CODE_PATTERN, type ErrorCode } from './errors.js';
 import { isPrototypeKey } from './own.js';
+import { AttributeError, pluginAttributes } from './plugin-attr.js';
 import { PHASES, type Plugin, type ResourceChecks, type ResourceDefinition } from './plugin.js';
 import { isPluginResourceKind, type PluginResourceKind, type RecordRef } from './catalog/types.js';
 import type { GatewayConfig } from './config.js';
@@ -37,6 +38,7 @@ const CONTRACT_KEYS = new Set<string>([
   'priority',
   'description',
   'errors',
+  'attributes',
   'type',
   'schema',
   'consumerSchema',
@@ -102,7 +104,7 @@ export class PluginRegistry {
 
   /** Throws PluginLoadError naming what is wrong; the registry is unchanged on error. */
   register(plugin: Plugin): void {
-    const entry = checkPlugin(plugin, this.list());
+    const entry = checkPlugin(plugin, this.list(), this.config);
     checkResourceKinds(plugin, this.list());
     this.entries.set(plugin.name, entry);
   }
@@ -122,7 +124,7 @@ export class PluginRegistry {
         if (placed.some((o) => o.name === plugin.name)) throw new PluginLoadError(`plugin "${plugin.name}": loaded twice`);
         next.set(plugin.name, existing);
       } else {
-        next.set(plugin.name, checkPlugin(plugin, placed));
+        next.set(plugin.name, checkPlugin(plugin, placed, this.config));
       }
       checkResourceKinds(plugin, placed);
     }
@@ -131,8 +133,8 @@ export class PluginRegistry {
   }
 
   /** Throws PluginLoadError unless `plugin` could join `others` (contract, schemas, unique name and priority). */
-  static check(plugin: Plugin, others: readonly Plugin[]): void {
-    checkPlugin(plugin, others);
+  static check(plugin: Plugin, others: readonly Plugin[], config?: Readonly<GatewayConfig>): void {
+    checkPlugin(plugin, others, config);
     checkResourceKinds(plugin, others);
   }
 
@@ -251,7 +253,7 @@ export class PluginRegistry {
 }
 
 /** Holds a plugin to the contract and compiles its schemas; throws PluginLoadError naming the problem. */
-function checkPlugin(plugin: Plugin, others: readonly Plugin[]): Entry {
+function checkPlugin(plugin: Plugin, others: readonly Plugin[], config?: Readonly<GatewayConfig>): Entry {
   const where = `plugin ${JSON.stringify(plugin?.name ?? '?')}`;
   if (typeof plugin !== 'object' || plugin === null) throw new PluginLoadError('a plugin must be an object');
   if (typeof plugin.name !== 'string' || !/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(plugin.name)) {
@@ -290,6 +292,18 @@ function checkPlugin(plugin: Plugin, others: readonly Plugin[]): Entry {
     throw new PluginLoadError(`${where}: observesOnly cannot be declared by a plugin that answers requests (content), authenticates or reads credentials`);
   }
   if (plugin.errors !== undefined) checkErrors(plugin.errors, where);
+  if (plugin.attributes !== undefined && (typeof plugin.attributes !== 'object' || typeof plugin.attributes.schema !== 'object')) {
+    throw new PluginLoadError(`${where}: attributes must be { schema, section?, env? }`);
+  }
+  if (config) {
+    // plugin_attr.<name> is checked when the plugin loads: a custom plugin's, like a built-in's at start.
+    try {
+      pluginAttributes(config, plugin);
+    } catch (err) {
+      if (err instanceof AttributeError) throw new PluginLoadError(`${where}: invalid config: ${err.message}`);
+      throw err;
+    }
+  }
   if (plugin.credentialField !== undefined) {
     const fields = (plugin.consumerSchema?.properties ?? {}) as Record<string, unknown>;
     if (plugin.type !== 'auth' || !(plugin.credentialField in fields)) {

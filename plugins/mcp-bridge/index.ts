@@ -24,6 +24,7 @@
 import type { RouteInfo } from '../../core/context.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
 import {
+  ATTRIBUTES,
   MCP_ERRORS,
   acquireManager,
   bridgeSchema,
@@ -85,6 +86,7 @@ export default definePlugin<BridgeConf, Bridge>({
   version: '1.0.0',
   priority: 510,
   errors: MCP_ERRORS,
+  attributes: ATTRIBUTES,
   description: 'Serves a stdio MCP server (one child process per session) or a remote MCP server over Streamable HTTP and legacy HTTP+SSE.',
   schema: bridgeSchema,
   // Enforced again before every spawn (sessions.ts): a stored route the list no longer allows

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { ConfigError, loadConfig } from '../../core/config.js';
 import { REPO_ROOT } from '../helpers/gateway.js';
+import { BUILTIN_PLUGINS } from '../../plugins/index.js';
 
 describe('configuration', () => {
   let dir: string;
@@ -19,7 +20,7 @@ describe('configuration', () => {
   };
 
   it('conf/config.yaml documents exactly the built-in defaults', () => {
-    expect(loadConfig({ file: join(REPO_ROOT, 'conf/config.yaml'), env: {} })).to.deep.equal(loadConfig({ env: {} }));
+    expect(loadConfig({ file: join(REPO_ROOT, 'conf/config.yaml'), env: {}, plugins: BUILTIN_PLUGINS })).to.deep.equal(loadConfig({ env: {}, plugins: BUILTIN_PLUGINS }));
   });
 
   it('has safe defaults: admin on loopback with an allow-list, 8 MiB body limit, embedded catalog', () => {
@@ -45,6 +46,7 @@ describe('configuration', () => {
         TOLLGATE_WORKERS: '1',
         TOLLGATE_MCP_ALLOWED_COMMANDS: 'node, uvx',
       },
+      plugins: BUILTIN_PLUGINS,
     });
     expect(config.gateway.listen).to.equal('127.0.0.1:9999');
     expect(config.admin.listen).to.equal('127.0.0.1:9998');
@@ -52,7 +54,34 @@ describe('configuration', () => {
     expect(config.catalog.backend).to.equal('redis');
     expect(config.redis.url).to.equal('redis://10.0.0.1:6380/2');
     expect(config.gateway.data_dir).to.equal('/var/lib/tollgate');
-    expect(config.mcp.allowed_commands).to.deep.equal(['node', 'uvx']);
+    expect(config.plugin_attr['mcp-bridge'].allowed_commands).to.deep.equal(['node', 'uvx']);
+  });
+
+  describe('plugin_attr: plugins\' gateway-wide attributes', () => {
+    const load = (yaml: string, env: Record<string, string> = {}) => loadConfig({ file: file(yaml), env, plugins: BUILTIN_PLUGINS });
+
+    it('checks a plugin\'s attributes against the schema it declares, filling its defaults', () => {
+      const attrs = load('plugin_attr:\n  mcp-bridge:\n    max_children: 4\n').plugin_attr['mcp-bridge'];
+      expect(attrs.max_children).to.equal(4);
+      expect(attrs.start_concurrency).to.equal(8);
+      expect(() => load('plugin_attr:\n  mcp-bridge:\n    max_children: 0\n')).to.throw(ConfigError, /key "plugin_attr.mcp-bridge.max_children"/);
+      expect(() => load('plugin_attr:\n  mcp-bridge:\n    max_childs: 4\n')).to.throw(ConfigError, /key "plugin_attr.mcp-bridge.max_childs"/);
+    });
+
+    it('reads the older top-level mcp: section as plugin_attr.mcp-bridge; plugin_attr wins key by key', () => {
+      expect(load('mcp:\n  max_children: 5\n').plugin_attr['mcp-bridge'].max_children).to.equal(5);
+      const both = load('mcp:\n  max_children: 5\n  start_queue: 7\nplugin_attr:\n  mcp-bridge:\n    max_children: 6\n').plugin_attr['mcp-bridge'];
+      expect([both.max_children, both.start_queue]).to.deep.equal([6, 7]);
+      expect(() => load('mcp:\n  max_children: 0\n')).to.throw(ConfigError, /key "plugin_attr.mcp-bridge.max_children"/);
+    });
+
+    it('lets a plugin\'s environment variable set its attribute', () => {
+      expect(load('', { TOLLGATE_MCP_ALLOWED_COMMANDS: 'node' }).plugin_attr['mcp-bridge'].allowed_commands).to.deep.equal(['node']);
+    });
+
+    it('refuses attributes for a plugin that takes none, naming it', () => {
+      expect(() => load('plugin_attr:\n  key-auth:\n    header: x\n')).to.throw(ConfigError, /key "plugin_attr.key-auth": plugin key-auth takes no attributes/);
+    });
   });
 
   const invalid: Array<[string, string, Record<string, string>, RegExp]> = [

@@ -251,3 +251,64 @@ export default definePlugin<Record<string, never>, ConsumerLookup>({
     expect(admitted.json.headers['x-consumer-username']).to.equal('deckhand');
   });
 });
+
+describe('plugin_attr for a custom plugin', () => {
+  let dir: string;
+  let upstream: TestUpstream;
+  const plugin = `import { definePlugin, pluginAttributes, type Plugin, type PluginApi } from 'tollgate';
+
+let api: PluginApi | undefined;
+
+const greeter: Plugin = definePlugin({
+  name: 'greeter',
+  version: '1.0.0',
+  priority: 31,
+  schema: { type: 'object', additionalProperties: false, properties: {} },
+  attributes: {
+    schema: { type: 'object', additionalProperties: false, properties: { greeting: { type: 'string', minLength: 1, default: 'hello' } } },
+  },
+  init(given) {
+    api = given;
+  },
+  headerFilter(ctx) {
+    ctx.set('x-greeting', pluginAttributes<{ greeting: string }>(api!.config, greeter).greeting);
+  },
+});
+export default greeter;
+`;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tollgate-attr-'));
+    mkdirSync(join(dir, 'greeter'));
+    writeFileSync(join(dir, 'greeter', 'index.ts'), plugin);
+    upstream = await startUpstream();
+  });
+  after(async () => {
+    await upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gives the plugin its plugin_attr section, checked against the schema it declares, defaults filled', async () => {
+    for (const [attr, expected] of [[{ greeting: 'ahoy' }, 'ahoy'], [undefined, 'hello']] as const) {
+      const gw = await startTestGateway({ overrides: { plugin_dirs: [dir], ...(attr ? { plugin_attr: { greeter: attr } } : {}) } });
+      try {
+        await gw.admin('PUT', '/routes/greet', { uri: '/greet', upstream: { nodes: { [upstream.address]: 1 } }, plugins: { greeter: {} } });
+        expect((await gw.get('/greet')).headers['x-greeting']).to.equal(expected);
+      } finally {
+        await gw.stop();
+      }
+    }
+  });
+
+  it('refuses to load the plugin when its section does not fit, naming the key', async () => {
+    const gw = await startTestGateway({ overrides: { plugin_dirs: [dir], plugin_attr: { greeter: { greeting: 5 } } } });
+    try {
+      const status = (await gw.admin('GET', '/plugins/status')).json.list as Array<{ name: string; active: boolean; error?: string }>;
+      const greeter = status.find((p) => p.name === 'greeter');
+      expect(greeter?.active).to.equal(false);
+      expect(greeter?.error).to.match(/key "plugin_attr\.greeter\.greeting" validation failed: must be string/);
+    } finally {
+      await gw.stop();
+    }
+  });
+});

@@ -7,7 +7,8 @@ import { expect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ENVIRONMENT_VARIABLES, loadConfig } from '../../core/config.js';
+import { environmentVariables, loadConfig } from '../../core/config.js';
+import { BUILTIN_PLUGINS } from '../../plugins/index.js';
 import { REPO_ROOT } from './demo-gateway.js';
 
 const PAGE = readFileSync(join(REPO_ROOT, 'docs/configuration.md'), 'utf8');
@@ -37,7 +38,7 @@ function rows(): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const line of PAGE.split('\n')) {
     const cells = line.split('|').slice(1, -1).map((c) => c.trim());
-    const key = /^`([a-z_]+(?:\.[a-z_]+)*)`$/.exec(cells[0] ?? '')?.[1];
+    const key = /^`([a-z_]+(?:\.[a-z_-]+)*)`$/.exec(cells[0] ?? '')?.[1];
     if (key && cells.length >= 4) out.set(key, cells);
   }
   return out;
@@ -45,7 +46,8 @@ function rows(): Map<string, string[]> {
 
 describe('docs: configuration.md', () => {
   const fromFile = leaves(parseYaml(readFileSync(join(REPO_ROOT, 'conf/config.yaml'), 'utf8')) as Record<string, unknown>);
-  const defaults = leaves(loadConfig({ env: {} }) as unknown as Record<string, unknown>);
+  const defaults = leaves(loadConfig({ env: {}, plugins: BUILTIN_PLUGINS }) as unknown as Record<string, unknown>);
+  const ENVIRONMENT_VARIABLES = environmentVariables(BUILTIN_PLUGINS);
   const table = rows();
 
   it('conf/config.yaml shows every key of the schema, with the schema default', () => {
@@ -77,7 +79,7 @@ describe('docs: configuration.md', () => {
   });
 
   it('documents every TOLLGATE_* variable the gateway reads anywhere', () => {
-    const sources = ['core', 'bin'].flatMap((dir) =>
+    const sources = ['core', 'bin', 'plugins'].flatMap((dir) =>
       readdirSync(join(REPO_ROOT, dir), { recursive: true, encoding: 'utf8' })
         .filter((f) => f.endsWith('.ts'))
         .map((f) => readFileSync(join(REPO_ROOT, dir, f), 'utf8')),

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../core/config.js';
 import { http, spawnGateway, type GatewayProcess, type HttpResult } from '../helpers/gateway.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { BUILTIN_PLUGINS } from '../../plugins/index.js';
 
 const ADMIN_KEY = 'prototype-keys-admin-key-0123456789';
 const JWT_SECRET = 'bob-hmac-secret-0123456789';
@@ -236,9 +237,12 @@ describe('faults: prototype keys in requests and config (issue 10 item 7)', func
     expect(() => loadConfig({ overrides: nested, env: {} })).to.throw(ConfigError, 'invalid config: key "admin.constructor" is not allowed');
     // Environment values are values, never keys: they land on their own key or are refused by name.
     expect(() => loadConfig({ env: { TOLLGATE_CATALOG: '__proto__' } })).to.throw(ConfigError, 'key "catalog.backend"');
-    const config = loadConfig({ env: { TOLLGATE_MCP_ALLOWED_COMMANDS: '__proto__,constructor', TOLLGATE_LOG_LEVEL: 'warn' } });
-    expect(config.mcp.allowed_commands).to.deep.equal(['__proto__', 'constructor']);
-    expect(Object.getPrototypeOf(config.mcp)).to.equal(Object.prototype);
+    const config = loadConfig({ env: { TOLLGATE_MCP_ALLOWED_COMMANDS: '__proto__,constructor', TOLLGATE_LOG_LEVEL: 'warn' }, plugins: BUILTIN_PLUGINS });
+    expect(config.plugin_attr['mcp-bridge'].allowed_commands).to.deep.equal(['__proto__', 'constructor']);
+    expect(Object.getPrototypeOf(config.plugin_attr['mcp-bridge'])).to.equal(Object.prototype);
+    // A plugin_attr section is a plugin's name, never prototype machinery.
+    const attr = JSON.parse('{"plugin_attr": {"__proto__": {"allowed_commands": ["sh"]}}}') as Record<string, unknown>;
+    expect(() => loadConfig({ overrides: attr, env: {} })).to.throw(ConfigError, 'invalid config: key "plugin_attr.__proto__" is not allowed');
     expect(Object.keys(config).sort()).to.deep.equal(Object.keys(loadConfig({ env: {} })).sort());
   });
 });

@@ -19,6 +19,7 @@ import { acquireManager } from '../../plugins/kit/mcp/sessions.js';
 import { bridgeSchema, type BridgeConf } from '../../plugins/kit/mcp/schema.js';
 import { http, spawnGateway, type GatewayProcess, type TestGateway } from '../helpers/gateway.js';
 import { FAULT_SERVER, FIXTURES, INIT, connect, descendants, post, startBridgeGateway, textOf } from './support.js';
+import { BUILTIN_PLUGINS } from '../../plugins/index.js';
 
 const ALLOWED = ['node', 'npx', 'python3', 'uvx', 'bash', 'env'];
 
@@ -161,7 +162,7 @@ describe('mcp-bridge command policy', function () {
   describe('before every spawn', () => {
     it('a command line that reached the bridge without the Admin check is not started (503, the field, no value)', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'mcp-policy-'));
-      const config = loadConfig({ overrides: { gateway: { data_dir: dir }, mcp: { allowed_commands: ['node'] } } });
+      const config = loadConfig({ overrides: { gateway: { data_dir: dir }, plugin_attr: { 'mcp-bridge': { allowed_commands: ['node'] } } }, plugins: BUILTIN_PLUGINS });
       const lines: string[] = [];
       const logger = createLogger('info', { write: (line: string) => lines.push(line) } as unknown as NodeJS.WritableStream);
       const runtime = new Runtime({ config, logger, metrics: new GatewayMetrics(), toolCalls: new ToolCallFeed() });

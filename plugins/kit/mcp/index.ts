@@ -10,9 +10,11 @@
  * - Backends answer a session's messages: a stdio child, a remote MCP server.
  * - Servers: the `mcp_servers` records, and what each gateway instance knows of them (state,
  *   sessions, stderr, lists) for the Admin API.
- * - The runtime: gateway-wide caps (mcp.max_children), the start queue, the child reaper.
+ * - The runtime: gateway-wide caps (plugin_attr.mcp-bridge, `mcp:` in older configs: max_children…),
+ *   the start queue, the child reaper.
  */
 export { runtimeOf, type Runtime, type BridgeSettings } from './runtime.js';
+export { ATTRIBUTES, bridgeAttributes, type BridgeAttributes } from './attributes.js';
 export { MCP_ERRORS } from './errors.js';
 export { guardOrigin } from './guard.js';
 export { handleStreamableHttp } from './streamable-http.js';

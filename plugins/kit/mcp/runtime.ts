@@ -14,6 +14,7 @@ import { Reaper } from './reaper.js';
 import type { SessionManager } from './sessions.js';
 import { ServerDirectory } from './server.js';
 import { StartQueue } from './start-queue.js';
+import { bridgeAttributes, type BridgeAttributes } from './attributes.js';
 
 export interface BridgeSettings {
   /** mcp.allowed_commands, checked again before every spawn. */
@@ -42,7 +43,7 @@ export interface ReclaimCandidate {
   reclaim(cap: string): void;
 }
 
-export function settingsOf(mcp: GatewayConfig['mcp']): BridgeSettings {
+export function settingsOf(mcp: BridgeAttributes): BridgeSettings {
   return {
     allowedCommands: mcp.allowed_commands,
     maxChildren: mcp.max_children,
@@ -82,7 +83,7 @@ export class Runtime {
   private destroyed?: Promise<void>;
 
   constructor(api: Pick<PluginApi, 'config' | 'logger' | 'metrics' | 'toolCalls'> & Partial<Pick<PluginApi, 'resource'>>) {
-    this.settings = settingsOf(api.config.mcp);
+    this.settings = settingsOf(bridgeAttributes(api.config));
     this.servers = new ServerDirectory((id) => api.resource?.('mcp_servers', id) !== undefined);
     this.logger = api.logger.child({ plugin: 'mcp-bridge' });
     this.metrics = api.metrics;

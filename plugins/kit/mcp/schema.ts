@@ -7,6 +7,7 @@
 import type { GatewayConfig } from '../../../core/config.js';
 import { commandRefusal } from './command-policy.js';
 import type { RemoteSettings } from './remote-upstream.js';
+import { bridgeAttributes } from './attributes.js';
 
 export interface BridgeConf extends Partial<RemoteSettings> {
   base_uri: string;
@@ -180,6 +181,6 @@ export function checkServerChoice(conf: BridgeConf, given: ReadonlySet<string>):
  */
 export function checkBridgeConf(conf: BridgeConf, config: Readonly<GatewayConfig>): string | undefined {
   if (conf.server_id !== undefined) return undefined;
-  const refusal = commandRefusal(conf, config.mcp.allowed_commands);
+  const refusal = commandRefusal(conf, bridgeAttributes(config).allowed_commands);
   return refusal && (refusal.field === 'command' ? refusal.reason : `${refusal.field}: ${refusal.reason}`);
 }

@@ -19,6 +19,7 @@ import { RESERVED_HEADERS } from './remote-http.js';
 import type { RemoteSettings } from './remote-upstream.js';
 import { MASK, maskMap, referenceProblem, restoreMap } from './secrets.js';
 import { PROCESS_FIELDS, serverFieldsSchema } from './schema.js';
+import { bridgeAttributes } from './attributes.js';
 
 /** An MCP server record with its defaults filled. */
 export interface ServerRecord extends Partial<RemoteSettings> {
@@ -167,7 +168,7 @@ function headersProblem(headers: Readonly<Record<string, string>>): string | und
 function checkOnWrite(value: Readonly<Record<string, unknown>>, config: Readonly<GatewayConfig>): string | undefined {
   const record = value as unknown as ServerRecord;
   if (record.command === undefined) return undefined;
-  const refusal = commandRefusal(record as StdioServerRecord, config.mcp.allowed_commands);
+  const refusal = commandRefusal(record as StdioServerRecord, bridgeAttributes(config).allowed_commands);
   return refusal && (refusal.field === 'command' ? refusal.reason : `${refusal.field}: ${refusal.reason}`);
 }
 
