@@ -12,6 +12,11 @@
  * - SIGUSR2: ignored, with a log line (nginx's binary upgrade, nodemon's restart: neither applies;
  *   Node's default would end the process).
  * - SIGPIPE: Node ignores it already; a write to a closed pipe fails that stream with EPIPE.
+ *
+ * With several workers (bin/cluster.ts) the primary handles these and passes them on: a stop
+ * drains every worker, SIGHUP/SIGUSR1 make every worker reopen its files. A worker keeps the same
+ * handlers, for signals sent to it alone or to the whole process group (a Ctrl-C in a terminal,
+ * systemd's control-group stop): its primary's drain order and a signal then lead to one drain.
  */
 import type { Logger } from '../core/logger.js';
 import { reopenLogFiles } from '../core/line-writer.js';
@@ -21,24 +26,36 @@ export interface SignalTargets {
   logger(): Logger | undefined;
   /** Graceful stop. */
   stop(signal: NodeJS.Signals): void;
+  /** A second stop signal: end now (default: exit 1). */
+  abort?(): void;
+  /** After this process reopened its log files (a primary tells its workers to). */
+  reopened?(signal: NodeJS.Signals): void;
 }
 
 export function handleSignals(targets: SignalTargets): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
+    if (stopping) {
+      targets.abort?.();
+      process.exit(1);
+    }
     stopping = true;
     targets.stop(signal);
   };
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(signal, () => stop(signal));
 
   const reopen = (signal: NodeJS.Signals) => {
-    const { reopened, failed } = reopenLogFiles();
-    const logger = targets.logger();
-    if (failed.length > 0) logger?.error({ signal, reopened, failed }, 'log files could not all be reopened');
-    else logger?.info({ signal, reopened }, 'log files reopened');
+    reopenLogs(signal, targets.logger());
+    targets.reopened?.(signal);
   };
   process.on('SIGHUP', () => reopen('SIGHUP'));
   process.on('SIGUSR1', () => reopen('SIGUSR1'));
   process.on('SIGUSR2', () => targets.logger()?.warn({ signal: 'SIGUSR2' }, 'signal ignored; SIGTERM stops the gateway after draining, SIGHUP reopens log files'));
+}
+
+/** Reopens this process's log files (access log, file-logger) and says so in the log. */
+export function reopenLogs(signal: NodeJS.Signals, logger: Logger | undefined): void {
+  const { reopened, failed } = reopenLogFiles();
+  if (failed.length > 0) logger?.error({ signal, reopened, failed }, 'log files could not all be reopened');
+  else logger?.info({ signal, reopened }, 'log files reopened');
 }

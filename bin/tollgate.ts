@@ -4,10 +4,12 @@
  */
 // First, before the modules below create their allocation sites (see the file).
 import './v8-flags.js';
+import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../core/config.js';
+import { ConfigError, loadConfig, type GatewayConfig, type ListenAddress } from '../core/config.js';
+import { startPrimary, startWorker } from './cluster.js';
 import { PluginLoadError } from '../core/registry.js';
 import { startDemoUpstream, seedDemoCatalog } from './demo.js';
 import { startGateway, type RunningGateway } from './gateway.js';
@@ -42,6 +44,16 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   configFile ??= process.env.TOLLGATE_CONFIG ?? defaultConfigFile();
+  if (cluster.isWorker) return workerMain(configFile, demo);
+  let config: GatewayConfig;
+  try {
+    config = loadConfig({ file: configFile });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`tollgate: ${err.message}\n`);
+    return 1;
+  }
+  if (config.gateway.workers > 1) return primaryMain(config, configFile, demo);
 
   let demoUpstream: Awaited<ReturnType<typeof startDemoUpstream>> | undefined;
   let gateway: RunningGateway | undefined;
@@ -77,6 +89,43 @@ async function main(argv: string[]): Promise<number> {
   }
   printBanner(gateway, configFile, demo && demoUpstream !== undefined);
   return -1;
+}
+
+/** The primary of several workers (bin/cluster.ts); the demo upstream lives here, once. */
+async function primaryMain(config: GatewayConfig, configFile: string | undefined, demo: boolean): Promise<number> {
+  const demoUpstream = demo
+    ? await startDemoUpstream().catch((err: Error) => {
+        process.stderr.write(`demo upstream not started (127.0.0.1:8081: ${err.message}); continuing without it\n`);
+        return undefined;
+      })
+    : undefined;
+  try {
+    const running = await startPrimary(config, () => {
+      demoUpstream?.close();
+      demoUpstream?.closeAllConnections();
+      process.exit(0);
+    });
+    const pids = running.workers.workers().map((w) => w.pid).join(', ');
+    printBanner({ ...running, workers: `${config.gateway.workers} (pids ${pids}); admin api in worker 1` }, configFile, demo && demoUpstream !== undefined);
+    return -1;
+  } catch (err) {
+    demoUpstream?.close();
+    process.stderr.write(`tollgate: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+async function workerMain(configFile: string | undefined, demo: boolean): Promise<number> {
+  try {
+    await startWorker(configFile, demo);
+    return -1;
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof PluginLoadError) {
+      process.stderr.write(`tollgate: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
 }
 
 function pluginCommand(args: string[]): number {
@@ -122,7 +171,15 @@ function defaultConfigFile(): string | undefined {
   return undefined;
 }
 
-function printBanner(gateway: RunningGateway, configFile: string | undefined, demo: boolean): void {
+interface BannerFacts {
+  config: GatewayConfig;
+  addresses: { dataPlane: ListenAddress; admin?: ListenAddress; status?: ListenAddress; metrics?: ListenAddress };
+  generatedAdminKey?: string;
+  adminKeyFile?: string;
+  workers?: string;
+}
+
+function printBanner(gateway: BannerFacts, configFile: string | undefined, demo: boolean): void {
   const { addresses, config } = gateway;
   const url = (a: { host: string; port: number }) => `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
   const lines = [
@@ -132,6 +189,7 @@ function printBanner(gateway: RunningGateway, configFile: string | undefined, de
     addresses.status ? `  status       ${url(addresses.status)}/status/ready` : undefined,
     addresses.metrics ? `  metrics      ${url(addresses.metrics)}${config.metrics.path}` : undefined,
     `  catalog      ${config.catalog.backend}`,
+    gateway.workers ? `  workers      ${gateway.workers}` : undefined,
     `  config       ${configFile ?? '(defaults)'}`,
     demo ? '  demo         upstream on http://127.0.0.1:8081, try: curl http://127.0.0.1:' + addresses.dataPlane.port + '/demo/get' : undefined,
     gateway.generatedAdminKey

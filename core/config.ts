@@ -3,6 +3,7 @@
  * environment variables on top. An invalid config stops start-up with a message naming the key.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { addressProblem } from './address.js';
@@ -24,6 +25,7 @@ export interface AdminKeyConfig {
 export interface GatewayConfig {
   gateway: {
     listen: string;
+    /** Data-plane processes (node:cluster when above 1); `auto` in the file is resolved to the core count. */
     workers: number;
     data_dir: string;
     trusted_proxies: string[];
@@ -77,6 +79,9 @@ export interface GatewayConfig {
   plugin_attr: Record<string, Record<string, unknown>>;
 }
 
+/** More worker processes than this is a typo, not a machine. */
+export const MAX_WORKERS = 256;
+
 const listen = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\[\\]]*):[0-9]{1,5}$' };
 const seconds = { type: 'number', exclusiveMinimum: 0 };
 
@@ -90,8 +95,8 @@ const configSchema = {
       default: {},
       properties: {
         listen: { ...listen, default: '0.0.0.0:9080' },
-        // One worker until node:cluster scale-out lands; the key exists so configs stay forward compatible.
-        workers: { type: 'integer', minimum: 1, maximum: 1, default: 1 },
+        // `auto`: one per core the process may use (os.availableParallelism), resolved at load.
+        workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: MAX_WORKERS }, { const: 'auto' }], default: 1 },
         data_dir: { type: 'string', minLength: 1, default: './data' },
         trusted_proxies: { type: 'array', items: { type: 'string' }, default: [] },
         // nginx's real_ip_header: the header a trusted proxy names the client in.
@@ -367,6 +372,8 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, override
 }
 
 function checkSemantics(config: GatewayConfig): void {
+  const workers = config.gateway.workers as number | 'auto';
+  if (workers === 'auto') config.gateway.workers = Math.min(availableParallelism(), MAX_WORKERS);
   for (const key of ['gateway.listen', 'admin.listen', 'status.listen', 'metrics.listen'] as const) {
     const [section, field] = key.split('.') as [keyof GatewayConfig, string];
     try {
@@ -394,6 +401,11 @@ export function parseListen(value: string): ListenAddress {
   const port = Number(match[3]);
   if (port > 65535) throw new Error(`port ${port} is out of range`);
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}
+
+/** The inverse of parseListen: `host:port`, `[v6]:port`. */
+export function formatListen(address: ListenAddress): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
 
 export function resolveDataPath(config: GatewayConfig, file: string): string {

@@ -1,5 +1,6 @@
 /** Listening and closing for the gateway's HTTP listeners (data plane, Admin API, status). */
 import type { Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import type { ListenAddress } from './config.js';
 
 /**
@@ -29,4 +30,22 @@ export function closeNow(server: Server): Promise<void> {
 
 function warn(err: Error): void {
   process.emitWarning(`listener error: ${err.message}`);
+}
+
+/**
+ * `address` with a fixed port: port 0 becomes one the OS says is free now. Workers that take over
+ * a listener from a dead one must find it at the same port, and node:cluster frees a shared port
+ * once no worker holds it; so a primary fixes every port before forking.
+ */
+export function fixedPort(address: ListenAddress): Promise<ListenAddress> {
+  if (address.port !== 0) return Promise.resolve(address);
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen(0, address.host, () => {
+      const bound = probe.address();
+      const port = typeof bound === 'object' && bound ? bound.port : 0;
+      probe.close(() => resolve({ host: address.host, port }));
+    });
+  });
 }

@@ -23,31 +23,42 @@ export interface EntryProblem {
   effect: 'skipped' | 'answers 503' | 'every request answers 503';
 }
 
+/** What the status listener answers for one path; undefined for a path it does not serve. */
+export interface StatusReply {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/**
+ * One gateway process's answer. While it drains (a stop signal) it is not ready: a load balancer
+ * or Kubernetes takes it out of rotation while requests in flight finish.
+ */
+export function statusReply(path: string, health: CatalogHealth, problems: readonly EntryProblem[], draining = false): StatusReply | undefined {
+  // Invalid entries do not make a gateway unready: every instance shares the catalog, and
+  // taking them all out of rotation would not serve the other routes any better.
+  if (path === '/status') return { status: 200, body: { status: 'ok', invalid_entries: problems } };
+  if (path !== '/status/ready') return undefined;
+  if (draining) return { status: 503, body: { status: 'draining', catalog: health, invalid_entries: problems } };
+  const state = !health.loaded ? 'not ready' : health.connected && !health.storeReset ? 'ok' : 'degraded';
+  return { status: health.loaded ? 200 : 503, body: { status: state, catalog: health, invalid_entries: problems } };
+}
+
 export class StatusServer {
   readonly server: Server;
 
-  constructor(
-    private readonly health: () => CatalogHealth,
-    private readonly problems: () => readonly EntryProblem[] = () => [],
-  ) {
+  /** `reply` answers a path (a gateway's own state, or a primary's view of its workers). */
+  constructor(reply: (path: string) => StatusReply | undefined | Promise<StatusReply | undefined>) {
     this.server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
-      let status = 404;
-      let body: unknown = { error_msg: 'not found' };
-      // Invalid entries do not make a gateway unready: every instance shares the catalog, and
-      // taking them all out of rotation would not serve the other routes any better.
-      if (path === '/status') {
-        status = 200;
-        body = { status: 'ok', invalid_entries: this.problems() };
-      } else if (path === '/status/ready') {
-        const catalog = this.health();
-        const state = !catalog.loaded ? 'not ready' : catalog.connected && !catalog.storeReset ? 'ok' : 'degraded';
-        status = catalog.loaded ? 200 : 503;
-        body = { status: state, catalog, invalid_entries: this.problems() };
-      }
-      const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-      res.end(text);
+      const send = (answer: StatusReply | undefined) => {
+        const { status, body } = answer ?? { status: 404, body: { error_msg: 'not found' } };
+        const text = JSON.stringify(body);
+        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      };
+      Promise.resolve()
+        .then(() => reply(path))
+        .then(send, () => send({ status: 500, body: { error_msg: 'status unavailable' } }));
     });
   }
 

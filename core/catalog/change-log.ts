@@ -144,6 +144,19 @@ function scan(data: Buffer, file: string, logger: Logger): Scan {
   return { lines, goodBytes: start, tornBytes: data.length - start, repaired };
 }
 
+/**
+ * The whole lines of `data` from byte `from` on, each with the byte after it, for a reader that
+ * follows the log without writing it (embedded-follower.ts). An unreadable line is `undefined`.
+ */
+export function wholeLines(data: Buffer, from = 0): Array<{ line: LogLine | undefined; end: number }> {
+  const out: Array<{ line: LogLine | undefined; end: number }> = [];
+  for (let start = from, end = data.indexOf(NEWLINE, start); end >= 0; start = end + 1, end = data.indexOf(NEWLINE, start)) {
+    if (end === start) continue;
+    out.push({ line: parseLine(data.toString('utf8', start, end))?.line, end: end + 1 });
+  }
+  return out;
+}
+
 type Parsed = { line: LogLine; skippedBytes: number };
 
 function parseLine(row: string): Parsed | undefined {

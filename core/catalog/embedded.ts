@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '../logger.js';
+import type { PeerLink } from '../workers/worker-link.js';
 import { ChangeLog, syncDirectory, type LogLine } from './change-log.js';
 import { findClaimHolder } from './claims.js';
 import { ExpiryWatch } from './expiry.js';
@@ -55,6 +56,11 @@ export interface EmbeddedCatalogOptions {
   references?: ReferencesOf;
   /** Records deleted with the record they refer to (a consumer's credentials). */
   cascades?: Cascades;
+  /**
+   * The other workers of this node (gateway.workers above 1), which follow this writer's files
+   * (embedded-follower.ts): told each revision it acknowledges, and each catalog event.
+   */
+  peers?: PeerLink;
 }
 
 export class EmbeddedCatalog implements Catalog {
@@ -72,24 +78,30 @@ export class EmbeddedCatalog implements Catalog {
   private closed = false;
   private readonly eventListeners = new Set<(event: CatalogEvent) => void>();
   private readonly expiry: ExpiryWatch;
+  private readonly stopPeers?: () => void;
 
   constructor(private readonly options: EmbeddedCatalogOptions) {
     this.logFile = `${options.file}.log`;
     this.emitter = new ChangeEmitter((err) => options.logger.error({ err }, 'catalog change listener failed'));
     this.expiry = new ExpiryWatch(() => this.expire(), 1000, (err) => options.logger.error({ err }, 'catalog expiry failed; retrying'));
+    this.stopPeers = options.peers?.subscribe('catalog-event', (body) => {
+      const event = (body as { event?: CatalogEvent } | undefined)?.event;
+      if (event === 'plugins-reload') for (const listener of this.eventListeners) listener(event);
+    });
   }
 
   async start(): Promise<void> {
     mkdirSync(dirname(this.options.file), { recursive: true });
     const opened = await ChangeLog.open(this.logFile, this.options.logger);
     this.log = opened.log;
-    this.current = replay(this.loadSnapshotFile(), opened.lines);
+    this.current = replay(readSnapshotFile(this.options.file), opened.lines);
     this.logLines = opened.lines.length;
     this.idCounter = Math.max(this.current.revision, highestNumericId(this.current));
     // A repaired log still holds the damage; folding it into the snapshot leaves a clean file.
     if (opened.repaired) await this.compact().catch((err: Error) => this.options.logger.error({ err }, 'catalog compaction failed; the change log keeps every write'));
     this.emitter.emit(this.current, 'all');
     this.expiry.reset(this.current);
+    this.announce();
   }
 
   snapshot(): Snapshot {
@@ -117,6 +129,7 @@ export class EmbeddedCatalog implements Catalog {
       };
       await this.append({ rev: revision, kind, id, record });
       this.apply(kind, id, record, revision);
+      this.announce();
       await this.compactIfDue();
       return { record, created: previous === undefined };
     });
@@ -161,6 +174,7 @@ export class EmbeddedCatalog implements Catalog {
     const lines = [...gone.values()].map((ref, i): LogLine => ({ rev: this.current.revision + 1 + i, kind: ref.kind, id: ref.id, record: null }));
     await this.append(...lines);
     for (const line of lines) this.apply(line.kind, line.id, undefined, line.rev);
+    this.announce();
     await this.compactIfDue();
   }
 
@@ -173,8 +187,9 @@ export class EmbeddedCatalog implements Catalog {
     return this.emitter.add(listener);
   }
 
-  /** One node: the event is delivered right here. */
+  /** One node: the event is delivered right here, and to the other workers if there are any. */
   async broadcast(event: CatalogEvent): Promise<void> {
+    this.options.peers?.publish('catalog-event', { event });
     for (const listener of this.eventListeners) listener(event);
   }
 
@@ -197,9 +212,15 @@ export class EmbeddedCatalog implements Catalog {
     if (this.closed) return;
     this.closed = true;
     this.expiry.close();
+    this.stopPeers?.();
     await this.queue.catch(() => {});
     await this.log?.close();
     this.log = undefined;
+  }
+
+  /** Followers read the files up to what is acknowledged; retained, so a worker started later learns it too. */
+  private announce(): void {
+    this.options.peers?.publish('catalog', { revision: this.current.revision }, true);
   }
 
   private apply(kind: ResourceKind, id: string, record: CatalogRecord | undefined, revision: number): void {
@@ -263,16 +284,18 @@ export class EmbeddedCatalog implements Catalog {
     this.logLines = 0;
   }
 
-  private loadSnapshotFile(): Snapshot {
-    if (!existsSync(this.options.file)) return Snapshot.empty();
-    const parsed = JSON.parse(readFileSync(this.options.file, 'utf8')) as SnapshotFile;
-    const entries: Partial<Record<ResourceKind, Array<[string, CatalogRecord]>>> = {};
-    for (const kind of RESOURCE_KINDS) entries[kind] = Object.entries(parsed.resources[kind] ?? {});
-    return Snapshot.fromEntries(parsed.revision, entries);
-  }
 }
 
-function replay(snapshot: Snapshot, lines: readonly LogLine[]): Snapshot {
+/** The snapshot file, or an empty catalog when there is none yet. */
+export function readSnapshotFile(file: string): Snapshot {
+  if (!existsSync(file)) return Snapshot.empty();
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as SnapshotFile;
+  const entries: Partial<Record<ResourceKind, Array<[string, CatalogRecord]>>> = {};
+  for (const kind of RESOURCE_KINDS) entries[kind] = Object.entries(parsed.resources[kind] ?? {});
+  return Snapshot.fromEntries(parsed.revision, entries);
+}
+
+export function replay(snapshot: Snapshot, lines: readonly LogLine[]): Snapshot {
   let out = snapshot;
   for (const line of lines) {
     if (line.rev > out.revision) out = out.with({ kind: line.kind, id: line.id, record: line.record ?? undefined }, line.rev);

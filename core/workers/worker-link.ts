@@ -1,0 +1,91 @@
+/**
+ * A worker's side of the IPC channel to its primary (node:cluster): publish to the other workers,
+ * hear what they publish, answer the primary's questions, obey its drain order.
+ */
+import { isPrimaryMessage, type PeerTopic, type Question, type WorkerMessage } from './messages.js';
+
+/** How the workers of one node reach each other: through their primary. */
+export interface PeerLink {
+  /**
+   * Sends `body` to every other worker. A retained message is also kept by the primary and given
+   * to each worker that starts later (the last one per topic), like an MQTT retained message.
+   */
+  publish(topic: PeerTopic, body: unknown, retain?: boolean): void;
+  subscribe(topic: PeerTopic, listener: (body: unknown) => void): () => void;
+}
+
+export class WorkerLink implements PeerLink {
+  private readonly listeners = new Map<PeerTopic, Set<(body: unknown) => void>>();
+  private readonly answers = new Map<Question, () => unknown>();
+  private drainListener?: () => void;
+  private reopenListener?: (signal: NodeJS.Signals) => void;
+
+  constructor(readonly id: number) {
+    process.on('message', this.onMessage);
+    // Registered first, then said: the primary sends nothing before this arrives.
+    this.send({ tg: 'hello' });
+  }
+
+  publish(topic: PeerTopic, body: unknown, retain = false): void {
+    this.send({ tg: 'publish', topic, body, retain });
+  }
+
+  subscribe(topic: PeerTopic, listener: (body: unknown) => void): () => void {
+    let set = this.listeners.get(topic);
+    if (!set) this.listeners.set(topic, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  /** How this worker answers `question` (a JSON-serialisable value, or a promise of one). */
+  answer(question: Question, handler: () => unknown): void {
+    this.answers.set(question, handler);
+  }
+
+  onDrain(listener: () => void): void {
+    this.drainListener = listener;
+  }
+
+  onReopenLogs(listener: (signal: NodeJS.Signals) => void): void {
+    this.reopenListener = listener;
+  }
+
+  ready(): void {
+    this.send({ tg: 'ready' });
+  }
+
+  close(): void {
+    process.off('message', this.onMessage);
+  }
+
+  private send(message: WorkerMessage): void {
+    // Once the primary is gone the channel is closed; node:cluster ends the worker then anyway.
+    if (process.connected) process.send?.(message, undefined, {}, () => undefined);
+  }
+
+  private readonly onMessage = (message: unknown): void => {
+    if (!isPrimaryMessage(message)) return;
+    switch (message.tg) {
+      case 'message':
+        for (const listener of this.listeners.get(message.topic) ?? []) listener(message.body);
+        return;
+      case 'ask': {
+        const handler = this.answers.get(message.question);
+        const id = message.id;
+        Promise.resolve()
+          .then(() => (handler ? handler() : Promise.reject(new Error(`no answer for ${message.question}`))))
+          .then(
+            (body) => this.send({ tg: 'answer', id, body }),
+            (err: Error) => this.send({ tg: 'answer', id, body: undefined, error: err.message }),
+          );
+        return;
+      }
+      case 'drain':
+        this.drainListener?.();
+        return;
+      case 'reopen-logs':
+        this.reopenListener?.(message.signal);
+        return;
+    }
+  };
+}
