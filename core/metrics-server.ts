@@ -2,7 +2,7 @@
  * The Prometheus exporter's listener (default 127.0.0.1:9091, APISIX's `/apisix/prometheus/metrics`),
  * off the data plane so that a scrape never competes with traffic for a route and metrics are
  * never reachable from where clients are. What it serves comes from `source`: one gateway's
- * registry today; with several workers, the primary's aggregation of every worker's (core/metrics.ts).
+ * registry, or with several workers the primary's aggregation of every worker's (bin/cluster.ts).
  */
 import { createServer, type Server } from 'node:http';
 import type { ListenAddress } from './config.js';

@@ -15,8 +15,8 @@
  * status codes, fixed enums, and MCP tool names capped per route (`metrics.max_tool_names`); never
  * a raw path, a session id or a client address.
  *
- * Several workers (node:cluster, not reachable yet: `gateway.workers` is 1): each worker keeps
- * its own registry; the exporter in the primary asks every worker for `registry.getMetricsAsJSON()`
+ * Several workers (node:cluster, `gateway.workers` above 1): each worker keeps its own registry;
+ * the exporter in the primary (bin/cluster.ts) asks every worker for `registry.getMetricsAsJSON()`
  * and serves `aggregateMetrics()` of the answers. Every metric declares how it aggregates
  * (counters and histograms sum; gauges say which), so that change stays in the exporter's source.
  */

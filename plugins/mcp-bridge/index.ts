@@ -21,6 +21,7 @@
  * MCP clients as JSON-RPC errors for that request; 401/403 stay plain HTTP so clients can
  * authenticate.
  */
+import type { GatewayConfig } from '../../core/config.js';
 import type { RouteInfo } from '../../core/context.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
 import {
@@ -69,6 +70,17 @@ class Bridge implements Disposable {
 }
 
 /**
+ * A session lives in the worker process that opened it (its child, its upstream session, its
+ * streams), and node:cluster hands each connection to any worker: until requests are relayed to
+ * a session's owner, a route with several workers would lose its sessions at random, so it is
+ * refused (400 on write; a stored one answers 503 and is listed on /status).
+ */
+function workersRefusal(config: Readonly<GatewayConfig>): string | undefined {
+  if (config.gateway.workers <= 1) return undefined;
+  return `needs gateway.workers: 1 (it is ${config.gateway.workers}): MCP sessions are not relayed between workers yet (docs/deployment.md, "MCP and several workers")`;
+}
+
+/**
  * Which bridges share sessions: routes with the same hosts and an equal bridge config (its
  * `base_uri` included) serve one MCP endpoint, whatever else tells them apart — a route whose
  * `vars` send one tool to other plugins, methods, priority. A session opened through one of them
@@ -92,7 +104,7 @@ export default definePlugin<BridgeConf, Bridge>({
   // Enforced again before every spawn (sessions.ts): a stored route the list no longer allows
   // still loads, so its clients get the bridge's JSON-RPC error naming the field, not a bare 503.
   checkOnWrite: checkBridgeConf,
-  checkConf: (conf, _config, _resources, given) => checkServerChoice(conf, given),
+  checkConf: (conf, config, _resources, given) => workersRefusal(config) ?? checkServerChoice(conf, given),
   references: (conf) => (conf.server_id === undefined ? [] : [{ kind: 'mcp_servers', id: String(conf.server_id) }]),
   resources: { mcp_servers: { ...mcpServers, endpoints: serverEndpoints } },
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { ConfigError, loadConfig } from '../../core/config.js';
 import { REPO_ROOT } from '../helpers/gateway.js';
 import { BUILTIN_PLUGINS } from '../../plugins/index.js';
@@ -31,6 +31,14 @@ describe('configuration', () => {
     expect(config.limits.max_body_bytes).to.equal(8 * 1024 * 1024);
     expect(config.catalog.backend).to.equal('embedded');
     expect(config.gateway.workers).to.equal(1);
+  });
+
+  it('gateway.workers: a count, or auto for every core this process may use', () => {
+    expect(loadConfig({ file: file('gateway:\n  workers: 3\n'), env: {} }).gateway.workers).to.equal(3);
+    expect(loadConfig({ file: file('gateway:\n  workers: auto\n'), env: {} }).gateway.workers).to.equal(availableParallelism());
+    expect(loadConfig({ env: { TOLLGATE_WORKERS: 'auto' } }).gateway.workers).to.equal(availableParallelism());
+    expect(() => loadConfig({ file: file('gateway:\n  workers: 0\n'), env: {} })).to.throw(ConfigError, /gateway\.workers/);
+    expect(() => loadConfig({ env: { TOLLGATE_WORKERS: 'many' } })).to.throw(ConfigError, /gateway\.workers/);
   });
 
   it('lets environment variables override the file', () => {

@@ -130,6 +130,15 @@ describe('gateway.workers: 2', function () {
       expect(pids.filter(isAlive)).to.deep.equal([]);
     });
 
+    it('refuses an MCP route: sessions live in one worker and are not relayed between workers yet', async () => {
+      const res = await gw.admin('PUT', '/routes/mcp', {
+        uri: '/mcp/*',
+        plugins: { 'mcp-bridge': { base_uri: '/mcp', command: 'node', args: ['test/fixtures/mcp-servers/conformance-server.mjs'] } },
+      });
+      expect(res.status).to.equal(400);
+      expect(res.json.error_msg).to.include('needs gateway.workers: 1 (it is 2)');
+    });
+
     it('answers status and metrics for every worker from the primary', async () => {
       const [path, body] = route('m', '/m', upstream.address, { prometheus: {} });
       await gw.admin('PUT', path, body);
