@@ -26,6 +26,7 @@ import {
   type CatalogRecord,
   type ChangeListener,
   type PutResult,
+  type ResourceKind,
 } from './types.js';
 
 export interface EmbeddedFollowerOptions {
@@ -86,11 +87,11 @@ export class EmbeddedFollower implements Catalog {
     return this.current;
   }
 
-  put(): Promise<PutResult> {
+  put(_kind: ResourceKind, _id: string, _value: Record<string, unknown>): Promise<PutResult> {
     return Promise.reject(new CatalogUnavailableError(READ_ONLY));
   }
 
-  delete(): Promise<CatalogRecord | undefined> {
+  delete(_kind: ResourceKind, _id: string): Promise<CatalogRecord | undefined> {
     return Promise.reject(new CatalogUnavailableError(READ_ONLY));
   }
 
