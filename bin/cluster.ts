@@ -47,13 +47,13 @@ export async function startPrimary(config: GatewayConfig, onStopped: () => void)
   const adminKeys = resolveAdminKeys(config);
   const dataPlane = await fixedPort(parseListen(config.gateway.listen));
   const admin = config.admin.enabled ? await fixedPort(parseListen(config.admin.listen)) : undefined;
-  const mcp = config.mcp;
+  const mcp = config.plugin_attr['mcp-bridge'] as { stop_stdin_wait?: number; stop_term_wait?: number } | undefined;
   const workers = new Supervisor({
     count: config.gateway.workers,
     logger,
     env: { TOLLGATE_LISTEN: formatListen(dataPlane), ...(admin ? { TOLLGATE_ADMIN_LISTEN: formatListen(admin) } : {}) },
     // What one gateway's stop may take (requests in flight, then MCP children), and a margin.
-    drainMs: (config.timeouts.shutdown + mcp.stop_stdin_wait + mcp.stop_term_wait) * 1000 + 5000,
+    drainMs: (config.timeouts.shutdown + (mcp?.stop_stdin_wait ?? 0) + (mcp?.stop_term_wait ?? 0)) * 1000 + 5000,
   });
 
   let draining = false;

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type GatewayConfig, type ListenAddress } from '../core/config.js';
+import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { startPrimary, startWorker } from './cluster.js';
 import { PluginLoadError } from '../core/registry.js';
 import { startDemoUpstream, seedDemoCatalog } from './demo.js';
@@ -47,7 +48,8 @@ async function main(argv: string[]): Promise<number> {
   if (cluster.isWorker) return workerMain(configFile, demo);
   let config: GatewayConfig;
   try {
-    config = loadConfig({ file: configFile });
+    // The built-ins' attributes (the `mcp:` section…) are part of a valid config file.
+    config = loadConfig({ file: configFile, plugins: BUILTIN_PLUGINS });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`tollgate: ${err.message}\n`);
