@@ -83,7 +83,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const registry = new PluginRegistry(config, { upstream: upstreamDefinitionProblem });
 
   const redis = new RedisPool(
-    { url: config.redis.url, commandTimeout: config.redis.command_timeout, connectTimeout: config.redis.connect_timeout },
+    { url: config.redis.url, commandTimeout: config.redis.command_timeout, connectTimeout: config.redis.connect_timeout, cluster: config.redis.cluster },
     config.redis.key_prefix,
   );
   const catalog = createCatalog(config, logger, catalogClaims(registry), catalogReferences(registry), options.worker);
@@ -291,7 +291,7 @@ const VERSION = (() => {
 function createCatalog(config: GatewayConfig, logger: Logger, claims: ClaimsOf, references: ReferencesOf, worker: WorkerRole | undefined): Catalog {
   if (config.catalog.backend === 'redis') {
     return new RedisCatalog({
-      redis: { url: config.redis.url, commandTimeout: config.redis.catalog_command_timeout, connectTimeout: config.redis.connect_timeout },
+      redis: { url: config.redis.url, commandTimeout: config.redis.catalog_command_timeout, connectTimeout: config.redis.connect_timeout, cluster: config.redis.cluster },
       keyPrefix: config.redis.key_prefix,
       logger,
       pollInterval: config.catalog.poll_interval,

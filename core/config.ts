@@ -48,6 +48,8 @@ export interface GatewayConfig {
     command_timeout: number;
     connect_timeout: number;
     catalog_command_timeout: number;
+    /** `url` names Redis Cluster nodes (comma-separated). */
+    cluster: boolean;
   };
   limits: {
     max_body_bytes: number;
@@ -160,6 +162,7 @@ const configSchema = {
         command_timeout: { ...seconds, default: 0.2 },
         connect_timeout: { ...seconds, default: 1 },
         catalog_command_timeout: { ...seconds, default: 5 },
+        cluster: { type: 'boolean', default: false },
       },
     },
     limits: {
@@ -265,6 +268,7 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string[], 'string' | 'integer' | 'li
   ['TOLLGATE_STATUS_LISTEN', ['status', 'listen'], 'string'],
   ['TOLLGATE_CATALOG', ['catalog', 'backend'], 'string'],
   ['TOLLGATE_REDIS_URL', ['redis', 'url'], 'string'],
+  ['TOLLGATE_REDIS_CLUSTER', ['redis', 'cluster'], 'boolean'],
   ['TOLLGATE_LOG_LEVEL', ['log', 'level'], 'string'],
   ['TOLLGATE_METRICS_LISTEN', ['metrics', 'listen'], 'string'],
   ['TOLLGATE_METRICS_NAMES', ['metrics', 'names'], 'string'],

@@ -3,7 +3,10 @@
  * queue, 20 retries per request) would make a hot-path call hang while Redis is down; here every
  * command fails fast instead, and callers decide whether to fail open or closed.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+
+/** The gateway's own Redis: one server, or a Redis Cluster (`redis.cluster: true`). */
+export type GatewayRedis = Redis | Cluster;
 
 export interface RedisConnectionOptions {
   url?: string;
@@ -17,11 +20,16 @@ export interface RedisConnectionOptions {
   /** Seconds. */
   connectTimeout?: number;
   keyPrefix?: string;
+  /**
+   * `url` names seed nodes of a Redis Cluster (comma-separated URLs; one is enough, the client
+   * discovers the rest). Credentials and TLS come from the first URL.
+   */
+  cluster?: boolean;
 }
 
 export interface RedisProvider {
-  /** The gateway's own connection (from `redis.url`); created on first use. */
-  shared(): Redis;
+  /** The gateway's own connection (from `redis.url`; a Cluster client when `redis.cluster`); created on first use. */
+  shared(): GatewayRedis;
   /** A connection elsewhere (a route's `redis_host`…), shared between callers with equal options. */
   connect(options: RedisConnectionOptions): Redis;
   /** Key prefix every key of the gateway starts with (inside a hash tag for Redis Cluster). */
@@ -37,7 +45,11 @@ export function reconnectDelay(attempt: number): number {
   return Math.min(50 * 2 ** Math.min(attempt, 6), 2000);
 }
 
-export function createRedis(options: RedisConnectionOptions): Redis {
+export function createRedis(options: RedisConnectionOptions & { cluster: true }): Cluster;
+export function createRedis(options: RedisConnectionOptions & { cluster?: false }): Redis;
+export function createRedis(options: RedisConnectionOptions): GatewayRedis;
+export function createRedis(options: RedisConnectionOptions): GatewayRedis {
+  if (options.cluster) return createCluster(options);
   const base: RedisOptions = {
     commandTimeout: Math.round((options.commandTimeout ?? 0.2) * 1000),
     connectTimeout: Math.round((options.connectTimeout ?? 1) * 1000),
@@ -63,8 +75,39 @@ export function createRedis(options: RedisConnectionOptions): Redis {
   return redis;
 }
 
+/**
+ * A Redis Cluster client with the same fail-fast settings. The offline queue is turned off on the
+ * Cluster itself, never in `redisOptions`: there it breaks slot refreshes (ioredis #581). Keys
+ * that one script touches share a hash tag (the catalog's `{prefix}`); limit counters do not, so
+ * they spread over the shards.
+ */
+function createCluster(options: RedisConnectionOptions): Cluster {
+  const seeds = (options.url ?? '').split(',').map((u) => new URL(u.trim()));
+  if (seeds.length === 0 || !seeds[0]) throw new Error('redis.cluster needs redis.url to name at least one node');
+  const first = seeds[0];
+  const commandTimeout = Math.round((options.commandTimeout ?? 0.2) * 1000);
+  const cluster = new Cluster(
+    seeds.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
+    {
+      enableOfflineQueue: false,
+      clusterRetryStrategy: reconnectDelay,
+      slotsRefreshTimeout: Math.max(commandTimeout, 1000),
+      redisOptions: {
+        username: first.username ? decodeURIComponent(first.username) : undefined,
+        password: first.password ? decodeURIComponent(first.password) : undefined,
+        tls: first.protocol === 'rediss:' ? {} : undefined,
+        commandTimeout,
+        connectTimeout: Math.round((options.connectTimeout ?? 1) * 1000),
+        maxRetriesPerRequest: 1,
+      },
+    },
+  );
+  cluster.on('error', () => {});
+  return cluster;
+}
+
 export class RedisPool implements RedisProvider {
-  private own?: Redis;
+  private own?: GatewayRedis;
   private readonly others = new Map<string, Redis>();
 
   constructor(
@@ -72,7 +115,7 @@ export class RedisPool implements RedisProvider {
     readonly keyPrefix: string,
   ) {}
 
-  shared(): Redis {
+  shared(): GatewayRedis {
     this.own ??= createRedis(this.defaults);
     return this.own;
   }
@@ -81,7 +124,7 @@ export class RedisPool implements RedisProvider {
     const key = JSON.stringify(options);
     let redis = this.others.get(key);
     if (!redis) {
-      redis = createRedis({ commandTimeout: this.defaults.commandTimeout, ...options });
+      redis = createRedis({ commandTimeout: this.defaults.commandTimeout, ...options, cluster: false });
       this.others.set(key, redis);
     }
     return redis;

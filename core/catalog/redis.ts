@@ -21,9 +21,8 @@
  * written with a ttl are deleted by the first gateway whose timer finds them due (EXPIRE_SCRIPT),
  * as an ordinary change every gateway follows.
  */
-import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
-import { createRedis, reconnectDelay, type RedisConnectionOptions } from '../redis.js';
+import { createRedis, reconnectDelay, type GatewayRedis, type RedisConnectionOptions } from '../redis.js';
 import { claimKey, findClaimHolder } from './claims.js';
 import { ExpiryWatch } from './expiry.js';
 import { findReferrer, kindIndex, recordKey, referenceMember } from './references.js';
@@ -102,7 +101,7 @@ const WRITE_KEYS = 1 + WRITE_KEY_NAMES.length + RESOURCE_KINDS.length;
 /** Expired records one EXPIRE_SCRIPT call deletes at most (the next call takes the rest). */
 const EXPIRE_BATCH = 100;
 
-type RedisWithScripts = Redis & {
+type RedisWithScripts = GatewayRedis & {
   catalogPut(...keysThenArgs: Array<string | number>): Promise<PutReply>;
   catalogDelete(...keysThenArgs: string[]): Promise<DeleteReply>;
   catalogExpire(...keysThenArgs: Array<string | number>): Promise<ExpireReply>;
@@ -119,7 +118,7 @@ export class RedisCatalog implements Catalog {
   private current = Snapshot.empty();
   private readonly emitter: ChangeEmitter;
   private readonly client: RedisWithScripts;
-  private readonly subscriber: Redis;
+  private readonly subscriber: GatewayRedis;
   private readonly tag: string;
   private loaded = false;
   private lastError?: string;
