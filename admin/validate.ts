@@ -10,16 +10,13 @@ import { findMissing } from '../core/catalog/references.js';
 import { isPluginResourceKind, type CatalogSnapshot, type ModelResourceKind, type RecordRef, type ResourceKind, type UniqueClaim } from '../core/catalog/types.js';
 import { ownValue, setOwn } from '../core/own.js';
 import type { PluginRegistry } from '../core/registry.js';
-import { compile, type Validator } from '../core/schema.js';
 import { recordProblem, routeVarsProblem } from '../routes/checks.js';
 import { credentialOwner, duplicateKeyMessage } from '../routes/consumers.js';
 import { catalogClaims, catalogReferences, refersDirectly } from '../routes/integrity.js';
 import { pluginResourceProblem } from '../routes/plugin-resources.js';
-import { RESOURCE_SCHEMAS, SINGULAR } from '../routes/schemas.js';
+import { RESOURCE_VALIDATORS, SINGULAR } from '../routes/schemas.js';
 
-const VALIDATORS = Object.fromEntries(
-  Object.entries(RESOURCE_SCHEMAS).map(([kind, schema]) => [kind, compile(schema)]),
-) as Record<ModelResourceKind, Validator>;
+const VALIDATORS = RESOURCE_VALIDATORS;
 
 /** `value`: what to store (the body as given); `checked`: it with every default filled, as it will be used. */
 export type Validated = { value: Record<string, unknown>; checked: Record<string, unknown> } | { error: string; status?: number };

@@ -44,6 +44,8 @@ export { compileExpression, expressionProblem, ExprError, VARS_ERROR_PREFIX, typ
 export type { GatewayMetrics, ToolCallOutcome } from './metrics.js';
 export type { ToolCallFeed, ToolCallRecord } from './tool-calls.js';
 export type { JsonSchema } from './schema.js';
+// The one reference-counted map: a value shared by every holder of its key, disposed by the last.
+export { RefCountedMap, type Held } from './ref-counted-map.js';
 // Plugin attributes (plugin_attr.<name> in conf/config.yaml), checked against the plugin's schema.
 export { pluginAttributes, type PluginAttributes } from './plugin-attr.js';
 // What `Plugin.credentials(conf)` returns, and what `ctx.gateway.credentials` holds.

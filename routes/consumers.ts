@@ -17,14 +17,13 @@ import type { Logger } from '../core/logger.js';
 import type { EntryProblem } from '../core/status.js';
 import type { PluginRegistry } from '../core/registry.js';
 import { setOwn } from '../core/own.js';
-import { compile } from '../core/schema.js';
 import { isSecretRef, resolveSecretRef } from '../core/secret-refs.js';
 import { storedValue } from './checks.js';
-import { consumerGroupSchema, consumerSchema, credentialSchema } from './schemas.js';
+import { RESOURCE_VALIDATORS } from './schemas.js';
 
-const validateConsumer = compile(consumerSchema);
-const validateGroup = compile(consumerGroupSchema);
-const validateCredential = compile(credentialSchema);
+const validateConsumer = RESOURCE_VALIDATORS.consumers;
+const validateGroup = RESOURCE_VALIDATORS.consumer_groups;
+const validateCredential = RESOURCE_VALIDATORS.credentials;
 
 const CREDENTIALS = '/credentials/';
 

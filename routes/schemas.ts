@@ -2,7 +2,7 @@
  * JSON Schemas of the catalog resources, in APISIX Admin API v3 shapes. Plugin configs inside
  * `plugins` are validated separately, each against its own plugin's schema.
  */
-import type { JsonSchema } from '../core/schema.js';
+import { compile, type JsonSchema, type Validator } from '../core/schema.js';
 import type { ModelResourceKind, ResourceKind } from '../core/catalog/types.js';
 
 export const ID_PATTERN = '^[a-zA-Z0-9-_.]+$';
@@ -223,6 +223,14 @@ export const RESOURCE_SCHEMAS: Record<ModelResourceKind, JsonSchema> = {
   consumer_groups: consumerGroupSchema,
   credentials: credentialSchema,
 };
+
+/**
+ * Each resource's validator, compiled once for the whole gateway: the Admin API checks a write
+ * and the route table a stored record with the same function (defaults filled in place).
+ */
+export const RESOURCE_VALIDATORS = Object.fromEntries(
+  Object.entries(RESOURCE_SCHEMAS).map(([kind, schema]) => [kind, compile(schema)]),
+) as Record<ModelResourceKind, Validator>;
 
 /** Singular names used in APISIX messages ("wrong route id"). */
 export const SINGULAR: Record<ResourceKind, string> = {

@@ -6,6 +6,7 @@
  * Unchanged routes (no record they were built from changed) keep their instances, so an unrelated change never resets
  * a rate limiter or drops an MCP session.
  */
+import { RefCountedMap, type Held } from '../core/ref-counted-map.js';
 import { PLUGIN_RESOURCE_KINDS, type Catalog, type CatalogRecord, type CatalogSnapshot, type ModelResourceKind, type PluginResourceKind, type ResourceKind } from '../core/catalog/types.js';
 import type { GatewayConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
@@ -13,7 +14,6 @@ import type { EntryProblem } from '../core/status.js';
 import type { Chain, ExecutableRoute, RouteMatch, RouteResolver } from '../core/pipeline.js';
 import type { PluginRegistry } from '../core/registry.js';
 import type { RequestVariables } from '../core/request.js';
-import { compile, type Validator } from '../core/schema.js';
 import { Upstream, type PoolRegistry, type UpstreamDefinition } from '../core/upstream/upstream.js';
 import { CompiledRoute, disposeEntries, mergePlugins, type CompileDeps, type Dependency, type RouteSources } from './compiler.js';
 import type { ConsumerDirectory } from './consumers.js';
@@ -23,11 +23,9 @@ import { brokenRouteMatch } from './fail-closed.js';
 import { compileGlobalRules, NO_GLOBAL_RULES, type GlobalRules } from './global-rules.js';
 import { RouteMatcher } from './matcher.js';
 import { pluginResourceProblem } from './plugin-resources.js';
-import { RESOURCE_SCHEMAS } from './schemas.js';
+import { RESOURCE_VALIDATORS } from './schemas.js';
 
-const VALIDATORS = Object.fromEntries(
-  Object.entries(RESOURCE_SCHEMAS).map(([kind, schema]) => [kind, compile(schema)]),
-) as Record<ModelResourceKind, Validator>;
+const VALIDATORS = RESOURCE_VALIDATORS;
 
 interface TableState {
   revision: number;
@@ -59,9 +57,10 @@ export class RouteTable implements RouteResolver {
     global: NO_GLOBAL_RULES,
     problems: [],
   };
-  private readonly upstreams = new Map<string, { upstream: Upstream; users: number }>();
+  /** Upstreams by definition, shared by the route versions and plugin instances that use one; the last release disposes it. */
+  private readonly upstreams = new RefCountedMap<Upstream>((upstream) => upstream.dispose());
   /** Stored upstreams that plugins asked for by id, held (in `upstreams`) while their record is current. */
-  private readonly heldById = new Map<string, { record: CatalogRecord; key: string }>();
+  private readonly heldById = new Map<string, { record: CatalogRecord; held: Held<Upstream> }>();
   /** What plugins that choose a request's upstream use (PluginApi.upstreams): shares `upstreams` with the routes. */
   readonly upstreamDirectory: UpstreamDirectory = {
     acquire: (definition) => this.leaseInline(definition),
@@ -217,7 +216,6 @@ export class RouteTable implements RouteResolver {
     for (const route of this.state.routes.values()) route.dispose();
     disposeEntries(this.state.global.chain.entries, this.options.logger);
     this.state = { ...this.state, routes: new Map(), matcher: new RouteMatcher<ExecutableRoute>([]), global: NO_GLOBAL_RULES, problems: [] };
-    for (const { upstream } of this.upstreams.values()) upstream.dispose();
     this.upstreams.clear();
     this.heldById.clear();
   }
@@ -227,15 +225,11 @@ export class RouteTable implements RouteResolver {
     const value = validRecord('upstreams', definition);
     if (typeof value === 'string') throw new Error(value);
     // Validated with its defaults, as a route's inline upstream is: identical ones share one key.
-    const key = `inline:${JSON.stringify(value)}`;
-    const upstream = this.acquireUpstream(key, value as unknown as UpstreamDefinition);
-    let released = false;
+    const held = this.acquireUpstream(`inline:${JSON.stringify(value)}`, value as unknown as UpstreamDefinition);
     return {
-      upstream,
+      upstream: held.value,
       release: () => {
-        if (released || this.closed) return;
-        released = true;
-        this.releaseUpstream(key);
+        if (!this.closed) held.release();
       },
     };
   }
@@ -244,18 +238,17 @@ export class RouteTable implements RouteResolver {
     if (this.closed) return undefined;
     const record = this.options.catalog.snapshot().get('upstreams', id);
     const held = this.heldById.get(id);
-    if (held && held.record === record) return this.upstreams.get(held.key)?.upstream;
+    if (held && held.record === record) return held.held.value;
     if (held) {
       this.heldById.delete(id);
-      this.releaseUpstream(held.key);
+      held.held.release();
     }
     if (!record) return undefined;
     const value = validRecord('upstreams', record.value);
     if (typeof value === 'string') return undefined;
-    const key = `id:${id}@${record.modifiedIndex}`;
-    const upstream = this.acquireUpstream(key, value as unknown as UpstreamDefinition);
-    this.heldById.set(id, { record, key });
-    return upstream;
+    const lease = this.acquireUpstream(`id:${id}@${record.modifiedIndex}`, value as unknown as UpstreamDefinition);
+    this.heldById.set(id, { record, held: lease });
+    return lease.value;
   }
 
   /** Lets go of stored upstreams whose record changed or went: they drain like a replaced route's. */
@@ -263,7 +256,7 @@ export class RouteTable implements RouteResolver {
     for (const [id, held] of this.heldById) {
       if (snapshot.get('upstreams', id) === held.record) continue;
       this.heldById.delete(id);
-      this.releaseUpstream(held.key);
+      held.held.release();
     }
   }
 
@@ -366,22 +359,16 @@ export class RouteTable implements RouteResolver {
 
   private compileRoute(snapshot: CatalogSnapshot, sources: RouteSources, dependencies: Dependency[], live: Set<string>): CompiledRoute {
     const { route, service } = sources;
-    let upstreamKey: string | undefined;
-    let upstream: Upstream | undefined;
+    let upstream: Held<Upstream> | undefined;
     if (!sources.problem) {
       try {
         const resolved = this.resolveUpstream(snapshot, sources.id, route, service, live);
-        if (resolved) {
-          upstreamKey = resolved.key;
-          upstream = this.acquireUpstream(resolved.key, resolved.definition);
-        }
+        if (resolved) upstream = this.acquireUpstream(resolved.key, resolved.definition);
       } catch (err) {
         sources.problem = (err as Error).message;
       }
     }
-    return new CompiledRoute(this.deps, sources, dependencies, upstream, () => {
-      if (upstreamKey) this.releaseUpstream(upstreamKey);
-    });
+    return new CompiledRoute(this.deps, sources, dependencies, upstream?.value, () => upstream?.release());
   }
 
   private resolveSources(snapshot: CatalogSnapshot, id: string, route: Record<string, unknown>, live: Set<string>): RouteSources {
@@ -420,32 +407,17 @@ export class RouteTable implements RouteResolver {
     return { key: `id:${id}@${record.modifiedIndex}`, definition: upstream as unknown as UpstreamDefinition };
   }
 
-  private acquireUpstream(key: string, definition: UpstreamDefinition): Upstream {
-    let entry = this.upstreams.get(key);
-    if (!entry) {
-      const { upstream } = this.options.config;
-      entry = {
-        users: 0,
-        upstream: new Upstream(definition, this.options.pools, {
+  private acquireUpstream(key: string, definition: UpstreamDefinition): Held<Upstream> {
+    const { upstream } = this.options.config;
+    return this.upstreams.acquire(
+      key,
+      () =>
+        new Upstream(definition, this.options.pools, {
           timeout: upstream.timeout,
           keepaliveConnections: upstream.keepalive_connections,
           keepaliveTimeout: upstream.keepalive_timeout,
         }),
-      };
-      this.upstreams.set(key, entry);
-    }
-    entry.users += 1;
-    return entry.upstream;
-  }
-
-  private releaseUpstream(key: string): void {
-    const entry = this.upstreams.get(key);
-    if (!entry) return;
-    entry.users -= 1;
-    if (entry.users <= 0) {
-      entry.upstream.dispose();
-      this.upstreams.delete(key);
-    }
+    );
   }
 
   /**

@@ -6,6 +6,7 @@
 import { createBalancer, type Balancer, type UpstreamNode } from './balancer.js';
 import { NodePool, type NodePoolOptions } from './node-pool.js';
 import { compileTemplate, type Template } from '../template.js';
+import { RefCountedMap, type Held } from '../ref-counted-map.js';
 
 export interface UpstreamTimeouts {
   /** Seconds. */
@@ -37,36 +38,18 @@ export interface UpstreamDefaults {
 
 /** Shares one NodePool per origin and settings; closes it when the last user releases it. */
 export class PoolRegistry {
-  private readonly pools = new Map<string, { pool: NodePool; users: number }>();
+  // Graceful: requests in flight on the old route version finish first.
+  private readonly pools = new RefCountedMap<NodePool>((pool) => pool.close().catch(() => pool.destroy().catch(() => {})));
 
-  acquire(options: NodePoolOptions): NodePool {
-    const key = JSON.stringify(options);
-    let entry = this.pools.get(key);
-    if (!entry) {
-      entry = { users: 0, pool: new NodePool(options) };
-      this.pools.set(key, entry);
-    }
-    entry.users += 1;
-    return entry.pool;
+  acquire(options: NodePoolOptions): Held<NodePool> {
+    return this.pools.acquire(JSON.stringify(options), () => new NodePool(options));
   }
 
-  release(pool: NodePool): void {
-    for (const [key, entry] of this.pools) {
-      if (entry.pool !== pool) continue;
-      entry.users -= 1;
-      if (entry.users <= 0) {
-        this.pools.delete(key);
-        // Graceful: requests in flight on the old route version finish first.
-        entry.pool.close().catch(() => entry.pool.destroy().catch(() => {}));
-      }
-      return;
-    }
-  }
-
+  /** Shutdown: every pool destroyed at once, not drained. */
   async closeAll(): Promise<void> {
-    const all = [...this.pools.values()];
-    this.pools.clear();
-    await Promise.all(all.map((e) => e.pool.destroy().catch(() => {})));
+    const closing: Array<Promise<void>> = [];
+    this.pools.clear((pool) => closing.push(pool.destroy().catch(() => {})));
+    await Promise.all(closing);
   }
 
   get size(): number {
@@ -88,7 +71,7 @@ export class Upstream {
   /** `key` of `hash_on: vars_combinations`, a `$var` template compiled once. */
   readonly hashTemplate?: Template;
   /** Per node, per connect timeout (routes sharing this upstream may set their own). */
-  private readonly dispatchers = new Map<UpstreamNode, Map<number, NodePool>>();
+  private readonly dispatchers = new Map<UpstreamNode, Map<number, Held<NodePool>>>();
   private inFlight = 0;
   private disposed = false;
 
@@ -117,7 +100,7 @@ export class Upstream {
     let pool = byTimeout?.get(connectTimeoutMs);
     if (!pool) {
       const keepalive = this.definition.keepalive_pool ?? {};
-      pool = this.pools.acquire({
+      const held = this.pools.acquire({
         origin: `${this.scheme}://${node.address}`,
         connectTimeoutMs,
         idleConnections: keepalive.size ?? this.defaults.keepaliveConnections,
@@ -126,9 +109,10 @@ export class Upstream {
         verifyTls: this.definition.tls?.verify ?? true,
       });
       if (!byTimeout) this.dispatchers.set(node, (byTimeout = new Map()));
-      byTimeout.set(connectTimeoutMs, pool);
+      byTimeout.set(connectTimeoutMs, held);
+      return held.value;
     }
-    return pool;
+    return pool.value;
   }
 
   /**
@@ -152,7 +136,7 @@ export class Upstream {
   }
 
   private releasePools(): void {
-    for (const byTimeout of this.dispatchers.values()) for (const pool of byTimeout.values()) this.pools.release(pool);
+    for (const byTimeout of this.dispatchers.values()) for (const held of byTimeout.values()) held.release();
     this.dispatchers.clear();
   }
 }

@@ -11,7 +11,7 @@
  */
 import type { GatewayContext, RouteInfo } from '../../core/context.js';
 import { defineErrors, RETRY_AFTER, GatewayError } from '../../core/errors.js';
-import { confVersion, SharedStates } from '../kit/index.js';
+import { confVersion, RefCountedMap } from '../kit/index.js';
 import type { Logger } from '../../core/logger.js';
 import { definePlugin, type PluginApi } from '../../core/plugin.js';
 import { compileTemplate, type Template } from '../../core/template.js';
@@ -39,7 +39,7 @@ class Breaker {
     conf: ApiBreakerConf,
     readonly route: RouteInfo,
     readonly logger: Logger,
-    states: SharedStates<BreakerState>,
+    states: RefCountedMap<BreakerState>,
     private readonly live: Set<Breaker>,
   ) {
     const backend = route.record.upstream ?? route.record.upstream_id ?? route.record.service_id ?? '';
@@ -60,7 +60,7 @@ class Breaker {
 }
 
 /** This gateway's breaker states, shared by route versions with the same config and backend (an unrelated edit keeps an open breaker open). */
-const breakerStates = (api: PluginApi) => api.state('api-breaker', () => new SharedStates<BreakerState>());
+const breakerStates = (api: PluginApi) => api.state('api-breaker', () => new RefCountedMap<BreakerState>());
 
 /** This gateway's breakers in use, which the `tollgate_breaker_state` gauge reads at scrape time. */
 const liveBreakers = (api: PluginApi) =>

@@ -36,7 +36,9 @@ export {
   DEGRADED_LOG_INTERVAL_MS,
   STORE_RETRY_AFTER,
 } from './store-failure.js';
-export { SharedStates, canonicalConf, confVersion, limitNamespace } from './shared-states.js';
+export { canonicalConf, confVersion, limitNamespace } from './shared-states.js';
+// The gateway's one reference-counted map: state shared by route versions, released by the last.
+export { RefCountedMap, type Held } from '../../core/ref-counted-map.js';
 export { LIMIT_ERRORS, TOKEN_ERRORS } from './errors.js';
 export { delay } from './delay.js';
 

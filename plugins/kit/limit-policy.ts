@@ -9,7 +9,7 @@ import { hostPortProblem } from '../../core/address.js';
 import type { PluginApi } from '../../core/plugin.js';
 import { reconnectDelay } from '../../core/redis.js';
 import type { JsonSchema } from '../../core/schema.js';
-import { SharedStates } from './shared-states.js';
+import { RefCountedMap } from '../../core/ref-counted-map.js';
 
 export type LimitPolicy = 'local' | 'redis' | 'redis-cluster';
 
@@ -113,7 +113,7 @@ export interface RedisHandle {
 }
 
 /** This gateway's Redis Cluster clients, shared by the limiters naming the same cluster. */
-const clusters = (api: PluginApi) => api.state('limits:redis-cluster', () => new SharedStates<Cluster>((cluster) => cluster.disconnect()));
+const clusters = (api: PluginApi) => api.state('limits:redis-cluster', () => new RefCountedMap<Cluster>((cluster) => cluster.disconnect()));
 
 /**
  * The Redis a `redis` / `redis-cluster` policy names: the gateway's own connection unless the

@@ -1,7 +1,7 @@
 /**
  * State that outlives a route version: limiter counters, connections in flight, a breaker. A
- * namespace says whose state it is, as APISIX keys it; `SharedStates` holds it while some
- * instance uses it.
+ * namespace says whose state it is, as APISIX keys it; the core's `RefCountedMap` holds it while
+ * some instance uses it.
  */
 import { createHash } from 'node:crypto';
 import type { RouteInfo } from '../../core/context.js';
@@ -33,47 +33,3 @@ export function limitNamespace(conf: object, route: RouteInfo, group?: string): 
   const owner = group !== undefined ? `group:${group}` : route.consumer !== undefined ? `consumer:${route.consumer}` : `route:${route.id}`;
   return `${owner}:${confVersion(conf)}`;
 }
-
-/**
- * Values shared by every instance that asks for the same key, released when the last one lets go.
- * Route versions are created before the previous one is disposed, so state keyed by namespace
- * (local counters, connections in flight, a breaker) survives an unrelated edit of its route.
- */
-export class SharedStates<T> {
-  private readonly entries = new Map<string, { value: T; users: number }>();
-
-  constructor(private readonly onRelease?: (value: T) => void) {}
-
-  acquire(key: string, create: () => T): { value: T; release: () => void } {
-    let entry = this.entries.get(key);
-    if (!entry) {
-      entry = { value: create(), users: 0 };
-      this.entries.set(key, entry);
-    }
-    entry.users += 1;
-    const held = entry;
-    let released = false;
-    return {
-      value: held.value,
-      release: () => {
-        if (released) return;
-        released = true;
-        held.users -= 1;
-        if (held.users > 0 || this.entries.get(key) !== held) return;
-        this.entries.delete(key);
-        this.onRelease?.(held.value);
-      },
-    };
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  clear(): void {
-    const values = [...this.entries.values()];
-    this.entries.clear();
-    for (const { value } of values) this.onRelease?.(value);
-  }
-}
-

@@ -16,7 +16,7 @@ import {
   limitRedis,
   limitRejection,
   LIMIT_ERRORS,
-  SharedStates,
+  RefCountedMap,
   StoreFailurePolicy,
   withPolicy,
   type KeyType,
@@ -49,7 +49,7 @@ interface Held {
 }
 
 /** This gateway's local counters, shared by route versions with the same config (requests in flight survive an edit). */
-const localCounters = (api: PluginApi) => api.state('limit-conn', () => new SharedStates<LocalConnCounter>());
+const localCounters = (api: PluginApi) => api.state('limit-conn', () => new RefCountedMap<LocalConnCounter>());
 
 class ConnLimiter {
   readonly counter: ConnCounter;

@@ -17,7 +17,7 @@ import {
   limitRejection,
   LIMIT_ERRORS,
   ruleKeyResolver,
-  SharedStates,
+  RefCountedMap,
   StoreFailurePolicy,
   withPolicy,
   type KeyType,
@@ -65,7 +65,7 @@ interface Rule {
 const DEFAULT_HEADERS: HeaderNames = { limit: 'X-RateLimit-Limit', remaining: 'X-RateLimit-Remaining', reset: 'X-RateLimit-Reset' };
 
 /** This gateway's local counters, shared by route versions (and routes of one `group`) with the same config. */
-const localCounters = (api: PluginApi) => api.state('limit-count', () => new SharedStates<WindowCounter>());
+const localCounters = (api: PluginApi) => api.state('limit-count', () => new RefCountedMap<WindowCounter>());
 
 class Quota {
   readonly rules: Rule[];

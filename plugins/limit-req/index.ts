@@ -15,7 +15,7 @@ import {
   limitRedis,
   limitRejection,
   LIMIT_ERRORS,
-  SharedStates,
+  RefCountedMap,
   StoreFailurePolicy,
   withPolicy,
   type KeyType,
@@ -36,7 +36,7 @@ interface LimitReqConf extends PolicyConf {
 }
 
 /** This gateway's local buckets, shared by route versions with the same config. */
-const localBuckets = (api: PluginApi) => api.state('limit-req', () => new SharedStates<LocalBucket>());
+const localBuckets = (api: PluginApi) => api.state('limit-req', () => new RefCountedMap<LocalBucket>());
 
 class Limiter {
   readonly bucket: Bucket;
