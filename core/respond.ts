@@ -2,7 +2,8 @@
  * Writes a locally produced response (a plugin's reply, an error) from the Koa context. Koa's own
  * request handling is not used on the data plane: it adds an on-finished listener pair and a
  * promise chain to every request, measurable at proxy rates. The context stays Koa's, so plugins
- * use `ctx.status`, `ctx.set` and `ctx.body` as usual; this mirrors Koa's `respond()`.
+ * use `ctx.status`, `ctx.set` and `ctx.body` as usual; this mirrors Koa's `respond()`
+ * (lib/application.js) through Koa's public API only.
  */
 import { pipeline, Readable } from 'node:stream';
 import type { GatewayContext } from './context.js';
@@ -48,7 +49,10 @@ export function respond(ctx: GatewayContext, onStreamError: (err: Error) => void
     return;
   }
   if (body === null || body === undefined) {
-    if ((ctx.response as unknown as { _explicitNullBody?: boolean })._explicitNullBody) {
+    // `ctx.body = null` is an explicit empty answer; a body never set answers its status text.
+    // Koa tells them apart by a private field (`_explicitNullBody`); the public getter tells
+    // them apart too: a body never set reads undefined, one set to null reads null.
+    if (body === null) {
       ctx.response.remove('Content-Type');
       ctx.length = 0;
       res.end();

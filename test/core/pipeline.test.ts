@@ -60,13 +60,25 @@ const instanceTracker = definePlugin<{ tag: string }, { tag: string; dispose(): 
   },
 });
 
+/** Answers itself with a body explicitly emptied (`ctx.body = null`), then a status of its own. */
+const replier = definePlugin<{ mode: 'null-body' }>({
+  name: 'replier',
+  version: '1.0.0',
+  priority: 6,
+  schema: { type: 'object', additionalProperties: false, required: ['mode'], properties: { mode: { enum: ['null-body'] } } },
+  access(ctx) {
+    ctx.body = null;
+    ctx.status = 200;
+  },
+});
+
 describe('plugin pipeline', () => {
   let gw: TestGateway;
   let upstream: TestUpstream;
 
   before(async () => {
     upstream = await startUpstream();
-    gw = await startTestGateway({ extraPlugins: [tracer('high', 9), tracer('low', 3), tracer('global-one', 8), instanceTracker] });
+    gw = await startTestGateway({ extraPlugins: [tracer('high', 9), tracer('low', 3), tracer('global-one', 8), instanceTracker, replier] });
   });
   after(async () => {
     await gw.stop();
@@ -112,6 +124,13 @@ describe('plugin pipeline', () => {
     expect(upstream.seen).to.have.length(0);
     expect(await waitFor(() => logged.length === 2, 1000), 'both log phases ran').to.equal(true);
     expect(logged).to.have.members(['high:early:200', 'low:early:200']);
+  });
+
+  it("answers a plugin's emptied body (ctx.body = null) as Koa does: empty, whatever status it set after", async () => {
+    await gw.admin('PUT', '/routes/null-body', { uri: '/null-body', upstream: up(), plugins: { replier: { mode: 'null-body' } } });
+    const empty = await gw.get('/null-body');
+    expect([empty.status, empty.text, empty.headers['content-length']]).to.deep.equal([200, '', '0']);
+    expect(upstream.seen.some((r) => r.url === '/null-body')).to.equal(false);
   });
 
   it('a GatewayError becomes its status, headers and a JSON body with the request id', async () => {
