@@ -134,12 +134,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     }
   };
 
+  // Set when stop() begins: readiness answers 503 while the listeners drain.
   let draining = false;
   const reply = (path: string) => statusReply(path, catalog.health(), table.problems(), draining);
-  // Before everything else: the first cleanup to run (they run in reverse) turns readiness off.
-  cleanups.push(() => {
-    draining = true;
-  });
   try {
     // A worker's status is asked by its primary, which serves the listener.
     const status = config.status.enabled && !options.worker ? new StatusServer(reply) : undefined;
@@ -267,7 +264,10 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       generatedAdminKey: adminKeys.generated,
       adminKeyFile: adminKeys.file,
       statusReply: reply,
-      stop: () => (stopping ??= stopAll()),
+      stop: () => {
+        draining = true;
+        return (stopping ??= stopAll());
+      },
     };
   } catch (err) {
     await stopAll();
