@@ -33,7 +33,13 @@ function codeMap(path: string): CodeRange[] {
     if (!match) continue;
     const start = parseInt(match[1], 16);
     // "JS:*name file:line:col": the tier mark (* optimised, ^ baseline, ~ interpreted, + maglev) is dropped.
-    ranges.push({ start, end: start + parseInt(match[2], 16), name: match[3].replace(/^JS:[*^~+]?/, '') });
+    // Paths shortened to node_modules/… and dist/…, line numbers dropped: the same function is
+    // then one key in two builds from different directories, whatever lines moved.
+    const name = match[3]
+      .replace(/^JS:[*^~+]?/, '')
+      .replace(/(?:file:\/\/)?\/\S*?\/(node_modules|dist)\//, '$1/')
+      .replace(/(:\d+)+$/, '');
+    ranges.push({ start, end: start + parseInt(match[2], 16), name: name.startsWith(' ') ? `(anonymous)${name}` : name });
   }
   // Code freed and allocated again at the same address: the later entry is the one that ran last.
   return ranges.reverse();
@@ -73,8 +79,8 @@ export function loadProfile(dump: string, map?: string): Profile {
       const address = parseInt(fn, 16);
       const range = ranges.find((r) => address >= r.start && address < r.end);
       fn = range ? range.name : 'JIT code without a name';
-      // "name file:line:col": the part is the file.
-      part = range ? `JS ${/ (\S+?)(:\d+)*$/.exec(range.name)?.[1] ?? '?'}` : 'JIT code without a name';
+      // "name file": the part is the file.
+      part = range ? `JS ${/ (\S+)$/.exec(range.name)?.[1] ?? '?'}` : 'JIT code without a name';
     } else {
       part = partOf(match[2], fn, match[4]);
     }

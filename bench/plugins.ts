@@ -102,7 +102,7 @@ async function admin(base: string, method: string, path: string, body: unknown):
     body: JSON.stringify(body),
   });
   const text = await res.body.text();
-  if (res.statusCode >= 300) throw new Error(`admin ${method} ${path}: ${res.statusCode} ${text}`);
+  if (res.statusCode >= 300) throw Object.assign(new Error(`admin ${method} ${path}: ${res.statusCode} ${text}`), { unknownPlugin: /unknown plugin/.test(text) });
 }
 
 interface Contender {
@@ -162,7 +162,7 @@ export async function run(builds: Build[]): Promise<void> {
 
     // Per build, one gateway without an access log (every figure is the plugin's alone) and one
     // that writes its access log to a file, as a production gateway does.
-    const gateways: Array<{ plain: Gateway; logged: Gateway }> = [];
+    const gateways: Array<{ plain: Gateway; logged: Gateway; available: boolean[] }> = [];
     for (const [b, build] of builds.entries()) {
       const plainDir = join(dataDir, `${b}`);
       const main = await startGateway(build, { cpu: '0', env: { ...gatewayEnv, TOLLGATE_DATA_DIR: plainDir, TOLLGATE_ACCESS_LOG: 'false' } });
@@ -178,14 +178,29 @@ export async function run(builds: Build[]): Promise<void> {
           plugins: { 'key-auth': { key: API_KEY }, 'jwt-auth': { key: 'bench-jwt', secret: JWT_SECRET } },
         });
       }
+      const available: boolean[] = [];
       for (const [i, c] of picked.entries()) {
-        await admin(c.logged ? logged.admin : main.admin, 'PUT', `/routes/r${i}`, { uri: c.path, upstream_id: 'up', ...(c.plugins ? { plugins: c.plugins } : {}) });
+        try {
+          await admin(c.logged ? logged.admin : main.admin, 'PUT', `/routes/r${i}`, { uri: c.path, upstream_id: 'up', ...(c.plugins ? { plugins: c.plugins } : {}) });
+          available.push(true);
+        } catch (err) {
+          // A revision older than a plugin runs the scenarios it can.
+          if (b === 0 || !(err as { unknownPlugin?: boolean }).unknownPlugin) throw err;
+          process.stdout.write(`${build.label}: no scenario "${c.name}" (${(err as Error).message})\n`);
+          available.push(false);
+        }
       }
-      gateways.push({ plain: main, logged: { ...logged, accessLog } });
+      gateways.push({ plain: main, logged: { ...logged, accessLog }, available });
     }
     const contenders = builds.flatMap((build, b) =>
-      picked.map((c) => ({ ...c, name: builds.length > 1 ? `${build.label}: ${c.name}` : c.name, gateway: c.logged ? gateways[b].logged : gateways[b].plain })),
+      picked.flatMap((c, scenario) =>
+        gateways[b].available[scenario]
+          ? [{ ...c, scenario, build: b, name: builds.length > 1 ? `${build.label}: ${c.name}` : c.name, gateway: c.logged ? gateways[b].logged : gateways[b].plain }]
+          : [],
+      ),
     );
+    /** The contender running `scenario` (an index into picked) on build `b`, if that build has it. */
+    const contenderOf = (b: number, scenario: number) => contenders.findIndex((c) => c.build === b && c.scenario === scenario);
     for (const c of contenders) {
       const res = await request(`${c.gateway.url}${c.path}`, { headers: c.headers });
       await res.body.dump();
@@ -207,25 +222,27 @@ export async function run(builds: Build[]): Promise<void> {
     }
     // Ratios are taken within each round (same background load), then their median; "none" is
     // the plain route of the same build, and the other build's same scenario is the counterpart.
-    const perBuild = picked.length;
-    const none = (i: number) => rounds[i - (i % perBuild)];
+    const none = (i: number) => rounds[contenderOf(contenders[i].build, 0)];
     const other = builds[1]?.label;
     const versusOther = other ? [`rps vs ${other}`, `CPU vs ${other}`] : [];
     printTable(
       'Traffic-control plugins, saturation (one gateway worker; higher rps is better)',
-      contenders.map((c, i) => ({
-        name: c.name,
-        rps: median(rounds[i].map((r) => r.rps)),
-        'p50 ms': median(rounds[i].map((r) => r.p50)),
-        'p99 ms': median(rounds[i].map((r) => r.p99)),
-        'rps vs none': percent(rpsRatio(rounds[i], none(i))),
-        'CPU µs/req': median(rounds[i].map((r) => r.cpuPerRequest)),
-        'CPU vs none': percent(cpuRatio(rounds[i], none(i))),
-        ...(other && i < perBuild
-          ? { [versusOther[0]]: percent(rpsRatio(rounds[i], rounds[i + perBuild])), [versusOther[1]]: percent(cpuRatio(rounds[i], rounds[i + perBuild])) }
-          : {}),
-        errors: rounds[i].reduce((sum, r) => sum + r.errors + r.non2xx, 0),
-      })),
+      contenders.map((c, i) => {
+        const counterpart = c.build === 0 && other ? contenderOf(1, c.scenario) : -1;
+        return {
+          name: c.name,
+          rps: median(rounds[i].map((r) => r.rps)),
+          'p50 ms': median(rounds[i].map((r) => r.p50)),
+          'p99 ms': median(rounds[i].map((r) => r.p99)),
+          'rps vs none': percent(rpsRatio(rounds[i], none(i))),
+          'CPU µs/req': median(rounds[i].map((r) => r.cpuPerRequest)),
+          'CPU vs none': percent(cpuRatio(rounds[i], none(i))),
+          ...(counterpart >= 0
+            ? { [versusOther[0]]: percent(rpsRatio(rounds[i], rounds[counterpart])), [versusOther[1]]: percent(cpuRatio(rounds[i], rounds[counterpart])) }
+            : {}),
+          errors: rounds[i].reduce((sum, r) => sum + r.errors + r.non2xx, 0),
+        };
+      }),
       ['rps', 'p50 ms', 'p99 ms', 'rps vs none', 'CPU µs/req', 'CPU vs none', ...versusOther, 'errors'],
     );
     const local = picked.findIndex((c) => c.name === 'key-auth + limit-count (local)');
