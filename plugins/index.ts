@@ -16,6 +16,7 @@ import limitCount from './limit-count/index.js';
 import limitReq from './limit-req/index.js';
 import mcpAcl from './mcp-acl/index.js';
 import mcpBridge from './mcp-bridge/index.js';
+import mcpFederation from './mcp-federation/index.js';
 import openidConnect from './openid-connect/index.js';
 import prometheus from './prometheus/index.js';
 import proxyRewrite from './proxy-rewrite/index.js';
@@ -23,7 +24,7 @@ import requestId from './request-id/index.js';
 import responseRewrite from './response-rewrite/index.js';
 import trafficSplit from './traffic-split/index.js';
 
-export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, cors, ipRestriction, proxyRewrite, openidConnect, jwtAuth, keyAuth, consumerRestriction, mcpAcl, apiBreaker, limitConn, limitCount, limitReq, trafficSplit, responseRewrite, mcpBridge, prometheus, httpLogger, fileLogger];
+export const BUILTIN_PLUGINS: readonly Plugin[] = [requestId, clientControl, cors, ipRestriction, proxyRewrite, openidConnect, jwtAuth, keyAuth, consumerRestriction, mcpAcl, apiBreaker, limitConn, limitCount, limitReq, trafficSplit, responseRewrite, mcpBridge, mcpFederation, prometheus, httpLogger, fileLogger];
 
 const here = fileURLToPath(import.meta.url);
 

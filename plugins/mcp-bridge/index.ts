@@ -21,7 +21,6 @@
  * MCP clients as JSON-RPC errors for that request; 401/403 stay plain HTTP so clients can
  * authenticate.
  */
-import type { GatewayConfig } from '../../core/config.js';
 import type { RouteInfo } from '../../core/context.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
 import {
@@ -31,16 +30,14 @@ import {
   bridgeSchema,
   checkBridgeConf,
   checkServerChoice,
-  guardOrigin,
-  handleLegacyMessage,
-  handleLegacySse,
-  handleStreamableHttp,
-  mcpHttpError,
   mcpServers,
   renderError,
   runFields,
   runtimeOf,
+  serveEndpoints,
   serverEndpoints,
+  sessionScope,
+  workersRefusal,
   type BridgeConf,
   type Runtime,
   type SessionManager,
@@ -69,30 +66,6 @@ class Bridge implements Disposable {
   }
 }
 
-/**
- * A session lives in the worker process that opened it (its child, its upstream session, its
- * streams), and node:cluster hands each connection to any worker: until requests are relayed to
- * a session's owner, a route with several workers would lose its sessions at random, so it is
- * refused (400 on write; a stored one answers 503 and is listed on /status).
- */
-function workersRefusal(config: Readonly<GatewayConfig>): string | undefined {
-  if (config.gateway.workers <= 1) return undefined;
-  return `needs gateway.workers: 1 (it is ${config.gateway.workers}): MCP sessions are not relayed between workers yet (docs/deployment.md, "MCP and several workers")`;
-}
-
-/**
- * Which bridges share sessions: routes with the same hosts and an equal bridge config (its
- * `base_uri` included) serve one MCP endpoint, whatever else tells them apart — a route whose
- * `vars` send one tool to other plugins, methods, priority. A session opened through one of them
- * is found through the others (still only by the consumer that opened it), and their caps are
- * one. A consumer's own bridge keeps its sessions to itself.
- */
-function sessionScope(route: RouteInfo): string {
-  const { host, hosts } = route.record as { host?: string; hosts?: string[] };
-  const names = (hosts ?? (host === undefined ? [] : [host])).map((h) => h.toLowerCase()).sort();
-  return `${names.join(',')}${route.consumer === undefined ? '' : `@${route.consumer}`}`;
-}
-
 export default definePlugin<BridgeConf, Bridge>({
   name: 'mcp-bridge',
   version: '1.0.0',
@@ -118,17 +91,7 @@ export default definePlugin<BridgeConf, Bridge>({
 
   requestOptions: (conf) => ({ maxBodyBytes: conf.max_message_bytes, jsonRpc: { basePath: conf.base_uri, maxBatchMessages: conf.max_batch_messages } }),
 
-  async content(ctx, conf, bridge) {
-    const { path } = ctx.gateway;
-    const endpoint = path.startsWith(conf.base_uri) ? path.slice(conf.base_uri.length) : undefined;
-    if (endpoint !== '/mcp' && endpoint !== '/sse' && endpoint !== '/message') {
-      throw mcpHttpError(MCP_ERRORS.GW_MCP_NOT_FOUND, `no MCP endpoint here; use ${conf.base_uri}/mcp or ${conf.base_uri}/sse`);
-    }
-    guardOrigin(ctx.req, ctx.gateway.authority, conf);
-    if (endpoint === '/mcp') return handleStreamableHttp(ctx, bridge.manager);
-    if (endpoint === '/sse') return handleLegacySse(ctx, bridge.manager, `${conf.base_uri}/message`);
-    return handleLegacyMessage(ctx, bridge.manager);
-  },
+  content: (ctx, conf, bridge) => serveEndpoints(ctx, conf, bridge.manager),
 
   renderError: (ctx, conf, bridge, error) => renderError(ctx, conf, bridge.manager, error),
 });

@@ -137,6 +137,14 @@ describe('gateway.workers: 2', function () {
       });
       expect(res.status).to.equal(400);
       expect(res.json.error_msg).to.include('needs gateway.workers: 1 (it is 2)');
+      const server = await gw.admin('PUT', '/mcp_servers/conformance', { command: 'node', args: ['test/fixtures/mcp-servers/conformance-server.mjs'] });
+      expect(server.status, server.text).to.equal(201);
+      const federation = await gw.admin('PUT', '/routes/mcp', {
+        uri: '/mcp/*',
+        plugins: { 'mcp-federation': { base_uri: '/mcp', servers: [{ server_id: 'conformance', prefix: 'cf' }] } },
+      });
+      expect(federation.status).to.equal(400);
+      expect(federation.json.error_msg).to.include('needs gateway.workers: 1 (it is 2)');
     });
 
     it('answers status and metrics for every worker from the primary', async () => {

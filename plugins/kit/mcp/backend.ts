@@ -40,7 +40,8 @@ export interface BackendEnd {
 /** What the Admin API shows of a session's backend. */
 export type BackendInfo =
   | { readonly kind: 'stdio'; readonly pid?: number }
-  | { readonly kind: 'remote'; readonly transport: 'streamable-http' | 'sse'; readonly upstream_session: boolean };
+  | { readonly kind: 'remote'; readonly transport: 'streamable-http' | 'sse'; readonly upstream_session: boolean }
+  | { readonly kind: 'federation'; readonly servers: ReadonlyArray<{ readonly server_id: string; readonly state: string; readonly backend?: BackendInfo }> };
 
 export interface Backend {
   /** Resolves once messages can be sent (the process runs); rejects with why it cannot start. */
@@ -52,7 +53,11 @@ export interface Backend {
   /** Backpressure from a slow client: stop reading the server's output until `resume`. */
   pause(): void;
   resume(): void;
-  /** Ends it (the process stopped, the remote session deleted); resolves when it is gone. */
-  stop(): Promise<void>;
+  /**
+   * Ends it (the process stopped, the remote session deleted); resolves when it is gone. `reason`
+   * is why its session ended (one of the end reasons telemetry.ts knows), for a backend made of
+   * other sessions (a federation) to end them with.
+   */
+  stop(reason?: string): Promise<void>;
   describe(): BackendInfo;
 }

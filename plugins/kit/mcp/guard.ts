@@ -11,14 +11,14 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { mcpHttpError } from './jsonrpc.js';
-import type { BridgeConf } from './schema.js';
+import type { SessionConf } from './schema.js';
 import { MCP_ERRORS } from './errors.js';
 
 /**
  * `authority` is the one the gateway routed on: an absolute-form request target's, which wins over
  * the Host header (RFC 9112 §3.2.2), so the check sees the name the request was really sent to.
  */
-export function guardOrigin(req: IncomingMessage, authority: string | undefined, conf: BridgeConf): void {
+export function guardOrigin(req: IncomingMessage, authority: string | undefined, conf: Pick<SessionConf, 'allowed_hosts' | 'allowed_origins'>): void {
   const host = (authority ?? req.headers.host)?.toLowerCase();
   const loopbackConnection = isLoopbackAddress(req.socket.localAddress);
   if (host !== undefined) {

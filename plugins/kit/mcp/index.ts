@@ -20,8 +20,21 @@ export { guardOrigin } from './guard.js';
 export { handleStreamableHttp } from './streamable-http.js';
 export { handleLegacyMessage, handleLegacySse } from './legacy-sse.js';
 export { renderError } from './render-error.js';
-export { mcpHttpError, errorResponse, type JsonRpcId } from './jsonrpc.js';
-export { bridgeSchema, checkBridgeConf, checkServerChoice, serverIdSchema, type BridgeConf } from './schema.js';
+export {
+  mcpHttpError,
+  errorResponse,
+  CONNECTION_CLOSED,
+  INTERNAL_ERROR,
+  PROTOCOL_VERSIONS,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type JsonRpcId,
+} from './jsonrpc.js';
+export { bridgeSchema, checkBridgeConf, checkServerChoice, serverIdSchema, FRONT_FIELDS, type BridgeConf, type SessionConf } from './schema.js';
 export { mcpServers, runFields, type ServerRecord } from './server-definition.js';
 export { serverEndpoints } from './endpoints.js';
-export { acquireManager, SessionManager, type ServerRef } from './sessions.js';
+export { acquireManager, acquireSessions, SessionManager, type BackendSource, type ServerRef } from './sessions.js';
+export { serveEndpoints, sessionScope, workersRefusal } from './endpoint.js';
+export type { Session, SessionSummary } from './session.js';
+export type { Backend, BackendEnd, BackendEvents, BackendInfo } from './backend.js';
+export type { McpServer, ServerUser } from './server.js';
+export { launchBackend, type Launched, type LaunchOptions } from './launch.js';

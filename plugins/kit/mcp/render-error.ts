@@ -14,13 +14,13 @@ import { CORE_ERRORS, errorHeaders, statusText, type GatewayError } from '../../
 import { mcpTransportOf } from '../../../core/mcp.js';
 import { consumerOf } from './http.js';
 import { CONNECTION_CLOSED, INVALID_REQUEST, errorResponse, isOwnError } from './jsonrpc.js';
-import type { BridgeConf } from './schema.js';
+import type { SessionConf } from './schema.js';
 import type { SessionManager } from './sessions.js';
 
 /** The core's refusals of a request body (core/body.ts). */
 const BODY_ERRORS = [CORE_ERRORS.GW_BODY_TOO_LARGE, CORE_ERRORS.GW_BODY_TIMEOUT, CORE_ERRORS.GW_BODY_ABORTED];
 
-export async function renderError(ctx: GatewayContext, conf: BridgeConf, manager: SessionManager, error: GatewayError): Promise<boolean> {
+export async function renderError(ctx: GatewayContext, conf: SessionConf, manager: SessionManager, error: GatewayError): Promise<boolean> {
   if (BODY_ERRORS.some((code) => code.is(error))) return renderBodyError(ctx, conf, error);
   if (isOwnError(error)) return renderOwnError(ctx, error);
   return renderRejection(ctx, manager, error);
@@ -40,7 +40,7 @@ async function renderOwnError(ctx: GatewayContext, error: GatewayError): Promise
   return true;
 }
 
-async function renderBodyError(ctx: GatewayContext, conf: BridgeConf, error: GatewayError): Promise<boolean> {
+async function renderBodyError(ctx: GatewayContext, conf: SessionConf, error: GatewayError): Promise<boolean> {
   if (!mcpTransportOf(ctx.gateway.path, conf.base_uri)) return false;
   const data: Record<string, unknown> = { code: error.code, request_id: ctx.gateway.requestId };
   let message = error.message;

@@ -30,6 +30,26 @@ export interface BridgeConf extends Partial<RemoteSettings> {
   allowed_hosts: string[];
 }
 
+/**
+ * What the fronts and a session manager read of a route's config, whatever answers its sessions
+ * (an MCP server, a federation of several): the client side, timeouts and session caps.
+ */
+export type SessionConf = Pick<
+  BridgeConf,
+  | 'base_uri'
+  | 'max_message_bytes'
+  | 'max_batch_messages'
+  | 'ping_interval'
+  | 'allowed_origins'
+  | 'allowed_hosts'
+  | 'session_idle_timeout'
+  | 'session_reclaim_idle'
+  | 'max_sessions'
+  | 'max_sessions_per_consumer'
+  | 'request_timeout'
+  | 'init_timeout'
+>;
+
 const seconds = (fallback: number, description: string) => ({ type: 'number', exclusiveMinimum: 0, default: fallback, description });
 
 /** Where a session cap counts: the route (inline command), or the MCP server whichever route opened its sessions. */
@@ -99,7 +119,7 @@ function sessionFields(scope: Scope) {
 }
 
 /** What a route's bridge config holds besides an MCP server's fields: the client side. */
-const FRONT_FIELDS = {
+export const FRONT_FIELDS = {
   base_uri: {
     type: 'string',
     pattern: '^(/[^?#]*[^/?#])?$',

@@ -62,6 +62,8 @@ export class McpServer {
   lastExit?: { code: number | null; signal: string | null; time: number; requested: boolean };
   lastError?: { message: string; time: number };
   serverInfo?: unknown;
+  /** The capabilities it declared when it last answered initialize. */
+  capabilities?: Record<string, unknown>;
   protocolVersion?: string;
   /** Set for a remote server: its connection pool and health checks. */
   remote?: RemoteUpstream;
@@ -138,6 +140,7 @@ export class McpServer {
     if (first) return;
     this.lists.clear();
     this.serverInfo = undefined;
+    this.capabilities = undefined;
     this.protocolVersion = undefined;
     this.lastStartFailed = false;
   }
@@ -180,6 +183,8 @@ export class McpServer {
   initialized(result: Record<string, unknown>): void {
     this.lastStartFailed = false;
     this.serverInfo = result.serverInfo;
+    const capabilities = result.capabilities;
+    if (typeof capabilities === 'object' && capabilities !== null && !Array.isArray(capabilities)) this.capabilities = capabilities as Record<string, unknown>;
     if (typeof result.protocolVersion === 'string') this.protocolVersion = result.protocolVersion;
   }
 

@@ -31,7 +31,7 @@ import { BatchReply } from './batch-reply.js';
 import { filterListAnswer, isFilteredList, standIn, type Verdict } from './message-filters.js';
 import { PendingRequest, type PendingOptions } from './pending.js';
 import type { BridgeSettings } from './runtime.js';
-import type { BridgeConf } from './schema.js';
+import type { SessionConf } from './schema.js';
 import type { SseConnection } from './sse.js';
 import type { StartTurn } from './start-queue.js';
 import { EventLog, Stream, eventId, parseEventId, type SseEvent } from './streams.js';
@@ -42,7 +42,7 @@ import { MCP_ERRORS } from './errors.js';
 export type TransportKind = 'streamable-http' | 'sse';
 
 export interface SessionHost {
-  readonly conf: BridgeConf;
+  readonly conf: SessionConf;
   readonly settings: BridgeSettings;
   readonly logger: Logger;
   /** The session ended; `failure` says how, when its server failed. */

@@ -22,7 +22,7 @@ import { MCP_ERRORS } from './errors.js';
 import { RETRY_AFTER_SECONDS, mcpHttpError } from './jsonrpc.js';
 import type { PendingRequest } from './pending.js';
 import type { BridgeSettings, ReclaimCandidate, Runtime } from './runtime.js';
-import type { BridgeConf } from './schema.js';
+import type { BridgeConf, SessionConf } from './schema.js';
 import { Session, type SessionHost, type SessionSummary, type TransportKind } from './session.js';
 import { resolveReferences } from './secrets.js';
 import type { RemoteSettings } from './remote-upstream.js';
@@ -43,16 +43,55 @@ export interface ServerRef {
 }
 
 /**
+ * Where a manager's sessions get their backends: one MCP server (a child per session, or a remote
+ * server's session: `ServerSource`), or something built on servers (a federation of several).
+ */
+export interface BackendSource {
+  /**
+   * Before a session is counted: throws what a new session is answered when it cannot have a
+   * backend now (a remote server failing its health check, a secret reference not set).
+   */
+  admit(): void;
+  /** A session holds a child process of its own: mcp.max_children counts it. */
+  readonly ownsChild: boolean;
+  /** Ending an idle session of this source makes room under mcp.max_children (it holds children). */
+  readonly freesChildren: boolean;
+  /**
+   * Opens the session's backend (`session.connect`) and resolves once it takes messages; ends
+   * the session and throws what the client is answered when it cannot.
+   */
+  start(session: Session, signal: AbortSignal): Promise<void>;
+  /** The MCP server a tool call went to (the metrics' `server` label); absent: the manager's. */
+  serverOf?(session: Session, tool: string | undefined): string | undefined;
+  /** The manager is gone (its last route version disposed, its sessions closed). */
+  dispose?(): void;
+}
+
+/**
  * The manager for this endpoint and config, shared by route versions — and routes — whose bridge
  * config is equal within one `scope` (see index.ts: the hosts, and the consumer of a consumer's own
  * bridge). `routeId` is the route that opened it, for logs, metrics and audit. `conf` is what the
  * sessions run with: for a route naming an MCP server, the server's fields in place of the route's.
  */
 export function acquireManager(runtime: Runtime, scope: string, routeId: string, conf: BridgeConf, server: ServerRef = {}): SessionManager {
-  const key = `${scope}\n${JSON.stringify(conf)}`;
+  return acquireSessions(runtime, `${scope}\n${JSON.stringify(conf)}`, routeId, conf, server, (manager) => new ServerSource(manager, conf));
+}
+
+/**
+ * The manager under `key` (built with `source` on first use), shared by the route versions that
+ * ask for the same key: a route recompiled for an unrelated change keeps its sessions.
+ */
+export function acquireSessions(
+  runtime: Runtime,
+  key: string,
+  routeId: string,
+  conf: SessionConf,
+  server: ServerRef,
+  source: (manager: SessionManager) => BackendSource,
+): SessionManager {
   let manager = runtime.managers.get(key);
   if (!manager) {
-    manager = new SessionManager(runtime, conf, routeId, server, key, () => runtime.managers.delete(key));
+    manager = new SessionManager(runtime, conf, routeId, server, key, () => runtime.managers.delete(key), source);
     runtime.managers.set(key, manager);
   }
   manager.users += 1;
@@ -66,16 +105,18 @@ export class SessionManager implements SessionHost, ServerUser {
   /** The server these sessions belong to; its caps count the sessions of every route using it. */
   readonly server: McpServer;
   private readonly sessions = new Map<string, Session>();
+  private readonly source: BackendSource;
   private timer?: NodeJS.Timeout;
   private disposed = false;
 
   constructor(
-    private readonly runtime: Runtime,
-    readonly conf: BridgeConf,
+    readonly runtime: Runtime,
+    readonly conf: SessionConf,
     readonly routeId: string,
     serverRef: ServerRef,
     managerKey: string,
     private readonly forget: () => void,
+    source: (manager: SessionManager) => BackendSource,
   ) {
     this.settings = runtime.settings;
     this.logger = runtime.logger.child(serverRef.id === undefined ? { route: routeId } : { route: routeId, mcp_server: serverRef.id });
@@ -86,6 +127,7 @@ export class SessionManager implements SessionHost, ServerUser {
       const remote = serverRef.remote && { settings: serverRef.remote, logger: this.logger };
       this.server.define(serverRef.definition, serverRef.logLines ?? 0, remote);
     }
+    this.source = source(this);
   }
 
   /** The metric labels of this manager's sessions: its route and its MCP server ('' for an inline command). */
@@ -106,20 +148,7 @@ export class SessionManager implements SessionHost, ServerUser {
    */
   open(transport: TransportKind, consumer: string | undefined): Session {
     if (this.disposed) throw mcpHttpError(MCP_ERRORS.GW_MCP_ROUTE_CHANGED, 'route is being reconfigured', { retryAfter: 1 });
-    const remote = this.server.remote;
-    if (remote?.failing) {
-      throw mcpHttpError(MCP_ERRORS.GW_MCP_SERVER_FAILING, `the remote MCP server is failing its health checks: ${remote.health?.error ?? 'no answer'}`, {
-        data: { reason: 'health_check_failed' },
-      });
-    }
-    try {
-      // A secret reference that does not resolve fails here, before any session exists.
-      if (remote) resolveReferences('headers', remote.settings.headers);
-      else this.launchEnv();
-    } catch (err) {
-      this.server.startRefused((err as Error).message);
-      throw err;
-    }
+    this.source.admit();
     const busy = (message: string) => mcpHttpError(MCP_ERRORS.GW_MCP_TOO_MANY_SESSIONS, message, { retryAfter: RETRY_AFTER_SECONDS });
     const now = performance.now();
     const where = this.server.id === undefined ? 'this route already has' : `MCP server ${this.server.id} already has`;
@@ -131,7 +160,7 @@ export class SessionManager implements SessionHost, ServerUser {
       const scope = this.server.id === undefined ? 'on this route' : `on MCP server ${this.server.id}`;
       throw busy(`this consumer already has ${perConsumer} sessions ${scope} (max_sessions_per_consumer)`);
     }
-    if (!remote && !this.runtime.claim()) throw busy(`the gateway already runs ${this.settings.maxChildren} MCP servers (mcp.max_children)`);
+    if (this.source.ownsChild && !this.runtime.claim()) throw busy(`the gateway already runs ${this.settings.maxChildren} MCP servers (mcp.max_children)`);
     const session = new Session(this, transport, consumer);
     this.sessions.set(session.id, session);
     this.server.opened(consumer);
@@ -141,78 +170,14 @@ export class SessionManager implements SessionHost, ServerUser {
     return session;
   }
 
-  /** The child's environment for a start, after a last look at the command line (stdio-backend.ts). */
-  private launchEnv(): Record<string, string> {
-    return launchEnv(this.conf, this.server.id !== undefined, this.settings.allowedCommands, this.logger);
-  }
-
-  /**
-   * Waits for the session's turn in the start queue, then spawns its child and waits for the
-   * process to run. Ends the session and throws when that fails: 503 when the queue is full, 499
-   * when the client left while waiting, 502 when the child cannot be started.
-   */
-  async start(session: Session, signal: AbortSignal): Promise<void> {
-    if (this.server.remote) return this.startRemote(session);
-    let env: Record<string, string>;
-    try {
-      env = this.launchEnv();
-    } catch (err) {
-      const failure = { message: (err as Error).message, data: {} };
-      session.close('the MCP server could not be started', (err as GatewayError).status ?? 502, failure);
-      throw err;
-    }
-    let turn: StartTurn;
-    try {
-      turn = await this.runtime.starts.admit(AbortSignal.any([signal, session.closingSignal]));
-    } catch (err) {
-      if (session.closed) throw mcpHttpError(MCP_ERRORS.GW_MCP_ROUTE_CHANGED, 'the session ended before its server started', { retryAfter: 1 });
-      if (err instanceof GatewayError) {
-        session.close('the start queue was full');
-        throw err;
-      }
-      session.close('the client left before its server started');
-      throw clientGone();
-    }
-    const cannotStart = (err: unknown) => {
-      const failure = spawnFailure(err, this.conf.cwd);
-      session.close('the MCP server could not be started', 502, failure);
-      return mcpHttpError(MCP_ERRORS.GW_MCP_CHILD_UNAVAILABLE, failure.message, { cause: err, data: failure.data });
-    };
-    const { conf, settings } = this;
-    let child: StdioBackend;
-    try {
-      const onStderr = (line: string) => this.server.stderrLine(session.id, line);
-      const open = (events: BackendEvents, logger: Logger) =>
-        new StdioBackend({ command: conf.command, args: conf.args, env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings, logger, onStderr }, events);
-      child = session.connect(open, turn);
-      // Before any exit can be reported (a child's exit waits for the rest of its stdout).
-      child.started.then(() => this.server.started(), () => undefined);
-    } catch (err) {
-      // spawn() throws synchronously only for arguments it cannot pass (a NUL byte, say).
-      this.runtime.starts.processGone();
-      throw cannotStart(err);
-    }
-    this.runtime.adopt(child, this.routeId, this.server.id);
-    try {
-      await child.started;
-    } catch (err) {
-      throw cannotStart(err);
-    }
-  }
-
-  /**
-   * A remote server's session: its backend opens its upstream session lazily, with the client's
-   * initialize, so nothing waits here (no child, no start queue).
-   */
-  private startRemote(session: Session): void {
-    const remote = this.server.remote!;
-    const hooks = { sessionCreated: () => this.server.upstreamSessionCreated(), trouble: (message: string) => this.server.noteTrouble(message) };
-    session.connect((events, logger) => remote.open(events, hooks, this.conf.max_message_bytes, logger));
+  /** Opens the session's backend (see BackendSource.start). */
+  start(session: Session, signal: AbortSignal): Promise<void> {
+    return this.source.start(session, signal);
   }
 
   /** For mcp.max_children: a session with a child that may be ended to make room (a remote session frees no child). */
   reclaimableChild(now: number): ReclaimCandidate | undefined {
-    return this.server.remote ? undefined : this.reclaimable(now);
+    return this.source.freesChildren ? this.reclaimable(now) : undefined;
   }
 
   /**
@@ -220,11 +185,11 @@ export class SessionManager implements SessionHost, ServerUser {
    * ended to make room: not busy (Session.busy) and idle for at least session_reclaim_idle. The
    * server asks every route using it.
    */
-  reclaimable(now: number, owner?: { consumer: string | undefined }): ReclaimCandidate | undefined {
+  reclaimable(now: number, owner?: { consumer: string | undefined }, holds?: (session: Session) => boolean): ReclaimCandidate | undefined {
     const minIdle = this.conf.session_reclaim_idle * 1000;
     let oldest: Session | undefined;
     for (const session of this.sessions.values()) {
-      if (session.closed || session.busy || (owner && session.consumer !== owner.consumer)) continue;
+      if (session.closed || session.busy || (owner && session.consumer !== owner.consumer) || (holds && !holds(session))) continue;
       if (now - session.lastActivity >= minIdle && (!oldest || session.lastActivity < oldest.lastActivity)) oldest = session;
     }
     if (!oldest) return undefined;
@@ -249,7 +214,7 @@ export class SessionManager implements SessionHost, ServerUser {
   closed(session: Session, reason: string, failure?: Failure): void {
     if (this.sessions.get(session.id) === session) {
       this.sessions.delete(session.id);
-      if (!this.server.remote) this.runtime.unclaim();
+      if (this.source.ownsChild) this.runtime.unclaim();
       this.server.closed(session.consumer);
     }
     this.server.sessionEnded(reason, failure?.message, session.initialized);
@@ -257,7 +222,7 @@ export class SessionManager implements SessionHost, ServerUser {
     this.logger.info({ session: session.id, reason }, 'mcp session closed');
     const backend = session.backend;
     if (backend) {
-      const stop = backend.stop().finally(() => {
+      const stop = backend.stop(reason).finally(() => {
         if (backend instanceof StdioBackend) this.runtime.release(backend);
       });
       this.runtime.track(stop);
@@ -283,8 +248,15 @@ export class SessionManager implements SessionHost, ServerUser {
     this.server.listChanged(method);
   }
 
-  summaries(): SessionSummary[] {
-    return [...this.sessions.values()].filter((s) => !s.closed).map((s) => s.summary(this.routeId));
+  /** Its live sessions (those `holds` picks), for the Admin API. */
+  summaries(holds?: (session: Session) => boolean): SessionSummary[] {
+    return [...this.sessions.values()].filter((s) => !s.closed && (!holds || holds(s))).map((s) => s.summary(this.routeId));
+  }
+
+  /** A live session by id, whoever opened it (for the Admin API). */
+  sessionById(id: string): Session | undefined {
+    const session = this.sessions.get(id);
+    return session && !session.closed ? session : undefined;
   }
 
   /** An operator ends a session: its backend stops as on a client's DELETE, its id answers 404 from then on. */
@@ -302,7 +274,7 @@ export class SessionManager implements SessionHost, ServerUser {
     if (!call) return;
     const outcome = pending.restore ? 'denied' : toolCallOutcome(status, rpcError, toolError);
     const latencyMs = performance.now() - pending.startedAt;
-    this.runtime.metrics.recordToolCall(this.routeId, call.name, outcome, latencyMs, this.server.id ?? '');
+    this.runtime.metrics.recordToolCall(this.routeId, call.name, outcome, latencyMs, this.source.serverOf?.(session, call.name) ?? this.server.id ?? '');
     if (!this.runtime.toolCalls.wants(this.routeId)) return;
     this.runtime.toolCalls.publish(
       {
@@ -331,6 +303,7 @@ export class SessionManager implements SessionHost, ServerUser {
     this.disposed = true;
     this.forget();
     for (const session of [...this.sessions.values()]) session.close('the route was changed or deleted');
+    this.source.dispose?.();
     this.stopTimer();
     this.runtime.servers.release(this.server, this);
   }
@@ -356,5 +329,117 @@ export class SessionManager implements SessionHost, ServerUser {
       if (session.idleFor(now) >= idleMs) session.close('idle timeout');
       else session.tick(now);
     }
+  }
+}
+
+/**
+ * The backends of one MCP server: a child per session for a stdio server (spawned through the
+ * start queue, counted against mcp.max_children), an upstream session for a remote one.
+ */
+class ServerSource implements BackendSource {
+  constructor(
+    private readonly manager: SessionManager,
+    /** What the sessions run: the route's inline command, or the server record's fields. */
+    private readonly conf: BridgeConf,
+  ) {}
+
+  private get server(): McpServer {
+    return this.manager.server;
+  }
+
+  get ownsChild(): boolean {
+    return !this.server.remote;
+  }
+
+  get freesChildren(): boolean {
+    return !this.server.remote;
+  }
+
+  admit(): void {
+    const remote = this.server.remote;
+    if (remote?.failing) {
+      throw mcpHttpError(MCP_ERRORS.GW_MCP_SERVER_FAILING, `the remote MCP server is failing its health checks: ${remote.health?.error ?? 'no answer'}`, {
+        data: { reason: 'health_check_failed' },
+      });
+    }
+    try {
+      // A secret reference that does not resolve fails here, before any session exists.
+      if (remote) resolveReferences('headers', remote.settings.headers);
+      else this.launchEnv();
+    } catch (err) {
+      this.server.startRefused((err as Error).message);
+      throw err;
+    }
+  }
+
+  /** The child's environment for a start, after a last look at the command line (stdio-backend.ts). */
+  private launchEnv(): Record<string, string> {
+    return launchEnv(this.conf, this.server.id !== undefined, this.manager.settings.allowedCommands, this.manager.logger);
+  }
+
+  /**
+   * Waits for the session's turn in the start queue, then spawns its child and waits for the
+   * process to run. Ends the session and throws when that fails: 503 when the queue is full, 499
+   * when the client left while waiting, 502 when the child cannot be started.
+   */
+  async start(session: Session, signal: AbortSignal): Promise<void> {
+    if (this.server.remote) return this.startRemote(session);
+    const runtime = this.manager.runtime;
+    let env: Record<string, string>;
+    try {
+      env = this.launchEnv();
+    } catch (err) {
+      const failure = { message: (err as Error).message, data: {} };
+      session.close('the MCP server could not be started', (err as GatewayError).status ?? 502, failure);
+      throw err;
+    }
+    let turn: StartTurn;
+    try {
+      turn = await runtime.starts.admit(AbortSignal.any([signal, session.closingSignal]));
+    } catch (err) {
+      if (session.closed) throw mcpHttpError(MCP_ERRORS.GW_MCP_ROUTE_CHANGED, 'the session ended before its server started', { retryAfter: 1 });
+      if (err instanceof GatewayError) {
+        session.close('the start queue was full');
+        throw err;
+      }
+      session.close('the client left before its server started');
+      throw clientGone();
+    }
+    const cannotStart = (err: unknown) => {
+      const failure = spawnFailure(err, this.conf.cwd);
+      session.close('the MCP server could not be started', 502, failure);
+      return mcpHttpError(MCP_ERRORS.GW_MCP_CHILD_UNAVAILABLE, failure.message, { cause: err, data: failure.data });
+    };
+    const { conf } = this;
+    const { settings } = this.manager;
+    let child: StdioBackend;
+    try {
+      const onStderr = (line: string) => this.server.stderrLine(session.id, line);
+      const open = (events: BackendEvents, logger: Logger) =>
+        new StdioBackend({ command: conf.command, args: conf.args, env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings, logger, onStderr }, events);
+      child = session.connect(open, turn);
+      // Before any exit can be reported (a child's exit waits for the rest of its stdout).
+      child.started.then(() => this.server.started(), () => undefined);
+    } catch (err) {
+      // spawn() throws synchronously only for arguments it cannot pass (a NUL byte, say).
+      runtime.starts.processGone();
+      throw cannotStart(err);
+    }
+    runtime.adopt(child, this.manager.routeId, this.server.id);
+    try {
+      await child.started;
+    } catch (err) {
+      throw cannotStart(err);
+    }
+  }
+
+  /**
+   * A remote server's session: its backend opens its upstream session lazily, with the client's
+   * initialize, so nothing waits here (no child, no start queue).
+   */
+  private startRemote(session: Session): void {
+    const remote = this.server.remote!;
+    const hooks = { sessionCreated: () => this.server.upstreamSessionCreated(), trouble: (message: string) => this.server.noteTrouble(message) };
+    session.connect((events, logger) => remote.open(events, hooks, this.conf.max_message_bytes, logger));
   }
 }
