@@ -78,7 +78,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   // Built-ins and the embedder's own plugins: their attributes (plugin_attr) are checked with the config.
   const knownPlugins = [...BUILTIN_PLUGINS, ...(options.extraPlugins ?? [])];
   const config = loadConfig({ ...options, plugins: knownPlugins });
-  const logger = createLogger(config.log.level, options.logDestination);
+  const baseLogger = createLogger(config.log.level, options.logDestination);
+  // Which worker wrote a line, besides its pid (which changes when a worker is replaced).
+  const logger = options.worker ? baseLogger.child({ worker: options.worker.id }) : baseLogger;
   const adminKeys = resolveAdminKeys(config);
   const registry = new PluginRegistry(config, { upstream: upstreamDefinitionProblem });
 

@@ -4,7 +4,7 @@
  * other keeps serving, SIGTERM drains every worker, and status and metrics speak for all of them.
  */
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GatewayProcess } from '../helpers/gateway.js';
@@ -145,6 +145,25 @@ describe('gateway.workers: 2', function () {
       });
       expect(federation.status).to.equal(400);
       expect(federation.json.error_msg).to.include('needs gateway.workers: 1 (it is 2)');
+    });
+
+    it('SIGHUP to the primary makes every worker reopen its access log (logrotate)', async () => {
+      await gw.stop();
+      const logFile = join(dir, 'logs', 'access.log');
+      gw = await startScaleGateway({ dir, workers: 2, config: { access_log: { enabled: true, path: logFile } }, env: { TOLLGATE_LOG_LEVEL: 'info' } });
+      await gw.admin('PUT', ...route('r', '/rotated', upstream.address));
+      await waitFor(async () => new Set(await servedBy(`${gw.url}/rotated`, 6)).size === 2, 5000);
+      const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0);
+      await waitFor(() => lines(logFile) >= 6, 3000);
+      renameSync(logFile, `${logFile}.1`);
+      const rotated = lines(`${logFile}.1`);
+      gw.child.kill('SIGHUP');
+      await waitFor(() => gw.output().split('log files reopened').length - 1 >= 2, 5000);
+      const served = await servedBy(`${gw.url}/rotated`, 10);
+      expect(new Set(served)).to.have.length(2);
+      expect(await waitFor(() => lines(logFile) === 10, 3000)).to.equal(true);
+      expect(lines(`${logFile}.1`)).to.equal(rotated);
+      expect(gw.child.exitCode).to.equal(null);
     });
 
     it('answers status and metrics for every worker from the primary', async () => {
