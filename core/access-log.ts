@@ -139,8 +139,8 @@ export function accessLogEntry(ctx: GatewayContext): AccessLogEntry {
     answered_by: state.answeredBy,
     aborted: finished ? undefined : true,
     mcp_transport: mcp?.transport,
-    // An initialize has no session id yet: the one it opened is in the answer's header.
-    mcp_session_id: mcp ? sessionIdOf(mcp.sessionId, res.getHeader('mcp-session-id')) : undefined,
+    // The variable every reader sees: for an initialize, the session it opened (the answer's header).
+    mcp_session_id: mcp ? cutOrUndefined(state.var('mcp_session_id')) : undefined,
     mcp_method: mcp?.method === undefined ? undefined : cut(mcp.method),
     mcp_name: mcp?.name === undefined ? undefined : cut(mcp.name),
     mcp_id: typeof mcp?.id === 'string' ? cut(mcp.id) : mcp?.id,
@@ -179,7 +179,6 @@ function cut(value: string): string {
   return value.length > MAX_FIELD_CHARS ? value.slice(0, MAX_FIELD_CHARS) : value;
 }
 
-function sessionIdOf(requested: string | undefined, answered: unknown): string | undefined {
-  if (requested !== undefined) return cut(requested);
-  return typeof answered === 'string' ? cut(answered) : undefined;
+function cutOrUndefined(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : cut(value);
 }
