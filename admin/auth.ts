@@ -62,6 +62,7 @@ export class AdminAuth {
         return deny(ctx, 'invalid method for role viewer');
       }
       ctx.state.adminRole = match.role;
+      ctx.state.adminKeyName = match.name;
       await next();
     };
   }

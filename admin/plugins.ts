@@ -74,7 +74,7 @@ export class PluginEndpoints {
     ctx.body = schema;
   }
 
-  /** APISIX's `plugins?all=true`: `{name: {version, priority, schema, consumer_schema?, metadata_schema?, type?}}`. */
+  /** APISIX's `plugins?all=true`: `{name: {version, priority, schema, consumer_schema?, metadata_schema?, type?}}`, and our `description?`. */
   private everyPlugin(): Record<string, Record<string, unknown>> {
     const out: Record<string, Record<string, unknown>> = {};
     for (const plugin of this.registry.list()) {
@@ -84,6 +84,7 @@ export class PluginEndpoints {
       if (consumer) entry.consumer_schema = consumer;
       if (metadata) entry.metadata_schema = metadata;
       if (plugin.type) entry.type = plugin.type;
+      if (plugin.description) entry.description = plugin.description;
       out[plugin.name] = entry;
     }
     return out;

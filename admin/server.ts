@@ -28,6 +28,7 @@ import { consumerSchema, ID_PATTERN, SINGULAR } from '../routes/schemas.js';
 import { AdminAuth, type AdminKey } from './auth.js';
 import { AdminError, fail, NOT_FOUND_KEY } from './errors.js';
 import { corsHeaders, headProbe } from './cors.js';
+import { dashboard } from './dashboard.js';
 import { BadBody, readJsonBody } from './json-body.js';
 import { selectEntries, type ListEntry } from './lists.js';
 import { maskSecrets } from './mask.js';
@@ -53,6 +54,12 @@ export interface AdminApiOptions {
   waitForRevision?(revision: number): Promise<void>;
   /** What plugins are handed; the endpoints of plugin-defined resources (an MCP server's status) use it. */
   api?: PluginApi;
+  /** The built dashboard (dist/ui), served at `/ui/`; absent: no dashboard. */
+  dashboardDir?: string;
+  /** The data plane's URL (`http://127.0.0.1:9080`), for the dashboard's connect snippets. */
+  dataPlaneUrl?: string;
+  /** This gateway's metrics as prom-client JSON, for `GET /apisix/admin/metrics` (the dashboard's overview). */
+  metrics?: () => Promise<unknown>;
 }
 
 /**
@@ -93,6 +100,11 @@ export class AdminApi {
       options.logger.info({ ...report }, 'plugins reloaded through the Admin API'),
     );
     plugins.register(router);
+    // Tollgate additions for the dashboard; before `/:kind`, which would take these paths.
+    router.get('/whoami', (ctx) => {
+      ctx.body = { name: ctx.state.adminKeyName, role: ctx.state.adminRole, instance: options.api?.instance, data_plane: options.dataPlaneUrl };
+    });
+    router.get('/metrics', (ctx) => this.metrics(ctx));
     router.post('/schema/validate/:kind', (ctx) => this.validateOnly(ctx));
     // A consumer's credentials: /consumers/{username}/credentials[/{id}] (APISIX 3.10).
     const credentials = (ctx: Context): Address => {
@@ -134,6 +146,8 @@ export class AdminApi {
     });
     const auth = new AdminAuth(options.keys, options.allow);
     this.app.use(auth.allowList());
+    // Public files behind the allow-list, before the key check: the page is how the key is typed in.
+    if (options.dashboardDir) this.app.use(dashboard(options.dashboardDir));
     if (options.cors) this.app.use(corsHeaders());
     this.app.use(headProbe());
     this.app.use(auth.keyCheck());
@@ -294,6 +308,11 @@ export class AdminApi {
     await this.options.waitForRevision?.(catalog.snapshot().revision);
     this.options.logger.info({ kind, id, method: 'DELETE' }, 'admin write');
     ctx.body = { deleted: '1', key: keyOf(kind, id) };
+  }
+
+  private async metrics(ctx: Context): Promise<void> {
+    if (!this.options.metrics) throw fail(404, 'not found');
+    ctx.body = { instance: this.options.api?.instance, time: Date.now(), metrics: await this.options.metrics() };
   }
 
   private async validateOnly(ctx: Context): Promise<void> {

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { AccessLog } from '../core/access-log.js';
 import { EmbeddedCatalog } from '../core/catalog/embedded.js';
 import { RedisCatalog } from '../core/catalog/redis.js';
@@ -37,6 +38,8 @@ export interface StartOptions extends LoadConfigOptions {
   accessLogDestination?: NodeJS.WritableStream;
   /** Extra plugins to load after the built-ins (tests, embedders). */
   extraPlugins?: readonly Plugin[];
+  /** Where the built dashboard is (default DASHBOARD_DIR); tests build it into a folder of their own. */
+  dashboardDir?: string;
   /** Seeds an empty catalog with the demo routes. */
   seed?(catalog: Catalog): Promise<void>;
   /**
@@ -236,6 +239,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         allow: config.admin.allow,
         maxBodyBytes: config.admin.max_body_bytes,
         cors: config.admin.cors,
+        dashboardDir: config.admin.ui ? (options.dashboardDir ?? DASHBOARD_DIR) : undefined,
+        dataPlaneUrl: `http://${dataAddress.host.includes(':') ? `[${dataAddress.host}]` : dataAddress.host}:${dataAddress.port}`,
+        metrics: () => metrics.snapshot(false),
         maxRegexProgram: config.limits.max_regex_program,
         waitForRevision: (revision) => table.waitForRevision(revision),
         api,
@@ -276,6 +282,12 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     throw err;
   }
 }
+
+/**
+ * The built dashboard: `<package>/dist/ui`, whether this file runs from source (bin/) or from the
+ * build (dist/bin/). `npm run build` writes it (ui/build.mjs).
+ */
+export const DASHBOARD_DIR = fileURLToPath(new URL(import.meta.url.includes('/dist/bin/') ? '../ui/' : '../dist/ui/', import.meta.url));
 
 /** Tollgate's version (package.json), for `tollgate_node_info`; from source (bin/) or the build (dist/bin/). */
 const VERSION = (() => {

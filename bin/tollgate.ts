@@ -188,6 +188,7 @@ function printBanner(gateway: BannerFacts, configFile: string | undefined, demo:
     'Tollgate is running',
     `  data plane   ${url(addresses.dataPlane)}`,
     addresses.admin ? `  admin api    ${url(addresses.admin)}/apisix/admin` : '  admin api    disabled',
+    addresses.admin && config.admin.ui ? `  dashboard    ${url(addresses.admin)}/ui/` : undefined,
     addresses.status ? `  status       ${url(addresses.status)}/status/ready` : undefined,
     addresses.metrics ? `  metrics      ${url(addresses.metrics)}${config.metrics.path}` : undefined,
     `  catalog      ${config.catalog.backend}`,

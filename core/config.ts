@@ -39,6 +39,8 @@ export interface GatewayConfig {
     allow: string[];
     max_body_bytes: number;
     cors: boolean;
+    /** Serve the dashboard at `/ui/` on this listener. */
+    ui: boolean;
   };
   status: { enabled: boolean; listen: string };
   catalog: { backend: 'embedded' | 'redis'; file: string; poll_interval: number; restore_on_reset: boolean };
@@ -130,6 +132,7 @@ const configSchema = {
         allow: { type: 'array', items: { type: 'string' }, default: ['127.0.0.0/24', '::1/128'] },
         max_body_bytes: { type: 'integer', minimum: 1024, default: 1572864 },
         cors: { type: 'boolean', default: true },
+        ui: { type: 'boolean', default: true },
       },
     },
     status: {
