@@ -17,6 +17,7 @@ COPY routes routes
 COPY plugins plugins
 COPY admin admin
 COPY bin bin
+COPY ui ui
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:22-bookworm-slim
