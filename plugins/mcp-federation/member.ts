@@ -122,6 +122,12 @@ export class Member {
    * with what a call to the server should be answered while it cannot be reached.
    */
   ready(): Promise<void> {
+    const remote = this.spec.server.remote;
+    if (remote?.failing) {
+      // A remote server failing its health checks is left out, its open session or not.
+      this.lastError = `it fails its health checks: ${remote.health?.error ?? 'no answer'}`;
+      return Promise.reject(this.unavailable());
+    }
     if (this.state === 'ready') return Promise.resolve();
     if (this.opening) return this.opening;
     if (this.state === 'down' && performance.now() < this.downUntil) return Promise.reject(this.unavailable());

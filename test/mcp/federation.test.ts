@@ -1,6 +1,6 @@
 /**
- * mcp-federation end to end: `mcp_servers` (server-everything, the conformance fixture, the fault
- * fixture) behind one route, the real SDK client over both transports. Names are prefixed and
+ * mcp-federation end to end: `mcp_servers` (server-everything and the conformance fixture over
+ * stdio, server-everything as a remote Streamable HTTP server, the fault fixture) behind one route, the real SDK client over both transports. Names are prefixed and
  * routed, lists merged and paged, lists cached until a server says they changed, ids and progress
  * tokens of several servers never collide, server→client requests (sampling, elicitation) reach
  * the client and their answers the server that asked, and a server that is down or crashes takes
@@ -24,9 +24,11 @@ import {
   rawSession,
   responseOf,
   startBridgeGateway,
+  startRemoteEverything,
   textOf,
   waitFor,
   type Connected,
+  type RemoteServer,
 } from './support.js';
 
 async function putServer(gw: TestGateway, id: string, body: Record<string, unknown>): Promise<void> {
@@ -68,12 +70,15 @@ describe('mcp-federation', function () {
   let gw: TestGateway;
   let dir: string;
   let all: string;
+  let remote: RemoteServer;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tollgate-federation-'));
     gw = await startBridgeGateway();
     await putServer(gw, 'ev', { command: 'node', args: [EVERYTHING_SERVER, 'stdio'] });
     await putServer(gw, 'cf', { command: 'node', args: [CONFORMANCE_SERVER] });
+    remote = await startRemoteEverything('streamableHttp');
+    await putServer(gw, 'rv', { url: remote.url, health_check: { interval: 0 } });
     await putServer(gw, 'fa', { command: 'node', args: [FAULT_SERVER] });
     writeFileSync(join(dir, 'fb-stdin.log'), '');
     await putServer(gw, 'fb', { command: 'node', args: [FAULT_SERVER, `--record-stdin=${join(dir, 'fb-stdin.log')}`] });
@@ -81,6 +86,7 @@ describe('mcp-federation', function () {
       servers: [
         { server_id: 'ev', prefix: 'ev' },
         { server_id: 'cf', prefix: 'cf' },
+        { server_id: 'rv', prefix: 'rv' },
       ],
       server_info: { name: 'team-gateway', version: '2.0.0' },
     });
@@ -88,6 +94,7 @@ describe('mcp-federation', function () {
 
   after(async () => {
     await gw.stop();
+    await remote.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -138,14 +145,15 @@ describe('mcp-federation', function () {
         const c = await client();
         const { tools } = await c.client.listTools();
         const names = tools.map((t) => t.name);
-        expect(names).to.include.members(['ev_echo', 'ev_get-sum', 'cf_test_simple_text', 'cf_test_error_handling']);
-        expect(names.every((n) => n.startsWith('ev_') || n.startsWith('cf_'))).to.equal(true);
+        expect(names).to.include.members(['ev_echo', 'ev_get-sum', 'cf_test_simple_text', 'cf_test_error_handling', 'rv_echo', 'rv_get-sum']);
+        expect(names.every((n) => /^(ev|cf|rv)_/.test(n))).to.equal(true);
         const echo = tools.find((t) => t.name === 'ev_echo')!;
         expect(echo.description).to.equal('Echoes back the input string');
         expect(echo.inputSchema.properties).to.have.property('message');
         expect(echo.annotations).to.deep.include({ readOnlyHint: true });
         expect(textOf(await c.client.callTool({ name: 'ev_echo', arguments: { message: 'through the federation' } }))).to.include('through the federation');
         expect(textOf(await c.client.callTool({ name: 'cf_test_simple_text', arguments: {} }))).to.equal('This is a simple text response for testing.');
+        expect(textOf(await c.client.callTool({ name: 'rv_get-sum', arguments: { a: 40, b: 2 } }))).to.include('42');
       });
 
       it('a name no server has is answered by the gateway, the same way whatever the prefix', async () => {
@@ -160,7 +168,7 @@ describe('mcp-federation', function () {
       it('prompts are federated the same way', async () => {
         const c = await client();
         const names = (await c.client.listPrompts()).prompts.map((p) => p.name);
-        expect(names).to.include.members(['ev_simple-prompt', 'ev_args-prompt', 'cf_test_simple_prompt']);
+        expect(names).to.include.members(['ev_simple-prompt', 'ev_args-prompt', 'cf_test_simple_prompt', 'rv_simple-prompt']);
         const got = await c.client.getPrompt({ name: 'ev_args-prompt', arguments: { city: 'Lyon' } });
         expect(JSON.stringify(got.messages)).to.include('Lyon');
         const unknown = await outcome(() => c.client.getPrompt({ name: 'cf_nope' }));
@@ -171,6 +179,8 @@ describe('mcp-federation', function () {
         const c = await client();
         const uris = (await c.client.listResources()).resources.map((r) => r.uri);
         expect(uris).to.include.members(['demo://resource/static/document/architecture.md', 'test://static-text']);
+        // ev and rv (both server-everything) list the same URIs: each is listed once, as the first's.
+        expect(uris).to.deep.equal([...new Set(uris)]);
         const templates = (await c.client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
         expect(templates).to.include.members(['demo://resource/dynamic/text/{resourceId}', 'test://template/{id}/data']);
         const fromCf = await c.client.readResource({ uri: 'test://static-text' });
@@ -189,6 +199,12 @@ describe('mcp-federation', function () {
         const result = await c.client.callTool({ name: 'cf_test_tool_with_progress', arguments: {} }, undefined, { onprogress: (p) => seen.push(p.progress) });
         expect(seen.length).to.be.greaterThan(0);
         expect(textOf(result)).to.be.a('string');
+        const remoteSeen: number[] = [];
+        const remoteResult = await c.client.callTool({ name: 'rv_trigger-long-running-operation', arguments: { duration: 0.6, steps: 3 } }, undefined, {
+          onprogress: (p) => remoteSeen.push(p.progress),
+        });
+        expect(textOf(remoteResult)).to.contain('Long running operation completed');
+        expect(remoteSeen.length).to.be.at.least(2);
       });
 
       it('sampling and elicitation requests from a server reach the client, and the answers go back', async () => {
@@ -197,6 +213,23 @@ describe('mcp-federation', function () {
         c.client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { username: 'ada', email: 'ada@example.com' } }));
         expect(JSON.stringify(await c.client.callTool({ name: 'cf_test_sampling', arguments: { prompt: 'hello' } }))).to.include('sampled by the client');
         expect(JSON.stringify(await c.client.callTool({ name: 'cf_test_elicitation', arguments: { message: 'who?' } }))).to.include('ada');
+        expect(JSON.stringify(await c.client.callTool({ name: 'rv_trigger-elicitation-request', arguments: {} }))).to.include('ada');
+      });
+
+      it('sampling requests of a stdio and a remote server-everything (both number them from 0) at once: each answer reaches its own server', async () => {
+        const c = await client({ capabilities: { sampling: {} } });
+        c.client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+          const asked = (request.params.messages[0].content as { text: string }).text;
+          await new Promise((r) => setTimeout(r, 50));
+          return { role: 'assistant', content: { type: 'text', text: `answer to ${asked}` }, model: 'test' };
+        });
+        const [local, far] = await Promise.all([
+          c.client.callTool({ name: 'ev_trigger-sampling-request', arguments: { prompt: 'from stdio', maxTokens: 10 } }),
+          c.client.callTool({ name: 'rv_trigger-sampling-request', arguments: { prompt: 'from remote', maxTokens: 10 } }),
+        ]);
+        // server-everything puts the prompt in its request as "Resource … context: <prompt>".
+        expect(JSON.stringify(local)).to.include('context: from stdio').and.not.include('from remote');
+        expect(JSON.stringify(far)).to.include('context: from remote').and.not.include('from stdio');
       });
 
       it('resources/subscribe reaches the owner, and its updates reach the client', async () => {
@@ -329,6 +362,34 @@ describe('mcp-federation', function () {
     });
   });
 
+  describe('a remote server killed mid-session', () => {
+    it('its calls get an error saying it cannot be reached, the stdio server keeps serving, the session carries on', async () => {
+      const doomed = await startRemoteEverything('streamableHttp');
+      try {
+        await putServer(gw, 'doomed', { url: doomed.url, health_check: { interval: 0.5, timeout: 1 }, timeout: 2 });
+        const base = await putFederation(gw, 'mixed', { servers: [{ server_id: 'fa', prefix: 'fa' }, { server_id: 'doomed', prefix: 'rd' }] });
+        const c = await connect(base, 'streamable-http');
+        try {
+          expect(textOf(await c.client.callTool({ name: 'rd_echo', arguments: { message: 'before' } }))).to.include('before');
+          await doomed.stop();
+          const after = await outcome(() => c.client.callTool({ name: 'rd_echo', arguments: { message: 'after' } }));
+          expect(after.error?.message).to.match(/the remote MCP server could not be reached: ECONNREFUSED/);
+          expect(textOf(await c.client.callTool({ name: 'fa_echo', arguments: { text: 'still here' } }))).to.equal('still here');
+          // Once its health check fails, it leaves the lists and its calls say why at once.
+          expect(await waitFor(async () => !(await allTools(c)).some((n) => n.startsWith('rd_')), 10_000, 200), 'rd_ tools leave the list').to.equal(true);
+          expect(await allTools(c)).to.include('fa_echo');
+          const failing = await outcome(() => c.client.callTool({ name: 'rd_echo', arguments: { message: 'later' } }));
+          expect(failing.error?.message).to.match(/MCP server doomed is not available: it fails its health checks/);
+          expect((await gw.admin('GET', '/mcp_servers/doomed/status')).json.state).to.equal('failing');
+        } finally {
+          await c.close();
+        }
+      } finally {
+        await doomed.stop();
+      }
+    });
+  });
+
   describe('servers that are down or slow', () => {
     it('a server that cannot start is left out: the others are served, its calls get an error naming it, its status says why', async () => {
       await putServer(gw, 'broken', { command: 'node', args: [FAULT_SERVER, '--exit-at-start=1'] });
@@ -419,7 +480,8 @@ describe('mcp-federation', function () {
 
   describe('lists', () => {
     it('pages a merged list with a cursor of its own, and refuses a cursor it did not make', async () => {
-      const paged = await putFederation(gw, 'paged', { servers: [{ server_id: 'ev', prefix: 'ev' }, { server_id: 'cf', prefix: 'cf' }], page_size: 5 });
+      const servers = [{ server_id: 'ev', prefix: 'ev' }, { server_id: 'cf', prefix: 'cf' }, { server_id: 'rv', prefix: 'rv' }];
+      const paged = await putFederation(gw, 'paged', { servers, page_size: 5 });
       const whole = await connect(all, 'streamable-http');
       const c = await connect(paged, 'streamable-http');
       try {
