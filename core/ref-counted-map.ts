@@ -11,11 +11,28 @@ export interface Held<T> {
   release(): void;
 }
 
+export interface RefCountedMapOptions {
+  /**
+   * Keep a value this long after its last release before disposing it; a holder that comes back
+   * meanwhile gets it again (a log file a route edit brings straight back stays open).
+   */
+  lingerMs?: number;
+}
+
+interface Entry<T> {
+  value: T;
+  users: number;
+  lingering?: NodeJS.Timeout;
+}
+
 export class RefCountedMap<T> {
-  private readonly entries = new Map<string, { value: T; users: number }>();
+  private readonly entries = new Map<string, Entry<T>>();
 
   /** `onRelease` disposes a value its last user let go of (and, on `clear`, every value). */
-  constructor(private readonly onRelease?: (value: T) => void) {}
+  constructor(
+    private readonly onRelease?: (value: T) => void,
+    private readonly options: RefCountedMapOptions = {},
+  ) {}
 
   /** The value for `key`, created by `create` when nobody holds one, and counted as held once more. */
   acquire(key: string, create: () => T): Held<T> {
@@ -24,6 +41,8 @@ export class RefCountedMap<T> {
       entry = { value: create(), users: 0 };
       this.entries.set(key, entry);
     }
+    clearTimeout(entry.lingering);
+    entry.lingering = undefined;
     entry.users += 1;
     const held = entry;
     let released = false;
@@ -34,10 +53,21 @@ export class RefCountedMap<T> {
         released = true;
         held.users -= 1;
         if (held.users > 0 || this.entries.get(key) !== held) return;
-        this.entries.delete(key);
-        this.onRelease?.(held.value);
+        if (!this.options.lingerMs) {
+          this.drop(key, held);
+          return;
+        }
+        held.lingering = setTimeout(() => {
+          if (held.users === 0 && this.entries.get(key) === held) this.drop(key, held);
+        }, this.options.lingerMs);
+        held.lingering.unref();
       },
     };
+  }
+
+  private drop(key: string, entry: Entry<T>): void {
+    this.entries.delete(key);
+    this.onRelease?.(entry.value);
   }
 
   get size(): number {
@@ -55,6 +85,7 @@ export class RefCountedMap<T> {
    */
   clear(dispose: ((value: T) => void) | undefined = this.onRelease): void {
     const values = this.values();
+    for (const entry of this.entries.values()) clearTimeout(entry.lingering);
     this.entries.clear();
     for (const value of values) dispose?.(value);
   }

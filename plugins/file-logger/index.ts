@@ -16,6 +16,7 @@ import { LOG_FORMAT_EXTRA_SCHEMA, LOG_FORMAT_SCHEMA, LOG_SINK_PROPERTIES, LOG_SI
 import type { Logger } from '../../core/logger.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
+import { RefCountedMap, type Held } from '../../core/ref-counted-map.js';
 
 interface FileLoggerConf extends LogSinkConf {
   path?: string;
@@ -34,8 +35,6 @@ const UNUSED_CLOSE_MS = 10_000;
 
 /** One open file, shared by every route that logs to it. */
 class FileSink {
-  users = 0;
-  closeTimer?: NodeJS.Timeout;
   private readonly writer?: LineWriter;
   private closing?: Promise<void>;
   private failed = false;
@@ -83,48 +82,33 @@ class FileSink {
   }
 }
 
-/** This gateway's open files, by absolute path. */
+/** This gateway's open files, by absolute path; one nobody holds closes after UNUSED_CLOSE_MS. */
 class FileSinks {
-  private readonly sinks = new Map<string, FileSink>();
   private readonly closing = new Set<Promise<void>>();
+  private readonly sinks = new RefCountedMap<FileSink>((sink) => this.track(sink.end()), { lingerMs: UNUSED_CLOSE_MS });
 
   constructor(
     private readonly logger: Logger,
     private readonly metrics: GatewayMetrics,
   ) {}
 
-  acquire(path: string, route: string): FileSink {
+  acquire(path: string, route: string): Held<FileSink> {
     const absolute = resolve(path);
-    let sink = this.sinks.get(absolute);
-    if (!sink) {
-      sink = new FileSink(absolute, this.logger, (lines) => this.metrics.logEntriesDropped.inc({ plugin: 'file-logger', route, reason: 'buffer_full' }, lines));
-      this.sinks.set(absolute, sink);
-    }
-    sink.users += 1;
-    clearTimeout(sink.closeTimer);
-    sink.closeTimer = undefined;
-    return sink;
-  }
-
-  release(sink: FileSink): void {
-    sink.users -= 1;
-    if (sink.users > 0 || this.sinks.get(sink.path) !== sink) return;
-    sink.closeTimer = setTimeout(() => {
-      if (sink.users > 0 || this.sinks.get(sink.path) !== sink) return;
-      this.sinks.delete(sink.path);
-      const closed = sink.end();
-      this.closing.add(closed);
-      void closed.finally(() => this.closing.delete(closed));
-    }, UNUSED_CLOSE_MS);
-    sink.closeTimer.unref();
+    return this.sinks.acquire(
+      absolute,
+      () => new FileSink(absolute, this.logger, (lines) => this.metrics.logEntriesDropped.inc({ plugin: 'file-logger', route, reason: 'buffer_full' }, lines)),
+    );
   }
 
   /** Gateway shutdown (after requests in flight have finished): flush and close every file. */
   async closeAll(): Promise<void> {
-    const all = [...this.sinks.values()];
-    for (const sink of all) clearTimeout(sink.closeTimer);
-    this.sinks.clear();
-    await Promise.all([...all.map((sink) => sink.end()), ...this.closing]);
+    this.sinks.clear((sink) => this.track(sink.end()));
+    await Promise.all(this.closing);
+  }
+
+  private track(closed: Promise<void>): void {
+    this.closing.add(closed);
+    void closed.finally(() => this.closing.delete(closed));
   }
 }
 
@@ -132,6 +116,7 @@ const fileSinks = (api: PluginApi) => api.state('file-logger', () => new FileSin
 
 class FileLog implements Disposable {
   readonly sink?: FileSink;
+  private readonly held?: Held<FileSink>;
   readonly route: LogSinkRoute;
   private disposed = false;
 
@@ -141,7 +126,10 @@ class FileLog implements Disposable {
     private readonly api: PluginApi,
   ) {
     const path = conf.path ?? (api.metadata('file-logger') as FileLoggerMetadata | undefined)?.path;
-    if (path) this.sink = fileSinks(api).acquire(path, route.id);
+    if (path) {
+      this.held = fileSinks(api).acquire(path, route.id);
+      this.sink = this.held.value;
+    }
     else api.logger.error({ plugin: 'file-logger', route: route.id }, 'file-logger has no path (route config or plugin_metadata); nothing is logged');
     this.route = new LogSinkRoute('file-logger', conf, route, api, (entry) => this.sink?.write(entry));
   }
@@ -155,7 +143,7 @@ class FileLog implements Disposable {
     if (this.disposed) return;
     this.disposed = true;
     this.route.dispose();
-    if (this.sink) fileSinks(this.api).release(this.sink);
+    this.held?.release();
   }
 }
 

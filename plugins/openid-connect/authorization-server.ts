@@ -14,6 +14,7 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from '../../core/logger.js';
 import { AuthServerError, AuthServerHttp } from './fetch.js';
+import { RefCountedMap, type Held } from '../../core/ref-counted-map.js';
 
 export interface DiscoveryDocument {
   readonly issuer: string;
@@ -72,8 +73,6 @@ interface Cached<T> {
 }
 
 export class AuthorizationServer {
-  /** Routes holding it; the registry closes it when the last lets go. */
-  users = 0;
   private document?: Cached<DiscoveryDocument>;
   private documentFetch?: Promise<DiscoveryDocument>;
   private keys?: Cached<KeySet>;
@@ -240,38 +239,22 @@ export class AuthorizationServer {
   }
 }
 
-/** This gateway's authorization servers, shared by the routes naming the same one. */
+/** This gateway's authorization servers, shared by the routes naming the same one; the last to let go closes it. */
 export class AuthorizationServers {
-  private readonly servers = new Map<string, AuthorizationServer>();
+  private readonly servers = new RefCountedMap<AuthorizationServer>((server) => server.close());
 
   constructor(private readonly logger: Logger) {}
 
-  acquire(options: AuthorizationServerOptions): AuthorizationServer {
-    const key = authorizationServerKey(options);
-    let server = this.servers.get(key);
-    if (!server) {
-      server = new AuthorizationServer(options, this.logger);
-      this.servers.set(key, server);
-    }
-    server.users += 1;
-    return server;
-  }
-
-  release(server: AuthorizationServer): void {
-    server.users -= 1;
-    if (server.users > 0) return;
-    const key = authorizationServerKey(server.options);
-    if (this.servers.get(key) === server) this.servers.delete(key);
-    server.close();
+  acquire(options: AuthorizationServerOptions): Held<AuthorizationServer> {
+    return this.servers.acquire(authorizationServerKey(options), () => new AuthorizationServer(options, this.logger));
   }
 
   /** Every server, for tests and diagnostics. */
   list(): AuthorizationServer[] {
-    return [...this.servers.values()];
+    return this.servers.values();
   }
 
   closeAll(): void {
-    for (const server of this.servers.values()) server.close();
     this.servers.clear();
   }
 }

@@ -26,6 +26,7 @@ import type { AuthInfo, ConsumerInfo, GatewayContext } from '../../core/context.
 import type { GatewayError } from '../../core/errors.js';
 import { ERRORS } from './errors.js';
 import { definePlugin, type ConsumerLookup, type Disposable, type PluginApi } from '../../core/plugin.js';
+import type { Held } from '../../core/ref-counted-map.js';
 import { attachConsumer } from '../kit/index.js';
 import { AuthorizationServers, issuerOfDiscoveryUrl, type AuthorizationServer } from './authorization-server.js';
 import { metadataDocument, metadataPath, metadataUrl, ProtectedResources, refusal, WELL_KNOWN_PREFIX } from './metadata.js';
@@ -70,6 +71,7 @@ class ProtectedRoute implements Disposable {
   private readonly derivedByClaims = new WeakMap<object, Derived>();
 
   readonly server: AuthorizationServer;
+  private readonly held: Held<AuthorizationServer>;
   readonly verifier: TokenVerifier;
   readonly consumers: ConsumerLookup;
   private readonly runtime: Runtime;
@@ -80,17 +82,18 @@ class ProtectedRoute implements Disposable {
   ) {
     this.runtime = runtimeOf(api);
     this.consumers = api.consumers;
-    this.server = this.runtime.servers.acquire({
+    this.held = this.runtime.servers.acquire({
       discovery: conf.discovery,
       timeoutMs: conf.timeout * 1000,
       verifyTls: conf.ssl_verify,
       maxAgeMs: conf.jwk_expires_in * 1000,
       minRefreshMs: conf.jwk_min_refresh_interval * 1000,
     });
+    this.server = this.held.value;
     try {
       this.verifier = new TokenVerifier(conf, this.server);
     } catch (err) {
-      this.runtime.servers.release(this.server);
+      this.held.release();
       throw err;
     }
     if (conf.resource) this.runtime.resources.add(this, conf.resource);
@@ -117,7 +120,7 @@ class ProtectedRoute implements Disposable {
 
   dispose(): void {
     if (this.conf.resource) this.runtime.resources.remove(this, this.conf.resource);
-    this.runtime.servers.release(this.server);
+    this.held.release();
   }
 }
 
