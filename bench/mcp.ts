@@ -12,6 +12,11 @@
  *   `mcp_servers` record with its url), the gateway then an MCP client of it, one upstream session
  *   per client session. Its cost is its p50 minus the floor's: the same client calling the same
  *   server directly.
+ * - federation of three: an mcp-federation route over three records of the same stdio server, each
+ *   session listing the tools first (so it holds a session of all three), then calling `a_echo`:
+ *   what federating adds to a call is its p50 minus the bridge's (issue 13's goal: under 0.2 ms).
+ * And tools/list through a federation of ten: the first list of a new session (cold: ten servers
+ * started, initialized and listed) and the lists after it (warm: from the per-session cache).
  * With `--rev <commit>` the gateway rows run once per build (this tree's and the revision's).
  * With 1 and 16 concurrent sessions, each calling in a loop: calls/s, p50, p99, ratios to direct.
  * The bridge's own cost is its p50 minus the floor's p50 minus the direct p50. Also: time from
@@ -48,11 +53,17 @@ const ADMIN_KEY = 'bench-admin-key-0123456789';
 
 /** direct, floor, or a gateway contender: "<build>: floor via gateway proxy" / "bridge streamable-http" / "bridge sse". */
 type Way = string;
-const GATEWAY_WAYS = ['floor via gateway proxy', 'bridge streamable-http', 'bridge sse', 'remote streamable-http'] as const;
+const GATEWAY_WAYS = ['floor via gateway proxy', 'bridge streamable-http', 'bridge sse', 'remote streamable-http', 'federation of three'] as const;
+/** Servers of the federation whose tools/list is measured. */
+const LIST_BACKENDS = 10;
+const LIST_COLD_SAMPLES = 5;
+const LIST_WARM_CALLS = 200;
 
 interface Session {
   client: Client;
   close(): Promise<void>;
+  /** The echo tool's name on this way (prefixed through a federation). */
+  tool?: string;
 }
 
 interface Measured {
@@ -91,6 +102,7 @@ export async function run(builds: Build[]): Promise<void> {
     // Only the bridge's figures name their gateway when a run compares builds.
     const wayName = (build: Build, way: string) => (builds.length > 1 ? `${build.label}: ${way}` : way);
     let memoryGateway: { pid: number; url: string } | undefined;
+    let listGateway: string | undefined;
     for (const [b, build] of builds.entries()) {
       const config = join(work, `config-${b}.yaml`);
       writeFileSync(config, `gateway:\n  data_dir: ${JSON.stringify(join(work, `data-${b}`))}\nmcp:\n  max_children: 64\n`);
@@ -107,23 +119,34 @@ export async function run(builds: Build[]): Promise<void> {
         () => false,
       );
       if (remote) await admin(gateway.admin, '/routes/remote', { uri: '/remote/*', plugins: { 'mcp-bridge': { base_uri: '/remote', server_id: 'floor' } } });
+      // Three records of the bench's stdio server behind one federation (builds before it have no such row).
+      const federation = await federate(gateway.admin, 'fed', ['a', 'b', 'c']).then(
+        () => true,
+        () => false,
+      );
       const urls: Record<(typeof GATEWAY_WAYS)[number], string> = {
         'floor via gateway proxy': `${gateway.url}/floor/mcp`,
         'bridge streamable-http': `${gateway.url}/bench/mcp`,
         'bridge sse': `${gateway.url}/bench/sse`,
         'remote streamable-http': `${gateway.url}/remote/mcp`,
+        'federation of three': `${gateway.url}/fed/mcp`,
       };
       for (const way of GATEWAY_WAYS) {
         if (way === 'remote streamable-http' && !remote) continue;
+        if (way === 'federation of three' && !federation) continue;
         const name = wayName(build, way);
         ways.push(name);
-        open[name] = way === 'bridge sse' ? () => sse(urls[way]) : () => streamable(urls[way]);
+        open[name] = way === 'bridge sse' ? () => sse(urls[way]) : way === 'federation of three' ? () => federated(urls[way]) : () => streamable(urls[way]);
         parties[name] =
           way === 'floor via gateway proxy' || way === 'remote streamable-http'
             ? () => ({ gateway: [gateway.pid], server: [started.child.pid!] })
             : () => ({ gateway: [gateway.pid], server: serversUnder(gateway.pid) });
       }
       memoryGateway ??= { pid: gateway.pid, url: urls['bridge streamable-http'] };
+      if (federation && b === 0) {
+        await federate(gateway.admin, 'ten', Array.from({ length: LIST_BACKENDS }, (_, i) => `s${i}`));
+        listGateway = `${gateway.url}/ten/mcp`;
+      }
     }
 
     process.stdout.write(
@@ -180,9 +203,23 @@ export async function run(builds: Build[]): Promise<void> {
     const isProxy = (way: Way) => way.endsWith('floor via gateway proxy') || way.endsWith('remote streamable-http');
     const cost = (way: Way, sessions: number) =>
       results.get(`${way}/${sessions}`)!.p50 - results.get(`floor/${sessions}`)!.p50 - (isProxy(way) ? 0 : results.get(`direct/${sessions}`)!.p50);
+    const federations = ways.filter((way) => way.endsWith('federation of three'));
+    if (federations.length > 0) {
+      printTable(
+        'federation of three vs the bridge: added at p50, ms (goal: under 0.2)',
+        federations.map((way) => {
+          const bridge = way.replace('federation of three', 'bridge streamable-http');
+          return {
+            name: way,
+            ...Object.fromEntries(SESSION_COUNTS.map((n) => [`${n} session${n > 1 ? 's' : ''}`, results.get(`${way}/${n}`)!.p50 - results.get(`${bridge}/${n}`)!.p50])),
+          };
+        }),
+        SESSION_COUNTS.map((n) => `${n} session${n > 1 ? 's' : ''}`),
+      );
+    }
     printTable(
       'bridge cost at p50 (bridge − floor − direct), ms; the proxy and remote rows are (row − floor): the gateway\'s own cost in front of the same server',
-      ways.slice(2).map((way) => ({
+      ways.slice(2).filter((way) => !federations.includes(way)).map((way) => ({
         name: way,
         ...Object.fromEntries(SESSION_COUNTS.map((n) => [`${n} session${n > 1 ? 's' : ''}`, cost(way, n)])),
       })),
@@ -192,6 +229,18 @@ export async function run(builds: Build[]): Promise<void> {
     const creation: Row[] = [];
     for (const way of ways.filter((w) => !w.endsWith('floor via gateway proxy'))) creation.push({ name: way, 'median ms': await sessionCreation(open[way]), 'samples': CREATION_SAMPLES });
     printTable('session creation: connect to first tools/call result', creation, ['median ms', 'samples']);
+
+    if (listGateway) {
+      const lists = await listTimes(listGateway);
+      printTable(
+        `tools/list through a federation of ${LIST_BACKENDS} servers (${lists.tools} tools; cold: a new session's first list, ${LIST_COLD_SAMPLES} samples; warm: ${LIST_WARM_CALLS} lists after it)`,
+        [
+          { name: 'cold (ten servers started, initialized, listed)', 'p50 ms': lists.cold },
+          { name: 'warm (the per-session cache)', 'p50 ms': lists.warm },
+        ],
+        ['p50 ms'],
+      );
+    }
 
     const memory = await idleMemory(memoryGateway!.pid, () => streamable(memoryGateway!.url));
     printTable(
@@ -218,6 +267,46 @@ async function admin(base: string, path: string, body: unknown): Promise<void> {
   });
   const text = await res.body.text();
   if (res.statusCode >= 300) throw new Error(`admin PUT ${path}: ${res.statusCode} ${text}`);
+}
+
+/** Records `<id>-<name>` of the bench's stdio server, and a federation route `/<id>/*` over them with the names as prefixes. */
+async function federate(base: string, id: string, names: string[]): Promise<void> {
+  for (const name of names) await admin(base, `/mcp_servers/${id}-${name}`, { command: 'node', args: [SERVER], max_sessions: 64 });
+  await admin(base, `/routes/${id}`, {
+    uri: `/${id}/*`,
+    plugins: { 'mcp-federation': { base_uri: `/${id}`, servers: names.map((name) => ({ server_id: `${id}-${name}`, prefix: name })), max_sessions: 64 } },
+  });
+}
+
+/** A federation session that has listed the tools: it holds a session of every server. */
+async function federated(url: string): Promise<Session> {
+  const session = await streamable(url);
+  await session.client.listTools();
+  return { ...session, tool: 'a_echo' };
+}
+
+async function listTimes(url: string): Promise<{ cold: number; warm: number; tools: number }> {
+  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const cold: number[] = [];
+  const warm: number[] = [];
+  let tools = 0;
+  for (let i = 0; i < LIST_COLD_SAMPLES; i++) {
+    const session = await streamable(url);
+    try {
+      let t = performance.now();
+      tools = (await session.client.listTools()).tools.length;
+      cold.push(performance.now() - t);
+      for (let j = 0; j < LIST_WARM_CALLS / LIST_COLD_SAMPLES; j++) {
+        t = performance.now();
+        await session.client.listTools();
+        warm.push(performance.now() - t);
+      }
+    } finally {
+      await session.close();
+    }
+    await sleep(500);
+  }
+  return { cold: median(cold), warm: median(warm), tools };
 }
 
 async function streamable(url: string): Promise<Session> {
@@ -253,7 +342,7 @@ function opener(floorUrl: string): Record<Way, () => Promise<Session>> {
 async function measure(open: () => Promise<Session>, count: number, parties: Parties): Promise<Measured> {
   const sessions = await Promise.all(Array.from({ length: count }, () => open()));
   try {
-    const call = (s: Session, i: number) => s.client.callTool({ name: 'echo', arguments: { text: `call ${i}` } });
+    const call = (s: Session, i: number) => s.client.callTool({ name: s.tool ?? 'echo', arguments: { text: `call ${i}` } });
     await Promise.all(sessions.map(async (s) => {
       for (let i = 0; i < WARMUP_CALLS; i++) await call(s, i);
     }));
@@ -288,7 +377,7 @@ async function sessionCreation(open: () => Promise<Session>): Promise<number> {
   for (let i = 0; i < CREATION_SAMPLES; i++) {
     const t = performance.now();
     const session = await open();
-    await session.client.callTool({ name: 'echo', arguments: { text: 'first' } });
+    await session.client.callTool({ name: session.tool ?? 'echo', arguments: { text: 'first' } });
     samples.push(performance.now() - t);
     await session.close();
   }

@@ -94,6 +94,7 @@ export class FederatedBackend implements Backend {
   private readonly closing = new AbortController();
   private stopped = false;
   private readonly matchers = new WeakMap<unknown[], Array<((uri: string) => boolean) | undefined>>();
+  private readonly names = new WeakMap<unknown[], Set<string>>();
 
   constructor(
     private readonly route: FederationRoute,
@@ -308,9 +309,23 @@ export class FederatedBackend implements Backend {
     if (!member || (what === 'tool' && !isValidToolName(name as string))) return this.unknownName(id, what, name);
     const original = (name as string).slice(member.spec.head.length);
     const items = await member.list(listMethod, this.route.conf.list_timeout * 1000);
-    if (!items.some((item) => (item as Message | null)?.name === original)) return this.unknownName(id, what, name);
+    if (!this.namesOf(items).has(original)) return this.unknownName(id, what, name);
     const params = message.params as Message;
     return this.relay(member, message, id, { ...params, name: original });
+  }
+
+  /** The names of a cached list, built once per list (a call looks one up). */
+  private namesOf(items: unknown[]): ReadonlySet<string> {
+    let names = this.names.get(items);
+    if (!names) {
+      names = new Set();
+      for (const item of items) {
+        const name = (item as Message | null)?.name;
+        if (typeof name === 'string') names.add(name);
+      }
+      this.names.set(items, names);
+    }
+    return names;
   }
 
   private ownerOf(name: string): Member | undefined {
