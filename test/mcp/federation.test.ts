@@ -9,7 +9,13 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateMessageRequestSchema, ElicitRequestSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  LoggingMessageNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { expect } from 'chai';
 import type { TestGateway } from '../helpers/gateway.js';
 import {
@@ -298,6 +304,33 @@ describe('mcp-federation', function () {
         }
       });
     }
+
+    it("a client's cancellation reaches the server under the id that server knows; its log messages reach the client", async () => {
+      const c = await connect(base, 'streamable-http');
+      try {
+        const logged: string[] = [];
+        c.client.setNotificationHandler(LoggingMessageNotificationSchema, async (n) => {
+          logged.push(String(n.params.data));
+        });
+        expect(textOf(await c.client.callTool({ name: 'fb_notify', arguments: { text: 'hello' } }))).to.equal('notified hello');
+        expect(await waitFor(() => logged.some((l) => l.includes('hello')), 5000)).to.equal(true);
+        const aborted = new AbortController();
+        const hanging = c.client.callTool({ name: 'fb_hang', arguments: {} }, undefined, { signal: aborted.signal }).catch((err: Error) => err);
+        const callLine = () => readFileSync(stdinOfB, 'utf8').split('\n').find((l) => l.includes('"hang"'));
+        expect(await waitFor(() => callLine() !== undefined, 5000), 'fb got the call').to.equal(true);
+        const idAtServer = (JSON.parse(callLine()!) as { id: unknown }).id;
+        aborted.abort();
+        expect(await hanging).to.be.instanceOf(Error);
+        const cancelledAtServer = () =>
+          readFileSync(stdinOfB, 'utf8')
+            .split('\n')
+            .filter((l) => l.includes('notifications/cancelled'))
+            .map((l) => (JSON.parse(l) as { params: { requestId: unknown } }).params.requestId);
+        expect(await waitFor(() => cancelledAtServer().includes(idAtServer), 5000), 'fb got notifications/cancelled for its own id').to.equal(true);
+      } finally {
+        await c.close();
+      }
+    });
 
     it("caches each server's list until it says the list changed; the client hears one list_changed", async () => {
       const c = await connect(base, 'streamable-http');

@@ -211,6 +211,19 @@ describe('mcp-acl', function () {
       }
     });
 
+    it("a consumer group's rules follow its consumers, and the route's deny still holds for them", async () => {
+      const group = await gw.admin('PUT', '/consumer_groups/sums', { plugins: { 'mcp-acl': { allow: ['get-sum', 'get-env'] } } });
+      expect(group.status, group.text).to.be.oneOf([200, 201]);
+      const member = await gw.admin('PUT', '/consumers/dora', { username: 'dora', group_id: 'sums', plugins: { 'key-auth': { key: 'dora-key-0123456789' } } });
+      expect(member.status, member.text).to.be.oneOf([200, 201]);
+      const dora = await connect(base, 'streamable-http', { headers: { apikey: 'dora-key-0123456789' } });
+      try {
+        expect((await dora.client.listTools()).tools.map((t) => t.name)).to.deep.equal(['get-sum']);
+      } finally {
+        await dora.close();
+      }
+    });
+
     it('a consumer without rules of its own gets the route rules; a change to its rules applies at once', async () => {
       const carol = await connect(base, 'streamable-http', { headers: { apikey: KEYS.carol } });
       try {
