@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
+import type { FromSchema } from 'json-schema-to-ts';
 import { parse as parseYaml } from 'yaml';
 import { addressProblem } from './address.js';
 import { isPrototypeKey, ownValue, setOwn } from './own.js';
@@ -16,78 +17,11 @@ export interface ListenAddress {
   port: number;
 }
 
-export interface AdminKeyConfig {
-  name: string;
-  key: string;
-  role: 'admin' | 'viewer';
-}
-
-export interface GatewayConfig {
-  gateway: {
-    listen: string;
-    /** Data-plane processes (node:cluster when above 1); `auto` in the file is resolved to the core count. */
-    workers: number;
-    data_dir: string;
-    trusted_proxies: string[];
-    real_ip_header: string;
-  };
-  admin: {
-    enabled: boolean;
-    listen: string;
-    key: string;
-    keys: AdminKeyConfig[];
-    allow: string[];
-    max_body_bytes: number;
-    cors: boolean;
-    /** Serve the dashboard at `/ui/` on this listener. */
-    ui: boolean;
-  };
-  status: { enabled: boolean; listen: string };
-  catalog: { backend: 'embedded' | 'redis'; file: string; poll_interval: number; restore_on_reset: boolean };
-  redis: {
-    url: string;
-    key_prefix: string;
-    command_timeout: number;
-    connect_timeout: number;
-    catalog_command_timeout: number;
-    /** `url` names Redis Cluster nodes (comma-separated). */
-    cluster: boolean;
-  };
-  limits: {
-    max_body_bytes: number;
-    max_header_bytes: number;
-    max_headers: number;
-    max_connections: number;
-    max_regex_program: number;
-  };
-  timeouts: {
-    headers: number;
-    request_body_idle: number;
-    keep_alive: number;
-    shutdown: number;
-  };
-  upstream: {
-    timeout: { connect: number; send: number; read: number };
-    keepalive_connections: number;
-    keepalive_timeout: number;
-  };
-  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
-  access_log: { enabled: boolean; path: string };
-  metrics: { enabled: boolean; listen: string; path: string; process_metrics: boolean; max_tool_names: number; names: 'tollgate' | 'apisix' };
-  plugins: string[] | null;
-  plugin_dirs: string[];
-  /**
-   * Plugins' gateway-wide attributes (APISIX's plugin_attr), by plugin name: what each plugin's
-   * `attributes.schema` allows, checked and defaulted for the plugins the config was loaded for.
-   */
-  plugin_attr: Record<string, Record<string, unknown>>;
-}
-
 /** More worker processes than this is a typo, not a machine. */
 export const MAX_WORKERS = 256;
 
-const listen = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\[\\]]*):[0-9]{1,5}$' };
-const seconds = { type: 'number', exclusiveMinimum: 0 };
+const listen = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\[\\]]*):[0-9]{1,5}$' } as const;
+const seconds = { type: 'number', exclusiveMinimum: 0 } as const;
 
 const configSchema = {
   type: 'object',
@@ -100,7 +34,11 @@ const configSchema = {
       properties: {
         listen: { ...listen, default: '0.0.0.0:9080' },
         // `auto`: one per core the process may use (os.availableParallelism), resolved at load.
-        workers: { anyOf: [{ type: 'integer', minimum: 1, maximum: MAX_WORKERS }, { const: 'auto' }], default: 1 },
+        workers: {
+          description: 'Data-plane processes (node:cluster when above 1); `auto` is resolved at load to the core count.',
+          anyOf: [{ type: 'integer', minimum: 1, maximum: MAX_WORKERS }, { const: 'auto' }],
+          default: 1,
+        },
         data_dir: { type: 'string', minLength: 1, default: './data' },
         trusted_proxies: { type: 'array', items: { type: 'string' }, default: [] },
         // nginx's real_ip_header: the header a trusted proxy names the client in.
@@ -132,7 +70,7 @@ const configSchema = {
         allow: { type: 'array', items: { type: 'string' }, default: ['127.0.0.0/24', '::1/128'] },
         max_body_bytes: { type: 'integer', minimum: 1024, default: 1572864 },
         cors: { type: 'boolean', default: true },
-        ui: { type: 'boolean', default: true },
+        ui: { type: 'boolean', default: true, description: 'Serve the dashboard at `/ui/` on this listener.' },
       },
     },
     status: {
@@ -165,7 +103,7 @@ const configSchema = {
         command_timeout: { ...seconds, default: 0.2 },
         connect_timeout: { ...seconds, default: 1 },
         catalog_command_timeout: { ...seconds, default: 5 },
-        cluster: { type: 'boolean', default: false },
+        cluster: { type: 'boolean', default: false, description: '`url` names Redis Cluster nodes (comma-separated).' },
       },
     },
     limits: {
@@ -247,15 +185,27 @@ const configSchema = {
     },
     plugin_dirs: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
     plugin_attr: {
+      description: "Plugins' gateway-wide attributes (APISIX's plugin_attr), by plugin name: what each plugin's `attributes.schema` allows, checked and defaulted for the plugins the config was loaded for.",
       type: 'object',
       default: {},
       propertyNames: { pattern: '^[a-z][a-z0-9]*(-[a-z0-9]+)*$' },
       additionalProperties: { type: 'object' },
     },
   },
-};
+} as const;
 
-const validateConfig = compile<GatewayConfig>(configSchema);
+/**
+ * The config as the file may write it, derived from the schema (json-schema-to-ts keeps the schema
+ * the plain JSON Schema ajv validates; fields with a default are present, as ajv fills them in).
+ */
+export type ConfigFile = FromSchema<typeof configSchema>;
+
+/** The loaded config: the file's, with `workers: auto` resolved to a number. */
+export type GatewayConfig = ConfigFile & { gateway: { workers: number } };
+
+export type AdminKeyConfig = GatewayConfig['admin']['keys'][number];
+
+const validateConfig = compile<ConfigFile>(configSchema);
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -331,9 +281,9 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
   readAttributeSections(raw, plugins);
   applyEnv(raw, options.env ?? process.env, [...ENV_OVERRIDES, ...attributeEnv(plugins)]);
 
-  const error = validateConfig(raw);
-  if (error) throw new ConfigError(`invalid config: ${error.replace('property "', 'key "').replace(/"\/([^"]*)"/, (_m, p: string) => `"${p.replaceAll('/', '.')}"`)}`);
-  const config = raw as unknown as GatewayConfig;
+  const file = validateConfig.parse(raw);
+  if (typeof file === 'string') throw new ConfigError(`invalid config: ${file.replace('property "', 'key "').replace(/"\/([^"]*)"/, (_m, p: string) => `"${p.replaceAll('/', '.')}"`)}`);
+  const config = resolveWorkers(file);
   checkSemantics(config);
   for (const plugin of plugins) {
     try {
@@ -378,9 +328,12 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, override
   }
 }
 
+function resolveWorkers(file: ConfigFile): GatewayConfig {
+  const { workers } = file.gateway;
+  return { ...file, gateway: { ...file.gateway, workers: workers === 'auto' ? Math.min(availableParallelism(), MAX_WORKERS) : workers } };
+}
+
 function checkSemantics(config: GatewayConfig): void {
-  const workers = config.gateway.workers as number | 'auto';
-  if (workers === 'auto') config.gateway.workers = Math.min(availableParallelism(), MAX_WORKERS);
   for (const key of ['gateway.listen', 'admin.listen', 'status.listen', 'metrics.listen'] as const) {
     const [section, field] = key.split('.') as [keyof GatewayConfig, string];
     try {

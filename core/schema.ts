@@ -30,6 +30,8 @@ export interface Validator<T = unknown> {
   (value: unknown): string | undefined;
   readonly schema: JsonSchema;
   readonly raw: ValidateFunction<T>;
+  /** Validates (and fills defaults into) `value`: the value, typed as the schema describes it, or an error message. */
+  readonly parse: (value: unknown) => T | string;
 }
 
 /**
@@ -50,6 +52,7 @@ export function compile<T = unknown>(schema: JsonSchema): Validator<T> {
   const validate = ((value: unknown) => (raw(value) ? undefined : formatErrors(raw.errors))) as Validator<T>;
   Object.defineProperty(validate, 'schema', { value: schema });
   Object.defineProperty(validate, 'raw', { value: raw });
+  Object.defineProperty(validate, 'parse', { value: (value: unknown): T | string => (raw(value) ? value : formatErrors(raw.errors)) });
   return validate;
 }
 
