@@ -66,12 +66,18 @@ function setKey(target: Record<string, Value>, name: string, next: Value): Recor
   return out;
 }
 
+const SCALARS = new Set(['string', 'integer', 'number']);
+
 /** The one type a control can edit, or 'json' when the schema leaves several open. */
 function controlOf(schema: JsonSchema): string {
   if (Array.isArray(schema.enum)) return 'enum';
   if (schema.const !== undefined) return 'json';
   let type = schema.type;
-  if (Array.isArray(type)) type = type.length === 1 ? type[0] : undefined;
+  if (Array.isArray(type)) type = type.length === 1 ? type[0] : type.every((t: string) => SCALARS.has(t)) ? 'scalar' : undefined;
+  // An id is `anyOf: [string, integer]`: one text box, sent as typed.
+  const alternatives = (schema.anyOf ?? schema.oneOf) as JsonSchema[] | undefined;
+  if (!type && alternatives?.every((a) => SCALARS.has(a.type) && !a.enum)) type = 'scalar';
+  if (type === 'scalar') return 'string';
   if (!type && schema.properties) type = 'object';
   if (!type) return 'json';
   if (type === 'object') {

@@ -200,7 +200,8 @@ export function ResourceEditor({ info, id }: { info: KindInfo; id?: string }) {
         </a>
       </PageHeader>
       <ErrorNote error={loaded.error} />
-      {loaded.data ? <Editor key={`${info.kind}/${id}`} info={info} id={id} data={loaded.data} /> : !loaded.error && <Loading />}
+      {/* Mounted once the record is in: the editor's state starts from it. */}
+      {loaded.data && !loaded.loading ? <Editor key={`${info.kind}/${id}`} info={info} id={id} data={loaded.data} /> : !loaded.error && <Loading />}
     </section>
   );
 }
