@@ -57,7 +57,8 @@ describe('dashboard in a browser', function () {
 
   async function signIn(key: string): Promise<void> {
     await page.goto(`${origin}/ui/`);
-    await page.evaluate(() => sessionStorage.clear());
+    // Strings, not functions: they run in the page, whose DOM types the test code does not load.
+    await page.evaluate('sessionStorage.clear()');
     await page.reload();
     await page.getByLabel('Admin key').fill(key);
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -83,7 +84,7 @@ describe('dashboard in a browser', function () {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText('failed to check token: wrong apikey').waitFor();
     await signIn(TEST_ADMIN_KEY);
-    expect(await page.evaluate(() => sessionStorage.getItem('tollgate.admin-key'))).to.equal(TEST_ADMIN_KEY);
+    expect(await page.evaluate('sessionStorage.getItem("tollgate.admin-key")')).to.equal(TEST_ADMIN_KEY);
     expect(await browser.context.cookies()).to.deep.equal([]);
     expect(await page.locator('.role').textContent()).to.equal('admin');
     await page.getByTestId('mcp-sessions').getByText('0').waitFor();
@@ -197,7 +198,7 @@ describe('dashboard in a browser', function () {
     await page.getByText('Page 1 of 1 · 1 in all').waitFor();
     await page.getByRole('cell', { name: 'bulk route bulk-0777' }).waitFor();
     // The page stays as wide as the screen: paging, not one huge table.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).to.be.at.most(VIEWPORT.width);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).to.be.at.most(VIEWPORT.width);
     for (let i = 0; i < ids.length; i += 50) await Promise.all(ids.slice(i, i + 50).map((id) => gw.admin('DELETE', `/routes/${id}`)));
   });
 
@@ -302,7 +303,7 @@ describe('dashboard in a browser', function () {
     // Even a request made by hand with the viewer key is refused by the Admin API.
     const refused = await page.evaluate(async (key) => {
       const res = await fetch('/apisix/admin/consumers/carol', { method: 'PUT', headers: { 'X-API-KEY': key }, body: JSON.stringify({ plugins: {} }) });
-      return { status: res.status, body: await res.json() };
+      return { status: res.status, body: (await res.json()) as { description?: string } };
     }, VIEWER_KEY);
     expect(refused.status).to.equal(401);
     expect(refused.body.description).to.equal('invalid method for role viewer');
@@ -322,9 +323,9 @@ describe('dashboard in a browser', function () {
     await page.reload();
     await page.getByRole('heading', { name: 'Plugin limit-count' }).waitFor();
     await page.keyboard.press('Tab');
-    expect(await page.evaluate(() => document.activeElement?.textContent)).to.equal('Skip to content');
+    expect(await page.evaluate('document.activeElement?.textContent')).to.equal('Skip to content');
     await page.keyboard.press('Tab');
-    expect(await page.evaluate(() => document.activeElement?.textContent)).to.equal('Overview');
+    expect(await page.evaluate('document.activeElement?.textContent')).to.equal('Overview');
     await page.keyboard.press('Tab');
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Routes' }).waitFor();
