@@ -2,6 +2,7 @@
  * JSON Schemas of the catalog resources, in APISIX Admin API v3 shapes. Plugin configs inside
  * `plugins` are validated separately, each against its own plugin's schema.
  */
+import type { FromSchema } from 'json-schema-to-ts';
 import { compile, type JsonSchema, type Validator } from '../core/schema.js';
 import type { ModelResourceKind, ResourceKind } from '../core/catalog/types.js';
 
@@ -12,17 +13,17 @@ export const idSchema = {
     { type: 'string', minLength: 1, maxLength: 64, pattern: ID_PATTERN },
     { type: 'integer', minimum: 1 },
   ],
-};
+} as const;
 
 const labels = {
   type: 'object',
   description: 'Free-form key/value labels, used by list filters (`?label=key:value`).',
   propertyNames: { type: 'string', pattern: '^\\S+$', maxLength: 256 },
   additionalProperties: { type: 'string', pattern: '^\\S+$', minLength: 1, maxLength: 256 },
-};
+} as const;
 
 /** Set by the server (a write body carrying them is refused); in the schemas as APISIX has them. */
-const timestamp = { type: 'integer' };
+const timestamp = { type: 'integer' } as const;
 
 /** APISIX's fields every resource has; a resource a plugin defines gets them too (routes/plugin-resources.ts). */
 export const common = {
@@ -32,30 +33,30 @@ export const common = {
   labels,
   create_time: timestamp,
   update_time: timestamp,
-};
+} as const;
 
-const host = { type: 'string', pattern: '^\\*?[0-9a-zA-Z-._\\[\\]:]+$', maxLength: 255 };
-const hosts = { type: 'array', items: host, minItems: 1, uniqueItems: true };
-const remoteAddr = { type: 'string', pattern: '^[0-9a-fA-F:.]+(/[0-9]{1,3})?$' };
+const host = { type: 'string', pattern: '^\\*?[0-9a-zA-Z-._\\[\\]:]+$', maxLength: 255 } as const;
+const hosts = { type: 'array', items: host, minItems: 1, uniqueItems: true } as const;
+const remoteAddr = { type: 'string', pattern: '^[0-9a-fA-F:.]+(/[0-9]{1,3})?$' } as const;
 /** Plugin name → plugin config; each config is checked against its plugin's schema. */
-const plugins = { type: 'object' };
-const seconds = { type: 'number', exclusiveMinimum: 0 };
+const plugins = { type: 'object' } as const;
+const seconds = { type: 'number', exclusiveMinimum: 0 } as const;
 const timeout = {
   type: 'object',
   description: 'Upstream timeouts in seconds.',
   additionalProperties: false,
   required: ['connect', 'send', 'read'],
   properties: { connect: seconds, send: seconds, read: seconds },
-};
+} as const;
 
 const websocket = {
   type: 'boolean',
   description: 'Proxy WebSocket upgrades (`Upgrade: websocket`) to the upstream, which then carries the connection both ways; off, an upgrade request is proxied as a plain request. A route\'s value wins over its service\'s.',
-};
+} as const;
 
-export const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'CONNECT', 'TRACE', 'PURGE'];
+export const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'CONNECT', 'TRACE', 'PURGE'] as const;
 
-const nodeAddress = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$' };
+const nodeAddress = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$' } as const;
 
 export const upstreamSchema = {
   type: 'object',
@@ -111,7 +112,7 @@ export const upstreamSchema = {
   },
   // A chash key (required but on the consumer, of the kind hash_on reads) is checked in checks.ts, with APISIX's words.
   required: ['nodes'],
-};
+} as const;
 
 export const routeSchema = {
   type: 'object',
@@ -147,7 +148,7 @@ export const routeSchema = {
     { required: ['service_id'] },
     { required: ['plugin_config_id'] },
   ],
-};
+} as const;
 
 export const serviceSchema = {
   type: 'object',
@@ -160,7 +161,7 @@ export const serviceSchema = {
     hosts,
     enable_websocket: websocket,
   },
-};
+} as const;
 
 export const consumerSchema = {
   type: 'object',
@@ -175,7 +176,7 @@ export const consumerSchema = {
     plugins,
     group_id: { ...idSchema, description: 'A consumer group whose plugins this consumer runs, below its own.' },
   },
-};
+} as const;
 
 /** APISIX's consumer group: plugins its consumers share (`id` and `plugins` required). */
 export const consumerGroupSchema = {
@@ -183,21 +184,21 @@ export const consumerGroupSchema = {
   additionalProperties: false,
   required: ['plugins'],
   properties: { ...common, plugins },
-};
+} as const;
 
 export const globalRuleSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['plugins'],
   properties: { id: idSchema, plugins, create_time: timestamp, update_time: timestamp },
-};
+} as const;
 
 export const pluginConfigSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['plugins'],
   properties: { ...common, plugins },
-};
+} as const;
 
 /**
  * APISIX's credential: one more key of a consumer (`/consumers/{username}/credentials/{id}`), its
@@ -210,7 +211,7 @@ export const credentialSchema = {
     ...common,
     plugins: { ...plugins, maxProperties: 1, description: 'One auth plugin → its consumer config (the credential).' },
   },
-};
+} as const;
 
 /** plugin_metadata values are checked against the plugin's own metadataSchema. */
 export const RESOURCE_SCHEMAS: Record<ModelResourceKind, JsonSchema> = {
@@ -225,12 +226,34 @@ export const RESOURCE_SCHEMAS: Record<ModelResourceKind, JsonSchema> = {
 };
 
 /**
+ * Each resource as its schema describes it once validated (defaults filled in), derived from the
+ * schema itself (json-schema-to-ts), so a field added to a schema is in its type.
+ */
+export interface Resources {
+  routes: FromSchema<typeof routeSchema>;
+  services: FromSchema<typeof serviceSchema>;
+  upstreams: FromSchema<typeof upstreamSchema>;
+  consumers: FromSchema<typeof consumerSchema>;
+  global_rules: FromSchema<typeof globalRuleSchema>;
+  plugin_configs: FromSchema<typeof pluginConfigSchema>;
+  consumer_groups: FromSchema<typeof consumerGroupSchema>;
+  credentials: FromSchema<typeof credentialSchema>;
+}
+
+/**
  * Each resource's validator, compiled once for the whole gateway: the Admin API checks a write
  * and the route table a stored record with the same function (defaults filled in place).
  */
-export const RESOURCE_VALIDATORS = Object.fromEntries(
-  Object.entries(RESOURCE_SCHEMAS).map(([kind, schema]) => [kind, compile(schema)]),
-) as Record<ModelResourceKind, Validator>;
+export const RESOURCE_VALIDATORS: { readonly [K in ModelResourceKind]: Validator<Resources[K]> } = {
+  routes: compile(routeSchema),
+  services: compile(serviceSchema),
+  upstreams: compile(upstreamSchema),
+  consumers: compile(consumerSchema),
+  global_rules: compile(globalRuleSchema),
+  plugin_configs: compile(pluginConfigSchema),
+  consumer_groups: compile(consumerGroupSchema),
+  credentials: compile(credentialSchema),
+};
 
 /** Singular names used in APISIX messages ("wrong route id"). */
 export const SINGULAR: Record<ResourceKind, string> = {

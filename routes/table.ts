@@ -23,7 +23,7 @@ import { brokenRouteMatch } from './fail-closed.js';
 import { compileGlobalRules, NO_GLOBAL_RULES, type GlobalRules } from './global-rules.js';
 import { RouteMatcher } from './matcher.js';
 import { pluginResourceProblem } from './plugin-resources.js';
-import { RESOURCE_VALIDATORS } from './schemas.js';
+import { RESOURCE_VALIDATORS, type Resources } from './schemas.js';
 
 const VALIDATORS = RESOURCE_VALIDATORS;
 
@@ -66,7 +66,17 @@ export class RouteTable implements RouteResolver {
     acquire: (definition) => this.leaseInline(definition),
     byId: (id) => this.upstreamById(id),
   };
-  private readonly validated = new Map<string, Record<string, unknown> | string>();
+  /** Validated records (or why not) by kind, then by id and version. */
+  private readonly validated: { readonly [K in ModelResourceKind]: Map<string, Resources[K] | string> } = {
+    routes: new Map(),
+    services: new Map(),
+    upstreams: new Map(),
+    consumers: new Map(),
+    global_rules: new Map(),
+    plugin_configs: new Map(),
+    consumer_groups: new Map(),
+    credentials: new Map(),
+  };
   /** Plugin metadata checked against its plugin's metadataSchema, per record version and plugin version. */
   private readonly metadata = new WeakMap<object, { plugin: object; result: Readonly<Record<string, unknown>> | string }>();
   /** Records of plugin-defined kinds checked against their definition, per record version and plugin version. */
@@ -225,7 +235,7 @@ export class RouteTable implements RouteResolver {
     const value = validRecord('upstreams', definition);
     if (typeof value === 'string') throw new Error(value);
     // Validated with its defaults, as a route's inline upstream is: identical ones share one key.
-    const held = this.acquireUpstream(`inline:${JSON.stringify(value)}`, value as unknown as UpstreamDefinition);
+    const held = this.acquireUpstream(`inline:${JSON.stringify(value)}`, value);
     return {
       upstream: held.value,
       release: () => {
@@ -246,7 +256,7 @@ export class RouteTable implements RouteResolver {
     if (!record) return undefined;
     const value = validRecord('upstreams', record.value);
     if (typeof value === 'string') return undefined;
-    const lease = this.acquireUpstream(`id:${id}@${record.modifiedIndex}`, value as unknown as UpstreamDefinition);
+    const lease = this.acquireUpstream(`id:${id}@${record.modifiedIndex}`, value);
     this.heldById.set(id, { record, held: lease });
     return lease.value;
   }
@@ -318,7 +328,7 @@ export class RouteTable implements RouteResolver {
       routes.set(id, this.compileRoute(snapshot, sources, this.dependenciesOf(snapshot, record, sources), liveValidations));
     }
     const global = compileGlobalRules(snapshot, previous.global, this.deps, (id) => this.load(snapshot, 'global_rules', id, liveValidations));
-    for (const key of this.validated.keys()) if (!liveValidations.has(key)) this.validated.delete(key);
+    for (const cache of Object.values(this.validated)) for (const key of cache.keys()) if (!liveValidations.has(key)) cache.delete(key);
 
     for (const [id, route] of routes) {
       const error = route.broken ?? route.refusedByPolicy;
@@ -404,7 +414,7 @@ export class RouteTable implements RouteResolver {
     const record = snapshot.get('upstreams', id);
     const upstream = this.load(snapshot, 'upstreams', id, live);
     if (typeof upstream === 'string' || !record) throw new Error(`upstream ${id} of route ${routeId}: ${upstream}`);
-    return { key: `id:${id}@${record.modifiedIndex}`, definition: upstream as unknown as UpstreamDefinition };
+    return { key: `id:${id}@${record.modifiedIndex}`, definition: upstream };
   }
 
   private acquireUpstream(key: string, definition: UpstreamDefinition): Held<Upstream> {
@@ -425,16 +435,17 @@ export class RouteTable implements RouteResolver {
    * Admin API applies on write (routes/checks.ts), cached by version. Returns the error message
    * for a missing or invalid record.
    */
-  private load(snapshot: CatalogSnapshot, kind: ModelResourceKind, id: string, live: Set<string>): Record<string, unknown> | string {
+  private load<K extends ModelResourceKind>(snapshot: CatalogSnapshot, kind: K, id: string, live: Set<string>): Resources[K] | string {
     const record = snapshot.get(kind, id);
     if (!record) return 'not found';
     const key = `${kind}/${id}@${record.modifiedIndex}`;
     live.add(key);
-    let cached = this.validated.get(key);
+    const cache: Map<string, Resources[K] | string> = this.validated[kind];
+    let cached = cache.get(key);
     if (cached === undefined) {
       cached = validRecord(kind, record.value);
       if (kind === 'routes' && typeof cached !== 'string') cached = routeVarsProblem(cached, this.deps.maxRegexProgram) ?? cached;
-      this.validated.set(key, cached);
+      cache.set(key, cached);
     }
     return cached;
   }
@@ -458,10 +469,12 @@ export function upstreamDefinitionProblem(definition: unknown): string | undefin
   return typeof value === 'string' ? value : undefined;
 }
 
-function validRecord(kind: ModelResourceKind, stored: unknown): Record<string, unknown> | string {
+function validRecord<K extends ModelResourceKind>(kind: K, stored: unknown): Resources[K] | string {
   const value = storedValue(stored);
   if (typeof value === 'string') return value;
-  return VALIDATORS[kind](value) ?? recordProblem(kind, value) ?? value;
+  const valid = VALIDATORS[kind].parse(value);
+  if (typeof valid === 'string') return valid;
+  return recordProblem(kind, valid) ?? valid;
 }
 
 
