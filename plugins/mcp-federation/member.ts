@@ -14,6 +14,7 @@ import {
   type McpServer,
   type Runtime,
   type ServerRecord,
+  isListMethod,
 } from '../kit/mcp/index.js';
 import { LISTS } from './names.js';
 
@@ -290,7 +291,11 @@ export class Member {
       const found = result[field];
       if (Array.isArray(found)) items.push(...found);
       cursor = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
-      if (cursor === undefined) return items;
+      if (cursor === undefined) {
+        // What the Admin API shows of the server's offer (GET /apisix/admin/mcp_servers/{id}/tools).
+        if (isListMethod(method)) this.spec.server.listSeen(method, { [field]: items }, 'session');
+        return items;
+      }
     }
     this.host.logger.warn({ mcp_server: this.serverId, method, pages: MAX_LIST_PAGES, items: items.length }, 'federated mcp server has more list pages than the federation follows; serving the first');
     return items;

@@ -384,6 +384,10 @@ describe('mcp-federation', function () {
         const listed = await gw.admin('GET', '/mcp_servers/fa/sessions');
         const mine = listed.json.list.find((s: { id: string }) => s.id === sessionId);
         expect(mine, listed.text).to.deep.include({ route: 'pair', child_pid: pid });
+        // What the federation listed is what the Admin API shows of the server, in its own names.
+        const offered = await gw.admin('GET', '/mcp_servers/fa/tools');
+        expect(offered.json.source).to.equal('session');
+        expect(offered.json.tools.map((t: { name: string }) => t.name)).to.include('echo');
         const ended = await gw.admin('DELETE', `/mcp_servers/fa/sessions/${sessionId}`);
         expect(ended.status, ended.text).to.equal(200);
         expect(await waitFor(() => !descendants().some((p) => p.pid === pid), 5000), 'the child stopped').to.equal(true);

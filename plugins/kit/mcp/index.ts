@@ -36,5 +36,5 @@ export { acquireManager, acquireSessions, SessionManager, type BackendSource, ty
 export { serveEndpoints, sessionScope, workersRefusal } from './endpoint.js';
 export type { Session, SessionSummary } from './session.js';
 export type { Backend, BackendEnd, BackendEvents, BackendInfo } from './backend.js';
-export type { McpServer, ServerUser } from './server.js';
+export { isListMethod, type McpServer, type ServerUser } from './server.js';
 export { launchBackend, type Launched, type LaunchOptions } from './launch.js';
