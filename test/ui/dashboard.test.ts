@@ -88,7 +88,6 @@ describe('dashboard in a browser', function () {
     expect(await browser.context.cookies()).to.deep.equal([]);
     expect(await page.locator('.role').textContent()).to.equal('admin');
     await page.getByTestId('mcp-sessions').getByText('0').waitFor();
-    await shot('overview');
   });
 
   it('creates a consumer and a route with key-auth and limit-count through the forms; the data plane serves it; edit; a bad value shows the API error on its field; delete', async () => {
@@ -174,6 +173,37 @@ describe('dashboard in a browser', function () {
     await page.getByText('No routes yet.').waitFor();
     expect((await gw.admin('GET', '/routes/shop')).status).to.equal(404);
     expect((await gw.get('/shop/items', withKey)).status).to.equal(404);
+  });
+
+  it('the overview shows requests per second, error rate and p99 from the gateway\'s metrics, live', async () => {
+    await gw.admin('DELETE', '/global_rules/prometheus');
+    await signIn(TEST_ADMIN_KEY);
+    // No route records HTTP metrics yet: the page says so, and one click records them everywhere.
+    await page.getByRole('button', { name: 'Record them for every route (a global rule)' }).click();
+    expect(await waitFor(async () => (await gw.admin('GET', '/global_rules/prometheus')).status === 200, 5000)).to.equal(true);
+    await gw.admin('PUT', '/routes/measured', { uri: '/measured/*', upstream_id: 'shop-backend' });
+    await gw.admin('PUT', '/routes/broken', { uri: '/broken', upstream: { nodes: { '127.0.0.1:1': 1 } } });
+    // Traffic while the page samples: 40 answered, 10 failing with 502 — a fifth.
+    const sending = (async () => {
+      for (let round = 0; round < 30; round++) {
+        await Promise.all([...Array.from({ length: 4 }, () => gw.get('/measured/x')), gw.get('/broken')]);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+    const rps = page.getByTestId('rps').locator('.card-value');
+    expect(await waitFor(async () => Number(await rps.textContent()) > 0, 10_000, 200)).to.equal(true);
+    await page.getByTestId('p99').getByText(/ ms$/).waitFor();
+    // A few more samples while traffic flows: the figures move and the history is drawn.
+    await page.waitForTimeout(4500);
+    await shot('overview');
+    await sending;
+    await page.waitForTimeout(2100);
+    const errorRate = await page.getByTestId('error-rate').locator('.card-value').textContent();
+    expect(errorRate).to.match(/ %$/);
+    expect(Number.parseFloat(errorRate!)).to.be.within(10, 30);
+    await gw.admin('DELETE', '/routes/measured');
+    await gw.admin('DELETE', '/routes/broken');
+    await gw.admin('DELETE', '/global_rules/prometheus');
   });
 
   it('pages through 1,000 routes and finds one by name', async function () {

@@ -384,6 +384,7 @@ const AUTH_PLUGINS_HINT = 'key-auth, jwt-auth, openid-connect…';
 /** Tools × consumers: who may call what, per route serving the server. */
 function Access({ id, routes }: { id: string; routes?: RouteUse[] }) {
   const [routeId, setRouteId] = useState<string>();
+  // Tool names as the route's clients see them (a federation prefixes them).
   const [filter, setFilter] = useState('');
   const data = useAsync(async () => {
     const [all, tools, consumers, groups, services, configs] = await Promise.all([
@@ -411,7 +412,11 @@ function Access({ id, routes }: { id: string; routes?: RouteUse[] }) {
           .slice(0, 40)
           .map((c) => ({ name: idOf(c), rules: rulesFor(acl, c.value, byId(groups, c.value.group_id)) }))
       : [{ name: 'every client', rules: rulesFor(acl, undefined, undefined) }];
-    return { authenticated, acl, columns, aclLoaded: 'mcp-acl' in all };
+    // Through a federation the client (and so mcp-acl) sees the server's tools under its prefix.
+    const federation = route.value.plugins?.['mcp-federation'];
+    const member = Array.isArray(federation?.servers) ? federation.servers.find((s: any) => String(s?.server_id) === id) : undefined;
+    const clientName = (tool: string) => (member ? `${member.prefix}${federation.separator ?? '_'}${tool}` : tool);
+    return { authenticated, acl, columns, aclLoaded: 'mcp-acl' in all, clientName };
   }, [data.data, route, filter]);
 
   if (routes && routes.length === 0) return <Empty>No route serves this server, so nobody can call its tools.</Empty>;
@@ -466,12 +471,12 @@ function Access({ id, routes }: { id: string; routes?: RouteUse[] }) {
                   {data.data.tools.map((tool) => (
                     <tr key={tool.name}>
                       <th scope="row">
-                        <code>{tool.name}</code>
+                        <code>{view.clientName(tool.name)}</code>
                       </th>
                       {view.columns.map((c) => {
-                        const ok = mayCall(c.rules, tool.name);
+                        const ok = mayCall(c.rules, view.clientName(tool.name));
                         return (
-                          <td key={c.name} class={ok ? 'allowed' : 'denied'} aria-label={`${c.name} ${ok ? 'may' : 'may not'} call ${tool.name}`}>
+                          <td key={c.name} class={ok ? 'allowed' : 'denied'} aria-label={`${c.name} ${ok ? 'may' : 'may not'} call ${view.clientName(tool.name)}`}>
                             {ok ? '✓' : '✕'}
                           </td>
                         );

@@ -132,14 +132,16 @@ function Card({ label, value, series, testid }: { label: string; value: string; 
 function Sparkline({ series, label }: { series: number[]; label: string }) {
   const width = 200;
   const height = 36;
-  if (series.length < 2) return <svg class="spark" width={width} height={height} role="img" aria-label={`${label}: no history yet`} />;
+  if (series.length < 2) return <svg class="spark" viewBox={`0 0 ${width} ${height}`} preserveAspectRatio="none" role="img" aria-label={`${label}: no history yet`} />;
   const max = Math.max(...series, 1e-9);
-  const step = width / (HISTORY - 1);
-  const start = width - step * (series.length - 1);
-  const points = series.map((v, i) => `${(start + i * step).toFixed(1)},${(height - 2 - (v / max) * (height - 4)).toFixed(1)}`).join(' ');
+  // The history fills the card from the first samples on; it holds the last HISTORY samples.
+  const step = width / (series.length - 1);
+  const y = (v: number) => (height - 2 - (v / max) * (height - 4)).toFixed(1);
+  const points = series.map((v, i) => `${(i * step).toFixed(1)},${y(v)}`).join(' ');
   return (
-    <svg class="spark" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`${label} over the last minutes`}>
-      <polyline points={points} fill="none" stroke="currentColor" stroke-width="1.5" />
+    <svg class="spark" viewBox={`0 0 ${width} ${height}`} preserveAspectRatio="none" role="img" aria-label={`${label} over the last minutes`}>
+      <polygon points={`0,${height} ${points} ${width},${height}`} fill="currentColor" fill-opacity="0.08" stroke="none" />
+      <polyline points={points} fill="none" stroke="currentColor" stroke-width="1.5" vector-effect="non-scaling-stroke" />
     </svg>
   );
 }
