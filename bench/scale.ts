@@ -12,8 +12,11 @@
  *    so each one's CPU time is read from /proc and shown as a share of the run: on two cores a
  *    second worker competes with the generator, and the ratio says as much about that as about
  *    the gateway.
- * The MCP workload and the relay are not measured: MCP routes are refused with workers above 1
- * until sessions are relayed between workers (docs/deployment.md).
+ * 3. The relay's added latency: two gateways on one Redis sharing a relay secret, an MCP session
+ *    (the conformance fixture server over stdio) opened on A; tools/call answered through A
+ *    (the owner) and through B (relayed to A), alternating, BENCH_MCP_CALLS each (default 500),
+ *    on keep-alive connections: p50 and p99 of each, and the difference (goal: under 1 ms at p50).
+ * MCP calls/s with workers 2 against 1 is not measured yet.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
@@ -38,8 +41,11 @@ export async function run([build]: Build[]): Promise<void> {
   const upstream = await startUpstream();
   const upstreamAddress = `127.0.0.1:${(upstream.address() as { port: number }).port}`;
   try {
-    await propagation(build, upstreamAddress);
-    await throughput(build, upstreamAddress);
+    // BENCH_SCALE=relay (or propagation, throughput, comma-separated) runs only those parts.
+    const parts = (process.env.BENCH_SCALE ?? 'propagation,throughput,relay').split(',');
+    if (parts.includes('propagation')) await propagation(build, upstreamAddress);
+    if (parts.includes('throughput')) await throughput(build, upstreamAddress);
+    if (parts.includes('relay')) await relayLatency(build);
   } finally {
     upstream.close();
     upstream.closeAllConnections();
@@ -178,6 +184,82 @@ async function throughput(build: Build, upstream: string): Promise<void> {
     rows as never,
     ['req/s', 'vs 1 worker', 'p99 ms', 'gateway cpu', 'generator cpu', 'upstream+bench cpu', 'others cpu', 'idle'],
   );
+}
+
+const MCP_CALLS = Number(process.env.BENCH_MCP_CALLS ?? 500);
+const RELAY_SECRET = 'bench-relay-secret-0123456789abcdef0123';
+
+async function relayLatency(build: Build): Promise<void> {
+  const redis = await startRedis();
+  const dirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'bench-scale-')));
+  const env = (dir: string) => ({
+    TOLLGATE_ADMIN_KEY: ADMIN_KEY,
+    TOLLGATE_ACCESS_LOG: 'false',
+    TOLLGATE_CATALOG: 'redis',
+    TOLLGATE_REDIS_URL: redis.url,
+    TOLLGATE_RELAY_SECRET: RELAY_SECRET,
+    TOLLGATE_DATA_DIR: dir,
+  });
+  try {
+    const a = await startGateway(build, { env: env(dirs[0]) });
+    const b = await startGateway(build, { env: env(dirs[1]) });
+    const server = join(ROOT, 'test/fixtures/mcp-servers/conformance-server.mjs');
+    const put = await request(`${a.admin}/routes/mcp`, {
+      method: 'PUT',
+      headers: { 'x-api-key': ADMIN_KEY, 'content-type': 'application/json' },
+      body: JSON.stringify({ uri: '/mcp/*', plugins: { 'mcp-bridge': { base_uri: '/mcp', command: 'node', args: [server] } } }),
+    });
+    await put.body.dump();
+    await sleep(500);
+    const pools = [new Pool(a.url, { connections: 1 }), new Pool(b.url, { connections: 1 })];
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' };
+    const init = await pools[0].request({
+      path: '/mcp/mcp',
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }),
+    });
+    await init.body.dump();
+    const session = String(init.headers['mcp-session-id']);
+    const withSession = { ...headers, 'mcp-session-id': session };
+    const initialized = await pools[0].request({ path: '/mcp/mcp', method: 'POST', headers: withSession, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+    await initialized.body.dump();
+    const call = async (pool: Pool, id: number) => {
+      const started = performance.now();
+      const res = await pool.request({
+        path: '/mcp/mcp',
+        method: 'POST',
+        headers: withSession,
+        body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'test_simple_text', arguments: {} } }),
+      });
+      const text = await res.body.text();
+      if (res.statusCode !== 200 || !text.includes('simple text')) throw new Error(`tools/call: ${res.statusCode} ${text.slice(0, 200)}`);
+      return performance.now() - started;
+    };
+    // Warm-up on both paths.
+    for (let i = 0; i < 50; i++) await call(pools[i % 2], i + 1);
+    const owner: number[] = [];
+    const relayed: number[] = [];
+    for (let i = 0; i < MCP_CALLS; i++) {
+      owner.push(await call(pools[0], 1000 + 2 * i));
+      relayed.push(await call(pools[1], 1001 + 2 * i));
+    }
+    await Promise.all(pools.map((p) => p.close()));
+    printTable(
+      `MCP tools/call through the session's owner and through another instance (relayed), ${MCP_CALLS} each, alternating, keep-alive`,
+      [
+        { name: 'through A (owner)', 'p50 ms': median(owner), 'p99 ms': percentile(owner, 0.99) },
+        { name: 'through B (relayed to A)', 'p50 ms': median(relayed), 'p99 ms': percentile(relayed, 0.99) },
+        { name: 'relay adds', 'p50 ms': median(relayed) - median(owner), 'p99 ms': percentile(relayed, 0.99) - percentile(owner, 0.99) },
+      ],
+      ['p50 ms', 'p99 ms'],
+    );
+    process.stdout.write(`relay p50 under 1 ms: ${median(relayed) - median(owner) < 1 ? 'yes' : 'NO'}\n`);
+    await stop(a, b);
+  } finally {
+    await redis.stop();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 interface CpuSnapshot {

@@ -13,6 +13,7 @@
  *   exporter (every worker's registry, summed), answers signals (bin/signals.ts) for all, and
  *   replaces a worker that dies (core/workers/supervisor.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { formatListen, parseListen, type GatewayConfig, type ListenAddress } from '../core/config.js';
 import { fixedPort } from '../core/listen.js';
@@ -51,7 +52,13 @@ export async function startPrimary(config: GatewayConfig, onStopped: () => void)
   const workers = new Supervisor({
     count: config.gateway.workers,
     logger,
-    env: { TOLLGATE_LISTEN: formatListen(dataPlane), ...(admin ? { TOLLGATE_ADMIN_LISTEN: formatListen(admin) } : {}) },
+    env: {
+      TOLLGATE_LISTEN: formatListen(dataPlane),
+      ...(admin ? { TOLLGATE_ADMIN_LISTEN: formatListen(admin) } : {}),
+      // The workers relay MCP sessions' requests to each other: a secret for this node's lifetime
+      // unless one is configured (several instances share theirs).
+      TOLLGATE_RELAY_SECRET: config.relay.secret || randomBytes(32).toString('base64url'),
+    },
     // What one gateway's stop may take (requests in flight, then MCP children), and a margin.
     drainMs: (config.timeouts.shutdown + (mcp?.stop_stdin_wait ?? 0) + (mcp?.stop_term_wait ?? 0)) * 1000 + 5000,
   });

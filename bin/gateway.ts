@@ -3,7 +3,7 @@
  * running gateway. `startGateway` is what `tollgate start` runs, and what tests start in-process.
  */
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { AccessLog } from '../core/access-log.js';
 import { EmbeddedCatalog } from '../core/catalog/embedded.js';
@@ -11,6 +11,8 @@ import { RedisCatalog } from '../core/catalog/redis.js';
 import type { Catalog, ClaimsOf, ReferencesOf } from '../core/catalog/types.js';
 import { ConfigError, loadConfig, parseListen, resolveDataPath, type GatewayConfig, type ListenAddress, type LoadConfigOptions } from '../core/config.js';
 import { DataPlane } from '../core/dataplane.js';
+import { RelayDirectory } from '../core/relay/directory.js';
+import { Relay } from '../core/relay/relay.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { GatewayMetrics } from '../core/metrics.js';
 import { MetricsServer } from '../core/metrics-server.js';
@@ -179,10 +181,23 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         })
       : undefined;
     if (accessLog) cleanups.push(() => accessLog.close());
+    // MCP sessions reachable from every worker (the primary always gives its workers a secret)
+    // and, with a shared Redis and relay.secret, from every instance.
+    const directory = config.relay.secret
+      ? new RelayDirectory({
+          logger,
+          peers: options.worker?.peers,
+          redis: config.catalog.backend === 'redis' ? { client: redis.shared(), keyPrefix: config.redis.key_prefix } : undefined,
+          ownerTtlMs: config.relay.owner_ttl * 1000,
+          connectTimeoutMs: config.redis.connect_timeout * 1000,
+        })
+      : undefined;
+    const relay = directory && new Relay({ secret: config.relay.secret, directory, logger, metrics, connectTimeoutMs: config.relay.connect_timeout * 1000 });
     const dataPlane = new DataPlane({
       config,
       resolver: table,
       logger,
+      relay,
       // After the response: the access line and the gateway-wide request metrics never delay a client.
       onRequestDone: accessLog
         ? (ctx) => {
@@ -211,8 +226,22 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       },
       connections: () => ({ active: dataPlane.openConnections, accepted: dataPlane.acceptedConnections, requests: dataPlane.activeRequests }),
     });
+    let relayAddress: ListenAddress | undefined;
+    if (relay) {
+      const configured = parseListen(config.relay.listen);
+      // One listener per process: with several workers and a fixed port, worker N takes port + N - 1.
+      const port = configured.port === 0 || !options.worker ? configured.port : configured.port + options.worker.id - 1;
+      relayAddress = await relay.listen({ ...configured, port }, (req, res) => dataPlane.acceptRelayed(req, res));
+      // Closed after the data plane has drained (cleanups run in reverse): relayed requests drain with it.
+      cleanups.push(() => relay.close());
+    }
     const dataAddress = await dataPlane.listen(parseListen(config.gateway.listen));
     cleanups.push(() => dataPlane.close(config.timeouts.shutdown * 1000, () => table.close()));
+    if (directory && relayAddress) {
+      directory.start({ host: advertisedHost(config.relay.advertise, relayAddress.host), port: relayAddress.port });
+      // First of all on a stop: other processes stop relaying to this one, its sessions end with it.
+      cleanups.push(() => directory.close());
+    }
 
     let metricsAddress: ListenAddress | undefined;
     // Workers' metrics are served by their primary, which asks each one for its registry.
@@ -319,6 +348,20 @@ function createCatalog(config: GatewayConfig, logger: Logger, claims: ClaimsOf, 
   // Several workers, one set of files: the admin worker writes them, the others follow.
   if (worker && !worker.admin) return new EmbeddedFollower({ file, logger, peers: worker.peers, pollMs: config.catalog.poll_interval * 1000 });
   return new EmbeddedCatalog({ file, logger, claims, references, cascades: catalogCascades, peers: worker?.peers });
+}
+
+/**
+ * The host other processes reach this relay listener at: `relay.advertise`, else the listen host,
+ * else (listening on every address) this machine's first non-internal address.
+ */
+function advertisedHost(advertise: string, listenHost: string): string {
+  if (advertise) return advertise.replace(/^\[(.*)\]$/, '$1');
+  if (listenHost !== '0.0.0.0' && listenHost !== '::') return listenHost;
+  for (const addresses of Object.values(networkInterfaces())) {
+    const external = addresses?.find((a) => !a.internal && a.family === 'IPv4');
+    if (external) return external.address;
+  }
+  return '127.0.0.1';
 }
 
 function isEmpty(catalog: Catalog): boolean {

@@ -17,6 +17,9 @@ export interface ListenAddress {
   port: number;
 }
 
+/** A relay secret shorter than this is refused (core/relay/relay.ts). */
+export const MIN_RELAY_SECRET = 32;
+
 /** More worker processes than this is a typo, not a machine. */
 export const MAX_WORKERS = 256;
 
@@ -104,6 +107,24 @@ const configSchema = {
         connect_timeout: { ...seconds, default: 1 },
         catalog_command_timeout: { ...seconds, default: 5 },
         cluster: { type: 'boolean', default: false, description: '`url` names Redis Cluster nodes (comma-separated).' },
+      },
+    },
+    relay: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'Requests for an MCP session another process owns are relayed to it (core/relay).',
+      properties: {
+        listen: { ...listen, default: '127.0.0.1:0', description: "Each process's relay listener; port 0: a free port of its own." },
+        advertise: {
+          type: 'string',
+          pattern: '^[^\\s/:]*$|^\\[[0-9a-fA-F:.]+\\]$',
+          default: '',
+          description: 'The host other instances reach the relay listener at; empty: the listen host, or the first non-loopback address.',
+        },
+        secret: { type: 'string', default: '', description: 'Signs relayed requests; the same on every instance, at least 32 characters.' },
+        owner_ttl: { ...seconds, default: 10, description: "Seconds an instance's registration lives without renewal." },
+        connect_timeout: { ...seconds, default: 1, description: "Seconds to connect to a session's owner before it counts as gone." },
       },
     },
     limits: {
@@ -222,6 +243,9 @@ const ENV_OVERRIDES: ReadonlyArray<[string, string[], 'string' | 'integer' | 'li
   ['TOLLGATE_CATALOG', ['catalog', 'backend'], 'string'],
   ['TOLLGATE_REDIS_URL', ['redis', 'url'], 'string'],
   ['TOLLGATE_REDIS_CLUSTER', ['redis', 'cluster'], 'boolean'],
+  ['TOLLGATE_RELAY_LISTEN', ['relay', 'listen'], 'string'],
+  ['TOLLGATE_RELAY_ADVERTISE', ['relay', 'advertise'], 'string'],
+  ['TOLLGATE_RELAY_SECRET', ['relay', 'secret'], 'string'],
   ['TOLLGATE_LOG_LEVEL', ['log', 'level'], 'string'],
   ['TOLLGATE_METRICS_LISTEN', ['metrics', 'listen'], 'string'],
   ['TOLLGATE_METRICS_NAMES', ['metrics', 'names'], 'string'],
@@ -334,7 +358,10 @@ function resolveWorkers(file: ConfigFile): GatewayConfig {
 }
 
 function checkSemantics(config: GatewayConfig): void {
-  for (const key of ['gateway.listen', 'admin.listen', 'status.listen', 'metrics.listen'] as const) {
+  if (config.relay.secret !== '' && config.relay.secret.length < MIN_RELAY_SECRET) {
+    throw new ConfigError(`invalid config: key "relay.secret": at least ${MIN_RELAY_SECRET} characters (it lets a request act as any client of any instance)`);
+  }
+  for (const key of ['gateway.listen', 'admin.listen', 'status.listen', 'metrics.listen', 'relay.listen'] as const) {
     const [section, field] = key.split('.') as [keyof GatewayConfig, string];
     try {
       parseListen((config[section] as Record<string, string>)[field]);

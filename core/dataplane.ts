@@ -33,6 +33,7 @@ import { replyWithError, respond } from './respond.js';
 import { LogThrottle } from './log-throttle.js';
 import { listen } from './listen.js';
 import { proxyRequest } from './upstream/proxy.js';
+import type { Relay } from './relay/relay.js';
 
 export interface DataPlaneOptions {
   config: Readonly<GatewayConfig>;
@@ -40,6 +41,8 @@ export interface DataPlaneOptions {
   logger: Logger;
   /** Called after the log phase of every request (the access log hooks in here). */
   onRequestDone?(ctx: GatewayContext, state: RequestState): void;
+  /** Passes requests for sessions another process owns on to it (core/relay/relay.ts). */
+  relay?: Relay;
 }
 
 /** The chains a request runs, kept for the phases after content. */
@@ -101,10 +104,29 @@ export class DataPlane {
     // A request asking to switch protocols (WebSocket) arrives here with its socket, not to the
     // request handler: it runs the same chain over a response bound to that socket, and the proxy
     // tunnels the connection when its route allows WebSocket (upgradeResponse).
-    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onRequest(req, upgradeResponse(req, socket, head), false));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.serve(req, upgradeResponse(req, socket, head), false));
+  }
+
+  /**
+   * A request a relay listener received from another gateway process (its signature checked):
+   * served here whatever session it names, never relayed again.
+   */
+  acceptRelayed(req: IncomingMessage, res: ServerResponse): void {
+    this.serve(req, res, false);
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse, awaitingContinue: boolean): void {
+    const relay = this.options.relay;
+    if (relay?.intercept(req, res, () => this.serve(req, res, awaitingContinue))) {
+      // Relayed (or being looked up): the drain waits for it as for any request.
+      this.inFlight += 1;
+      res.once('close', () => (this.inFlight -= 1));
+      return;
+    }
+    this.serve(req, res, awaitingContinue);
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse, awaitingContinue: boolean): void {
     this.inFlight += 1;
     // Attached before anything can write: a write after the response ended (a plugin's bug)
     // emits 'error' on it, and an emitter's error with no listener ends the process.

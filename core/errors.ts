@@ -119,6 +119,8 @@ export const CORE_ERRORS = defineErrors({
   GW_BAD_REQUEST_BODY: { status: 400, message: 'request body ended early' },
   GW_REQUEST_NOT_FORWARDABLE: { status: 400, message: 'request cannot be forwarded' },
   GW_ROUTE_NOT_FOUND: { status: 404, message: '404 Route Not Found' },
+  GW_SESSION_OWNER_GONE: { status: 404, message: 'session not found: the gateway process that held it is gone; initialize a new one' },
+  GW_RELAY_FORBIDDEN: { status: 403, message: 'not a relayed request from a gateway of this deployment' },
   GW_CLIENT_GONE: { status: 499, message: 'client went away' },
   GW_INTERNAL: { status: 500, message: 'internal error' },
   GW_UPSTREAM_UNAVAILABLE: { status: 502, message: 'upstream unavailable' },

@@ -152,6 +152,8 @@ export class GatewayMetrics {
   readonly mcpChildCrashes: Counter<'route' | 'server' | 'reason'>;
   readonly mcpDenied: Counter<'route' | 'plugin' | 'method' | 'name'>;
   readonly logEntriesDropped: Counter<'plugin' | 'route' | 'reason'>;
+  /** Requests for a session another process owns (core/relay), by outcome: relayed, owner_gone, failed, received. */
+  readonly relayRequests: Counter<'outcome'>;
   readonly logBatches: Counter<'plugin' | 'route' | 'outcome'>;
   readonly logQueue: Gauge<'plugin' | 'route'>;
 
@@ -386,6 +388,12 @@ export class GatewayMetrics {
       name: 'tollgate_mcp_denied_total',
       help: 'MCP requests a plugin refused (tools/call, prompts/get, resources/read, resources/subscribe), by route, plugin, method and name (tool, prompt or resource URI; names past the first metrics.max_tool_names of a route count as _other).',
       labelNames: ['route', 'plugin', 'method', 'name'] as const,
+      registers,
+    });
+    this.relayRequests = new Counter({
+      name: 'tollgate_relay_requests_total',
+      help: "Requests naming a session another worker or instance owns: relayed to it, answered 404 because it is gone (owner_gone), or failed mid-way; and received from another (received).",
+      labelNames: ['outcome'] as const,
       registers,
     });
     this.logEntriesDropped = new Counter({

@@ -10,7 +10,9 @@ export type PeerTopic =
   /** The embedded catalog's writer acknowledged a write: `{ revision }` (retained). */
   | 'catalog'
   /** A catalog event (a plugin reload) for every worker: `{ event }`. */
-  | 'catalog-event';
+  | 'catalog-event'
+  /** Where a worker's relay listener is: `{ token, address }` (retained; withdrawn when it dies). */
+  | 'relay';
 
 /** What the primary may ask a worker. */
 export type Question = 'status' | 'ready' | 'metrics';

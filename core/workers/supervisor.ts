@@ -55,7 +55,8 @@ const MAX_BACKOFF_MS = 10_000;
 
 export class Supervisor {
   private readonly slots: Slot[];
-  private readonly retained = new Map<PeerTopic, unknown>();
+  /** The last retained message of each topic from each worker (slot id). */
+  private readonly retained = new Map<string, { slot: number; topic: PeerTopic; body: unknown }>();
   private readonly pending = new Map<number, { worker: Worker; resolve: (answer: { body?: unknown; error?: string }) => void }>();
   private nextQuestion = 1;
   private started = false;
@@ -156,7 +157,7 @@ export class Supervisor {
   private onMessage(slot: Slot, worker: Worker, message: WorkerMessage): void {
     switch (message.tg) {
       case 'hello':
-        for (const [topic, body] of this.retained) this.send(worker, { tg: 'message', topic, body });
+        for (const { topic, body } of this.retained.values()) this.send(worker, { tg: 'message', topic, body });
         return;
       case 'ready':
         slot.ready = true;
@@ -167,7 +168,7 @@ export class Supervisor {
         }
         return;
       case 'publish':
-        if (message.retain) this.retained.set(message.topic, message.body);
+        if (message.retain) this.retained.set(`${message.topic}\u0000${slot.id}`, { slot: slot.id, topic: message.topic, body: message.body });
         for (const other of this.slots) {
           if (other !== slot && other.worker) this.send(other.worker, { tg: 'message', topic: message.topic, body: message.body });
         }
@@ -183,6 +184,7 @@ export class Supervisor {
     slot.worker = undefined;
     slot.ready = false;
     for (const question of this.pending.values()) if (question.worker === worker) question.resolve({ error: 'the worker exited' });
+    this.withdraw(slot);
     if (this.stopping) {
       this.checkAllExited();
       return;
@@ -199,6 +201,19 @@ export class Supervisor {
     slot.restarts += 1;
     this.options.logger.error({ worker: slot.id, pid: worker.process.pid, code, signal, restart_in_ms: delay }, 'worker exited; starting another');
     slot.respawnTimer = setTimeout(() => this.fork(slot), delay);
+  }
+
+  /**
+   * What a dead worker had announced no longer holds (where its sessions could be reached): the
+   * others get each of its retained messages once more, marked `withdrawn`.
+   */
+  private withdraw(slot: Slot): void {
+    for (const [key, entry] of this.retained) {
+      if (entry.slot !== slot.id) continue;
+      this.retained.delete(key);
+      const body = typeof entry.body === 'object' && entry.body !== null ? { ...entry.body, withdrawn: true } : entry.body;
+      for (const other of this.slots) if (other.worker) this.send(other.worker, { tg: 'message', topic: entry.topic, body });
+    }
   }
 
   private checkAllExited(): void {

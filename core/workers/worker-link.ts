@@ -14,8 +14,13 @@ export interface PeerLink {
   subscribe(topic: PeerTopic, listener: (body: unknown) => void): () => void;
 }
 
+/** Messages kept per topic until someone subscribes (one per worker is what topics send). */
+const UNHEARD_LIMIT = 256;
+
 export class WorkerLink implements PeerLink {
   private readonly listeners = new Map<PeerTopic, Set<(body: unknown) => void>>();
+  /** Messages of a topic nobody listens to yet (its subscriber starts later than the link): replayed to the first. */
+  private readonly unheard = new Map<PeerTopic, unknown[]>();
   private readonly answers = new Map<Question, () => unknown>();
   private drainListener?: () => void;
   private reopenListener?: (signal: NodeJS.Signals) => void;
@@ -34,6 +39,9 @@ export class WorkerLink implements PeerLink {
     let set = this.listeners.get(topic);
     if (!set) this.listeners.set(topic, (set = new Set()));
     set.add(listener);
+    const missed = this.unheard.get(topic);
+    this.unheard.delete(topic);
+    for (const body of missed ?? []) listener(body);
     return () => set.delete(listener);
   }
 
@@ -66,9 +74,17 @@ export class WorkerLink implements PeerLink {
   private readonly onMessage = (message: unknown): void => {
     if (!isPrimaryMessage(message)) return;
     switch (message.tg) {
-      case 'message':
-        for (const listener of this.listeners.get(message.topic) ?? []) listener(message.body);
+      case 'message': {
+        const listeners = this.listeners.get(message.topic);
+        if (listeners && listeners.size > 0) {
+          for (const listener of listeners) listener(message.body);
+          return;
+        }
+        const missed = this.unheard.get(message.topic) ?? [];
+        if (missed.length < UNHEARD_LIMIT) missed.push(message.body);
+        this.unheard.set(message.topic, missed);
         return;
+      }
       case 'ask': {
         const handler = this.answers.get(message.question);
         const id = message.id;

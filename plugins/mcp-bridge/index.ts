@@ -37,7 +37,6 @@ import {
   serveEndpoints,
   serverEndpoints,
   sessionScope,
-  workersRefusal,
   type BridgeConf,
   type Runtime,
   type SessionManager,
@@ -77,7 +76,7 @@ export default definePlugin<BridgeConf, Bridge>({
   // Enforced again before every spawn (sessions.ts): a stored route the list no longer allows
   // still loads, so its clients get the bridge's JSON-RPC error naming the field, not a bare 503.
   checkOnWrite: checkBridgeConf,
-  checkConf: (conf, config, _resources, given) => workersRefusal(config) ?? checkServerChoice(conf, given),
+  checkConf: (conf, _config, _resources, given) => checkServerChoice(conf, given),
   references: (conf) => (conf.server_id === undefined ? [] : [{ kind: 'mcp_servers', id: String(conf.server_id) }]),
   resources: { mcp_servers: { ...mcpServers, endpoints: serverEndpoints } },
 

@@ -15,7 +15,7 @@
  */
 import type { RouteInfo } from '../../core/context.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
-import { acquireSessions, MCP_ERRORS, renderError, runtimeOf, serveEndpoints, sessionScope, workersRefusal, type SessionManager } from '../kit/mcp/index.js';
+import { acquireSessions, MCP_ERRORS, renderError, runtimeOf, serveEndpoints, sessionScope, type SessionManager } from '../kit/mcp/index.js';
 import { Federation, type MemberRecord } from './federation.js';
 import { checkFederation, federationSchema, type FederationConf } from './schema.js';
 
@@ -49,7 +49,7 @@ export default definePlugin<FederationConf, FederationInstance>({
   errors: MCP_ERRORS,
   description: 'Serves several MCP servers (stdio or remote, from /apisix/admin/mcp_servers) as one, with prefixed tool and prompt names.',
   schema: federationSchema,
-  checkConf: (conf, config) => workersRefusal(config) ?? checkFederation(conf),
+  checkConf: (conf) => checkFederation(conf),
   references: (conf) => (Array.isArray(conf.servers) ? conf.servers.map((s) => ({ kind: 'mcp_servers' as const, id: String(s.server_id) })) : []),
 
   init(api) {

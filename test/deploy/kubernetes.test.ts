@@ -82,6 +82,8 @@ describe('deploy/kubernetes', () => {
       expect(parseListen(config.admin.listen).port).to.equal(portByName('admin'));
       expect(parseListen(config.status.listen).port).to.equal(portByName('status'));
       expect(parseListen(config.metrics.listen).port).to.equal(portByName('metrics'));
+      // Other pods relay MCP requests to the pod IP: every address, a fixed port.
+      expect(config.relay.listen).to.equal(`0.0.0.0:${portByName('relay')}`);
       expect(config.gateway.data_dir).to.equal('/var/lib/tollgate');
       expect(config.catalog.backend).to.equal('redis');
       const redisUrl = new URL(config.redis.url);
@@ -97,11 +99,15 @@ describe('deploy/kubernetes', () => {
     }
   });
 
-  it('takes the admin key from the Secret, which ships without a value', () => {
-    const env = container.env.find((e: Doc) => e.name === 'TOLLGATE_ADMIN_KEY');
-    expect(env.valueFrom.secretKeyRef).to.deep.equal({ name: 'tollgate-admin', key: 'admin-key' });
+  it('takes the admin key and the relay secret from the Secret, which ships without values', () => {
+    const env = (name: string) => container.env.find((e: Doc) => e.name === name);
+    expect(env('TOLLGATE_ADMIN_KEY').valueFrom.secretKeyRef).to.deep.equal({ name: 'tollgate-admin', key: 'admin-key' });
+    expect(env('TOLLGATE_RELAY_SECRET').valueFrom.secretKeyRef).to.deep.equal({ name: 'tollgate-admin', key: 'relay-secret' });
     const secret = find('Secret', 'tollgate-admin');
-    expect(secret.stringData).to.deep.equal({ 'admin-key': '' });
+    expect(secret.stringData).to.deep.equal({ 'admin-key': '', 'relay-secret': '' });
+    // The documented apply leaves a created Secret alone.
+    expect(secret.metadata.labels['app.kubernetes.io/component']).to.equal('secret');
+    for (const doc of docs.filter((d) => d.kind !== 'Secret')) expect(doc.metadata.labels['app.kubernetes.io/component'], doc.metadata.name).to.not.equal('secret');
   });
 
   it('probes: readiness on /status/ready and liveness on /status, both on the status port', () => {

@@ -164,7 +164,7 @@ describe('remote MCP servers', function () {
 
           it('initializes with the remote server, under the gateway’s own session id', () => {
             expect(session.client.getServerVersion()?.name).to.equal('mcp-servers/everything');
-            expect(session.sessionId()).to.match(/^[A-Za-z0-9_-]{24}$/);
+            expect(session.sessionId()).to.match(/^[A-Za-z0-9_-]{36}$/);
           });
 
           it('lists and calls tools', async () => {

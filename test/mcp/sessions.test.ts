@@ -134,7 +134,7 @@ describe('mcp-bridge sessions', function () {
       const base = await bridgeRoute(gateway, 'ids', [FAULT_SERVER], { max_sessions: 8 });
       const ids = await Promise.all(Array.from({ length: 6 }, () => rawSession(base)));
       try {
-        for (const id of ids) expect(id).to.match(/^[A-Za-z0-9_-]{24}$/);
+        for (const id of ids) expect(id).to.match(/^[A-Za-z0-9_-]{36}$/);
         expect(new Set(ids).size).to.equal(ids.length);
       } finally {
         await Promise.all(ids.map((id) => endRawSession(base, id)));

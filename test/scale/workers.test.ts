@@ -130,23 +130,6 @@ describe('gateway.workers: 2', function () {
       expect(pids.filter(isAlive)).to.deep.equal([]);
     });
 
-    it('refuses an MCP route: sessions live in one worker and are not relayed between workers yet', async () => {
-      const res = await gw.admin('PUT', '/routes/mcp', {
-        uri: '/mcp/*',
-        plugins: { 'mcp-bridge': { base_uri: '/mcp', command: 'node', args: ['test/fixtures/mcp-servers/conformance-server.mjs'] } },
-      });
-      expect(res.status).to.equal(400);
-      expect(res.json.error_msg).to.include('needs gateway.workers: 1 (it is 2)');
-      const server = await gw.admin('PUT', '/mcp_servers/conformance', { command: 'node', args: ['test/fixtures/mcp-servers/conformance-server.mjs'] });
-      expect(server.status, server.text).to.equal(201);
-      const federation = await gw.admin('PUT', '/routes/mcp', {
-        uri: '/mcp/*',
-        plugins: { 'mcp-federation': { base_uri: '/mcp', servers: [{ server_id: 'conformance', prefix: 'cf' }] } },
-      });
-      expect(federation.status).to.equal(400);
-      expect(federation.json.error_msg).to.include('needs gateway.workers: 1 (it is 2)');
-    });
-
     it('SIGHUP to the primary makes every worker reopen its access log (logrotate)', async () => {
       await gw.stop();
       const logFile = join(dir, 'logs', 'access.log');

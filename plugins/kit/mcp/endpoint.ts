@@ -3,7 +3,6 @@
  * request addresses (`{base_uri}/mcp`, `{base_uri}/sse`, `{base_uri}/message`), the Origin/Host
  * guard, and the front that speaks that transport; and which routes share sessions.
  */
-import type { GatewayConfig } from '../../../core/config.js';
 import type { GatewayContext, RouteInfo } from '../../../core/context.js';
 import { MCP_ERRORS } from './errors.js';
 import { guardOrigin } from './guard.js';
@@ -37,15 +36,4 @@ export function sessionScope(route: RouteInfo): string {
   const { host, hosts } = route.record as { host?: string; hosts?: string[] };
   const names = (hosts ?? (host === undefined ? [] : [host])).map((h) => h.toLowerCase()).sort();
   return `${names.join(',')}${route.consumer === undefined ? '' : `@${route.consumer}`}`;
-}
-
-/**
- * A session lives in the worker process that opened it (its child, its upstream session, its
- * streams), and node:cluster hands each connection to any worker: until requests are relayed to
- * a session's owner, an MCP route with several workers would lose its sessions at random, so it
- * is refused (400 on write; a stored one answers 503 and is listed on /status).
- */
-export function workersRefusal(config: Readonly<GatewayConfig>): string | undefined {
-  if (config.gateway.workers <= 1) return undefined;
-  return `needs gateway.workers: 1 (it is ${config.gateway.workers}): MCP sessions are not relayed between workers yet (docs/deployment.md, "MCP and several workers")`;
 }

@@ -33,7 +33,7 @@ export { bridgeSchema, checkBridgeConf, checkServerChoice, serverIdSchema, FRONT
 export { mcpServers, runFields, type ServerRecord } from './server-definition.js';
 export { serverEndpoints } from './endpoints.js';
 export { acquireManager, acquireSessions, SessionManager, type BackendSource, type ServerRef } from './sessions.js';
-export { serveEndpoints, sessionScope, workersRefusal } from './endpoint.js';
+export { serveEndpoints, sessionScope } from './endpoint.js';
 export type { Session, SessionSummary } from './session.js';
 export type { Backend, BackendEnd, BackendEvents, BackendInfo } from './backend.js';
 export { isListMethod, type McpServer, type ServerUser } from './server.js';

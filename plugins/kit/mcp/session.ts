@@ -11,7 +11,7 @@
  * (stdio carries no link between a server message and a client request, so this is a heuristic;
  * see issue 3 and the transports spec, "Multiple Connections").
  */
-import { randomBytes } from 'node:crypto';
+import { newSessionId } from '../../../core/relay/session-ids.js';
 import type { Logger } from '../../../core/logger.js';
 import type { Backend, BackendEnd, BackendEvents, BackendInfo } from './backend.js';
 import { initTimeoutFailure, type Failure } from './failure.js';
@@ -99,8 +99,8 @@ const LEGACY_QUEUE_LIMIT = 256;
 const STDIN_BACKLOG_MESSAGES = 4;
 
 export class Session {
-  /** 144 random bits, base64url: unguessable and visible ASCII, as the transports spec asks. */
-  readonly id = randomBytes(18).toString('base64url');
+  /** This process's token and 144 random bits, base64url (core/relay/session-ids.ts): any worker or instance can tell the owner. */
+  readonly id = newSessionId();
   /** Set once the session has its backend (for a child: once the start queue gave it its turn). */
   backend?: Backend;
   protocolVersion?: string;
