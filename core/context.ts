@@ -99,7 +99,10 @@ export interface McpRequestInfo {
   readonly batch?: readonly McpRequestInfo[];
   readonly method?: string;
   readonly id?: string | number;
-  /** tools/call and prompts/get: `params.name`; resources/read and subscribe: `params.uri`. */
+  /**
+   * tools/call and prompts/get: `params.name`; resources/read and subscribe: `params.uri`;
+   * completion/complete: the prompt's name or the resource template it completes for.
+   */
   readonly name?: string;
   readonly sessionId?: string;
   /** The parsed message, for the content plugin; other plugins should use the fields above. */
@@ -113,7 +116,8 @@ export interface McpRequestInfo {
   // the decision out, when the answer arrives (over legacy SSE, long after this request got 202).
 
   /**
-   * Refuses this request (a tools/call, prompts/get, resources/read or resources/subscribe): the
+   * Refuses this request (a tools/call, prompts/get, resources/read, resources/(un)subscribe, or a
+   * completion/complete for a prompt or a resource template): the
    * content plugin answers it exactly as it answers a name its server does not have, so the
    * client learns nothing of the name's existence; the access log (`mcp_denied`) and the metrics
    * (`tollgate_mcp_denied_total`) record it with the plugin's name.

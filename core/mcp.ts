@@ -157,6 +157,12 @@ function describeOne(transport: Transport, sessionId: string | undefined, messag
 
 function nameOf(method: string, params: Record<string, unknown> | undefined): string | undefined {
   if (!params || Array.isArray(params)) return undefined;
+  if (method === 'completion/complete') {
+    // Completing a prompt's argument or a resource template's variable names that prompt or template.
+    const ref = params.ref as { type?: unknown; name?: unknown; uri?: unknown } | undefined;
+    const value = ref?.type === 'ref/prompt' ? ref.name : ref?.type === 'ref/resource' ? ref.uri : undefined;
+    return typeof value === 'string' ? value : undefined;
+  }
   const key = method === 'tools/call' || method === 'prompts/get' ? 'name' : method.startsWith('resources/') ? 'uri' : undefined;
   const value = key ? params[key] : undefined;
   return typeof value === 'string' ? value : undefined;

@@ -386,7 +386,7 @@ export class GatewayMetrics {
     });
     this.mcpDenied = new Counter({
       name: 'tollgate_mcp_denied_total',
-      help: 'MCP requests a plugin refused (tools/call, prompts/get, resources/read, resources/subscribe), by route, plugin, method and name (tool, prompt or resource URI; names past the first metrics.max_tool_names of a route count as _other).',
+      help: 'MCP requests a plugin refused (tools/call, prompts/get, resources/read, resources/(un)subscribe, completion/complete), by route, plugin, method and name (tool, prompt or resource URI; names past the first metrics.max_tool_names of a route count as _other).',
       labelNames: ['route', 'plugin', 'method', 'name'] as const,
       registers,
     });

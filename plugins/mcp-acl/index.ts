@@ -8,8 +8,8 @@
  * protocol revision the route serves, and on each message of a JSON-RPC batch.
  * - Lists (tools/list, prompts/list, resources/list, resources/templates/list) reach the client
  *   without what the rules deny.
- * - A denied tools/call, prompts/get, resources/read or resources/(un)subscribe is answered exactly
- *   as a name the server does not have; the access log (`mcp_denied`) and
+ * - A denied tools/call, prompts/get, resources/read, resources/(un)subscribe, or completion for a
+ *   denied prompt or template is answered exactly as a name the server does not have; the access log (`mcp_denied`) and
  *   `tollgate_mcp_denied_total` record it.
  * On a consumer (or consumer group) it follows that consumer: its allow lists replace the route's,
  * and the route's deny lists still hold.
@@ -76,6 +76,12 @@ const NAMED: Readonly<Record<string, McpItemKind>> = {
   'resources/unsubscribe': 'resource',
 };
 
+/** What a completion/complete completes for: a prompt's argument, or a resource template's variable. */
+function completionKind(message: unknown): McpItemKind | undefined {
+  const type = (message as { params?: { ref?: { type?: unknown } } } | undefined)?.params?.ref?.type;
+  return type === 'ref/prompt' ? 'prompt' : type === 'ref/resource' ? 'resource_template' : undefined;
+}
+
 const LISTS: ReadonlySet<string> = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list']);
 
 const NO_SCOPES: readonly string[] = [];
@@ -93,7 +99,7 @@ export default definePlugin<AclConf, AccessRules>({
     const mcp = ctx.gateway.mcp;
     if (mcp?.kind !== 'request' || mcp.method === undefined) return;
     const scopes = ctx.gateway.authInfo?.scopes ?? NO_SCOPES;
-    const named = NAMED[mcp.method];
+    const named = mcp.method === 'completion/complete' ? completionKind(mcp.message) : NAMED[mcp.method];
     if (named) {
       if (mcp.name !== undefined && !rules.permits(named, mcp.name, scopes)) mcp.refuse('mcp-acl');
       return;

@@ -147,6 +147,14 @@ describe('mcp-acl', function () {
           const unknownPrompt = await outcome(() => alice.getPrompt({ name: 'no-such-prompt' }));
           expect(shapeOf(deniedPrompt, 'args-prompt')).to.equal(shapeOf(unknownPrompt, 'no-such-prompt'));
 
+          // Completing a denied prompt's argument reads as completing one that does not exist.
+          const complete = (name: string) => alice.complete({ ref: { type: 'ref/prompt', name }, argument: { name: 'department', value: 'E' } });
+          const carolSees = await (await as('carol')).complete({ ref: { type: 'ref/prompt', name: 'completable-prompt' }, argument: { name: 'department', value: 'E' } });
+          expect(carolSees.completion.values, 'the prompt completes for a consumer allowed it').to.include('Engineering');
+          const deniedCompletion = await outcome(() => complete('completable-prompt'));
+          const unknownCompletion = await outcome(() => complete('no-such-prompt'));
+          expect(shapeOf(deniedCompletion, 'completable-prompt')).to.equal(shapeOf(unknownCompletion, 'no-such-prompt'));
+
           const bob = await as('bob');
           expect((await bob.listResources()).resources.map((r) => r.uri)).to.deep.equal([ARCHITECTURE]);
           expect(await bob.readResource({ uri: ARCHITECTURE })).to.have.property('contents');

@@ -45,17 +45,36 @@ export interface StandIn {
  * unknown method, so the server answers "method not found" in its own words.
  */
 export function standIn(message: Record<string, unknown>, method: string): StandIn {
+  if (method === 'completion/complete') return completionStandIn(message) ?? unknownMethod(message, method);
   const field = NAMED[method];
   const params = message.params as Record<string, unknown> | undefined;
   const original = field ? params?.[field] : undefined;
-  if (!field || typeof original !== 'string') {
-    const stand = standInName();
-    return { message: { ...message, method: stand }, restore: replacer(stand, method) };
-  }
+  if (!field || typeof original !== 'string') return unknownMethod(message, method);
   const scheme = field === 'uri' ? /^[A-Za-z][A-Za-z0-9+.-]*:/.exec(original)?.[0] : undefined;
   const stand = `${scheme ?? ''}${standInName()}`;
   const { arguments: _dropped, ...kept } = params!;
   return { message: { ...message, params: { ...kept, [field]: stand } }, restore: replacer(stand, original) };
+}
+
+function unknownMethod(message: Record<string, unknown>, method: string): StandIn {
+  const stand = standInName();
+  return { message: { ...message, method: stand }, restore: replacer(stand, method) };
+}
+
+/** completion/complete for a refused prompt or template: asked for a stand-in one (with an empty argument). */
+function completionStandIn(message: Record<string, unknown>): StandIn | undefined {
+  const params = message.params as { ref?: Record<string, unknown>; argument?: unknown } | undefined;
+  const ref = params?.ref;
+  const field = ref?.type === 'ref/prompt' ? 'name' : ref?.type === 'ref/resource' ? 'uri' : undefined;
+  const original = field ? ref![field] : undefined;
+  if (!field || typeof original !== 'string') return undefined;
+  const scheme = field === 'uri' ? /^[A-Za-z][A-Za-z0-9+.-]*:/.exec(original)?.[0] : undefined;
+  const stand = `${scheme ?? ''}${standInName()}`;
+  const argument = params?.argument as { name?: unknown } | undefined;
+  return {
+    message: { ...message, params: { ...params, ref: { ...ref, [field]: stand }, ...(argument ? { argument: { name: argument.name, value: '' } } : {}) } },
+    restore: replacer(stand, original),
+  };
 }
 
 function replacer(stand: string, original: string): (line: string) => string {
