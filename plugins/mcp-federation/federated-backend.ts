@@ -475,7 +475,7 @@ export class FederatedBackend implements Backend {
     if (!relay) return;
     this.forgetRelay(member, id);
     this.relayed.delete(relay.clientId);
-    this.emit({ ...message, id: relay.clientId });
+    this.emit({ ...message, id: relay.clientId, ...namedFailure(message, member) });
   }
 
   private forgetRelay(member: Member, id: JsonRpcId): void {
@@ -586,4 +586,15 @@ export class FederatedBackend implements Backend {
     this.logger.error({ err }, 'federation could not route a request');
     this.error(id, CONNECTION_CLOSED, (err as Error).message ?? 'the request could not be routed');
   }
+}
+
+/**
+ * A failure the gateway's own backend reported for a relayed request (a remote server that could
+ * not be reached, timed out, answered garbage: `data.reason`, failure.ts) names the server, so a
+ * federation's client knows which of its servers failed. The servers' own errors pass as they are.
+ */
+function namedFailure(message: Message, member: Member): Message | undefined {
+  const error = message.error as { message?: unknown; data?: { reason?: unknown } } | undefined;
+  if (typeof error?.data?.reason !== 'string' || typeof error.message !== 'string') return undefined;
+  return { error: { ...error, message: `MCP server ${member.serverId}: ${error.message}`, data: { ...error.data, server: member.serverId } } };
 }

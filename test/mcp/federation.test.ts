@@ -400,7 +400,7 @@ describe('mcp-federation', function () {
   });
 
   describe('a remote server killed mid-session', () => {
-    it('its calls get an error saying it cannot be reached, the stdio server keeps serving, the session carries on', async () => {
+    it('its calls get an error naming it and saying it cannot be reached, the stdio server keeps serving, the session carries on', async () => {
       const doomed = await startRemoteEverything('streamableHttp');
       try {
         await putServer(gw, 'doomed', { url: doomed.url, health_check: { interval: 0.5, timeout: 1 }, timeout: 2 });
@@ -410,7 +410,7 @@ describe('mcp-federation', function () {
           expect(textOf(await c.client.callTool({ name: 'rd_echo', arguments: { message: 'before' } }))).to.include('before');
           await doomed.stop();
           const after = await outcome(() => c.client.callTool({ name: 'rd_echo', arguments: { message: 'after' } }));
-          expect(after.error?.message).to.match(/the remote MCP server could not be reached: ECONNREFUSED/);
+          expect(after.error?.message).to.match(/MCP server doomed: the remote MCP server could not be reached: ECONNREFUSED/);
           expect(textOf(await c.client.callTool({ name: 'fa_echo', arguments: { text: 'still here' } }))).to.equal('still here');
           // Once its health check fails, it leaves the lists and its calls say why at once.
           expect(await waitFor(async () => !(await allTools(c)).some((n) => n.startsWith('rd_')), 10_000, 200), 'rd_ tools leave the list').to.equal(true);
