@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { http, spawnGateway, type GatewayProcess, type HttpResult } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startRedis, storeCatalogRecord, type TestRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 const KEY = 'reference-integrity-admin-key-0123';
@@ -132,9 +132,7 @@ describe('reference integrity under parallel Admin writes (real gateway processe
     // A route written before the index existed (straight into Redis, as an older version did).
     const client = redis.client();
     expect((await a.admin('PUT', '/upstreams/legacy-up', { nodes: { [upstream.address]: 1 } })).status).to.equal(201);
-    const revision = await client.incr('{tollgate}:revision');
-    const record = { createdIndex: revision, modifiedIndex: revision, create_time: 1, update_time: 1, value: { id: 'legacy', uri: '/legacy', upstream_id: 'legacy-up' } };
-    await client.hset('{tollgate}:routes', 'legacy', JSON.stringify(record));
+    await storeCatalogRecord(client, 'tollgate', 'routes', 'legacy', { id: 'legacy', uri: '/legacy', upstream_id: 'legacy-up' });
     expect(await waitStatus(() => b.admin('GET', '/routes/legacy'), 200)).to.equal(true);
     const refused = await b.admin('DELETE', '/upstreams/legacy-up');
     expect(refused.status).to.equal(400);

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { http, spawnGateway, type GatewayProcess } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
-import { sharedRedis } from '../helpers/redis.js';
+import { sharedRedis, storeCatalogRecord } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 const ADMIN_KEY = 'fail-closed-admin-key-0123456789';
@@ -178,10 +178,7 @@ describe('faults: stored config that cannot be used fails closed', function () {
     const writer = async () => {
       const client = (await sharedRedis()).client();
       return {
-        put: async (kind: string, id: string, value: unknown) => {
-          const revision = await client.incr(`{${prefix}}:revision`);
-          await client.hset(`{${prefix}}:${kind}`, id, JSON.stringify({ createdIndex: revision, modifiedIndex: revision, create_time: 1, update_time: 1, value }));
-        },
+        put: (kind: string, id: string, value: unknown) => storeCatalogRecord(client, prefix, kind, id, value),
         remove: async (kind: string, id: string) => {
           await client.hdel(`{${prefix}}:${kind}`, id);
           await client.incr(`{${prefix}}:revision`);

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, SOURCE_NODE_ARGS, http, spawnGateway, type GatewayProcess } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
-import { sharedRedis } from '../helpers/redis.js';
+import { sharedRedis, storeCatalogRecord } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 const ADMIN_KEY = 'invalid-records-admin-key-0123456789';
@@ -284,10 +284,7 @@ describe('faults: records that can never work (issue 10 item 11)', function () {
       const client = redis.client();
       const prefix = `invalid${Date.now()}`;
       const nodes = { [upstream.address]: 1 };
-      const write = async (kind: string, id: string, value: Record<string, unknown> | null) => {
-        const revision = await client.incr(`{${prefix}}:revision`);
-        await client.hset(`{${prefix}}:${kind}`, id, JSON.stringify({ createdIndex: revision, modifiedIndex: revision, create_time: 1, update_time: 1, value }));
-      };
+      const write = (kind: string, id: string, value: Record<string, unknown> | null) => storeCatalogRecord(client, prefix, kind, id, value);
       for (const [kind, entries] of Object.entries(badRecords(nodes))) {
         for (const [id, value] of Object.entries(entries)) await write(kind, id, value);
       }

@@ -106,3 +106,20 @@ export async function stopSharedRedis(): Promise<void> {
 export function sharedRedisPid(): Promise<number | undefined> | undefined {
   return shared?.then((r) => r.pid);
 }
+
+/**
+ * Stores a catalog record straight into Redis, as an older version, a hand edit or a restore
+ * leaves one, with the revision bump and the record in one step. As two commands (INCR, then
+ * HSET) a gateway polling in between sees the new revision without the record, reloads, and has
+ * no reason to look again: the record is never served. The gateway's own writes are one script
+ * for the same reason.
+ */
+export async function storeCatalogRecord(client: Redis, prefix: string, kind: string, id: string, value: unknown): Promise<number> {
+  // The record's JSON after its indexes; the script puts the new revision in front.
+  const rest = JSON.stringify({ create_time: 1, update_time: 1, value }).slice(1);
+  const script = `
+    local revision = redis.call('INCR', KEYS[1])
+    redis.call('HSET', KEYS[2], ARGV[1], '{"createdIndex":' .. revision .. ',"modifiedIndex":' .. revision .. ',' .. ARGV[2])
+    return revision`;
+  return (await client.eval(script, 2, `{${prefix}}:revision`, `{${prefix}}:${kind}`, id, rest)) as number;
+}
