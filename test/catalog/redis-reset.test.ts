@@ -102,7 +102,7 @@ describe('redis catalog: a Redis restarted empty (real redis-server, two gateway
     const restorer = restores[0] === 1 ? a : b;
     expect(await metric(restorer, 'tollgate_catalog_store_resets_total')).to.equal(1);
     expect((await ready(restorer)).catalog.resets).to.deep.equal({ detected: 1, restored: 1 });
-    expect(restorer.output()).to.match(/catalog store was reset/);
+    expect(await restorer.logged(/catalog store was reset/)).to.equal(true);
     for (const gw of [a, b]) {
       expect(await metric(gw, 'tollgate_catalog_store_reset')).to.equal(0);
       expect(await revisionOf(gw)).to.equal(revision);
@@ -161,7 +161,7 @@ describe('redis catalog: a Redis restarted empty (real redis-server, two gateway
       expect(await metric(gw, 'tollgate_catalog_store_reset')).to.equal(1);
       expect(await metric(gw, 'tollgate_catalog_restores_total')).to.equal(0);
       expect(await servesAll(gw)).to.equal(true);
-      expect(gw.output()).to.match(/catalog store was reset/);
+      expect(await gw.logged(/catalog store was reset/)).to.equal(true);
     }
     // Writes are refused rather than building a new catalog on top of nothing.
     const write = await a.admin('PUT', '/routes/during', { uri: '/during', upstream: { nodes: { [upstream.address]: 1 } } });

@@ -22,6 +22,12 @@ export interface GatewayProcess {
   /** The Prometheus exporter's URL (path included). */
   metricsUrl: string;
   output: () => string;
+  /**
+   * Whether the output comes to match `pattern` within `timeoutMs`. The gateway's logger writes
+   * asynchronously (pino), so a line logged before an answer can reach the pipe after it, and
+   * after the start-up banner: assert on logs with this, not on output() at once.
+   */
+  logged(pattern: RegExp | string, timeoutMs?: number): Promise<boolean>;
   admin(method: string, path: string, body?: unknown): Promise<HttpResult>;
   /** SIGTERM and wait for exit; resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -68,6 +74,7 @@ export async function spawnGateway(env: Record<string, string>, args: string[] =
     statusUrl: find('status').replace(/\/status\/ready$/, ''),
     metricsUrl: find('metrics'),
     output: () => out,
+    logged: (pattern, timeoutMs = 10_000) => waitFor(() => (typeof pattern === 'string' ? out.includes(pattern) : pattern.test(out)), timeoutMs),
     admin: (method, path, body) =>
       http(method, adminUrl + path, body, { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }),
     async stop(signal = 'SIGTERM') {

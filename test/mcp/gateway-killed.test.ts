@@ -128,7 +128,7 @@ describe('mcp-bridge: children of a killed gateway', function () {
     try {
       // SIGTERM (ignored), then SIGKILL after stop_term_wait (3 s).
       expect(await waitFor(() => stubborn.every((pid) => !isAlive(pid)), 8000, 50), 'leftovers still running').to.equal(true);
-      expect(restarted.output()).to.contain('stopping servers a gateway that died left running');
+      expect(await restarted.logged('stopping servers a gateway that died left running'), restarted.output()).to.equal(true);
       expect(isAlive(bystander.pid!), 'an unrelated process was killed').to.equal(true);
     } finally {
       await restarted.stop();
