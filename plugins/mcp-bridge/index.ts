@@ -23,6 +23,7 @@
  */
 import type { RouteInfo } from '../../core/context.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
+import type { Held } from '../../core/ref-counted-map.js';
 import {
   ATTRIBUTES,
   MCP_ERRORS,
@@ -43,11 +44,11 @@ import {
 } from '../kit/mcp/index.js';
 
 class Bridge implements Disposable {
-  readonly manager: SessionManager;
+  private readonly held: Held<SessionManager>;
 
   constructor(conf: BridgeConf, route: RouteInfo, runtime: Runtime, api: PluginApi) {
     if (conf.server_id === undefined) {
-      this.manager = acquireManager(runtime, sessionScope(route), route.id, conf);
+      this.held = acquireManager(runtime, sessionScope(route), route.id, conf);
       return;
     }
     // The route is built from the record as the catalog holds it now, and rebuilt when it changes
@@ -57,11 +58,15 @@ class Bridge implements Disposable {
     if (!server) throw new Error(`mcp server ${id} not found`);
     if ('error' in server) throw new Error(`mcp server ${id}: ${server.error}`);
     const { fields, definition, logLines, remote } = runFields(server.value);
-    this.manager = acquireManager(runtime, sessionScope(route), route.id, { ...conf, ...fields } as BridgeConf, { id, definition, logLines, remote });
+    this.held = acquireManager(runtime, sessionScope(route), route.id, { ...conf, ...fields } as BridgeConf, { id, definition, logLines, remote });
+  }
+
+  get manager(): SessionManager {
+    return this.held.value;
   }
 
   dispose(): void {
-    this.manager.dispose();
+    this.held.release();
   }
 }
 

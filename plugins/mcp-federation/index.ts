@@ -15,12 +15,13 @@
  */
 import type { RouteInfo } from '../../core/context.js';
 import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
+import type { Held } from '../../core/ref-counted-map.js';
 import { acquireSessions, MCP_ERRORS, renderError, runtimeOf, serveEndpoints, sessionScope, type SessionManager } from '../kit/mcp/index.js';
 import { Federation, type MemberRecord } from './federation.js';
 import { checkFederation, federationSchema, type FederationConf } from './schema.js';
 
 class FederationInstance implements Disposable {
-  readonly manager: SessionManager;
+  private readonly held: Held<SessionManager>;
 
   constructor(conf: FederationConf, route: RouteInfo, api: PluginApi) {
     // Built from the records as the catalog holds them now; a change to one rebuilds the route
@@ -34,11 +35,15 @@ class FederationInstance implements Disposable {
     });
     const key = `${sessionScope(route)}\nmcp-federation\n${JSON.stringify(conf)}\n${JSON.stringify(members.map((m) => m.value))}`;
     const maxRegexProgram = api.config.limits.max_regex_program;
-    this.manager = acquireSessions(runtimeOf(api), key, route.id, conf, {}, (manager) => new Federation(manager, conf, members, maxRegexProgram));
+    this.held = acquireSessions(runtimeOf(api), key, route.id, conf, {}, (manager) => new Federation(manager, conf, members, maxRegexProgram));
+  }
+
+  get manager(): SessionManager {
+    return this.held.value;
   }
 
   dispose(): void {
-    this.manager.dispose();
+    this.held.release();
   }
 }
 

@@ -167,7 +167,8 @@ describe('mcp-bridge command policy', function () {
       const logger = createLogger('info', { write: (line: string) => lines.push(line) } as unknown as NodeJS.WritableStream);
       const runtime = new Runtime({ config, logger, metrics: new GatewayMetrics(), toolCalls: new ToolCallFeed() });
       const conf = { ...defaultsOf(), command: 'node', args: ['-e', 'secret-token-in-code'] } as BridgeConf;
-      const manager = acquireManager(runtime, 'r', 'r', conf);
+      const held = acquireManager(runtime, 'r', 'r', conf);
+      const manager = held.value;
       const before = descendants().length;
       try {
         let caught: { status?: number; body?: any } | undefined;
@@ -183,7 +184,7 @@ describe('mcp-bridge command policy', function () {
         expect(descendants().length).to.equal(before);
         expect(lines.some((l) => l.includes('command line not allowed'))).to.equal(true);
       } finally {
-        manager.dispose();
+        held.release();
         await runtime.destroy();
         rmSync(dir, { recursive: true, force: true });
       }

@@ -8,6 +8,7 @@ import { resolveDataPath, type GatewayConfig } from '../../../core/config.js';
 import type { Logger } from '../../../core/logger.js';
 import type { GatewayMetrics } from '../../../core/metrics.js';
 import type { PluginApi } from '../../../core/plugin.js';
+import { RefCountedMap } from '../../../core/ref-counted-map.js';
 import type { ToolCallFeed } from '../../../core/tool-calls.js';
 import { ChildRecord, stopLeftovers } from './leftovers.js';
 import { Reaper } from './reaper.js';
@@ -67,7 +68,7 @@ export class Runtime {
   readonly metrics: GatewayMetrics;
   readonly toolCalls: ToolCallFeed;
   /** Session managers by route and bridge config, shared by route versions whose bridge config is equal. */
-  readonly managers = new Map<string, SessionManager>();
+  readonly managers = new RefCountedMap<SessionManager>((manager) => manager.close());
   /** The MCP servers routes use: their session caps, and what the Admin API shows of them. */
   readonly servers: ServerDirectory;
   readonly starts: StartQueue;

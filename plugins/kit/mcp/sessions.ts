@@ -16,6 +16,7 @@
  */
 import { clientGone, GatewayError } from '../../../core/errors.js';
 import type { Logger } from '../../../core/logger.js';
+import type { Held } from '../../../core/ref-counted-map.js';
 import type { BackendEnd, BackendEvents } from './backend.js';
 import { spawnFailure, type Failure } from './failure.js';
 import { MCP_ERRORS } from './errors.js';
@@ -73,13 +74,14 @@ export interface BackendSource {
  * bridge). `routeId` is the route that opened it, for logs, metrics and audit. `conf` is what the
  * sessions run with: for a route naming an MCP server, the server's fields in place of the route's.
  */
-export function acquireManager(runtime: Runtime, scope: string, routeId: string, conf: BridgeConf, server: ServerRef = {}): SessionManager {
+export function acquireManager(runtime: Runtime, scope: string, routeId: string, conf: BridgeConf, server: ServerRef = {}): Held<SessionManager> {
   return acquireSessions(runtime, `${scope}\n${JSON.stringify(conf)}`, routeId, conf, server, (manager) => new ServerSource(manager, conf));
 }
 
 /**
  * The manager under `key` (built with `source` on first use), shared by the route versions that
- * ask for the same key: a route recompiled for an unrelated change keeps its sessions.
+ * ask for the same key: a route recompiled for an unrelated change keeps its sessions. The last
+ * holder's release ends its sessions.
  */
 export function acquireSessions(
   runtime: Runtime,
@@ -88,18 +90,11 @@ export function acquireSessions(
   conf: SessionConf,
   server: ServerRef,
   source: (manager: SessionManager) => BackendSource,
-): SessionManager {
-  let manager = runtime.managers.get(key);
-  if (!manager) {
-    manager = new SessionManager(runtime, conf, routeId, server, key, () => runtime.managers.delete(key), source);
-    runtime.managers.set(key, manager);
-  }
-  manager.users += 1;
-  return manager;
+): Held<SessionManager> {
+  return runtime.managers.acquire(key, () => new SessionManager(runtime, conf, routeId, server, key, source));
 }
 
 export class SessionManager implements SessionHost, ServerUser {
-  users = 0;
   readonly settings: BridgeSettings;
   readonly logger: Logger;
   /** The server these sessions belong to; its caps count the sessions of every route using it. */
@@ -115,7 +110,6 @@ export class SessionManager implements SessionHost, ServerUser {
     readonly routeId: string,
     serverRef: ServerRef,
     managerKey: string,
-    private readonly forget: () => void,
     source: (manager: SessionManager) => BackendSource,
   ) {
     this.settings = runtime.settings;
@@ -296,12 +290,10 @@ export class SessionManager implements SessionHost, ServerUser {
     );
   }
 
-  /** The route version stopped using this manager; the last one out ends every session. */
-  dispose(): void {
-    this.users -= 1;
-    if (this.users > 0 || this.disposed) return;
+  /** Its last route version let go of it (runtime.managers): every session ends. */
+  close(): void {
+    if (this.disposed) return;
     this.disposed = true;
-    this.forget();
     for (const session of [...this.sessions.values()]) session.close('the route was changed or deleted');
     this.source.dispose?.();
     this.stopTimer();
