@@ -26,7 +26,7 @@ describe('embedded catalog durability (real gateway processes, real files)', fun
     // Under a file size limit tsx must not write its compile cache: it would leave files cut at
     // the limit, which every later start on this machine would load. Elsewhere the cache saves
     // each start a full compile of the sources.
-    const cache = options.wrapper ? { TSX_DISABLE_CACHE: '1' } : {};
+    const cache: Record<string, string> = options.wrapper ? { TSX_DISABLE_CACHE: '1' } : {};
     gateway = await spawnGateway({ TOLLGATE_DATA_DIR: dir, TOLLGATE_ADMIN_KEY: KEY, ...cache }, [], options);
     return gateway;
   };
