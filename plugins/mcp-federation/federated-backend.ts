@@ -102,7 +102,6 @@ export class FederatedBackend implements Backend {
     private readonly events: BackendEvents,
     private readonly logger: Logger,
   ) {
-    const self = this;
     const host: MemberHost = {
       runtime: route.runtime,
       routeId: route.routeId,
@@ -120,9 +119,7 @@ export class FederatedBackend implements Backend {
       }),
       message: (member, text, relatedTo) => this.fromServer(member, text, relatedTo),
       ended: (member, end) => this.memberEnded(member, end),
-      get logLevel() {
-        return self.logLevel;
-      },
+      logLevel: () => this.logLevel,
     };
     this.members = route.specs.map((spec) => new Member(spec, host));
   }

@@ -48,7 +48,7 @@ export interface MemberHost {
   /** The server's session ended; `requested` when the gateway ended it. */
   ended(member: Member, end: BackendEnd): void;
   /** The log level the client asked for, to set on servers opened later. */
-  readonly logLevel?: string;
+  logLevel(): string | undefined;
 }
 
 /** A request the gateway itself sent the server (initialize, a list page) and waits for. */
@@ -176,7 +176,8 @@ export class Member {
       const capabilities = result.capabilities;
       this.capabilities = typeof capabilities === 'object' && capabilities !== null ? (capabilities as Record<string, unknown>) : {};
       this.notify('notifications/initialized');
-      if (host.logLevel !== undefined && this.capabilities.logging !== undefined) this.notifyRequest('logging/setLevel', { level: host.logLevel });
+      const level = host.logLevel();
+      if (level !== undefined && this.capabilities.logging !== undefined) this.notifyRequest('logging/setLevel', { level });
       this.state = 'ready';
     } catch (err) {
       const message = (err as Error).message;

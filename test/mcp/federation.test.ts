@@ -305,7 +305,7 @@ describe('mcp-federation', function () {
       });
     }
 
-    it("a client's cancellation reaches the server under the id that server knows; its log messages reach the client", async () => {
+    it("a client's cancellation reaches the server under the id that server knows; its log messages reach the client, its log level the server", async () => {
       const c = await connect(base, 'streamable-http');
       try {
         const logged: string[] = [];
@@ -313,6 +313,9 @@ describe('mcp-federation', function () {
           logged.push(String(n.params.data));
         });
         expect(textOf(await c.client.callTool({ name: 'fb_notify', arguments: { text: 'hello' } }))).to.equal('notified hello');
+        await c.client.setLoggingLevel('warning');
+        const levelAtServer = () => readFileSync(stdinOfB, 'utf8').split('\n').some((l) => l.includes('"logging/setLevel"') && l.includes('"warning"'));
+        expect(await waitFor(levelAtServer, 5000), 'logging/setLevel reached the server').to.equal(true);
         expect(await waitFor(() => logged.some((l) => l.includes('hello')), 5000)).to.equal(true);
         const aborted = new AbortController();
         const hanging = c.client.callTool({ name: 'fb_hang', arguments: {} }, undefined, { signal: aborted.signal }).catch((err: Error) => err);
