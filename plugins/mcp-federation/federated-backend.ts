@@ -42,7 +42,7 @@ const METHOD_NOT_FOUND = -32601;
 const RESOURCE_NOT_FOUND = -32002;
 
 /** Several servers' list_changed within this window reach the client as one. */
-const LIST_CHANGED_WINDOW_MS = 50;
+const LIST_CHANGED_WINDOW_MS = 100;
 
 /** What a server is taken to offer until it has answered initialize once: everything a federation merges. */
 const ASSUMED_CAPABILITIES: Readonly<Record<string, unknown>> = { tools: {}, prompts: {}, resources: { subscribe: true }, logging: {}, completions: {} };
