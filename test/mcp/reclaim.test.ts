@@ -40,7 +40,7 @@ describe('mcp-bridge: reclaiming idle sessions at a cap', function () {
     const base = await bridgeRoute(gateway, 'abandoned', [FAULT_SERVER]);
     const abandoned: string[] = [];
     const staying: Connected[] = [];
-    let firstLeft = 0;
+    let fourthLeft = 0;
     try {
       for (let i = 0; i < 16; i++) {
         const client = await connect(base, 'streamable-http');
@@ -48,15 +48,20 @@ describe('mcp-bridge: reclaiming idle sessions at a cap', function () {
         abandoned.push(client.sessionId()!);
         // What the SDK client and MCP Inspector's CLI do: close the transport, no DELETE.
         await client.client.close();
-        if (i === 0) firstLeft = performance.now();
+        if (i === 3) fourthLeft = performance.now();
       }
-      await untilReclaimable(firstLeft);
+      // Each newcomer takes the place of one of the four oldest: all four must be idle long enough
+      // (on a loaded machine one of them may have left long after the first).
+      await untilReclaimable(fourthLeft);
       for (let i = 0; i < 4; i++) {
         const client = await connect(base, 'streamable-http');
         staying.push(client);
         expect(textOf(await client.client.callTool({ name: 'echo', arguments: { text: `newcomer ${i}` } }))).to.equal(`newcomer ${i}`);
       }
-      expect(fixtureChildren().length).to.be.at.most(16);
+      // A reclaimed session's child stops while its successor's starts (max_sessions caps
+      // sessions; mcp.max_children is the cap on children): 16 once the last stop is over.
+      let running = 0;
+      expect(await waitFor(() => (running = fixtureChildren().length) <= 16, 10_000), `${running} children`).to.equal(true);
       // The oldest left first and was reclaimed first: its id is gone, the client would start over.
       const gone = await post(`${base}/mcp`, call(1, 'echo', { text: 'anyone?' }), { 'mcp-session-id': abandoned[0] });
       expect(gone.status).to.equal(404);
@@ -70,7 +75,17 @@ describe('mcp-bridge: reclaiming idle sessions at a cap', function () {
 
   it('never reclaims a session with a request in flight or an open GET stream, however long idle', async () => {
     const base = await bridgeRoute(gateway, 'busy', [FAULT_SERVER], { max_sessions: 3 });
-    const listening = await connect(base, 'streamable-http'); // holds its GET stream open
+    // Holds its GET stream open: the SDK opens it after initialize, in the background.
+    let streamOpened!: () => void;
+    const streamOpen = new Promise<void>((resolve) => (streamOpened = resolve));
+    const listening = await connect(base, 'streamable-http', {
+      fetch: async (url, init) => {
+        const res = await fetch(url, init);
+        if (init?.method === 'GET' && res.ok) streamOpened();
+        return res;
+      },
+    });
+    await streamOpen;
     const working = await rawSession(base);
     const idle = await rawSession(base);
     const idleSince = performance.now();

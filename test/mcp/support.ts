@@ -59,12 +59,12 @@ export const TRANSPORTS: TransportName[] = ['streamable-http', 'sse'];
 export async function connect(
   base: string,
   transport: TransportName,
-  options: { capabilities?: Record<string, unknown>; headers?: Record<string, string>; name?: string } = {},
+  options: { capabilities?: Record<string, unknown>; headers?: Record<string, string>; name?: string; fetch?: typeof fetch } = {},
 ): Promise<Connected> {
   const client = new Client({ name: options.name ?? 'tollgate-test', version: '1.0.0' }, { capabilities: options.capabilities ?? {} });
   const requestInit = options.headers ? { headers: options.headers } : undefined;
   if (transport === 'streamable-http') {
-    const t = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit });
+    const t = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit, fetch: options.fetch });
     await client.connect(t);
     return {
       client,
