@@ -39,14 +39,18 @@ export function consumerOf(ctx: GatewayContext): string | undefined {
  * Takes over the response as an SSE stream: header filters run first (other plugins' headers),
  * then the head goes out. Returns undefined when the client left meanwhile.
  */
-export async function openSse(ctx: GatewayContext, extraHeaders: Record<string, string>): Promise<SseConnection | undefined> {
+export async function openSse<C extends SseConnection = SseConnection>(
+  ctx: GatewayContext,
+  extraHeaders: Record<string, string>,
+  connection: (res: GatewayContext['res']) => C = (res) => new SseConnection(res) as C,
+): Promise<C | undefined> {
   ctx.respond = false;
   await ctx.gateway.commitHeaders();
   const { res } = ctx;
   if (res.destroyed || res.writableEnded) return undefined;
   res.writeHead(200, { ...SSE_HEADERS, ...extraHeaders });
   res.flushHeaders();
-  return new SseConnection(res);
+  return connection(res);
 }
 
 /**

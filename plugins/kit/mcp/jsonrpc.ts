@@ -11,6 +11,8 @@ export type JsonRpcId = string | number;
 /** Protocol revisions whose clients this bridge serves (MCP-Protocol-Version header), newest first. */
 export const PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07'] as const;
 export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlySet<string> = new Set(PROTOCOL_VERSIONS);
+/** The stateless revision, served on `{base_uri}/mcp` by the modern front (modern.ts). */
+export const MODERN_PROTOCOL_VERSION = '2026-07-28';
 
 /** Revisions from which a POST stream starts with a priming event (SEP-1699). */
 export function wantsPrimingEvent(version: string | undefined): boolean {
@@ -21,6 +23,7 @@ export function wantsPrimingEvent(version: string | undefined): boolean {
 export const CONNECTION_CLOSED = -32000;
 export const REQUEST_TIMEOUT = -32001;
 export const INVALID_REQUEST = -32600;
+export const METHOD_NOT_FOUND = -32601;
 export const INTERNAL_ERROR = -32603;
 /** MCP 2026-07-28 (basic/versioning): the request's protocol version is not served here. */
 export const UNSUPPORTED_PROTOCOL_VERSION = -32022;
@@ -74,7 +77,7 @@ export function unsupportedVersionError(id: JsonRpcId | null, requested: string)
     body: {
       jsonrpc: '2.0',
       id,
-      error: { code: UNSUPPORTED_PROTOCOL_VERSION, message: 'Unsupported protocol version', data: { supported: [...PROTOCOL_VERSIONS], requested } },
+      error: { code: UNSUPPORTED_PROTOCOL_VERSION, message: 'Unsupported protocol version', data: { supported: [MODERN_PROTOCOL_VERSION, ...PROTOCOL_VERSIONS], requested } },
     },
   });
 }

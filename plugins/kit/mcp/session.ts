@@ -19,6 +19,7 @@ import {
   CONNECTION_CLOSED,
   INTERNAL_ERROR,
   INVALID_REQUEST,
+  METHOD_NOT_FOUND,
   REQUEST_TIMEOUT,
   RETRY_AFTER_SECONDS,
   cancelledNotification,
@@ -106,6 +107,12 @@ export class Session {
   protocolVersion?: string;
   /** Its server has answered initialize. */
   initialized = false;
+  /**
+   * The gateway opened it for 2026-07-28 requests (modern.ts): several clients' requests share it,
+   * so no client finds it by id, and a server message no request can be told apart for is dropped
+   * rather than guessed.
+   */
+  pooled = false;
   /** ms since the epoch. */
   readonly created = Date.now();
   /** Requests the client sent. */
@@ -302,6 +309,7 @@ export class Session {
     const line = raw.includes('\r') ? raw.replace(/\r/g, ' ') : raw;
     const m = message as Record<string, unknown>;
     if (typeof m.method === 'string') {
+      if (this.pooled && 'id' in m) return this.refuseServerRequest(m);
       const stale = LIST_CHANGED[m.method];
       if (stale) this.host.listChanged(stale);
       if (m.method === 'notifications/progress') {
@@ -341,6 +349,17 @@ export class Session {
     this.finish(pending, answer, 200, rpcError, toolError);
   }
 
+  /**
+   * A pooled session's server asked the client something (sampling, elicitation, roots): no one
+   * client can answer on stateless HTTP until these become input_required results, so the server
+   * hears a refusal at once rather than waiting for its own timeout.
+   */
+  private refuseServerRequest(m: Record<string, unknown>): void {
+    const id = m.id;
+    if (typeof id !== 'string' && typeof id !== 'number') return;
+    this.backend?.send(errorResponse(id, METHOD_NOT_FOUND, `${String(m.method)} is not available: the client uses MCP 2026-07-28 through the gateway`));
+  }
+
   private badLine(raw: string): void {
     this.badLines += 1;
     // MCP stdio: a server MUST NOT write anything that is not a message to stdout. Count, log a few.
@@ -356,6 +375,7 @@ export class Session {
     if (related) return this.deliver(related, line, false);
     const unrelated = method.endsWith('/list_changed') || method === 'notifications/resources/updated';
     if (!unrelated && this.pending.size === 1) return this.deliver(this.pending.values().next().value!, line, false);
+    if (this.pooled) return;
     if (this.standalone.connection || this.pending.size === 0) return this.append(this.standalone, line);
     // The oldest request in flight: long-running calls are the ones that log, report and ask.
     this.deliver(this.pending.values().next().value!, line, false);

@@ -201,7 +201,7 @@ export class SessionManager implements SessionHost, ServerUser {
   /** The session, if it exists and belongs to `consumer`; another consumer's session is "not found". */
   find(id: string, consumer: string | undefined, transport: TransportKind): Session | undefined {
     const session = this.sessions.get(id);
-    if (!session || session.closed || session.consumer !== consumer || session.transport !== transport) return undefined;
+    if (!session || session.closed || session.pooled || session.consumer !== consumer || session.transport !== transport) return undefined;
     return session;
   }
 

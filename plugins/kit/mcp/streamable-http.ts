@@ -9,18 +9,23 @@ import { clientGone } from '../../../core/errors.js';
 import type { GatewayContext, McpRequestInfo } from '../../../core/context.js';
 import { batchFor } from './batch.js';
 import { accepts, consumerOf, openSse, requireJson, startSession } from './http.js';
-import { INVALID_REQUEST, SUPPORTED_PROTOCOL_VERSIONS, mcpHttpError, unsupportedVersionError, type JsonRpcId } from './jsonrpc.js';
+import { INVALID_REQUEST, MODERN_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, mcpHttpError, unsupportedVersionError, type JsonRpcId } from './jsonrpc.js';
 import type { Outcome, PendingRequest } from './pending.js';
 import type { Session } from './session.js';
 import type { SessionManager } from './sessions.js';
 import type { Stream } from './streams.js';
 import { MCP_ERRORS } from './errors.js';
+import { handleModern, isModernRequest } from './modern.js';
 
 const SESSION_HEADER = 'mcp-session-id';
 const VERSION_HEADER = 'mcp-protocol-version';
 const VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
 
 export async function handleStreamableHttp(ctx: GatewayContext, manager: SessionManager): Promise<void> {
+  if (ctx.method !== 'POST' && headerOf(ctx, VERSION_HEADER) === MODERN_PROTOCOL_VERSION) {
+    // 2026-07-28 is POST only: no standalone stream, no session to end.
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_METHOD_NOT_ALLOWED, `${ctx.method} is not part of MCP ${MODERN_PROTOCOL_VERSION}; POST each request`, { headers: { allow: 'POST' } });
+  }
   switch (ctx.method) {
     case 'POST':
       return post(ctx, manager);
@@ -46,6 +51,8 @@ async function post(ctx: GatewayContext, manager: SessionManager): Promise<void>
     throw mcpHttpError(MCP_ERRORS.GW_MCP_INVALID_MESSAGE, error.message, { rpcCode: error.code });
   }
   const message = mcp.message as Record<string, unknown>;
+  // A 2026-07-28 request is stateless; the same endpoint serves it without a session (modern.ts).
+  if (isModernRequest(ctx, message)) return handleModern(ctx, manager, mcp);
   const sessionId = headerOf(ctx, SESSION_HEADER);
   const isInitialize = mcp.kind === 'request' && mcp.method === 'initialize';
   // initialize negotiates its version in the body; everything else declares one, and a version

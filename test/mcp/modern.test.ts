@@ -1,0 +1,204 @@
+/**
+ * MCP 2026-07-28 (stateless) clients in front of 2025-era stdio servers, on the same
+ * `{base_uri}/mcp` that serves 2025-era sessions (issue 16, slice 1): the real v2 SDK client pinned
+ * to the modern revision and the v1 SDK client side by side through to server-everything; the
+ * header checks, unknown methods, colliding ids, progress and a closed stream as cancellation
+ * checked with raw requests against a fixture server that records what it receives.
+ */
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestGateway } from '../helpers/gateway.js';
+import { EVERYTHING_SERVER, FAULT_SERVER, bridgeRoute, connect, descendants, post, readEvents, startBridgeGateway, textOf, waitFor } from './support.js';
+
+const MODERN = '2026-07-28';
+const VERSION_META = 'io.modelcontextprotocol/protocolVersion';
+
+/** A raw 2026-07-28 request: the `_meta` envelope and the headers a modern client sends. */
+function modern(id: number | string, method: string, params: Record<string, unknown> = {}, capabilities: Record<string, unknown> = {}) {
+  const meta = { [VERSION_META]: MODERN, 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': capabilities };
+  const body = { jsonrpc: '2.0', id, method, params: { ...params, _meta: { ...meta, ...((params._meta as object) ?? {}) } } };
+  const headers: Record<string, string> = { 'mcp-protocol-version': MODERN, 'mcp-method': method };
+  const name = (params.name ?? params.uri) as string | undefined;
+  if (name !== undefined) headers['mcp-name'] = name;
+  return { body, headers };
+}
+
+describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', function () {
+  this.timeout(40_000);
+  let gateway: TestGateway;
+  let everything: string;
+  let fixture: string;
+  let dir: string;
+  let stdinLog: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tollgate-modern-'));
+    stdinLog = join(dir, 'stdin.log');
+    gateway = await startBridgeGateway({ mcp: { allowed_commands: ['node'] } });
+    // Pooled servers end like any idle session; short here so that each test's children end with it.
+    everything = await bridgeRoute(gateway, 'everything', [EVERYTHING_SERVER, 'stdio'], { session_idle_timeout: 0.5 });
+    fixture = await bridgeRoute(gateway, 'fixture', [FAULT_SERVER, `--record-stdin=${stdinLog}`], { session_idle_timeout: 0.5 });
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const received = () =>
+    readFileSync(stdinLog, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, any>);
+
+  it('serves a v2 client pinned to 2026-07-28 and a v1 client on 2025-11-25 at the same time, through to server-everything', async () => {
+    const modernClient = new ModernClient({ name: 'modern-only', version: '1' }, { versionNegotiation: { mode: { pin: MODERN } } });
+    const modernTransport = new ModernTransport(new URL(`${everything}/mcp`));
+    const [legacy] = await Promise.all([connect(everything, 'streamable-http'), modernClient.connect(modernTransport)]);
+    try {
+      expect(modernClient.getServerVersion()?.name).to.equal('mcp-servers/everything');
+      expect(legacy.sessionId()).to.be.a('string');
+      const progress: number[] = [];
+      const [modernTools, legacyTools, modernEcho, legacyEcho, modernLong] = await Promise.all([
+        modernClient.listTools(),
+        legacy.client.listTools(),
+        modernClient.callTool({ name: 'echo', arguments: { message: 'from 2026' } }),
+        legacy.client.callTool({ name: 'echo', arguments: { message: 'from 2025' } }),
+        modernClient.callTool(
+          { name: 'trigger-long-running-operation', arguments: { duration: 0.6, steps: 3 } },
+          { onprogress: (p: { progress: number }) => progress.push(p.progress) },
+        ),
+      ]);
+      expect(modernTools.tools.map((t) => t.name)).to.include.members(['echo', 'get-sum']);
+      expect(modernTools.tools.map((t) => t.name)).to.deep.equal(legacyTools.tools.map((t) => t.name));
+      expect(textOf(modernEcho)).to.equal('Echo: from 2026');
+      expect(textOf(legacyEcho)).to.equal('Echo: from 2025');
+      expect(textOf(modernLong)).to.contain('completed');
+      expect(progress).to.deep.equal([1, 2, 3]);
+      const { resources } = await modernClient.listResources();
+      const read = await modernClient.readResource({ uri: resources[0].uri });
+      expect(read.contents[0].uri).to.equal(resources[0].uri);
+      const prompt = await modernClient.getPrompt({ name: 'args-prompt', arguments: { city: 'Lisbon' } });
+      expect(JSON.stringify(prompt.messages)).to.contain('Lisbon');
+    } finally {
+      await legacy.close();
+      await modernClient.close();
+    }
+  });
+
+  it('answers server/discover from the server it initialized, with the client capabilities of the request', async () => {
+    const { body, headers } = modern('d-1', 'server/discover', {}, { roots: { listChanged: true } });
+    const res = await post(`${fixture}/mcp`, body, headers);
+    expect(res.status, res.text).to.equal(200);
+    expect(res.headers.get('mcp-session-id')).to.equal(null);
+    expect(res.json.id).to.equal('d-1');
+    expect(res.json.result).to.include({ resultType: 'complete', cacheScope: 'private', ttlMs: 0 });
+    expect(res.json.result.supportedVersions).to.deep.equal([MODERN]);
+    expect(res.json.result.capabilities.tools).to.be.an('object');
+    const init = received().find((m) => m.method === 'initialize' && m.params.capabilities.roots);
+    expect(init?.params.capabilities).to.deep.equal({ roots: { listChanged: true } });
+    expect(received().some((m) => m.method === 'notifications/initialized')).to.equal(true);
+  });
+
+  it('gives each of two requests with the same id its own answer, and the server never sees the clients ids', async () => {
+    const ask = (text: string) => {
+      const { body, headers } = modern(1, 'tools/call', { name: 'slow', arguments: { ms: 150, steps: 0 } });
+      const echo = modern(1, 'tools/call', { name: 'echo', arguments: { text } });
+      return text === 'slow' ? post(`${fixture}/mcp`, body, headers) : post(`${fixture}/mcp`, echo.body, echo.headers);
+    };
+    const [slow, a, b] = await Promise.all([ask('slow'), ask('first'), ask('second')]);
+    expect([slow.json.id, a.json.id, b.json.id]).to.deep.equal([1, 1, 1]);
+    expect(textOf(slow.json.result)).to.equal('slow done');
+    expect(textOf(a.json.result)).to.equal('first');
+    expect(textOf(b.json.result)).to.equal('second');
+    expect(a.json.result.resultType).to.equal('complete');
+    const calls = received().filter((m) => m.method === 'tools/call');
+    expect(calls.map((m) => m.id)).to.not.include(1);
+    expect(new Set(calls.map((m) => m.id)).size).to.equal(calls.length);
+    expect(calls.every((m) => m.params._meta === undefined || m.params._meta[VERSION_META] === undefined)).to.equal(true);
+  });
+
+  it('delivers progress with the client token on the response stream of the request that asked', async () => {
+    const { body, headers } = modern(5, 'tools/call', { name: 'slow', arguments: { ms: 150, steps: 3 }, _meta: { progressToken: 'mine' } });
+    const res = await fetch(`${fixture}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+      body: JSON.stringify(body),
+    });
+    expect(res.headers.get('content-type')).to.contain('text/event-stream');
+    const events = await readEvents(res, (list) => list.some((e) => JSON.parse(e.data).id === 5));
+    const messages = events.map((e) => JSON.parse(e.data) as Record<string, any>);
+    const progress = messages.filter((m) => m.method === 'notifications/progress').map((m) => m.params);
+    expect(progress.map((p) => p.progressToken)).to.deep.equal(['mine', 'mine', 'mine']);
+    expect(events.every((e) => e.id === undefined)).to.equal(true);
+    expect(textOf(messages.at(-1)!.result)).to.equal('slow done');
+  });
+
+  it('cancels the call at the server when the client closes the response stream', async () => {
+    const { body, headers } = modern('forever', 'tools/call', { name: 'progress_forever', _meta: { progressToken: 7 } });
+    const abort = new AbortController();
+    const res = await fetch(`${fixture}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+      body: JSON.stringify(body),
+      signal: abort.signal,
+    });
+    await readEvents(res, (list) => list.length >= 2).catch(() => undefined);
+    abort.abort();
+    const call = () => received().find((m) => m.method === 'tools/call' && m.params.name === 'progress_forever');
+    expect(
+      await waitFor(() => received().some((m) => m.method === 'notifications/cancelled' && m.params.requestId === call()?.id), 5000),
+      'notifications/cancelled for the call reached the server',
+    ).to.equal(true);
+  });
+
+  it('refuses a request whose Mcp-Method or Mcp-Name does not match the body with 400 and -32020', async () => {
+    const call = modern(9, 'tools/call', { name: 'echo', arguments: { text: 'x' } });
+    const wrongMethod = await post(`${fixture}/mcp`, call.body, { ...call.headers, 'mcp-method': 'tools/list' });
+    expect(wrongMethod.status).to.equal(400);
+    expect(wrongMethod.json.id).to.equal(9);
+    expect(wrongMethod.json.error.code).to.equal(-32020);
+    expect(wrongMethod.json.error.message).to.contain('Mcp-Method');
+    const wrongName = await post(`${fixture}/mcp`, call.body, { ...call.headers, 'mcp-name': 'env' });
+    expect(wrongName.status).to.equal(400);
+    expect(wrongName.json.error.code).to.equal(-32020);
+    const { 'mcp-name': _omitted, ...withoutName } = call.headers;
+    const missing = await post(`${fixture}/mcp`, call.body, withoutName);
+    expect(missing.status).to.equal(400);
+    expect(missing.json.error.message).to.contain('Mcp-Name header is required');
+    expect(received().some((m) => m.id === 9)).to.equal(false);
+  });
+
+  it('answers an unknown method with 404 and -32601, and GET with 405', async () => {
+    const { body, headers } = modern(3, 'tasks/list');
+    const res = await post(`${fixture}/mcp`, body, headers);
+    expect(res.status).to.equal(404);
+    expect(res.json).to.deep.include({ id: 3 });
+    expect(res.json.error.code).to.equal(-32601);
+    const get = await fetch(`${fixture}/mcp`, { headers: { accept: 'text/event-stream', 'mcp-protocol-version': MODERN } });
+    expect(get.status).to.equal(405);
+    expect(get.headers.get('allow')).to.equal('POST');
+  });
+
+  it('refuses a server request to the server at once, so the call ends instead of hanging', async () => {
+    const { body, headers } = modern('s', 'tools/call', { name: 'sample', arguments: { prompt: 'hi' } }, { sampling: {} });
+    const res = await post(`${fixture}/mcp`, body, headers);
+    const answer = res.text.includes('data:') ? JSON.parse(res.text.split('data: ').at(-1)!.trim()) : res.json;
+    expect(answer.id).to.equal('s');
+    expect(textOf(answer.result)).to.contain('-32601');
+  });
+
+  it('serves ten concurrent clients with one capability set from one server, and another set from a second', async () => {
+    const servers = () => descendants().filter((p) => p.command.includes('fault-server.mjs')).length;
+    const lists = await Promise.all(Array.from({ length: 10 }, (_, i) => post(`${fixture}/mcp`, modern(i, 'tools/list').body, modern(i, 'tools/list').headers)));
+    expect(lists.map((r) => r.json.id)).to.deep.equal([...Array(10).keys()]);
+    expect(lists.every((r) => r.json.result.tools.length > 0)).to.equal(true);
+    expect(servers()).to.equal(1);
+    const other = modern('e', 'tools/list', {}, { elicitation: {} });
+    expect((await post(`${fixture}/mcp`, other.body, other.headers)).status).to.equal(200);
+    expect(servers()).to.equal(2);
+  });
+});
