@@ -33,7 +33,7 @@ import { BadBody, readJsonBody } from './json-body.js';
 import { selectEntries, type ListEntry } from './lists.js';
 import { maskSecrets } from './mask.js';
 import { PluginEndpoints, type PluginControl } from './plugins.js';
-import { serveResourceEndpoint } from './resource-endpoints.js';
+import { serveResourceEndpoint, type EndpointContext } from './resource-endpoints.js';
 import { QueryError, singleValued, ttlOf } from './query.js';
 import { duplicateMessage, inUseMessage, mergePatch, missingReferenceMessage, validateResource } from './validate.js';
 
@@ -54,6 +54,8 @@ export interface AdminApiOptions {
   waitForRevision?(revision: number): Promise<void>;
   /** What plugins are handed; the endpoints of plugin-defined resources (an MCP server's status) use it. */
   api?: PluginApi;
+  /** The other gateway processes (core/relay), for `?scope=cluster` and ending a session another one owns. */
+  cluster?: EndpointContext['cluster'];
   /** The built dashboard (dist/ui), served at `/ui/`; absent: no dashboard. */
   dashboardDir?: string;
   /** The data plane's URL (`http://127.0.0.1:9080`), for the dashboard's connect snippets. */
@@ -185,7 +187,7 @@ export class AdminApi {
     const { kind, id } = this.addressOf(ctx);
     if (!isPluginResourceKind(kind)) throw fail(404, 'not found');
     const { registry, api, catalog } = this.options;
-    return serveResourceEndpoint(ctx, kind, id!, String(ctx.params.path), { registry, api, snapshot: catalog.snapshot() });
+    return serveResourceEndpoint(ctx, kind, id!, String(ctx.params.path), { registry, api, snapshot: catalog.snapshot(), cluster: this.options.cluster });
   }
 
   /** The catalog id of the record `address` names once its own id is `id`. */

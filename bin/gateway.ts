@@ -27,6 +27,7 @@ import { EmbeddedFollower } from '../core/catalog/embedded-follower.js';
 import { ToolCallFeed } from '../core/tool-calls.js';
 import { PoolRegistry } from '../core/upstream/upstream.js';
 import { AdminApi } from '../admin/server.js';
+import { answerResourceQuestion } from '../admin/resource-endpoints.js';
 import { BUILTIN_PLUGINS, KIT_ENTRY } from '../plugins/index.js';
 import { RouteTable, upstreamDefinitionProblem } from '../routes/table.js';
 import { ConsumerDirectory } from '../routes/consumers.js';
@@ -231,7 +232,12 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       const configured = parseListen(config.relay.listen);
       // One listener per process: with several workers and a fixed port, worker N takes port + N - 1.
       const port = configured.port === 0 || !options.worker ? configured.port : configured.port + options.worker.id - 1;
-      relayAddress = await relay.listen({ ...configured, port }, (req, res) => dataPlane.acceptRelayed(req, res));
+      relayAddress = await relay.listen(
+        { ...configured, port },
+        (req, res) => dataPlane.acceptRelayed(req, res),
+        // Another process's Admin API asking what this one sees (?scope=cluster, ending a session).
+        (method, path) => answerResourceQuestion(method, path, { registry, api, snapshot: catalog.snapshot() }),
+      );
       // Closed after the data plane has drained (cleanups run in reverse): relayed requests drain with it.
       cleanups.push(() => relay.close());
     }
@@ -272,6 +278,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         dataPlaneUrl: `http://${dataAddress.host.includes(':') ? `[${dataAddress.host}]` : dataAddress.host}:${dataAddress.port}`,
         metrics: () => metrics.snapshot(false),
         maxRegexProgram: config.limits.max_regex_program,
+        cluster: relay && { ask: (method, path) => relay.askOthers(method, path) },
         waitForRevision: (revision) => table.waitForRevision(revision),
         api,
         plugins: {

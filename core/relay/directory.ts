@@ -115,6 +115,33 @@ export class RelayDirectory {
     return lookup;
   }
 
+  /**
+   * Every other gateway process known now: this node's workers, and every instance registered in
+   * Redis (a scan of the registrations; on a Redis Cluster, of every master).
+   */
+  async others(): Promise<Array<{ token: string; address: RelayAddress }>> {
+    const found = new Map<string, RelayAddress>(this.local);
+    const redis = this.options.redis;
+    if (redis) {
+      const prefix = `${redis.keyPrefix}:relay:`;
+      const nodes = 'nodes' in redis.client && typeof redis.client.nodes === 'function' ? redis.client.nodes('master') : [redis.client];
+      for (const node of nodes) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 200);
+          cursor = next;
+          for (const key of keys) {
+            const token = key.slice(prefix.length);
+            if (token === PROCESS_TOKEN || found.has(token)) continue;
+            const value = await node.get(key);
+            if (value) found.set(token, JSON.parse(value) as RelayAddress);
+          }
+        } while (cursor !== '0');
+      }
+    }
+    return [...found].map(([token, address]) => ({ token, address }));
+  }
+
   /** The owner could not be reached: ask again next time rather than trust the cache. */
   forget(token: string): void {
     this.cache.delete(token);

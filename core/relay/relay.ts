@@ -42,6 +42,21 @@ const SIGNATURE_VALIDITY_MS = 60_000;
 /** Headers of one hop only (RFC 9110 §7.6.1), never passed on. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'host']);
 
+/** Paths of questions between gateway processes, on the relay listener (signed like relayed requests). */
+const INTERNAL_PREFIX = '/.tollgate/';
+
+/** Answers another gateway process's question: `path` is below /.tollgate/, with its query. */
+export type InternalHandler = (method: string, path: string) => Promise<{ status: number; body: unknown }> | { status: number; body: unknown };
+
+export interface PeerAnswer {
+  token: string;
+  address: RelayAddress;
+  status?: number;
+  body?: unknown;
+  /** It could not be asked (gone meanwhile, unreachable, no answer in time). */
+  error?: string;
+}
+
 export interface RelayOptions {
   secret: string;
   directory: RelayDirectory;
@@ -100,13 +115,25 @@ export class Relay {
    * The relay listener: only signed requests, each handed to `accept` (the data plane) with the
    * client's connection facts in place of the relaying gateway's.
    */
-  async listen(address: ListenAddress, accept: (req: IncomingMessage, res: ServerResponse) => void): Promise<ListenAddress> {
+  async listen(address: ListenAddress, accept: (req: IncomingMessage, res: ServerResponse) => void, internal?: InternalHandler): Promise<ListenAddress> {
     const server = createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 }, (req, res) => {
       const peer = this.verify(req);
       if (!peer) {
         const body = JSON.stringify(errorBody(CORE_ERRORS.GW_RELAY_FORBIDDEN.error(), ''));
         res.writeHead(403, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
         res.end(body);
+        return;
+      }
+      if (req.url?.startsWith(INTERNAL_PREFIX)) {
+        // Another gateway process asking this one (an Admin API call with ?scope=cluster).
+        const send = (status: number, body: unknown) => {
+          const text = JSON.stringify(body);
+          res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+          res.end(text);
+        };
+        Promise.resolve()
+          .then(() => (internal ? internal(req.method ?? 'GET', req.url!.slice(INTERNAL_PREFIX.length)) : { status: 404, body: { error_msg: 'not found' } }))
+          .then((answer) => send(answer.status, answer.body), (err: Error) => send(500, { error_msg: err.message }));
         return;
       }
       this.options.metrics?.relayRequests.inc({ outcome: 'received' });
@@ -126,6 +153,33 @@ export class Relay {
     server.on('error', (err) => this.options.logger.error({ err }, 'relay listener error'));
     const bound = server.address();
     return { host: address.host, port: typeof bound === 'object' && bound ? bound.port : address.port };
+  }
+
+  /**
+   * Asks every other gateway process (this node's workers, every registered instance) the same
+   * internal question; each answers for itself. Unreachable ones are listed with the error.
+   */
+  async askOthers(method: 'GET' | 'DELETE', path: string, timeoutMs = 3000): Promise<PeerAnswer[]> {
+    const others = await this.options.directory.others();
+    return Promise.all(
+      others.map(async ({ token, address }): Promise<PeerAnswer> => {
+        const target = `${INTERNAL_PREFIX}${path}`;
+        const peerHeader = Buffer.from('{}').toString('base64url');
+        try {
+          const answer = await this.pool(address).request({
+            method,
+            path: target,
+            headers: { [PEER_HEADER]: peerHeader, [SIGNATURE_HEADER]: this.sign(method, target, peerHeader, Date.now()) },
+            headersTimeout: timeoutMs,
+            bodyTimeout: timeoutMs,
+          });
+          const text = await answer.body.text();
+          return { token, address, status: answer.statusCode, body: text ? (JSON.parse(text) as unknown) : undefined };
+        } catch (err) {
+          return { token, address, error: (err as Error).message };
+        }
+      }),
+    );
   }
 
   /** Relayed requests still in flight from here (a drain waits for them). */

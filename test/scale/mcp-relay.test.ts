@@ -127,6 +127,39 @@ describe('MCP sessions relayed to their owner', function () {
       });
     }
 
+    it('the Admin API (worker 1) lists every worker\'s sessions with ?scope=cluster, and ends one another worker owns', async () => {
+      expect((await gw.admin('PUT', '/mcp_servers/conf', { command: 'node', args: [CONFORMANCE_SERVER] })).status).to.equal(201);
+      expect((await gw.admin('PUT', '/routes/s', { uri: '/s/*', plugins: { 'mcp-bridge': { base_uri: '/s', server_id: 'conf' } } })).status).to.equal(201);
+      await waitFor(async () => (await Promise.all([1, 2, 3, 4].map(() => fresh(`${gw.url}/s/mcp`, { method: 'DELETE' })))).every((r) => r.status === 400), 5000);
+      const sessions: Opened[] = [];
+      try {
+        while (new Set(sessions.map((x) => x.sessionId()!.slice(0, 12))).size < 2 && sessions.length < 10) sessions.push(await open([gw.url], '/s', 'streamable-http'));
+        const local = (await gw.admin('GET', '/mcp_servers/conf/sessions')).json;
+        expect(local.total).to.be.lessThan(sessions.length);
+        const cluster = (await gw.admin('GET', '/mcp_servers/conf/sessions?scope=cluster')).json;
+        expect(cluster.scope).to.equal('cluster');
+        expect(cluster.instances).to.have.length(2);
+        expect(cluster.unreachable).to.deep.equal([]);
+        expect(cluster.total).to.equal(sessions.length);
+        const listed = cluster.list as Array<{ id?: string; session?: string; instance: string }>;
+        expect(new Set(listed.map((item) => item.instance)).size).to.equal(2);
+        const status = (await gw.admin('GET', '/mcp_servers/conf/status?scope=cluster')).json;
+        expect(status.instances.map((i: { sessions: number }) => i.sessions).reduce((a: number, b: number) => a + b, 0)).to.equal(sessions.length);
+        // A session worker 1 does not own, ended through worker 1's Admin API.
+        const localText = JSON.stringify(local);
+        const foreign = sessions.find((x) => !localText.includes(x.sessionId()!))!;
+        expect(foreign, 'a session worker 1 does not list').to.not.equal(undefined);
+        const ended = await gw.admin('DELETE', `/mcp_servers/conf/sessions/${foreign.sessionId()}`);
+        expect(ended.status, ended.text).to.equal(200);
+        let refused: unknown;
+        await simpleText(foreign.client).catch((err: unknown) => (refused = err));
+        expect(String(refused)).to.match(/404|not found/i);
+        expect((await gw.admin('DELETE', '/mcp_servers/conf/sessions/nosuchsessionnosuchsessionnosuchsess')).status).to.equal(404);
+      } finally {
+        await Promise.all(sessions.map((x) => x.close().catch(() => undefined)));
+      }
+    });
+
     it('a worker killed with its sessions: they answer 404 at once, the other worker\'s keep working', async () => {
       const sessions: Opened[] = [];
       try {
@@ -230,6 +263,31 @@ describe('MCP sessions relayed to their owner', function () {
       });
       expect(res.status).to.equal(403);
       expect(JSON.parse(res.text).error_msg).to.match(/not a relayed request/);
+    });
+
+    it('any instance\'s Admin API lists every instance\'s sessions with ?scope=cluster and ends one another instance owns', async () => {
+      const [a, b, c] = gateways;
+      expect((await a.admin('PUT', '/mcp_servers/conf', { command: 'node', args: [CONFORMANCE_SERVER] })).status).to.equal(201);
+      expect((await a.admin('PUT', '/routes/s', { uri: '/s/*', plugins: { 'mcp-bridge': { base_uri: '/s', server_id: 'conf' } } })).status).to.equal(201);
+      for (const gw of gateways) await waitFor(async () => (await fresh(`${gw.url}/s/mcp`, { method: 'DELETE' })).status === 400, 5000);
+      const onA = await open([a.url], '/s', 'streamable-http');
+      const onB = await open([b.url], '/s', 'sse');
+      try {
+        const listed = (await c.admin('GET', '/mcp_servers/conf/sessions?scope=cluster')).json;
+        expect(listed.instances).to.have.length(3);
+        expect(listed.total).to.equal(2);
+        expect((await c.admin('GET', '/mcp_servers/conf/sessions')).json.total).to.equal(0);
+        expect((await c.admin('GET', '/mcp_servers/conf/sessions?scope=everywhere')).status).to.equal(400);
+        const ended = await c.admin('DELETE', `/mcp_servers/conf/sessions/${onA.sessionId()}`);
+        expect(ended.status, ended.text).to.equal(200);
+        let refused: unknown;
+        await simpleText(onA.client).catch((err: unknown) => (refused = err));
+        expect(String(refused)).to.match(/404|not found/i);
+        expect(await simpleText(onB.client)).to.equal('This is a simple text response for testing.');
+      } finally {
+        await onA.close().catch(() => undefined);
+        await onB.close();
+      }
     });
 
     it('killing A: its sessions answer 404 through B within the owner TTL; B\'s own keep working', async () => {

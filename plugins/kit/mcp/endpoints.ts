@@ -5,7 +5,8 @@
  * none, from a short probe session the gateway opens and closes itself.
  *
  * Sessions and children live in the gateway process that serves them, so every answer describes
- * this instance and says which one it is (`instance`); behind a load balancer, ask each.
+ * this process and says which one it is (`instance`); the Admin API asks the others for
+ * `?scope=cluster` and for a DELETE this one cannot answer (admin/resource-endpoints.ts).
  */
 import { GatewayError } from '../../../core/errors.js';
 import type { PluginApi, ResourceEndpoint, ResourceEndpointRequest } from '../../../core/plugin.js';
