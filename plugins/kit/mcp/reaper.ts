@@ -32,7 +32,11 @@ while IFS= read -r line; do
   esac
 done
 alive() { for g in $groups; do kill -0 -"$g" 2>/dev/null && return 0; done; return 1; }
-wait_gone() { i=0; while [ "$i" -lt "$1" ] && alive; do sleep 0.1; i=$((i + 1)); done; }
+wait_gone() {
+  sleep "$1" & clock=$!
+  while alive && kill -0 "$clock" 2>/dev/null; do sleep 0.1; done
+  kill -s KILL "$clock" 2>/dev/null
+}
 alive || exit 0
 wait_gone "$1"
 alive || exit 0
@@ -112,10 +116,13 @@ export class Reaper {
   private start(): void {
     if (this.closing || this.gaveUp) return;
     this.lastSpawn = Date.now();
-    const tenths = (ms: number) => String(Math.max(1, Math.ceil(ms / 100)));
+    // Seconds for sleep(1), at least a tenth. The waits are measured by a background sleep, not by
+    // counting the polling loop's rounds: each round forks, and on a loaded machine 50 rounds of
+    // 'sleep 0.1' took seconds longer than the 5 s they stood for.
+    const seconds = (ms: number) => (Math.max(100, Math.ceil(ms / 100) * 100) / 1000).toFixed(1);
     let proc: ReaperProcess;
     try {
-      proc = spawn('/bin/sh', ['-c', SCRIPT, 'tollgate-mcp-reaper', tenths(this.options.stopStdinWait), tenths(this.options.stopTermWait)], {
+      proc = spawn('/bin/sh', ['-c', SCRIPT, 'tollgate-mcp-reaper', seconds(this.options.stopStdinWait), seconds(this.options.stopTermWait)], {
         stdio: ['pipe', 'ignore', 'ignore'],
         detached: true,
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
