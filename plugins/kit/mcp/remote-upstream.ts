@@ -10,7 +10,8 @@ import type { Backend, BackendEvents } from './backend.js';
 import { ProbeClient } from './probe.js';
 import { remoteAgent, type RemoteTarget } from './remote-http.js';
 import { LegacySseBackend } from './sse-client.js';
-import { StreamableHttpBackend, type RemoteHooks } from './streamable-client.js';
+import type { RemoteHooks } from './remote-backend.js';
+import { StreamableHttpBackend } from './streamable-client.js';
 
 /** A remote server's fields, as the record has them (defaults filled). */
 export interface RemoteSettings {

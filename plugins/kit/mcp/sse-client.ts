@@ -7,67 +7,25 @@
  * that stream: when it ends, so does the client's session.
  */
 import { request, type Dispatcher } from 'undici';
-import type { Backend, BackendEnd, BackendEvents, BackendInfo } from './backend.js';
+import type { BackendInfo } from './backend.js';
 import type { Failure } from './failure.js';
-import { CONNECTION_CLOSED, errorResponse, type JsonRpcId } from './jsonrpc.js';
-import { INVALID_ANSWER, messagesOf, remoteFailure, requestHeaders, statusFailure, tooLarge, type RemoteTarget } from './remote-http.js';
-import { SseParser, SseTooLarge } from './sse-parser.js';
-import type { RemoteHooks } from './streamable-client.js';
+import { INVALID_ANSWER, messagesOf, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
+import { SseParser } from './sse-parser.js';
+import { drain, RemoteBackend } from './remote-backend.js';
 import { REMOTE_FAILED } from './telemetry.js';
 
-type Body = Dispatcher.ResponseData['body'];
-
-export class LegacySseBackend implements Backend {
-  readonly started = Promise.resolve();
+export class LegacySseBackend extends RemoteBackend {
   private endpoint?: Promise<URL>;
-  private readonly abort = new AbortController();
-  private ended = false;
-  private endSaid = false;
-  private paused = false;
-  private resumeWaiters: Array<() => void> = [];
-
-  constructor(
-    private readonly target: RemoteTarget,
-    private readonly maxMessageBytes: number,
-    private readonly events: BackendEvents,
-    private readonly hooks: RemoteHooks,
-  ) {}
-
-  get backlog(): number {
-    return 0;
-  }
-
-  send(text: string): void {
-    if (this.ended) return;
-    this.deliver(text).catch((err: unknown) => {
-      if (!this.ended) this.target.logger.error({ err }, 'remote mcp message could not be delivered');
-    });
-  }
-
-  pause(): void {
-    this.paused = true;
-  }
-
-  resume(): void {
-    this.paused = false;
-    for (const wake of this.resumeWaiters.splice(0)) wake();
-  }
 
   async stop(): Promise<void> {
-    this.ended = true;
-    this.abort.abort();
-    this.resume();
-    if (!this.endSaid) {
-      this.endSaid = true;
-      this.events.ended({ reason: 'the session ended', status: 502, requested: true });
-    }
+    this.end();
   }
 
   describe(): BackendInfo {
     return { kind: 'remote', transport: 'sse', upstream_session: this.endpoint !== undefined && !this.ended };
   }
 
-  private async deliver(text: string): Promise<void> {
+  protected async deliver(text: string): Promise<void> {
     const message = JSON.parse(text) as Record<string, unknown>;
     const id = typeof message.method === 'string' && (typeof message.id === 'string' || typeof message.id === 'number') ? message.id : undefined;
     const initialize = message.method === 'initialize';
@@ -144,7 +102,7 @@ export class LegacySseBackend implements Backend {
             await drain(res.body);
             return fail(res.statusCode !== 200 ? statusFailure(res.statusCode) : INVALID_ANSWER);
           }
-          const outcome = await this.read(res.body, parser);
+          const outcome = await this.readEvents(res.body, parser);
           if (this.ended) return;
           fail(outcome === 'too-large' ? tooLarge(this.maxMessageBytes) : CLOSED);
         },
@@ -156,48 +114,6 @@ export class LegacySseBackend implements Backend {
       });
     });
   }
-
-  private async read(body: Body, parser: SseParser): Promise<'ended' | 'too-large'> {
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of body) {
-        parser.push(decoder.decode(chunk as Buffer, { stream: true }));
-        if (this.paused) await new Promise<void>((wake) => this.resumeWaiters.push(wake));
-        if (this.ended) break;
-      }
-    } catch (err) {
-      if (err instanceof SseTooLarge) {
-        body.destroy();
-        return 'too-large';
-      }
-    }
-    return 'ended';
-  }
-
-  /** A request that could not be delivered gets its JSON-RPC error; a failed initialize ends the backend. */
-  private failed(id: JsonRpcId | undefined, failure: Failure, initialize: boolean): void {
-    if (this.ended) return;
-    if (initialize) return this.end({ reason: REMOTE_FAILED, failure, status: failure.data.reason === 'upstream_timeout' ? 504 : 502, requested: false });
-    this.hooks.trouble(failure.message);
-    if (id !== undefined) this.events.message(errorResponse(id, CONNECTION_CLOSED, failure.message, failure.data), id);
-  }
-
-  private end(end: BackendEnd): void {
-    this.ended = true;
-    this.abort.abort();
-    this.resume();
-    if (this.endSaid) return;
-    this.endSaid = true;
-    this.events.ended(end);
-  }
 }
 
 const CLOSED: Failure = { message: 'the remote MCP server closed its SSE stream', data: { reason: 'upstream_closed' } };
-
-async function drain(body: Body): Promise<void> {
-  try {
-    await body.dump();
-  } catch {
-    // Gone already.
-  }
-}

@@ -17,21 +17,14 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Dispatcher } from 'undici';
-import type { Backend, BackendEnd, BackendEvents, BackendInfo } from './backend.js';
+import type { BackendInfo } from './backend.js';
 import type { Failure } from './failure.js';
-import { CONNECTION_CLOSED, errorResponse, type JsonRpcId } from './jsonrpc.js';
-import { INVALID_ANSWER, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge, type RemoteTarget } from './remote-http.js';
-import { SseParser, SseTooLarge } from './sse-parser.js';
+import type { JsonRpcId } from './jsonrpc.js';
+import { INVALID_ANSWER, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
+import { SseParser } from './sse-parser.js';
+import { drain, RemoteBackend, type Body } from './remote-backend.js';
 import { REMOTE_FAILED } from './telemetry.js';
 
-
-/** What a remote backend tells the server it belongs to. */
-export interface RemoteHooks {
-  /** An upstream session was created (the client's initialize, or a re-creation after a 404). */
-  sessionCreated(): void;
-  /** Something went wrong that the session survives (an answer lost, a session re-created). */
-  trouble(message: string): void;
-}
 
 /** Resumptions of one POST stream (Last-Event-ID) before its request is answered with an error. */
 const MAX_RESUMPTIONS = 2;
@@ -40,10 +33,7 @@ const MAX_RECREATIONS = 3;
 const GET_RETRY_MS = 1000;
 const GET_RETRY_MAX_MS = 30_000;
 
-type Body = Dispatcher.ResponseData['body'];
-
-export class StreamableHttpBackend implements Backend {
-  readonly started = Promise.resolve();
+export class StreamableHttpBackend extends RemoteBackend {
   private upstreamSession?: string;
   private protocolVersion?: string;
   /** The client's initialize params, to create the upstream session again after a 404. */
@@ -52,39 +42,7 @@ export class StreamableHttpBackend implements Backend {
   private creating?: Promise<void>;
   private recreations = 0;
   private getStreamOpen = false;
-  private readonly abort = new AbortController();
-  private ended = false;
-  private endSaid = false;
   private stopping?: Promise<void>;
-  private paused = false;
-  private resumeWaiters: Array<() => void> = [];
-
-  constructor(
-    private readonly target: RemoteTarget,
-    private readonly maxMessageBytes: number,
-    private readonly events: BackendEvents,
-    private readonly hooks: RemoteHooks,
-  ) {}
-
-  get backlog(): number {
-    return 0;
-  }
-
-  send(text: string): void {
-    if (this.ended) return;
-    this.deliver(text).catch((err: unknown) => {
-      if (!this.ended) this.target.logger.error({ err }, 'remote mcp message could not be delivered');
-    });
-  }
-
-  pause(): void {
-    this.paused = true;
-  }
-
-  resume(): void {
-    this.paused = false;
-    for (const wake of this.resumeWaiters.splice(0)) wake();
-  }
 
   stop(): Promise<void> {
     this.stopping ??= this.runStop();
@@ -95,7 +53,7 @@ export class StreamableHttpBackend implements Backend {
     return { kind: 'remote', transport: 'streamable-http', upstream_session: this.upstreamSession !== undefined };
   }
 
-  private async deliver(text: string): Promise<void> {
+  protected async deliver(text: string): Promise<void> {
     const message = JSON.parse(text) as Record<string, unknown>;
     const id = requestIdOf(message);
     if (message.method === 'initialize' && id !== undefined) {
@@ -245,25 +203,6 @@ export class StreamableHttpBackend implements Backend {
     return res.body;
   }
 
-  /** Feeds a stream to `parser` until it ends, waiting while the client does not read. */
-  private async readEvents(body: Body, parser: SseParser): Promise<'ended' | 'too-large'> {
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of body) {
-        parser.push(decoder.decode(chunk as Buffer, { stream: true }));
-        if (this.paused) await new Promise<void>((wake) => this.resumeWaiters.push(wake));
-        if (this.ended) break;
-      }
-    } catch (err) {
-      if (err instanceof SseTooLarge) {
-        body.destroy();
-        return 'too-large';
-      }
-      // The connection dropped, or the session is stopping: the caller decides.
-    }
-    return 'ended';
-  }
-
   /**
    * The upstream forgot our session: initialize a new one with the client's parameters (its
    * answer stays here) and announce it initialized. One at a time; false when it cannot be done.
@@ -317,35 +256,9 @@ export class StreamableHttpBackend implements Backend {
     this.events.message(line, relatedTo);
   }
 
-  /**
-   * A message could not be delivered or answered. An initialize that fails ends the backend (the
-   * client gets 502/504 and no session); a request gets a JSON-RPC error and the session goes on.
-   */
-  private failed(id: JsonRpcId | undefined, failure: Failure, initialize: boolean): void {
-    if (this.ended) return;
-    if (initialize) {
-      const status = failure.data.reason === 'upstream_timeout' ? 504 : 502;
-      return this.end({ reason: REMOTE_FAILED, failure, status, requested: false });
-    }
-    this.hooks.trouble(failure.message);
-    if (id !== undefined) this.events.message(errorResponse(id, CONNECTION_CLOSED, failure.message, failure.data), id);
-    else this.target.logger.warn({ reason: failure.data.reason }, `remote mcp notification not delivered: ${failure.message}`);
-  }
-
-  private end(end: BackendEnd): void {
-    this.ended = true;
-    this.abort.abort();
-    this.resume();
-    if (this.endSaid) return;
-    this.endSaid = true;
-    this.events.ended(end);
-  }
-
   private async runStop(): Promise<void> {
     const session = this.upstreamSession;
-    this.ended = true;
-    this.abort.abort();
-    this.resume();
+    this.halt();
     if (session !== undefined) {
       // DELETE ends the upstream session at once (the transports spec's SHOULD); a server that
       // does not (405) lets it expire. Bounded by the server's timeout.
@@ -361,10 +274,7 @@ export class StreamableHttpBackend implements Backend {
         // Gone already, or unreachable: nothing more to do.
       }
     }
-    if (!this.endSaid) {
-      this.endSaid = true;
-      this.events.ended({ reason: 'the session ended', status: 502, requested: true });
-    }
+    this.announce();
   }
 
   private headers(own: Record<string, string>, withSession: boolean): Record<string, string> {
@@ -402,12 +312,4 @@ function requestIdOf(message: Record<string, unknown>): JsonRpcId | undefined {
 function essence(type: string | string[] | undefined): string | undefined {
   const value = Array.isArray(type) ? type[0] : type;
   return value?.split(';', 1)[0].trim().toLowerCase();
-}
-
-async function drain(body: Body): Promise<void> {
-  try {
-    await body.dump();
-  } catch {
-    // The connection went away: nothing to read.
-  }
 }
