@@ -23,6 +23,7 @@ export {
   withPolicy,
   checkPolicy,
   limitRedis,
+  limitStore,
   ensureReady,
   type LimitPolicy,
   type PolicyConf,

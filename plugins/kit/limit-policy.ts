@@ -9,7 +9,7 @@ import { hostPortProblem } from '../../core/address.js';
 import type { PluginApi } from '../../core/plugin.js';
 import { reconnectDelay } from '../../core/redis.js';
 import type { JsonSchema } from '../../core/schema.js';
-import { RefCountedMap } from '../../core/ref-counted-map.js';
+import { RefCountedMap, type Held } from '../../core/ref-counted-map.js';
 
 export type LimitPolicy = 'local' | 'redis' | 'redis-cluster';
 
@@ -114,6 +114,25 @@ export interface RedisHandle {
 
 /** This gateway's Redis Cluster clients, shared by the limiters naming the same cluster. */
 const clusters = (api: PluginApi) => api.state('limits:redis-cluster', () => new RefCountedMap<Cluster>((cluster) => cluster.disconnect()));
+
+/**
+ * A limiter's store for `namespace`: with `policy: local`, this gateway's own, shared through
+ * `local` by the route versions (and routes) with the same namespace, so an edit resets nothing;
+ * otherwise one on the policy's Redis, its keys under `<key prefix>:<plugin>:<namespace>`.
+ * Release it when the route version goes.
+ */
+export function limitStore<T>(
+  api: PluginApi,
+  conf: PolicyConf,
+  plugin: string,
+  namespace: string,
+  local: RefCountedMap<T>,
+  create: { local: () => T; redis: (redis: RedisHandle, key: string) => T },
+): Held<T> {
+  if (conf.policy === 'local') return local.acquire(namespace, create.local);
+  const redis = limitRedis(api, conf);
+  return { value: create.redis(redis, `${redis.keyPrefix}:${plugin}:${namespace}`), release: redis.release };
+}
 
 /**
  * The Redis a `redis` / `redis-cluster` policy names: the gateway's own connection unless the

@@ -28,12 +28,18 @@ export class StoreFailurePolicy {
   private readonly logger: Logger;
   private readonly metrics: GatewayMetrics;
 
-  /** `api`: the plugin's PluginApi (its logger, and the gateway's metrics that count failures). */
+  private readonly where: string;
+
+  /**
+   * `route`: the route (and consumer, for a consumer's own plugins) its logs name. `api`: the
+   * plugin's PluginApi (its logger, and the gateway's metrics that count failures).
+   */
   constructor(
     private readonly plugin: string,
-    private readonly where: string,
+    route: { readonly id: string; readonly consumer?: string },
     api: { readonly logger: Logger; readonly metrics: GatewayMetrics },
   ) {
+    this.where = route.consumer ? `${route.id}&${route.consumer}` : route.id;
     this.logger = api.logger;
     this.metrics = api.metrics;
   }

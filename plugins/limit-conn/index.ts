@@ -13,7 +13,7 @@ import {
   keyProperties,
   keyResolver,
   limitNamespace,
-  limitRedis,
+  limitStore,
   limitRejection,
   LIMIT_ERRORS,
   RefCountedMap,
@@ -49,7 +49,7 @@ interface Held {
 }
 
 /** This gateway's local counters, shared by route versions with the same config (requests in flight survive an edit). */
-const localCounters = (api: PluginApi) => api.state('limit-conn', () => new RefCountedMap<LocalConnCounter>());
+const localCounters = (api: PluginApi) => api.state('limit-conn', () => new RefCountedMap<ConnCounter>());
 
 class ConnLimiter {
   readonly counter: ConnCounter;
@@ -64,17 +64,14 @@ class ConnLimiter {
     const namespace = limitNamespace(conf, route);
     this.keyOf = keyResolver(conf.key_type, conf.key);
     this.logger = api.logger;
-    this.failures = new StoreFailurePolicy('limit-conn', route.consumer ? `${route.id}&${route.consumer}` : route.id, api);
+    this.failures = new StoreFailurePolicy('limit-conn', route, api);
     this.unitDelay = conf.default_conn_delay;
-    if (conf.policy === 'local') {
-      const held = localCounters(api).acquire(namespace, () => new LocalConnCounter());
-      this.counter = held.value;
-      this.release = held.release;
-    } else {
-      const redis = limitRedis(api, conf);
-      this.counter = new RedisConnCounter(redis, `${redis.keyPrefix}:limit-conn:${namespace}`, conf.key_ttl);
-      this.release = redis.release;
-    }
+    const store = limitStore(api, conf, 'limit-conn', namespace, localCounters(api), {
+      local: () => new LocalConnCounter(),
+      redis: (redis, key) => new RedisConnCounter(redis, key, conf.key_ttl),
+    });
+    this.counter = store.value;
+    this.release = store.release;
   }
 
   dispose(): void {

@@ -78,7 +78,7 @@ class Quota {
     readonly api: PluginApi,
   ) {
     const namespace = limitNamespace(conf, route, conf.group);
-    this.failures = new StoreFailurePolicy('limit-count', route.consumer ? `${route.id}&${route.consumer}` : route.id, api);
+    this.failures = new StoreFailurePolicy('limit-count', route, api);
     let redis: RedisHandle | undefined;
     if (conf.policy !== 'local') {
       redis = limitRedis(api, conf);

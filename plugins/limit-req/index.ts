@@ -12,7 +12,7 @@ import {
   keyProperties,
   keyResolver,
   limitNamespace,
-  limitRedis,
+  limitStore,
   limitRejection,
   LIMIT_ERRORS,
   RefCountedMap,
@@ -36,7 +36,7 @@ interface LimitReqConf extends PolicyConf {
 }
 
 /** This gateway's local buckets, shared by route versions with the same config. */
-const localBuckets = (api: PluginApi) => api.state('limit-req', () => new RefCountedMap<LocalBucket>());
+const localBuckets = (api: PluginApi) => api.state('limit-req', () => new RefCountedMap<Bucket>());
 
 class Limiter {
   readonly bucket: Bucket;
@@ -47,17 +47,14 @@ class Limiter {
   constructor(conf: LimitReqConf, route: RouteInfo, api: PluginApi) {
     const namespace = limitNamespace(conf, route);
     this.keyOf = keyResolver(conf.key_type, conf.key);
-    this.failures = new StoreFailurePolicy('limit-req', route.consumer ? `${route.id}&${route.consumer}` : route.id, api);
+    this.failures = new StoreFailurePolicy('limit-req', route, api);
     const limits = { rate: conf.rate, burst: conf.burst };
-    if (conf.policy === 'local') {
-      const held = localBuckets(api).acquire(namespace, () => new LocalBucket(limits));
-      this.bucket = held.value;
-      this.release = held.release;
-    } else {
-      const redis = limitRedis(api, conf);
-      this.bucket = new RedisBucket(limits, redis, `${redis.keyPrefix}:limit-req:${namespace}`);
-      this.release = redis.release;
-    }
+    const store = limitStore(api, conf, 'limit-req', namespace, localBuckets(api), {
+      local: () => new LocalBucket(limits),
+      redis: (redis, key) => new RedisBucket(limits, redis, key),
+    });
+    this.bucket = store.value;
+    this.release = store.release;
   }
 
   dispose(): void {
