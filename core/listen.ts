@@ -1,5 +1,6 @@
 /** Listening and closing for the gateway's HTTP listeners (data plane, Admin API, status). */
 import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import type { ListenAddress } from './config.js';
 
@@ -33,19 +34,47 @@ function warn(err: Error): void {
 }
 
 /**
- * `address` with a fixed port: port 0 becomes one the OS says is free now. Workers that take over
- * a listener from a dead one must find it at the same port, and node:cluster frees a shared port
- * once no worker holds it; so a primary fixes every port before forking.
+ * `address` with a fixed port: port 0 becomes one that is free now. Workers that take over a
+ * listener from a dead one must find it at the same port, and node:cluster frees a shared port
+ * once no worker holds it; so a primary fixes every port before forking. The port is chosen
+ * below the kernel's ephemeral range: workers take seconds to start and listen, and meanwhile
+ * any outgoing connection on the machine could be given an ephemeral port as its local port.
  */
-export function fixedPort(address: ListenAddress): Promise<ListenAddress> {
-  if (address.port !== 0) return Promise.resolve(address);
+export async function fixedPort(address: ListenAddress): Promise<ListenAddress> {
+  if (address.port !== 0) return address;
+  const ephemeralLow = ephemeralRangeStart();
+  const low = Math.min(10_000, ephemeralLow - 1000);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = low + Math.floor(Math.random() * (ephemeralLow - low));
+    if (await canBind(address.host, port)) return { host: address.host, port };
+  }
+  // A crowded range: let the OS pick, from its ephemeral range.
+  return { host: address.host, port: await boundPort(address.host, 0) };
+}
+
+function ephemeralRangeStart(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 2000 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+function canBind(host: string, port: number): Promise<boolean> {
+  return boundPort(host, port).then(
+    () => true,
+    () => false,
+  );
+}
+
+function boundPort(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createNetServer();
     probe.once('error', reject);
-    probe.listen(0, address.host, () => {
+    probe.listen(port, host, () => {
       const bound = probe.address();
-      const port = typeof bound === 'object' && bound ? bound.port : 0;
-      probe.close(() => resolve({ host: address.host, port }));
+      probe.close(() => resolve(typeof bound === 'object' && bound ? bound.port : port));
     });
   });
 }

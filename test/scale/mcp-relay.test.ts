@@ -16,7 +16,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { Agent, fetch as undiciFetch } from 'undici';
 import { Redis } from 'ioredis';
 import type { GatewayProcess } from '../helpers/gateway.js';
-import { adopt, waitFor } from '../helpers/processes.js';
+import { adopt, isAlive, waitFor } from '../helpers/processes.js';
 import { sharedRedis } from '../helpers/redis.js';
 import { CONFORMANCE_SERVER, type TransportName } from '../mcp/support.js';
 import { fresh, startScaleGateway } from './support.js';
@@ -155,6 +155,33 @@ describe('MCP sessions relayed to their owner', function () {
         await simpleText(foreign.client).catch((err: unknown) => (refused = err));
         expect(String(refused)).to.match(/404|not found/i);
         expect((await gw.admin('DELETE', '/mcp_servers/conf/sessions/nosuchsessionnosuchsessionnosuchsess')).status).to.equal(404);
+      } finally {
+        await Promise.all(sessions.map((x) => x.close().catch(() => undefined)));
+      }
+    });
+
+    it('a worker killed: its MCP children are stopped, the other worker\'s children and sessions are untouched, also by its replacement', async () => {
+      const sessions: Opened[] = [];
+      try {
+        while (new Set(sessions.map((x) => x.sessionId()!.slice(0, 12))).size < 2 && sessions.length < 10) sessions.push(await open([gw.url], '/s', 'streamable-http'));
+        const listed = (await gw.admin('GET', '/mcp_servers/conf/sessions?scope=cluster')).json.list as Array<{ id: string; instance: string; child_pid: number }>;
+        const ownerPid = (item: { instance: string }) => Number(item.instance.slice(item.instance.lastIndexOf(':') + 1));
+        const workerPids = [...new Set(listed.map(ownerPid))];
+        expect(workerPids).to.have.length(2);
+        const [victim, survivor] = workerPids;
+        const doomed = listed.filter((item) => ownerPid(item) === victim).map((item) => item.child_pid);
+        const kept = listed.filter((item) => ownerPid(item) === survivor);
+        expect(doomed.every(isAlive) && kept.every((item) => isAlive(item.child_pid))).to.equal(true);
+        process.kill(victim, 'SIGKILL');
+        // Its reaper stops its children (stop_stdin_wait + stop_term_wait: 0.6 s here).
+        expect(await waitFor(() => doomed.every((pid) => !isAlive(pid)), 5000)).to.equal(true);
+        // The replacement starts (and looks for what dead gateways left in data_dir/mcp-children/).
+        await waitFor(async () => (JSON.parse((await fresh(`${gw.statusUrl}/status`)).text).workers as Array<{ ready: boolean; pid: number }>).every((w) => w.ready && w.pid !== victim), 20_000, 200);
+        for (const w of JSON.parse((await fresh(`${gw.statusUrl}/status`)).text).workers as Array<{ pid: number }>) adopt(w.pid);
+        await new Promise((r) => setTimeout(r, 500));
+        expect(kept.every((item) => isAlive(item.child_pid))).to.equal(true);
+        const survivorSession = sessions.find((x) => x.sessionId() === kept[0].id)!;
+        expect(await simpleText(survivorSession.client)).to.equal('This is a simple text response for testing.');
       } finally {
         await Promise.all(sessions.map((x) => x.close().catch(() => undefined)));
       }
