@@ -183,8 +183,54 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
     expect(get.headers.get('allow')).to.equal('POST');
   });
 
-  it('refuses a server request to the server at once, so the call ends instead of hanging', async () => {
-    const { body, headers } = modern('s', 'tools/call', { name: 'sample', arguments: { prompt: 'hi' } }, { sampling: {} });
+  it('turns a sampling request of the server into input_required, and the v2 client completes the call', async () => {
+    const client = new ModernClient({ name: 'sampler', version: '1' }, { capabilities: { sampling: {} }, versionNegotiation: { mode: { pin: MODERN } } });
+    const prompts: string[] = [];
+    client.setRequestHandler('sampling/createMessage', async (request) => {
+      prompts.push(JSON.stringify(request.params.messages));
+      return { role: 'assistant', model: 'test-model', content: { type: 'text', text: 'sampled by the v2 client' } };
+    });
+    await client.connect(new ModernTransport(new URL(`${fixture}/mcp`)));
+    try {
+      const [first, second] = await Promise.all([
+        client.callTool({ name: 'sample', arguments: { prompt: 'first question' } }),
+        client.callTool({ name: 'sample', arguments: { prompt: 'second question' } }),
+      ]);
+      expect(textOf(first)).to.equal('sampled: sampled by the v2 client');
+      expect(textOf(second)).to.equal('sampled: sampled by the v2 client');
+      expect(prompts.join()).to.contain('first question').and.to.contain('second question');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('answers a raw input_required round trip, and refuses an unknown requestState', async () => {
+    const call = modern('q', 'tools/call', { name: 'sample', arguments: { prompt: 'raw' } }, { sampling: {} });
+    const first = await post(`${fixture}/mcp`, call.body, call.headers);
+    const round = JSON.parse(first.text.split('data: ').at(-1)!.trim());
+    expect(round.id).to.equal('q');
+    expect(round.result.resultType).to.equal('input_required');
+    const [[key, request]] = Object.entries(round.result.inputRequests) as [[string, any]];
+    expect(request.method).to.equal('sampling/createMessage');
+    expect(JSON.stringify(request.params.messages)).to.contain('raw');
+    const retry = modern('q2', 'tools/call', {
+      name: 'sample',
+      arguments: { prompt: 'raw' },
+      requestState: round.result.requestState,
+      inputResponses: { [key]: { role: 'assistant', model: 'm', content: { type: 'text', text: 'raw answer' } } },
+    }, { sampling: {} });
+    const second = await post(`${fixture}/mcp`, retry.body, retry.headers);
+    const done = second.text.includes('data:') ? JSON.parse(second.text.split('data: ').at(-1)!.trim()) : second.json;
+    expect(done.id).to.equal('q2');
+    expect(textOf(done.result)).to.equal('sampled: raw answer');
+    const again = await post(`${fixture}/mcp`, retry.body, retry.headers);
+    expect(again.status).to.equal(400);
+    expect(again.json.error.code).to.equal(-32602);
+    expect(again.json.error.message).to.contain('requestState');
+  });
+
+  it('refuses a server request at once to a client that declared no way to answer it, so the call ends', async () => {
+    const { body, headers } = modern('s', 'tools/call', { name: 'sample', arguments: { prompt: 'hi' } });
     const res = await post(`${fixture}/mcp`, body, headers);
     const answer = res.text.includes('data:') ? JSON.parse(res.text.split('data: ').at(-1)!.trim()) : res.json;
     expect(answer.id).to.equal('s');

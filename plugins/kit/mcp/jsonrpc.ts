@@ -24,6 +24,7 @@ export const CONNECTION_CLOSED = -32000;
 export const REQUEST_TIMEOUT = -32001;
 export const INVALID_REQUEST = -32600;
 export const METHOD_NOT_FOUND = -32601;
+export const INVALID_PARAMS = -32602;
 export const INTERNAL_ERROR = -32603;
 /** MCP 2026-07-28 (basic/versioning): the request's protocol version is not served here. */
 export const UNSUPPORTED_PROTOCOL_VERSION = -32022;

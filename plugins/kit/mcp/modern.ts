@@ -12,20 +12,26 @@
  * is answered from the pooled server's initialize result. Closing the response stream is
  * cancellation: the server gets notifications/cancelled.
  *
- * What a pooled server sends that no request can be told apart for (logging with several
- * requests in flight) is dropped rather than guessed; requests the server sends the client
- * (sampling, elicitation, roots) are refused to the server, since this front does not yet turn
- * them into `input_required` results.
+ * A client that declares it can answer server requests (sampling, elicitation, roots) gets a
+ * pooled server for one request at a time, so that whatever the server sends belongs to that
+ * request: a request to the client ends the HTTP response with an `input_required` result whose
+ * `requestState` names the parked call; the client's retry carrying `inputResponses` answers the
+ * server, and the rest of the call (progress, the result) goes on the retry's response
+ * (2026-07-28 multi round-trip requests). Other clients' requests share pooled servers; what such
+ * a server sends that no request can be told apart for (logging with several requests in flight)
+ * is dropped rather than guessed, and a request to the client is refused to the server.
  */
+import { randomBytes } from 'node:crypto';
 import type { GatewayContext, McpRequestInfo } from '../../../core/context.js';
 import { clientGone } from '../../../core/errors.js';
 import { MCP_ERRORS } from './errors.js';
 import { consumerOf, openSse } from './http.js';
-import { METHOD_NOT_FOUND, MODERN_PROTOCOL_VERSION, PROTOCOL_VERSIONS, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
+import { INVALID_PARAMS, METHOD_NOT_FOUND, MODERN_PROTOCOL_VERSION, PROTOCOL_VERSIONS, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
 import type { Outcome } from './pending.js';
 import type { Session } from './session.js';
 import type { SessionManager } from './sessions.js';
 import { SseConnection } from './sse.js';
+import type { Stream } from './streams.js';
 
 
 const VERSION_META = 'io.modelcontextprotocol/protocolVersion';
@@ -82,10 +88,15 @@ export async function handleModern(ctx: GatewayContext, manager: SessionManager,
   if (method !== 'server/discover' && !FORWARDED.has(method)) {
     throw rpcError(MCP_ERRORS.GW_MCP_METHOD_NOT_FOUND, id, METHOD_NOT_FOUND, `Method not found: ${method}`);
   }
+  const state = (message.params as Record<string, unknown> | undefined)?.requestState;
+  if (typeof state === 'string') return resume(ctx, manager, message, mcp, state);
   const pool = poolOf(manager);
   const meta = metaOf(message) ?? {};
   const member = await pool.member(ctx, meta);
-  if (method === 'server/discover') return sendJson(ctx, JSON.stringify({ jsonrpc: '2.0', id, result: discoverResult(member.initializeResult) }));
+  if (method === 'server/discover') {
+    pool.release(member);
+    return sendJson(ctx, JSON.stringify({ jsonrpc: '2.0', id, result: discoverResult(member.initializeResult) }));
+  }
   return forward(ctx, manager, member, message, mcp);
 }
 
@@ -126,7 +137,25 @@ function decodeHeader(value: string): string {
 interface Member {
   readonly session: Session;
   readonly initializeResult: Record<string, unknown>;
+  /** Carries one request at a time (its client may be asked for input); back to the pool with `release`. */
+  readonly exclusive: boolean;
 }
+
+/** A call whose server asked the client for input: waiting for the client's retry. */
+interface Parked {
+  readonly member: Member;
+  readonly consumer: string | undefined;
+  readonly stream: Stream;
+  readonly gatewayId: string;
+  readonly clientToken?: string | number;
+  readonly method: string;
+  /** The server's own request ids, by the key the client answers under. */
+  readonly asked: Map<string, JsonRpcId>;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** Client capabilities that let a server send it requests. */
+const ANSWERING_CAPABILITIES = ['sampling', 'elicitation', 'roots'];
 
 const pools = new WeakMap<SessionManager, ModernPool>();
 
@@ -140,14 +169,17 @@ function poolOf(manager: SessionManager): ModernPool {
 }
 
 /**
- * The sessions a manager keeps for modern requests, one per (consumer, capability set): a
- * consumer's requests never share a server with another consumer's, as a session never does.
+ * The sessions a manager keeps for modern requests, per (consumer, capability set): a consumer's
+ * requests never share a server with another consumer's, as a session never does. Shared members
+ * take any number of requests at once; exclusive ones one at a time.
  */
 class ModernPool {
-  private readonly members = new Map<string, Promise<Member>>();
+  private readonly shared = new Map<string, Promise<Member>>();
+  private readonly idle = new Map<string, Member[]>();
+  readonly parked = new Map<string, Parked>();
   private nextId = 1;
 
-  constructor(private readonly manager: SessionManager) {}
+  constructor(readonly manager: SessionManager) {}
 
   /** A fresh id for a request sent through a pooled session (never one a client chose). */
   freshId(): string {
@@ -158,26 +190,43 @@ class ModernPool {
     const capabilities = isObject(meta[CAPABILITIES_META]) ? meta[CAPABILITIES_META] : {};
     const consumer = consumerOf(ctx);
     const key = `${consumer ?? ''}\n${canonical(capabilities)}`;
-    let member = this.members.get(key);
+    if (ANSWERING_CAPABILITIES.some((name) => name in capabilities)) {
+      const idle = this.idle.get(key) ?? [];
+      let member: Member | undefined;
+      while ((member = idle.pop()) && member.session.closed);
+      if (member) return member;
+      return this.start(ctx, capabilities, meta[CLIENT_INFO_META], key, true);
+    }
+    let member = this.shared.get(key);
     if (member) {
       const ready = await member.catch(() => undefined);
       if (ready && !ready.session.closed) return ready;
-      if (this.members.get(key) === member) this.members.delete(key);
-      member = this.members.get(key);
+      if (this.shared.get(key) === member) this.shared.delete(key);
+      member = this.shared.get(key);
     }
     if (!member) {
-      member = this.start(ctx, capabilities, meta[CLIENT_INFO_META]);
-      this.members.set(key, member);
+      member = this.start(ctx, capabilities, meta[CLIENT_INFO_META], key, false);
+      this.shared.set(key, member);
       member.catch(() => {
-        if (this.members.get(key) === member) this.members.delete(key);
+        if (this.shared.get(key) === member) this.shared.delete(key);
       });
     }
     return member;
   }
 
-  private async start(ctx: GatewayContext, capabilities: Record<string, unknown>, clientInfo: unknown): Promise<Member> {
+  /** An exclusive member's request is over: the next request with its capabilities may have it. */
+  release(member: Member): void {
+    if (!member.exclusive || member.session.closed) return;
+    const key = keys.get(member)!;
+    const idle = this.idle.get(key) ?? [];
+    idle.push(member);
+    this.idle.set(key, idle);
+  }
+
+  private async start(ctx: GatewayContext, capabilities: Record<string, unknown>, clientInfo: unknown, key: string, exclusive: boolean): Promise<Member> {
     const session = this.manager.open('streamable-http', consumerOf(ctx));
     session.pooled = true;
+    session.exclusive = exclusive;
     try {
       await this.manager.start(session, ctx.gateway.signal);
     } catch (err) {
@@ -208,9 +257,14 @@ class ModernPool {
       throw mcpHttpError(code, reason, { data: answer?.error === undefined ? undefined : { server_error: answer.error } });
     }
     session.forward({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    return { session, initializeResult: answer.result };
+    const member = { session, initializeResult: answer.result, exclusive };
+    keys.set(member, key);
+    return member;
   }
 }
+
+/** The pool key each member was started under. */
+const keys = new WeakMap<Member, string>();
 
 // ---- one request --------------------------------------------------------------------------
 
@@ -231,16 +285,19 @@ async function forward(ctx: GatewayContext, manager: SessionManager, member: Mem
   else delete params._meta;
   const legacyMessage = { ...message, id: gatewayId, params };
   const restore: Restore = { clientId, gatewayId, clientToken: hasToken ? (clientToken as string | number) : undefined, method, serverInfo: member.initializeResult.serverInfo };
-  const pending = session.request(legacyMessage, gatewayId, method, {
-    timeoutMs: manager.conf.request_timeout * 1000,
-    legacy: false,
-    httpErrors: false,
-    report: (status, latency, rpcCode) => {
-      ctx.gateway.upstreamOutcome = { status, latency };
-      if (rpcCode !== undefined) ctx.gateway.mcpError = rpcCode;
-    },
-    requestId: ctx.gateway.requestId,
-  }, mcp);
+  let pending;
+  try {
+    pending = session.request(legacyMessage, gatewayId, method, {
+      timeoutMs: manager.conf.request_timeout * 1000,
+      legacy: false,
+      httpErrors: false,
+      report: reporter(ctx),
+      requestId: ctx.gateway.requestId,
+    }, mcp);
+  } catch (err) {
+    pool.release(member);
+    throw err;
+  }
   const cancel = () => session.abandon(pending);
   ctx.res.once('close', cancel);
   let outcome: Outcome;
@@ -249,6 +306,7 @@ async function forward(ctx: GatewayContext, manager: SessionManager, member: Mem
   } finally {
     ctx.res.off('close', cancel);
   }
+  if (outcome.kind !== 'sse') pool.release(member);
   switch (outcome.kind) {
     case 'json':
       return sendJson(ctx, translate(outcome.line, restore) ?? outcome.line);
@@ -256,26 +314,110 @@ async function forward(ctx: GatewayContext, manager: SessionManager, member: Mem
       throw clientGone();
     case 'failed':
       throw mcpHttpError(MCP_ERRORS.GW_MCP_CHILD_UNAVAILABLE, outcome.failure?.message ?? outcome.reason, { status: outcome.status });
-    case 'sse': {
-      let translating: TranslatingConnection | undefined;
-      try {
-        translating = await openSse(ctx, {}, (res) => new TranslatingConnection(res, restore));
-      } catch (err) {
-        session.unpin(outcome.stream);
-        throw err;
-      }
-      if (!translating) {
-        session.unpin(outcome.stream);
-        session.forward(cancelled(gatewayId, 'the client closed the response stream'));
-        return;
-      }
-      // 2026-07-28: closing the response stream is cancellation; the server hears it on stdin.
-      translating.onClose((finished) => {
-        if (!finished && !translating.answered) session.forward(cancelled(gatewayId, 'the client closed the response stream'));
-      });
-      session.attach(outcome.stream, translating, 0);
-    }
+    case 'sse':
+      return stream(ctx, pool, member, outcome.stream, restore, 0);
   }
+}
+
+/**
+ * The call goes on as an SSE response: translated for the client, cancelled at the server if the
+ * client closes it early, and (exclusive members) ended with `input_required` when the server asks
+ * the client something.
+ */
+async function stream(ctx: GatewayContext, pool: ModernPool, member: Member, events: Stream, restore: Restore, afterSeq: number): Promise<void> {
+  const { session } = member;
+  const cancelAtServer = () => {
+    session.forward(cancelled(restore.gatewayId, 'the client closed the response stream'));
+    pool.release(member);
+  };
+  let connection: TranslatingConnection | undefined;
+  try {
+    connection = await openSse(ctx, {}, (res) => new TranslatingConnection(res, restore, member.exclusive ? (request) => park(ctx, pool, member, events, restore, request) : undefined));
+  } catch (err) {
+    session.unpin(events);
+    cancelAtServer();
+    throw err;
+  }
+  if (!connection) {
+    session.unpin(events);
+    return cancelAtServer();
+  }
+  const translating = connection;
+  // 2026-07-28: closing the response stream is cancellation; the server hears it on stdin.
+  translating.onClose(() => {
+    if (translating.answered) pool.release(member);
+    else if (!translating.parked) cancelAtServer();
+  });
+  session.attach(events, translating, afterSeq);
+}
+
+/**
+ * The server asked the client something: the call waits for the client's retry (its
+ * `requestState`), and the HTTP response ends with the question. Returns the `input_required`
+ * result to send.
+ */
+function park(ctx: GatewayContext, pool: ModernPool, member: Member, events: Stream, restore: Restore, request: Record<string, unknown>): Record<string, unknown> {
+  const state = randomBytes(18).toString('base64url');
+  const key = String(request.id);
+  const timeoutMs = pool.manager.conf.request_timeout * 1000;
+  const timer = setTimeout(() => {
+    // The client never came back: the call ends at the server, and its server serves others.
+    if (pool.parked.get(state) !== parked) return;
+    pool.parked.delete(state);
+    member.session.forward(cancelled(restore.gatewayId, 'the client did not answer the input request in time'));
+    pool.release(member);
+  }, timeoutMs);
+  timer.unref();
+  const parked: Parked = {
+    member,
+    consumer: consumerOf(ctx),
+    stream: events,
+    gatewayId: restore.gatewayId,
+    clientToken: restore.clientToken,
+    method: restore.method,
+    asked: new Map([[key, request.id as JsonRpcId]]),
+    timer,
+  };
+  pool.parked.set(state, parked);
+  const inputRequest = { method: request.method, ...(request.params === undefined ? {} : { params: request.params }) };
+  return modernResult(restore.method, { resultType: 'input_required', inputRequests: { [key]: inputRequest }, requestState: state }, restore.serverInfo);
+}
+
+/** A retry carrying `requestState`: the client's answers go to the server, the call's rest to this response. */
+async function resume(ctx: GatewayContext, manager: SessionManager, message: Record<string, unknown>, mcp: McpRequestInfo, state: string): Promise<void> {
+  const pool = poolOf(manager);
+  const parked = pool.parked.get(state);
+  const params = message.params as Record<string, unknown>;
+  if (!parked || parked.consumer !== consumerOf(ctx) || parked.method !== mcp.method || parked.member.session.closed) {
+    throw rpcError(MCP_ERRORS.GW_MCP_INVALID_MESSAGE, mcp.id ?? null, INVALID_PARAMS, 'requestState is unknown or expired; send the request again without it');
+  }
+  pool.parked.delete(state);
+  clearTimeout(parked.timer);
+  const responses = isObject(params.inputResponses) ? params.inputResponses : {};
+  for (const [key, serverId] of parked.asked) {
+    const answer = responses[key];
+    const reply = isObject(answer)
+      ? { jsonrpc: '2.0', id: serverId, result: answer }
+      : { jsonrpc: '2.0', id: serverId, error: { code: INVALID_PARAMS, message: `the client sent no answer for input request ${key}` } };
+    parked.member.session.forward(reply);
+  }
+  const token = (isObject(params._meta) ? params._meta.progressToken : undefined) as string | number | undefined;
+  const restore: Restore = {
+    clientId: mcp.id!,
+    gatewayId: parked.gatewayId,
+    clientToken: token ?? parked.clientToken,
+    method: parked.method,
+    serverInfo: parked.member.initializeResult.serverInfo,
+  };
+  parked.stream.pinned = true;
+  return stream(ctx, pool, parked.member, parked.stream, restore, parked.stream.lastWritten);
+}
+
+function reporter(ctx: GatewayContext) {
+  return (status: number, latency: number, rpcCode?: number) => {
+    ctx.gateway.upstreamOutcome = { status, latency };
+    if (rpcCode !== undefined) ctx.gateway.mcpError = rpcCode;
+  };
 }
 
 function cancelled(requestId: JsonRpcId, reason: string): Record<string, unknown> {
@@ -292,20 +434,34 @@ interface Restore {
 
 /**
  * An SSE response whose events are turned back into what the modern client asked for: its id, its
- * progress token, 2026 result fields. No event ids: 2026-07-28 has no resumption.
+ * progress token, 2026 result fields. No event ids: 2026-07-28 has no resumption. With `ask`, a
+ * request from the server ends the response with the `input_required` result `ask` returns.
  */
 class TranslatingConnection extends SseConnection {
+  /** The call's final answer went out. */
   answered = false;
+  /** The response ended with input_required: the call waits for the client's retry. */
+  parked = false;
 
   constructor(
     res: SseConnection['res'],
     private readonly restore: Restore,
+    private readonly ask?: (request: Record<string, unknown>) => Record<string, unknown>,
   ) {
     super(res);
   }
 
   override event(data: string, _id?: string, name?: string): boolean {
-    if (data === '') return true;
+    if (data === '' || this.answered || this.parked) return true;
+    if (this.ask && data.includes('"method"')) {
+      const message = JSON.parse(data) as Record<string, unknown>;
+      if (typeof message.method === 'string' && 'id' in message) {
+        this.parked = true;
+        super.event(JSON.stringify({ jsonrpc: '2.0', id: this.restore.clientId, result: this.ask(message) }), undefined, name);
+        this.end();
+        return true;
+      }
+    }
     const out = translate(data, this.restore);
     if (out === undefined) return true;
     if (out.startsWith('{"jsonrpc":"2.0","id"')) this.answered = true;
@@ -332,8 +488,8 @@ function translate(line: string, restore: Restore): string | undefined {
 
 /** A 2025-era result with the fields 2026-07-28 requires. A legacy server gives no cache hint: private, not cached. */
 function modernResult(method: string, result: Record<string, unknown>, serverInfo: unknown): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...result, resultType: 'complete' };
-  if (CACHEABLE.has(method)) {
+  const out: Record<string, unknown> = { resultType: 'complete', ...result };
+  if (out.resultType === 'complete' && CACHEABLE.has(method)) {
     out.ttlMs = 0;
     out.cacheScope = 'private';
   }

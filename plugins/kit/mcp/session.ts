@@ -113,6 +113,11 @@ export class Session {
    * rather than guessed.
    */
   pooled = false;
+  /**
+   * A pooled session that carries one request at a time (its client may be asked for input):
+   * whatever its server sends belongs to that request, requests to the client included.
+   */
+  exclusive = false;
   /** ms since the epoch. */
   readonly created = Date.now();
   /** Requests the client sent. */
@@ -309,7 +314,7 @@ export class Session {
     const line = raw.includes('\r') ? raw.replace(/\r/g, ' ') : raw;
     const m = message as Record<string, unknown>;
     if (typeof m.method === 'string') {
-      if (this.pooled && 'id' in m) return this.refuseServerRequest(m);
+      if (this.pooled && !this.exclusive && 'id' in m) return this.refuseServerRequest(m);
       const stale = LIST_CHANGED[m.method];
       if (stale) this.host.listChanged(stale);
       if (m.method === 'notifications/progress') {
@@ -350,9 +355,10 @@ export class Session {
   }
 
   /**
-   * A pooled session's server asked the client something (sampling, elicitation, roots): no one
-   * client can answer on stateless HTTP until these become input_required results, so the server
-   * hears a refusal at once rather than waiting for its own timeout.
+   * A shared pooled session's server asked the client something (sampling, elicitation, roots):
+   * with several clients' requests in flight on one stdio server nothing says whose request it
+   * is, so the server hears a refusal at once rather than waiting for its own timeout. (A client
+   * that declares it can answer gets a server of its own per request: `exclusive`.)
    */
   private refuseServerRequest(m: Record<string, unknown>): void {
     const id = m.id;
