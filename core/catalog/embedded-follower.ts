@@ -16,7 +16,7 @@ import type { Logger } from '../logger.js';
 import type { PeerLink } from '../workers/worker-link.js';
 import { wholeLines } from './change-log.js';
 import { readSnapshotFile } from './embedded.js';
-import { ChangeEmitter, Snapshot } from './snapshot.js';
+import { CatalogEventListeners, ChangeEmitter, Snapshot } from './snapshot.js';
 import {
   CatalogUnavailableError,
   type Catalog,
@@ -58,7 +58,7 @@ export class EmbeddedFollower implements Catalog {
   private timer?: NodeJS.Timeout;
   private readonly logFile: string;
   private readonly emitter: ChangeEmitter;
-  private readonly eventListeners = new Set<(event: CatalogEvent) => void>();
+  private readonly eventListeners = new CatalogEventListeners();
   private readonly unsubscribe: Array<() => void> = [];
 
   constructor(private readonly options: EmbeddedFollowerOptions) {
@@ -72,7 +72,7 @@ export class EmbeddedFollower implements Catalog {
       peers.subscribe('catalog', (body) => this.follow((body as { revision?: number } | undefined)?.revision)),
       peers.subscribe('catalog-event', (body) => {
         const event = (body as { event?: CatalogEvent } | undefined)?.event;
-        if (event && CATALOG_EVENTS.includes(event)) for (const listener of this.eventListeners) listener(event);
+        if (event && CATALOG_EVENTS.includes(event)) this.eventListeners.emit(event);
       }),
     );
     // A worker may start before the writer has created the files: it follows them once they exist.
@@ -105,12 +105,11 @@ export class EmbeddedFollower implements Catalog {
 
   async broadcast(event: CatalogEvent): Promise<void> {
     this.options.peers.publish('catalog-event', { event });
-    for (const listener of this.eventListeners) listener(event);
+    this.eventListeners.emit(event);
   }
 
   onBroadcast(listener: (event: CatalogEvent) => void): () => void {
-    this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
+    return this.eventListeners.add(listener);
   }
 
   health(): CatalogHealth {

@@ -16,7 +16,7 @@ import { ChangeLog, syncDirectory, type LogLine } from './change-log.js';
 import { findClaimHolder } from './claims.js';
 import { ExpiryWatch } from './expiry.js';
 import { findDependents, findMissing, findReferrer } from './references.js';
-import { ChangeEmitter, Snapshot, highestNumericId, nowSeconds, stamp } from './snapshot.js';
+import { CatalogEventListeners, ChangeEmitter, Snapshot, highestNumericId, nowSeconds, stamp } from './snapshot.js';
 import {
   CatalogConflictError,
   CatalogInUseError,
@@ -76,7 +76,7 @@ export class EmbeddedCatalog implements Catalog {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly logFile: string;
   private closed = false;
-  private readonly eventListeners = new Set<(event: CatalogEvent) => void>();
+  private readonly eventListeners = new CatalogEventListeners();
   private readonly expiry: ExpiryWatch;
   private readonly stopPeers?: () => void;
 
@@ -86,7 +86,7 @@ export class EmbeddedCatalog implements Catalog {
     this.expiry = new ExpiryWatch(() => this.expire(), 1000, (err) => options.logger.error({ err }, 'catalog expiry failed; retrying'));
     this.stopPeers = options.peers?.subscribe('catalog-event', (body) => {
       const event = (body as { event?: CatalogEvent } | undefined)?.event;
-      if (event === 'plugins-reload') for (const listener of this.eventListeners) listener(event);
+      if (event === 'plugins-reload') this.eventListeners.emit(event);
     });
   }
 
@@ -190,12 +190,11 @@ export class EmbeddedCatalog implements Catalog {
   /** One node: the event is delivered right here, and to the other workers if there are any. */
   async broadcast(event: CatalogEvent): Promise<void> {
     this.options.peers?.publish('catalog-event', { event });
-    for (const listener of this.eventListeners) listener(event);
+    this.eventListeners.emit(event);
   }
 
   onBroadcast(listener: (event: CatalogEvent) => void): () => void {
-    this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
+    return this.eventListeners.add(listener);
   }
 
   health(): CatalogHealth {

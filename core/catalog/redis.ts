@@ -41,7 +41,7 @@ import {
   type PutReply,
   type RemovedChanges,
 } from './redis-scripts.js';
-import { ChangeEmitter, Snapshot, nowSeconds } from './snapshot.js';
+import { CatalogEventListeners, ChangeEmitter, Snapshot, nowSeconds } from './snapshot.js';
 import {
   CatalogConflictError,
   CatalogInUseError,
@@ -127,7 +127,7 @@ export class RedisCatalog implements Catalog {
   private reloadAgain = false;
   private resyncTimer?: NodeJS.Timeout;
   private closed = false;
-  private readonly eventListeners = new Set<(event: CatalogEvent) => void>();
+  private readonly eventListeners = new CatalogEventListeners();
   private readonly eventCounts = new Map<CatalogEvent, number>();
   private syncErrors = 0;
   /** The catalog this gateway follows (the store's epoch); undefined until a store names one. */
@@ -301,8 +301,7 @@ export class RedisCatalog implements Catalog {
   }
 
   onBroadcast(listener: (event: CatalogEvent) => void): () => void {
-    this.eventListeners.add(listener);
-    return () => this.eventListeners.delete(listener);
+    return this.eventListeners.add(listener);
   }
 
   /**
@@ -315,7 +314,7 @@ export class RedisCatalog implements Catalog {
       const count = Number((await this.client.get(this.key(`event:${event}`)).catch(() => null)) ?? 0);
       const seen = this.eventCounts.get(event);
       this.eventCounts.set(event, count);
-      if (seen !== undefined && count > seen) for (const listener of this.eventListeners) listener(event);
+      if (seen !== undefined && count > seen) this.eventListeners.emit(event);
     }
   }
 

@@ -5,6 +5,7 @@
 import {
   RESOURCE_KINDS,
   type CatalogChange,
+  type CatalogEvent,
   type CatalogRecord,
   type CatalogSnapshot,
   type ChangeListener,
@@ -71,6 +72,20 @@ export class ChangeEmitter {
         this.onListenerError(err);
       }
     }
+  }
+}
+
+/** Who hears catalog events (`broadcast`, `onBroadcast`): every backend delivers one here when it hears it. */
+export class CatalogEventListeners {
+  private readonly listeners = new Set<(event: CatalogEvent) => void>();
+
+  add(listener: (event: CatalogEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(event: CatalogEvent): void {
+    for (const listener of this.listeners) listener(event);
   }
 }
 
