@@ -16,7 +16,9 @@
  *    (the conformance fixture server over stdio) opened on A; tools/call answered through A
  *    (the owner) and through B (relayed to A), alternating, BENCH_MCP_CALLS each (default 500),
  *    on keep-alive connections: p50 and p99 of each, and the difference (goal: under 1 ms at p50).
- * MCP calls/s with workers 2 against 1 is not measured yet.
+ * 4. MCP calls/s with `workers: 2` against `workers: 1`: BENCH_MCP_SESSIONS sessions (default 16)
+ *    of the conformance fixture server, each calling tools/call in a loop on its own keep-alive
+ *    connection (so a session stays on the worker that opened it), for BENCH_DURATION seconds.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
@@ -42,10 +44,11 @@ export async function run([build]: Build[]): Promise<void> {
   const upstreamAddress = `127.0.0.1:${(upstream.address() as { port: number }).port}`;
   try {
     // BENCH_SCALE=relay (or propagation, throughput, comma-separated) runs only those parts.
-    const parts = (process.env.BENCH_SCALE ?? 'propagation,throughput,relay').split(',');
+    const parts = (process.env.BENCH_SCALE ?? 'propagation,throughput,relay,mcp').split(',');
     if (parts.includes('propagation')) await propagation(build, upstreamAddress);
     if (parts.includes('throughput')) await throughput(build, upstreamAddress);
     if (parts.includes('relay')) await relayLatency(build);
+    if (parts.includes('mcp')) await mcpThroughput(build);
   } finally {
     upstream.close();
     upstream.closeAllConnections();
@@ -260,6 +263,98 @@ async function relayLatency(build: Build): Promise<void> {
     await redis.stop();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const MCP_SESSIONS = Number(process.env.BENCH_MCP_SESSIONS ?? 16);
+const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' };
+
+async function mcpThroughput(build: Build): Promise<void> {
+  const rows: Array<Record<string, string | number>> = [];
+  const perWorkers = new Map<number, number[]>([
+    [1, []],
+    [2, []],
+  ]);
+  const shares = new Map<number, Shares[]>([
+    [1, []],
+    [2, []],
+  ]);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const workers of [1, 2]) {
+      const dir = mkdtempSync(join(tmpdir(), 'bench-scale-'));
+      try {
+        const gw = await startGateway(build, { env: { TOLLGATE_ADMIN_KEY: ADMIN_KEY, TOLLGATE_ACCESS_LOG: 'false', TOLLGATE_DATA_DIR: dir, TOLLGATE_WORKERS: String(workers) } });
+        const put = await request(`${gw.admin}/routes/mcp`, {
+          method: 'PUT',
+          headers: { 'x-api-key': ADMIN_KEY, 'content-type': 'application/json' },
+          body: JSON.stringify({ uri: '/mcp/*', plugins: { 'mcp-bridge': { base_uri: '/mcp', command: 'node', args: [join(ROOT, 'test/fixtures/mcp-servers/conformance-server.mjs')], max_sessions: MCP_SESSIONS * 2 } } }),
+        });
+        await put.body.dump();
+        await sleep(500);
+        const sessions = await Promise.all(Array.from({ length: MCP_SESSIONS }, () => openRawSession(gw.url)));
+        let running = true;
+        let calls = 0;
+        const loop = async (s: { pool: Pool; id: string }) => {
+          for (let i = 1; running; i++) {
+            const res = await s.pool.request({ path: '/mcp/mcp', method: 'POST', headers: { ...MCP_HEADERS, 'mcp-session-id': s.id }, body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'test_simple_text', arguments: {} } }) });
+            await res.body.dump();
+            if (res.statusCode === 200) calls += 1;
+          }
+        };
+        // Warm-up, then the measured run.
+        const warm = sessions.map(loop);
+        await sleep(1500);
+        running = false;
+        await Promise.all(warm);
+        running = true;
+        calls = 0;
+        const before = cpuSnapshot(gw.pid);
+        const started = performance.now();
+        const loops = sessions.map(loop);
+        await sleep(DURATION * 1000);
+        running = false;
+        await Promise.all(loops);
+        const elapsed = (performance.now() - started) / 1000;
+        shares.get(workers)!.push(cpuShares(before, cpuSnapshot(gw.pid)));
+        perWorkers.get(workers)!.push(calls / elapsed);
+        await Promise.all(sessions.map((s) => s.pool.close()));
+        await stop(gw);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
+  for (const workers of [1, 2]) {
+    const list = perWorkers.get(workers)!;
+    const share = shares.get(workers)!;
+    rows.push({
+      name: `workers: ${workers}`,
+      'calls/s': median(list),
+      'vs 1 worker': median(list.map((v, i) => v / perWorkers.get(1)![i])),
+      'gateway+servers cpu': `${median(share.map((x) => x.gateway)).toFixed(0)}%`,
+      'client cpu': `${median(share.map((x) => x.bench)).toFixed(0)}%`,
+      'others cpu': `${median(share.map((x) => x.others)).toFixed(0)}%`,
+    });
+  }
+  printTable(
+    `MCP tools/call, ${MCP_SESSIONS} sessions each on its own keep-alive connection, ${DURATION} s × ${ROUNDS} rounds (medians); the MCP servers are the gateway's children`,
+    rows as never,
+    ['calls/s', 'vs 1 worker', 'gateway+servers cpu', 'client cpu', 'others cpu'],
+  );
+}
+
+async function openRawSession(url: string): Promise<{ pool: Pool; id: string }> {
+  const pool = new Pool(url, { connections: 1 });
+  const init = await pool.request({
+    path: '/mcp/mcp',
+    method: 'POST',
+    headers: MCP_HEADERS,
+    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }),
+  });
+  await init.body.dump();
+  const id = String(init.headers['mcp-session-id']);
+  const done = await pool.request({ path: '/mcp/mcp', method: 'POST', headers: { ...MCP_HEADERS, 'mcp-session-id': id }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+  await done.body.dump();
+  return { pool, id };
 }
 
 interface CpuSnapshot {
