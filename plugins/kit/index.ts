@@ -24,6 +24,7 @@ export {
   checkPolicy,
   limitRedis,
   limitStore,
+  LimitScript,
   ensureReady,
   type LimitPolicy,
   type PolicyConf,

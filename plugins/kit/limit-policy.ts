@@ -112,6 +112,29 @@ export interface RedisHandle {
   release(): void;
 }
 
+/**
+ * A Lua script over one key of a limit store (a check and its update in one atomic step), defined
+ * on each client the first time it runs there: ioredis then sends EVALSHA, and EVAL only when
+ * Redis does not know the script yet. `name` must be unique among the gateway's scripts.
+ */
+export class LimitScript<Result> {
+  constructor(
+    private readonly name: string,
+    private readonly lua: string,
+  ) {}
+
+  run(redis: RedisHandle, key: string, ...args: string[]): Promise<Result> {
+    // defineCommand adds a method named after the script; ioredis's types cannot know it.
+    const client = redis.client as LimitRedis & Record<string, ((key: string, ...args: string[]) => Promise<Result>) | undefined>;
+    let command = client[this.name];
+    if (typeof command !== 'function') {
+      client.defineCommand(this.name, { numberOfKeys: 1, lua: this.lua });
+      command = client[this.name]!;
+    }
+    return command.call(client, key, ...args);
+  }
+}
+
 /** This gateway's Redis Cluster clients, shared by the limiters naming the same cluster. */
 const clusters = (api: PluginApi) => api.state('limits:redis-cluster', () => new RefCountedMap<Cluster>((cluster) => cluster.disconnect()));
 

@@ -2,7 +2,7 @@
  * Requests in flight per key, in memory or in Redis (one counter per key, refreshed to `key_ttl`
  * on every admission so that a gateway that died holding slots cannot block a key forever).
  */
-import { ensureReady, type RedisHandle } from '../kit/index.js';
+import { ensureReady, LimitScript, type RedisHandle } from '../kit/index.js';
 
 export interface ConnCounter {
   /** Admits one more unless that would exceed `max`; resolves with the count including this one, or 0 when refused. */
@@ -49,32 +49,22 @@ if n <= 0 then redis.call('DEL', KEYS[1]) end
 return n
 `;
 
-type ScriptClient = RedisHandle['client'] & {
-  tollgateConnIn?(key: string, max: string, ttl: string): Promise<number>;
-  tollgateConnOut?(key: string): Promise<number>;
-};
+const admitScript = new LimitScript<number>('tollgateConnIn', INCOMING);
+const leaveScript = new LimitScript<number>('tollgateConnOut', LEAVING);
 
 export class RedisConnCounter implements ConnCounter {
-  private readonly client: ScriptClient;
-
   constructor(
     private readonly redis: RedisHandle,
     private readonly keyPrefix: string,
     private readonly keyTtl: number,
-  ) {
-    this.client = redis.client as ScriptClient;
-    if (typeof this.client.tollgateConnIn !== 'function') {
-      this.client.defineCommand('tollgateConnIn', { numberOfKeys: 1, lua: INCOMING });
-      this.client.defineCommand('tollgateConnOut', { numberOfKeys: 1, lua: LEAVING });
-    }
-  }
+  ) {}
 
   async incoming(key: string, max: number): Promise<number> {
     await ensureReady(this.redis.client, this.redis.timeoutMs);
-    return Number(await this.client.tollgateConnIn!(`${this.keyPrefix}:${key}`, String(max), String(this.keyTtl)));
+    return Number(await admitScript.run(this.redis, `${this.keyPrefix}:${key}`, String(max), String(this.keyTtl)));
   }
 
   async leaving(key: string): Promise<void> {
-    await this.client.tollgateConnOut!(`${this.keyPrefix}:${key}`);
+    await leaveScript.run(this.redis, `${this.keyPrefix}:${key}`);
   }
 }

@@ -4,7 +4,7 @@
  * push it past `burst` is rejected and not counted. Kept in memory, or in Redis as one hash per
  * key updated by a script, with Redis's clock so that every gateway agrees on time.
  */
-import { ensureReady, type RedisHandle } from '../kit/index.js';
+import { ensureReady, LimitScript, type RedisHandle } from '../kit/index.js';
 
 export interface BucketOutcome {
   allowed: boolean;
@@ -73,12 +73,9 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {1, tostring(excess)}
 `;
 
-type ScriptClient = RedisHandle['client'] & {
-  tollgateLimitReq?(key: string, rate: string, burst: string, ttl: string): Promise<[number, string]>;
-};
+const leakyBucket = new LimitScript<[number, string]>('tollgateLimitReq', SCRIPT);
 
 export class RedisBucket implements Bucket {
-  private readonly client: ScriptClient;
   private readonly ttlMs: string;
 
   constructor(
@@ -86,17 +83,14 @@ export class RedisBucket implements Bucket {
     private readonly redis: RedisHandle,
     private readonly keyPrefix: string,
   ) {
-    this.client = redis.client as ScriptClient;
-    if (typeof this.client.tollgateLimitReq !== 'function') {
-      this.client.defineCommand('tollgateLimitReq', { numberOfKeys: 1, lua: SCRIPT });
-    }
     // Once this long has passed without requests, the bucket has drained: Redis may forget it.
     this.ttlMs = String(Math.ceil(((limits.burst + 1) * 1000) / limits.rate) + 1000);
   }
 
   async take(key: string): Promise<BucketOutcome> {
     await ensureReady(this.redis.client, this.redis.timeoutMs);
-    const [allowed, excess] = await this.client.tollgateLimitReq!(
+    const [allowed, excess] = await leakyBucket.run(
+      this.redis,
       `${this.keyPrefix}:${key}`,
       String(this.limits.rate),
       String(this.limits.burst * 1000),
