@@ -1,0 +1,87 @@
+/**
+ * MCP 2026-07-28 clients on the other MCP routes (issue 16, slice 4): a remote `mcp_servers`
+ * record (server-everything over Streamable HTTP, a 2025-era server) behind mcp-bridge, and an
+ * mcp-federation route over a stdio server and that remote one. The real v2 SDK client pinned to
+ * 2026-07-28 lists and calls through each, as a 2025-era client does.
+ */
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
+import { expect } from 'chai';
+import type { TestGateway } from '../helpers/gateway.js';
+import { EVERYTHING_SERVER, startBridgeGateway, startRemoteEverything, textOf, type RemoteServer } from './support.js';
+
+const MODERN = '2026-07-28';
+
+async function modernClient(url: string): Promise<ModernClient> {
+  const client = new ModernClient({ name: 'modern-only', version: '1' }, { versionNegotiation: { mode: { pin: MODERN } } });
+  await client.connect(new ModernTransport(new URL(url)));
+  return client;
+}
+
+describe('MCP 2026-07-28 clients on remote servers and federations', function () {
+  this.timeout(40_000);
+  let gw: TestGateway;
+  let remote: RemoteServer;
+
+  before(async () => {
+    gw = await startBridgeGateway();
+    remote = await startRemoteEverything('streamableHttp');
+    for (const [id, body] of [
+      ['rv', { url: remote.url, health_check: { interval: 0 }, session_idle_timeout: 0.5 }],
+      ['ev', { command: 'node', args: [EVERYTHING_SERVER, 'stdio'], session_idle_timeout: 0.5 }],
+    ] as const) {
+      const res = await gw.admin('PUT', `/mcp_servers/${id}`, body);
+      expect(res.status, res.text).to.be.oneOf([200, 201]);
+    }
+    // Pooled sessions end like idle sessions: soon, so that each test's children end with it.
+    const bridge = await gw.admin('PUT', '/routes/remote', { uri: '/remote/*', plugins: { 'mcp-bridge': { base_uri: '/remote', server_id: 'rv' } } });
+    expect(bridge.status, bridge.text).to.be.oneOf([200, 201]);
+    const federation = await gw.admin('PUT', '/routes/fed', {
+      uri: '/fed/*',
+      plugins: {
+        'mcp-federation': {
+          base_uri: '/fed',
+          session_idle_timeout: 0.5,
+          servers: [
+            { server_id: 'ev', prefix: 'ev' },
+            { server_id: 'rv', prefix: 'rv' },
+          ],
+        },
+      },
+    });
+    expect(federation.status, federation.text).to.be.oneOf([200, 201]);
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await remote?.stop();
+  });
+
+  it('serves a modern client through mcp-bridge in front of a remote 2025-era server', async () => {
+    const client = await modernClient(`${gw.url}/remote/mcp`);
+    try {
+      expect(client.getServerVersion()?.name).to.equal('mcp-servers/everything');
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name)).to.include('echo');
+      expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'via remote' } }))).to.equal('Echo: via remote');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('serves a modern client on a federation of a stdio and a remote server', async () => {
+    const client = await modernClient(`${gw.url}/fed/mcp`);
+    try {
+      const { tools } = await client.listTools();
+      const names = tools.map((t) => t.name);
+      expect(names).to.include.members(['ev_echo', 'rv_echo']);
+      const [local, far] = await Promise.all([
+        client.callTool({ name: 'ev_echo', arguments: { message: 'to stdio' } }),
+        client.callTool({ name: 'rv_echo', arguments: { message: 'to remote' } }),
+      ]);
+      expect(textOf(local)).to.equal('Echo: to stdio');
+      expect(textOf(far)).to.equal('Echo: to remote');
+    } finally {
+      await client.close();
+    }
+  });
+});
