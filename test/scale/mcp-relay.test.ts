@@ -14,10 +14,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { GatewayProcess } from '../helpers/gateway.js';
 import { adopt, isAlive, waitFor } from '../helpers/processes.js';
 import { sharedRedis } from '../helpers/redis.js';
+import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { CONFORMANCE_SERVER, type TransportName } from '../mcp/support.js';
 import { fresh, startScaleGateway } from './support.js';
 
@@ -235,19 +236,41 @@ describe('MCP sessions relayed to their owner', function () {
     });
   });
 
-  describe('three instances on one Redis', () => {
+  for (const store of ['one Redis', 'a Redis Cluster (3 masters)'] as const) describe(`three instances on ${store}`, () => {
     const dirs: string[] = [];
     let gateways: GatewayProcess[] = [];
-    let redis: Redis;
+    let testCluster: TestRedisCluster | undefined;
+    /** The relay registrations in the store: key → value. */
+    let registrations: () => Promise<Map<string, string>>;
     const keyPrefix = `relay${Date.now()}`;
 
     before(async () => {
-      const shared = await sharedRedis();
-      redis = shared.client();
+      let url: string;
+      if (store === 'one Redis') {
+        const shared = await sharedRedis();
+        const redis = shared.client();
+        url = shared.url;
+        registrations = async () => new Map(await Promise.all((await redis.keys(`${keyPrefix}:relay:*`)).map(async (k) => [k, (await redis.get(k))!] as [string, string])));
+      } else {
+        testCluster = await startRedisCluster();
+        url = testCluster.nodes.map((n) => `redis://${n}`).join(',');
+        registrations = async () => {
+          const client = new Cluster(testCluster!.nodes.map((n) => ({ host: '127.0.0.1', port: Number(n.split(':')[1]) })));
+          client.on('error', () => undefined);
+          try {
+            await new Promise((resolve) => client.once('ready', resolve));
+            const out = new Map<string, string>();
+            for (const node of client.nodes('master')) for (const k of await node.keys(`${keyPrefix}:relay:*`)) out.set(k, (await node.get(k))!);
+            return out;
+          } finally {
+            client.disconnect();
+          }
+        };
+      }
       for (let i = 0; i < 3; i++) dirs.push(mkdtempSync(join(tmpdir(), 'tollgate-relay-')));
       gateways = await Promise.all(
         dirs.map((dir) =>
-          startScaleGateway({ dir, redisUrl: shared.url, keyPrefix, config: { mcp: FAST_STOP, relay: { secret: SECRET, owner_ttl: 2 } } }),
+          startScaleGateway({ dir, redisUrl: url, keyPrefix, cluster: testCluster !== undefined, config: { mcp: FAST_STOP, relay: { secret: SECRET, owner_ttl: 2 } } }),
         ),
       );
       expect((await gateways[0].admin('PUT', '/routes/m', mcpRoute)).status).to.equal(201);
@@ -256,6 +279,7 @@ describe('MCP sessions relayed to their owner', function () {
     after(async () => {
       await Promise.all(gateways.map((gw) => gw.stop()));
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      await testCluster?.stop();
     });
 
     for (const transport of ['streamable-http', 'sse'] as const) {
@@ -279,10 +303,41 @@ describe('MCP sessions relayed to their owner', function () {
       });
     }
 
+    it('a session stays bound to the consumer that opened it, whichever instance a request reaches', async () => {
+      const [a, b, c] = gateways;
+      for (const name of ['alice', 'bob']) {
+        expect((await a.admin('PUT', `/consumers/${name}`, { username: name, plugins: { 'key-auth': { key: `${name}-key-0123456789` } } })).status).to.be.oneOf([200, 201]);
+      }
+      const authed = { uri: '/k/*', plugins: { 'key-auth': {}, 'mcp-bridge': { base_uri: '/k', command: 'node', args: [CONFORMANCE_SERVER] } } };
+      expect((await a.admin('PUT', '/routes/k', authed)).status).to.equal(201);
+      for (const gw of gateways) await waitFor(async () => (await fresh(`${gw.url}/k/mcp`, { method: 'DELETE', headers: { apikey: 'bob-key-0123456789' } })).status === 400, 5000);
+      const init = await fresh(`${a.url}/k/mcp`, {
+        method: 'POST',
+        headers: { apikey: 'alice-key-0123456789', 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
+      });
+      expect(init.status).to.equal(200);
+      const session = String(init.headers['mcp-session-id']);
+      const ping = (gw: GatewayProcess, apikey: string) =>
+        fresh(`${gw.url}/k/mcp`, {
+          method: 'POST',
+          headers: { apikey, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+        }).then((r) => r.status);
+      expect(await ping(b, 'alice-key-0123456789')).to.equal(200);
+      expect(await ping(c, 'alice-key-0123456789')).to.equal(200);
+      // Bob holds alice's session id: through any instance, the owner (which ran bob's key-auth) answers 404.
+      expect(await ping(b, 'bob-key-0123456789')).to.equal(404);
+      expect(await ping(c, 'bob-key-0123456789')).to.equal(404);
+      // Without a key, key-auth answers first, on the owner.
+      expect(await ping(b, 'wrong-key')).to.equal(401);
+      await fresh(`${a.url}/k/mcp`, { method: 'DELETE', headers: { apikey: 'alice-key-0123456789', 'mcp-session-id': session } });
+    });
+
     it('a relay listener refuses a request without the deployment\'s signature', async () => {
-      const keys = await redis.keys(`${keyPrefix}:relay:*`);
-      expect(keys).to.have.length(3);
-      const address = JSON.parse((await redis.get(keys[0]))!) as { host: string; port: number };
+      const found = await registrations();
+      expect(found.size).to.equal(3);
+      const address = JSON.parse([...found.values()][0]) as { host: string; port: number };
       const res = await fresh(`http://${address.host}:${address.port}/m/mcp`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-tollgate-relay': `${Date.now()}.forged`, 'x-tollgate-relay-peer': 'e30' },
