@@ -9,6 +9,7 @@ import { SSE_HEADERS, SseConnection } from './sse.js';
 import type { Session, TransportKind } from './session.js';
 import type { SessionManager } from './sessions.js';
 import { MCP_ERRORS } from './errors.js';
+import type { PendingOptions } from './pending.js';
 
 /** `application/json`, parameters (charset) allowed. */
 export function requireJson(ctx: GatewayContext): void {
@@ -66,4 +67,20 @@ export async function startSession(ctx: GatewayContext, manager: SessionManager,
     throw err;
   }
   return session;
+}
+
+/**
+ * How a Streamable HTTP request waits for its answer (the route's request_timeout; a failure is a
+ * JSON-RPC error), its outcome reported on the request's log line and metrics.
+ */
+export function answerOptions(ctx: GatewayContext, manager: SessionManager): PendingOptions {
+  return { timeoutMs: manager.conf.request_timeout * 1000, legacy: false, httpErrors: false, report: reporter(ctx), requestId: ctx.gateway.requestId };
+}
+
+/** Puts what the MCP server answered (the status it counts as, its JSON-RPC error) on the request. */
+export function reporter(ctx: GatewayContext): NonNullable<PendingOptions['report']> {
+  return (status, latency, rpcError) => {
+    ctx.gateway.upstreamOutcome = { status, latency };
+    if (rpcError !== undefined) ctx.gateway.mcpError = rpcError;
+  };
 }

@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import type { GatewayContext, McpRequestInfo } from '../../../core/context.js';
 import { clientGone } from '../../../core/errors.js';
 import { MCP_ERRORS } from './errors.js';
-import { consumerOf, openSse } from './http.js';
+import { answerOptions, consumerOf, openSse } from './http.js';
 import { INVALID_PARAMS, METHOD_NOT_FOUND, MODERN_PROTOCOL_VERSION, PROTOCOL_VERSIONS, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
 import type { Outcome } from './pending.js';
 import type { Session } from './session.js';
@@ -287,13 +287,7 @@ async function forward(ctx: GatewayContext, manager: SessionManager, member: Mem
   const restore: Restore = { clientId, gatewayId, clientToken: hasToken ? (clientToken as string | number) : undefined, method, serverInfo: member.initializeResult.serverInfo };
   let pending;
   try {
-    pending = session.request(legacyMessage, gatewayId, method, {
-      timeoutMs: manager.conf.request_timeout * 1000,
-      legacy: false,
-      httpErrors: false,
-      report: reporter(ctx),
-      requestId: ctx.gateway.requestId,
-    }, mcp);
+    pending = session.request(legacyMessage, gatewayId, method, answerOptions(ctx, manager), mcp);
   } catch (err) {
     pool.release(member);
     throw err;
@@ -411,13 +405,6 @@ async function resume(ctx: GatewayContext, manager: SessionManager, message: Rec
   };
   parked.stream.pinned = true;
   return stream(ctx, pool, parked.member, parked.stream, restore, parked.stream.lastWritten);
-}
-
-function reporter(ctx: GatewayContext) {
-  return (status: number, latency: number, rpcCode?: number) => {
-    ctx.gateway.upstreamOutcome = { status, latency };
-    if (rpcCode !== undefined) ctx.gateway.mcpError = rpcCode;
-  };
 }
 
 function cancelled(requestId: JsonRpcId, reason: string): Record<string, unknown> {

@@ -8,7 +8,7 @@
 import { clientGone } from '../../../core/errors.js';
 import type { GatewayContext, McpRequestInfo } from '../../../core/context.js';
 import { batchFor } from './batch.js';
-import { accepts, consumerOf, openSse, requireJson, startSession } from './http.js';
+import { accepts, answerOptions, consumerOf, openSse, reporter, requireJson, startSession } from './http.js';
 import { INVALID_REQUEST, MODERN_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, mcpHttpError, unsupportedVersionError, type JsonRpcId } from './jsonrpc.js';
 import type { Outcome, PendingRequest } from './pending.js';
 import type { Session } from './session.js';
@@ -71,13 +71,7 @@ async function post(ctx: GatewayContext, manager: SessionManager): Promise<void>
   }
   const session = sessionOf(ctx, manager, sessionId);
   if (mcp.kind === 'request') {
-    const pending = session.request(message, mcp.id!, mcp.method!, {
-      timeoutMs: manager.conf.request_timeout * 1000,
-      legacy: false,
-      httpErrors: false,
-      report: reporter(ctx),
-      requestId: ctx.gateway.requestId,
-    }, mcp);
+    const pending = session.request(message, mcp.id!, mcp.method!, answerOptions(ctx, manager), mcp);
     return reply(ctx, session, pending);
   }
   session.forward(message);
@@ -88,13 +82,7 @@ async function post(ctx: GatewayContext, manager: SessionManager): Promise<void>
 
 async function postBatch(ctx: GatewayContext, manager: SessionManager, mcp: McpRequestInfo, sessionId: string | undefined): Promise<void> {
   const session = sessionOf(ctx, manager, sessionId);
-  const reply = session.batch(batchFor(mcp, session), {
-    timeoutMs: manager.conf.request_timeout * 1000,
-    legacy: false,
-    httpErrors: false,
-    report: reporter(ctx),
-    requestId: ctx.gateway.requestId,
-  });
+  const reply = session.batch(batchFor(mcp, session), answerOptions(ctx, manager));
   if (!reply) {
     // Only notifications and responses: accepted, nothing to answer.
     ctx.status = 202;
@@ -217,13 +205,6 @@ function sendJson(ctx: GatewayContext, line: string): void {
   ctx.status = 200;
   ctx.type = 'application/json';
   ctx.body = line;
-}
-
-function reporter(ctx: GatewayContext) {
-  return (status: number, latency: number, rpcError?: number) => {
-    ctx.gateway.upstreamOutcome = { status, latency };
-    if (rpcError !== undefined) ctx.gateway.mcpError = rpcError;
-  };
 }
 
 function headerOf(ctx: GatewayContext, name: string): string | undefined {
