@@ -37,6 +37,8 @@ import { ownerTokenOf } from './session-ids.js';
 
 const SIGNATURE_HEADER = 'x-tollgate-relay';
 const PEER_HEADER = 'x-tollgate-relay-peer';
+/** The Host the client sent (undici sets Host to the owner's address). */
+const HOST_HEADER = 'x-tollgate-relay-host';
 const SESSION_HEADER = 'mcp-session-id';
 const SIGNATURE_VALIDITY_MS = 60_000;
 /** Headers of one hop only (RFC 9110 §7.6.1), never passed on. */
@@ -91,9 +93,10 @@ export class Relay {
    */
   intercept(req: IncomingMessage, res: ServerResponse, local: () => void): boolean {
     // A client must not choose what a relay listener would believe.
-    if (req.headers[SIGNATURE_HEADER] !== undefined || req.headers[PEER_HEADER] !== undefined) {
+    if (req.headers[SIGNATURE_HEADER] !== undefined || req.headers[PEER_HEADER] !== undefined || req.headers[HOST_HEADER] !== undefined) {
       delete req.headers[SIGNATURE_HEADER];
       delete req.headers[PEER_HEADER];
+      delete req.headers[HOST_HEADER];
     }
     const id = sessionIdOf(req);
     const token = id === undefined ? undefined : ownerTokenOf(id);
@@ -218,7 +221,7 @@ export class Relay {
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
     // The authority the client used, for the owner's routing (undici sets Host to the owner's address).
-    if (req.headers.host !== undefined) headers['x-tollgate-relay-host'] = req.headers.host;
+    if (req.headers.host !== undefined) headers[HOST_HEADER] = req.headers.host;
     const method = req.method ?? 'GET';
     const target = req.url ?? '/';
     const peerHeader = Buffer.from(JSON.stringify(peer)).toString('base64url');
@@ -306,8 +309,8 @@ export class Relay {
     }
     delete req.headers[SIGNATURE_HEADER];
     delete req.headers[PEER_HEADER];
-    const host = req.headers['x-tollgate-relay-host'];
-    delete req.headers['x-tollgate-relay-host'];
+    const host = req.headers[HOST_HEADER];
+    delete req.headers[HOST_HEADER];
     if (typeof host === 'string') req.headers.host = host;
     else delete req.headers.host;
     return peer;
