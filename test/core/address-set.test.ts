@@ -75,14 +75,22 @@ describe('core: AddressSet (IP and CIDR lists)', () => {
     const entries = ['10.0.0.0/8', '192.168.0.0/16', '172.16.0.0/12', '2001:db8::/32'];
     const set = new AddressSet(entries);
     const reference = blockList(entries);
+    const lookupOurs = () => set.has('172.20.1.1');
+    const lookupTheirs = () => check(reference, '172.20.1.1');
     const time = (fn: () => void) => {
-      for (let i = 0; i < 2000; i++) fn();
       const started = performance.now();
       for (let i = 0; i < 20000; i++) fn();
       return performance.now() - started;
     };
-    const ours = time(() => set.has('172.20.1.1'));
-    const theirs = time(() => check(reference, '172.20.1.1'));
-    expect(ours, `AddressSet ${ours.toFixed(1)} ms, BlockList ${theirs.toFixed(1)} ms for 20000 lookups`).to.be.below(theirs / 3);
+    for (let i = 0; i < 2000; i++) lookupOurs(), lookupTheirs();
+    // The best of several interleaved rounds: on a busy machine a round that lost the CPU (or met a
+    // GC) says nothing about either, and a single round each compared noise with noise.
+    let ours = Infinity;
+    let theirs = Infinity;
+    for (let round = 0; round < 9; round++) {
+      ours = Math.min(ours, time(lookupOurs));
+      theirs = Math.min(theirs, time(lookupTheirs));
+    }
+    expect(ours, `AddressSet ${ours.toFixed(1)} ms, BlockList ${theirs.toFixed(1)} ms for 20000 lookups (best of 9)`).to.be.below(theirs / 3);
   });
 });
