@@ -100,7 +100,8 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
     expect(res.json.result.capabilities.tools).to.be.an('object');
     const init = received().find((m) => m.method === 'initialize' && m.params.capabilities.roots);
     expect(init?.params.capabilities).to.deep.equal({ roots: { listChanged: true } });
-    expect(received().some((m) => m.method === 'notifications/initialized')).to.equal(true);
+    // Sent to the server after its initialize result, so it may be read after the answer left.
+    expect(await waitFor(() => received().some((m) => m.method === 'notifications/initialized'), 5000)).to.equal(true);
   });
 
   it('gives each of two requests with the same id its own answer, and the server never sees the clients ids', async () => {
