@@ -4,7 +4,8 @@
  * with a 401 that points at the route's protected resource metadata, discovers the authorization
  * server (a real oidc-provider), registers itself dynamically, completes the authorization code
  * flow with PKCE (this test drives the login and consent pages with plain HTTP), gets a token for
- * the route's resource and calls tools. Then: the token never reaches the MCP server, sessions
+ * the route's resource and calls tools. Then: the token never reaches the MCP server (a stdio child
+ * or a remote server), sessions
  * belong to the user who opened them, and limits count per user.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -14,6 +15,7 @@ import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } fr
 import { expect } from 'chai';
 import { startAuthorizationServer, type TestAuthorizationServer } from '../helpers/authorization-server.js';
 import type { TestGateway } from '../helpers/gateway.js';
+import { startFixture } from './remote-fixture.js';
 import { FAULT_SERVER, INIT, bridgeRoute, endRawSession, post, startBridgeGateway, textOf } from './support.js';
 
 /** An MCP client's OAuth state, kept in memory: what a desktop client keeps in its keychain. */
@@ -167,6 +169,43 @@ describe('OAuth-protected MCP routes (openid-connect + mcp-bridge)', function ()
     const forbidden = await post(`${base}/mcp`, INIT, { authorization: `Bearer ${noScope}` });
     expect(forbidden.status).to.equal(403);
     expect(forbidden.headers.get('www-authenticate')).to.include('error="insufficient_scope", error_description="the token lacks the scope mcp:tools", scope="mcp:tools"');
+  });
+
+  it('a remote MCP server behind the route gets the gateway\'s credentials, never the client\'s token', async () => {
+    const remote = await startFixture();
+    const remoteResource = `${gw.url}/remote/mcp`;
+    as.resources.set(remoteResource, { scope: 'mcp:tools', format: 'jwt' });
+    try {
+      const put = await gw.admin('PUT', '/mcp_servers/remote-oauth', { url: remote.url, headers: { Authorization: 'Bearer gateway-own' }, health_check: { interval: 0 } });
+      expect(put.status, put.text).to.be.oneOf([200, 201]);
+      const route = await gw.admin('PUT', '/routes/remote-oauth', {
+        uri: '/remote/*',
+        plugins: {
+          'openid-connect': { discovery: as.discovery, use_jwks: true, resource: remoteResource, scopes_supported: ['mcp:tools'], required_scopes: ['mcp:tools'] },
+          'mcp-bridge': { base_uri: '/remote', server_id: 'remote-oauth' },
+        },
+      });
+      expect(route.status, route.text).to.be.oneOf([200, 201]);
+      const token = await as.issueToken({ sub: 'erin', resource: remoteResource, scope: 'mcp:tools' });
+      const auth = { authorization: `Bearer ${token}` };
+      const init = await post(`${gw.url}/remote/mcp`, INIT, auth);
+      expect(init.status, init.text).to.equal(200);
+      const session = { ...auth, 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
+      const called = await post(`${gw.url}/remote/mcp`, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } }, session);
+      expect(called.status, called.text).to.equal(200);
+      expect(called.text).to.match(/session upstream-\d+/);
+      await endRawSession(`${gw.url}/remote`, session['mcp-session-id'], auth);
+      expect(remote.requests.map((r) => r.body).join('\n')).to.include('tools/call');
+      for (const request of remote.requests) {
+        expect(request.headers.authorization).to.equal('Bearer gateway-own');
+        expect(JSON.stringify(request.headers)).to.not.include(token);
+        expect(request.body).to.not.include(token);
+      }
+    } finally {
+      await gw.admin('DELETE', '/routes/remote-oauth');
+      await gw.admin('DELETE', '/mcp_servers/remote-oauth');
+      await remote.close();
+    }
   });
 
   it('counts limits per user named by the token', async () => {
