@@ -22,8 +22,7 @@
  * authenticate.
  */
 import type { RouteInfo } from '../../core/context.js';
-import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
-import type { Held } from '../../core/ref-counted-map.js';
+import { definePlugin, type PluginApi } from '../../core/plugin.js';
 import {
   ATTRIBUTES,
   MCP_ERRORS,
@@ -37,40 +36,22 @@ import {
   runtimeOf,
   serveEndpoints,
   serverEndpoints,
+  serverRecordOf,
   sessionScope,
+  SessionsLease,
   type BridgeConf,
   type Runtime,
-  type SessionManager,
 } from '../kit/mcp/index.js';
 
-class Bridge implements Disposable {
-  private readonly held: Held<SessionManager>;
-
-  constructor(conf: BridgeConf, route: RouteInfo, runtime: Runtime, api: PluginApi) {
-    if (conf.server_id === undefined) {
-      this.held = acquireManager(runtime, sessionScope(route), route.id, conf);
-      return;
-    }
-    // The route is built from the record as the catalog holds it now, and rebuilt when it changes
-    // (references): a missing or invalid server makes the route answer 503 until it is fixed.
-    const id = String(conf.server_id);
-    const server = api.resource('mcp_servers', id);
-    if (!server) throw new Error(`mcp server ${id} not found`);
-    if ('error' in server) throw new Error(`mcp server ${id}: ${server.error}`);
-    const { fields, definition, logLines, remote } = runFields(server.value);
-    this.held = acquireManager(runtime, sessionScope(route), route.id, { ...conf, ...fields } as BridgeConf, { id, definition, logLines, remote });
-  }
-
-  get manager(): SessionManager {
-    return this.held.value;
-  }
-
-  dispose(): void {
-    this.held.release();
-  }
+/** The sessions of a route's bridge: of its inline command, or of the MCP server it names. */
+function openBridge(conf: BridgeConf, route: RouteInfo, runtime: Runtime, api: PluginApi): SessionsLease {
+  if (conf.server_id === undefined) return new SessionsLease(acquireManager(runtime, sessionScope(route), route.id, conf));
+  const id = String(conf.server_id);
+  const { fields, definition, logLines, remote } = runFields(serverRecordOf(api, id));
+  return new SessionsLease(acquireManager(runtime, sessionScope(route), route.id, { ...conf, ...fields } as BridgeConf, { id, definition, logLines, remote }));
 }
 
-export default definePlugin<BridgeConf, Bridge>({
+export default definePlugin<BridgeConf, SessionsLease>({
   name: 'mcp-bridge',
   version: '1.0.0',
   priority: 510,
@@ -91,7 +72,7 @@ export default definePlugin<BridgeConf, Bridge>({
 
   destroy: (api) => runtimeOf(api).destroy(),
 
-  create: (conf, route, api) => new Bridge(conf, route, runtimeOf(api), api),
+  create: (conf, route, api) => openBridge(conf, route, runtimeOf(api), api),
 
   requestOptions: (conf) => ({ maxBodyBytes: conf.max_message_bytes, jsonRpc: { basePath: conf.base_uri, maxBatchMessages: conf.max_batch_messages } }),
 

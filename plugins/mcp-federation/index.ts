@@ -14,40 +14,27 @@
  * client's session stays usable.
  */
 import type { RouteInfo } from '../../core/context.js';
-import { definePlugin, type Disposable, type PluginApi } from '../../core/plugin.js';
-import type { Held } from '../../core/ref-counted-map.js';
-import { acquireSessions, MCP_ERRORS, renderError, runtimeOf, serveEndpoints, sessionScope, type SessionManager } from '../kit/mcp/index.js';
+import { definePlugin, type PluginApi } from '../../core/plugin.js';
+import { acquireSessions, MCP_ERRORS, renderError, runtimeOf, serveEndpoints, serverRecordOf, sessionScope, SessionsLease } from '../kit/mcp/index.js';
 import { Federation, type MemberRecord } from './federation.js';
 import { checkFederation, federationSchema, type FederationConf } from './schema.js';
 
-class FederationInstance implements Disposable {
-  private readonly held: Held<SessionManager>;
-
-  constructor(conf: FederationConf, route: RouteInfo, api: PluginApi) {
-    // Built from the records as the catalog holds them now; a change to one rebuilds the route
-    // (references), and the changed definitions make a new manager: sessions start over on it.
-    const members: MemberRecord[] = conf.servers.map(({ server_id, prefix }) => {
-      const id = String(server_id);
-      const found = api.resource('mcp_servers', id);
-      if (!found) throw new Error(`mcp server ${id} not found`);
-      if ('error' in found) throw new Error(`mcp server ${id}: ${found.error}`);
-      return { serverId: id, prefix, value: found.value };
-    });
-    const key = `${sessionScope(route)}\nmcp-federation\n${JSON.stringify(conf)}\n${JSON.stringify(members.map((m) => m.value))}`;
-    const maxRegexProgram = api.config.limits.max_regex_program;
-    this.held = acquireSessions(runtimeOf(api), key, route.id, conf, {}, (manager) => new Federation(manager, conf, members, maxRegexProgram));
-  }
-
-  get manager(): SessionManager {
-    return this.held.value;
-  }
-
-  dispose(): void {
-    this.held.release();
-  }
+/**
+ * The sessions of a federation, built from its servers' records as the catalog holds them now: a
+ * change to one rebuilds the route (references), and the changed definitions make a new manager
+ * (sessions start over on it).
+ */
+function openFederation(conf: FederationConf, route: RouteInfo, api: PluginApi): SessionsLease {
+  const members: MemberRecord[] = conf.servers.map(({ server_id, prefix }) => {
+    const id = String(server_id);
+    return { serverId: id, prefix, value: serverRecordOf(api, id) };
+  });
+  const key = `${sessionScope(route)}\nmcp-federation\n${JSON.stringify(conf)}\n${JSON.stringify(members.map((m) => m.value))}`;
+  const maxRegexProgram = api.config.limits.max_regex_program;
+  return new SessionsLease(acquireSessions(runtimeOf(api), key, route.id, conf, {}, (manager) => new Federation(manager, conf, members, maxRegexProgram)));
 }
 
-export default definePlugin<FederationConf, FederationInstance>({
+export default definePlugin<FederationConf, SessionsLease>({
   name: 'mcp-federation',
   version: '1.0.0',
   priority: 505,
@@ -63,7 +50,7 @@ export default definePlugin<FederationConf, FederationInstance>({
 
   destroy: (api) => runtimeOf(api).destroy(),
 
-  create: (conf, route, api) => new FederationInstance(conf, route, api),
+  create: (conf, route, api) => openFederation(conf, route, api),
 
   requestOptions: (conf) => ({ maxBodyBytes: conf.max_message_bytes, jsonRpc: { basePath: conf.base_uri, maxBatchMessages: conf.max_batch_messages } }),
 

@@ -30,9 +30,9 @@ export {
   type JsonRpcId,
 } from './jsonrpc.js';
 export { bridgeSchema, checkBridgeConf, checkServerChoice, serverIdSchema, FRONT_FIELDS, type BridgeConf, type SessionConf } from './schema.js';
-export { mcpServers, runFields, type ServerRecord } from './server-definition.js';
+export { mcpServers, runFields, serverRecordOf, type ServerRecord } from './server-definition.js';
 export { serverEndpoints } from './endpoints.js';
-export { acquireManager, acquireSessions, SessionManager, type BackendSource, type ServerRef } from './sessions.js';
+export { acquireManager, acquireSessions, SessionManager, SessionsLease, type BackendSource, type ServerRef } from './sessions.js';
 export { serveEndpoints, sessionScope } from './endpoint.js';
 export type { Session, SessionSummary } from './session.js';
 export type { Backend, BackendEnd, BackendEvents, BackendInfo } from './backend.js';

@@ -9,11 +9,8 @@ import { commandRefusal } from './command-policy.js';
 import type { RemoteSettings } from './remote-upstream.js';
 import { bridgeAttributes } from './attributes.js';
 
-export interface BridgeConf extends Partial<RemoteSettings> {
-  base_uri: string;
-  /** An MCP server of `/apisix/admin/mcp_servers`; then the server's fields below come from it. */
-  server_id?: string | number;
-  command: string;
+/** What a server runs with: its process (stdio) and its sessions' timeouts and caps; a route's or an MCP server record's (server-definition.ts). */
+export interface ServerFields {
   args: string[];
   env: Record<string, string>;
   cwd?: string;
@@ -23,6 +20,13 @@ export interface BridgeConf extends Partial<RemoteSettings> {
   max_sessions_per_consumer: number;
   request_timeout: number;
   init_timeout: number;
+}
+
+export interface BridgeConf extends Partial<RemoteSettings>, ServerFields {
+  base_uri: string;
+  /** An MCP server of `/apisix/admin/mcp_servers`; then the server's fields below come from it. */
+  server_id?: string | number;
+  command: string;
   max_message_bytes: number;
   max_batch_messages: number;
   ping_interval: number;

@@ -13,28 +13,19 @@
  * `$env://NAME` references (secrets.ts); a GET masks literal values of secret-looking keys.
  */
 import type { GatewayConfig } from '../../../core/config.js';
-import type { ResourceDefinition } from '../../../core/plugin.js';
+import type { PluginApi, ResourceDefinition } from '../../../core/plugin.js';
 import { commandRefusal } from './command-policy.js';
 import { RESERVED_HEADERS } from './remote-http.js';
 import type { RemoteSettings } from './remote-upstream.js';
 import { MASK, maskMap, referenceProblem, restoreMap } from './secrets.js';
-import { PROCESS_FIELDS, serverFieldsSchema } from './schema.js';
+import { PROCESS_FIELDS, serverFieldsSchema, type ServerFields } from './schema.js';
 import { bridgeAttributes } from './attributes.js';
 
 /** An MCP server record with its defaults filled. */
-export interface ServerRecord extends Partial<RemoteSettings> {
+export interface ServerRecord extends Partial<RemoteSettings>, ServerFields {
   id: string | number;
   name?: string;
   command?: string;
-  args: string[];
-  env: Record<string, string>;
-  cwd?: string;
-  session_idle_timeout: number;
-  session_reclaim_idle: number;
-  max_sessions: number;
-  max_sessions_per_consumer: number;
-  request_timeout: number;
-  init_timeout: number;
   log_lines: number;
 }
 
@@ -102,6 +93,17 @@ export const serverSchema = {
 
 /** Fields of a record that say nothing about how its server runs. */
 const DESCRIPTIVE = new Set(['id', 'name', 'desc', 'labels', 'create_time', 'update_time', 'log_lines']);
+
+/**
+ * The record of MCP server `id` as the catalog holds it now. A route is rebuilt when it changes
+ * (references); a missing or invalid one throws, and the route answers 503 until it is fixed.
+ */
+export function serverRecordOf(api: PluginApi, id: string): Readonly<Record<string, unknown>> {
+  const found = api.resource('mcp_servers', id);
+  if (!found) throw new Error(`mcp server ${id} not found`);
+  if ('error' in found) throw new Error(`mcp server ${id}: ${found.error}`);
+  return found.value;
+}
 
 /**
  * What the sessions of a route naming this server run with (its fields in place of the route's),

@@ -94,6 +94,19 @@ export function acquireSessions(
   return runtime.managers.acquire(key, () => new SessionManager(runtime, conf, routeId, server, key, source));
 }
 
+/** A route version's hold on its session manager (what an MCP plugin's `create` returns): released when the version goes. */
+export class SessionsLease {
+  constructor(private readonly held: Held<SessionManager>) {}
+
+  get manager(): SessionManager {
+    return this.held.value;
+  }
+
+  dispose(): void {
+    this.held.release();
+  }
+}
+
 export class SessionManager implements SessionHost, ServerUser {
   readonly settings: BridgeSettings;
   readonly logger: Logger;
