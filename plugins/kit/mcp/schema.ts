@@ -14,6 +14,9 @@ export interface ServerFields {
   args: string[];
   env: Record<string, string>;
   cwd?: string;
+  /** per-session: a child each; shared: sessions multiplexed over `shared_children` children (shared.ts). */
+  process_mode?: 'per-session' | 'shared';
+  shared_children?: number;
   session_idle_timeout: number;
   session_reclaim_idle: number;
   max_sessions: number;
@@ -85,6 +88,19 @@ export const PROCESS_FIELDS = {
       "The child's environment, on top of PATH and HOME taken from the gateway. Nothing else of the gateway's environment reaches it.",
   },
   cwd: { type: 'string', minLength: 1, description: "Working directory of the child (default: the gateway's)." },
+  process_mode: {
+    enum: ['per-session', 'shared'],
+    default: 'per-session',
+    description:
+      'per-session: each session has a child of its own (a server that keeps state per client stays correct). shared: sessions are multiplexed over shared_children children, ids and progress tokens rewritten, initialize answered from the cached result: for stateless servers, far fewer processes.',
+  },
+  shared_children: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 64,
+    default: 2,
+    description: 'process_mode shared: how many children the sessions share; each counts against mcp.max_children.',
+  },
 } as const;
 
 /** How long a server may take, and how many sessions it may have. */

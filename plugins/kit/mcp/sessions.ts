@@ -28,6 +28,7 @@ import { Session, type SessionHost, type SessionSummary, type TransportKind } fr
 import { resolveReferences } from './secrets.js';
 import type { RemoteSettings } from './remote-upstream.js';
 import { StdioBackend, launchEnv } from './stdio-backend.js';
+import { SharedBackend, SharedPool } from './shared.js';
 import type { ListMethod, McpServer, ServerUser } from './server.js';
 import type { StartTurn } from './start-queue.js';
 import { ENDED_BY_ADMIN, RECLAIMED, endReasonOf, toolCallOutcome } from './telemetry.js';
@@ -342,6 +343,9 @@ export class SessionManager implements SessionHost, ServerUser {
  * start queue, counted against mcp.max_children), an upstream session for a remote one.
  */
 class ServerSource implements BackendSource {
+  /** process_mode shared: the children every session of this manager shares (shared.ts). */
+  private pool?: SharedPool;
+
   constructor(
     private readonly manager: SessionManager,
     /** What the sessions run: the route's inline command, or the server record's fields. */
@@ -352,12 +356,38 @@ class ServerSource implements BackendSource {
     return this.manager.server;
   }
 
+  private get shared(): boolean {
+    return !this.server.remote && this.conf.process_mode === 'shared';
+  }
+
   get ownsChild(): boolean {
-    return !this.server.remote;
+    return !this.server.remote && !this.shared;
   }
 
   get freesChildren(): boolean {
-    return !this.server.remote;
+    return this.ownsChild;
+  }
+
+  dispose(): void {
+    const pool = this.pool;
+    this.pool = undefined;
+    if (pool) this.manager.runtime.track(pool.dispose());
+  }
+
+  private sharedPool(): SharedPool {
+    if (!this.pool) {
+      const { conf } = this;
+      const { settings } = this.manager;
+      const options = () => {
+        const env = this.launchEnv();
+        return { command: conf.command, args: conf.args, env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings, onStderr: (line: string) => this.server.stderrLine('shared', line) };
+      };
+      this.pool = new SharedPool(conf.shared_children ?? 2, this.manager.runtime, options, this.manager.logger.child({ process_mode: 'shared' }), {
+        route: this.manager.routeId,
+        server: this.server.id ?? '',
+      });
+    }
+    return this.pool;
   }
 
   admit(): void {
@@ -389,6 +419,11 @@ class ServerSource implements BackendSource {
    */
   async start(session: Session, signal: AbortSignal): Promise<void> {
     if (this.server.remote) return this.startRemote(session);
+    if (this.shared) {
+      const pool = this.sharedPool();
+      session.connect((events) => new SharedBackend(pool, events));
+      return;
+    }
     const runtime = this.manager.runtime;
     let env: Record<string, string>;
     try {

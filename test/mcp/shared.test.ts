@@ -1,0 +1,98 @@
+/**
+ * `process_mode: shared` (issue 16, slice 2): 2025-era sessions multiplexed over a pool of
+ * children. Fifty SDK clients over two children, every client's ids starting at 0 so they all
+ * collide at the children's door, each with progress and a cancellation: every client sees only
+ * its own answers and progress, and the children see unique ids. A child that crashes fails the
+ * request in flight on it; the other sessions carry on, and a replacement starts.
+ */
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestGateway } from '../helpers/gateway.js';
+import { FAULT_SERVER, bridgeRoute, connect, descendants, startBridgeGateway, textOf, waitFor, type Connected } from './support.js';
+
+describe('mcp-bridge process_mode shared', function () {
+  this.timeout(60_000);
+  let gateway: TestGateway;
+  let base: string;
+  let dir: string;
+  let stdinLog: string;
+  const servers = () => descendants().filter((p) => p.command.includes('fault-server.mjs'));
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tollgate-shared-'));
+    stdinLog = join(dir, 'stdin.log');
+    gateway = await startBridgeGateway({ mcp: { allowed_commands: ['node'], max_children: 4 } });
+    base = await bridgeRoute(gateway, 'shared', [FAULT_SERVER, `--record-stdin=${stdinLog}`], { process_mode: 'shared', shared_children: 2, max_sessions: 64 });
+  });
+
+  afterEach(async () => {
+    await gateway?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const received = () =>
+    readFileSync(stdinLog, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, any>);
+
+  it('carries 50 sessions on 2 children: colliding ids, progress and cancellation stay with their own session', async () => {
+    const sessions: Connected[] = [];
+    try {
+      for (let i = 0; i < 50; i += 10) sessions.push(...(await Promise.all(Array.from({ length: 10 }, () => connect(base, 'streamable-http')))));
+      expect(servers()).to.have.length(2);
+      const results = await Promise.all(
+        sessions.map(async (s, i) => {
+          const progress: number[] = [];
+          const abort = new AbortController();
+          const hung = s.client.callTool({ name: 'hang' }, undefined, { signal: abort.signal }).then(
+            () => 'answered',
+            (err: Error) => `${err.name}: ${err.message}`,
+          );
+          const [echo, slow] = await Promise.all([
+            s.client.callTool({ name: 'echo', arguments: { text: `session ${i}` } }),
+            s.client.callTool({ name: 'slow', arguments: { ms: 150, steps: 3 } }, undefined, { onprogress: (p) => progress.push(p.progress) }),
+          ]);
+          abort.abort();
+          return { echo: textOf(echo), slow: textOf(slow), progress, hung: await hung };
+        }),
+      );
+      results.forEach((r, i) => {
+        expect(r.echo).to.equal(`session ${i}`);
+        expect(r.slow).to.equal('slow done');
+        expect(r.progress).to.deep.equal([1, 2, 3]);
+        expect(r.hung).to.contain('AbortError');
+      });
+      const messages = received();
+      const calls = messages.filter((m) => m.method === 'tools/call');
+      expect(calls).to.have.length(150);
+      expect(new Set(calls.map((m) => m.id)).size).to.equal(150);
+      // Two initializes: one per child; the sessions' were answered from the cached result.
+      expect(messages.filter((m) => m.method === 'initialize')).to.have.length(2);
+      const hangIds = new Set(calls.filter((m) => m.params.name === 'hang').map((m) => m.id));
+      expect(await waitFor(() => received().filter((m) => m.method === 'notifications/cancelled' && hangIds.has(m.params.requestId)).length === 50, 5000)).to.equal(true);
+    } finally {
+      await Promise.all(sessions.map((s) => s.close()));
+    }
+  });
+
+  it('fails only the request on a crashed child, and starts a replacement', async () => {
+    const [a, b] = await Promise.all([connect(base, 'streamable-http'), connect(base, 'streamable-http')]);
+    try {
+      const before = servers().map((p) => p.pid);
+      expect(before).to.have.length(2);
+      const crashed = await a.client.callTool({ name: 'crash' }).then(
+        () => undefined,
+        (err: Error) => err.message,
+      );
+      expect(crashed).to.contain('the MCP server exited');
+      expect(await waitFor(() => servers().length === 2 && servers().some((p) => !before.includes(p.pid)), 5000), 'a replacement child').to.equal(true);
+      expect(textOf(await b.client.callTool({ name: 'echo', arguments: { text: 'still here' } }))).to.equal('still here');
+      expect(textOf(await a.client.callTool({ name: 'echo', arguments: { text: 'me too' } }))).to.equal('me too');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
