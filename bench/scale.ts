@@ -247,7 +247,19 @@ async function relayLatency(build: Build): Promise<void> {
       owner.push(await call(pools[0], 1000 + 2 * i));
       relayed.push(await call(pools[1], 1001 + 2 * i));
     }
+    // CPU per call (both gateways), each path on its own: steadier than latency on a busy machine.
+    const cpuPerCall = async (pool: Pool, base: number) => {
+      const before = [cpuMicros(a.pid), cpuMicros(b.pid)];
+      for (let i = 0; i < MCP_CALLS; i++) await call(pool, base + i);
+      return [(cpuMicros(a.pid) - before[0]) / MCP_CALLS, (cpuMicros(b.pid) - before[1]) / MCP_CALLS];
+    };
+    const [ownerA, ownerB] = await cpuPerCall(pools[0], 100_000);
+    const [relayedA, relayedB] = await cpuPerCall(pools[1], 200_000);
     await Promise.all(pools.map((p) => p.close()));
+    process.stdout.write(
+      `gateway CPU per tools/call (${MCP_CALLS} calls per path): through the owner A ${ownerA.toFixed(0)} µs (B ${ownerB.toFixed(0)}); ` +
+        `relayed, on A ${relayedA.toFixed(0)} µs and on B ${relayedB.toFixed(0)} µs: the relay adds ${(relayedA + relayedB - ownerA - ownerB).toFixed(0)} µs\n`,
+    );
     printTable(
       `MCP tools/call through the session's owner and through another instance (relayed), ${MCP_CALLS} each, alternating, keep-alive`,
       [
