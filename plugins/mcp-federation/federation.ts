@@ -6,7 +6,7 @@
  * and an idle one is ended to make room at a cap of the server's.
  */
 import type { Logger } from '../../core/logger.js';
-import { runFields, type BackendSource, type McpServer, type Runtime, type ServerRecord, type ServerUser, type Session, type SessionManager } from '../kit/mcp/index.js';
+import { asServerRecord, runFields, type BackendSource, type McpServer, type Runtime, type ServerUser, type Session, type SessionManager } from '../kit/mcp/index.js';
 import { FederatedBackend, type FederationRoute } from './federated-backend.js';
 import type { MemberSpec } from './member.js';
 import type { FederationConf } from './schema.js';
@@ -43,7 +43,7 @@ export class Federation implements BackendSource, FederationRoute {
       const server = this.runtime.servers.acquire(`mcp_servers/${member.serverId}`, member.serverId, user);
       server.define(definition, logLines, remote && { settings: remote, logger: this.runtime.logger.child({ mcp_server: member.serverId }) });
       this.users.push({ server, user });
-      return { index, serverId: member.serverId, prefix: member.prefix, head: member.prefix + conf.separator, record: member.value as unknown as ServerRecord, server };
+      return { index, serverId: member.serverId, prefix: member.prefix, head: member.prefix + conf.separator, record: asServerRecord(member.value), server };
     });
     this.freesChildren = this.specs.some((spec) => spec.record.url === undefined);
   }

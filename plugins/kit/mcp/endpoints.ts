@@ -14,7 +14,7 @@ import { mcpHttpError, RETRY_AFTER_SECONDS } from './jsonrpc.js';
 import { ProbeClient } from './probe.js';
 import { runtimeOf, type Runtime } from './runtime.js';
 import { LIST_METHODS, type ListMethod, type McpServer, type SeenList } from './server.js';
-import { runFields, type ServerRecord, type StdioServerRecord } from './server-definition.js';
+import { asServerRecord, runFields, type ServerRecord, type StdioServerRecord } from './server-definition.js';
 import { StdioBackend, launchEnv } from './stdio-backend.js';
 import { MCP_ERRORS } from './errors.js';
 import { REMOTE_FAILED } from './telemetry.js';
@@ -32,7 +32,7 @@ function serverOf(api: PluginApi, id: string): { record: ServerRecord; server: M
   const server = runtime.servers.named(id);
   const { definition, logLines, remote } = runFields(found.value);
   server.define(definition, logLines, remote && { settings: remote, logger: runtime.logger.child({ mcp_server: id }) });
-  return { record: found.value as unknown as ServerRecord, server, runtime };
+  return { record: asServerRecord(found.value), server, runtime };
 }
 
 function iso(ms: number | undefined): string | null {

@@ -30,7 +30,7 @@ export {
   type JsonRpcId,
 } from './jsonrpc.js';
 export { bridgeSchema, checkBridgeConf, checkServerChoice, serverIdSchema, FRONT_FIELDS, type BridgeConf, type SessionConf } from './schema.js';
-export { mcpServers, runFields, serverRecordOf, type ServerRecord } from './server-definition.js';
+export { asServerRecord, mcpServers, runFields, serverRecordOf, type ServerRecord } from './server-definition.js';
 export { serverEndpoints } from './endpoints.js';
 export { acquireManager, acquireSessions, SessionManager, SessionsLease, type BackendSource, type ServerRef } from './sessions.js';
 export { serveEndpoints, sessionScope } from './endpoint.js';

@@ -95,6 +95,16 @@ export const serverSchema = {
 const DESCRIPTIVE = new Set(['id', 'name', 'desc', 'labels', 'create_time', 'update_time', 'log_lines']);
 
 /**
+ * A stored MCP server record as the type it has. The core checked it against serverSchema (this
+ * definition) and filled its defaults before any of this code sees it; PluginApi.resource and the
+ * resource hooks type every plugin's records alike, as plain records, so this is the one place the
+ * type is asserted.
+ */
+export function asServerRecord(value: Readonly<Record<string, unknown>>): ServerRecord {
+  return value as unknown as ServerRecord;
+}
+
+/**
  * The record of MCP server `id` as the catalog holds it now. A route is rebuilt when it changes
  * (references); a missing or invalid one throws, and the route answers 503 until it is fixed.
  */
@@ -117,7 +127,7 @@ export function runFields(value: Readonly<Record<string, unknown>>): {
   remote?: RemoteSettings;
 } {
   const fields = Object.fromEntries(Object.entries(value).filter(([key]) => !DESCRIPTIVE.has(key)));
-  const record = value as unknown as ServerRecord;
+  const record = asServerRecord(value);
   const remote = record.url === undefined ? undefined : (record as ServerRecord & RemoteSettings);
   return { fields, definition: JSON.stringify(fields), logLines: record.url === undefined ? record.log_lines ?? 0 : 0, remote };
 }
@@ -126,7 +136,7 @@ const STDIO_ONLY = Object.keys(PROCESS_FIELDS).filter((field) => field !== 'comm
 const REMOTE_ONLY = Object.keys(REMOTE_FIELDS).filter((field) => field !== 'url');
 
 function check(value: Readonly<Record<string, unknown>>, _config: Readonly<GatewayConfig>, given: ReadonlySet<string>): string | undefined {
-  const record = value as unknown as ServerRecord;
+  const record = asServerRecord(value);
   if (given.has('command') === given.has('url')) {
     return given.has('command')
       ? 'command and url exclude each other: a server runs a command (stdio) or is reached at a url (remote)'
@@ -168,7 +178,7 @@ function headersProblem(headers: Readonly<Record<string, string>>): string | und
  * are checked again with their values before every start.
  */
 function checkOnWrite(value: Readonly<Record<string, unknown>>, config: Readonly<GatewayConfig>): string | undefined {
-  const record = value as unknown as ServerRecord;
+  const record = asServerRecord(value);
   if (record.command === undefined) return undefined;
   const refusal = commandRefusal(record as StdioServerRecord, bridgeAttributes(config).allowed_commands);
   return refusal && (refusal.field === 'command' ? refusal.reason : `${refusal.field}: ${refusal.reason}`);
