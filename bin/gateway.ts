@@ -193,6 +193,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
           connectTimeoutMs: config.redis.connect_timeout * 1000,
         })
       : undefined;
+    if (!directory && config.catalog.backend === 'redis') {
+      logger.info('relay.secret is not set: an MCP session is served only by the instance that opened it (docs/deployment.md#mcp-sessions-across-workers-and-instances)');
+    }
     const relay = directory && new Relay({ secret: config.relay.secret, directory, logger, metrics, connectTimeoutMs: config.relay.connect_timeout * 1000 });
     const dataPlane = new DataPlane({
       config,

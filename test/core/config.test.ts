@@ -41,6 +41,13 @@ describe('configuration', () => {
     expect(() => loadConfig({ env: { TOLLGATE_WORKERS: 'many' } })).to.throw(ConfigError, /gateway\.workers/);
   });
 
+  it('relay.secret: empty, or at least 32 characters; relay.listen is an address', () => {
+    expect(loadConfig({ env: {} }).relay.secret).to.equal('');
+    expect(loadConfig({ env: { TOLLGATE_RELAY_SECRET: 'x'.repeat(32) } }).relay.secret).to.equal('x'.repeat(32));
+    expect(() => loadConfig({ env: { TOLLGATE_RELAY_SECRET: 'short-secret' } })).to.throw(ConfigError, /relay\.secret.*at least 32 characters/);
+    expect(() => loadConfig({ env: { TOLLGATE_RELAY_LISTEN: 'nowhere' } })).to.throw(ConfigError, /relay\.listen/);
+  });
+
   it('lets environment variables override the file', () => {
     const config = loadConfig({
       file: file('gateway:\n  listen: 0.0.0.0:1\ncatalog:\n  backend: embedded\n'),
