@@ -58,8 +58,10 @@ export async function openSse<C extends SseConnection = SseConnection>(
  * Opens a session for this request's consumer and starts its child (through the start queue); a
  * child that cannot start ends the session and answers 502 (and counts as a backend failure).
  */
-export async function startSession(ctx: GatewayContext, manager: SessionManager, transport: TransportKind): Promise<Session> {
+export async function startSession(ctx: GatewayContext, manager: SessionManager, transport: TransportKind, initParams?: unknown): Promise<Session> {
   const session = manager.open(transport, consumerOf(ctx));
+  // What its initialize will ask, when known now: a prewarmed child may fit it (prewarm.ts).
+  session.initParams = initParams;
   try {
     await manager.start(session, ctx.gateway.signal);
   } catch (err) {

@@ -17,6 +17,8 @@ export interface ServerFields {
   /** per-session: a child each; shared: sessions multiplexed over `shared_children` children (shared.ts). */
   process_mode?: 'per-session' | 'shared';
   shared_children?: number;
+  /** Children started and initialized ahead of demand (prewarm.ts). */
+  prewarm?: number;
   session_idle_timeout: number;
   session_reclaim_idle: number;
   max_sessions: number;
@@ -100,6 +102,14 @@ export const PROCESS_FIELDS = {
     maximum: 64,
     default: 2,
     description: 'process_mode shared: how many children the sessions share; each counts against mcp.max_children.',
+  },
+  prewarm: {
+    type: 'integer',
+    minimum: 0,
+    maximum: 64,
+    default: 0,
+    description:
+      'Children started and initialized ahead of demand, so that a new session does not wait for a slow start; refilled in the background, counted against mcp.max_children. per-session: a Streamable HTTP session whose initialize asks the newest revision with no client capabilities takes one. shared: any value above 0 starts the shared children at once.',
   },
 } as const;
 

@@ -118,6 +118,8 @@ export class Session {
    * whatever its server sends belongs to that request, requests to the client included.
    */
   exclusive = false;
+  /** The parameters of the initialize that opened it, when known before its backend starts. */
+  initParams?: unknown;
   /** ms since the epoch. */
   readonly created = Date.now();
   /** Requests the client sent. */

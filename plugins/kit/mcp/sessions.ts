@@ -29,6 +29,7 @@ import { resolveReferences } from './secrets.js';
 import type { RemoteSettings } from './remote-upstream.js';
 import { StdioBackend, launchEnv } from './stdio-backend.js';
 import { SharedBackend, SharedPool } from './shared.js';
+import { PrewarmedBackend, WarmPool, fitsWarmChild } from './prewarm.js';
 import type { ListMethod, McpServer, ServerUser } from './server.js';
 import type { StartTurn } from './start-queue.js';
 import { ENDED_BY_ADMIN, RECLAIMED, endReasonOf, toolCallOutcome } from './telemetry.js';
@@ -67,6 +68,8 @@ export interface BackendSource {
   serverOf?(session: Session, tool: string | undefined): string | undefined;
   /** The manager is gone (its last route version disposed, its sessions closed). */
   dispose?(): void;
+  /** Starts children ahead of demand (`prewarm`), once the manager exists. */
+  prewarm?(): void;
 }
 
 /**
@@ -136,6 +139,7 @@ export class SessionManager implements SessionHost, ServerUser {
       this.server.define(serverRef.definition, serverRef.logLines ?? 0, remote);
     }
     this.source = source(this);
+    this.source.prewarm?.();
   }
 
   /** The metric labels of this manager's sessions: its route and its MCP server ('' for an inline command). */
@@ -232,6 +236,7 @@ export class SessionManager implements SessionHost, ServerUser {
     if (backend) {
       const stop = backend.stop(reason).finally(() => {
         if (backend instanceof StdioBackend) this.runtime.release(backend);
+        else if (backend instanceof PrewarmedBackend) this.runtime.release(backend.inner);
       });
       this.runtime.track(stop);
     }
@@ -345,6 +350,8 @@ export class SessionManager implements SessionHost, ServerUser {
 class ServerSource implements BackendSource {
   /** process_mode shared: the children every session of this manager shares (shared.ts). */
   private pool?: SharedPool;
+  /** prewarm: children initialized ahead of demand (prewarm.ts). */
+  private warm?: WarmPool;
 
   constructor(
     private readonly manager: SessionManager,
@@ -369,19 +376,39 @@ class ServerSource implements BackendSource {
   }
 
   dispose(): void {
+    this.warm?.dispose();
+    this.warm = undefined;
     const pool = this.pool;
     this.pool = undefined;
     if (pool) this.manager.runtime.track(pool.dispose());
   }
 
+  /** Starts the warm children (prewarm) once the manager exists; a shared pool starts its own. */
+  prewarm(): void {
+    const count = this.conf.prewarm ?? 0;
+    if (count <= 0 || this.server.remote || this.warm) return;
+    if (this.shared) {
+      void this.sharedPool()
+        .ready({})
+        .catch((err: Error) => this.manager.logger.warn({ err: err.message }, 'prewarming the shared MCP servers failed'));
+      return;
+    }
+    this.warm = new WarmPool(count, this.manager.runtime, () => this.childOptions('prewarm'), this.manager.logger.child({ prewarm: true }), {
+      route: this.manager.routeId,
+      server: this.server.id ?? '',
+    });
+  }
+
+  private childOptions(sessionId: string) {
+    const { conf } = this;
+    const env = this.launchEnv();
+    return { command: conf.command, args: conf.args, env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings: this.manager.settings, onStderr: (line: string) => this.server.stderrLine(sessionId, line) };
+  }
+
   private sharedPool(): SharedPool {
     if (!this.pool) {
       const { conf } = this;
-      const { settings } = this.manager;
-      const options = () => {
-        const env = this.launchEnv();
-        return { command: conf.command, args: conf.args, env, cwd: conf.cwd, maxLineBytes: conf.max_message_bytes, settings, onStderr: (line: string) => this.server.stderrLine('shared', line) };
-      };
+      const options = () => this.childOptions('shared');
       this.pool = new SharedPool(conf.shared_children ?? 2, this.manager.runtime, options, this.manager.logger.child({ process_mode: 'shared' }), {
         route: this.manager.routeId,
         server: this.server.id ?? '',
@@ -422,6 +449,12 @@ class ServerSource implements BackendSource {
     if (this.shared) {
       const pool = this.sharedPool();
       session.connect((events) => new SharedBackend(pool, events));
+      return;
+    }
+    const warm = this.warm;
+    if (warm && warm.warm > 0 && fitsWarmChild(session.initParams)) {
+      // take() is synchronous and a child is ready: the session has its backend at once.
+      session.connect((events) => warm.take(events)!);
       return;
     }
     const runtime = this.manager.runtime;

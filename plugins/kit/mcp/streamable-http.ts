@@ -94,7 +94,7 @@ async function postBatch(ctx: GatewayContext, manager: SessionManager, mcp: McpR
 }
 
 async function initialize(ctx: GatewayContext, manager: SessionManager, message: Record<string, unknown>, id: string | number): Promise<void> {
-  const session = await startSession(ctx, manager, 'streamable-http');
+  const session = await startSession(ctx, manager, 'streamable-http', message.params);
   const pending = session.request(message, id, 'initialize', {
     timeoutMs: manager.conf.init_timeout * 1000,
     legacy: false,

@@ -1,0 +1,72 @@
+/**
+ * `prewarm` (issue 16, slice 3): children started and initialized ahead of demand. Against a
+ * server that takes 1.5 s to answer initialize, a session that fits a warm child (the SDK
+ * client's default initialize) has its first result at once; the pool refills in the background;
+ * a session whose initialize asks for client capabilities starts a child of its own, as before.
+ */
+import { expect } from 'chai';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestGateway } from '../helpers/gateway.js';
+import { adopt } from '../helpers/processes.js';
+import { FAULT_SERVER, bridgeRoute, connect, startBridgeGateway, textOf, waitFor } from './support.js';
+
+const INIT_DELAY_MS = 1500;
+
+describe('mcp-bridge prewarm', function () {
+  this.timeout(30_000);
+  let gateway: TestGateway;
+  let base: string;
+  let dir: string;
+  let starts: string;
+
+  /** Pids of the children that have answered initialize, in order. */
+  const ready = () =>
+    (existsSync(starts) ? readFileSync(starts, 'utf8') : '')
+      .split('\n')
+      .filter((line) => line.startsWith('ready '))
+      .map((line) => Number(line.split(' ')[1]));
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tollgate-prewarm-'));
+    starts = join(dir, 'starts.log');
+    gateway = await startBridgeGateway({ mcp: { allowed_commands: ['node'] } });
+    base = await bridgeRoute(gateway, 'warm', [FAULT_SERVER, `--init-delay=${INIT_DELAY_MS}`, `--record-starts=${starts}`], { prewarm: 1 });
+    expect(await waitFor(() => ready().length === 1, 10_000), 'the warm child initialized').to.equal(true);
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gives a new session a warm child: its first result does not wait for the slow start, and the pool refills', async () => {
+    const [warmPid] = ready();
+    const started = performance.now();
+    const session = await connect(base, 'streamable-http');
+    try {
+      expect(textOf(await session.client.callTool({ name: 'pid' }))).to.equal(String(warmPid));
+      const firstResultMs = performance.now() - started;
+      expect(firstResultMs).to.be.below(INIT_DELAY_MS / 2);
+      // The replacement lives with the route, like the first warm child.
+      expect(await waitFor(() => ready().length === 2, 10_000), 'a replacement was prewarmed').to.equal(true);
+      adopt(ready()[1]);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('starts a child of its own for a session whose initialize the warm children do not fit', async () => {
+    const warm = ready().at(-1)!;
+    const started = performance.now();
+    const session = await connect(base, 'streamable-http', { capabilities: { sampling: {} } });
+    try {
+      const pid = Number(textOf(await session.client.callTool({ name: 'pid' })));
+      expect(pid).to.not.equal(warm);
+      expect(performance.now() - started).to.be.at.least(INIT_DELAY_MS);
+    } finally {
+      await session.close();
+    }
+  });
+});
