@@ -31,6 +31,7 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
   let gateway: TestGateway;
   let everything: string;
   let fixture: string;
+  let fresh: string;
   let dir: string;
   let stdinLog: string;
 
@@ -41,6 +42,7 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
     // Pooled servers end like any idle session; short here so that each test's children end with it.
     everything = await bridgeRoute(gateway, 'everything', [EVERYTHING_SERVER, 'stdio'], { session_idle_timeout: 0.5 });
     fixture = await bridgeRoute(gateway, 'fixture', [FAULT_SERVER, `--record-stdin=${stdinLog}`], { session_idle_timeout: 0.5 });
+    fresh = await bridgeRoute(gateway, 'fresh', [FAULT_SERVER, '--per-request-route'], { process_mode: 'per-request' });
   });
 
   after(async () => {
@@ -247,5 +249,19 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
     const other = modern('e', 'tools/list', {}, { elicitation: {} });
     expect((await post(`${fixture}/mcp`, other.body, other.headers)).status).to.equal(200);
     expect(servers()).to.equal(2);
+  });
+
+  it('process_mode per-request: every modern request has a fresh child, which ends with it', async () => {
+    const children = () => descendants().filter((p) => p.command.includes('--per-request-route'));
+    const pidOf = async (id: number) => {
+      const { body, headers } = modern(id, 'tools/call', { name: 'pid' });
+      const res = await post(`${fresh}/mcp`, body, headers);
+      expect(res.status, res.text).to.equal(200);
+      return textOf(res.json.result);
+    };
+    const first = await pidOf(1);
+    const second = await pidOf(2);
+    expect(first).to.not.equal(second);
+    expect(await waitFor(() => children().length === 0, 5000), 'the children ended with their requests').to.equal(true);
   });
 });

@@ -139,6 +139,8 @@ interface Member {
   readonly initializeResult: Record<string, unknown>;
   /** Carries one request at a time (its client may be asked for input); back to the pool with `release`. */
   readonly exclusive: boolean;
+  /** process_mode per-request: started for one request, ended with it. */
+  readonly oneShot?: boolean;
 }
 
 /** A call whose server asked the client for input: waiting for the client's retry. */
@@ -190,6 +192,11 @@ class ModernPool {
     const capabilities = isObject(meta[CAPABILITIES_META]) ? meta[CAPABILITIES_META] : {};
     const consumer = consumerOf(ctx);
     const key = `${consumer ?? ''}\n${canonical(capabilities)}`;
+    if ((this.manager.conf as { process_mode?: string }).process_mode === 'per-request') {
+      // A server that must not share state between requests: a fresh child each time.
+      const member = await this.start(ctx, capabilities, meta[CLIENT_INFO_META], key, true);
+      return { ...member, oneShot: true };
+    }
     if (ANSWERING_CAPABILITIES.some((name) => name in capabilities)) {
       const idle = this.idle.get(key) ?? [];
       let member: Member | undefined;
@@ -216,6 +223,7 @@ class ModernPool {
 
   /** An exclusive member's request is over: the next request with its capabilities may have it. */
   release(member: Member): void {
+    if (member.oneShot) return member.session.close('the client ended the session');
     if (!member.exclusive || member.session.closed) return;
     const key = keys.get(member)!;
     const idle = this.idle.get(key) ?? [];

@@ -15,7 +15,7 @@ export interface ServerFields {
   env: Record<string, string>;
   cwd?: string;
   /** per-session: a child each; shared: sessions multiplexed over `shared_children` children (shared.ts). */
-  process_mode?: 'per-session' | 'shared';
+  process_mode?: 'per-session' | 'shared' | 'per-request';
   shared_children?: number;
   /** Children started and initialized ahead of demand (prewarm.ts). */
   prewarm?: number;
@@ -91,10 +91,10 @@ export const PROCESS_FIELDS = {
   },
   cwd: { type: 'string', minLength: 1, description: "Working directory of the child (default: the gateway's)." },
   process_mode: {
-    enum: ['per-session', 'shared'],
+    enum: ['per-session', 'shared', 'per-request'],
     default: 'per-session',
     description:
-      'per-session: each session has a child of its own (a server that keeps state per client stays correct). shared: sessions are multiplexed over shared_children children, ids and progress tokens rewritten, initialize answered from the cached result: for stateless servers, far fewer processes.',
+      'per-session: each session has a child of its own (a server that keeps state per client stays correct). shared: sessions are multiplexed over shared_children children, ids and progress tokens rewritten, initialize answered from the cached result: for stateless servers, far fewer processes. per-request: like per-session for 2025-era sessions, and a fresh child for every MCP 2026-07-28 request, for servers that must not share state between requests.',
   },
   shared_children: {
     type: 'integer',
