@@ -47,10 +47,10 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     }
     const nodes = ports.map((p) => `127.0.0.1:${p}`);
     const cli = (args: string[]) => execFileSync('redis-cli', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const up = await waitFor(() => ports.every((p) => { try { return cli(['-p', String(p), 'ping']).trim() === 'PONG'; } catch { return false; } }), 5000, 50);
+    const up = await waitFor(() => ports.every((p) => { try { return cli(['-p', String(p), 'ping']).trim() === 'PONG'; } catch { return false; } }), 15_000, 50);
     if (!up) throw new Error('cluster nodes did not start');
     cli(['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes']);
-    const ok = await waitFor(() => ports.every((p) => cli(['-p', String(p), 'cluster', 'info']).includes('cluster_state:ok')), 10_000, 100);
+    const ok = await waitFor(() => ports.every((p) => cli(['-p', String(p), 'cluster', 'info']).includes('cluster_state:ok')), 30_000, 100);
     if (!ok) throw new Error('cluster did not reach state ok');
     return { nodes, stop };
   } catch (err) {
