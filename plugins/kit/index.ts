@@ -35,6 +35,7 @@ export {
   StoreFailurePolicy,
   storeFailureCount,
   limitRejection,
+  rejectionProperties,
   DEGRADED_LOG_INTERVAL_MS,
   STORE_RETRY_AFTER,
 } from './store-failure.js';

@@ -7,6 +7,7 @@
  */
 import type { ErrorCode, GatewayError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
+import type { JsonSchema } from '../../core/schema.js';
 import type { GatewayMetrics } from '../../core/metrics.js';
 import { LIMIT_ERRORS } from './errors.js';
 
@@ -91,4 +92,16 @@ export function limitRejection(
     headers: options.headers,
     body: options.rejectedMsg === undefined ? undefined : { error_msg: options.rejectedMsg },
   });
+}
+
+/**
+ * The schema of a limit's rejection, as APISIX has it: `rejected_code` (503 by default) and
+ * `rejected_msg` (the body `{"error_msg": ...}`, what limitRejection writes). `when` describes
+ * when the status is answered.
+ */
+export function rejectionProperties(when = 'Status answered to rejected requests.'): Record<string, JsonSchema> {
+  return {
+    rejected_code: { type: 'integer', minimum: 200, maximum: 599, default: 503, description: when },
+    rejected_msg: { type: 'string', minLength: 1, description: 'Body of a rejection: {"error_msg": rejected_msg}.' },
+  };
 }

@@ -15,6 +15,7 @@ import {
   limitNamespace,
   limitStore,
   limitRejection,
+  rejectionProperties,
   LIMIT_ERRORS,
   RefCountedMap,
   StoreFailurePolicy,
@@ -125,8 +126,7 @@ export default definePlugin<LimitConnConf, ConnLimiter>({
         default: 'var',
         description: '`var`: `key` names one variable; `var_combination`: `key` is a template such as "$consumer_name $mcp_method".',
       },
-      rejected_code: { type: 'integer', minimum: 200, maximum: 599, default: 503, description: 'Status answered to rejected requests.' },
-      rejected_msg: { type: 'string', minLength: 1, description: 'Body of a rejection: {"error_msg": rejected_msg}.' },
+      ...rejectionProperties(),
       key_ttl: {
         type: 'integer',
         minimum: 1,
