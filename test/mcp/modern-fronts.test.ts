@@ -49,6 +49,11 @@ describe('MCP 2026-07-28 clients on remote servers and federations', function ()
       },
     });
     expect(federation.status, federation.text).to.be.oneOf([200, 201]);
+    const guarded = await gw.admin('PUT', '/routes/guarded', {
+      uri: '/guarded/*',
+      plugins: { 'mcp-acl': { deny: ['get-env', 'trigger-*'] }, 'mcp-bridge': { base_uri: '/guarded', server_id: 'ev' } },
+    });
+    expect(guarded.status, guarded.text).to.be.oneOf([200, 201]);
   });
 
   after(async () => {
@@ -80,6 +85,22 @@ describe('MCP 2026-07-28 clients on remote servers and federations', function ()
       ]);
       expect(textOf(local)).to.equal('Echo: to stdio');
       expect(textOf(far)).to.equal('Echo: to remote');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('applies per-tool rules (mcp-acl) to modern requests as to 2025-era ones: hidden from the list, refused when called', async () => {
+    const client = await modernClient(`${gw.url}/guarded/mcp`);
+    try {
+      const names = (await client.listTools()).tools.map((t) => t.name);
+      expect(names).to.include('echo');
+      expect(names).to.not.include('get-env');
+      expect(names.some((n) => n.startsWith('trigger-'))).to.equal(false);
+      const refused = await client.callTool({ name: 'get-env' });
+      expect(refused.isError).to.equal(true);
+      expect(JSON.stringify(refused)).to.not.match(/PATH|HOME/);
+      expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'allowed' } }))).to.equal('Echo: allowed');
     } finally {
       await client.close();
     }
