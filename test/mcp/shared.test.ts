@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
-import { FAULT_SERVER, bridgeRoute, connect, descendants, startBridgeGateway, textOf, waitFor, type Connected } from './support.js';
+import { FAULT_SERVER, INIT, bridgeRoute, connect, descendants, post, startBridgeGateway, textOf, waitFor, type Connected } from './support.js';
 
 describe('mcp-bridge process_mode shared', function () {
   this.timeout(60_000);
@@ -93,6 +93,22 @@ describe('mcp-bridge process_mode shared', function () {
       expect(textOf(await a.client.callTool({ name: 'echo', arguments: { text: 'me too' } }))).to.equal('me too');
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('answers initialize with the cause when the shared children cannot start, and tries again for the next session', async () => {
+    const broken = await bridgeRoute(gateway, 'broken', [FAULT_SERVER, '--exit-at-start=3'], { process_mode: 'shared' });
+    for (const attempt of [1, 2]) {
+      const res = await post(`${broken}/mcp`, { ...INIT, id: attempt });
+      expect(res.text, `attempt ${attempt}`).to.contain('exited');
+      expect(res.headers.get('mcp-session-id')).to.equal(null);
+    }
+    // The gateway serves the healthy route meanwhile.
+    const ok = await connect(base, 'streamable-http');
+    try {
+      expect(textOf(await ok.client.callTool({ name: 'echo', arguments: { text: 'fine' } }))).to.equal('fine');
+    } finally {
+      await ok.close();
     }
   });
 });

@@ -116,11 +116,12 @@ export class WarmPool {
   }
 
   private async start(): Promise<Warm> {
+    const options = this.options();
     const turn = await this.runtime.starts.admit(AbortSignal.timeout(60_000));
     const relay = new Relay();
     let backend: StdioBackend;
     try {
-      backend = new StdioBackend({ ...this.options(), logger: this.logger }, relay);
+      backend = new StdioBackend({ ...options, logger: this.logger }, relay);
     } catch (err) {
       turn.release();
       this.runtime.starts.processGone();

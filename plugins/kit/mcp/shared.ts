@@ -62,15 +62,27 @@ export class SharedPool {
     return this.children.flatMap((c) => (c.backend.pid === undefined ? [] : [c.backend.pid]));
   }
 
-  /** Starts the children (once), initialized with the first session's initialize parameters. */
+  /**
+   * Resolves once a child is ready: the children start (once) initialized with the first
+   * session's initialize parameters. When none could start, the next session tries again.
+   */
   ready(initParams: Record<string, unknown>): Promise<void> {
     this.initParams ??= initParams;
-    this.starting ??= Promise.all(Array.from({ length: this.size }, () => this.spawn())).then(() => undefined);
-    const starting = this.starting;
-    starting.catch(() => {
-      if (this.starting === starting && this.children.every((c) => !c.ready)) this.starting = undefined;
-    });
-    return starting;
+    if (this.children.some((c) => c.ready)) return Promise.resolve();
+    if (!this.starting) {
+      const missing = Math.max(1, this.size - this.children.length);
+      const starting = Promise.allSettled(Array.from({ length: missing }, () => this.spawn())).then((outcomes) => {
+        if (this.children.some((c) => c.ready)) return;
+        const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+        throw failed?.reason instanceof Error ? failed.reason : new Error('no MCP server of the shared pool could start');
+      });
+      this.starting = starting;
+      starting.then(
+        () => (this.starting = undefined),
+        () => (this.starting = undefined),
+      );
+    }
+    return this.starting;
   }
 
   get cachedInitialize(): Record<string, unknown> | undefined {
@@ -83,15 +95,23 @@ export class SharedPool {
 
   private async spawn(): Promise<void> {
     if (this.disposed) return;
+    // The command line is checked (and $env:// references resolved) before anything is counted.
+    const options = this.options();
     if (!this.runtime.claim()) throw new Error(`the gateway already runs ${this.runtime.settings.maxChildren} MCP servers (mcp.max_children)`);
     const entry = {} as PoolChild;
-    const backend = new StdioBackend(
-      { ...this.options(), logger: this.logger },
-      {
-        message: (text) => this.fromChild(entry, text),
-        ended: () => this.ended(entry),
-      },
-    );
+    let backend: StdioBackend;
+    try {
+      backend = new StdioBackend(
+        { ...options, logger: this.logger },
+        {
+          message: (text) => this.fromChild(entry, text),
+          ended: () => this.ended(entry),
+        },
+      );
+    } catch (err) {
+      this.runtime.unclaim();
+      throw err;
+    }
     Object.assign(entry, { backend, flights: new Map(), ready: false });
     this.children.push(entry);
     this.runtime.adopt(backend, this.labels.route, this.labels.server);
@@ -244,7 +264,9 @@ export class SharedPool {
       flight.owner.deliver(errorResponse(flight.clientId, CONNECTION_CLOSED, 'the MCP server exited; other requests are unaffected, and a new server is starting'));
     }
     for (const [id, asked] of this.asked) if (asked.child === child) this.asked.delete(id);
-    if (this.disposed || !this.starting) return;
+    // A child that never became ready failed its start: the session that asked was told, and the
+    // next one tries again. One that ran and crashed is replaced now.
+    if (this.disposed || !child.ready) return;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
     this.logger.warn({ delay_ms: delay }, 'a shared MCP server ended; starting a replacement');
