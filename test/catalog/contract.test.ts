@@ -255,20 +255,25 @@ for (const backend of [embedded(), redis()]) {
     });
 
     it('deletes a record written with a ttl once it expires, with its dependents, and keeps one rewritten without', async () => {
-      await catalog.put('upstreams', 'short', { id: 'short' }, { ttl: 0.3 });
+      // Long enough for the writes that follow each record to find it still there (a route needs
+      // its upstream, a credential its consumer), however slow the machine.
+      const ttl = 2;
+      await catalog.put('upstreams', 'short', { id: 'short' }, { ttl });
       await catalog.put('routes', 'uses-short', { id: 'uses-short', upstream_id: 'short' });
-      await catalog.put('consumers', 'temp', { username: 'temp' }, { ttl: 0.3 });
+      await catalog.put('consumers', 'temp', { username: 'temp' }, { ttl });
       await catalog.put('credentials', 'temp/credentials/c', { id: 'c', key: 'temp-key' });
-      await catalog.put('upstreams', 'kept', { id: 'kept' }, { ttl: 0.3 });
+      const keptWithTtl = Date.now();
+      await catalog.put('upstreams', 'kept', { id: 'kept' }, { ttl });
       await catalog.put('upstreams', 'kept', { id: 'kept', desc: 'no ttl now' });
       expect(catalog.snapshot().get('upstreams', 'short')?.expiresAt).to.be.a('number');
-      expect(await waitFor(() => catalog.snapshot().get('upstreams', 'short') === undefined, 3000), 'expired').to.equal(true);
-      expect(await waitFor(() => catalog.snapshot().get('consumers', 'temp') === undefined, 3000)).to.equal(true);
+      expect(await waitFor(() => catalog.snapshot().get('upstreams', 'short') === undefined, 15_000), 'expired').to.equal(true);
+      expect(await waitFor(() => catalog.snapshot().get('consumers', 'temp') === undefined, 15_000)).to.equal(true);
       expect(catalog.snapshot().get('credentials', 'temp/credentials/c'), 'dependent').to.equal(undefined);
       // What referred to it is left dangling, as a forced delete leaves it.
       expect(catalog.snapshot().get('routes', 'uses-short')).to.not.equal(undefined);
       expect(catalog.snapshot().get('upstreams', 'kept')?.expiresAt).to.equal(undefined);
-      await new Promise((r) => setTimeout(r, 400));
+      // Past the time its first ttl would have run out, and the expiry sweeps after it.
+      await new Promise((r) => setTimeout(r, Math.max(0, keptWithTtl + ttl * 1000 + 400 - Date.now())));
       expect(catalog.snapshot().get('upstreams', 'kept')).to.not.equal(undefined);
       await catalog.put('consumers', 'reuse', { username: 'reuse', key: 'temp-key' });
     });
