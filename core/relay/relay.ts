@@ -253,6 +253,7 @@ export class Relay {
           if (res.destroyed || controller.signal.aborted) return;
           if (!res.headersSent && isOwnerUnreachable(err)) {
             directory.forget(token);
+            this.dropPool(owner);
             metrics?.relayRequests.inc({ outcome: 'owner_gone' });
             const body = JSON.stringify(errorBody(CORE_ERRORS.GW_SESSION_OWNER_GONE.error(), ''));
             res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -269,6 +270,15 @@ export class Relay {
           }
         },
       );
+  }
+
+  /** An owner that is gone: its connections go too (a replacement may get another port). */
+  private dropPool(owner: RelayAddress): void {
+    const key = `${owner.host}:${owner.port}`;
+    const pool = this.pools.get(key);
+    if (!pool) return;
+    this.pools.delete(key);
+    pool.destroy().catch(() => undefined);
   }
 
   private pool(owner: RelayAddress): Pool {

@@ -107,6 +107,13 @@ describe('MCP sessions relayed to their owner', function () {
       rmSync(dir, { recursive: true, force: true });
     });
 
+    /** An MCP server record and a route using it (/s), served by both workers. */
+    const serverRoute = async () => {
+      expect((await gw.admin('PUT', '/mcp_servers/conf', { command: 'node', args: [CONFORMANCE_SERVER] })).status).to.be.oneOf([200, 201]);
+      expect((await gw.admin('PUT', '/routes/s', { uri: '/s/*', plugins: { 'mcp-bridge': { base_uri: '/s', server_id: 'conf' } } })).status).to.be.oneOf([200, 201]);
+      await waitFor(async () => (await Promise.all([1, 2, 3, 4].map(() => fresh(`${gw.url}/s/mcp`, { method: 'DELETE' })))).every((r) => r.status === 400), 5000);
+    };
+
     for (const transport of ['streamable-http', 'sse'] as const) {
       it(`${transport}: one session serves 50 calls in a row, whichever worker receives them`, async () => {
         const relayedBefore = await relayCount(gw, 'relayed');
@@ -130,9 +137,7 @@ describe('MCP sessions relayed to their owner', function () {
     }
 
     it('the Admin API (worker 1) lists every worker\'s sessions with ?scope=cluster, and ends one another worker owns', async () => {
-      expect((await gw.admin('PUT', '/mcp_servers/conf', { command: 'node', args: [CONFORMANCE_SERVER] })).status).to.equal(201);
-      expect((await gw.admin('PUT', '/routes/s', { uri: '/s/*', plugins: { 'mcp-bridge': { base_uri: '/s', server_id: 'conf' } } })).status).to.equal(201);
-      await waitFor(async () => (await Promise.all([1, 2, 3, 4].map(() => fresh(`${gw.url}/s/mcp`, { method: 'DELETE' })))).every((r) => r.status === 400), 5000);
+      await serverRoute();
       const sessions: Opened[] = [];
       try {
         while (new Set(sessions.map((x) => x.sessionId()!.slice(0, 12))).size < 2 && sessions.length < 10) sessions.push(await open([gw.url], '/s', 'streamable-http'));
@@ -163,6 +168,7 @@ describe('MCP sessions relayed to their owner', function () {
     });
 
     it('a worker killed: its MCP children are stopped, the other worker\'s children and sessions are untouched, also by its replacement', async () => {
+      await serverRoute();
       const sessions: Opened[] = [];
       try {
         while (new Set(sessions.map((x) => x.sessionId()!.slice(0, 12))).size < 2 && sessions.length < 10) sessions.push(await open([gw.url], '/s', 'streamable-http'));
