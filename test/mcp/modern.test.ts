@@ -264,4 +264,30 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
     expect(first).to.not.equal(second);
     expect(await waitFor(() => children().length === 0, 5000), 'the children ended with their requests').to.equal(true);
   });
+
+  it('subscriptions/listen: the stream is acknowledged and carries the list changes asked for, with the subscription id', async () => {
+    const listen = modern('sub-1', 'subscriptions/listen', { notifications: { toolsListChanged: true, resourceSubscriptions: ['test://x'] } });
+    const abort = new AbortController();
+    const res = await fetch(`${fixture}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...listen.headers },
+      body: JSON.stringify(listen.body),
+      signal: abort.signal,
+    });
+    expect(res.headers.get('content-type')).to.contain('text/event-stream');
+    const reading = readEvents(res, (list) => list.length >= 2, 5000);
+    // The listener is registered in the same tick as the response head went out, so before this
+    // call from another client of the same capabilities (the same pooled server) changes the list.
+    const change = modern(1, 'tools/call', { name: 'list_changed' });
+    const changed = await post(`${fixture}/mcp`, change.body, change.headers);
+    expect(textOf(changed.json.result)).to.equal('changed');
+    const events = (await reading).map((e) => JSON.parse(e.data) as Record<string, any>);
+    abort.abort();
+    expect(events[0]).to.deep.equal({
+      jsonrpc: '2.0',
+      method: 'notifications/subscriptions/acknowledged',
+      params: { notifications: { toolsListChanged: true }, _meta: { 'io.modelcontextprotocol/subscriptionId': 'sub-1' } },
+    });
+    expect(events[1]).to.deep.equal({ jsonrpc: '2.0', method: 'notifications/tools/list_changed', params: { _meta: { 'io.modelcontextprotocol/subscriptionId': 'sub-1' } } });
+  });
 });

@@ -39,6 +39,13 @@ const CLIENT_INFO_META = 'io.modelcontextprotocol/clientInfo';
 const CAPABILITIES_META = 'io.modelcontextprotocol/clientCapabilities';
 const LOG_LEVEL_META = 'io.modelcontextprotocol/logLevel';
 const SERVER_INFO_META = 'io.modelcontextprotocol/serverInfo';
+const SUBSCRIPTION_META = 'io.modelcontextprotocol/subscriptionId';
+/** The list changes a `subscriptions/listen` filter names, and the 2025 notification of each. */
+const LISTENABLE: Readonly<Record<string, string>> = {
+  toolsListChanged: 'notifications/tools/list_changed',
+  promptsListChanged: 'notifications/prompts/list_changed',
+  resourcesListChanged: 'notifications/resources/list_changed',
+};
 /** The envelope keys a 2025-era server does not know; everything else in `_meta` passes through. */
 const ENVELOPE_KEYS = [VERSION_META, CLIENT_INFO_META, CAPABILITIES_META, LOG_LEVEL_META];
 
@@ -85,13 +92,14 @@ export async function handleModern(ctx: GatewayContext, manager: SessionManager,
     return;
   }
   const method = mcp.method!;
-  if (method !== 'server/discover' && !FORWARDED.has(method)) {
+  if (method !== 'server/discover' && method !== 'subscriptions/listen' && !FORWARDED.has(method)) {
     throw rpcError(MCP_ERRORS.GW_MCP_METHOD_NOT_FOUND, id, METHOD_NOT_FOUND, `Method not found: ${method}`);
   }
   const state = (message.params as Record<string, unknown> | undefined)?.requestState;
   if (typeof state === 'string') return resume(ctx, manager, message, mcp, state);
   const pool = poolOf(manager);
   const meta = metaOf(message) ?? {};
+  if (method === 'subscriptions/listen') return listen(ctx, pool, meta, message, id!);
   const member = await pool.member(ctx, meta);
   if (method === 'server/discover') {
     pool.release(member);
@@ -413,6 +421,36 @@ async function resume(ctx: GatewayContext, manager: SessionManager, message: Rec
   };
   parked.stream.pinned = true;
   return stream(ctx, pool, parked.member, parked.stream, restore, parked.stream.lastWritten);
+}
+
+/**
+ * `subscriptions/listen`: a long-lived POST whose SSE stream carries the list changes the client
+ * asked for, from a shared pooled server of its consumer and capabilities (those that let a server
+ * ask the client something left out: a listener is never asked). Resource subscriptions
+ * (`resourceSubscriptions`) are not granted: the acknowledgement says what is.
+ */
+async function listen(ctx: GatewayContext, pool: ModernPool, meta: Record<string, unknown>, message: Record<string, unknown>, id: JsonRpcId): Promise<void> {
+  const capabilities = isObject(meta[CAPABILITIES_META]) ? { ...meta[CAPABILITIES_META] } : {};
+  for (const name of ANSWERING_CAPABILITIES) delete capabilities[name];
+  const member = await pool.member(ctx, { ...meta, [CAPABILITIES_META]: capabilities });
+  const asked = isObject(message.params) && isObject(message.params.notifications) ? message.params.notifications : {};
+  const granted: Record<string, boolean> = {};
+  for (const name of Object.keys(LISTENABLE)) if (asked[name] === true) granted[name] = true;
+  const wanted = new Set(Object.keys(granted).map((name) => LISTENABLE[name]));
+  const connection = await openSse(ctx, {});
+  if (!connection) return;
+  const subscription = { [SUBSCRIPTION_META]: id };
+  connection.event(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { notifications: granted, _meta: subscription } }));
+  const listener = {
+    connection,
+    listChanged(method: string) {
+      if (wanted.has(method)) connection.event(JSON.stringify({ jsonrpc: '2.0', method, params: { _meta: subscription } }));
+    },
+  };
+  const { session } = member;
+  if (session.closed) return connection.end();
+  session.listeners.add(listener);
+  connection.onClose(() => session.listeners.delete(listener));
 }
 
 function cancelled(requestId: JsonRpcId, reason: string): Record<string, unknown> {

@@ -120,6 +120,8 @@ export class Session {
   exclusive = false;
   /** The parameters of the initialize that opened it, when known before its backend starts. */
   initParams?: unknown;
+  /** A pooled session's `subscriptions/listen` streams (modern.ts): told of its server's list changes. */
+  readonly listeners = new Set<{ readonly connection: SseConnection; listChanged(method: string): void }>();
   /** ms since the epoch. */
   readonly created = Date.now();
   /** Requests the client sent. */
@@ -318,7 +320,10 @@ export class Session {
     if (typeof m.method === 'string') {
       if (this.pooled && !this.exclusive && 'id' in m) return this.refuseServerRequest(m);
       const stale = LIST_CHANGED[m.method];
-      if (stale) this.host.listChanged(stale);
+      if (stale) {
+        this.host.listChanged(stale);
+        for (const listener of this.listeners) listener.listChanged(m.method);
+      }
       if (m.method === 'notifications/progress') {
         const token = (m.params as { progressToken?: unknown } | undefined)?.progressToken;
         const pending = typeof token === 'string' || typeof token === 'number' ? this.progress.get(token) : undefined;
@@ -596,6 +601,7 @@ export class Session {
     const out: SseConnection[] = [];
     if (this.legacy && !this.legacy.closed) out.push(this.legacy);
     for (const stream of this.streams.values()) if (stream.connection && !stream.connection.closed) out.push(stream.connection);
+    for (const listener of this.listeners) if (!listener.connection.closed) out.push(listener.connection);
     return out;
   }
 
@@ -695,6 +701,7 @@ export class Session {
       else if (!stream.pinned) this.log.release(stream);
     }
     this.legacy?.end();
+    for (const listener of this.listeners) listener.connection.end();
     this.host.closed(this, reason, failure);
   }
 }
