@@ -196,7 +196,16 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     if (!directory && config.catalog.backend === 'redis') {
       logger.info('relay.secret is not set: an MCP session is served only by the instance that opened it (docs/deployment.md#mcp-sessions-across-workers-and-instances)');
     }
-    const relay = directory && new Relay({ secret: config.relay.secret, directory, logger, metrics, connectTimeoutMs: config.relay.connect_timeout * 1000 });
+    const relay =
+      directory &&
+      new Relay({
+        secret: config.relay.secret,
+        directory,
+        logger,
+        metrics,
+        connectTimeoutMs: config.relay.connect_timeout * 1000,
+        maxHeaderBytes: config.limits.max_header_bytes,
+      });
     const dataPlane = new DataPlane({
       config,
       resolver: table,

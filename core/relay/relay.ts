@@ -68,6 +68,8 @@ export interface RelayOptions {
   metrics?: GatewayMetrics;
   /** Milliseconds to connect to an owner before it counts as gone. */
   connectTimeoutMs: number;
+  /** The data plane's header limit (limits.max_header_bytes): a request it took must fit the relay listener too. */
+  maxHeaderBytes: number;
 }
 
 /** The connection facts the owner presents to its pipeline as the socket's. */
@@ -121,7 +123,8 @@ export class Relay {
    * client's connection facts in place of the relaying gateway's.
    */
   async listen(address: ListenAddress, accept: (req: IncomingMessage, res: ServerResponse) => void, internal?: InternalHandler): Promise<ListenAddress> {
-    const server = createServer({ requestTimeout: 0, keepAliveTimeout: 30_000 }, (req, res) => {
+    // Room for the relay's own headers on top of what the data plane accepted.
+    const server = createServer({ requestTimeout: 0, keepAliveTimeout: 30_000, maxHeaderSize: this.options.maxHeaderBytes + 4096 }, (req, res) => {
       const peer = this.verify(req);
       if (!peer) {
         const body = JSON.stringify(errorBody(CORE_ERRORS.GW_RELAY_FORBIDDEN.error(), ''));
