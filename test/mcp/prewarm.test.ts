@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
 import { adopt } from '../helpers/processes.js';
-import { FAULT_SERVER, bridgeRoute, connect, startBridgeGateway, textOf, waitFor } from './support.js';
+import { FAULT_SERVER, bridgeRoute, connect, post, startBridgeGateway, textOf, waitFor } from './support.js';
 
 const INIT_DELAY_MS = 1500;
 
@@ -20,6 +20,8 @@ describe('mcp-bridge prewarm', function () {
   let base: string;
   let dir: string;
   let starts: string;
+  /** The warm child waiting now. */
+  let warmNow: number;
 
   /** Pids of the children that have answered initialize, in order. */
   const ready = () =>
@@ -51,7 +53,8 @@ describe('mcp-bridge prewarm', function () {
       expect(firstResultMs).to.be.below(INIT_DELAY_MS / 2);
       // The replacement lives with the route, like the first warm child.
       expect(await waitFor(() => ready().length === 2, 10_000), 'a replacement was prewarmed').to.equal(true);
-      adopt(ready()[1]);
+      warmNow = ready()[1];
+      adopt(warmNow);
     } finally {
       await session.close();
     }
@@ -68,5 +71,21 @@ describe('mcp-bridge prewarm', function () {
     } finally {
       await session.close();
     }
+  });
+
+  it('gives an MCP 2026-07-28 request declaring no capabilities a warm child for its pooled session', async () => {
+    const warm = warmNow;
+    const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} };
+    const started = performance.now();
+    const res = await post(
+      `${base}/mcp`,
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'pid', _meta: meta } },
+      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'pid' },
+    );
+    expect(textOf(res.json.result)).to.equal(String(warm));
+    expect(performance.now() - started).to.be.below(INIT_DELAY_MS / 2);
+    const count = ready().length;
+    expect(await waitFor(() => ready().length === count + 1, 10_000), 'a replacement was prewarmed').to.equal(true);
+    adopt(ready().at(-1));
   });
 });

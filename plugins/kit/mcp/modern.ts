@@ -241,14 +241,6 @@ class ModernPool {
 
   private async start(ctx: GatewayContext, capabilities: Record<string, unknown>, clientInfo: unknown, key: string, exclusive: boolean): Promise<Member> {
     const session = this.manager.open('streamable-http', consumerOf(ctx));
-    session.pooled = true;
-    session.exclusive = exclusive;
-    try {
-      await this.manager.start(session, ctx.gateway.signal);
-    } catch (err) {
-      if ((err as { status?: number }).status === 502) ctx.gateway.upstreamOutcome = { status: 502 };
-      throw err;
-    }
     const initialize = {
       jsonrpc: '2.0',
       id: this.freshId(),
@@ -259,6 +251,16 @@ class ModernPool {
         clientInfo: isObject(clientInfo) ? clientInfo : { name: 'tollgate-modern-front', version: '1' },
       },
     };
+    session.pooled = true;
+    session.exclusive = exclusive;
+    // A prewarmed child fits when the request declared no capabilities (prewarm.ts).
+    session.initParams = initialize.params;
+    try {
+      await this.manager.start(session, ctx.gateway.signal);
+    } catch (err) {
+      if ((err as { status?: number }).status === 502) ctx.gateway.upstreamOutcome = { status: 502 };
+      throw err;
+    }
     const pending = session.request(initialize, initialize.id, 'initialize', {
       timeoutMs: this.manager.conf.init_timeout * 1000,
       legacy: false,
