@@ -160,7 +160,11 @@ export class SharedPool {
       const requestId = message.params.requestId;
       const poolId = typeof requestId === 'string' || typeof requestId === 'number' ? owner.flights.get(requestId) : undefined;
       const flight = poolId === undefined ? undefined : this.flights.get(poolId);
-      if (flight) flight.child.backend.send(JSON.stringify({ ...message, params: { ...message.params, requestId: poolId } }));
+      if (flight && poolId !== undefined) {
+        flight.child.backend.send(JSON.stringify({ ...message, params: { ...message.params, requestId: poolId } }));
+        // The child should not answer a cancelled request: forget it now, not never.
+        this.settle(poolId, flight);
+      }
       return;
     }
     if (method === undefined && typeof id === 'string') {
