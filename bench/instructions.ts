@@ -10,7 +10,7 @@
  * hot paths and that every upstream connection has been replaced once (undici's 1000 requests
  * per connection: the first wave of reconnects deoptimises some of undici); then instrumentation
  * on and windows of a fixed number of requests, back to back, over the same 8 keep-alive
- * connections (MCP: one session calling tools/call), a dump after each.
+ * connections (MCP: one session, or 16, calling tools/call), a dump after each.
  *
  * A window's figure is every instruction of the gateway process (JavaScript, V8's garbage
  * collector and runtime, Node, libuv; not the kernel's) divided by its requests, without V8's
@@ -104,25 +104,41 @@ function http(path: string, headers: Record<string, string> = {}) {
   };
 }
 
-async function mcpSession(gw: BenchGateway): Promise<Driver> {
-  const client = new Client({ name: 'bench', version: '1.0.0' });
-  const transport = new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp-bench/mcp`));
-  await client.connect(transport);
-  let calls = 0;
-  return {
-    async send(count) {
-      for (let i = 0; i < count; i++) await client.callTool({ name: 'echo', arguments: { text: `call ${calls++}` } });
-    },
-    async close() {
-      await transport.terminateSession().catch(() => undefined);
-      await client.close();
-    },
+/** `count` MCP sessions calling tools/call (echo), each in turn, concurrently. */
+function mcpSessions(count: number) {
+  return async (gw: BenchGateway): Promise<Driver> => {
+    const sessions = await Promise.all(
+      Array.from({ length: count }, async () => {
+        const client = new Client({ name: 'bench', version: '1.0.0' });
+        const transport = new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp-bench/mcp`));
+        await client.connect(transport);
+        return { client, transport };
+      }),
+    );
+    let calls = 0;
+    return {
+      async send(total) {
+        let left = total;
+        await Promise.all(
+          sessions.map(async ({ client }) => {
+            while (left-- > 0) await client.callTool({ name: 'echo', arguments: { text: `call ${calls++}` } });
+          }),
+        );
+      },
+      async close() {
+        for (const { client, transport } of sessions) {
+          await transport.terminateSession().catch(() => undefined);
+          await client.close();
+        }
+      },
+    };
   };
 }
 
 function scenarios(upstream: string): Scenario[] {
   const token = jwt.sign({ key: 'bench-jwt', exp: Math.floor(Date.now() / 1000) + 24 * 3600 }, JWT_SECRET);
   const route = (id: string, body: Record<string, unknown>) => ({ id, body: { upstream: { type: 'roundrobin', nodes: { [upstream]: 1 } }, ...body } });
+  const mcpRoute = { id: 'mcp', body: { uri: '/mcp-bench/*', plugins: { 'mcp-bridge': { base_uri: '/mcp-bench', command: 'node', args: [SERVER], max_sessions: 64 } } } };
   return [
     { name: 'plain route', route: route('plain', { uri: '/plain' }), open: http('/plain') },
     {
@@ -141,11 +157,8 @@ function scenarios(upstream: string): Scenario[] {
       open: http('/with-plugins/plain'),
     },
     { name: 'access log + prometheus', logged: true, route: route('prom', { uri: '/prom', plugins: { prometheus: {} } }), open: http('/prom') },
-    {
-      name: 'mcp-bridge tools/call',
-      route: { id: 'mcp', body: { uri: '/mcp-bench/*', plugins: { 'mcp-bridge': { base_uri: '/mcp-bench', command: 'node', args: [SERVER] } } } },
-      open: mcpSession,
-    },
+    { name: 'mcp-bridge tools/call', route: mcpRoute, open: mcpSessions(1) },
+    { name: 'mcp-bridge tools/call, 16 sessions', route: mcpRoute, open: mcpSessions(16) },
   ];
 }
 
@@ -210,7 +223,7 @@ export async function run(builds: Build[]): Promise<void> {
     // Instructions per request: scenario → build label → figure.
     const figures = new Map<string, Map<string, Window[]>>();
     process.stdout.write(
-      `callgrind: per scenario and build a fresh gateway, ${WARMUP} warm-up requests, then ${WINDOWS} windows of ${REQUESTS} counted (MCP: tools/call in one session), ${CONNECTIONS} connections\n`,
+      `callgrind: per scenario and build a fresh gateway, ${WARMUP} warm-up requests, then ${WINDOWS} windows of ${REQUESTS} counted (MCP: tools/call, from one session or 16), ${CONNECTIONS} connections\n`,
     );
     // A fresh gateway per scenario and build: what one scenario teaches V8 (and undoes when
     // another takes over) never lands in another's figure.
