@@ -7,7 +7,7 @@
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { expect } from 'chai';
 import type { TestGateway } from '../helpers/gateway.js';
-import { EVERYTHING_SERVER, startBridgeGateway, startRemoteEverything, textOf, type RemoteServer } from './support.js';
+import { CONFORMANCE_SERVER, EVERYTHING_SERVER, startBridgeGateway, startRemoteEverything, textOf, type RemoteServer } from './support.js';
 
 const MODERN = '2026-07-28';
 
@@ -49,6 +49,11 @@ describe('MCP 2026-07-28 clients on remote servers and federations', function ()
       },
     });
     expect(federation.status, federation.text).to.be.oneOf([200, 201]);
+    const conformance = await gw.admin('PUT', '/routes/conformance', {
+      uri: '/conformance/*',
+      plugins: { 'mcp-bridge': { base_uri: '/conformance', command: 'node', args: [CONFORMANCE_SERVER], session_idle_timeout: 0.5 } },
+    });
+    expect(conformance.status, conformance.text).to.be.oneOf([200, 201]);
     const guarded = await gw.admin('PUT', '/routes/guarded', {
       uri: '/guarded/*',
       plugins: { 'mcp-acl': { deny: ['get-env', 'trigger-*'] }, 'mcp-bridge': { base_uri: '/guarded', server_id: 'ev' } },
@@ -101,6 +106,23 @@ describe('MCP 2026-07-28 clients on remote servers and federations', function ()
       expect(refused.isError).to.equal(true);
       expect(JSON.stringify(refused)).to.not.match(/PATH|HOME/);
       expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'allowed' } }))).to.equal('Echo: allowed');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('serves a modern client in front of the conformance fixture server: text, progress, sampling as input_required, resources', async () => {
+    const client = new ModernClient({ name: 'modern-only', version: '1' }, { capabilities: { sampling: {} }, versionNegotiation: { mode: { pin: MODERN } } });
+    client.setRequestHandler('sampling/createMessage', async () => ({ role: 'assistant', model: 'm', content: { type: 'text', text: 'from the client' } }));
+    await client.connect(new ModernTransport(new URL(`${gw.url}/conformance/mcp`)));
+    try {
+      expect(textOf(await client.callTool({ name: 'test_simple_text' }))).to.equal('This is a simple text response for testing.');
+      const progress: number[] = [];
+      await client.callTool({ name: 'test_tool_with_progress' }, { onprogress: (p: { progress: number }) => progress.push(p.progress) });
+      expect(progress).to.deep.equal([0, 50, 100]);
+      expect(textOf(await client.callTool({ name: 'test_sampling', arguments: { prompt: 'hello' } }))).to.equal('LLM response: from the client');
+      const read = await client.readResource({ uri: 'test://static-text' });
+      expect(read.contents[0]).to.deep.include({ uri: 'test://static-text', text: 'This is the content of the static text resource.' });
     } finally {
       await client.close();
     }
