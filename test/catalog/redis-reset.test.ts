@@ -43,7 +43,7 @@ describe('redis catalog: a Redis restarted empty (real redis-server, two gateway
     const posted = await a.admin('POST', '/routes', { uri: '/posted', upstream: { nodes: { [upstream.address]: 1 } } });
     expect(posted.status).to.equal(201);
     expect((await a.admin('PUT', '/consumers', { username: 'jack', plugins: { 'key-auth': { key: 'jack-key' } } })).status).to.equal(201);
-    for (const gw of gateways) expect(await waitFor(async () => (await revisionOf(gw)) === (await revisionOf(a)), 5000)).to.equal(true);
+    for (const gw of gateways) expect(await waitFor(async () => (await revisionOf(gw)) === (await revisionOf(a)), 10_000)).to.equal(true);
     return { postedId: String(posted.json.key).split('/').pop()!, revision: await revisionOf(a) };
   };
   const servesAll = async (gw: GatewayProcess) => {
@@ -96,7 +96,7 @@ describe('redis catalog: a Redis restarted empty (real redis-server, two gateway
     expect(await client.hlen('{tollgate}:routes')).to.equal(ROUTES.length + 1);
 
     // Exactly one gateway wrote it back; both report what happened and follow the restored store.
-    expect(await waitFor(async () => (await ready(a)).status === 'ok' && (await ready(b)).status === 'ok', 5000)).to.equal(true);
+    expect(await waitFor(async () => (await ready(a)).status === 'ok' && (await ready(b)).status === 'ok', 10_000)).to.equal(true);
     const restores = [(await metric(a, 'tollgate_catalog_restores_total')) ?? 0, (await metric(b, 'tollgate_catalog_restores_total')) ?? 0];
     expect([...restores].sort()).to.deep.equal([0, 1]);
     const restorer = restores[0] === 1 ? a : b;
@@ -111,7 +111,7 @@ describe('redis catalog: a Redis restarted empty (real redis-server, two gateway
     // The store works as before: writes through either gateway reach the other, generated ids do
     // not reuse a restored one, and the claim index came back with the consumers.
     expect((await b.admin('PUT', '/routes/after', { uri: '/after', upstream: { nodes: { [upstream.address]: 1 } } })).status).to.equal(201);
-    expect(await waitFor(async () => (await http('GET', `${a.url}/after`)).status === 200, 3000)).to.equal(true);
+    expect(await waitFor(async () => (await http('GET', `${a.url}/after`)).status === 200, 10_000)).to.equal(true);
     const posted = await a.admin('POST', '/routes', { uri: '/posted2', upstream: { nodes: { [upstream.address]: 1 } } });
     expect(String(posted.json.key).split('/').pop()).to.not.equal(postedId);
     expect((await http('GET', `${b.url}/posted`)).status).to.equal(200);
@@ -122,7 +122,7 @@ describe('redis catalog: a Redis restarted empty (real redis-server, two gateway
     expect((await b.admin('DELETE', '/upstreams/pool')).json.error_msg).to.equal(`can not delete this upstream, route [${ROUTES[0]}] is still using it now`);
     const guarded = await a.admin('PUT', '/routes/guarded', { uri: '/guarded', plugins: { 'key-auth': {} }, upstream: { nodes: { [upstream.address]: 1 } } });
     expect(guarded.status).to.equal(201);
-    expect(await waitFor(async () => (await http('GET', `${b.url}/guarded`, undefined, { apikey: 'jack-key' })).status === 200, 3000)).to.equal(true);
+    expect(await waitFor(async () => (await http('GET', `${b.url}/guarded`, undefined, { apikey: 'jack-key' })).status === 200, 10_000)).to.equal(true);
   });
 
   it('two gateways restoring at the same moment: exactly one wins, the other follows', async () => {
@@ -131,17 +131,17 @@ describe('redis catalog: a Redis restarted empty (real redis-server, two gateway
     // Empty the store and hold every write in one step, so both gateways find the reset and send
     // their restore before either can run: only the compare-and-set can keep one out.
     const client = redis.client();
-    await client.multi().flushall().client('PAUSE', '8000', 'WRITE').exec();
+    await client.multi().flushall().client('PAUSE', '20000', 'WRITE').exec();
     const blocked = async () => Number(/blocked_clients:(\d+)/.exec(await client.info('clients'))?.[1] ?? 0);
-    expect(await waitFor(async () => (await blocked()) === 2, 6000), 'both restores waiting').to.equal(true);
+    expect(await waitFor(async () => (await blocked()) === 2, 15_000), 'both restores waiting').to.equal(true);
     await client.client('UNPAUSE');
 
-    expect(await waitFor(async () => Number(await client.get('{tollgate}:revision')) === revision, 3000)).to.equal(true);
+    expect(await waitFor(async () => Number(await client.get('{tollgate}:revision')) === revision, 10_000)).to.equal(true);
     const restores = [await metric(a, 'tollgate_catalog_restores_total'), await metric(b, 'tollgate_catalog_restores_total')];
     expect(restores.sort()).to.deep.equal([0, 1]);
     for (const gw of [a, b]) {
       expect(await metric(gw, 'tollgate_catalog_store_resets_total')).to.equal(1);
-      expect(await waitFor(async () => (await ready(gw)).status === 'ok', 3000)).to.equal(true);
+      expect(await waitFor(async () => (await ready(gw)).status === 'ok', 10_000)).to.equal(true);
       expect(await revisionOf(gw)).to.equal(revision);
       expect(await servesAll(gw)).to.equal(true);
     }
@@ -181,7 +181,7 @@ describe('redis catalog: a Redis restarted empty (real redis-server, two gateway
     for (const id of posted) expect((await a.admin('DELETE', `/routes/${id}`)).status).to.equal(200);
     expect((await a.admin('DELETE', '/consumers/jack')).status).to.equal(200);
     for (const gw of [a, b]) {
-      expect(await waitFor(async () => (await gw.admin('GET', '/routes')).json.total === 0, 3000)).to.equal(true);
+      expect(await waitFor(async () => (await gw.admin('GET', '/routes')).json.total === 0, 10_000)).to.equal(true);
       expect((await http('GET', `${gw.url}/r1`)).status).to.equal(404);
       expect((await ready(gw)).status).to.equal('ok');
       expect(await metric(gw, 'tollgate_catalog_store_resets_total')).to.equal(0);

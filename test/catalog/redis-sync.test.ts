@@ -67,7 +67,7 @@ describe('redis catalog across gateway processes', function () {
     const write = await a.admin('PUT', '/routes/during', { uri: '/during', upstream: { nodes: { [upstream.address]: 1 } } });
     expect(write.status).to.equal(503);
     expect(write.json.error_msg).to.match(/unavailable/);
-    expect(await waitFor(async () => (await readiness()).status === 'degraded', 3000)).to.equal(true);
+    expect(await waitFor(async () => (await readiness()).status === 'degraded', 10_000)).to.equal(true);
     // Reads still answer from the snapshot.
     expect((await b.admin('GET', '/routes/kept')).status).to.equal(200);
 
@@ -75,7 +75,7 @@ describe('redis catalog across gateway processes', function () {
     adopt(redis.pid);
     expect(await waitFor(async () => (await readiness()).status === 'ok', 10_000)).to.equal(true);
     expect(await waitFor(async () => (await a.admin('PUT', '/routes/after', { uri: '/after', upstream: { nodes: { [upstream.address]: 1 } } })).status === 201, 10_000)).to.equal(true);
-    expect(await waitFor(async () => (await http('GET', `${b.url}/after`)).status === 200, 3000)).to.equal(true);
+    expect(await waitFor(async () => (await http('GET', `${b.url}/after`)).status === 200, 10_000)).to.equal(true);
     expect((await http('GET', `${b.url}/kept`)).status).to.equal(200);
   });
 
@@ -84,7 +84,7 @@ describe('redis catalog across gateway processes', function () {
     // Kills the command connections only; subscribers stay, as with Redis's idle `timeout`, which
     // spares pub/sub clients. After a restart the two come back in either order.
     await redis.client().client('KILL', 'TYPE', 'normal');
-    expect(await waitFor(async () => (await readiness()).catalog.syncErrors > before, 3000)).to.equal(true);
+    expect(await waitFor(async () => (await readiness()).catalog.syncErrors > before, 10_000)).to.equal(true);
     // In step again within the reconnect backoff, not at the next poll (a minute away here).
     expect(await waitFor(async () => (await readiness()).status === 'ok', 10_000)).to.equal(true);
   });
@@ -107,7 +107,7 @@ describe('redis catalog across gateway processes', function () {
     await client.hset('{tollgate}:routes', 'invalid', invalid);
     await client.incr('{tollgate}:revision');
     await a.admin('PUT', '/routes/still', { uri: '/still', upstream: { nodes: { [upstream.address]: 1 } } });
-    expect(await waitFor(async () => (await http('GET', `${b.url}/still`)).status === 200, 3000)).to.equal(true);
+    expect(await waitFor(async () => (await http('GET', `${b.url}/still`)).status === 200, 10_000)).to.equal(true);
     expect((await http('GET', `${b.url}/kept`)).status).to.equal(200);
     await client.hdel('{tollgate}:routes', 'corrupt', 'invalid');
   });
