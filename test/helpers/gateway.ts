@@ -59,7 +59,9 @@ export async function spawnGateway(env: Record<string, string>, args: string[] =
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const started = await waitFor(() => /admin key/.test(out) || child.exitCode !== null, 30_000);
+  // A start is a full import of the sources (about 1.5 s of CPU, more for each worker); when
+  // several test files start multi-process gateways at once on 2 cores, 30 s was not always enough.
+  const started = await waitFor(() => /admin key/.test(out) || child.exitCode !== null, 60_000);
   if (!started || child.exitCode !== null) {
     child.kill('SIGKILL');
     throw new Error(`gateway did not start:\n${out}`);

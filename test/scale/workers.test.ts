@@ -14,7 +14,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { fresh, route, servedBy, startScaleGateway } from './support.js';
 
 describe('gateway.workers: 2', function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let upstream: TestUpstream;
   let slow: TestUpstream;
   let dir: string;
