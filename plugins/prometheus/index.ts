@@ -61,7 +61,7 @@ function record(metrics: GatewayMetrics, ctx: GatewayContext, preferName: boolea
     matchedHost: state.matchedHost ?? '',
     service: route?.serviceId ?? '',
     consumer: state.consumer?.username ?? '',
-    node: nodeHost(outcome?.addr),
+    node: state.var('balancer_ip') ?? '',
     // An upstream that sent a response head answered; one that was tried and did not is the
     // proxy's failure (APISIX: nginx); anything else the gateway answered itself.
     responseSource: outcome?.status !== undefined ? 'upstream' : outcome?.addr !== undefined ? 'nginx' : 'apisix',
@@ -70,12 +70,4 @@ function record(metrics: GatewayMetrics, ctx: GatewayContext, preferName: boolea
     bytesIn: state.bytesIn,
     bytesOut: state.bytesOut,
   });
-}
-
-/** The host of a `host:port` or `[v6]:port` node address (APISIX's balancer_ip); "" without one. */
-function nodeHost(address: string | undefined): string {
-  if (!address) return '';
-  const colon = address.lastIndexOf(':');
-  const host = colon > address.lastIndexOf(']') ? address.slice(0, colon) : address;
-  return host.startsWith('[') ? host.slice(1, -1) : host;
 }
