@@ -3,15 +3,13 @@
  * of two real Streamable HTTP MCP servers (server-everything). Cases from APISIX's
  * t/plugin/traffic-split*.t are marked "APISIX n/TEST m" (n: the file's number, 1 for traffic-split.t).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { expect } from 'chai';
 import { startTestGateway, type HttpResult, type TestGateway } from '../helpers/gateway.js';
-import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { EVERYTHING_SERVER } from '../mcp/support.js';
+import { startRemoteEverything } from '../mcp/support.js';
 
 /** Which upstream answered each of `n` sequential GETs. */
 async function answeredBy(gw: TestGateway, n: number, path: string, headers?: Record<string, string>): Promise<string[]> {
@@ -182,7 +180,7 @@ describe('plugin traffic-split', function () {
     });
 
     it('the MCP SDK client through a split in front of two Streamable HTTP servers: every session works, and both servers get some', async () => {
-      const servers = await Promise.all([startEverything(), startEverything()]);
+      const servers = await Promise.all([startRemoteEverything('streamableHttp'), startRemoteEverything('streamableHttp')]);
       try {
         const put = await gw.admin('PUT', '/routes/mcp', {
           uri: '/mcp',
@@ -295,31 +293,3 @@ describe('plugin traffic-split', function () {
     });
   });
 });
-
-interface Everything {
-  port: number;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-/** server-everything in Streamable HTTP mode on a free port (its CLI: `index.js streamableHttp`, PORT from the environment). */
-async function startEverything(): Promise<Everything> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [EVERYTHING_SERVER, 'streamableHttp'], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  if (!(await waitFor(() => out.includes('listening on port') || child.exitCode !== null, 15_000))) {
-    child.kill('SIGKILL');
-    throw new Error(`server-everything did not start:\n${out}`);
-  }
-  return {
-    port,
-    output: () => out,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}

@@ -2,16 +2,14 @@
  * Route `vars` (APISIX's lua-resty-expr rules) against a real gateway and real upstreams: what is
  * stored, which route a request reaches, and when the body is read to decide (`post_arg_*`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { expect } from 'chai';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/processes.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { EVERYTHING_SERVER } from '../mcp/support.js';
+import { startRemoteEverything } from '../mcp/support.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
@@ -276,7 +274,7 @@ describe('route vars on MCP traffic (mcp_method, mcp_tool)', function () {
   });
 
   it('the MCP SDK client through a proxied server: one tool gets its own plugin set (a quota), the others do not', async () => {
-    const server = await startEverything();
+    const server = await startRemoteEverything('streamableHttp');
     try {
       const up = { nodes: { [`127.0.0.1:${server.port}`]: 1 } };
       await gw.admin('PUT', '/routes/sdk', { uri: '/sdk/mcp', upstream: { ...up, pass_host: 'node' }, plugins: { 'proxy-rewrite': { uri: '/mcp' } } });
@@ -313,27 +311,6 @@ describe('route vars on MCP traffic (mcp_method, mcp_tool)', function () {
     }
   });
 });
-
-/** server-everything in Streamable HTTP mode on a free port (its CLI: `index.js streamableHttp`, PORT from the environment). */
-async function startEverything(): Promise<{ port: number; stop(): Promise<void> }> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [EVERYTHING_SERVER, 'streamableHttp'], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  if (!(await waitFor(() => out.includes('listening on port') || child.exitCode !== null, 15_000))) {
-    child.kill('SIGKILL');
-    throw new Error(`server-everything did not start:\n${out}`);
-  }
-  return {
-    port,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
 
 /** JSON null in a rule: the variable is missing. */
 function nullValue(): null {
