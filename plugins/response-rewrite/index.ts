@@ -137,7 +137,8 @@ export default definePlugin<ResponseRewriteConf, Compiled>({
         for (const name of ['content-length', 'content-encoding', 'etag', 'last-modified']) ctx.remove(name);
       }
     }
-    responses(ctx).set(compiled, rewrite);
+    // Only a body rewrite has anything for the body filter; header edits need no per-request state.
+    if (rewrite) responses(ctx).set(compiled, rewrite);
     compiled.headers?.apply(ctx, vars);
   },
 
