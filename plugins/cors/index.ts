@@ -178,7 +178,7 @@ export default definePlugin<CorsConf, Compiled>({
   },
 });
 
-/** APISIX's header_filter: metadata first when configured, then the regex list or the plain list, then metadata as a fallback. */
+/** APISIX's header_filter: metadata first when configured, then the regex list or the plain list. */
 function allowedOrigin(conf: CorsConf, compiled: Compiled, origin: string | undefined): string | undefined {
   let allowed: string | undefined;
   let local = true;
@@ -187,8 +187,8 @@ function allowedOrigin(conf: CorsConf, compiled: Compiled, origin: string | unde
     local = !allows(origin, allowed) && conf.allow_origins !== '*';
   }
   if (local) allowed = compiled.originRegex ? allowedByRegex(compiled.originRegex, origin) : allowedBy(compiled.origins, origin);
-  if (!allows(origin, allowed)) allowed = conf.allow_origins_by_metadata && allowedByMetadata(conf.allow_origins_by_metadata, compiled.api, origin);
-  return allowed;
+  // APISIX asks the metadata again here; it was asked above with the same origin and allowed nothing.
+  return allows(origin, allowed) ? allowed : undefined;
 }
 
 function timingOrigin(compiled: Compiled, origin: string | undefined): string | undefined {
