@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { plainAddress } from './client-ip.js';
+import { statusSent } from './respond.js';
 import type { GatewayError } from './errors.js';
 import type { AuthInfo, ConsumerInfo, GatewayState, McpRequestInfo, RouteInfo, UpstreamOutcome, UpstreamRequestPlan } from './context.js';
 import { STANDARD_CREDENTIALS, unionOfCredentialNames, type CredentialNames } from './credentials.js';
@@ -218,7 +219,8 @@ export class RequestState implements GatewayState, RequestVariables {
       case 'status': {
         const res = this.res;
         if (!res) return undefined;
-        return String(res.headersSent || res.writableFinished || !this.finished || res.statusCode === 101 ? res.statusCode : 499);
+        // Until the request is over, the status about to be sent (a header filter reads it).
+        return String(this.finished ? statusSent(res) : res.statusCode);
       }
       case 'request_time':
         return String(seconds(performance.now() - this.startTime));

@@ -5,13 +5,18 @@
  * use `ctx.status`, `ctx.set` and `ctx.body` as usual; this mirrors Koa's `respond()`
  * (lib/application.js) through Koa's public API only.
  */
+import type { ServerResponse } from 'node:http';
 import { pipeline, Readable } from 'node:stream';
 import type { GatewayContext } from './context.js';
 import { errorBody, errorHeaders, type GatewayError } from './errors.js';
 
 /** The status the client got: nginx's 499 when it left before being answered; 101 for a WebSocket tunnel. */
 export function responseStatus(ctx: GatewayContext): number {
-  const { res } = ctx;
+  return statusSent(ctx.res);
+}
+
+/** `responseStatus` of a response object. */
+export function statusSent(res: ServerResponse): number {
   // A tunnel's 101 is written on the socket, past the response object (core/upstream/proxy.ts).
   return res.headersSent || res.writableFinished || res.statusCode === 101 ? res.statusCode : 499;
 }
