@@ -32,6 +32,7 @@ import { CORE_ERRORS, errorBody } from '../errors.js';
 import { closeNow } from '../listen.js';
 import type { Logger } from '../logger.js';
 import type { GatewayMetrics } from '../metrics.js';
+import { HOP_BY_HOP } from '../upstream/proxy.js';
 import type { RelayAddress, RelayDirectory } from './directory.js';
 import { ownerTokenOf } from './session-ids.js';
 
@@ -43,8 +44,6 @@ const SESSION_HEADER = 'mcp-session-id';
 const SIGNATURE_VALIDITY_MS = 60_000;
 /** Request bodies up to this size are read before relaying (sent in one write with the headers); larger ones stream. */
 const SMALL_BODY_BYTES = 65536;
-/** Headers of one hop only (RFC 9110 §7.6.1), never passed on. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'host']);
 
 /** Paths of questions between gateway processes, on the relay listener (signed like relayed requests). */
 const INTERNAL_PREFIX = '/.tollgate/';
@@ -224,7 +223,7 @@ export class Relay {
       localPort: req.socket.localPort,
     };
     const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+    for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && !HOP_BY_HOP.has(name) && name !== 'host') headers[name] = value;
     // The authority the client used, for the owner's routing (undici sets Host to the owner's address).
     if (req.headers.host !== undefined) headers[HOST_HEADER] = req.headers.host;
     const method = req.method ?? 'GET';

@@ -21,7 +21,7 @@ import type { Upstream, UpstreamTimeouts } from './upstream.js';
  * which the gateway answers itself (the data plane sends `100 Continue` when it starts reading
  * the body; undici refuses to send the header at all).
  */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
 /** Set by the gateway itself; a client's values are dropped. */
 const GATEWAY_SET = new Set(['host', 'x-real-ip', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-for']);
 
