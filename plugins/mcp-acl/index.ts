@@ -16,6 +16,7 @@
  */
 import { definePlugin } from '../../core/plugin.js';
 import type { McpItemKind } from '../../core/context.js';
+import { LIST_ITEMS } from '../../core/mcp.js';
 import { AccessRules, mergeConfs, type AclConf } from './rules.js';
 
 const patterns = (description: string) => ({
@@ -82,8 +83,6 @@ function completionKind(message: unknown): McpItemKind | undefined {
   return type === 'ref/prompt' ? 'prompt' : type === 'ref/resource' ? 'resource_template' : undefined;
 }
 
-const LISTS: ReadonlySet<string> = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list']);
-
 const NO_SCOPES: readonly string[] = [];
 
 export default definePlugin<AclConf, AccessRules>({
@@ -104,6 +103,6 @@ export default definePlugin<AclConf, AccessRules>({
       if (mcp.name !== undefined && !rules.permits(named, mcp.name, scopes)) mcp.refuse('mcp-acl');
       return;
     }
-    if (LISTS.has(mcp.method)) mcp.filterList('mcp-acl', (kind, name) => rules.permits(kind, name, scopes));
+    if (Object.hasOwn(LIST_ITEMS, mcp.method)) mcp.filterList('mcp-acl', (kind, name) => rules.permits(kind, name, scopes));
   },
 });
