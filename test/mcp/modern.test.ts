@@ -7,11 +7,11 @@
  */
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
-import { EVERYTHING_SERVER, FAULT_SERVER, bridgeRoute, connect, descendants, post, readEvents, startBridgeGateway, textOf, waitFor } from './support.js';
+import { EVERYTHING_SERVER, FAULT_SERVER, bridgeRoute, connect, descendants, post, readEvents, recordedStdin, startBridgeGateway, textOf, waitFor } from './support.js';
 
 const MODERN = '2026-07-28';
 const VERSION_META = 'io.modelcontextprotocol/protocolVersion';
@@ -50,11 +50,7 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const received = () =>
-    readFileSync(stdinLog, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as Record<string, any>);
+  const received = () => recordedStdin(stdinLog);
 
   it('serves a v2 client pinned to 2026-07-28 and a v1 client on 2025-11-25 at the same time, through to server-everything', async () => {
     const modernClient = new ModernClient({ name: 'modern-only', version: '1' }, { versionNegotiation: { mode: { pin: MODERN } } });

@@ -6,11 +6,11 @@
  * request in flight on it; the other sessions carry on, and a replacement starts.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
-import { FAULT_SERVER, INIT, bridgeRoute, connect, descendants, post, startBridgeGateway, textOf, waitFor, type Connected } from './support.js';
+import { FAULT_SERVER, INIT, bridgeRoute, connect, descendants, post, recordedStdin, startBridgeGateway, textOf, waitFor, type Connected } from './support.js';
 
 describe('mcp-bridge process_mode shared', function () {
   this.timeout(60_000);
@@ -32,11 +32,7 @@ describe('mcp-bridge process_mode shared', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const received = () =>
-    readFileSync(stdinLog, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as Record<string, any>);
+  const received = () => recordedStdin(stdinLog);
 
   it('carries 50 sessions on 2 children: colliding ids, progress and cancellation stay with their own session', async () => {
     const sessions: Connected[] = [];

@@ -18,6 +18,7 @@ import {
   post,
   rawSession,
   readEvents,
+  recordedStdin,
   responseOf,
   startBridgeGateway,
   textOf,
@@ -73,11 +74,7 @@ describe('mcp-bridge stream faults', function () {
           await session.close();
         }
       }
-      const cancelled = readFileSync(stdin, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as { method?: string; params?: { requestId?: unknown; reason?: string } })
-        .filter((m) => m.method === 'notifications/cancelled');
+      const cancelled = recordedStdin(stdin).filter((m) => m.method === 'notifications/cancelled');
       expect(cancelled).to.have.length(2);
       expect(cancelled[0].params?.reason).to.contain('timed out');
     });

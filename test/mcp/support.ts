@@ -3,6 +3,7 @@
  * transports, and raw HTTP for what SDK clients never send (bad input, resumption).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
@@ -200,6 +201,14 @@ export async function readEvents(res: Response, until: (events: SseEventRead[]) 
 }
 
 /** Text of the first content item of a tools/call result. */
+/** The messages a fault-server started with `--record-stdin=FILE` received, one JSON-RPC message a line. */
+export function recordedStdin(file: string): Array<Record<string, any>> {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, any>);
+}
+
 export function textOf(result: unknown): string {
   return ((result as { content: Array<{ text?: string }> }).content[0]?.text ?? '') as string;
 }
