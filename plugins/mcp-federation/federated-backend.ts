@@ -23,6 +23,8 @@
 import type { Logger } from '../../core/logger.js';
 import {
   CONNECTION_CLOSED,
+  INVALID_PARAMS,
+  METHOD_NOT_FOUND,
   PROTOCOL_VERSIONS,
   SUPPORTED_PROTOCOL_VERSIONS,
   type Backend,
@@ -36,9 +38,7 @@ import type { FederationConf } from './schema.js';
 import { Member, type MemberHost, type MemberSpec, type Relay } from './member.js';
 import { LISTS, STALE_LISTS, decodeCursor, encodeCursor, isValidToolName, templateMatcher } from './names.js';
 
-/** JSON-RPC codes the gateway answers with itself (MCP: unknown tools and prompts are -32602; resources -32002). */
-const INVALID_PARAMS = -32602;
-const METHOD_NOT_FOUND = -32601;
+/** MCP's code for a resource no server has (unknown tools and prompts are INVALID_PARAMS). */
 const RESOURCE_NOT_FOUND = -32002;
 
 /** Several servers' list_changed within this window reach the client as one. */

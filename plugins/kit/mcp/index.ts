@@ -17,7 +17,7 @@ export { runtimeOf, type Runtime } from './runtime.js';
 export { ATTRIBUTES } from './attributes.js';
 export { MCP_ERRORS } from './errors.js';
 export { renderError } from './render-error.js';
-export { mcpHttpError, CONNECTION_CLOSED, PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS, type JsonRpcId } from './jsonrpc.js';
+export { mcpHttpError, CONNECTION_CLOSED, INVALID_PARAMS, METHOD_NOT_FOUND, PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS, type JsonRpcId } from './jsonrpc.js';
 export { bridgeSchema, checkBridgeConf, checkServerChoice, serverIdSchema, FRONT_FIELDS, type BridgeConf, type SessionConf } from './schema.js';
 export { asServerRecord, mcpServers, runFields, serverRecordOf, type ServerRecord } from './server-definition.js';
 export { serverEndpoints } from './endpoints.js';

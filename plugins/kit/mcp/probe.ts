@@ -5,7 +5,7 @@
  * the server meanwhile (a ping, a sampling request) gets an answer, since nobody else would.
  */
 import type { Backend, BackendEvents } from './backend.js';
-import { PROTOCOL_VERSIONS, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
+import { METHOD_NOT_FOUND, PROTOCOL_VERSIONS, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
 import { MCP_ERRORS } from './errors.js';
 
 /** Pages of a list the probe follows before it reports what it has. */
@@ -102,7 +102,7 @@ export class ProbeClient {
     if (typeof method === 'string') {
       // A request from the server: answered here, or it would wait for nobody.
       if (typeof id !== 'string' && typeof id !== 'number') return;
-      const reply = method === 'ping' ? { result: {} } : { error: { code: -32601, message: `the gateway's probe does not answer ${method}` } };
+      const reply = method === 'ping' ? { result: {} } : { error: { code: METHOD_NOT_FOUND, message: `the gateway's probe does not answer ${method}` } };
       this.backend.send(JSON.stringify({ jsonrpc: '2.0', id, ...reply }));
       return;
     }
