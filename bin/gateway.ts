@@ -204,6 +204,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         logger,
         metrics,
         connectTimeoutMs: config.relay.connect_timeout * 1000,
+        maxConnectionsPerOwner: config.relay.max_connections,
         maxHeaderBytes: config.limits.max_header_bytes,
       });
     const dataPlane = new DataPlane({

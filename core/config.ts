@@ -125,6 +125,7 @@ const configSchema = {
         secret: { type: 'string', default: '', description: 'Signs relayed requests; the same on every instance, at least 32 characters.' },
         owner_ttl: { ...seconds, default: 10, description: "Seconds an instance's registration lives without renewal." },
         connect_timeout: { ...seconds, default: 1, description: "Seconds to connect to a session's owner before it counts as gone." },
+        max_connections: { type: 'integer', minimum: 1, default: 256, description: 'Connections a process keeps open to each session owner at most; relayed requests beyond them wait for one.' },
       },
     },
     limits: {

@@ -67,6 +67,8 @@ export interface RelayOptions {
   metrics?: GatewayMetrics;
   /** Milliseconds to connect to an owner before it counts as gone. */
   connectTimeoutMs: number;
+  /** Connections to one owner at most (relay.max_connections); relayed requests beyond them queue. */
+  maxConnectionsPerOwner: number;
   /** The data plane's header limit (limits.max_header_bytes): a request it took must fit the relay listener too. */
   maxHeaderBytes: number;
 }
@@ -289,7 +291,7 @@ export class Relay {
     if (!pool) {
       const host = owner.host.includes(':') ? `[${owner.host}]` : owner.host;
       pool = new Pool(`http://${host}:${owner.port}`, {
-        connections: 256,
+        connections: this.options.maxConnectionsPerOwner,
         connect: { timeout: this.options.connectTimeoutMs },
         // A tools/call may run for minutes and an SSE stream stays quiet between events: the
         // owner's own limits bound them, and the client's leaving aborts the relay.

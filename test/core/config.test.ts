@@ -43,9 +43,12 @@ describe('configuration', () => {
 
   it('relay.secret: empty, or at least 32 characters; relay.listen is an address', () => {
     expect(loadConfig({ env: {} }).relay.secret).to.equal('');
+    expect(loadConfig({ env: {} }).relay.max_connections).to.equal(256);
     expect(loadConfig({ env: { TOLLGATE_RELAY_SECRET: 'x'.repeat(32) } }).relay.secret).to.equal('x'.repeat(32));
     expect(() => loadConfig({ env: { TOLLGATE_RELAY_SECRET: 'short-secret' } })).to.throw(ConfigError, /relay\.secret.*at least 32 characters/);
     expect(() => loadConfig({ env: { TOLLGATE_RELAY_LISTEN: 'nowhere' } })).to.throw(ConfigError, /relay\.listen/);
+    expect(loadConfig({ file: file('relay:\n  max_connections: 8\n'), env: {} }).relay.max_connections).to.equal(8);
+    expect(() => loadConfig({ file: file('relay:\n  max_connections: 0\n'), env: {} })).to.throw(ConfigError, /max_connections/);
   });
 
   it('lets environment variables override the file', () => {
