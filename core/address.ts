@@ -32,3 +32,15 @@ export function hostPortProblem(host: string, port: string | undefined): string 
   if (/^[0-9.]+$/.test(host) && !isIPv4(host)) return 'is not a valid IPv4 address';
   return undefined;
 }
+
+/**
+ * `host:port`, `[v6]:port`, `host` or `[v6]` split into host (without the brackets) and port (as
+ * written, not checked: hostPortProblem says what is wrong with it). The one place that knows the
+ * bracket rule, so node lists, their checks and the `upstream_*` variables read addresses alike.
+ */
+export function splitHostPort(address: string): { host: string; port?: string } {
+  const v6 = /^\[([^\]]*)\](?::(.*))?$/.exec(address);
+  if (v6) return v6[2] === undefined ? { host: v6[1] } : { host: v6[1], port: v6[2] };
+  const colon = address.lastIndexOf(':');
+  return colon < 0 ? { host: address } : { host: address.slice(0, colon), port: address.slice(colon + 1) };
+}

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
+import { splitHostPort } from './address.js';
 import { plainAddress } from './client-ip.js';
 import { statusSent } from './respond.js';
 import type { GatewayError } from './errors.js';
@@ -232,9 +233,9 @@ export class RequestState implements GatewayState, RequestVariables {
         return this.upstreamOutcome?.addr;
       case 'upstream_unresolved_host':
       case 'balancer_ip':
-        return hostOfAddress(this.upstreamOutcome?.addr);
+        return this.upstreamOutcome?.addr === undefined ? undefined : splitHostPort(this.upstreamOutcome.addr).host;
       case 'balancer_port':
-        return portOfAddress(this.upstreamOutcome?.addr);
+        return this.upstreamOutcome?.addr === undefined ? undefined : splitHostPort(this.upstreamOutcome.addr).port;
       case 'upstream_status':
         return this.upstreamOutcome?.status === undefined ? undefined : String(this.upstreamOutcome.status);
       case 'upstream_response_time':
@@ -281,20 +282,6 @@ class UpstreamPlan implements UpstreamRequestPlan {
 }
 
 const NOT_MEASURED = Symbol('not measured');
-
-/** `host` of a `host:port` or `[v6]:port` address. */
-function hostOfAddress(address: string | undefined): string | undefined {
-  if (address === undefined) return undefined;
-  const colon = address.lastIndexOf(':');
-  const host = colon > address.lastIndexOf(']') ? address.slice(0, colon) : address;
-  return host.startsWith('[') ? host.slice(1, -1) : host;
-}
-
-function portOfAddress(address: string | undefined): string | undefined {
-  if (address === undefined) return undefined;
-  const colon = address.lastIndexOf(':');
-  return colon > address.lastIndexOf(']') ? address.slice(colon + 1) : undefined;
-}
 
 /** Milliseconds as seconds, to the microsecond (nginx gives milliseconds; ours are finer). */
 function seconds(ms: number): number {

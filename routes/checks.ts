@@ -7,7 +7,7 @@
  */
 import type { ResourceKind } from '../core/catalog/types.js';
 import { isIPv6 } from 'node:net';
-import { addressProblem, hostPortProblem } from '../core/address.js';
+import { addressProblem, hostPortProblem, splitHostPort } from '../core/address.js';
 import { compileExpression, ExprError, VARS_ERROR_PREFIX, type Expression } from '../core/expr.js';
 import { normalizePath } from '../core/path.js';
 import { compileTemplate } from './matcher.js';
@@ -124,10 +124,10 @@ function upstreamProblem(upstream: unknown, field: string): string | undefined {
         // "::1" as a host reads as an address with a port to anything that splits host:port.
         if (isIPv6(n.host)) return "invalid configuration: IPv6 address must be enclosed with '[' and ']'";
         // A host may carry the port when the node has none (APISIX's optional port).
-        list.push(n.port === undefined ? { name: n.host, ...splitNodeAddress(n.host) } : { name: n.host, host: n.host, port: String(n.port) });
+        list.push(n.port === undefined ? { name: n.host, ...splitHostPort(n.host) } : { name: n.host, host: n.host, port: String(n.port) });
       }
     } else {
-      list = Object.keys(nodes as object).map((address) => ({ name: address, ...splitNodeAddress(address) }));
+      list = Object.keys(nodes as object).map((address) => ({ name: address, ...splitHostPort(address) }));
     }
     for (const node of list) {
       const problem = hostPortProblem(node.host, node.port);
@@ -154,11 +154,4 @@ function chashKeyProblem(upstream: { type?: string; hash_on?: string; key?: stri
   if (pattern === undefined || pattern.test(key)) return undefined;
   if (hashOn === 'vars' && TOLLGATE_HASH_VARIABLE.test(key)) return undefined;
   return `invalid configuration: failed to match pattern ${JSON.stringify(pattern.source)} with ${JSON.stringify(key)}`;
-}
-
-function splitNodeAddress(address: string): { host: string; port?: string } {
-  const v6 = /^(\[[^\]]*\])(?::(.*))?$/.exec(address);
-  if (v6) return { host: v6[1], port: v6[2] };
-  const colon = address.lastIndexOf(':');
-  return colon < 0 ? { host: address } : { host: address.slice(0, colon), port: address.slice(colon + 1) };
 }

@@ -3,6 +3,7 @@
  * turned into something that picks a node and hands out its connection pool. Pools are shared
  * between upstreams through the PoolRegistry and released when the upstream is disposed.
  */
+import { splitHostPort } from '../address.js';
 import { createBalancer, type Balancer, type UpstreamNode } from './balancer.js';
 import { NodePool, type NodePoolOptions } from './node-pool.js';
 import { compileTemplate, type Template } from '../template.js';
@@ -153,9 +154,6 @@ export function parseNodes(nodes: UpstreamDefinition['nodes'], defaultPort: numb
 }
 
 function splitAddress(address: string): { host: string; port?: number } {
-  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(address);
-  if (v6) return { host: v6[1], port: v6[2] ? Number(v6[2]) : undefined };
-  const colon = address.lastIndexOf(':');
-  if (colon < 0) return { host: address };
-  return { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
+  const { host, port } = splitHostPort(address);
+  return port ? { host, port: Number(port) } : { host };
 }
