@@ -30,7 +30,7 @@ export interface StartRedisOptions {
 }
 
 export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
-  const port = options.port ?? (await freePort());
+  let port = options.port ?? (await freePort());
   let child: ChildProcess | undefined;
   const clients: Redis[] = [];
   const dir = options.persist ? mkdtempSync(join(tmpdir(), 'tollgate-redis-')) : undefined;
@@ -42,17 +42,22 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     });
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on('error', () => {});
+    const started = child;
+    // The port was only free a moment ago: another test's server may hold it now, and would
+    // answer PING just as well. Only our own process id counts; our child exiting (it could not
+    // bind) ends the wait at once.
     const ok = await waitFor(async () => {
+      if (started.exitCode !== null || started.signalCode !== null) return true;
       try {
         if (probe.status !== 'ready') await probe.connect();
-        return (await probe.ping()) === 'PONG';
+        return /process_id:(\d+)/.exec(await probe.info('server'))?.[1] === String(started.pid);
       } catch {
         probe.disconnect();
         return false;
       }
     }, 10_000, 50);
     probe.disconnect();
-    if (!ok) throw new Error(`redis-server did not start on port ${port}`);
+    if (!ok || started.exitCode !== null || started.signalCode !== null) throw new Error(`redis-server did not start on port ${port}`);
   };
 
   const kill = async () => {
@@ -65,7 +70,16 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     }
   };
 
-  await launch();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      await kill();
+      if (options.port !== undefined || attempt === 3) throw err;
+      port = await freePort();
+    }
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
