@@ -230,7 +230,17 @@ export interface RemoteServer {
  * package's `start:*` scripts) on a free port: a remote MCP server for the gateway to reach.
  */
 export async function startRemoteEverything(mode: 'streamableHttp' | 'sse'): Promise<RemoteServer> {
-  const port = await freePort();
+  // The port was only free a moment ago; a server that could not bind it exits, and another port is tried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRemoteEverythingOn(await freePort(), mode);
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
+  }
+}
+
+async function startRemoteEverythingOn(port: number, mode: 'streamableHttp' | 'sse'): Promise<RemoteServer> {
   const child = spawn(process.execPath, [EVERYTHING_SERVER, mode], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
