@@ -18,7 +18,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { formatListen, parseListen, type GatewayConfig, type ListenAddress } from '../core/config.js';
 import { fixedPort } from '../core/listen.js';
 import { createLogger } from '../core/logger.js';
-import { aggregateMetrics } from '../core/metrics.js';
+import { aggregateMetrics, aggregateMetricsJson } from '../core/metrics.js';
 import { MetricsServer } from '../core/metrics-server.js';
 import { StatusServer, type StatusReply } from '../core/status.js';
 import { WORKER_ID_ENV } from '../core/workers/messages.js';
@@ -85,16 +85,19 @@ export async function startPrimary(config: GatewayConfig, onStopped: () => void)
     statusAddress = await status.listen(parseListen(config.status.listen));
     closers.push(() => status.close());
   }
+  const own = primaryMetrics(workers);
+  const everyWorkersMetrics = async () => {
+    const answers = await workers.ask('metrics', METRICS_ANSWER_MS);
+    const snapshots = answers.filter((a) => a.body !== undefined).map((a) => a.body as Awaited<ReturnType<Registry['getMetricsAsJSON']>>);
+    return [...snapshots, await own.getMetricsAsJSON()];
+  };
+  // The admin worker's dashboard shows the node, not the worker that happens to serve it.
+  workers.answer('node-metrics', async () => aggregateMetricsJson(await everyWorkersMetrics()));
   let metricsAddress: ListenAddress | undefined;
   if (config.metrics.enabled) {
-    const own = primaryMetrics(workers);
     const exporter = new MetricsServer(
       config.metrics.path,
-      async () => {
-        const answers = await workers.ask('metrics', METRICS_ANSWER_MS);
-        const snapshots = answers.filter((a) => a.body !== undefined).map((a) => a.body as Awaited<ReturnType<Registry['getMetricsAsJSON']>>);
-        return aggregateMetrics([...snapshots, await own.getMetricsAsJSON()]);
-      },
+      async () => aggregateMetrics(await everyWorkersMetrics()),
       (err) => logger.error({ err }, 'metrics collection failed'),
     );
     try {
@@ -186,7 +189,11 @@ export async function startWorker(file: string | undefined, demo: boolean): Prom
   handleSignals({ logger: () => gateway?.logger, stop });
   link.onDrain(stop);
   link.onReopenLogs((signal) => reopenLogs(signal, gateway?.logger));
-  gateway = await startGateway({ file, worker: { id, admin: id === 1, peers: link }, seed: demo ? seedDemoCatalog : undefined });
+  gateway = await startGateway({
+    file,
+    worker: { id, admin: id === 1, peers: link, nodeMetrics: () => link.askPrimary('node-metrics', METRICS_ANSWER_MS * 2) },
+    seed: demo ? seedDemoCatalog : undefined,
+  });
   const running = gateway;
   link.answer('status', () => running.statusReply('/status'));
   link.answer('ready', () => running.statusReply('/status/ready'));

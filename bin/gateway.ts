@@ -58,6 +58,8 @@ export interface WorkerRole {
   /** Serves the Admin API (and writes the embedded catalog). */
   admin: boolean;
   peers: PeerLink;
+  /** Every worker's metrics summed, as the primary's exporter serves them (prom-client JSON). */
+  nodeMetrics?: () => Promise<unknown>;
 }
 
 export interface RunningGateway {
@@ -289,7 +291,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         cors: config.admin.cors,
         dashboardDir: config.admin.ui ? (options.dashboardDir ?? DASHBOARD_DIR) : undefined,
         dataPlaneUrl: `http://${dataAddress.host.includes(':') ? `[${dataAddress.host}]` : dataAddress.host}:${dataAddress.port}`,
-        metrics: () => metrics.snapshot(false),
+        metrics: options.worker?.nodeMetrics ?? (() => metrics.snapshot(false)),
         maxRegexProgram: config.limits.max_regex_program,
         cluster: relay && { ask: (method, path) => relay.askOthers(method, path) },
         waitForRevision: (revision) => table.waitForRevision(revision),

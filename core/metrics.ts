@@ -533,6 +533,11 @@ export function aggregateMetrics(snapshots: Array<MetricObjectWithValues<MetricV
   return AggregatorRegistry.aggregate(snapshots).metrics();
 }
 
+/** The same sum as JSON (what the Admin API's `/metrics` serves the dashboard). */
+export function aggregateMetricsJson(snapshots: Array<MetricObjectWithValues<MetricValue<string>>[]>): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+  return AggregatorRegistry.aggregate(snapshots).getMetricsAsJSON();
+}
+
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
 function addProvider<T>(set: Set<T>, provider: T): () => void {

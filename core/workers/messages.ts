@@ -17,17 +17,22 @@ export type PeerTopic =
 /** What the primary may ask a worker. */
 export type Question = 'status' | 'ready' | 'metrics';
 
+/** What a worker may ask its primary: the node's metrics, every worker's summed (the Admin API's `/metrics`). */
+export type PrimaryQuestion = 'node-metrics';
+
 export type WorkerMessage =
   /** The worker listens for messages now (sent first: on Node 20, messages to an ESM worker before it listens are lost). */
   | { tg: 'hello' }
   /** Started: its listeners are bound and its catalog is loaded. */
   | { tg: 'ready' }
   | { tg: 'publish'; topic: PeerTopic; body: unknown; retain: boolean }
-  | { tg: 'answer'; id: number; body: unknown; error?: string };
+  | { tg: 'answer'; id: number; body: unknown; error?: string }
+  | { tg: 'ask-primary'; id: number; question: PrimaryQuestion };
 
 export type PrimaryMessage =
   | { tg: 'message'; topic: PeerTopic; body: unknown }
   | { tg: 'ask'; id: number; question: Question }
+  | { tg: 'reply'; id: number; body: unknown; error?: string }
   /** Stop accepting, let requests in flight finish, exit (what SIGTERM does to one gateway). */
   | { tg: 'drain' }
   /** Reopen log files (the primary got SIGHUP or SIGUSR1). */

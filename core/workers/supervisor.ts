@@ -10,7 +10,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../logger.js';
-import { isWorkerMessage, WORKER_ID_ENV, type PeerTopic, type PrimaryMessage, type Question, type WorkerMessage } from './messages.js';
+import { isWorkerMessage, WORKER_ID_ENV, type PeerTopic, type PrimaryMessage, type PrimaryQuestion, type Question, type WorkerMessage } from './messages.js';
 
 export interface SupervisorOptions {
   count: number;
@@ -59,6 +59,7 @@ export class Supervisor {
   private readonly retained = new Map<string, { slot: number; topic: PeerTopic; body: unknown }>();
   private readonly pending = new Map<number, { worker: Worker; resolve: (answer: { body?: unknown; error?: string }) => void }>();
   private nextQuestion = 1;
+  private readonly answerers = new Map<PrimaryQuestion, () => Promise<unknown>>();
   private started = false;
   private startup?: { resolve: () => void; reject: (err: Error) => void };
   private stopping?: Promise<void>;
@@ -74,6 +75,11 @@ export class Supervisor {
       this.startup = { resolve, reject };
       for (const slot of this.slots) this.fork(slot);
     });
+  }
+
+  /** How the primary answers a worker's `question`. */
+  answer(question: PrimaryQuestion, handler: () => Promise<unknown>): void {
+    this.answerers.set(question, handler);
   }
 
   workers(): WorkerState[] {
@@ -176,6 +182,15 @@ export class Supervisor {
       case 'answer':
         this.pending.get(message.id)?.resolve({ body: message.body, error: message.error });
         return;
+      case 'ask-primary': {
+        const handler = this.answerers.get(message.question);
+        const id = message.id;
+        (handler ? handler() : Promise.reject(new Error(`no answer for ${message.question}`))).then(
+          (body) => this.send(worker, { tg: 'reply', id, body }),
+          (err: Error) => this.send(worker, { tg: 'reply', id, body: undefined, error: err.message }),
+        );
+        return;
+      }
     }
   }
 

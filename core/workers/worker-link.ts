@@ -2,7 +2,7 @@
  * A worker's side of the IPC channel to its primary (node:cluster): publish to the other workers,
  * hear what they publish, answer the primary's questions, obey its drain order.
  */
-import { isPrimaryMessage, type PeerTopic, type Question, type WorkerMessage } from './messages.js';
+import { isPrimaryMessage, type PeerTopic, type PrimaryQuestion, type Question, type WorkerMessage } from './messages.js';
 
 /** How the workers of one node reach each other: through their primary. */
 export interface PeerLink {
@@ -22,6 +22,8 @@ export class WorkerLink implements PeerLink {
   /** Messages of a topic nobody listens to yet (its subscriber starts later than the link): replayed to the first. */
   private readonly unheard = new Map<PeerTopic, unknown[]>();
   private readonly answers = new Map<Question, () => unknown>();
+  private readonly replies = new Map<number, { resolve: (body: unknown) => void; reject: (err: Error) => void }>();
+  private nextQuestion = 1;
   private drainListener?: () => void;
   private reopenListener?: (signal: NodeJS.Signals) => void;
 
@@ -48,6 +50,22 @@ export class WorkerLink implements PeerLink {
   /** How this worker answers `question` (a JSON-serialisable value, or a promise of one). */
   answer(question: Question, handler: () => unknown): void {
     this.answers.set(question, handler);
+  }
+
+  /** Asks the primary; rejects when it has not answered within `timeoutMs`. */
+  askPrimary(question: PrimaryQuestion, timeoutMs: number): Promise<unknown> {
+    const id = this.nextQuestion++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.replies.delete(id);
+        reject(new Error(`the primary did not answer ${question} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.replies.set(id, {
+        resolve: (body) => (clearTimeout(timer), resolve(body)),
+        reject: (err) => (clearTimeout(timer), reject(err)),
+      });
+      this.send({ tg: 'ask-primary', id, question });
+    });
   }
 
   onDrain(listener: () => void): void {
@@ -94,6 +112,13 @@ export class WorkerLink implements PeerLink {
             (body) => this.send({ tg: 'answer', id, body }),
             (err: Error) => this.send({ tg: 'answer', id, body: undefined, error: err.message }),
           );
+        return;
+      }
+      case 'reply': {
+        const waiting = this.replies.get(message.id);
+        this.replies.delete(message.id);
+        if (message.error !== undefined) waiting?.reject(new Error(message.error));
+        else waiting?.resolve(message.body);
         return;
       }
       case 'drain':

@@ -163,6 +163,15 @@ describe('gateway.workers: 2', function () {
       // Both workers' counters, summed: 16 requests at least reached the route.
       const served = [...metrics.matchAll(/^tollgate_http_status\{[^}]*route="m"[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
       expect(served).to.be.at.least(16);
+
+      // The Admin API's metrics (the dashboard's overview) are the same sum, not worker 1's share.
+      const viaAdmin = await gw.admin('GET', '/metrics');
+      expect(viaAdmin.status, viaAdmin.text).to.equal(200);
+      const byName = new Map((viaAdmin.json.metrics as Array<{ name: string; values: Array<{ value: number; labels: Record<string, string> }> }>).map((m) => [m.name, m]));
+      expect(byName.get('tollgate_workers')?.values.find((v) => v.labels.state === 'ready')?.value).to.equal(2);
+      const adminServed = byName.get('tollgate_http_status')!.values.filter((v) => v.labels.route === 'm').reduce((sum, v) => sum + v.value, 0);
+      // No request reached the route between the two reads, so both count the same requests.
+      expect(adminServed).to.equal(served);
     });
   });
 

@@ -3,7 +3,8 @@
  * JSON of the same registry the Prometheus exporter serves). Counters are sampled every few
  * seconds and rates are the difference between two samples, as Prometheus's `rate()` would give.
  * HTTP figures come from the prometheus plugin's metrics, so they cover the routes (or global
- * rules) that enable it — as in APISIX.
+ * rules) that enable it — as in APISIX. With gateway.workers above 1 the Admin API serves every
+ * worker's metrics summed by the primary, so the figures are the whole gateway's.
  */
 
 interface MetricValue {
@@ -31,6 +32,8 @@ export interface Sample {
   mcpSessions: number;
   mcpChildren: number;
   rejected: number;
+  /** With gateway.workers above 1: the workers whose metrics were summed (the primary's `tollgate_workers`). */
+  workers?: number;
 }
 
 const STATUS = ['tollgate_http_status', 'apisix_http_status'];
@@ -62,6 +65,7 @@ export function sampleOf(time: number, metrics: Metric[]): Sample {
     mcpSessions: sum(byName.get('tollgate_mcp_sessions')),
     mcpChildren: sum(byName.get('tollgate_mcp_children')),
     rejected: sum(byName.get('tollgate_rejected_requests_total')),
+    workers: byName.has('tollgate_workers') ? sum(byName.get('tollgate_workers'), (v) => v.labels.state === 'ready') : undefined,
   };
 }
 

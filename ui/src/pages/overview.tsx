@@ -72,7 +72,8 @@ export function Overview() {
       </div>
       <p class="muted small">
         Rates over the last {Math.round((windowRates?.seconds ?? 0) || WINDOW_MS / 1000)} s, sampled every {SAMPLE_MS / 1000} s from this gateway's metrics
-        (what the Prometheus exporter serves).
+        {latest?.workers !== undefined && <span data-testid="workers-summed"> summed over its {latest.workers} workers</span>} (what the Prometheus exporter
+        serves).
       </p>
       {latest && !latest.http && (
         <div class="note">
