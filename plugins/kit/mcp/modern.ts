@@ -26,6 +26,7 @@ import type { GatewayContext, McpRequestInfo } from '../../../core/context.js';
 import { clientGone } from '../../../core/errors.js';
 import { MCP_ERRORS } from './errors.js';
 import { answerOptions, consumerOf, openSse } from './http.js';
+import { forwardModern, modernRemoteOf } from './modern-remote.js';
 import { INVALID_PARAMS, METHOD_NOT_FOUND, MODERN_PROTOCOL_VERSION, PROTOCOL_VERSIONS, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
 import type { Outcome } from './pending.js';
 import type { Session } from './session.js';
@@ -91,6 +92,9 @@ export async function handleModern(ctx: GatewayContext, manager: SessionManager,
     ctx.body = '';
     return;
   }
+  // A remote server that speaks 2026-07-28 itself gets the request as it is (modern-remote.ts).
+  const remote = await modernRemoteOf(manager);
+  if (remote) return forwardModern(ctx, manager, remote, message, mcp);
   const method = mcp.method!;
   if (method !== 'server/discover' && method !== 'subscriptions/listen' && !FORWARDED.has(method)) {
     throw rpcError(MCP_ERRORS.GW_MCP_METHOD_NOT_FOUND, id, METHOD_NOT_FOUND, `Method not found: ${method}`);

@@ -1,16 +1,21 @@
 /**
  * A remote MCP server as this gateway reaches it: one connection pool, the backends of its
- * sessions (Streamable HTTP or legacy SSE), and a periodic health check — initialize and ping over
- * a session of its own, then DELETE — whose failure makes new sessions fail fast with a clear
- * error instead of hanging on a server that does not answer.
+ * sessions (Streamable HTTP or legacy SSE), which era of MCP it speaks (remote-era.ts; learned
+ * once per definition, again at each health check and after a modern request it refused), and a
+ * periodic health check — `server/discover` for a 2026-07-28 server; otherwise initialize and
+ * ping over a session of its own, then DELETE — whose failure makes new sessions fail fast with a
+ * clear error instead of hanging on a server that does not answer.
  */
 import type { Agent } from 'undici';
 import type { Logger } from '../../../core/logger.js';
 import type { Backend, BackendEvents } from './backend.js';
+import { ListChangeListener } from './list-listener.js';
 import { ProbeClient } from './probe.js';
+import { discoverEra, type Era } from './remote-era.js';
 import { remoteAgent, type RemoteTarget } from './remote-http.js';
 import { LegacySseBackend } from './sse-client.js';
 import type { RemoteHooks } from './remote-backend.js';
+import type { ListMethod } from './server.js';
 import { StreamableHttpBackend } from './streamable-client.js';
 
 /** A remote server's fields, as the record has them (defaults filled). */
@@ -45,16 +50,53 @@ export class RemoteUpstream {
   private live = 0;
   private retired = false;
   private closed = false;
+  /** What it was found to speak; undefined until learned (or after it was forgotten). */
+  private era?: Promise<Era | undefined>;
+  private readonly lists: ListChangeListener;
 
   constructor(
     readonly settings: RemoteSettings,
     private readonly logger: Logger,
     private readonly onHealth: (result: HealthResult) => void,
+    onListChanged: (method: ListMethod) => void = () => undefined,
   ) {
     const timeoutMs = settings.timeout * 1000;
     this.agent = remoteAgent(timeoutMs, settings.tls.verify);
     const url = new URL(settings.url);
     this.targetOf = (log) => ({ url, headers: settings.headers, timeoutMs, dispatcher: this.agent, logger: log });
+    this.lists = new ListChangeListener(() => this.targetOf(this.logger), onListChanged);
+  }
+
+  /** A route cached one of its lists: hear when they change (list-listener.ts). */
+  watchLists(): void {
+    if (!this.retired) this.lists.ensure();
+  }
+
+  /** A RemoteTarget for requests of the gateway's own (not a session's backend). */
+  target(logger: Logger): RemoteTarget {
+    return this.targetOf(logger);
+  }
+
+  /**
+   * Whether it speaks MCP 2026-07-28: asked once (concurrent callers share the question) and
+   * remembered while it is this definition; a legacy SSE server never does.
+   */
+  async speaksModern(): Promise<boolean> {
+    if (this.settings.transport !== 'streamable-http' || this.closed) return false;
+    if (!this.era) {
+      const asking = discoverEra(this.targetOf(this.logger), this.settings.timeout * 1000);
+      this.era = asking;
+      // An unreachable server said nothing: ask again next time.
+      void asking.then((era) => {
+        if (era === undefined && this.era === asking) this.era = undefined;
+      });
+    }
+    return (await this.era) === 'modern';
+  }
+
+  /** A modern request was refused as a legacy server refuses one: learn the era again. */
+  forgetEra(): void {
+    this.era = undefined;
   }
 
   /** Failing its last health check: new sessions are refused at once. */
@@ -102,18 +144,11 @@ export class RemoteUpstream {
     if (this.closed) return;
     const timeoutMs = this.settings.health_check.timeout * 1000;
     const started = performance.now();
-    const quiet: RemoteHooks = { sessionCreated: () => undefined, trouble: () => undefined };
-    const client = new ProbeClient((events) => this.open(events, quiet, HEALTH_MAX_BYTES, this.logger));
-    let result: HealthResult;
-    try {
-      await client.initialize(timeoutMs);
-      await client.request('ping', {}, timeoutMs);
-      result = { ok: true, time: Date.now(), latencyMs: performance.now() - started };
-    } catch (err) {
-      result = { ok: false, time: Date.now(), latencyMs: performance.now() - started, error: (err as Error).message };
-    } finally {
-      await client.close();
-    }
+    const era = this.settings.transport === 'streamable-http' ? await discoverEra(this.targetOf(this.logger), timeoutMs) : 'legacy';
+    if (era !== undefined) this.era = Promise.resolve(era);
+    // A 2026-07-28 server that answered server/discover works, and has no initialize to check.
+    const error = era === 'modern' ? undefined : await this.legacyCheck(timeoutMs);
+    const result: HealthResult = { ok: error === undefined, time: Date.now(), latencyMs: performance.now() - started, ...(error === undefined ? {} : { error }) };
     if (this.closed) return;
     if (!result.ok && this.health?.ok !== false) this.logger.warn({ error: result.error }, 'remote mcp server failed its health check');
     if (result.ok && this.health?.ok === false) this.logger.info('remote mcp server passes its health check again');
@@ -121,10 +156,26 @@ export class RemoteUpstream {
     this.onHealth(result);
   }
 
+  /** initialize and ping over a session of its own; why it failed, or undefined. */
+  private async legacyCheck(timeoutMs: number): Promise<string | undefined> {
+    const quiet: RemoteHooks = { sessionCreated: () => undefined, trouble: () => undefined };
+    const client = new ProbeClient((events) => this.open(events, quiet, HEALTH_MAX_BYTES, this.logger));
+    try {
+      await client.initialize(timeoutMs);
+      await client.request('ping', {}, timeoutMs);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    } finally {
+      await client.close();
+    }
+  }
+
   /** Replaced by a new definition: no more checks; the pool closes once its last backend has ended. */
   retire(): void {
     this.retired = true;
     this.watch(false);
+    this.lists.close();
     if (this.live === 0) void this.close();
   }
 
@@ -133,6 +184,7 @@ export class RemoteUpstream {
     if (this.closed) return;
     this.closed = true;
     this.watch(false);
+    this.lists.close();
     await this.checking;
     await this.agent.destroy().catch(() => undefined);
   }

@@ -37,6 +37,9 @@ export interface BridgeConf extends Partial<RemoteSettings>, ServerFields {
   ping_interval: number;
   allowed_origins: string[];
   allowed_hosts: string[];
+  /** Seconds a remote 2026-07-28 server's cacheable list may be served from the route's cache, at most (0: no cache). */
+  list_cache_max_ttl?: number;
+  list_cache_max_entries?: number;
 }
 
 /**
@@ -187,6 +190,23 @@ export const FRONT_FIELDS = {
   },
 };
 
+/** The route's cache of list results a remote MCP 2026-07-28 server marks cacheable (list-cache.ts). */
+export const LIST_CACHE_FIELDS = {
+  list_cache_max_ttl: {
+    type: 'number',
+    minimum: 0,
+    default: 10,
+    description:
+      'Seconds, at most, that a tools/list, resources/list or prompts/list result of a remote MCP server speaking 2026-07-28 is answered from the route\'s cache: the server\'s ttlMs, bounded by this. Only results the server marks cacheScope "public" (shared by every caller) or "private" (per consumer; never for anonymous callers) are kept; message filters (mcp-acl) still apply to every answer. 0: no cache.',
+  },
+  list_cache_max_entries: {
+    type: 'integer',
+    minimum: 1,
+    default: 100,
+    description: 'Most list results the route\'s cache keeps (one per method, cursor, client capabilities and, for private results, consumer); the least recently used goes first.',
+  },
+};
+
 /** The fields an MCP server of /apisix/admin/mcp_servers sets for the routes that use it. */
 export const SERVER_FIELDS: readonly string[] = [...Object.keys(PROCESS_FIELDS), ...Object.keys(sessionFields('server'))];
 
@@ -202,6 +222,7 @@ export const bridgeSchema = {
   additionalProperties: false,
   properties: {
     ...FRONT_FIELDS,
+    ...LIST_CACHE_FIELDS,
     server_id: {
       ...serverIdSchema,
       description:

@@ -73,6 +73,9 @@ export class McpServer {
   private open = 0;
   private readonly perConsumer = new Map<string, number>();
   private readonly lists = new Map<ListMethod, SeenList>();
+  /** Bumped when a list may have changed (its list_changed, a new definition): cached lists of an older one are stale. */
+  private readonly listGenerations = new Map<ListMethod, number>();
+  private definitionGeneration = 0;
   private definition?: string;
   private stderr: StderrLine[] = [];
   private stderrHead = 0;
@@ -135,9 +138,15 @@ export class McpServer {
     const first = this.definition === undefined;
     this.definition = definition;
     this.remote?.retire();
-    this.remote = remote && new RemoteUpstream(remote.settings, remote.logger, (result) => this.healthSeen(result));
+    this.remote = remote && new RemoteUpstream(
+        remote.settings,
+        remote.logger,
+        (result) => this.healthSeen(result),
+        (method) => this.listChanged(method),
+      );
     this.remote?.watch(this.users.size > 0);
     if (first) return;
+    this.definitionGeneration += 1;
     this.lists.clear();
     this.serverInfo = undefined;
     this.capabilities = undefined;
@@ -229,6 +238,12 @@ export class McpServer {
   /** The server said a list changed: what was seen of it is stale. */
   listChanged(method: ListMethod): void {
     this.lists.delete(method);
+    this.listGenerations.set(method, (this.listGenerations.get(method) ?? 0) + 1);
+  }
+
+  /** Changes with every list_changed of `method` and every new definition: what a cached list was stored under. */
+  listGeneration(method: ListMethod): string {
+    return `${this.definitionGeneration}:${this.listGenerations.get(method) ?? 0}`;
   }
 
   seenList(method: ListMethod): SeenList | undefined {

@@ -1,0 +1,127 @@
+/**
+ * A route's short-lived cache of the list results a remote MCP 2026-07-28 server marks cacheable
+ * (2026-07-28 server/utilities/caching): `tools/list`, `resources/list`, `prompts/list`.
+ *
+ * It holds the server's answer as the server gave it, before any message filter (mcp-acl) ran:
+ * the filters apply to every answer, cached or not, so one consumer's view never reaches another.
+ * A `public` result is shared by every caller of the route; a `private` one is kept per consumer
+ * (the spec's "same authorization context") and never for an anonymous caller, who has none the
+ * gateway can tell apart. Freshness is the server's `ttlMs`, bounded by the route's
+ * `list_cache_max_ttl`; a list_changed of the server (or a new definition of it) makes an entry
+ * stale at once through the server's list generation. At most `list_cache_max_entries` entries;
+ * the least recently used goes first.
+ */
+import type { ListMethod } from './server.js';
+
+/** The list methods whose results are cached. */
+export const CACHED_LISTS: ReadonlySet<string> = new Set<ListMethod>(['tools/list', 'resources/list', 'prompts/list']);
+
+const CAPABILITIES_META = 'io.modelcontextprotocol/clientCapabilities';
+
+export interface CacheLimits {
+  /** ms; 0: nothing is cached. */
+  readonly maxTtlMs: number;
+  readonly maxEntries: number;
+}
+
+/** What a cached answer is looked up by, besides the scope. */
+export interface CacheQuery {
+  readonly method: string;
+  readonly params: Record<string, unknown>;
+  readonly consumer: string | undefined;
+  /** The server's list generation now (server.ts `listGeneration`). */
+  readonly generation: string;
+}
+
+interface Entry {
+  readonly result: Record<string, unknown>;
+  readonly expires: number;
+  readonly generation: string;
+}
+
+export interface CacheHit {
+  readonly result: Record<string, unknown>;
+  /** ms the answer stays fresh: the `ttlMs` the client is told. */
+  readonly remainingMs: number;
+}
+
+export class ListCache {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly limits: CacheLimits) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** A fresh answer for the query: the public one, else the consumer's private one. */
+  get(query: CacheQuery, now = Date.now()): CacheHit | undefined {
+    if (this.limits.maxTtlMs <= 0) return undefined;
+    for (const key of [keyOf(query, 'public'), keyOf(query, 'private')]) {
+      if (key === undefined) continue;
+      const entry = this.entries.get(key);
+      if (!entry) continue;
+      if (entry.expires <= now || entry.generation !== query.generation) {
+        this.entries.delete(key);
+        continue;
+      }
+      // Most recently used last: eviction takes from the front.
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+      return { result: entry.result, remainingMs: entry.expires - now };
+    }
+    return undefined;
+  }
+
+  /** Keeps `result` when the server said it may be kept, for as long as it and the route allow; true when kept. */
+  offer(query: CacheQuery, result: Record<string, unknown>, now = Date.now()): boolean {
+    if (this.limits.maxTtlMs <= 0 || !CACHED_LISTS.has(query.method)) return false;
+    if (result.resultType !== 'complete') return false;
+    const scope = result.cacheScope;
+    if (scope !== 'public' && scope !== 'private') return false;
+    const ttl = typeof result.ttlMs === 'number' && Number.isFinite(result.ttlMs) ? Math.min(result.ttlMs, this.limits.maxTtlMs) : 0;
+    if (ttl <= 0) return false;
+    const key = keyOf(query, scope);
+    if (key === undefined) return false;
+    this.entries.delete(key);
+    this.entries.set(key, { result, expires: now + ttl, generation: query.generation });
+    while (this.entries.size > this.limits.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    return true;
+  }
+}
+
+/**
+ * Whether a request may be answered from (or fill) the cache at all: a list method, and not a
+ * multi round-trip retry, whose answer depends on inputs that are no part of the key (spec, "Cache Key").
+ */
+export function cacheableRequest(method: string, params: Record<string, unknown>): boolean {
+  return CACHED_LISTS.has(method) && params.requestState === undefined && params.inputResponses === undefined;
+}
+
+/**
+ * The request parameters that may change a list: the cursor, and the capabilities the client
+ * declared (a server may offer a client that can sample other tools). Everything else in `_meta`
+ * (client name, progress token, trace context) does not.
+ */
+function keyOf(query: CacheQuery, scope: 'public' | 'private'): string | undefined {
+  if (scope === 'private' && query.consumer === undefined) return undefined;
+  const meta = isObject(query.params._meta) ? query.params._meta : {};
+  const { _meta: _ignored, ...rest } = query.params;
+  return canonical([query.method, rest, meta[CAPABILITIES_META] ?? {}, scope, scope === 'private' ? query.consumer : '']);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** JSON with sorted keys, so equal parameters written in another order share an entry. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (isObject(value)) {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}

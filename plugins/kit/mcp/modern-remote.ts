@@ -1,0 +1,242 @@
+/**
+ * MCP 2026-07-28 requests to a remote server that speaks 2026-07-28 itself (remote-era.ts): each
+ * goes on as a modern request of its own — one POST with `MCP-Protocol-Version`, `Mcp-Method`,
+ * `Mcp-Name` (and the client's `Mcp-Param-*`), the body as the client sent it (`_meta`, id,
+ * progress token and `requestState` intact: a stateless request needs no rewriting). As on every
+ * request to a remote server, nothing of the client's HTTP request reaches it but that: the
+ * credentials are the record's `headers`, never the client's.
+ *
+ * The answer comes back as the server gave it, JSON or SSE, with the route's message filters
+ * applied (a refused request went as a stand-in, a list keeps what the filters keep). Closing the
+ * response stream is cancellation (2026-07-28 basic/transports): the client leaving aborts the
+ * request to the server. List results the server marks cacheable may be answered from the
+ * route's cache (list-cache.ts). A server that refuses the request as a legacy server would (a
+ * 4xx without a modern error, an UnsupportedProtocolVersionError without 2026-07-28) makes the
+ * gateway learn its era again.
+ */
+import { request, type Dispatcher } from 'undici';
+import type { GatewayContext, McpRequestInfo } from '../../../core/context.js';
+import { clientGone } from '../../../core/errors.js';
+import { MCP_ERRORS } from './errors.js';
+import { consumerOf, openSse, reporter } from './http.js';
+import { MODERN_PROTOCOL_VERSION, UNSUPPORTED_PROTOCOL_VERSION, mcpHttpError } from './jsonrpc.js';
+import { ListCache, cacheableRequest, type CacheQuery } from './list-cache.js';
+import { filterListAnswer, isFilteredList, standIn } from './message-filters.js';
+import { INVALID_ANSWER, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
+import type { RemoteUpstream } from './remote-upstream.js';
+import type { BridgeConf } from './schema.js';
+import type { ListMethod } from './server.js';
+import type { SessionManager } from './sessions.js';
+import { SseParser, SseTooLarge } from './sse-parser.js';
+
+/** Where a method names something, as `Mcp-Name` carries it. */
+const NAMED: Readonly<Record<string, 'name' | 'uri'>> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+/** The list a list_changed notification makes stale. */
+const LIST_CHANGED: Readonly<Record<string, ListMethod>> = {
+  'notifications/tools/list_changed': 'tools/list',
+  'notifications/resources/list_changed': 'resources/list',
+  'notifications/prompts/list_changed': 'prompts/list',
+};
+/** Methods whose answer is a long-lived stream, not bounded by request_timeout. */
+const LONG_LIVED = new Set(['subscriptions/listen']);
+
+/** The remote server of the route, when it speaks MCP 2026-07-28 (asked once per definition). */
+export async function modernRemoteOf(manager: SessionManager): Promise<RemoteUpstream | undefined> {
+  const remote = manager.server.remote;
+  if (!remote) return undefined;
+  return (await remote.speaksModern()) ? remote : undefined;
+}
+
+export async function forwardModern(ctx: GatewayContext, manager: SessionManager, remote: RemoteUpstream, message: Record<string, unknown>, mcp: McpRequestInfo): Promise<void> {
+  if (remote.failing) {
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_SERVER_FAILING, `the remote MCP server is failing its health checks: ${remote.health?.error ?? 'no answer'}`, {
+      data: { reason: 'health_check_failed' },
+    });
+  }
+  const method = mcp.method!;
+  const params = isObject(message.params) ? message.params : {};
+  const refused = mcp.refusedBy !== undefined;
+  const cache = refused || !cacheableRequest(method, params) ? undefined : cacheOf(manager);
+  const query: CacheQuery = { method, params, consumer: consumerOf(ctx), generation: manager.server.listGeneration(method as ListMethod) };
+  const hit = cache?.get(query);
+  if (hit) {
+    // The server's answer, filtered for this caller; fresh for what is left of its time.
+    const answer = { jsonrpc: '2.0', id: mcp.id, result: { ...hit.result, ttlMs: Math.floor(hit.remainingMs) } };
+    return sendJson(ctx, 200, finish(JSON.stringify(answer), answer, method, mcp));
+  }
+  const stand = refused ? standIn(message, method) : undefined;
+  const sent = stand?.message ?? message;
+  const restore = stand?.restore ?? ((line: string) => line);
+  const conf = manager.conf as BridgeConf;
+  const aborted = new AbortController();
+  const onClose = () => aborted.abort();
+  ctx.res.once('close', onClose);
+  const signals = [aborted.signal, ctx.gateway.signal];
+  if (!LONG_LIVED.has(method)) signals.push(AbortSignal.timeout(conf.request_timeout * 1000));
+  const target = remote.target(manager.logger);
+  const report = reporter(ctx);
+  const started = performance.now();
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await request(target.url, {
+      method: 'POST',
+      body: JSON.stringify(sent),
+      headers: requestHeaders(target, { ...modernHeaders(ctx, sent, refused), 'content-type': 'application/json', accept: 'application/json, text/event-stream' }),
+      dispatcher: target.dispatcher,
+      signal: AbortSignal.any(signals),
+    });
+  } catch (err) {
+    ctx.res.off('close', onClose);
+    if (aborted.signal.aborted) throw clientGone();
+    const failure = remoteFailure(err, target.timeoutMs);
+    throw mcpHttpError(failure.data.reason === 'upstream_timeout' ? MCP_ERRORS.GW_MCP_INIT_TIMEOUT : MCP_ERRORS.GW_MCP_CHILD_UNAVAILABLE, failure.message, {
+      status: failure.data.reason === 'upstream_timeout' ? 504 : 502,
+      data: failure.data,
+    });
+  }
+  const type = String(res.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
+  try {
+    if (res.statusCode === 202) {
+      await res.body.dump().catch(() => undefined);
+      ctx.status = 202;
+      ctx.body = '';
+      return;
+    }
+    if (res.statusCode < 300 && type === 'text/event-stream') {
+      report(res.statusCode, performance.now() - started);
+      return await relayStream(ctx, manager, res.body, sent, mcp, restore, cache && query);
+    }
+    const text = await readBounded(res.body, conf.max_message_bytes).catch(() => undefined);
+    if (text === undefined) {
+      if (aborted.signal.aborted) throw clientGone();
+      throw upstreamError(tooLarge(conf.max_message_bytes));
+    }
+    const answer = messagesOf(text);
+    const single = answer?.length === 1 ? answer[0] : undefined;
+    const rpcError = single?.error as { code?: unknown; data?: { supported?: unknown } } | undefined;
+    report(res.statusCode, performance.now() - started, typeof rpcError?.code === 'number' ? rpcError.code : undefined);
+    if (res.statusCode >= 400) {
+      if (!isModernRefusal(res.statusCode, rpcError)) remote.forgetEra();
+      // A JSON-RPC error is the server's answer to the request (an unknown method, a bad
+      // argument): the client reads it as the server sent it. Anything else is the server failing.
+      if (single && rpcError && res.statusCode < 500 && res.statusCode !== 401 && res.statusCode !== 403) return sendJson(ctx, res.statusCode, restore(text));
+      throw upstreamError(statusFailure(res.statusCode));
+    }
+    if (!single || type !== 'application/json') throw upstreamError(INVALID_ANSWER);
+    if (cache && isObject(single.result) && cache.offer(query, single.result)) remote.watchLists();
+    return sendJson(ctx, res.statusCode, restore(finish(text, single, method, mcp)));
+  } finally {
+    ctx.res.off('close', onClose);
+  }
+}
+
+/**
+ * An SSE answer, event by event: notifications as they come (a list_changed makes the cached list
+ * stale), the response filtered. The client closing its stream aborts the server's.
+ */
+async function relayStream(
+  ctx: GatewayContext,
+  manager: SessionManager,
+  body: Dispatcher.ResponseData['body'],
+  sent: Record<string, unknown>,
+  mcp: McpRequestInfo,
+  restore: (line: string) => string,
+  cacheQuery: CacheQuery | undefined,
+): Promise<void> {
+  const connection = await openSse(ctx, {});
+  if (!connection) {
+    body.destroy();
+    return;
+  }
+  connection.onClose(() => body.destroy());
+  const conf = manager.conf as BridgeConf;
+  const parser = new SseParser(conf.max_message_bytes, (event) => {
+    if (event.data === '') return;
+    const message = messagesOf(event.data)?.[0];
+    if (!message) return manager.logger.warn('remote mcp server sent an SSE event that is not JSON-RPC; dropped');
+    const stale = typeof message.method === 'string' ? LIST_CHANGED[message.method] : undefined;
+    if (stale) manager.listChanged(stale);
+    let line = event.data.includes('\n') || event.data.includes('\r') ? JSON.stringify(message) : event.data;
+    if (message.method === undefined && message.id === sent.id) {
+      if (cacheQuery && isObject(message.result) && cacheOf(manager).offer(cacheQuery, message.result)) manager.server.remote?.watchLists();
+      line = finish(line, message, mcp.method!, mcp);
+    }
+    connection.event(restore(line));
+  });
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of body) {
+      parser.push(decoder.decode(chunk as Buffer, { stream: true }));
+      if (connection.closed) break;
+      // A client that does not read holds the server's stream back, not the gateway's memory.
+      if (connection.blockedSince !== undefined) await new Promise<void>((wake) => connection.onDrain(wake));
+    }
+  } catch (err) {
+    if (err instanceof SseTooLarge) manager.logger.warn({ limit: conf.max_message_bytes }, 'remote mcp server sent an SSE event larger than max_message_bytes; stream ended');
+    // Otherwise the server's stream broke or the client left: either way the response ends here.
+  }
+  connection.end();
+}
+
+/** The answer with the route's list filters applied, for this request. */
+function finish(line: string, message: Record<string, unknown>, method: string, mcp: McpRequestInfo): string {
+  return mcp.filtersList && isFilteredList(method) ? filterListAnswer(line, message, method, mcp) : line;
+}
+
+/**
+ * The modern headers of the request as sent (a refused request's stand-in names its stand-in):
+ * Mcp-Method, Mcp-Name, and the client's Mcp-Param-* (2026-07-28: intermediaries forward them),
+ * unless the request was refused and its arguments dropped.
+ */
+function modernHeaders(ctx: GatewayContext, sent: Record<string, unknown>, refused: boolean): Record<string, string> {
+  const method = String(sent.method);
+  const headers: Record<string, string> = { 'mcp-protocol-version': MODERN_PROTOCOL_VERSION, 'mcp-method': encodeHeader(method) };
+  const field = NAMED[method];
+  const name = field && isObject(sent.params) ? sent.params[field] : undefined;
+  if (typeof name === 'string') headers['mcp-name'] = encodeHeader(name);
+  if (refused) return headers;
+  for (const [key, value] of Object.entries(ctx.req.headers)) {
+    if (key.startsWith('mcp-param-') && typeof value === 'string') headers[key] = value;
+  }
+  return headers;
+}
+
+/** Non-ASCII header values travel as `=?base64?…?=` (2026-07-28, "Header encoding"). */
+function encodeHeader(value: string): string {
+  return /^[\x20-\x7e]*$/.test(value) ? value : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
+}
+
+/** Whether a 4xx is a modern server's answer (so it still speaks 2026-07-28). */
+function isModernRefusal(status: number, error: { code?: unknown; data?: { supported?: unknown } } | undefined): boolean {
+  if (status >= 500 || status === 401 || status === 403 || status === 429) return true;
+  if (!error || typeof error.code !== 'number') return false;
+  if (error.code === UNSUPPORTED_PROTOCOL_VERSION) return Array.isArray(error.data?.supported) && error.data.supported.includes(MODERN_PROTOCOL_VERSION);
+  return true;
+}
+
+function upstreamError(failure: { message: string; data: Record<string, unknown> }) {
+  return mcpHttpError(MCP_ERRORS.GW_MCP_CHILD_UNAVAILABLE, failure.message, { data: failure.data });
+}
+
+const caches = new WeakMap<SessionManager, ListCache>();
+
+/** The route's list cache (one per session manager: per route config). */
+function cacheOf(manager: SessionManager): ListCache {
+  let cache = caches.get(manager);
+  if (!cache) {
+    const conf = manager.conf as BridgeConf;
+    cache = new ListCache({ maxTtlMs: (conf.list_cache_max_ttl ?? 0) * 1000, maxEntries: conf.list_cache_max_entries ?? 1 });
+    caches.set(manager, cache);
+  }
+  return cache;
+}
+
+function sendJson(ctx: GatewayContext, status: number, line: string): void {
+  ctx.status = status;
+  ctx.type = 'application/json';
+  ctx.body = line;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,269 @@
+/**
+ * MCP 2026-07-28 requests through remote `mcp_servers` (issue 16): a remote server that speaks
+ * 2026-07-28 (the v2 SDK's `createMcpHandler` on loopback) gets them as modern requests; one that
+ * does not (the hand-written 2025 fixture, server-everything's HTTP mode) gets them translated.
+ * The clients are the v2 SDK client pinned to 2026-07-28, the v1 SDK client on 2025-11-25, and raw
+ * requests; what reached the servers is read off their own records.
+ */
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
+import { expect } from 'chai';
+import type { TestGateway } from '../helpers/gateway.js';
+import { startFixture, type Fixture } from './remote-fixture.js';
+import { startModernServer, type ModernServer } from './modern-remote-server.js';
+import { connect, post, readEvents, startBridgeGateway, startRemoteEverything, textOf, waitFor, type RemoteServer } from './support.js';
+
+const MODERN = '2026-07-28';
+const VERSION_META = 'io.modelcontextprotocol/protocolVersion';
+const KEYS = { alice: 'alice-key-0123456789', bob: 'bob-key-0123456789' };
+const GATEWAY_TOKEN = 'Bearer the-gateway-own-token';
+
+/** A raw 2026-07-28 request: the `_meta` envelope and the headers a modern client sends. */
+function modern(id: number | string, method: string, params: Record<string, unknown> = {}) {
+  const meta = { [VERSION_META]: MODERN, 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} };
+  const body = { jsonrpc: '2.0', id, method, params: { ...params, _meta: { ...meta, ...((params._meta as object) ?? {}) } } };
+  const headers: Record<string, string> = { 'mcp-protocol-version': MODERN, 'mcp-method': method };
+  const name = (params.name ?? params.uri) as string | undefined;
+  if (name !== undefined) headers['mcp-name'] = name;
+  return { body, headers };
+}
+
+function modernClient(base: string, apikey: string) {
+  const client = new ModernClient({ name: 'modern-only', version: '1' }, { versionNegotiation: { mode: { pin: MODERN } } });
+  const transport = new ModernTransport(new URL(`${base}/mcp`), { requestInit: { headers: { apikey } } });
+  return { client, connected: client.connect(transport) };
+}
+
+describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', function () {
+  this.timeout(40_000);
+  let gw: TestGateway;
+  let server: ModernServer;
+  let fixture: Fixture;
+  let everything: RemoteServer;
+  const bases: Record<string, string> = {};
+
+  /** A route at /<id>/* naming MCP server `id`, behind key-auth; alice may not see `secret`. */
+  async function route(id: string, record: Record<string, unknown>, bridge: Record<string, unknown> = {}): Promise<string> {
+    const put = await gw.admin('PUT', `/mcp_servers/${id}`, { health_check: { interval: 0 }, ...record });
+    expect(put.status, put.text).to.be.oneOf([200, 201]);
+    const res = await gw.admin('PUT', `/routes/${id}`, {
+      uri: `/${id}/*`,
+      plugins: { 'key-auth': {}, 'mcp-bridge': { base_uri: `/${id}`, server_id: id, ...bridge } },
+    });
+    expect(res.status, res.text).to.be.oneOf([200, 201]);
+    return `${gw.url}/${id}`;
+  }
+
+  before(async () => {
+    gw = await startBridgeGateway();
+    for (const [name, key] of Object.entries(KEYS)) {
+      const acl = name === 'alice' ? { 'mcp-acl': { deny: ['secret'] } } : {};
+      const res = await gw.admin('PUT', `/consumers/${name}`, { username: name, plugins: { 'key-auth': { key }, ...acl } });
+      expect(res.status, res.text).to.be.oneOf([200, 201]);
+    }
+    [server, fixture, everything] = await Promise.all([startModernServer(), startFixture(), startRemoteEverything('streamableHttp')]);
+    bases.modern = await route('modern', { url: server.url, headers: { authorization: GATEWAY_TOKEN } });
+    bases.fixture = await route('legacy-fixture', { url: fixture.url });
+    bases.everything = await route('legacy-everything', { url: everything.url });
+  });
+
+  after(async () => {
+    await gw?.stop();
+    await Promise.all([server?.close(), fixture?.close(), everything?.stop()]);
+  });
+
+  beforeEach(() => {
+    server.listHint = undefined;
+  });
+
+  describe('a remote server that speaks 2026-07-28', () => {
+    it('gets the v2 client’s requests as modern requests, never an initialize, with the record’s credentials and the client’s _meta', async () => {
+      const { client, connected } = modernClient(bases.modern, KEYS.bob);
+      await connected;
+      try {
+        const { tools } = await client.listTools();
+        expect(tools.map((t) => t.name)).to.include.members(['echo', 'secret', 'wait']);
+        expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'two hops, one era' } }))).to.equal('echo: two hops, one era');
+      } finally {
+        await client.close();
+      }
+      expect(server.count('initialize')).to.equal(0);
+      const call = server.requests.find((r) => r.body?.method === 'tools/call' && r.body.params?.name === 'echo')!;
+      expect(call.headers).to.include({ 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': 'echo', authorization: GATEWAY_TOKEN });
+      expect(call.headers).to.not.have.property('apikey');
+      expect(call.headers).to.not.have.property('mcp-session-id');
+      expect(call.body!.params!._meta[VERSION_META]).to.equal(MODERN);
+      expect(call.body!.params!._meta['io.modelcontextprotocol/clientInfo']).to.deep.equal({ name: 'modern-only', version: '1' });
+    });
+
+    it('keeps serving a 2025-era client on the same route, through a 2025 session with the server', async () => {
+      const before = server.count('initialize');
+      const legacy = await connect(bases.modern, 'streamable-http', { headers: { apikey: KEYS.bob } });
+      try {
+        const { tools } = await legacy.client.listTools();
+        expect(tools.map((t) => t.name)).to.include('echo');
+        expect(textOf(await legacy.client.callTool({ name: 'echo', arguments: { message: 'from 2025' } }))).to.equal('echo: from 2025');
+      } finally {
+        await legacy.close();
+      }
+      expect(server.count('initialize')).to.equal(before + 1);
+    });
+
+    it('passes the server’s own modern errors on: an unknown method is its 404 -32601', async () => {
+      const { body, headers } = modern('u-1', 'no/such-method');
+      const res = await post(`${bases.modern}/mcp`, body, { ...headers, apikey: KEYS.bob });
+      expect(res.status, res.text).to.equal(404);
+      expect(res.json).to.deep.include({ id: 'u-1' });
+      expect(res.json.error.code).to.equal(-32601);
+    });
+
+    it('streams a call’s progress back and, when the client closes its stream, cancels the call at the server', async () => {
+      const { body, headers } = modern('w-1', 'tools/call', { name: 'wait', arguments: { tag: 'closed-by-client' }, _meta: { progressToken: 'p-1' } });
+      const controller = new AbortController();
+      const res = await fetch(`${bases.modern}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', apikey: KEYS.bob, ...headers },
+        body: JSON.stringify(body),
+        signal: controller.signal,
+      });
+      expect(res.status).to.equal(200);
+      expect(res.headers.get('content-type')).to.contain('text/event-stream');
+      const events = await readEvents(res, (list) => list.some((e) => e.data.includes('notifications/progress')));
+      const progress = JSON.parse(events.find((e) => e.data.includes('notifications/progress'))!.data);
+      expect(progress.params).to.include({ progressToken: 'p-1', progress: 1 });
+      controller.abort();
+      expect(await waitFor(() => server.aborted.includes('closed-by-client'), 5000)).to.equal(true);
+      const call = server.requests.find((r) => r.body?.params?.arguments?.tag === 'closed-by-client')!;
+      expect(call.closedEarly).to.equal(true);
+    });
+
+    it('applies mcp-acl to the modern answers: alice cannot see nor call `secret`, bob can', async () => {
+      const list = (apikey: string) => post(`${bases.modern}/mcp`, modern('l', 'tools/list').body, { ...modern('l', 'tools/list').headers, apikey });
+      const [alice, bob] = await Promise.all([list(KEYS.alice), list(KEYS.bob)]);
+      expect(alice.json.result.tools.map((t: { name: string }) => t.name)).to.not.include('secret');
+      expect(bob.json.result.tools.map((t: { name: string }) => t.name)).to.include('secret');
+      const call = modern('c', 'tools/call', { name: 'secret', arguments: {} });
+      const denied = await post(`${bases.modern}/mcp`, call.body, { ...call.headers, apikey: KEYS.alice });
+      expect(denied.text).to.not.contain('the secret');
+      const allowed = await post(`${bases.modern}/mcp`, call.body, { ...call.headers, apikey: KEYS.bob });
+      expect(textOf(allowed.json.result)).to.equal('the secret');
+      expect(server.requests.some((r) => r.body?.method === 'tools/call' && r.body.params?.name === 'secret' && r.headers.apikey === undefined)).to.equal(true);
+    });
+  });
+
+  describe('a remote server that speaks only the 2025 revisions', () => {
+    it('gets the v2 client’s requests translated: a server/discover it refuses, then a 2025 session', async () => {
+      const { client, connected } = modernClient(bases.fixture, KEYS.bob);
+      await connected;
+      try {
+        const { tools } = await client.listTools();
+        expect(tools.map((t) => t.name)).to.deep.equal(['whoami']);
+      } finally {
+        await client.close();
+      }
+      const methods = fixture.requests.map((r) => (r.body ? (JSON.parse(r.body) as { method?: string }).method : undefined));
+      expect(methods).to.include('server/discover');
+      expect(methods).to.include('initialize');
+      const list = fixture.requests.find((r) => r.body.includes('"tools/list"'))!;
+      expect(list.headers['mcp-session-id']).to.be.a('string');
+      expect(list.headers['mcp-protocol-version']).to.equal('2025-11-25');
+    });
+
+    it('serves the v2 client pinned to 2026-07-28 from server-everything in its 2025 HTTP mode', async () => {
+      const { client, connected } = modernClient(bases.everything, KEYS.bob);
+      await connected;
+      try {
+        expect(client.getServerVersion()?.name).to.equal('mcp-servers/everything');
+        expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'translated' } }))).to.equal('Echo: translated');
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  describe('the route’s list cache', () => {
+    const list = (apikey: string, params: Record<string, unknown> = {}) => {
+      const { body, headers } = modern('list', 'tools/list', params);
+      return post(`${bases.modern}/mcp`, body, { ...headers, apikey });
+    };
+    const names = (res: { json: { result: { tools: Array<{ name: string }> } } }) => res.json.result.tools.map((t) => t.name);
+
+    it('answers a public list again without reaching the server, and filters it per consumer all the same', async () => {
+      server.listHint = { ttlMs: 60_000, cacheScope: 'public' };
+      server.toolsChanged();
+      const first = await list(KEYS.bob);
+      const before = server.count('tools/list');
+      const [bob, alice] = await Promise.all([list(KEYS.bob), list(KEYS.alice)]);
+      expect(server.count('tools/list')).to.equal(before);
+      expect(names(bob)).to.deep.equal(names(first));
+      expect(names(bob)).to.include('secret');
+      expect(names(alice)).to.not.include('secret');
+      expect(names(alice)).to.include('echo');
+      expect(bob.json.result.cacheScope).to.equal('public');
+      // Fresh for what is left of the route's bound (list_cache_max_ttl, 10 s by default), not the server's minute.
+      expect(bob.json.result.ttlMs).to.be.within(1, 10_000);
+      const other = await list(KEYS.bob, { cursor: 'another-page' });
+      expect(other.status).to.be.oneOf([200, 400]);
+      expect(server.count('tools/list')).to.equal(before + 1);
+    });
+
+    it('asks the server again once the entry’s ttlMs has passed', async () => {
+      server.listHint = { ttlMs: 300, cacheScope: 'public' };
+      server.toolsChanged();
+      await list(KEYS.bob);
+      const before = server.count('tools/list');
+      await list(KEYS.bob);
+      expect(server.count('tools/list')).to.equal(before);
+      const reached = await waitFor(async () => {
+        await list(KEYS.bob);
+        return server.count('tools/list') > before;
+      }, 5000);
+      expect(reached).to.equal(true);
+    });
+
+    it('forgets a list when the server says it changed (list_changed on a subscriptions/listen stream)', async () => {
+      server.listHint = { ttlMs: 60_000, cacheScope: 'public' };
+      const { body, headers } = modern('listen-1', 'subscriptions/listen', { notifications: { toolsListChanged: true } });
+      const controller = new AbortController();
+      const stream = await fetch(`${bases.modern}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', apikey: KEYS.bob, ...headers },
+        body: JSON.stringify(body),
+        signal: controller.signal,
+      });
+      try {
+        expect(stream.headers.get('content-type')).to.contain('text/event-stream');
+        await list(KEYS.bob);
+        const before = server.count('tools/list');
+        await list(KEYS.bob);
+        expect(server.count('tools/list')).to.equal(before);
+        server.toolsChanged();
+        const events = await readEvents(stream, (seen) => seen.some((e) => e.data.includes('notifications/tools/list_changed')));
+        expect(events.some((e) => e.data.includes('notifications/subscriptions/acknowledged'))).to.equal(true);
+        await list(KEYS.bob);
+        expect(server.count('tools/list')).to.equal(before + 1);
+      } finally {
+        controller.abort();
+      }
+    });
+
+    it('keeps a private list per consumer: never served to another', async () => {
+      server.listHint = { ttlMs: 60_000, cacheScope: 'private' };
+      server.toolsChanged();
+      const before = server.count('tools/list');
+      await list(KEYS.alice);
+      await list(KEYS.alice);
+      expect(server.count('tools/list')).to.equal(before + 1);
+      const bob = await list(KEYS.bob);
+      expect(server.count('tools/list')).to.equal(before + 2);
+      expect(names(bob)).to.include('secret');
+    });
+
+    it('keeps nothing the server marks ttlMs 0 (the SDK’s default)', async () => {
+      server.toolsChanged();
+      await list(KEYS.bob);
+      const before = server.count('tools/list');
+      await list(KEYS.bob);
+      expect(server.count('tools/list')).to.equal(before + 1);
+    });
+  });
+});
