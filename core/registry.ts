@@ -9,7 +9,13 @@ import { AttributeError, pluginAttributes } from './plugin-attr.js';
 import { PHASES, type Plugin, type ResourceChecks, type ResourceDefinition } from './plugin.js';
 import { isPluginResourceKind, type PluginResourceKind, type RecordRef } from './catalog/types.js';
 import type { GatewayConfig } from './config.js';
-import { compile, type JsonSchema, type Validator } from './schema.js';
+import { compile, compileOnUse, type JsonSchema, type Validator } from './schema.js';
+
+/**
+ * `now`: a schema that does not compile is a PluginLoadError at once; `on-use`: compiled on its
+ * first validation (core/schema.ts, compileOnUse), for plugins whose schemas are known to compile.
+ */
+type CompileWhen = 'now' | 'on-use';
 
 export type ConfKind = 'route' | 'consumer' | 'metadata';
 /** `write`: an Admin API write, every check; `load`: a stored config, without `checkOnWrite`. */
@@ -104,8 +110,8 @@ export class PluginRegistry {
 
   /** Throws PluginLoadError naming what is wrong; the registry is unchanged on error. */
   register(plugin: Plugin): void {
-    const entry = checkPlugin(plugin, this.list(), this.config);
-    checkResourceKinds(plugin, this.list());
+    const entry = checkPlugin(plugin, this.list(), this.config, 'now');
+    checkResourceKinds(plugin, this.list(), 'now');
     this.entries.set(plugin.name, entry);
   }
 
@@ -113,6 +119,9 @@ export class PluginRegistry {
    * Replaces the whole set at once (a plugin reload). Every plugin must pass the contract against
    * the others; on any failure nothing changes. The loader checks plugins one by one first (with
    * `PluginRegistry.check`) so that one bad plugin falls back to its last good version.
+   *
+   * Schemas compile on first use here: the loader has compiled each custom plugin's (check), and
+   * the built-ins' are compiled by the tests; a start compiles only the ones its routes use.
    */
   replaceAll(plugins: readonly Plugin[]): void {
     const next = new Map<string, Entry>();
@@ -124,9 +133,9 @@ export class PluginRegistry {
         if (placed.some((o) => o.name === plugin.name)) throw new PluginLoadError(`plugin "${plugin.name}": loaded twice`);
         next.set(plugin.name, existing);
       } else {
-        next.set(plugin.name, checkPlugin(plugin, placed, this.config));
+        next.set(plugin.name, checkPlugin(plugin, placed, this.config, 'on-use'));
       }
-      checkResourceKinds(plugin, placed);
+      checkResourceKinds(plugin, placed, 'on-use');
     }
     this.entries.clear();
     for (const [name, entry] of next) this.entries.set(name, entry);
@@ -134,8 +143,8 @@ export class PluginRegistry {
 
   /** Throws PluginLoadError unless `plugin` could join `others` (contract, schemas, unique name and priority). */
   static check(plugin: Plugin, others: readonly Plugin[], config?: Readonly<GatewayConfig>): void {
-    checkPlugin(plugin, others, config);
-    checkResourceKinds(plugin, others);
+    checkPlugin(plugin, others, config, 'now');
+    checkResourceKinds(plugin, others, 'now');
   }
 
   unregister(name: string): void {
@@ -253,7 +262,7 @@ export class PluginRegistry {
 }
 
 /** Holds a plugin to the contract and compiles its schemas; throws PluginLoadError naming the problem. */
-function checkPlugin(plugin: Plugin, others: readonly Plugin[], config?: Readonly<GatewayConfig>): Entry {
+function checkPlugin(plugin: Plugin, others: readonly Plugin[], config: Readonly<GatewayConfig> | undefined, when: CompileWhen): Entry {
   const where = `plugin ${JSON.stringify(plugin?.name ?? '?')}`;
   if (typeof plugin !== 'object' || plugin === null) throw new PluginLoadError('a plugin must be an object');
   if (typeof plugin.name !== 'string' || !/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(plugin.name)) {
@@ -312,14 +321,14 @@ function checkPlugin(plugin: Plugin, others: readonly Plugin[], config?: Readonl
   }
   return {
     plugin,
-    route: compileOrThrow(where, 'schema', withMeta(plugin.schema, where)),
-    consumer: plugin.consumerSchema && compileOrThrow(where, 'consumerSchema', plugin.consumerSchema),
-    metadata: plugin.metadataSchema && compileOrThrow(where, 'metadataSchema', plugin.metadataSchema),
+    route: compileOrThrow(where, 'schema', withMeta(plugin.schema, where), when),
+    consumer: plugin.consumerSchema && compileOrThrow(where, 'consumerSchema', plugin.consumerSchema, when),
+    metadata: plugin.metadataSchema && compileOrThrow(where, 'metadataSchema', plugin.metadataSchema, when),
   };
 }
 
 /** A plugin's resource definitions: known kinds, each defined by one plugin, schemas that compile, well-formed endpoints. */
-function checkResourceKinds(plugin: Plugin, others: readonly Plugin[]): void {
+function checkResourceKinds(plugin: Plugin, others: readonly Plugin[], when: CompileWhen): void {
   const where = `plugin ${JSON.stringify(plugin.name)}`;
   if (plugin.references !== undefined && typeof plugin.references !== 'function') throw new PluginLoadError(`${where}: references must be a function`);
   if (plugin.resources === undefined) return;
@@ -329,7 +338,7 @@ function checkResourceKinds(plugin: Plugin, others: readonly Plugin[]): void {
     const owner = others.find((o) => o !== plugin && o.name !== plugin.name && o.resources?.[kind]);
     if (owner) throw new PluginLoadError(`${where}: resources: ${kind} is already defined by ${owner.name}`);
     if (typeof definition !== 'object' || definition === null) throw new PluginLoadError(`${where}: resources.${kind} must be an object`);
-    compileOrThrow(where, `resources.${kind}.schema`, definition.schema);
+    if (when === 'now') compileOrThrow(where, `resources.${kind}.schema`, definition.schema, when);
     for (const endpoint of definition.endpoints ?? []) {
       if ((endpoint.method !== 'GET' && endpoint.method !== 'DELETE') || typeof endpoint.handle !== 'function' || !/^[a-z_]+(\/(:?[a-z_]+))*$/.test(endpoint.path)) {
         throw new PluginLoadError(`${where}: resources.${kind}.endpoints: each needs method GET or DELETE, a path like "status" or "sessions/:session_id" and handle()`);
@@ -355,7 +364,8 @@ function withMeta(schema: JsonSchema, where: string): JsonSchema {
   return { ...schema, $comment: INJECTED_MARK, properties: { ...properties, _meta: META_SCHEMA } };
 }
 
-function compileOrThrow(where: string, what: string, schema: JsonSchema): Validator {
+function compileOrThrow(where: string, what: string, schema: JsonSchema, when: CompileWhen): Validator {
+  if (when === 'on-use') return compileOnUse(schema);
   try {
     return compile(schema);
   } catch (err) {

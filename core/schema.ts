@@ -41,18 +41,47 @@ export interface Validator<T = unknown> {
  */
 const compiled = new Map<string, ValidateFunction>();
 
-/** Compiles once; a schema that does not compile throws with ajv's message. */
-export function compile<T = unknown>(schema: JsonSchema): Validator<T> {
+function compiledCode<T>(schema: JsonSchema): ValidateFunction<T> {
   const text = JSON.stringify(schema);
   let raw = compiled.get(text) as ValidateFunction<T> | undefined;
   if (!raw) {
     raw = ajv.compile<T>(schema);
     compiled.set(text, raw);
   }
-  const validate = ((value: unknown) => (raw(value) ? undefined : formatErrors(raw.errors))) as Validator<T>;
+  return raw;
+}
+
+/** Compiles once; a schema that does not compile throws with ajv's message. */
+export function compile<T = unknown>(schema: JsonSchema): Validator<T> {
+  const raw = compiledCode<T>(schema);
+  return validator(schema, () => raw);
+}
+
+/**
+ * Compiles on the first validation instead of now. For the schemas the gateway ships (resource
+ * schemas, the built-in plugins'): compiling all of them took about 0.3 s of a start's 1.3 s of
+ * CPU, and a gateway uses a few; the tests compile every one of them (test/core/schema.test.ts),
+ * so a shipped schema that does not compile cannot reach a user. A schema from elsewhere (a
+ * custom plugin's) goes through compile, so that its error shows when it loads.
+ */
+export function compileOnUse<T = unknown>(schema: JsonSchema): Validator<T> {
+  let raw: ValidateFunction<T> | undefined;
+  return validator(schema, () => (raw ??= compiledCode<T>(schema)));
+}
+
+function validator<T>(schema: JsonSchema, code: () => ValidateFunction<T>): Validator<T> {
+  const validate = ((value: unknown) => {
+    const raw = code();
+    return raw(value) ? undefined : formatErrors(raw.errors);
+  }) as Validator<T>;
   Object.defineProperty(validate, 'schema', { value: schema });
-  Object.defineProperty(validate, 'raw', { value: raw });
-  Object.defineProperty(validate, 'parse', { value: (value: unknown): T | string => (raw(value) ? value : formatErrors(raw.errors)) });
+  Object.defineProperty(validate, 'raw', { get: code });
+  Object.defineProperty(validate, 'parse', {
+    value: (value: unknown): T | string => {
+      const raw = code();
+      return raw(value) ? (value as T) : formatErrors(raw.errors);
+    },
+  });
   return validate;
 }
 

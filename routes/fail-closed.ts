@@ -23,7 +23,7 @@ import { CORE_ERRORS, type ErrorCode } from '../core/errors.js';
 import { ownValue } from '../core/own.js';
 import type { ChainEntry } from '../core/pipeline.js';
 import type { Plugin } from '../core/plugin.js';
-import { compile } from '../core/schema.js';
+import { compileOnUse } from '../core/schema.js';
 import { routeVarsProblem, uriProblem } from './checks.js';
 import { routeSchema } from './schemas.js';
 
@@ -64,7 +64,7 @@ function fence(name: string, code: ErrorCode, reason: string, fromConsumer: bool
 
 /** Whether a value passes the route schema's rule for one field. */
 function fieldCheck(schema: object): (value: unknown) => boolean {
-  const validate = compile({ type: 'object', properties: { value: schema } });
+  const validate = compileOnUse({ type: 'object', properties: { value: schema } });
   return (value) => validate({ value: structuredClone(value) }) === undefined;
 }
 

@@ -3,7 +3,7 @@
  * `plugins` are validated separately, each against its own plugin's schema.
  */
 import type { FromSchema } from 'json-schema-to-ts';
-import { compile, type JsonSchema, type Validator } from '../core/schema.js';
+import { compileOnUse, type JsonSchema, type Validator } from '../core/schema.js';
 import type { ModelResourceKind, ResourceKind } from '../core/catalog/types.js';
 
 export const ID_PATTERN = '^[a-zA-Z0-9-_.]+$';
@@ -248,18 +248,19 @@ export interface Resources {
 }
 
 /**
- * Each resource's validator, compiled once for the whole gateway: the Admin API checks a write
- * and the route table a stored record with the same function (defaults filled in place).
+ * Each resource's validator, compiled once for the whole gateway, on its first use
+ * (core/schema.ts): the Admin API checks a write and the route table a stored record with the
+ * same function (defaults filled in place).
  */
 export const RESOURCE_VALIDATORS: { readonly [K in ModelResourceKind]: Validator<Resources[K]> } = {
-  routes: compile(routeSchema),
-  services: compile(serviceSchema),
-  upstreams: compile(upstreamSchema),
-  consumers: compile(consumerSchema),
-  global_rules: compile(globalRuleSchema),
-  plugin_configs: compile(pluginConfigSchema),
-  consumer_groups: compile(consumerGroupSchema),
-  credentials: compile(credentialSchema),
+  routes: compileOnUse(routeSchema),
+  services: compileOnUse(serviceSchema),
+  upstreams: compileOnUse(upstreamSchema),
+  consumers: compileOnUse(consumerSchema),
+  global_rules: compileOnUse(globalRuleSchema),
+  plugin_configs: compileOnUse(pluginConfigSchema),
+  consumer_groups: compileOnUse(consumerGroupSchema),
+  credentials: compileOnUse(credentialSchema),
 };
 
 /** Singular names used in APISIX messages ("wrong route id"). */
