@@ -127,8 +127,9 @@ export interface McpRequestInfo {
   readonly refusedBy?: string;
   /**
    * For a list request (tools/list, prompts/list, resources/list, resources/templates/list): its
-   * result reaches the client with only the items every filter keeps. A filter that throws drops
-   * the item (fail closed).
+   * result reaches the client with only the items every filter keeps. For an MCP 2026-07-28
+   * `subscriptions/listen`: only the resource URIs every filter keeps are watched. A filter that
+   * throws drops the item (fail closed).
    */
   filterList(plugin: string, keep: McpListFilter): void;
   /** Whether a list result keeps an item: every filter set on this request agrees. */

@@ -11,6 +11,8 @@
  * - A denied tools/call, prompts/get, resources/read, resources/(un)subscribe, or completion for a
  *   denied prompt or template is answered exactly as a name the server does not have; the access log (`mcp_denied`) and
  *   `tollgate_mcp_denied_total` record it.
+ * - An MCP 2026-07-28 subscriptions/listen is acknowledged without the denied resource URIs, as
+ *   ones the server does not let be watched.
  * On a consumer (or consumer group) it follows that consumer: its allow lists replace the route's,
  * and the route's deny lists still hold.
  */
@@ -103,6 +105,7 @@ export default definePlugin<AclConf, AccessRules>({
       if (mcp.name !== undefined && !rules.permits(named, mcp.name, scopes)) mcp.refuse('mcp-acl');
       return;
     }
-    if (Object.hasOwn(LIST_ITEMS, mcp.method)) mcp.filterList('mcp-acl', (kind, name) => rules.permits(kind, name, scopes));
+    // An MCP 2026-07-28 subscriptions/listen watches only the resource URIs the filters keep.
+    if (Object.hasOwn(LIST_ITEMS, mcp.method) || mcp.method === 'subscriptions/listen') mcp.filterList('mcp-acl', (kind, name) => rules.permits(kind, name, scopes));
   },
 });

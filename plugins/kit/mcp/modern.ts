@@ -103,7 +103,7 @@ export async function handleModern(ctx: GatewayContext, manager: SessionManager,
   if (typeof state === 'string') return resume(ctx, manager, message, mcp, state);
   const pool = poolOf(manager);
   const meta = metaOf(message) ?? {};
-  if (method === 'subscriptions/listen') return listen(ctx, pool, meta, message, id!);
+  if (method === 'subscriptions/listen') return listen(ctx, pool, meta, message, mcp, id!);
   const member = await pool.member(ctx, meta);
   if (method === 'server/discover') {
     pool.release(member);
@@ -430,33 +430,129 @@ async function resume(ctx: GatewayContext, manager: SessionManager, message: Rec
 }
 
 /**
- * `subscriptions/listen`: a long-lived POST whose SSE stream carries the list changes the client
- * asked for, from a shared pooled server of its consumer and capabilities (those that let a server
- * ask the client something left out: a listener is never asked). Resource subscriptions
- * (`resourceSubscriptions`) are not granted: the acknowledgement says what is.
+ * `subscriptions/listen`: a long-lived POST whose SSE stream carries the list changes and resource
+ * updates the client asked for, from a shared pooled server of its consumer and capabilities
+ * (those that let a server ask the client something left out: a listener is never asked). The
+ * acknowledgement says what is granted: the list changes, and of the resource URIs those the
+ * route's access rules let the consumer use (mcp-acl) and the server accepted a
+ * `resources/subscribe` for (when its capabilities say it can).
  */
-async function listen(ctx: GatewayContext, pool: ModernPool, meta: Record<string, unknown>, message: Record<string, unknown>, id: JsonRpcId): Promise<void> {
+async function listen(ctx: GatewayContext, pool: ModernPool, meta: Record<string, unknown>, message: Record<string, unknown>, mcp: McpRequestInfo, id: JsonRpcId): Promise<void> {
+  const asked = isObject(message.params) && isObject(message.params.notifications) ? message.params.notifications : {};
+  const uris = resourceUris(asked.resourceSubscriptions, id, pool.manager.conf.max_resource_subscriptions);
   const capabilities = isObject(meta[CAPABILITIES_META]) ? { ...meta[CAPABILITIES_META] } : {};
   for (const name of ANSWERING_CAPABILITIES) delete capabilities[name];
   const member = await pool.member(ctx, { ...meta, [CAPABILITIES_META]: capabilities });
-  const asked = isObject(message.params) && isObject(message.params.notifications) ? message.params.notifications : {};
-  const granted: Record<string, boolean> = {};
+  const { session } = member;
+  const granted: Record<string, unknown> = {};
   for (const name of Object.keys(LISTENABLE)) if (asked[name] === true) granted[name] = true;
   const wanted = new Set(Object.keys(granted).map((name) => LISTENABLE[name]));
-  const connection = await openSse(ctx, {});
-  if (!connection) return;
+  const serverResources = isObject(member.initializeResult.capabilities) ? member.initializeResult.capabilities.resources : undefined;
+  // A denied URI is left out as one the server refused: the client learns nothing of it.
+  const permitted = isObject(serverResources) && serverResources.subscribe === true ? uris.filter((uri) => mcp.keeps('resource', uri)) : [];
+  /** This stream's share in the server's subscriptions. */
+  const token = {};
+  const subscribed = await Promise.all(permitted.map((uri) => watch(pool, session, uri, token)));
+  const watched = new Set(permitted.filter((_, i) => subscribed[i]));
+  const leave = () => {
+    for (const uri of watched) unwatch(pool, session, uri, token);
+    pool.release(member);
+  };
+  if (watched.size > 0) granted.resourceSubscriptions = [...watched];
+  let connection: SseConnection | undefined;
+  try {
+    connection = await openSse(ctx, {});
+  } catch (err) {
+    leave();
+    throw err;
+  }
+  if (!connection) return leave();
   const subscription = { [SUBSCRIPTION_META]: id };
   connection.event(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { notifications: granted, _meta: subscription } }));
+  if (session.closed) {
+    leave();
+    return connection.end();
+  }
+  const stream = connection;
   const listener = {
-    connection,
-    listChanged(method: string) {
-      if (wanted.has(method)) connection.event(JSON.stringify({ jsonrpc: '2.0', method, params: { _meta: subscription } }));
+    connection: stream,
+    heard(method: string, params: Record<string, unknown>) {
+      if (method === 'notifications/resources/updated' ? !(typeof params.uri === 'string' && watched.has(params.uri)) : !wanted.has(method)) return;
+      const own = isObject(params._meta) ? params._meta : {};
+      stream.event(JSON.stringify({ jsonrpc: '2.0', method, params: { ...params, _meta: { ...own, ...subscription } } }));
     },
   };
-  const { session } = member;
-  if (session.closed) return connection.end();
   session.listeners.add(listener);
-  connection.onClose(() => session.listeners.delete(listener));
+  connection.onClose(() => {
+    session.listeners.delete(listener);
+    leave();
+  });
+}
+
+/** `resourceSubscriptions` as asked: distinct URIs, at most `max` of them (400 otherwise, before anything is subscribed). */
+function resourceUris(value: unknown, id: JsonRpcId, max: number): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((uri) => typeof uri === 'string' && uri.length > 0)) {
+    throw rpcError(MCP_ERRORS.GW_MCP_INVALID_MESSAGE, id, INVALID_PARAMS, 'Invalid params: notifications.resourceSubscriptions must be an array of resource URIs');
+  }
+  const uris = [...new Set(value as string[])];
+  if (uris.length > max) {
+    throw rpcError(MCP_ERRORS.GW_MCP_INVALID_MESSAGE, id, INVALID_PARAMS, `Invalid params: ${uris.length} resourceSubscriptions; this route allows ${max} per subscriptions/listen (max_resource_subscriptions)`);
+  }
+  return uris;
+}
+
+/**
+ * A pooled server's resource subscriptions: one `resources/subscribe` per URI however many of
+ * its listeners watch it (the server's subscriptions are per connection, and the gateway is its
+ * one client), `resources/unsubscribe` when the last one goes. Pooled servers are per consumer,
+ * so one consumer's subscriptions never bring another's updates.
+ */
+interface Watch {
+  readonly listeners: Set<object>;
+  /** Whether the server accepted the subscription. */
+  readonly subscribed: Promise<boolean>;
+}
+
+const watches = new WeakMap<Session, Map<string, Watch>>();
+
+async function watch(pool: ModernPool, session: Session, uri: string, listener: object): Promise<boolean> {
+  let byUri = watches.get(session);
+  if (!byUri) watches.set(session, (byUri = new Map()));
+  let entry = byUri.get(uri);
+  if (!entry) {
+    const fresh: Watch = { listeners: new Set(), subscribed: askServer(pool, session, 'resources/subscribe', uri) };
+    byUri.set(uri, fresh);
+    void fresh.subscribed.then((ok) => {
+      if (!ok && byUri.get(uri) === fresh) byUri.delete(uri);
+    });
+    entry = fresh;
+  }
+  entry.listeners.add(listener);
+  const ok = await entry.subscribed;
+  if (!ok) entry.listeners.delete(listener);
+  return ok;
+}
+
+function unwatch(pool: ModernPool, session: Session, uri: string, listener: object): void {
+  const byUri = watches.get(session);
+  const entry = byUri?.get(uri);
+  if (!entry || !entry.listeners.delete(listener) || entry.listeners.size > 0) return;
+  byUri!.delete(uri);
+  if (!session.closed) void askServer(pool, session, 'resources/unsubscribe', uri);
+}
+
+/** A request of the gateway's own to a pooled server; true when it answered with a result. */
+async function askServer(pool: ModernPool, session: Session, method: string, uri: string): Promise<boolean> {
+  const id = pool.freshId();
+  try {
+    const options = { timeoutMs: pool.manager.conf.request_timeout * 1000, legacy: false, httpErrors: false, quiet: true };
+    const outcome = await session.request({ jsonrpc: '2.0', id, method, params: { uri } }, id, method, options).outcome;
+    return outcome.kind === 'json' && isObject((JSON.parse(outcome.line) as Record<string, unknown>).result);
+  } catch {
+    // The session ended or its server is not reading: no subscription.
+    return false;
+  }
 }
 
 function cancelled(requestId: JsonRpcId, reason: string): Record<string, unknown> {

@@ -37,6 +37,8 @@ export interface PendingOptions {
   report?: (status: number, latencyMs: number, rpcError?: number) => void;
   /** The gateway request that carried this message (for audit records). */
   requestId?: string;
+  /** The gateway's own request: what the server sends before its answer (logging) is dropped, so the answer is always JSON. */
+  quiet?: boolean;
 }
 
 export class PendingRequest {

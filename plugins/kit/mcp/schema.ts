@@ -34,6 +34,8 @@ export interface BridgeConf extends Partial<RemoteSettings>, ServerFields {
   command: string;
   max_message_bytes: number;
   max_batch_messages: number;
+  /** Resource URIs one MCP 2026-07-28 `subscriptions/listen` may watch (modern.ts). */
+  max_resource_subscriptions: number;
   ping_interval: number;
   allowed_origins: string[];
   allowed_hosts: string[];
@@ -51,6 +53,7 @@ export type SessionConf = Pick<
   | 'base_uri'
   | 'max_message_bytes'
   | 'max_batch_messages'
+  | 'max_resource_subscriptions'
   | 'ping_interval'
   | 'allowed_origins'
   | 'allowed_hosts'
@@ -172,6 +175,14 @@ export const FRONT_FIELDS = {
     default: 100,
     description:
       "Most messages in one JSON-RPC batch (MCP 2025-03-26 sessions only; later revisions have no batches). Every message of a batch passes the route's access phase (limits, access rules) on its own; a longer batch gets 400.",
+  },
+  max_resource_subscriptions: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 10000,
+    default: 100,
+    description:
+      'Most resource URIs one MCP 2026-07-28 subscriptions/listen request may watch (notifications.resourceSubscriptions); each distinct URI is one resources/subscribe to the pooled server. More get 400 (-32602) before anything is subscribed.',
   },
   ping_interval: seconds(15, 'SSE keep-alive comment interval on open streams; a stream that cannot be written for twice this long is dropped.'),
   allowed_origins: {

@@ -120,8 +120,11 @@ export class Session {
   exclusive = false;
   /** The parameters of the initialize that opened it, when known before its backend starts. */
   initParams?: unknown;
-  /** A pooled session's `subscriptions/listen` streams (modern.ts): told of its server's list changes. */
-  readonly listeners = new Set<{ readonly connection: SseConnection; listChanged(method: string): void }>();
+  /**
+   * A pooled session's `subscriptions/listen` streams (modern.ts): told of its server's list
+   * changes and resource updates, which name no request.
+   */
+  readonly listeners = new Set<{ readonly connection: SseConnection; heard(method: string, params: Record<string, unknown>): void }>();
   /** ms since the epoch. */
   readonly created = Date.now();
   /** Requests the client sent. */
@@ -320,9 +323,10 @@ export class Session {
     if (typeof m.method === 'string') {
       if (this.pooled && !this.exclusive && 'id' in m) return this.refuseServerRequest(m);
       const stale = LIST_CHANGED[m.method];
-      if (stale) {
-        this.host.listChanged(stale);
-        for (const listener of this.listeners) listener.listChanged(m.method);
+      if (stale) this.host.listChanged(stale);
+      if (stale || m.method === 'notifications/resources/updated') {
+        const params = typeof m.params === 'object' && m.params !== null && !Array.isArray(m.params) ? (m.params as Record<string, unknown>) : {};
+        for (const listener of this.listeners) listener.heard(m.method, params);
       }
       if (m.method === 'notifications/progress') {
         const token = (m.params as { progressToken?: unknown } | undefined)?.progressToken;
@@ -396,6 +400,8 @@ export class Session {
 
   private deliver(pending: PendingRequest, line: string, final: boolean): void {
     if (pending.options.legacy) return this.sendLegacy(line);
+    // The gateway's own request (modern.ts: resources/subscribe): only its answer matters.
+    if (pending.options.quiet && !final) return;
     if (!pending.stream) {
       if (final && pending.group) return pending.group.answer(pending, line);
       if (final) return pending.settle({ kind: 'json', line, status: pending.status });
@@ -620,7 +626,7 @@ export class Session {
     }
     for (const pending of this.pending.values()) {
       // A long call answered as JSON would send nothing for minutes; as SSE it gets keep-alives.
-      if (pending.waiting && !pending.stream && !pending.options.httpErrors && now - pending.startedAt >= pingMs) this.upgrade(pending);
+      if (pending.waiting && !pending.stream && !pending.options.httpErrors && !pending.options.quiet && now - pending.startedAt >= pingMs) this.upgrade(pending);
     }
     for (const stream of this.streams.values()) {
       if (!stream.standalone && stream.complete && !stream.connection && !stream.pinned && stream.events.length === 0) this.streams.delete(stream.id);
