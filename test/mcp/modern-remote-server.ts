@@ -16,6 +16,8 @@ export interface Recorded {
   readonly body?: { id?: unknown; method?: string; params?: Record<string, any> };
   /** Set when the gateway closed the request before the answer was complete (cancellation). */
   closedEarly: boolean;
+  /** Set once the answer's status and headers are written (a listen stream is then subscribed). */
+  responded: boolean;
 }
 
 export interface ModernServer {
@@ -72,7 +74,7 @@ export async function startModernServer(options: { legacy?: 'stateless' | 'rejec
       } catch {
         body = undefined;
       }
-      const record: Recorded = { httpMethod: req.method!, headers: req.headers, body, closedEarly: false };
+      const record: Recorded = { httpMethod: req.method!, headers: req.headers, body, closedEarly: false, responded: false };
       requests.push(record);
       const abort = new AbortController();
       res.on('close', () => {
@@ -88,6 +90,7 @@ export async function startModernServer(options: { legacy?: 'stateless' | 'rejec
         try {
           const response = await handler.fetch(request);
           res.writeHead(response.status, Object.fromEntries(response.headers));
+          record.responded = true;
           if (response.body) {
             const reader = response.body.getReader();
             abort.signal.addEventListener('abort', () => void reader.cancel().catch(() => undefined), { once: true });

@@ -62,6 +62,7 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
     }
     [server, fixture, everything] = await Promise.all([startModernServer(), startFixture(), startRemoteEverything('streamableHttp')]);
     bases.modern = await route('modern', { url: server.url, headers: { authorization: GATEWAY_TOKEN } });
+    bases.slow = await route('modern-slow', { url: server.url, request_timeout: 1 });
     bases.fixture = await route('legacy-fixture', { url: fixture.url });
     bases.everything = await route('legacy-everything', { url: everything.url });
   });
@@ -136,6 +137,24 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       expect(call.closedEarly).to.equal(true);
     });
 
+    it('answers a call the server has not answered within request_timeout with the JSON-RPC timeout error, and cancels it at the server', async () => {
+      const { body, headers } = modern('t-1', 'tools/call', { name: 'wait', arguments: { tag: 'timed-out' } });
+      const res = await fetch(`${bases.slow}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', apikey: KEYS.bob, ...headers },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).to.equal(200);
+      const text = await res.text();
+      // JSON, or the last event of an SSE answer.
+      const lines = res.headers.get('content-type')!.includes('text/event-stream') ? text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)) : [text];
+      const answer = JSON.parse(lines.find((l) => l.includes('"t-1"'))!);
+      expect(answer.id).to.equal('t-1');
+      expect(answer.error.code).to.equal(-32001);
+      expect(answer.error.message).to.match(/^Request timed out after 1(\.\d)? s$/);
+      expect(await waitFor(() => server.aborted.includes('timed-out'), 5000)).to.equal(true);
+    });
+
     it('applies mcp-acl to the modern answers: alice cannot see nor call `secret`, bob can', async () => {
       const list = (apikey: string) => post(`${bases.modern}/mcp`, modern('l', 'tools/list').body, { ...modern('l', 'tools/list').headers, apikey });
       const [alice, bob] = await Promise.all([list(KEYS.alice), list(KEYS.bob)]);
@@ -181,15 +200,25 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
   });
 
   describe('the route’s list cache', () => {
+    let base: string;
+    let routes = 0;
     const list = (apikey: string, params: Record<string, unknown> = {}) => {
       const { body, headers } = modern('list', 'tools/list', params);
-      return post(`${bases.modern}/mcp`, body, { ...headers, apikey });
+      return post(`${base}/mcp`, body, { ...headers, apikey });
     };
+
+    // Each test gets a new route to the same server, so its cache starts empty.
+    beforeEach(async () => {
+      routes += 1;
+      const id = `modern-cache-${routes}`;
+      const res = await gw.admin('PUT', `/routes/${id}`, { uri: `/${id}/*`, plugins: { 'key-auth': {}, 'mcp-bridge': { base_uri: `/${id}`, server_id: 'modern' } } });
+      expect(res.status, res.text).to.be.oneOf([200, 201]);
+      base = `${gw.url}/${id}`;
+    });
     const names = (res: { json: { result: { tools: Array<{ name: string }> } } }) => res.json.result.tools.map((t) => t.name);
 
     it('answers a public list again without reaching the server, and filters it per consumer all the same', async () => {
       server.listHint = { ttlMs: 60_000, cacheScope: 'public' };
-      server.toolsChanged();
       const first = await list(KEYS.bob);
       const before = server.count('tools/list');
       const [bob, alice] = await Promise.all([list(KEYS.bob), list(KEYS.alice)]);
@@ -199,6 +228,8 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       expect(names(alice)).to.not.include('secret');
       expect(names(alice)).to.include('echo');
       expect(bob.json.result.cacheScope).to.equal('public');
+      // Alice's list is filtered for her: no shared cache after the gateway may hand it to others.
+      expect(alice.json.result.cacheScope).to.equal('private');
       // Fresh for what is left of the route's bound (list_cache_max_ttl, 10 s by default), not the server's minute.
       expect(bob.json.result.ttlMs).to.be.within(1, 10_000);
       const other = await list(KEYS.bob, { cursor: 'another-page' });
@@ -208,7 +239,6 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
 
     it('asks the server again once the entry’s ttlMs has passed', async () => {
       server.listHint = { ttlMs: 300, cacheScope: 'public' };
-      server.toolsChanged();
       await list(KEYS.bob);
       const before = server.count('tools/list');
       await list(KEYS.bob);
@@ -224,7 +254,7 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       server.listHint = { ttlMs: 60_000, cacheScope: 'public' };
       const { body, headers } = modern('listen-1', 'subscriptions/listen', { notifications: { toolsListChanged: true } });
       const controller = new AbortController();
-      const stream = await fetch(`${bases.modern}/mcp`, {
+      const stream = await fetch(`${base}/mcp`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', apikey: KEYS.bob, ...headers },
         body: JSON.stringify(body),
@@ -246,9 +276,30 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       }
     });
 
+    it('forgets a list when the server says it changed with no client listening: the gateway listens itself', async () => {
+      server.listHint = { ttlMs: 60_000, cacheScope: 'public' };
+      await list(KEYS.bob);
+      // Caching a list made the gateway open its own subscriptions/listen stream to the server.
+      const subscribed = await waitFor(
+        () => server.requests.some((r) => r.body?.method === 'subscriptions/listen' && r.body.params?._meta?.['io.modelcontextprotocol/clientInfo']?.name === 'tollgate' && r.responded && !r.closedEarly),
+        5000,
+      );
+      expect(subscribed).to.equal(true);
+      expect(server.requests.find((r) => r.body?.method === 'subscriptions/listen' && r.headers.authorization === GATEWAY_TOKEN)).to.not.equal(undefined);
+      const before = server.count('tools/list');
+      await list(KEYS.bob);
+      expect(server.count('tools/list')).to.equal(before);
+      server.toolsChanged();
+      // Well before the entry's freshness (10 s: list_cache_max_ttl) could run out.
+      const refetched = await waitFor(async () => {
+        await list(KEYS.bob);
+        return server.count('tools/list') > before;
+      }, 3000);
+      expect(refetched).to.equal(true);
+    });
+
     it('keeps a private list per consumer: never served to another', async () => {
       server.listHint = { ttlMs: 60_000, cacheScope: 'private' };
-      server.toolsChanged();
       const before = server.count('tools/list');
       await list(KEYS.alice);
       await list(KEYS.alice);
@@ -259,7 +310,6 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
     });
 
     it('keeps nothing the server marks ttlMs 0 (the SDK’s default)', async () => {
-      server.toolsChanged();
       await list(KEYS.bob);
       const before = server.count('tools/list');
       await list(KEYS.bob);

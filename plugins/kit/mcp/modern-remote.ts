@@ -19,7 +19,7 @@ import type { GatewayContext, McpRequestInfo } from '../../../core/context.js';
 import { clientGone } from '../../../core/errors.js';
 import { MCP_ERRORS } from './errors.js';
 import { consumerOf, openSse, reporter } from './http.js';
-import { MODERN_PROTOCOL_VERSION, UNSUPPORTED_PROTOCOL_VERSION, mcpHttpError } from './jsonrpc.js';
+import { MODERN_PROTOCOL_VERSION, REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION, errorResponse, mcpHttpError } from './jsonrpc.js';
 import { ListCache, cacheableRequest, type CacheQuery } from './list-cache.js';
 import { filterListAnswer, isFilteredList, standIn } from './message-filters.js';
 import { INVALID_ANSWER, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
@@ -71,8 +71,9 @@ export async function forwardModern(ctx: GatewayContext, manager: SessionManager
   const aborted = new AbortController();
   const onClose = () => aborted.abort();
   ctx.res.once('close', onClose);
+  const deadline = LONG_LIVED.has(method) ? undefined : new Deadline(conf.request_timeout * 1000, manager.settings.maxRequestDuration);
   const signals = [aborted.signal, ctx.gateway.signal];
-  if (!LONG_LIVED.has(method)) signals.push(AbortSignal.timeout(conf.request_timeout * 1000));
+  if (deadline) signals.push(deadline.signal);
   const target = remote.target(manager.logger);
   const report = reporter(ctx);
   const started = performance.now();
@@ -87,7 +88,9 @@ export async function forwardModern(ctx: GatewayContext, manager: SessionManager
     });
   } catch (err) {
     ctx.res.off('close', onClose);
+    deadline?.clear();
     if (aborted.signal.aborted) throw clientGone();
+    if (deadline?.expired) return timedOut(ctx, manager, mcp, deadline, report);
     const failure = remoteFailure(err, target.timeoutMs);
     throw mcpHttpError(failure.data.reason === 'upstream_timeout' ? MCP_ERRORS.GW_MCP_INIT_TIMEOUT : MCP_ERRORS.GW_MCP_CHILD_UNAVAILABLE, failure.message, {
       status: failure.data.reason === 'upstream_timeout' ? 504 : 502,
@@ -104,13 +107,17 @@ export async function forwardModern(ctx: GatewayContext, manager: SessionManager
     }
     if (res.statusCode < 300 && type === 'text/event-stream') {
       report(res.statusCode, performance.now() - started);
-      return await relayStream(ctx, manager, res.body, sent, mcp, restore, cache && query);
+      return await relayStream(ctx, manager, res.body, sent, mcp, restore, cache && query, deadline);
     }
-    const text = await readBounded(res.body, conf.max_message_bytes).catch(() => undefined);
-    if (text === undefined) {
+    let text: string | undefined;
+    try {
+      text = await readBounded(res.body, conf.max_message_bytes);
+    } catch (err) {
       if (aborted.signal.aborted) throw clientGone();
-      throw upstreamError(tooLarge(conf.max_message_bytes));
+      if (deadline?.expired) return timedOut(ctx, manager, mcp, deadline, report);
+      throw upstreamError(remoteFailure(err, target.timeoutMs));
     }
+    if (text === undefined) throw upstreamError(tooLarge(conf.max_message_bytes));
     const answer = messagesOf(text);
     const single = answer?.length === 1 ? answer[0] : undefined;
     const rpcError = single?.error as { code?: unknown; data?: { supported?: unknown } } | undefined;
@@ -127,7 +134,63 @@ export async function forwardModern(ctx: GatewayContext, manager: SessionManager
     return sendJson(ctx, res.statusCode, restore(finish(text, single, method, mcp)));
   } finally {
     ctx.res.off('close', onClose);
+    deadline?.clear();
   }
+}
+
+/**
+ * request_timeout for one request to the server: restarted by each of its progress notifications,
+ * never past mcp.max_request_duration (as on sessions). Expiring aborts the request, which a
+ * 2026-07-28 server takes as cancellation.
+ */
+class Deadline {
+  private readonly controller = new AbortController();
+  private readonly started = performance.now();
+  private readonly hardDeadline: number;
+  private timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly timeoutMs: number,
+    maxDurationMs: number,
+  ) {
+    this.hardDeadline = this.started + maxDurationMs;
+    this.timer = setTimeout(() => this.controller.abort(), Math.min(timeoutMs, maxDurationMs));
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get expired(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  get seconds(): number {
+    return Math.round((performance.now() - this.started) / 100) / 10;
+  }
+
+  /** Progress came: the server is working on it. */
+  extend(): void {
+    const remaining = this.hardDeadline - performance.now();
+    if (this.expired || remaining <= 0) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.controller.abort(), Math.min(this.timeoutMs, remaining));
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/** The request's answer when the server did not give it in time: the timeout error sessions give. */
+function timedOut(ctx: GatewayContext, manager: SessionManager, mcp: McpRequestInfo, deadline: Deadline, report: ReturnType<typeof reporter>): void {
+  manager.logger.warn({ method: mcp.method, seconds: deadline.seconds }, 'mcp request timed out; cancelled at the remote server');
+  report(504, deadline.seconds * 1000, REQUEST_TIMEOUT);
+  sendJson(ctx, 200, timeoutLine(mcp, deadline));
+}
+
+function timeoutLine(mcp: McpRequestInfo, deadline: Deadline): string {
+  return errorResponse(mcp.id ?? null, REQUEST_TIMEOUT, `Request timed out after ${deadline.seconds} s`);
 }
 
 /**
@@ -142,6 +205,7 @@ async function relayStream(
   mcp: McpRequestInfo,
   restore: (line: string) => string,
   cacheQuery: CacheQuery | undefined,
+  deadline: Deadline | undefined,
 ): Promise<void> {
   const connection = await openSse(ctx, {});
   if (!connection) {
@@ -156,6 +220,8 @@ async function relayStream(
     if (!message) return manager.logger.warn('remote mcp server sent an SSE event that is not JSON-RPC; dropped');
     const stale = typeof message.method === 'string' ? LIST_CHANGED[message.method] : undefined;
     if (stale) manager.listChanged(stale);
+    if (message.method === 'notifications/progress') deadline?.extend();
+    if (message.method === undefined && message.id === sent.id) answered = true;
     let line = event.data.includes('\n') || event.data.includes('\r') ? JSON.stringify(message) : event.data;
     if (message.method === undefined && message.id === sent.id) {
       if (cacheQuery && isObject(message.result) && cacheOf(manager).offer(cacheQuery, message.result)) manager.server.remote?.watchLists();
@@ -163,6 +229,7 @@ async function relayStream(
     }
     connection.event(restore(line));
   });
+  let answered = false;
   const decoder = new TextDecoder();
   try {
     for await (const chunk of body) {
@@ -173,14 +240,28 @@ async function relayStream(
     }
   } catch (err) {
     if (err instanceof SseTooLarge) manager.logger.warn({ limit: conf.max_message_bytes }, 'remote mcp server sent an SSE event larger than max_message_bytes; stream ended');
-    // Otherwise the server's stream broke or the client left: either way the response ends here.
+    // Otherwise the server's stream broke, timed out or the client left: the response ends here.
+  }
+  if (!answered && deadline?.expired && !connection.closed) {
+    manager.logger.warn({ method: mcp.method, seconds: deadline.seconds }, 'mcp request timed out; cancelled at the remote server');
+    connection.event(timeoutLine(mcp, deadline));
   }
   connection.end();
 }
 
-/** The answer with the route's list filters applied, for this request. */
+/**
+ * The answer with the route's list filters applied, for this request. A filtered list is this
+ * consumer's view, so a "public" one goes out "private" (2026-07-28 caching: filtered lists that
+ * vary per user are private): no shared cache after the gateway serves it to anyone else.
+ */
 function finish(line: string, message: Record<string, unknown>, method: string, mcp: McpRequestInfo): string {
-  return mcp.filtersList && isFilteredList(method) ? filterListAnswer(line, message, method, mcp) : line;
+  if (!mcp.filtersList || !isFilteredList(method)) return line;
+  const result = message.result;
+  if (isObject(result) && result.cacheScope === 'public') {
+    const own = { ...message, result: { ...result, cacheScope: 'private' } };
+    return filterListAnswer(JSON.stringify(own), own, method, mcp);
+  }
+  return filterListAnswer(line, message, method, mcp);
 }
 
 /**
