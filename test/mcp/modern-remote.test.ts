@@ -169,6 +169,34 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
     });
   });
 
+  describe('a remote server that speaks only 2026-07-28', () => {
+    let only: ModernServer;
+    before(async () => {
+      only = await startModernServer({ legacy: 'reject' });
+      bases.only = await route('modern-only', { url: only.url, health_check: { interval: 60, timeout: 2 } });
+    });
+    after(() => only?.close());
+
+    it('passes its health checks by server/discover and serves the v2 client; a 2025-era client gets 502 saying what the server answered', async () => {
+      expect(await waitFor(async () => (await gw.admin('GET', '/mcp_servers/modern-only/status')).json.health?.ok === true, 5000)).to.equal(true);
+      const { client, connected } = modernClient(bases.only, KEYS.bob);
+      await connected;
+      try {
+        expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'modern only' } }))).to.equal('echo: modern only');
+      } finally {
+        await client.close();
+      }
+      const init = await post(
+        `${bases.only}/mcp`,
+        { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'old', version: '1' } } },
+        { apikey: KEYS.bob },
+      );
+      expect(init.status, init.text).to.equal(502);
+      expect(init.json.error.message).to.match(/^the remote MCP server answered HTTP 4\d\d/);
+      expect(only.count('initialize')).to.equal(1);
+    });
+  });
+
   describe('a remote server that speaks only the 2025 revisions', () => {
     it('gets the v2 client’s requests translated: a server/discover it refuses, then a 2025 session', async () => {
       const { client, connected } = modernClient(bases.fixture, KEYS.bob);
