@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
 import { adopt } from '../helpers/processes.js';
-import { FAULT_SERVER, bridgeRoute, connect, post, startBridgeGateway, textOf, waitFor } from './support.js';
+import { FAULT_SERVER, INIT, bridgeRoute, connect, post, startBridgeGateway, textOf, waitFor } from './support.js';
 
 const INIT_DELAY_MS = 1500;
 
@@ -87,5 +87,48 @@ describe('mcp-bridge prewarm', function () {
     const count = ready().length;
     expect(await waitFor(() => ready().length === count + 1, 10_000), 'a replacement was prewarmed').to.equal(true);
     adopt(ready().at(-1));
+  });
+});
+
+describe('mcp-bridge prewarm within mcp.max_children', function () {
+  this.timeout(30_000);
+  let gateway: TestGateway;
+  let base: string;
+  let dir: string;
+  let starts: string;
+
+  const ready = () =>
+    (existsSync(starts) ? readFileSync(starts, 'utf8') : '')
+      .split('\n')
+      .filter((line) => line.startsWith('ready '))
+      .map((line) => Number(line.split(' ')[1]));
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tollgate-prewarm-cap-'));
+    starts = join(dir, 'starts.log');
+    gateway = await startBridgeGateway({ mcp: { allowed_commands: ['node'], max_children: 1 } });
+    base = await bridgeRoute(gateway, 'warm', [FAULT_SERVER, `--init-delay=${INIT_DELAY_MS}`, `--record-starts=${starts}`], { prewarm: 1 });
+    expect(await waitFor(() => ready().length === 1, 10_000), 'the warm child initialized').to.equal(true);
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts the warm child in the cap, yet gives it to a session that fits it, and refills once the slot is free again', async () => {
+    const [warmPid] = ready();
+    // The warm child holds the gateway's one slot: a session that needs a child of its own is refused.
+    const refused = await post(`${base}/mcp`, { ...INIT, params: { ...INIT.params, capabilities: { sampling: {} } } });
+    expect(refused.status, refused.text).to.equal(503);
+    expect(refused.text).to.contain('mcp.max_children');
+    const session = await connect(base, 'streamable-http');
+    try {
+      expect(textOf(await session.client.callTool({ name: 'pid' }))).to.equal(String(warmPid));
+    } finally {
+      await session.close();
+    }
+    expect(await waitFor(() => ready().length === 2, 10_000), 'the slot the session freed went to a new warm child').to.equal(true);
+    adopt(ready()[1]);
   });
 });

@@ -59,9 +59,8 @@ export async function openSse<C extends SseConnection = SseConnection>(
  * child that cannot start ends the session and answers 502 (and counts as a backend failure).
  */
 export async function startSession(ctx: GatewayContext, manager: SessionManager, transport: TransportKind, initParams?: unknown): Promise<Session> {
-  const session = manager.open(transport, consumerOf(ctx));
   // What its initialize will ask, when known now: a prewarmed child may fit it (prewarm.ts).
-  session.initParams = initParams;
+  const session = manager.open(transport, consumerOf(ctx), initParams);
   try {
     await manager.start(session, ctx.gateway.signal);
   } catch (err) {

@@ -244,7 +244,6 @@ class ModernPool {
   }
 
   private async start(ctx: GatewayContext, capabilities: Record<string, unknown>, clientInfo: unknown, key: string, exclusive: boolean): Promise<Member> {
-    const session = this.manager.open('streamable-http', consumerOf(ctx));
     const initialize = {
       jsonrpc: '2.0',
       id: this.freshId(),
@@ -255,10 +254,10 @@ class ModernPool {
         clientInfo: isObject(clientInfo) ? clientInfo : { name: 'tollgate-modern-front', version: '1' },
       },
     };
+    // A prewarmed child fits when the request declared no capabilities (prewarm.ts).
+    const session = this.manager.open('streamable-http', consumerOf(ctx), initialize.params);
     session.pooled = true;
     session.exclusive = exclusive;
-    // A prewarmed child fits when the request declared no capabilities (prewarm.ts).
-    session.initParams = initialize.params;
     try {
       await this.manager.start(session, ctx.gateway.signal);
     } catch (err) {

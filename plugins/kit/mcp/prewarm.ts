@@ -5,8 +5,10 @@
  * session whose `initialize` asks for exactly that (the SDK clients' default) takes one, and its
  * `initialize` is answered from the warm child's result at once. Any other initialize (an older
  * revision, capabilities such as sampling or roots, which a server may act on) starts a child of
- * its own as before. Taken children are replaced in the background; warm children count against
- * mcp.max_children, and none is started when the cap has no room.
+ * its own as before. Taken children are replaced in the background. Warm children count against
+ * mcp.max_children: a session that takes one takes over its slot (so a warm child is never the
+ * reason its own session is refused); when the cap has no room none is started, and the pool
+ * refills when a slot frees. A start that fails pauses the pool until the next session.
  */
 import type { Logger } from '../../../core/logger.js';
 import type { Backend, BackendEnd, BackendEvents, BackendInfo } from './backend.js';
@@ -63,6 +65,8 @@ export class WarmPool {
   private readonly ready: Warm[] = [];
   private starting = 0;
   private disposed = false;
+  /** A start failed: no more until a session comes (a server that cannot start is not restarted in a loop). */
+  private paused = false;
 
   constructor(
     private readonly size: number,
@@ -80,21 +84,30 @@ export class WarmPool {
 
   /**
    * A warm child for a session, if there is one: its `initialize` is then answered from the cached
-   * result. The child's claim on mcp.max_children passes to the session (which claimed its own).
+   * result. The child's slot of mcp.max_children passes to the session (which claims none of its own).
    */
   take(events: BackendEvents): PrewarmedBackend | undefined {
     const warm = this.ready.shift();
     if (!warm) return undefined;
-    this.runtime.unclaim();
     warm.relay.target = events;
-    queueMicrotask(() => this.fill());
+    queueMicrotask(() => this.resume());
     return new PrewarmedBackend(warm.backend, warm.initializeResult, events);
   }
 
-  /** Starts children until `size` are warm or starting. */
+  /** A session came: starts failed before are tried again. */
+  resume(): void {
+    this.paused = false;
+    this.fill();
+  }
+
+  /**
+   * Starts children until `size` are warm or starting. With no room under mcp.max_children it
+   * waits for a slot to free (it never ends a session to make room for a child nobody asked for).
+   */
   fill(): void {
+    if (this.paused) return;
     while (!this.disposed && this.ready.length + this.starting < this.size) {
-      if (!this.runtime.claim()) return;
+      if (!this.runtime.claim(false)) return this.runtime.whenSlotFree(this);
       this.starting += 1;
       void this.start().then(
         (warm) => {
@@ -108,6 +121,7 @@ export class WarmPool {
         },
         (err: Error) => {
           this.starting -= 1;
+          this.paused = true;
           this.runtime.unclaim();
           this.logger.warn({ err: err.message }, 'a prewarmed MCP server failed to start; prewarm pauses until the next session');
         },

@@ -77,6 +77,8 @@ export class Runtime {
   /** Live children and the route and MCP server each serves (the children gauge). */
   private readonly children = new Map<Stoppable, { route: string; server: string }>();
   private readonly stopping = new Set<Promise<void>>();
+  /** Warm pools waiting for room under mcp.max_children. */
+  private readonly slotWaiters = new Set<{ fill(): void }>();
   private readonly stopGauges: () => void;
   private readonly reaper: Reaper;
   private readonly record: ChildRecord;
@@ -116,11 +118,12 @@ export class Runtime {
 
   /**
    * Counts a new session against `mcp.max_children`. At the cap, the least recently active
-   * session of any route that may be reclaimed is ended to make room; false when there is none.
-   * The new session's child still waits in the start queue until the reclaimed one is gone.
+   * session of any route that may be reclaimed is ended to make room (unless `reclaim` is false);
+   * false when there is none. The new session's child still waits in the start queue until the
+   * reclaimed one is gone.
    */
-  claim(): boolean {
-    if (this.sessions >= this.settings.maxChildren && !this.reclaimAnywhere()) return false;
+  claim(reclaim = true): boolean {
+    if (this.sessions >= this.settings.maxChildren && !(reclaim && this.reclaimAnywhere())) return false;
     this.sessions += 1;
     return true;
   }
@@ -128,6 +131,18 @@ export class Runtime {
   /** A session counted by `claim` has ended. */
   unclaim(): void {
     this.sessions = Math.max(0, this.sessions - 1);
+    if (this.slotWaiters.size === 0) return;
+    // After the caller's own bookkeeping: a waiter may claim the slot at once.
+    const waiters = [...this.slotWaiters];
+    this.slotWaiters.clear();
+    queueMicrotask(() => {
+      for (const waiter of waiters) waiter.fill();
+    });
+  }
+
+  /** `waiter.fill()` is called once, the next time a slot of mcp.max_children is released (prewarm refills). */
+  whenSlotFree(waiter: { fill(): void }): void {
+    this.slotWaiters.add(waiter);
   }
 
   private reclaimAnywhere(): boolean {

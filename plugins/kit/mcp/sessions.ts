@@ -70,6 +70,10 @@ export interface BackendSource {
   dispose?(): void;
   /** Starts children ahead of demand (`prewarm`), once the manager exists. */
   prewarm?(): void;
+  /** A warm child is ready for a session whose initialize asks `initParams` (prewarm.ts). */
+  warmFits?(initParams: unknown): boolean;
+  /** Gives the session a warm child (when `warmFits`): its backend, and its slot of mcp.max_children. */
+  takeWarm?(session: Session): void;
 }
 
 /**
@@ -158,7 +162,7 @@ export class SessionManager implements SessionHost, ServerUser {
    * session_reclaim_idle is ended to make room; without one, 503 + Retry-After. A remote server
    * failing its health check refuses at once (502).
    */
-  open(transport: TransportKind, consumer: string | undefined): Session {
+  open(transport: TransportKind, consumer: string | undefined, initParams?: unknown): Session {
     if (this.disposed) throw mcpHttpError(MCP_ERRORS.GW_MCP_ROUTE_CHANGED, 'route is being reconfigured', { retryAfter: 1 });
     this.source.admit();
     const busy = (message: string) => mcpHttpError(MCP_ERRORS.GW_MCP_TOO_MANY_SESSIONS, message, { retryAfter: RETRY_AFTER_SECONDS });
@@ -172,8 +176,13 @@ export class SessionManager implements SessionHost, ServerUser {
       const scope = this.server.id === undefined ? 'on this route' : `on MCP server ${this.server.id}`;
       throw busy(`this consumer already has ${perConsumer} sessions ${scope} (max_sessions_per_consumer)`);
     }
-    if (this.source.ownsChild && !this.runtime.claim()) throw busy(`the gateway already runs ${this.settings.maxChildren} MCP servers (mcp.max_children)`);
+    // A session that takes a warm child takes over the slot that child holds (prewarm.ts).
+    const warm = this.source.ownsChild && this.source.warmFits?.(initParams) === true;
+    if (this.source.ownsChild && !warm && !this.runtime.claim()) throw busy(`the gateway already runs ${this.settings.maxChildren} MCP servers (mcp.max_children)`);
     const session = new Session(this, transport, consumer);
+    session.initParams = initParams;
+    // Now, in the same turn as the check: no other session can have taken it meanwhile.
+    if (warm) this.source.takeWarm!(session);
     this.sessions.set(session.id, session);
     this.server.opened(consumer);
     this.runtime.metrics.mcpSessionsCreated.inc({ ...this.labels, transport });
@@ -417,6 +426,15 @@ class ServerSource implements BackendSource {
     return this.pool;
   }
 
+  warmFits(initParams: unknown): boolean {
+    return (this.warm?.warm ?? 0) > 0 && fitsWarmChild(initParams);
+  }
+
+  takeWarm(session: Session): void {
+    const warm = this.warm!;
+    session.connect((events) => warm.take(events)!);
+  }
+
   admit(): void {
     const remote = this.server.remote;
     if (remote?.failing) {
@@ -451,12 +469,10 @@ class ServerSource implements BackendSource {
       session.connect((events) => new SharedBackend(pool, events));
       return;
     }
-    const warm = this.warm;
-    if (warm && warm.warm > 0 && fitsWarmChild(session.initParams)) {
-      // take() is synchronous and a child is ready: the session has its backend at once.
-      session.connect((events) => warm.take(events)!);
-      return;
-    }
+    // It took a warm child when it opened.
+    if (session.backend) return;
+    // A pool whose start failed tries again for each new session.
+    this.warm?.resume();
     const runtime = this.manager.runtime;
     let env: Record<string, string>;
     try {
