@@ -8,6 +8,7 @@
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { expect } from 'chai';
 import type { TestGateway } from '../helpers/gateway.js';
+import { scrape } from '../observability/support.js';
 import { startFixture, type Fixture } from './remote-fixture.js';
 import { startModernServer, type ModernServer } from './modern-remote-server.js';
 import { connect, post, readEvents, startBridgeGateway, startRemoteEverything, textOf, waitFor, type RemoteServer } from './support.js';
@@ -166,6 +167,24 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       const allowed = await post(`${bases.modern}/mcp`, call.body, { ...call.headers, apikey: KEYS.bob });
       expect(textOf(allowed.json.result)).to.equal('the secret');
       expect(server.requests.some((r) => r.body?.method === 'tools/call' && r.body.params?.name === 'secret' && r.headers.apikey === undefined)).to.equal(true);
+    });
+  });
+
+  describe('a remote server that speaks 2026-07-28: its tool calls in the metrics', () => {
+    it('counts each modern tools/call by outcome as sessions do: ok, denied (mcp-acl), timeout', async () => {
+      const count = async (route: string, tool: string, outcome: string) =>
+        (await scrape(gw)).value('tollgate_mcp_tool_calls_total', { route, server: route, tool, outcome });
+      const before = { ok: await count('modern', 'echo', 'ok'), denied: await count('modern', 'secret', 'denied'), timeout: await count('modern-slow', 'wait', 'timeout') };
+      const call = (base: string, apikey: string, name: string, args: Record<string, unknown>) => {
+        const { body, headers } = modern(`m-${name}`, 'tools/call', { name, arguments: args });
+        return post(`${base}/mcp`, body, { ...headers, apikey });
+      };
+      await call(bases.modern, KEYS.bob, 'echo', { message: 'counted' });
+      await call(bases.modern, KEYS.alice, 'secret', {});
+      await call(bases.slow, KEYS.bob, 'wait', { tag: 'counted-timeout' });
+      expect(await count('modern', 'echo', 'ok')).to.equal(before.ok + 1);
+      expect(await count('modern', 'secret', 'denied')).to.equal(before.denied + 1);
+      expect(await count('modern-slow', 'wait', 'timeout')).to.equal(before.timeout + 1);
     });
   });
 

@@ -16,7 +16,7 @@
  */
 import { request, type Dispatcher } from 'undici';
 import type { GatewayContext, McpRequestInfo } from '../../../core/context.js';
-import { clientGone } from '../../../core/errors.js';
+import { GatewayError, clientGone } from '../../../core/errors.js';
 import { MCP_ERRORS } from './errors.js';
 import { consumerOf, openSse, reporter } from './http.js';
 import { MODERN_PROTOCOL_VERSION, REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION, errorResponse, mcpHttpError } from './jsonrpc.js';
@@ -28,6 +28,7 @@ import type { BridgeConf } from './schema.js';
 import type { ListMethod } from './server.js';
 import type { SessionManager } from './sessions.js';
 import { SseParser, SseTooLarge } from './sse-parser.js';
+import { toolCallInfo, toolCallOutcome } from './telemetry.js';
 
 /** Where a method names something, as `Mcp-Name` carries it. */
 const NAMED: Readonly<Record<string, 'name' | 'uri'>> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
@@ -48,6 +49,67 @@ export async function modernRemoteOf(manager: SessionManager): Promise<RemoteUps
 }
 
 export async function forwardModern(ctx: GatewayContext, manager: SessionManager, remote: RemoteUpstream, message: Record<string, unknown>, mcp: McpRequestInfo): Promise<void> {
+  const track = toolCallTracker(ctx, manager, message, mcp);
+  try {
+    await forwardRequest(ctx, manager, remote, message, mcp, track);
+  } catch (err) {
+    track(err instanceof GatewayError ? err.status : 502);
+    throw err;
+  }
+}
+
+/** Settles the request's tools/call (if it is one) with the status it counts as and its answer. */
+type Track = (status: number, answer?: Record<string, unknown>) => void;
+
+/**
+ * A tools/call counted once in the tool-call metrics and the audit feed (core/tool-calls.ts), as
+ * sessions count theirs; `sessionId` is empty: a stateless request has no session.
+ */
+function toolCallTracker(ctx: GatewayContext, manager: SessionManager, message: Record<string, unknown>, mcp: McpRequestInfo): Track {
+  if (mcp.method !== 'tools/call') return () => undefined;
+  const call = toolCallInfo(message, ctx.gateway.requestId);
+  const started = performance.now();
+  let settled = false;
+  return (status, answer) => {
+    if (settled) return;
+    settled = true;
+    const error = isObject(answer?.error) ? answer.error : undefined;
+    const rpcError = typeof error?.code === 'number' ? error.code : undefined;
+    const toolError = isObject(answer?.result) && answer.result.isError === true;
+    const outcome = mcp.refusedBy !== undefined ? 'denied' : toolCallOutcome(status, rpcError, toolError);
+    const latencyMs = performance.now() - started;
+    const { runtime, routeId } = manager;
+    runtime.metrics.recordToolCall(routeId, call.name, outcome, latencyMs, manager.server.id ?? '');
+    if (!runtime.toolCalls.wants(routeId)) return;
+    runtime.toolCalls.publish(
+      {
+        time: call.time,
+        routeId,
+        consumer: consumerOf(ctx),
+        sessionId: '',
+        requestId: call.requestId,
+        transport: 'streamable-http',
+        tool: call.name,
+        id: mcp.id as string | number,
+        argumentsBytes: call.argumentsBytes,
+        arguments: call.arguments,
+        outcome,
+        errorCode: rpcError,
+        latencyMs,
+      },
+      (err) => manager.logger.error({ err }, 'tool call listener failed'),
+    );
+  };
+}
+
+async function forwardRequest(
+  ctx: GatewayContext,
+  manager: SessionManager,
+  remote: RemoteUpstream,
+  message: Record<string, unknown>,
+  mcp: McpRequestInfo,
+  track: Track,
+): Promise<void> {
   if (remote.failing) {
     throw mcpHttpError(MCP_ERRORS.GW_MCP_SERVER_FAILING, `the remote MCP server is failing its health checks: ${remote.health?.error ?? 'no answer'}`, {
       data: { reason: 'health_check_failed' },
@@ -90,7 +152,7 @@ export async function forwardModern(ctx: GatewayContext, manager: SessionManager
     ctx.res.off('close', onClose);
     deadline?.clear();
     if (aborted.signal.aborted) throw clientGone();
-    if (deadline?.expired) return timedOut(ctx, manager, mcp, deadline, report);
+    if (deadline?.expired) return timedOut(ctx, manager, mcp, deadline, report, track);
     const failure = remoteFailure(err, target.timeoutMs);
     throw mcpHttpError(failure.data.reason === 'upstream_timeout' ? MCP_ERRORS.GW_MCP_INIT_TIMEOUT : MCP_ERRORS.GW_MCP_CHILD_UNAVAILABLE, failure.message, {
       status: failure.data.reason === 'upstream_timeout' ? 504 : 502,
@@ -107,14 +169,14 @@ export async function forwardModern(ctx: GatewayContext, manager: SessionManager
     }
     if (res.statusCode < 300 && type === 'text/event-stream') {
       report(res.statusCode, performance.now() - started);
-      return await relayStream(ctx, manager, res.body, sent, mcp, restore, cache && query, deadline);
+      return await relayStream(ctx, manager, res.body, sent, mcp, restore, cache && query, deadline, track);
     }
     let text: string | undefined;
     try {
       text = await readBounded(res.body, conf.max_message_bytes);
     } catch (err) {
       if (aborted.signal.aborted) throw clientGone();
-      if (deadline?.expired) return timedOut(ctx, manager, mcp, deadline, report);
+      if (deadline?.expired) return timedOut(ctx, manager, mcp, deadline, report, track);
       throw upstreamError(remoteFailure(err, target.timeoutMs));
     }
     if (text === undefined) throw upstreamError(tooLarge(conf.max_message_bytes));
@@ -126,11 +188,15 @@ export async function forwardModern(ctx: GatewayContext, manager: SessionManager
       if (!isModernRefusal(res.statusCode, rpcError)) remote.forgetEra();
       // A JSON-RPC error is the server's answer to the request (an unknown method, a bad
       // argument): the client reads it as the server sent it. Anything else is the server failing.
-      if (single && rpcError && res.statusCode < 500 && res.statusCode !== 401 && res.statusCode !== 403) return sendJson(ctx, res.statusCode, restore(text));
+      if (single && rpcError && res.statusCode < 500 && res.statusCode !== 401 && res.statusCode !== 403) {
+        track(res.statusCode, single);
+        return sendJson(ctx, res.statusCode, restore(text));
+      }
       throw upstreamError(statusFailure(res.statusCode));
     }
     if (!single || type !== 'application/json') throw upstreamError(INVALID_ANSWER);
     if (cache && isObject(single.result) && cache.offer(query, single.result)) remote.watchLists();
+    track(res.statusCode, single);
     return sendJson(ctx, res.statusCode, restore(finish(text, single, method, mcp)));
   } finally {
     ctx.res.off('close', onClose);
@@ -183,7 +249,8 @@ class Deadline {
 }
 
 /** The request's answer when the server did not give it in time: the timeout error sessions give. */
-function timedOut(ctx: GatewayContext, manager: SessionManager, mcp: McpRequestInfo, deadline: Deadline, report: ReturnType<typeof reporter>): void {
+function timedOut(ctx: GatewayContext, manager: SessionManager, mcp: McpRequestInfo, deadline: Deadline, report: ReturnType<typeof reporter>, track: Track): void {
+  track(504);
   manager.logger.warn({ method: mcp.method, seconds: deadline.seconds }, 'mcp request timed out; cancelled at the remote server');
   report(504, deadline.seconds * 1000, REQUEST_TIMEOUT);
   sendJson(ctx, 200, timeoutLine(mcp, deadline));
@@ -206,10 +273,12 @@ async function relayStream(
   restore: (line: string) => string,
   cacheQuery: CacheQuery | undefined,
   deadline: Deadline | undefined,
+  track: Track,
 ): Promise<void> {
   const connection = await openSse(ctx, {});
   if (!connection) {
     body.destroy();
+    track(499);
     return;
   }
   connection.onClose(() => body.destroy());
@@ -221,7 +290,10 @@ async function relayStream(
     const stale = typeof message.method === 'string' ? LIST_CHANGED[message.method] : undefined;
     if (stale) manager.listChanged(stale);
     if (message.method === 'notifications/progress') deadline?.extend();
-    if (message.method === undefined && message.id === sent.id) answered = true;
+    if (message.method === undefined && message.id === sent.id) {
+      answered = true;
+      track(200, message);
+    }
     let line = event.data.includes('\n') || event.data.includes('\r') ? JSON.stringify(message) : event.data;
     if (message.method === undefined && message.id === sent.id) {
       if (cacheQuery && isObject(message.result) && cacheOf(manager).offer(cacheQuery, message.result)) manager.server.remote?.watchLists();
@@ -246,6 +318,7 @@ async function relayStream(
     manager.logger.warn({ method: mcp.method, seconds: deadline.seconds }, 'mcp request timed out; cancelled at the remote server');
     connection.event(timeoutLine(mcp, deadline));
   }
+  if (!answered) track(connection.closed ? 499 : deadline?.expired ? 504 : 502);
   connection.end();
 }
 
