@@ -171,12 +171,19 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
     expect(received().some((m) => m.id === 9)).to.equal(false);
   });
 
-  it('answers an unknown method with 404 and -32601, and GET with 405', async () => {
+  it('answers an unknown method, and one the server does not implement, with 404 and -32601, and GET with 405', async () => {
     const { body, headers } = modern(3, 'tasks/list');
     const res = await post(`${fixture}/mcp`, body, headers);
     expect(res.status).to.equal(404);
     expect(res.json).to.deep.include({ id: 3 });
     expect(res.json.error.code).to.equal(-32601);
+    // A method the gateway forwards but the server does not implement: the same 404 (2026-07-28,
+    // streamable-http: "MUST respond with 404 Not Found and ... -32601"), not a 200 carrying it.
+    const unserved = modern(4, 'prompts/list');
+    const notServed = await post(`${fixture}/mcp`, unserved.body, unserved.headers);
+    expect(notServed.status, notServed.text).to.equal(404);
+    expect(notServed.json).to.deep.include({ id: 4 });
+    expect(notServed.json.error.code).to.equal(-32601);
     const get = await fetch(`${fixture}/mcp`, { headers: { accept: 'text/event-stream', 'mcp-protocol-version': MODERN } });
     expect(get.status).to.equal(405);
     expect(get.headers.get('allow')).to.equal('POST');

@@ -323,8 +323,11 @@ async function forward(ctx: GatewayContext, manager: SessionManager, member: Mem
   }
   if (outcome.kind !== 'sse') pool.release(member);
   switch (outcome.kind) {
-    case 'json':
-      return sendJson(ctx, translate(outcome.line, restore) ?? outcome.line);
+    case 'json': {
+      const line = translate(outcome.line, restore) ?? outcome.line;
+      // 2026-07-28: a method the server does not implement is 404 with -32601, whoever says so.
+      return sendJson(ctx, line, rpcErrorCode(line) === METHOD_NOT_FOUND ? 404 : 200);
+    }
     case 'gone':
       throw clientGone();
     case 'failed':
@@ -655,10 +658,16 @@ function rpcError(code: (typeof MCP_ERRORS)[keyof typeof MCP_ERRORS], id: JsonRp
   return error;
 }
 
-function sendJson(ctx: GatewayContext, line: string): void {
-  ctx.status = 200;
+function sendJson(ctx: GatewayContext, line: string, status = 200): void {
+  ctx.status = status;
   ctx.type = 'application/json';
   ctx.body = line;
+}
+
+/** The JSON-RPC error code of an answer, if it is an error. */
+function rpcErrorCode(line: string): unknown {
+  const error = (JSON.parse(line) as { error?: { code?: unknown } }).error;
+  return error?.code;
 }
 
 function metaOf(message: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
