@@ -67,18 +67,21 @@ export function isOwnError(error: GatewayError): boolean {
 
 export const RETRY_AFTER_SECONDS = 5;
 
+/** Every version `{base_uri}/mcp` serves, newest first: what a -32022 error lists by default. */
+export const SERVED_PROTOCOL_VERSIONS: readonly string[] = [MODERN_PROTOCOL_VERSION, ...PROTOCOL_VERSIONS];
+
 /**
  * 400 with the spec's UnsupportedProtocolVersionError (MCP 2026-07-28, basic/versioning and
- * transports/streamable-http "Protocol Version Header"): the request's id, and in `data` exactly
- * the versions served and the one asked for, so that a client can pick one and retry.
+ * transports/streamable-http "Protocol Version Header"): the request's id, and in `data` the
+ * versions the client may retry with (`supported`) and the one asked for.
  */
-export function unsupportedVersionError(id: JsonRpcId | null, requested: string): GatewayError {
+export function unsupportedVersionError(id: JsonRpcId | null, requested: string, supported: readonly string[] = SERVED_PROTOCOL_VERSIONS): GatewayError {
   return MCP_ERRORS.GW_MCP_UNSUPPORTED_VERSION.error({
     message: `unsupported MCP protocol version ${JSON.stringify(requested)}`,
     body: {
       jsonrpc: '2.0',
       id,
-      error: { code: UNSUPPORTED_PROTOCOL_VERSION, message: 'Unsupported protocol version', data: { supported: [MODERN_PROTOCOL_VERSION, ...PROTOCOL_VERSIONS], requested } },
+      error: { code: UNSUPPORTED_PROTOCOL_VERSION, message: 'Unsupported protocol version', data: { supported: [...supported], requested } },
     },
   });
 }

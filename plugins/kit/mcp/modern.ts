@@ -95,6 +95,8 @@ export async function handleModern(ctx: GatewayContext, manager: SessionManager,
   // A remote server that speaks 2026-07-28 itself gets the request as it is (modern-remote.ts).
   const remote = await modernRemoteOf(manager);
   if (remote) return forwardModern(ctx, manager, remote, message, mcp);
+  // A server the gateway speaks 2025 to learns the client only from this envelope.
+  checkEnvelope(message, id);
   const method = mcp.method!;
   if (method !== 'server/discover' && method !== 'subscriptions/listen' && !FORWARDED.has(method)) {
     throw rpcError(MCP_ERRORS.GW_MCP_METHOD_NOT_FOUND, id, METHOD_NOT_FOUND, `Method not found: ${method}`);
@@ -136,6 +138,23 @@ function checkHeaders(ctx: GatewayContext, message: Record<string, unknown>, id:
   const bodyName = (message.params as Record<string, unknown> | undefined)?.[field];
   if (name === undefined) throw mismatch(`the Mcp-Name header is required for ${mcp.method}`);
   if (name !== bodyName) throw mismatch(`Mcp-Name is ${JSON.stringify(name)} but params.${field} is ${JSON.stringify(bodyName)}`);
+}
+
+/**
+ * Every 2026-07-28 request names its protocol version and the client's capabilities in `_meta`
+ * (clientInfo is a SHOULD): without them the server cannot know what the client can do, and the
+ * request is malformed — 400, -32602 (basic/lifecycle "Per-request metadata").
+ */
+function checkEnvelope(message: Record<string, unknown>, id: JsonRpcId | null): void {
+  const meta = metaOf(message);
+  const missing = !meta
+    ? 'params._meta'
+    : typeof meta[VERSION_META] !== 'string'
+      ? `_meta["${VERSION_META}"]`
+      : !isObject(meta[CAPABILITIES_META])
+        ? `_meta["${CAPABILITIES_META}"]`
+        : undefined;
+  if (missing) throw rpcError(MCP_ERRORS.GW_MCP_INVALID_MESSAGE, id, INVALID_PARAMS, `Invalid params: a ${MODERN_PROTOCOL_VERSION} request must carry ${missing}`);
 }
 
 /** Non-ASCII header values travel as `=?base64?<base64 of UTF-8>?=` (2026-07-28, "Header encoding"). */

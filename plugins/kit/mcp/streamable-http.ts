@@ -58,7 +58,7 @@ async function post(ctx: GatewayContext, manager: SessionManager): Promise<void>
   // initialize negotiates its version in the body; everything else declares one, and a version
   // this gateway does not serve (a 2026-07-28 stateless request) is told which ones it does,
   // before any question of sessions.
-  if (!isInitialize) checkVersion(ctx, mcp.id ?? null, requestedVersion(ctx, message));
+  if (!isInitialize) checkVersion(ctx, mcp.id ?? null, requestedVersion(ctx, message), sessionId === undefined && claimsEnvelope(message));
   if (mcp.kind === 'batch') return postBatch(ctx, manager, mcp, sessionId);
   if (isInitialize) {
     if (sessionId !== undefined) {
@@ -176,7 +176,7 @@ async function remove(ctx: GatewayContext, manager: SessionManager): Promise<voi
 
 /** The session a request names, after the checks every non-initialize request goes through. */
 function sessionOf(ctx: GatewayContext, manager: SessionManager, sessionId: string | undefined): Session {
-  checkVersion(ctx, null, headerOf(ctx, VERSION_HEADER));
+  checkVersion(ctx, null, headerOf(ctx, VERSION_HEADER), false);
   if (sessionId === undefined) {
     throw mcpHttpError(MCP_ERRORS.GW_MCP_SESSION_REQUIRED, 'Mcp-Session-Id header is required', { rpcCode: INVALID_REQUEST });
   }
@@ -197,8 +197,20 @@ function requestedVersion(ctx: GatewayContext, message: Record<string, unknown>)
   return typeof version === 'string' ? version : undefined;
 }
 
-function checkVersion(ctx: GatewayContext, id: JsonRpcId | null, version: string | undefined): void {
-  if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.has(version)) throw unsupportedVersionError(id, version);
+/**
+ * A request in the stateless envelope (no session, its version in `_meta`) that names a version
+ * not served is told the stateless ones it may retry with: the 2025 revisions are reached through
+ * `initialize`, not by changing `_meta`, and `server/discover` lists only the stateless ones (as
+ * the v2 SDK's dual-era servers answer both). Any other request is told every version served.
+ */
+function checkVersion(ctx: GatewayContext, id: JsonRpcId | null, version: string | undefined, stateless: boolean): void {
+  if (version === undefined || SUPPORTED_PROTOCOL_VERSIONS.has(version)) return;
+  throw stateless ? unsupportedVersionError(id, version, [MODERN_PROTOCOL_VERSION]) : unsupportedVersionError(id, version);
+}
+
+function claimsEnvelope(message: Record<string, unknown>): boolean {
+  const meta = (message.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
+  return typeof meta?.[VERSION_META_KEY] === 'string';
 }
 
 function sendJson(ctx: GatewayContext, line: string): void {

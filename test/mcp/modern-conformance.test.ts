@@ -1,0 +1,82 @@
+/**
+ * What the official conformance suite's 2026-07-28 server scenarios (`npm run conformance`,
+ * docs/mcp.md "Conformance") found the modern front doing wrong, each checked here on its own
+ * with raw HTTP against a fixture server that records what it receives: a request missing the
+ * per-request `_meta` envelope must be refused, not served; a stateless request naming a version
+ * the gateway does not serve is told the versions it may retry with, which server/discover lists.
+ */
+import { expect } from 'chai';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestGateway } from '../helpers/gateway.js';
+import { FAULT_SERVER, bridgeRoute, post, recordedStdin, startBridgeGateway } from './support.js';
+
+const MODERN = '2026-07-28';
+const VERSION_META = 'io.modelcontextprotocol/protocolVersion';
+const INFO_META = 'io.modelcontextprotocol/clientInfo';
+const CAPABILITIES_META = 'io.modelcontextprotocol/clientCapabilities';
+
+describe('mcp-bridge: MCP 2026-07-28 requests as the conformance suite checks them', function () {
+  this.timeout(30_000);
+  let gateway: TestGateway;
+  let base: string;
+  let dir: string;
+  let stdinLog: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tollgate-modern-conformance-'));
+    stdinLog = join(dir, 'stdin.log');
+    gateway = await startBridgeGateway({ mcp: { allowed_commands: ['node'] } });
+    base = await bridgeRoute(gateway, 'fixture', [FAULT_SERVER, `--record-stdin=${stdinLog}`], { session_idle_timeout: 0.5 });
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const call = (id: number, meta: Record<string, unknown> | undefined) => {
+    const params: Record<string, unknown> = { name: 'echo', arguments: { text: `call ${id}` } };
+    if (meta) params._meta = meta;
+    return post(`${base}/mcp`, { jsonrpc: '2.0', id, method: 'tools/call', params }, { 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': 'echo' });
+  };
+
+  it('refuses a request without _meta, or without its protocol version or client capabilities, with 400 and -32602; the server never sees it', async () => {
+    const cases: Array<[number, Record<string, unknown> | undefined, string]> = [
+      [101, undefined, 'params._meta'],
+      [102, { [INFO_META]: { name: 'raw', version: '1' }, [CAPABILITIES_META]: {} }, VERSION_META],
+      [104, { [VERSION_META]: MODERN, [INFO_META]: { name: 'raw', version: '1' } }, CAPABILITIES_META],
+    ];
+    for (const [id, meta, missing] of cases) {
+      const res = await call(id, meta);
+      expect(res.status, `${missing}: ${res.text}`).to.equal(400);
+      expect(res.json.id).to.equal(id);
+      expect(res.json.error.code).to.equal(-32602);
+      expect(res.json.error.message).to.contain(missing);
+    }
+    // No server was even started for them (the log is written by the first one).
+    const received = existsSync(stdinLog) ? recordedStdin(stdinLog) : [];
+    expect(received.filter((m) => m.method === 'tools/call')).to.deep.equal([]);
+  });
+
+  it('serves a request whose _meta has no clientInfo (a SHOULD)', async () => {
+    const res = await call(105, { [VERSION_META]: MODERN, [CAPABILITIES_META]: {} });
+    expect(res.status, res.text).to.equal(200);
+    const answer = res.text.includes('data:') ? JSON.parse(res.text.split('data: ').at(-1)!.trim()) : res.json;
+    expect(answer.id).to.equal(105);
+    expect(answer.result.content[0].text).to.equal('call 105');
+  });
+
+  it('tells a stateless request of an unknown version only versions that server/discover lists', async () => {
+    const meta = { [VERSION_META]: 'v999.0.0', [INFO_META]: { name: 'raw', version: '1' }, [CAPABILITIES_META]: {} };
+    const refused = await post(`${base}/mcp`, { jsonrpc: '2.0', id: 301, method: 'server/discover', params: { _meta: meta } }, { 'mcp-protocol-version': 'v999.0.0', 'mcp-method': 'server/discover' });
+    expect(refused.status).to.equal(400);
+    expect(refused.json.error.code).to.equal(-32022);
+    expect(refused.json.error.data.requested).to.equal('v999.0.0');
+    const discover = await post(`${base}/mcp`, { jsonrpc: '2.0', id: 302, method: 'server/discover', params: { _meta: { ...meta, [VERSION_META]: MODERN } } }, { 'mcp-protocol-version': MODERN, 'mcp-method': 'server/discover' });
+    expect(discover.status, discover.text).to.equal(200);
+    expect(refused.json.error.data.supported).to.have.length.greaterThan(0);
+    expect(discover.json.result.supportedVersions).to.include.members(refused.json.error.data.supported);
+  });
+});
