@@ -25,6 +25,11 @@ export interface ModernServer {
   readonly requests: Recorded[];
   /** The cache hint of tools/list, resources/list and prompts/list; undefined: the SDK's default (private, 0). */
   listHint?: CacheHint;
+  /**
+   * Answers every 2026-07-28 request as a 2025-era server on the MCP SDK 1.x does (400, -32000:
+   * no session), as if replaced in place by one; 2025-era requests are still served.
+   */
+  refuseModern: boolean;
   /** Requests with this JSON-RPC method. */
   count(method: string): number;
   /** Publishes tools/list_changed to every open subscriptions/listen stream. */
@@ -38,7 +43,7 @@ export async function startModernServer(options: { legacy?: 'stateless' | 'rejec
   const requests: Recorded[] = [];
   const aborted: string[] = [];
   const sockets = new Set<Socket>();
-  const state = { listHint: undefined as CacheHint | undefined };
+  const state = { listHint: undefined as CacheHint | undefined, refuseModern: false };
   const factory = () => {
     const hint = state.listHint;
     const server = new McpServer(
@@ -76,6 +81,12 @@ export async function startModernServer(options: { legacy?: 'stateless' | 'rejec
       }
       const record: Recorded = { httpMethod: req.method!, headers: req.headers, body, closedEarly: false, responded: false };
       requests.push(record);
+      if (state.refuseModern && req.headers['mcp-protocol-version'] === '2026-07-28') {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Bad Request: Mcp-Session-Id header is required' } }));
+        record.responded = true;
+        return;
+      }
       const abort = new AbortController();
       res.on('close', () => {
         if (!res.writableFinished) {
@@ -122,6 +133,12 @@ export async function startModernServer(options: { legacy?: 'stateless' | 'rejec
     },
     set listHint(hint: CacheHint | undefined) {
       state.listHint = hint;
+    },
+    get refuseModern() {
+      return state.refuseModern;
+    },
+    set refuseModern(refuse: boolean) {
+      state.refuseModern = refuse;
     },
     count: (method) => requests.filter((r) => r.body?.method === method).length,
     toolsChanged: () => handler.notify.toolsChanged(),

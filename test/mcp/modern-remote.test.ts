@@ -188,6 +188,51 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
     });
   });
 
+  describe('a remote server replaced in place', () => {
+    const servers: ModernServer[] = [];
+    after(() => Promise.all(servers.map((s) => s.close())));
+    const call = (base: string, message: string) => {
+      const { body, headers } = modern(message, 'tools/call', { name: 'echo', arguments: { message } });
+      return post(`${base}/mcp`, body, { ...headers, apikey: KEYS.bob });
+    };
+    const modernCall = (at: ModernServer, message: string) =>
+      at.requests.filter((r) => r.body?.method === 'tools/call' && r.body.params?.arguments?.message === message && r.headers['mcp-protocol-version'] === MODERN);
+
+    it('stops getting modern requests once it answers as a 2025-era server; the request it refused is translated, not failed', async () => {
+      const switching = await startModernServer();
+      servers.push(switching);
+      const base = await route('switch-down', { url: switching.url });
+      expect(textOf((await call(base, 'first')).json.result)).to.equal('echo: first');
+      expect(switching.count('initialize')).to.equal(0);
+      switching.refuseModern = true;
+      const second = await call(base, 'second');
+      expect(second.status, second.text).to.equal(200);
+      expect(textOf(second.json.result)).to.equal('echo: second');
+      expect(modernCall(switching, 'second'), 'tried as a modern request once').to.have.length(1);
+      expect(switching.count('initialize')).to.equal(1);
+      const third = await call(base, 'third');
+      expect(textOf(third.json.result)).to.equal('echo: third');
+      expect(modernCall(switching, 'third'), 'known to be 2025-era now').to.have.length(0);
+    });
+
+    it('gets modern requests again after a health check finds it speaks 2026-07-28', async () => {
+      const switching = await startModernServer();
+      servers.push(switching);
+      switching.refuseModern = true;
+      const base = await route('switch-up', { url: switching.url, health_check: { interval: 0.2, timeout: 2 } });
+      expect(textOf((await call(base, 'before')).json.result)).to.equal('echo: before');
+      expect(switching.count('initialize')).to.be.at.least(1);
+      switching.refuseModern = false;
+      let n = 0;
+      const upgraded = await waitFor(async () => {
+        const message = `after-${++n}`;
+        expect(textOf((await call(base, message)).json.result)).to.equal(`echo: ${message}`);
+        return modernCall(switching, message).length === 1;
+      }, 5000);
+      expect(upgraded).to.equal(true);
+    });
+  });
+
   describe('a remote server that speaks only 2026-07-28', () => {
     let only: ModernServer;
     before(async () => {

@@ -48,10 +48,13 @@ export async function modernRemoteOf(manager: SessionManager): Promise<RemoteUps
   return (await remote.speaksModern()) ? remote : undefined;
 }
 
-export async function forwardModern(ctx: GatewayContext, manager: SessionManager, remote: RemoteUpstream, message: Record<string, unknown>, mcp: McpRequestInfo): Promise<void> {
+/** What forwardModern returns when the server turned out not to speak 2026-07-28: nothing was answered yet. */
+export const TRANSLATE = 'translate';
+
+export async function forwardModern(ctx: GatewayContext, manager: SessionManager, remote: RemoteUpstream, message: Record<string, unknown>, mcp: McpRequestInfo): Promise<void | typeof TRANSLATE> {
   const track = toolCallTracker(ctx, manager, message, mcp);
   try {
-    await forwardRequest(ctx, manager, remote, message, mcp, track);
+    return await forwardRequest(ctx, manager, remote, message, mcp, track);
   } catch (err) {
     track(err instanceof GatewayError ? err.status : 502);
     throw err;
@@ -109,7 +112,7 @@ async function forwardRequest(
   message: Record<string, unknown>,
   mcp: McpRequestInfo,
   track: Track,
-): Promise<void> {
+): Promise<void | typeof TRANSLATE> {
   if (remote.failing) {
     throw mcpHttpError(MCP_ERRORS.GW_MCP_SERVER_FAILING, `the remote MCP server is failing its health checks: ${remote.health?.error ?? 'no answer'}`, {
       data: { reason: 'health_check_failed' },
@@ -185,7 +188,11 @@ async function forwardRequest(
     const rpcError = single?.error as { code?: unknown; data?: { supported?: unknown } } | undefined;
     report(res.statusCode, performance.now() - started, typeof rpcError?.code === 'number' ? rpcError.code : undefined);
     if (res.statusCode >= 400) {
-      if (!isModernRefusal(res.statusCode, rpcError)) remote.forgetEra();
+      if (!isModernRefusal(res.statusCode, rpcError)) {
+        remote.forgetEra();
+        // Replaced in place by a 2025-era server: this request, too, goes the translated way.
+        if (!(await remote.speaksModern())) return TRANSLATE;
+      }
       // A JSON-RPC error is the server's answer to the request (an unknown method, a bad
       // argument): the client reads it as the server sent it. Anything else is the server failing.
       if (single && rpcError && res.statusCode < 500 && res.statusCode !== 401 && res.statusCode !== 403) {
@@ -360,10 +367,16 @@ function encodeHeader(value: string): string {
   return /^[\x20-\x7e]*$/.test(value) ? value : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
 }
 
-/** Whether a 4xx is a modern server's answer (so it still speaks 2026-07-28). */
+/**
+ * Whether a 4xx is a modern server's answer (so it still speaks 2026-07-28). A 2025-era server
+ * built on the MCP SDK 1.x refuses a request without a session (or with a version it does not
+ * know) 400, -32000; 2026-07-28 has codes of its own for what it refuses (-32020, -32022, -32600,
+ * -32602).
+ */
 function isModernRefusal(status: number, error: { code?: unknown; data?: { supported?: unknown } } | undefined): boolean {
   if (status >= 500 || status === 401 || status === 403 || status === 429) return true;
   if (!error || typeof error.code !== 'number') return false;
+  if (status === 400 && error.code === -32000) return false;
   if (error.code === UNSUPPORTED_PROTOCOL_VERSION) return Array.isArray(error.data?.supported) && error.data.supported.includes(MODERN_PROTOCOL_VERSION);
   return true;
 }

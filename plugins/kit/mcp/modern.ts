@@ -26,7 +26,7 @@ import type { GatewayContext, McpRequestInfo } from '../../../core/context.js';
 import { clientGone } from '../../../core/errors.js';
 import { MCP_ERRORS } from './errors.js';
 import { answerOptions, consumerOf, openSse } from './http.js';
-import { forwardModern, modernRemoteOf } from './modern-remote.js';
+import { TRANSLATE, forwardModern, modernRemoteOf } from './modern-remote.js';
 import { INVALID_PARAMS, METHOD_NOT_FOUND, MODERN_PROTOCOL_VERSION, PROTOCOL_VERSIONS, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
 import type { Outcome } from './pending.js';
 import type { Session } from './session.js';
@@ -94,7 +94,7 @@ export async function handleModern(ctx: GatewayContext, manager: SessionManager,
   }
   // A remote server that speaks 2026-07-28 itself gets the request as it is (modern-remote.ts).
   const remote = await modernRemoteOf(manager);
-  if (remote) return forwardModern(ctx, manager, remote, message, mcp);
+  if (remote && (await forwardModern(ctx, manager, remote, message, mcp)) !== TRANSLATE) return;
   // A server the gateway speaks 2025 to learns the client only from this envelope.
   checkEnvelope(message, id);
   const method = mcp.method!;

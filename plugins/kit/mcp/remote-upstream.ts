@@ -39,6 +39,8 @@ export interface HealthResult {
 
 /** The largest message a health check reads. */
 const HEALTH_MAX_BYTES = 1048576;
+/** A server whose era could not be learned (unreachable, 5xx) is asked again after this long, not at every request. */
+const ERA_UNKNOWN_RETRY_MS = 5000;
 
 export class RemoteUpstream {
   health?: HealthResult;
@@ -52,6 +54,7 @@ export class RemoteUpstream {
   private closed = false;
   /** What it was found to speak; undefined until learned (or after it was forgotten). */
   private era?: Promise<Era | undefined>;
+  private eraUnknownUntil = 0;
   private readonly lists: ListChangeListener;
 
   constructor(
@@ -84,11 +87,15 @@ export class RemoteUpstream {
   async speaksModern(): Promise<boolean> {
     if (this.settings.transport !== 'streamable-http' || this.closed) return false;
     if (!this.era) {
+      // A server that said nothing a moment ago is taken as 2025-era meanwhile, not asked at every request.
+      if (performance.now() < this.eraUnknownUntil) return false;
       const asking = discoverEra(this.targetOf(this.logger), this.settings.timeout * 1000);
       this.era = asking;
-      // An unreachable server said nothing: ask again next time.
+      // An unreachable server said nothing: ask again, a little later.
       void asking.then((era) => {
-        if (era === undefined && this.era === asking) this.era = undefined;
+        if (era !== undefined || this.era !== asking) return;
+        this.era = undefined;
+        this.eraUnknownUntil = performance.now() + ERA_UNKNOWN_RETRY_MS;
       });
     }
     return (await this.era) === 'modern';
@@ -97,6 +104,7 @@ export class RemoteUpstream {
   /** A modern request was refused as a legacy server refuses one: learn the era again. */
   forgetEra(): void {
     this.era = undefined;
+    this.eraUnknownUntil = 0;
   }
 
   /** Failing its last health check: new sessions are refused at once. */
