@@ -5,9 +5,10 @@
  * 2026-07-28 lists and calls through each, as a 2025-era client does.
  */
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { expect } from 'chai';
 import type { TestGateway } from '../helpers/gateway.js';
-import { CONFORMANCE_SERVER, EVERYTHING_SERVER, startBridgeGateway, startRemoteEverything, textOf, type RemoteServer } from './support.js';
+import { CONFORMANCE_SERVER, EVERYTHING_SERVER, connect, startBridgeGateway, startRemoteEverything, textOf, type RemoteServer } from './support.js';
 
 const MODERN = '2026-07-28';
 
@@ -111,19 +112,35 @@ describe('MCP 2026-07-28 clients on remote servers and federations', function ()
     }
   });
 
-  it('serves a modern client in front of the conformance fixture server: text, progress, sampling as input_required, resources', async () => {
+  it('serves a modern client and a 2025-era client at the same time in front of the conformance fixture server: text, progress, sampling (as input_required for the modern one), resources', async () => {
     const client = new ModernClient({ name: 'modern-only', version: '1' }, { capabilities: { sampling: {} }, versionNegotiation: { mode: { pin: MODERN } } });
     client.setRequestHandler('sampling/createMessage', async () => ({ role: 'assistant', model: 'm', content: { type: 'text', text: 'from the client' } }));
-    await client.connect(new ModernTransport(new URL(`${gw.url}/conformance/mcp`)));
+    const [legacy] = await Promise.all([
+      connect(`${gw.url}/conformance`, 'streamable-http', { capabilities: { sampling: {} } }),
+      client.connect(new ModernTransport(new URL(`${gw.url}/conformance/mcp`))),
+    ]);
+    legacy.client.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: 'assistant', model: 'm', content: { type: 'text', text: 'from the 2025 client' } }));
     try {
-      expect(textOf(await client.callTool({ name: 'test_simple_text' }))).to.equal('This is a simple text response for testing.');
-      const progress: number[] = [];
-      await client.callTool({ name: 'test_tool_with_progress' }, { onprogress: (p: { progress: number }) => progress.push(p.progress) });
-      expect(progress).to.deep.equal([0, 50, 100]);
-      expect(textOf(await client.callTool({ name: 'test_sampling', arguments: { prompt: 'hello' } }))).to.equal('LLM response: from the client');
-      const read = await client.readResource({ uri: 'test://static-text' });
-      expect(read.contents[0]).to.deep.include({ uri: 'test://static-text', text: 'This is the content of the static text resource.' });
+      expect(legacy.sessionId()).to.be.a('string');
+      const exercise = async (call: typeof client.callTool, read: typeof client.readResource, answer: string) => {
+        expect(textOf(await call({ name: 'test_simple_text' }))).to.equal('This is a simple text response for testing.');
+        const progress: number[] = [];
+        await call({ name: 'test_tool_with_progress' }, { onprogress: (p: { progress: number }) => progress.push(p.progress) });
+        expect(progress).to.deep.equal([0, 50, 100]);
+        expect(textOf(await call({ name: 'test_sampling', arguments: { prompt: 'hello' } }))).to.equal(`LLM response: ${answer}`);
+        const contents = (await read({ uri: 'test://static-text' })).contents;
+        expect(contents[0]).to.deep.include({ uri: 'test://static-text', text: 'This is the content of the static text resource.' });
+      };
+      await Promise.all([
+        exercise((params, options) => client.callTool(params, options), (params) => client.readResource(params), 'from the client'),
+        exercise(
+          (params, options) => legacy.client.callTool(params, undefined, options) as ReturnType<typeof client.callTool>,
+          (params) => legacy.client.readResource(params) as ReturnType<typeof client.readResource>,
+          'from the 2025 client',
+        ),
+      ]);
     } finally {
+      await legacy.close();
       await client.close();
     }
   });

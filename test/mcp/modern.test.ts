@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
-import { EVERYTHING_SERVER, FAULT_SERVER, bridgeRoute, connect, descendants, post, readEvents, recordedStdin, startBridgeGateway, textOf, waitFor } from './support.js';
+import { EVERYTHING_SERVER, FAULT_SERVER, bridgeRoute, connect, descendants, post, readEvents, recordedStdin, responseOf, startBridgeGateway, textOf, waitFor } from './support.js';
 
 const MODERN = '2026-07-28';
 const VERSION_META = 'io.modelcontextprotocol/protocolVersion';
@@ -252,6 +252,27 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
     const other = modern('e', 'tools/list', {}, { elicitation: {} });
     expect((await post(`${fixture}/mcp`, other.body, other.headers)).status).to.equal(200);
     expect(servers()).to.equal(2);
+  });
+
+  it('a pooled server that crashes fails the requests in flight on it; other pooled servers carry on, and the next request gets a new server', async () => {
+    const ask = (id: string, name: string, args: Record<string, unknown> = {}, capabilities: Record<string, unknown> = {}) => {
+      const { body, headers } = modern(id, 'tools/call', { name, arguments: args }, capabilities);
+      return post(`${fixture}/mcp`, body, headers);
+    };
+    const before = textOf((await ask('pid-1', 'pid')).json.result);
+    // Another capability set: another pooled server, with a call in flight through the crash.
+    const other = ask('other', 'slow', { ms: 1000, steps: 0 }, { elicitation: {} });
+    const hung = ask('hung', 'hang');
+    expect(await waitFor(() => received().some((m) => m.method === 'tools/call' && m.params.name === 'hang'), 5000)).to.equal(true);
+    const [crashed, inFlight] = await Promise.all([ask('crash', 'crash'), hung]);
+    for (const [res, id] of [[crashed, 'crash'], [inFlight, 'hung']] as const) {
+      const answer = responseOf(res, id);
+      expect(answer?.error?.message, res.text).to.contain('MCP session ended');
+    }
+    expect(textOf(responseOf(await other, 'other').result)).to.equal('slow done');
+    const after = await ask('pid-2', 'pid');
+    expect(after.status, after.text).to.equal(200);
+    expect(textOf(after.json.result)).to.match(/^\d+$/).and.to.not.equal(before);
   });
 
   it('process_mode per-request: every modern request has a fresh child, which ends with it', async () => {
