@@ -390,6 +390,19 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       expect(refetched).to.equal(true);
     });
 
+    it('closes the gateway’s own stream to the server once no route uses the server', async () => {
+      server.listHint = { ttlMs: 60_000, cacheScope: 'public' };
+      const token = 'Bearer the-listener-record';
+      const own = await route('listener-record', { url: server.url, headers: { authorization: token } });
+      const { body, headers } = modern('l', 'tools/list');
+      expect((await post(`${own}/mcp`, body, { ...headers, apikey: KEYS.bob })).status).to.equal(200);
+      const listen = () => server.requests.find((r) => r.body?.method === 'subscriptions/listen' && r.headers.authorization === token);
+      expect(await waitFor(() => listen()?.responded === true, 5000)).to.equal(true);
+      expect(listen()!.closedEarly).to.equal(false);
+      expect((await gw.admin('DELETE', '/routes/listener-record')).status).to.equal(200);
+      expect(await waitFor(() => listen()!.closedEarly, 5000)).to.equal(true);
+    });
+
     it('keeps a private list per consumer: never served to another', async () => {
       server.listHint = { ttlMs: 60_000, cacheScope: 'private' };
       const before = server.count('tools/list');

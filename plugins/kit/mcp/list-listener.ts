@@ -5,8 +5,8 @@
  * server, opened when a route first caches one of its lists, with the record's headers like every
  * request to it. A stream that ends or cannot be opened makes every cached list stale (a change
  * may have been missed meanwhile); it is opened again at the next list the routes cache, not
- * sooner than RETRY_MS after the last attempt. A server with no such stream still has its lists
- * cached for their ttlMs, as the spec allows.
+ * sooner than RETRY_MS after the last attempt, and closed while no route uses the server. A server
+ * with no such stream still has its lists cached for their ttlMs, as the spec allows.
  */
 import { request } from 'undici';
 import { MODERN_PROTOCOL_VERSION } from './jsonrpc.js';
@@ -32,7 +32,8 @@ export class ListChangeListener {
   private lastAttempt = -Infinity;
   private retryMs = RETRY_MS;
   private closed = false;
-  private readonly abort = new AbortController();
+  /** Ends the open stream. */
+  private stream?: AbortController;
 
   constructor(
     private readonly target: () => RemoteTarget,
@@ -46,7 +47,9 @@ export class ListChangeListener {
     this.running = true;
     this.lastAttempt = now;
     const opened = { value: false };
-    void this.listen(opened)
+    const stream = new AbortController();
+    this.stream = stream;
+    void this.listen(opened, stream.signal)
       .catch(() => undefined)
       .finally(() => {
         this.running = false;
@@ -61,12 +64,17 @@ export class ListChangeListener {
       });
   }
 
-  close(): void {
-    this.closed = true;
-    this.abort.abort();
+  /** No route uses the server any more: no stream held open for it (the next cached list opens one). */
+  stop(): void {
+    this.stream?.abort();
   }
 
-  private async listen(opened: { value: boolean }): Promise<void> {
+  close(): void {
+    this.closed = true;
+    this.stream?.abort();
+  }
+
+  private async listen(opened: { value: boolean }, signal: AbortSignal): Promise<void> {
     const target = this.target();
     const res = await request(target.url, {
       method: 'POST',
@@ -83,7 +91,7 @@ export class ListChangeListener {
         'mcp-method': 'subscriptions/listen',
       }),
       dispatcher: target.dispatcher,
-      signal: this.abort.signal,
+      signal,
     });
     const type = String(res.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
     if (res.statusCode !== 200 || type !== 'text/event-stream') {

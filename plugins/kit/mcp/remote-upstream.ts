@@ -131,6 +131,7 @@ export class RemoteUpstream {
 
   /** Checks while a route uses the server: at once, then every `health_check.interval` (0: never). */
   watch(used: boolean): void {
+    if (!used) this.lists.stop();
     if (!used || this.retired || this.closed || this.settings.health_check.interval <= 0) {
       clearInterval(this.timer);
       this.timer = undefined;
