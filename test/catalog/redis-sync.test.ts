@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, SOURCE_NODE_ARGS, http, spawnGateway, type GatewayProcess } from '../helpers/gateway.js';
+import { REPO_ROOT, gatewayCommand, http, spawnGateway, type GatewayProcess } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
@@ -122,7 +122,7 @@ describe('redis catalog across gateway processes', function () {
   it('a cold start with Redis down stays not ready until Redis comes', async () => {
     const redisPort = await freePort();
     const statusPort = await freePort();
-    const child = spawn(process.execPath, [...SOURCE_NODE_ARGS, join(REPO_ROOT, 'bin/tollgate.ts'), 'start'], {
+    const child = spawn(process.execPath, [...gatewayCommand(), 'start'], {
       cwd: REPO_ROOT,
       env: {
         PATH: process.env.PATH ?? '',

@@ -8,13 +8,12 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { REPO_ROOT, SOURCE_NODE_ARGS, http, spawnGateway } from '../helpers/gateway.js';
+import { REPO_ROOT, gatewayCommand, http, spawnGateway } from '../helpers/gateway.js';
 import { startUpstream } from '../helpers/upstream.js';
 
-const BIN = [...SOURCE_NODE_ARGS, join(REPO_ROOT, 'bin/tollgate.ts')];
 
 function runOnce(env: Record<string, string>, args: string[] = ['start']) {
-  return spawnSync(process.execPath, [...BIN, ...args], {
+  return spawnSync(process.execPath, [...gatewayCommand(), ...args], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TOLLGATE_LISTEN: '127.0.0.1:0', TOLLGATE_ADMIN_LISTEN: '127.0.0.1:0', TOLLGATE_STATUS_LISTEN: '127.0.0.1:0', ...env },
     encoding: 'utf8',

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, SOURCE_NODE_ARGS, http, spawnGateway, type GatewayProcess } from '../helpers/gateway.js';
+import { REPO_ROOT, gatewayCommand, http, spawnGateway, type GatewayProcess } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
 import { sharedRedis, storeCatalogRecord } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
@@ -315,7 +315,7 @@ describe('faults: records that can never work (issue 10 item 11)', function () {
     const run = (yaml: string) => {
       const file = join(dataDir, 'config.yaml');
       writeFileSync(file, yaml);
-      return spawnSync(process.execPath, [...SOURCE_NODE_ARGS, join(REPO_ROOT, 'bin/tollgate.ts'), 'start', '--config', file], {
+      return spawnSync(process.execPath, [...gatewayCommand(), 'start', '--config', file], {
         cwd: REPO_ROOT,
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TOLLGATE_DATA_DIR: dataDir, TOLLGATE_LISTEN: '127.0.0.1:0', TOLLGATE_ADMIN_LISTEN: '127.0.0.1:0', TOLLGATE_STATUS_LISTEN: '127.0.0.1:0', TOLLGATE_METRICS_LISTEN: '127.0.0.1:0' },
         encoding: 'utf8',

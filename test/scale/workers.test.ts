@@ -32,8 +32,14 @@ describe('gateway.workers: 2', function () {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** The worker processes the kernel knows (a /proc scan: slow, so not for polling under load). */
-  const workerPids = (gw: GatewayProcess) => descendants(gw.child.pid).filter((p) => p.ppid === gw.child.pid && p.command.includes('tollgate.ts')).map((p) => p.pid);
+  /**
+   * The worker processes the kernel knows (a /proc scan: slow, so not for polling under load):
+   * the primary's children that run the CLI (tollgate.js compiled by the test helpers, tollgate.ts under tsx).
+   */
+  const workerPids = (gw: GatewayProcess) =>
+    descendants(gw.child.pid)
+      .filter((p) => p.ppid === gw.child.pid && /bin\/tollgate\.[jt]s\b/.test(p.command))
+      .map((p) => p.pid);
   /** The workers the primary reports, ready or not. */
   const reported = async (gw: GatewayProcess) =>
     JSON.parse((await fresh(`${gw.statusUrl}/status`)).text).workers as Array<{ id: number; pid?: number; ready: boolean; restarts: number }>;
