@@ -3,14 +3,16 @@
  * docs/mcp.md "Conformance") found the modern front doing wrong, each checked here on its own
  * with raw HTTP against a fixture server that records what it receives: a request missing the
  * per-request `_meta` envelope must be refused, not served; a stateless request naming a version
- * the gateway does not serve is told the versions it may retry with, which server/discover lists.
+ * the gateway does not serve is told the versions it may retry with, which server/discover lists;
+ * a call whose server asks the client for something it did not declare fails with -32021; a 2025
+ * server's unknown resource (-32002) reads as 2026-07-28's -32602.
  */
 import { expect } from 'chai';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
-import { FAULT_SERVER, bridgeRoute, post, recordedStdin, startBridgeGateway } from './support.js';
+import { CONFORMANCE_SERVER, FAULT_SERVER, bridgeRoute, post, recordedStdin, startBridgeGateway, textOf, waitFor } from './support.js';
 
 const MODERN = '2026-07-28';
 const VERSION_META = 'io.modelcontextprotocol/protocolVersion';
@@ -21,6 +23,7 @@ describe('mcp-bridge: MCP 2026-07-28 requests as the conformance suite checks th
   this.timeout(30_000);
   let gateway: TestGateway;
   let base: string;
+  let conformance: string;
   let dir: string;
   let stdinLog: string;
 
@@ -29,6 +32,7 @@ describe('mcp-bridge: MCP 2026-07-28 requests as the conformance suite checks th
     stdinLog = join(dir, 'stdin.log');
     gateway = await startBridgeGateway({ mcp: { allowed_commands: ['node'] } });
     base = await bridgeRoute(gateway, 'fixture', [FAULT_SERVER, `--record-stdin=${stdinLog}`], { session_idle_timeout: 0.5 });
+    conformance = await bridgeRoute(gateway, 'conformance', [CONFORMANCE_SERVER], { session_idle_timeout: 0.5 });
   });
 
   after(async () => {
@@ -78,5 +82,51 @@ describe('mcp-bridge: MCP 2026-07-28 requests as the conformance suite checks th
     expect(discover.status, discover.text).to.equal(200);
     expect(refused.json.error.data.supported).to.have.length.greaterThan(0);
     expect(discover.json.result.supportedVersions).to.include.members(refused.json.error.data.supported);
+  });
+
+  /** A modern request declaring no client capabilities: its pooled server is shared. */
+  const plain = (url: string, id: number | string, method: string, params: Record<string, unknown>) => {
+    const meta = { [VERSION_META]: MODERN, [INFO_META]: { name: 'raw', version: '1' }, [CAPABILITIES_META]: {} };
+    const headers: Record<string, string> = { 'mcp-protocol-version': MODERN, 'mcp-method': method };
+    const name = (params.name ?? params.uri) as string | undefined;
+    if (name !== undefined) headers['mcp-name'] = name;
+    return post(`${url}/mcp`, { jsonrpc: '2.0', id, method, params: { ...params, _meta: meta } }, headers);
+  };
+  const answerOf = (res: { text: string; json: any }) => (res.text.includes('data:') ? JSON.parse(res.text.split('data: ').at(-1)!.trim()) : res.json);
+
+  it('fails a call whose server asks for a capability the client did not declare with 400 and -32021 naming it, and cancels it at the server', async () => {
+    const res = await plain(base, 401, 'tools/call', { name: 'sample', arguments: { prompt: 'undeclared' } });
+    expect(res.status, res.text).to.equal(400);
+    expect(res.json.id).to.equal(401);
+    expect(res.json.error.code).to.equal(-32021);
+    expect(res.json.error.data.requiredCapabilities).to.deep.equal({ sampling: {} });
+    const call = () => recordedStdin(stdinLog).find((m) => m.method === 'tools/call' && m.params.arguments?.prompt === 'undeclared');
+    expect(
+      await waitFor(() => recordedStdin(stdinLog).some((m) => m.method === 'notifications/cancelled' && m.params.requestId === call()?.id), 5000),
+      'the call was cancelled at the server',
+    ).to.equal(true);
+    // The server's own question was answered too (a refusal), so it does not wait for it.
+    expect(recordedStdin(stdinLog).some((m) => typeof m.id === 'string' && m.id.startsWith('fixture-') && m.error)).to.equal(true);
+  });
+
+  it('with another request in flight on the shared server, cannot tell whose the question is: refuses it to the server, and both calls end', async () => {
+    const slow = plain(base, 501, 'tools/call', { name: 'slow', arguments: { ms: 1500 } });
+    expect(await waitFor(() => recordedStdin(stdinLog).some((m) => m.method === 'tools/call' && m.params.name === 'slow'), 10_000)).to.equal(true);
+    const sample = await plain(base, 502, 'tools/call', { name: 'sample', arguments: { prompt: 'whose?' } });
+    expect(sample.status, sample.text).to.equal(200);
+    expect(textOf(answerOf(sample).result)).to.contain('-32601');
+    expect(textOf(answerOf(await slow).result)).to.equal('slow done');
+  });
+
+  it("answers a 2025 server's unknown resource (-32002) with -32602 and the uri, as 2026-07-28 says (SEP-2164)", async () => {
+    const uri = 'test://nonexistent-resource';
+    const res = await plain(conformance, 601, 'resources/read', { uri });
+    expect(res.status, res.text).to.equal(200);
+    const answer = answerOf(res);
+    expect(answer.id).to.equal(601);
+    expect(answer.error.code).to.equal(-32602);
+    expect(answer.error.data.uri).to.equal(uri);
+    const known = answerOf(await plain(conformance, 602, 'resources/read', { uri: 'test://static-text' }));
+    expect(known.result.contents[0].text).to.equal('This is the content of the static text resource.');
   });
 });

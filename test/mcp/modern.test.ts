@@ -235,12 +235,12 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
     expect(again.json.error.message).to.contain('requestState');
   });
 
-  it('refuses a server request at once to a client that declared no way to answer it, so the call ends', async () => {
+  it('ends a call at once whose server asks a client that declared no way to answer (-32021, modern-conformance.test.ts)', async () => {
     const { body, headers } = modern('s', 'tools/call', { name: 'sample', arguments: { prompt: 'hi' } });
     const res = await post(`${fixture}/mcp`, body, headers);
-    const answer = res.text.includes('data:') ? JSON.parse(res.text.split('data: ').at(-1)!.trim()) : res.json;
-    expect(answer.id).to.equal('s');
-    expect(textOf(answer.result)).to.contain('-32601');
+    expect(res.status).to.equal(400);
+    expect(res.json.id).to.equal('s');
+    expect(res.json.error.code).to.equal(-32021);
   });
 
   it('serves ten concurrent clients with one capability set from one server, and another set from a second', async () => {

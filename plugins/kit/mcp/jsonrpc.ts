@@ -28,6 +28,10 @@ export const INVALID_PARAMS = -32602;
 export const INTERNAL_ERROR = -32603;
 /** MCP 2026-07-28 (basic/versioning): the request's protocol version is not served here. */
 export const UNSUPPORTED_PROTOCOL_VERSION = -32022;
+/** 2026-07-28: the request needs a client capability its `_meta` did not declare (HTTP 400). */
+export const MISSING_REQUIRED_CLIENT_CAPABILITY = -32021;
+/** 2025-11-25's code for an unknown resource; 2026-07-28 (SEP-2164) uses INVALID_PARAMS instead. */
+export const RESOURCE_NOT_FOUND_2025 = -32002;
 
 export function errorResponse(id: JsonRpcId | null, code: number, message: string, data?: unknown): string {
   return JSON.stringify({ jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } });

@@ -27,7 +27,7 @@ import { clientGone } from '../../../core/errors.js';
 import { MCP_ERRORS } from './errors.js';
 import { answerOptions, consumerOf, openSse } from './http.js';
 import { TRANSLATE, forwardModern, modernRemoteOf } from './modern-remote.js';
-import { INVALID_PARAMS, METHOD_NOT_FOUND, MODERN_PROTOCOL_VERSION, PROTOCOL_VERSIONS, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
+import { INVALID_PARAMS, METHOD_NOT_FOUND, MISSING_REQUIRED_CLIENT_CAPABILITY, MODERN_PROTOCOL_VERSION, RESOURCE_NOT_FOUND_2025, PROTOCOL_VERSIONS, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
 import type { Outcome } from './pending.js';
 import type { Session } from './session.js';
 import type { SessionManager } from './sessions.js';
@@ -324,7 +324,8 @@ async function forward(ctx: GatewayContext, manager: SessionManager, member: Mem
   if (Object.keys(meta).length > 0) params._meta = meta;
   else delete params._meta;
   const legacyMessage = { ...message, id: gatewayId, params };
-  const restore: Restore = { clientId, gatewayId, clientToken: hasToken ? (clientToken as string | number) : undefined, method, serverInfo: member.initializeResult.serverInfo };
+  const uri = method === 'resources/read' && typeof params.uri === 'string' ? params.uri : undefined;
+  const restore: Restore = { clientId, gatewayId, clientToken: hasToken ? (clientToken as string | number) : undefined, method, serverInfo: member.initializeResult.serverInfo, uri };
   let pending;
   try {
     pending = session.request(legacyMessage, gatewayId, method, answerOptions(ctx, manager), mcp);
@@ -344,8 +345,10 @@ async function forward(ctx: GatewayContext, manager: SessionManager, member: Mem
   switch (outcome.kind) {
     case 'json': {
       const line = translate(outcome.line, restore) ?? outcome.line;
-      // 2026-07-28: a method the server does not implement is 404 with -32601, whoever says so.
-      return sendJson(ctx, line, rpcErrorCode(line) === METHOD_NOT_FOUND ? 404 : 200);
+      // 2026-07-28: a method the server does not implement is 404 with -32601, whoever says so; a
+      // request needing a capability the client did not declare is 400 (-32021); other errors 200.
+      const code = rpcErrorCode(line);
+      return sendJson(ctx, line, code === METHOD_NOT_FOUND ? 404 : code === MISSING_REQUIRED_CLIENT_CAPABILITY ? 400 : 200);
     }
     case 'gone':
       throw clientGone();
@@ -586,6 +589,8 @@ interface Restore {
   readonly clientToken?: string | number;
   readonly method: string;
   readonly serverInfo: unknown;
+  /** resources/read: the resource asked for, which a not-found error names. */
+  readonly uri?: string;
 }
 
 /**
@@ -638,8 +643,15 @@ function translate(line: string, restore: Restore): string | undefined {
   }
   const answer: Record<string, unknown> = { jsonrpc: '2.0', id: restore.clientId };
   if (isObject(message.result)) answer.result = modernResult(restore.method, message.result, restore.serverInfo);
-  else answer.error = message.error;
+  else answer.error = modernError(message.error, restore);
   return JSON.stringify(answer);
+}
+
+/** 2026-07-28 (SEP-2164) says an unknown resource is -32602 with `data.uri`; a 2025 server says -32002. */
+function modernError(error: unknown, restore: Restore): unknown {
+  if (restore.method !== 'resources/read' || !isObject(error) || error.code !== RESOURCE_NOT_FOUND_2025) return error;
+  const data = { ...(isObject(error.data) ? error.data : {}), ...(restore.uri === undefined ? {} : { uri: restore.uri }) };
+  return { ...error, code: INVALID_PARAMS, data };
 }
 
 /** A 2025-era result with the fields 2026-07-28 requires. A legacy server gives no cache hint: private, not cached. */

@@ -20,6 +20,7 @@ import {
   INTERNAL_ERROR,
   INVALID_REQUEST,
   METHOD_NOT_FOUND,
+  MISSING_REQUIRED_CLIENT_CAPABILITY,
   REQUEST_TIMEOUT,
   RETRY_AFTER_SECONDS,
   cancelledNotification,
@@ -88,6 +89,12 @@ export interface SessionSummary {
 }
 
 /** The list each list_changed notification makes stale. */
+/** The client capability each request a server may send a client needs (2025-11-25 client features). */
+const CAPABILITY_OF_SERVER_REQUEST: Readonly<Record<string, string>> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots',
+};
 const LIST_CHANGED: Readonly<Record<string, ListMethod>> = {
   'notifications/tools/list_changed': 'tools/list',
   'notifications/resources/list_changed': 'resources/list',
@@ -366,15 +373,26 @@ export class Session {
   }
 
   /**
-   * A shared pooled session's server asked the client something (sampling, elicitation, roots):
-   * with several clients' requests in flight on one stdio server nothing says whose request it
-   * is, so the server hears a refusal at once rather than waiting for its own timeout. (A client
-   * that declares it can answer gets a server of its own per request: `exclusive`.)
+   * A shared pooled session's server asked the client something (sampling, elicitation, roots).
+   * Its clients declared none of these capabilities (one that declares one gets a server of its
+   * own per request: `exclusive`), so the server hears a refusal at once rather than waiting for
+   * its own timeout. When one request is in flight, the question can only be its: that request
+   * needs a capability its client did not declare, and fails as 2026-07-28 says (-32021, naming
+   * the capability), its call cancelled at the server. With several, nothing says whose it is.
    */
   private refuseServerRequest(m: Record<string, unknown>): void {
     const id = m.id;
     if (typeof id !== 'string' && typeof id !== 'number') return;
+    const capability = CAPABILITY_OF_SERVER_REQUEST[String(m.method)];
+    const owners = [...this.pending.values()].filter((pending) => !pending.options.quiet);
     this.backend?.send(errorResponse(id, METHOD_NOT_FOUND, `${String(m.method)} is not available: the client uses MCP 2026-07-28 through the gateway`));
+    if (capability === undefined || owners.length !== 1) return;
+    const [owner] = owners;
+    this.backend?.send(cancelledNotification(owner.id, `the client did not declare the ${capability} capability`));
+    const error = errorResponse(owner.id, MISSING_REQUIRED_CLIENT_CAPABILITY, `Missing required client capability: ${capability}`, {
+      requiredCapabilities: { [capability]: {} },
+    });
+    this.finish(owner, error, 200, MISSING_REQUIRED_CLIENT_CAPABILITY);
   }
 
   private badLine(raw: string): void {
