@@ -13,6 +13,7 @@
  */
 import { ConfigError } from './config.js';
 import type { GatewayContext, McpRequestInfo } from './context.js';
+import { isoTime } from './iso-time.js';
 import { LineWriter, openLogFile } from './line-writer.js';
 import type { Logger } from './logger.js';
 import { responseStatus } from './respond.js';
@@ -108,7 +109,7 @@ export class AccessLog {
 /** One line: `{"time":"…",` then the entry's fields (those undefined are left out). */
 export function formatLine(entry: object): string {
   const json = JSON.stringify(entry);
-  return `{"time":"${new Date().toISOString()}"${json === '{}' ? '}' : `,${json.slice(1)}`}\n`;
+  return `{"time":"${isoTime()}"${json === '{}' ? '}' : `,${json.slice(1)}`}\n`;
 }
 
 /** The access log fields of a finished request. */

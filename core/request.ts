@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { splitHostPort } from './address.js';
 import { plainAddress } from './client-ip.js';
+import { isoTime } from './iso-time.js';
 import { statusSent } from './respond.js';
 import type { GatewayError } from './errors.js';
 import type { AuthInfo, ConsumerInfo, GatewayState, McpRequestInfo, RouteInfo, UpstreamOutcome, UpstreamRequestPlan } from './context.js';
@@ -241,7 +242,7 @@ export class RequestState implements GatewayState, RequestVariables {
       case 'upstream_response_time':
         return this.upstreamOutcome?.latency === undefined ? undefined : String(seconds(this.upstreamOutcome.latency));
       case 'time_iso8601':
-        return new Date().toISOString();
+        return isoTime();
       case 'msec':
         return String(Date.now() / 1000);
       case 'hostname':

@@ -14,6 +14,7 @@
  */
 import type { GatewayContext } from '../../core/context.js';
 import type { CredentialNames } from '../../core/credentials.js';
+import { isoTime } from '../../core/iso-time.js';
 import { ownValue, setOwn } from '../../core/own.js';
 import { responseStatus } from '../../core/respond.js';
 import { compileTemplate, Template, type VarSource } from '../../core/template.js';
@@ -105,7 +106,7 @@ export function requestLogEntry(ctx: GatewayContext, options: EntryOptions): Rec
 export function toolCallAuditEntry(record: ToolCallRecord, includeArguments: boolean, maxArgumentBytes: number): Record<string, unknown> {
   const entry: Record<string, unknown> = {
     type: 'mcp_tool_call',
-    time: new Date(record.time).toISOString(),
+    time: isoTime(record.time),
     request_id: record.requestId,
     route_id: record.routeId,
     consumer: record.consumer,
