@@ -12,7 +12,8 @@
  * Both are bounded as the rest of the metrics: ids, route patterns and node addresses the
  * operator configured, never a raw path or a client address.
  */
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { KeyedCounter, KeyedHistogram } from './keyed-series.js';
 
 /** APISIX's latency buckets, milliseconds. */
 export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000];
@@ -50,99 +51,81 @@ export function httpMetrics(names: MetricNames, registry: Registry): HttpMetrics
   return names === 'apisix' ? new ApisixHttpMetrics(registry) : new TollgateHttpMetrics(registry);
 }
 
+/** Separates label values in a series key; no route id, name, node or consumer contains it. */
+const SEP = '\u0001';
+
 class TollgateHttpMetrics implements HttpMetrics {
-  private readonly status: Counter<'code' | 'route' | 'service' | 'consumer'>;
-  private readonly latency: Histogram<'type' | 'route'>;
-  private readonly bandwidth: Counter<'type' | 'route'>;
+  private readonly status: KeyedCounter<'code' | 'route' | 'service' | 'consumer'>;
+  private readonly latency: KeyedHistogram<'type' | 'route'>;
+  private readonly bandwidth: KeyedCounter<'type' | 'route'>;
 
   constructor(registry: Registry) {
-    const registers = [registry];
-    this.status = new Counter({
-      name: 'tollgate_http_status',
-      help: 'HTTP responses by status code, route, service and consumer (routes and global rules with the prometheus plugin).',
-      labelNames: ['code', 'route', 'service', 'consumer'] as const,
-      registers,
-    });
-    this.latency = new Histogram({
-      name: 'tollgate_http_latency',
-      help: 'HTTP request latency in milliseconds: request (total), upstream (until the response head), gateway (request minus upstream).',
-      labelNames: ['type', 'route'] as const,
-      buckets: LATENCY_BUCKETS_MS,
-      registers,
-    });
-    this.bandwidth = new Counter({
-      name: 'tollgate_bandwidth',
-      help: 'Bytes received from clients (ingress) and sent to them (egress), by route.',
-      labelNames: ['type', 'route'] as const,
-      registers,
-    });
+    this.status = new KeyedCounter(
+      registry,
+      'tollgate_http_status',
+      'HTTP responses by status code, route, service and consumer (routes and global rules with the prometheus plugin).',
+    );
+    this.latency = new KeyedHistogram(
+      registry,
+      'tollgate_http_latency',
+      'HTTP request latency in milliseconds: request (total), upstream (until the response head), gateway (request minus upstream).',
+      LATENCY_BUCKETS_MS,
+    );
+    this.bandwidth = new KeyedCounter(registry, 'tollgate_bandwidth', 'Bytes received from clients (ingress) and sent to them (egress), by route.');
   }
 
   record(s: HttpSample): void {
     const route = s.route;
-    this.status.inc({ code: s.code, route, service: s.service, consumer: s.consumer });
-    this.latency.observe({ type: 'request', route }, s.latencyMs);
-    if (s.upstreamLatencyMs !== undefined) this.latency.observe({ type: 'upstream', route }, s.upstreamLatencyMs);
+    this.status.at(s.code + SEP + route + SEP + s.service + SEP + s.consumer, () => ({ code: s.code, route, service: s.service, consumer: s.consumer })).inc();
+    this.latency.at(`request${SEP}${route}`, () => ({ type: 'request', route })).observe(s.latencyMs);
+    if (s.upstreamLatencyMs !== undefined) this.latency.at(`upstream${SEP}${route}`, () => ({ type: 'upstream', route })).observe(s.upstreamLatencyMs);
     // Answered without a backend (a plugin's reply, a rejection): all of it is the gateway's.
-    this.latency.observe({ type: 'gateway', route }, gatewayLatency(s));
-    if (s.bytesIn) this.bandwidth.inc({ type: 'ingress', route }, s.bytesIn);
-    if (s.bytesOut) this.bandwidth.inc({ type: 'egress', route }, s.bytesOut);
+    this.latency.at(`gateway${SEP}${route}`, () => ({ type: 'gateway', route })).observe(gatewayLatency(s));
+    if (s.bytesIn) this.bandwidth.at(`ingress${SEP}${route}`, () => ({ type: 'ingress', route })).inc(s.bytesIn);
+    if (s.bytesOut) this.bandwidth.at(`egress${SEP}${route}`, () => ({ type: 'egress', route })).inc(s.bytesOut);
   }
 }
 
-const APISIX_LABELS = ['route', 'service', 'consumer', 'node', 'request_type', 'request_llm_model', 'llm_model'] as const;
-type ApisixLabel = (typeof APISIX_LABELS)[number];
+type ApisixLabel = 'route' | 'service' | 'consumer' | 'node' | 'request_type' | 'request_llm_model' | 'llm_model';
+type ApisixStatusLabel = 'code' | 'matched_uri' | 'matched_host' | 'response_source' | ApisixLabel;
 
 class ApisixHttpMetrics implements HttpMetrics {
-  private readonly status: Counter<'code' | 'matched_uri' | 'matched_host' | 'response_source' | ApisixLabel>;
-  private readonly latency: Histogram<'type' | ApisixLabel>;
-  private readonly bandwidth: Counter<'type' | ApisixLabel>;
+  private readonly status: KeyedCounter<ApisixStatusLabel>;
+  private readonly latency: KeyedHistogram<'type' | ApisixLabel>;
+  private readonly bandwidth: KeyedCounter<'type' | ApisixLabel>;
 
   constructor(registry: Registry) {
-    const registers = [registry];
-    this.status = new Counter({
-      name: 'apisix_http_status',
-      help: 'HTTP status codes per service in APISIX',
-      labelNames: ['code', 'route', 'matched_uri', 'matched_host', 'service', 'consumer', 'node', 'request_type', 'request_llm_model', 'llm_model', 'response_source'] as const,
-      registers,
-    });
-    this.latency = new Histogram({
-      name: 'apisix_http_latency',
-      help: 'HTTP request latency in milliseconds per service in APISIX',
-      labelNames: ['type', ...APISIX_LABELS] as const,
-      buckets: LATENCY_BUCKETS_MS,
-      registers,
-    });
-    this.bandwidth = new Counter({
-      name: 'apisix_bandwidth',
-      help: 'Total bandwidth in bytes consumed per service in APISIX',
-      labelNames: ['type', ...APISIX_LABELS] as const,
-      registers,
-    });
+    this.status = new KeyedCounter(registry, 'apisix_http_status', 'HTTP status codes per service in APISIX');
+    this.latency = new KeyedHistogram(registry, 'apisix_http_latency', 'HTTP request latency in milliseconds per service in APISIX', LATENCY_BUCKETS_MS);
+    this.bandwidth = new KeyedCounter(registry, 'apisix_bandwidth', 'Total bandwidth in bytes consumed per service in APISIX');
   }
 
   record(s: HttpSample): void {
-    const common = { route: s.route, service: s.service, consumer: s.consumer, node: s.node, request_type: 'traditional_http', request_llm_model: '', llm_model: '' };
-    // Spelled out in APISIX's label order, which is the order they are printed in.
-    this.status.inc({
-      code: s.code,
-      route: s.route,
-      matched_uri: s.matchedUri,
-      matched_host: s.matchedHost,
-      service: s.service,
-      consumer: s.consumer,
-      node: s.node,
-      request_type: 'traditional_http',
-      request_llm_model: '',
-      llm_model: '',
-      response_source: s.responseSource,
-    });
-    this.latency.observe({ type: 'request', ...common }, s.latencyMs);
-    if (s.upstreamLatencyMs !== undefined) this.latency.observe({ type: 'upstream', ...common }, s.upstreamLatencyMs);
-    this.latency.observe({ type: 'apisix', ...common }, gatewayLatency(s));
+    const common = s.route + SEP + s.service + SEP + s.consumer + SEP + s.node;
+    // Labels in APISIX's order, which is the order they are printed in.
+    const labels = (type: string) => ({ type, route: s.route, service: s.service, consumer: s.consumer, node: s.node, request_type: 'traditional_http', request_llm_model: '', llm_model: '' });
+    const statusKey = s.code + SEP + s.matchedUri + SEP + s.matchedHost + SEP + s.responseSource + SEP + common;
+    this.status
+      .at(statusKey, () => ({
+        code: s.code,
+        route: s.route,
+        matched_uri: s.matchedUri,
+        matched_host: s.matchedHost,
+        service: s.service,
+        consumer: s.consumer,
+        node: s.node,
+        request_type: 'traditional_http',
+        request_llm_model: '',
+        llm_model: '',
+        response_source: s.responseSource,
+      }))
+      .inc();
+    this.latency.at(`request${SEP}${common}`, () => labels('request')).observe(s.latencyMs);
+    if (s.upstreamLatencyMs !== undefined) this.latency.at(`upstream${SEP}${common}`, () => labels('upstream')).observe(s.upstreamLatencyMs);
+    this.latency.at(`apisix${SEP}${common}`, () => labels('apisix')).observe(gatewayLatency(s));
     // APISIX adds both on every request, zero included: the series exist from the first one.
-    this.bandwidth.inc({ type: 'ingress', ...common }, s.bytesIn ?? 0);
-    this.bandwidth.inc({ type: 'egress', ...common }, s.bytesOut ?? 0);
+    this.bandwidth.at(`ingress${SEP}${common}`, () => labels('ingress')).inc(s.bytesIn ?? 0);
+    this.bandwidth.at(`egress${SEP}${common}`, () => labels('egress')).inc(s.bytesOut ?? 0);
   }
 }
 
