@@ -6,7 +6,7 @@
  * request in flight on it; the other sessions carry on, and a replacement starts.
  */
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
@@ -89,6 +89,36 @@ describe('mcp-bridge process_mode shared', function () {
       expect(textOf(await a.client.callTool({ name: 'echo', arguments: { text: 'me too' } }))).to.equal('me too');
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('keeps replacing a crashed child, waiting longer while replacements fail to start, until one runs: its sessions carry on', async () => {
+    const gate = join(dir, 'broken');
+    const flaky = await bridgeRoute(gateway, 'flaky', [FAULT_SERVER, `--exit-at-start-if=${gate}`], { process_mode: 'shared', shared_children: 1 });
+    const delays = () =>
+      gateway.logs
+        .map((line) => JSON.parse(line) as { msg?: string; delay_ms?: number })
+        .filter((entry) => entry.msg?.includes('starting a replacement'))
+        .map((entry) => entry.delay_ms);
+    const session = await connect(flaky, 'streamable-http');
+    try {
+      writeFileSync(gate, '');
+      const crashed = await session.client.callTool({ name: 'crash' }).then(
+        () => undefined,
+        (err: Error) => err.message,
+      );
+      expect(crashed).to.contain('the MCP server exited');
+      expect(await waitFor(() => delays().length >= 3, 10_000), 'replacements were tried again').to.equal(true);
+      expect(delays().slice(0, 3)).to.deep.equal([100, 200, 400]);
+      rmSync(gate);
+      const echo = () =>
+        session.client.callTool({ name: 'echo', arguments: { text: 'back' } }).then(
+          (result) => textOf(result),
+          () => undefined,
+        );
+      expect(await waitFor(async () => (await echo()) === 'back', 15_000, 200), 'the session is served again without reconnecting').to.equal(true);
+    } finally {
+      await session.close();
     }
   });
 

@@ -12,7 +12,8 @@
  * to a client (sampling, roots) goes to the session whose request is alone in flight on that
  * child; with several, the child is refused at once. A child that exits fails the requests in
  * flight on it with the cause; its sessions carry on, and the pool starts a replacement after a
- * backoff (0.1 s, doubling up to 5 s while children keep failing).
+ * backoff (0.1 s, doubling up to 5 s while replacements keep failing to start), and again until
+ * one runs.
  */
 import type { Logger } from '../../../core/logger.js';
 import type { Backend, BackendEvents, BackendInfo } from './backend.js';
@@ -49,6 +50,8 @@ export class SharedPool {
   private backoffMs = 100;
   private initParams?: Record<string, unknown>;
   private disposed = false;
+  /** The pending replacement of missing children. */
+  private replacing?: NodeJS.Timeout;
 
   constructor(
     private readonly size: number,
@@ -268,17 +271,38 @@ export class SharedPool {
       flight.owner.deliver(errorResponse(flight.clientId, CONNECTION_CLOSED, 'the MCP server exited; other requests are unaffected, and a new server is starting'));
     }
     for (const [id, asked] of this.asked) if (asked.child === child) this.asked.delete(id);
-    // A child that never became ready failed its start: the session that asked was told, and the
-    // next one tries again. One that ran and crashed is replaced now.
-    if (this.disposed || !child.ready) return;
+    // Before the pool ever ran, a failed start is the session's to report, and the next session
+    // tries again. Once it has run, its sessions depend on it: a missing child is replaced.
+    if (this.disposed || this.initializeResult === undefined) return;
+    this.replace();
+  }
+
+  /**
+   * Starts the children the pool is missing after a backoff (0.1 s, doubling up to 5 s while
+   * replacements keep failing, back to 0.1 s once one runs). One replacement is pending at a time:
+   * a start that fails both ends a child and rejects, and schedules once.
+   */
+  private replace(): void {
+    if (this.replacing || this.disposed) return;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
-    this.logger.warn({ delay_ms: delay }, 'a shared MCP server ended; starting a replacement');
-    setTimeout(() => void this.spawn().catch((err: Error) => this.logger.warn({ err: err.message }, 'a shared MCP server failed to start')), delay).unref();
+    this.logger.warn({ delay_ms: delay }, 'a shared MCP server is missing; starting a replacement');
+    this.replacing = setTimeout(() => {
+      this.replacing = undefined;
+      const missing = this.size - this.children.length;
+      for (let i = 0; i < missing; i++) {
+        void this.spawn().catch((err: Error) => {
+          this.logger.warn({ err: err.message }, 'a shared MCP server failed to start');
+          this.replace();
+        });
+      }
+    }, delay);
+    this.replacing.unref();
   }
 
   async dispose(): Promise<void> {
     this.disposed = true;
+    clearTimeout(this.replacing);
     await Promise.all(this.children.map((c) => c.backend.stop()));
   }
 }
