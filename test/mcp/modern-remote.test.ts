@@ -414,6 +414,31 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       expect(names(bob)).to.include('secret');
     });
 
+    it('keeps at most list_cache_max_entries lists, the least recently used going first; list_cache_max_ttl 0 keeps none', async () => {
+      server.listHint = { ttlMs: 60_000, cacheScope: 'public' };
+      const put = (id: string, bridge: Record<string, unknown>) =>
+        gw.admin('PUT', `/routes/${id}`, { uri: `/${id}/*`, plugins: { 'key-auth': {}, 'mcp-bridge': { base_uri: `/${id}`, server_id: 'modern', ...bridge } } });
+      const bad = await put('cache-bad', { list_cache_max_ttl: -1 });
+      expect(bad.status).to.equal(400);
+      expect(bad.text).to.contain('list_cache_max_ttl');
+      expect((await put('cache-two', { list_cache_max_entries: 2 })).status).to.be.oneOf([200, 201]);
+      // Entries differ by the client capabilities the request declares (part of the key).
+      const listAs = (route: string, capability: string) => {
+        const { body, headers } = modern('list', 'tools/list', { _meta: { 'io.modelcontextprotocol/clientCapabilities': { experimental: { [capability]: {} } } } });
+        return post(`${gw.url}/${route}/mcp`, body, { ...headers, apikey: KEYS.bob });
+      };
+      const before = server.count('tools/list');
+      for (const capability of ['one', 'two', 'one', 'three', 'one']) expect((await listAs('cache-two', capability)).status).to.equal(200);
+      // one, two, three reached the server; one stayed (used last), two was evicted by three.
+      expect(server.count('tools/list')).to.equal(before + 3);
+      await listAs('cache-two', 'two');
+      expect(server.count('tools/list')).to.equal(before + 4);
+      expect((await put('cache-off', { list_cache_max_ttl: 0 })).status).to.be.oneOf([200, 201]);
+      await listAs('cache-off', 'one');
+      await listAs('cache-off', 'one');
+      expect(server.count('tools/list')).to.equal(before + 6);
+    });
+
     it('keeps nothing the server marks ttlMs 0 (the SDK’s default)', async () => {
       await list(KEYS.bob);
       const before = server.count('tools/list');
