@@ -8,7 +8,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { get, idOf, plugins, request, type Envelope, type ListAnswer } from '../api.js';
 import { Badge, Empty, ErrorNote, Loading, PageHeader, Pager, Tabs, formatTime, useAsync, useInterval } from '../components.js';
-import { mayCall, routeAcl, rulesFor } from '../acl.js';
+import { mayCall, restrictionAllows, routeAcl, rulesFor } from '../acl.js';
 import { href, navigate } from '../router.js';
 import { useCanWrite } from '../session.js';
 import { ConnectPanel } from './connect.js';
@@ -380,6 +380,8 @@ function Offers({ id }: { id: string }) {
 }
 
 const AUTH_PLUGINS_HINT = 'key-auth, jwt-auth, openid-connect…';
+/** Plugins this table already accounts for, or that never refuse a request. */
+const NOT_REFUSING = new Set(['mcp-acl', 'mcp-bridge', 'mcp-federation', 'consumer-restriction', 'prometheus', 'request-id', 'file-logger', 'http-logger', 'proxy-rewrite', 'response-rewrite', 'cors']);
 
 /** Tools × consumers: who may call what, per route serving the server. */
 function Access({ id, routes }: { id: string; routes?: RouteUse[] }) {
@@ -410,13 +412,18 @@ function Access({ id, routes }: { id: string; routes?: RouteUse[] }) {
       ? consumers
           .filter((c) => idOf(c).toLowerCase().includes(filter.toLowerCase()))
           .slice(0, 40)
-          .map((c) => ({ name: idOf(c), rules: rulesFor(acl, c.value, byId(groups, c.value.group_id)) }))
-      : [{ name: 'every client', rules: rulesFor(acl, undefined, undefined) }];
+          .map((c) => {
+            const group = byId(groups, c.value.group_id);
+            return { name: idOf(c), rules: rulesFor(acl, c.value, group), restricted: !restrictionAllows({ ...sources, routeId: route.id }, c.value, group) };
+          })
+      : [{ name: 'every client', rules: rulesFor(acl, undefined, undefined), restricted: false }];
+    // What else runs on the route and may refuse a call the table allows (limits, IP rules…).
+    const others = Object.keys(merged).filter((name) => !NOT_REFUSING.has(name) && all[name]?.type !== 'auth');
     // Through a federation the client (and so mcp-acl) sees the server's tools under its prefix.
     const federation = route.value.plugins?.['mcp-federation'];
     const member = Array.isArray(federation?.servers) ? federation.servers.find((s: any) => String(s?.server_id) === id) : undefined;
     const clientName = (tool: string) => (member ? `${member.prefix}${federation.separator ?? '_'}${tool}` : tool);
-    return { authenticated, acl, columns, aclLoaded: 'mcp-acl' in all, clientName };
+    return { authenticated, acl, columns, aclLoaded: 'mcp-acl' in all, clientName, others, restriction: 'consumer-restriction' in merged };
   }, [data.data, route, filter]);
 
   if (routes && routes.length === 0) return <Empty>No route serves this server, so nobody can call its tools.</Empty>;
@@ -451,7 +458,13 @@ function Access({ id, routes }: { id: string; routes?: RouteUse[] }) {
                 : `Route ${route.id} has no mcp-acl rules of its own; consumers' own rules apply.`}{' '}
             {!view.authenticated && `The route authenticates nobody (no ${AUTH_PLUGINS_HINT}), so every client is treated alike.`} OAuth scopes can allow more; this
             shows clients without scopes.
+            {view.restriction && ' consumer-restriction on the route is taken into account: a consumer it refuses may call nothing.'}
           </p>
+          {view.others.length > 0 && (
+            <p class="muted small" data-testid="acl-others">
+              Also on this route, and not reflected here: {view.others.join(', ')}. They run too and can refuse a call this table allows.
+            </p>
+          )}
           {data.data.tools.length === 0 ? (
             <Empty>The server offers no tools.</Empty>
           ) : (
@@ -461,8 +474,9 @@ function Access({ id, routes }: { id: string; routes?: RouteUse[] }) {
                   <tr>
                     <th scope="col">Tool</th>
                     {view.columns.map((c) => (
-                      <th scope="col" key={c.name}>
+                      <th scope="col" key={c.name} title={c.restricted ? 'refused by consumer-restriction' : undefined}>
                         {c.name}
+                        {c.restricted && <span class="muted"> (restricted)</span>}
                       </th>
                     ))}
                   </tr>
@@ -474,7 +488,7 @@ function Access({ id, routes }: { id: string; routes?: RouteUse[] }) {
                         <code>{view.clientName(tool.name)}</code>
                       </th>
                       {view.columns.map((c) => {
-                        const ok = mayCall(c.rules, view.clientName(tool.name));
+                        const ok = !c.restricted && mayCall(c.rules, view.clientName(tool.name));
                         return (
                           <td key={c.name} class={ok ? 'allowed' : 'denied'} aria-label={`${c.name} ${ok ? 'may' : 'may not'} call ${view.clientName(tool.name)}`}>
                             {ok ? '✓' : '✕'}
