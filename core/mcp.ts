@@ -69,6 +69,15 @@ export function describeNoMessage(transport: Transport, sessionId: string | unde
   return new McpMessage({ transport, kind: 'none', sessionId });
 }
 
+/** The requests that name one item, and the field of `params` that holds its name. */
+export const NAMED_BY: Readonly<Record<string, 'name' | 'uri'>> = {
+  'tools/call': 'name',
+  'prompts/get': 'name',
+  'resources/read': 'uri',
+  'resources/subscribe': 'uri',
+  'resources/unsubscribe': 'uri',
+};
+
 /** Where each list method's result holds its items, and which field names an item. */
 export const LIST_ITEMS: Readonly<Record<string, { readonly key: string; readonly field: string; readonly kind: McpItemKind }>> = {
   'tools/list': { key: 'tools', field: 'name', kind: 'tool' },
@@ -163,7 +172,7 @@ function nameOf(method: string, params: Record<string, unknown> | undefined): st
     const value = ref?.type === 'ref/prompt' ? ref.name : ref?.type === 'ref/resource' ? ref.uri : undefined;
     return typeof value === 'string' ? value : undefined;
   }
-  const key = method === 'tools/call' || method === 'prompts/get' ? 'name' : method.startsWith('resources/') ? 'uri' : undefined;
-  const value = key ? params[key] : undefined;
+  const field = NAMED_BY[method];
+  const value = field ? params[field] : undefined;
   return typeof value === 'string' ? value : undefined;
 }

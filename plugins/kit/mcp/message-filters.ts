@@ -12,19 +12,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { McpRequestInfo } from '../../../core/context.js';
-import { LIST_ITEMS, filterListResult } from '../../../core/mcp.js';
+import { LIST_ITEMS, NAMED_BY, filterListResult } from '../../../core/mcp.js';
 
 /** What the filters decided about one request, as the front hands it to the session. */
 export type Verdict = Pick<McpRequestInfo, 'refusedBy' | 'filtersList' | 'keeps'>;
-
-/** Where a request that names something carries the name. */
-const NAMED: Readonly<Record<string, 'name' | 'uri'>> = {
-  'tools/call': 'name',
-  'prompts/get': 'name',
-  'resources/read': 'uri',
-  'resources/subscribe': 'uri',
-  'resources/unsubscribe': 'uri',
-};
 
 /** Unguessable, and JSON-safe as it is: it appears verbatim inside any JSON string of the answer. */
 function standInName(): string {
@@ -46,7 +37,7 @@ export interface StandIn {
  */
 export function standIn(message: Record<string, unknown>, method: string): StandIn {
   if (method === 'completion/complete') return completionStandIn(message) ?? unknownMethod(message, method);
-  const field = NAMED[method];
+  const field = NAMED_BY[method];
   const params = message.params as Record<string, unknown> | undefined;
   const original = field ? params?.[field] : undefined;
   if (!field || typeof original !== 'string') return unknownMethod(message, method);

@@ -24,6 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import type { GatewayContext, McpRequestInfo } from '../../../core/context.js';
 import { clientGone } from '../../../core/errors.js';
+import { NAMED_BY } from '../../../core/mcp.js';
 import { MCP_ERRORS } from './errors.js';
 import { answerOptions, consumerOf, openSse } from './http.js';
 import { TRANSLATE, forwardModern, modernRemoteOf } from './modern-remote.js';
@@ -66,8 +67,8 @@ const FORWARDED = new Set([
   'prompts/get',
   'completion/complete',
 ]);
-/** Methods whose name goes in `Mcp-Name`, and where the body has it. */
-const NAMED: Readonly<Record<string, 'name' | 'uri'>> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+/** Methods whose name goes in `Mcp-Name` (2026-07-28 transports); NAMED_BY says where the body has it. */
+const MCP_NAME_METHODS = new Set(['tools/call', 'prompts/get', 'resources/read']);
 /** Results that must carry `ttlMs` and `cacheScope` (2026-07-28 server/utilities/caching). */
 const CACHEABLE = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read', 'server/discover']);
 
@@ -132,7 +133,7 @@ function checkHeaders(ctx: GatewayContext, message: Record<string, unknown>, id:
   const method = header('mcp-method');
   if (method === undefined) throw mismatch('the Mcp-Method header is required');
   if (method !== mcp.method) throw mismatch(`Mcp-Method is ${JSON.stringify(method)} but the body's method is ${JSON.stringify(mcp.method)}`);
-  const field = NAMED[mcp.method];
+  const field = MCP_NAME_METHODS.has(mcp.method) ? NAMED_BY[mcp.method] : undefined;
   if (!field) return;
   const name = header('mcp-name');
   const bodyName = (message.params as Record<string, unknown> | undefined)?.[field];
