@@ -5,10 +5,11 @@
  * per-request `_meta` envelope must be refused, not served; a stateless request naming a version
  * the gateway does not serve is told the versions it may retry with, which server/discover lists;
  * a call whose server asks the client for something it did not declare fails with -32021; a 2025
- * server's unknown resource (-32002) reads as 2026-07-28's -32602.
+ * server's unknown resource (-32002) reads as 2026-07-28's -32602; questions a server sends at
+ * once come in one input_required result.
  */
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
@@ -26,12 +27,14 @@ describe('mcp-bridge: MCP 2026-07-28 requests as the conformance suite checks th
   let conformance: string;
   let dir: string;
   let stdinLog: string;
+  let asksLog: string;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tollgate-modern-conformance-'));
     stdinLog = join(dir, 'stdin.log');
+    asksLog = join(dir, 'asks.log');
     gateway = await startBridgeGateway({ mcp: { allowed_commands: ['node'] } });
-    base = await bridgeRoute(gateway, 'fixture', [FAULT_SERVER, `--record-stdin=${stdinLog}`], { session_idle_timeout: 0.5 });
+    base = await bridgeRoute(gateway, 'fixture', [FAULT_SERVER, `--record-stdin=${stdinLog}`, `--record-asks=${asksLog}`], { session_idle_timeout: 0.5 });
     conformance = await bridgeRoute(gateway, 'conformance', [CONFORMANCE_SERVER], { session_idle_timeout: 0.5 });
   });
 
@@ -128,5 +131,75 @@ describe('mcp-bridge: MCP 2026-07-28 requests as the conformance suite checks th
     expect(answer.error.data.uri).to.equal(uri);
     const known = answerOf(await plain(conformance, 602, 'resources/read', { uri: 'test://static-text' }));
     expect(known.result.contents[0].text).to.equal('This is the content of the static text resource.');
+  });
+
+  it('gathers the questions a server sends at once into one input_required result, and the retry answers them all', async () => {
+    const capabilities = { sampling: {}, elicitation: {}, roots: {} };
+    const ask = (id: string, extra: Record<string, unknown> = {}) => {
+      const meta = { [VERSION_META]: MODERN, [INFO_META]: { name: 'raw', version: '1' }, [CAPABILITIES_META]: capabilities };
+      const params = { name: 'test_input_required_result_multiple_inputs', arguments: {}, ...extra, _meta: meta };
+      return post(`${conformance}/mcp`, { jsonrpc: '2.0', id, method: 'tools/call', params }, { 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': params.name });
+    };
+    const first = answerOf(await ask('m-1'));
+    expect(first.id).to.equal('m-1');
+    expect(first.result.resultType).to.equal('input_required');
+    const requests = first.result.inputRequests as Record<string, { method: string }>;
+    expect(Object.fromEntries(Object.entries(requests).map(([key, request]) => [key, request.method]))).to.deep.equal({
+      user_name: 'elicitation/create',
+      greeting: 'sampling/createMessage',
+      client_roots: 'roots/list',
+    });
+    const done = answerOf(
+      await ask('m-2', {
+        requestState: first.result.requestState,
+        inputResponses: {
+          user_name: { action: 'accept', content: { name: 'Ada' } },
+          greeting: { role: 'assistant', model: 'm', content: { type: 'text', text: 'Hello' } },
+          client_roots: { roots: [{ uri: 'file:///a', name: 'a' }] },
+        },
+      }),
+    );
+    expect(done.id).to.equal('m-2');
+    expect(done.result.resultType).to.equal('complete');
+    expect(textOf(done.result)).to.equal('Hello Ada (1 roots)');
+  });
+
+  it('asks a question the server sends after an answer in a further round, with a new requestState', async () => {
+    const capabilities = { elicitation: {} };
+    const ask = (id: string, extra: Record<string, unknown> = {}) => {
+      const meta = { [VERSION_META]: MODERN, [INFO_META]: { name: 'raw', version: '1' }, [CAPABILITIES_META]: capabilities };
+      const params = { name: 'test_input_required_result_multi_round', arguments: {}, ...extra, _meta: meta };
+      return post(`${conformance}/mcp`, { jsonrpc: '2.0', id, method: 'tools/call', params }, { 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': params.name });
+    };
+    const first = answerOf(await ask('r-1'));
+    expect(Object.keys(first.result.inputRequests)).to.deep.equal(['step1']);
+    const second = answerOf(await ask('r-2', { requestState: first.result.requestState, inputResponses: { step1: { action: 'accept', content: { name: 'Ada' } } } }));
+    expect(Object.keys(second.result.inputRequests)).to.deep.equal(['step2']);
+    expect(second.result.requestState).to.not.equal(first.result.requestState);
+    const done = answerOf(await ask('r-3', { requestState: second.result.requestState, inputResponses: { step2: { action: 'accept', content: { color: 'blue' } } } }));
+    expect(textOf(done.result)).to.equal('Ada likes blue');
+  });
+
+  it('keeps a question the server sends after the response ended with input_required, for the next round', async () => {
+    const meta = { [VERSION_META]: MODERN, [INFO_META]: { name: 'raw', version: '1' }, [CAPABILITIES_META]: { sampling: {} } };
+    const ask = (id: string, extra: Record<string, unknown> = {}) =>
+      post(
+        `${base}/mcp`,
+        { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'sample_twice', arguments: { ms: 300 }, ...extra, _meta: meta } },
+        { 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': 'sample_twice' },
+      );
+    const reply = (text: string) => ({ role: 'assistant', model: 'm', content: { type: 'text', text } });
+    const first = answerOf(await ask('t-1'));
+    const [firstKey] = Object.keys(first.result.inputRequests);
+    expect(JSON.stringify(first.result.inputRequests[firstKey].params.messages)).to.contain('first');
+    // The second question comes 300 ms after the first, when this response has ended: wait for it.
+    expect(await waitFor(() => existsSync(asksLog) && readFileSync(asksLog, 'utf8').trim().split('\n').length === 2, 5000)).to.equal(true);
+    const second = answerOf(await ask('t-2', { requestState: first.result.requestState, inputResponses: { [firstKey]: reply('one') } }));
+    expect(second.result.resultType, JSON.stringify(second)).to.equal('input_required');
+    const [secondKey] = Object.keys(second.result.inputRequests);
+    expect(secondKey).to.not.equal(firstKey);
+    expect(JSON.stringify(second.result.inputRequests[secondKey].params.messages)).to.contain('second');
+    const done = answerOf(await ask('t-3', { requestState: second.result.requestState, inputResponses: { [secondKey]: reply('two') } }));
+    expect(textOf(done.result)).to.equal('one + two');
   });
 });

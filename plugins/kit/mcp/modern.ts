@@ -373,7 +373,7 @@ async function stream(ctx: GatewayContext, pool: ModernPool, member: Member, eve
   };
   let connection: TranslatingConnection | undefined;
   try {
-    connection = await openSse(ctx, {}, (res) => new TranslatingConnection(res, restore, member.exclusive ? (request) => park(ctx, pool, member, events, restore, request) : undefined));
+    connection = await openSse(ctx, {}, (res) => new TranslatingConnection(res, restore, member.exclusive ? (requests) => park(ctx, pool, member, events, restore, requests) : undefined));
   } catch (err) {
     session.unpin(events);
     cancelAtServer();
@@ -393,13 +393,12 @@ async function stream(ctx: GatewayContext, pool: ModernPool, member: Member, eve
 }
 
 /**
- * The server asked the client something: the call waits for the client's retry (its
- * `requestState`), and the HTTP response ends with the question. Returns the `input_required`
- * result to send.
+ * The server asked the client something (one question, or several sent at once): the call waits
+ * for the client's retry (its `requestState`), and the HTTP response ends with the questions, each
+ * named after the server's request id. Returns the `input_required` result to send.
  */
-function park(ctx: GatewayContext, pool: ModernPool, member: Member, events: Stream, restore: Restore, request: Record<string, unknown>): Record<string, unknown> {
+function park(ctx: GatewayContext, pool: ModernPool, member: Member, events: Stream, restore: Restore, requests: Array<Record<string, unknown>>): Record<string, unknown> {
   const state = randomBytes(18).toString('base64url');
-  const key = String(request.id);
   const timeoutMs = pool.manager.conf.request_timeout * 1000;
   const timer = setTimeout(() => {
     // The client never came back: the call ends at the server, and its server serves others.
@@ -416,12 +415,15 @@ function park(ctx: GatewayContext, pool: ModernPool, member: Member, events: Str
     gatewayId: restore.gatewayId,
     clientToken: restore.clientToken,
     method: restore.method,
-    asked: new Map([[key, request.id as JsonRpcId]]),
+    asked: new Map(requests.map((request) => [String(request.id), request.id as JsonRpcId])),
     timer,
   };
   pool.parked.set(state, parked);
-  const inputRequest = { method: request.method, ...(request.params === undefined ? {} : { params: request.params }) };
-  return modernResult(restore.method, { resultType: 'input_required', inputRequests: { [key]: inputRequest }, requestState: state }, restore.serverInfo);
+  const inputRequests: Record<string, unknown> = {};
+  for (const request of requests) {
+    inputRequests[String(request.id)] = { method: request.method, ...(request.params === undefined ? {} : { params: request.params }) };
+  }
+  return modernResult(restore.method, { resultType: 'input_required', inputRequests, requestState: state }, restore.serverInfo);
 }
 
 /** A retry carrying `requestState`: the client's answers go to the server, the call's rest to this response. */
@@ -604,11 +606,13 @@ class TranslatingConnection extends SseConnection {
   answered = false;
   /** The response ended with input_required: the call waits for the client's retry. */
   parked = false;
+  /** The server's questions heard so far, sent together once the lines read with the first are through. */
+  private questions?: Array<Record<string, unknown>>;
 
   constructor(
     res: SseConnection['res'],
     private readonly restore: Restore,
-    private readonly ask?: (request: Record<string, unknown>) => Record<string, unknown>,
+    private readonly ask?: (requests: Array<Record<string, unknown>>) => Record<string, unknown>,
   ) {
     super(res);
   }
@@ -618,9 +622,15 @@ class TranslatingConnection extends SseConnection {
     if (this.ask && data.includes('"method"')) {
       const message = JSON.parse(data) as Record<string, unknown>;
       if (typeof message.method === 'string' && 'id' in message) {
-        this.parked = true;
-        super.event(JSON.stringify({ jsonrpc: '2.0', id: this.restore.clientId, result: this.ask(message) }), undefined, name);
-        this.end();
+        // A server asking several things at once writes them together: the lines of one read
+        // are delivered in one tick, so every question of the batch is in before setImmediate.
+        // One that comes later is not written here (the response has ended); the stream keeps
+        // it, and the client's retry gets it as the next round.
+        if (!this.questions) {
+          this.questions = [];
+          setImmediate(() => this.askAll(name));
+        }
+        this.questions.push(message);
         return true;
       }
     }
@@ -628,6 +638,14 @@ class TranslatingConnection extends SseConnection {
     if (out === undefined) return true;
     if (out.startsWith('{"jsonrpc":"2.0","id"')) this.answered = true;
     return super.event(out, undefined, name);
+  }
+
+  private askAll(name: string | undefined): void {
+    // A client that left meanwhile cancelled the call (stream()'s onClose): nothing to park.
+    if (this.closed || !this.questions) return;
+    this.parked = true;
+    super.event(JSON.stringify({ jsonrpc: '2.0', id: this.restore.clientId, result: this.ask!(this.questions) }), undefined, name);
+    this.end();
   }
 }
 
