@@ -112,9 +112,11 @@ describe('MCP 2026-07-28 clients on remote servers and federations', function ()
     }
   });
 
-  it('serves a modern client and a 2025-era client at the same time in front of the conformance fixture server: text, progress, sampling (as input_required for the modern one), resources', async () => {
-    const client = new ModernClient({ name: 'modern-only', version: '1' }, { capabilities: { sampling: {} }, versionNegotiation: { mode: { pin: MODERN } } });
+  it('serves a modern client and a 2025-era client at the same time in front of the conformance fixture server: text, progress, sampling, elicitation and roots (as input_required for the modern one), resources', async () => {
+    const client = new ModernClient({ name: 'modern-only', version: '1' }, { capabilities: { sampling: {}, elicitation: { form: {} }, roots: {} }, versionNegotiation: { mode: { pin: MODERN } } });
     client.setRequestHandler('sampling/createMessage', async () => ({ role: 'assistant', model: 'm', content: { type: 'text', text: 'from the client' } }));
+    client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { response: 'ada' } }));
+    client.setRequestHandler('roots/list', async () => ({ roots: [{ uri: 'file:///work', name: 'work' }] }));
     const [legacy] = await Promise.all([
       connect(`${gw.url}/conformance`, 'streamable-http', { capabilities: { sampling: {} } }),
       client.connect(new ModernTransport(new URL(`${gw.url}/conformance/mcp`))),
@@ -139,6 +141,9 @@ describe('MCP 2026-07-28 clients on remote servers and federations', function ()
           'from the 2025 client',
         ),
       ]);
+      // The other requests a server may send a client, as input_required round trips too.
+      expect(textOf(await client.callTool({ name: 'test_elicitation', arguments: { message: 'who?' } }))).to.equal('User response: action=accept, content={"response":"ada"}');
+      expect(textOf(await client.callTool({ name: 'test_input_required_result_list_roots' }))).to.equal('Roots: file:///work');
     } finally {
       await legacy.close();
       await client.close();

@@ -5,6 +5,7 @@
  * its own answers and progress, and the children see unique ids. A child that crashes fails the
  * request in flight on it; the other sessions carry on, and a replacement starts.
  */
+import { LoggingMessageNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,6 +72,33 @@ describe('mcp-bridge process_mode shared', function () {
       expect(await waitFor(() => received().filter((m) => m.method === 'notifications/cancelled' && hangIds.has(m.params.requestId)).length === 50, 5000)).to.equal(true);
     } finally {
       await Promise.all(sessions.map((s) => s.close()));
+    }
+  });
+
+  it('sends what a child says outside any answer (logging, list_changed) to the one session whose request it came during, never to every session', async () => {
+    const single = await bridgeRoute(gateway, 'single', [FAULT_SERVER], { process_mode: 'shared', shared_children: 1 });
+    const [a, b] = await Promise.all([connect(single, 'streamable-http'), connect(single, 'streamable-http')]);
+    const heard = { a: [] as string[], b: [] as string[] };
+    for (const [name, session] of [['a', a], ['b', b]] as const) {
+      session.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void heard[name].push(String(n.params.data)));
+      session.client.setNotificationHandler(ToolListChangedNotificationSchema, () => void heard[name].push('tools changed'));
+    }
+    try {
+      expect(servers().filter((p) => !p.command.includes('record-stdin'))).to.have.length(1);
+      expect(textOf(await a.client.callTool({ name: 'notify', arguments: { text: 'for a' } }))).to.equal('notified for a');
+      expect(await waitFor(() => heard.a.length === 1, 5000)).to.equal(true);
+      expect(textOf(await b.client.callTool({ name: 'list_changed' }))).to.equal('changed');
+      expect(await waitFor(() => heard.b.length === 1, 5000)).to.equal(true);
+      expect(textOf(await b.client.callTool({ name: 'notify', arguments: { text: 'for b' } }))).to.equal('notified for b');
+      expect(await waitFor(() => heard.b.length === 2, 5000)).to.equal(true);
+      // A round trip on a's side after b's notifications went out: a broadcast would be in by now.
+      expect(textOf(await a.client.callTool({ name: 'echo', arguments: { text: 'sync' } }))).to.equal('sync');
+      expect(heard.a).to.have.length(1);
+      expect(heard.a[0]).to.match(/: for a$/);
+      expect(heard.b[0]).to.equal('tools changed');
+      expect(heard.b[1]).to.match(/: for b$/);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
     }
   });
 
