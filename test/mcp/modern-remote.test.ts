@@ -213,6 +213,7 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       const third = await call(base, 'third');
       expect(textOf(third.json.result)).to.equal('echo: third');
       expect(modernCall(switching, 'third'), 'known to be 2025-era now').to.have.length(0);
+      expect((await gw.admin('GET', '/mcp_servers/switch-down/status')).json.era).to.equal('2025');
     });
 
     it('gets modern requests again after a health check finds it speaks 2026-07-28', async () => {
@@ -243,6 +244,7 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
 
     it('passes its health checks by server/discover and serves the v2 client; a 2025-era client gets 502 saying what the server answered', async () => {
       expect(await waitFor(async () => (await gw.admin('GET', '/mcp_servers/modern-only/status')).json.health?.ok === true, 5000)).to.equal(true);
+      expect((await gw.admin('GET', '/mcp_servers/modern-only/status')).json.era).to.equal('2026-07-28');
       const { client, connected } = modernClient(bases.only, KEYS.bob);
       await connected;
       try {
@@ -274,6 +276,7 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       const methods = fixture.requests.map((r) => (r.body ? (JSON.parse(r.body) as { method?: string }).method : undefined));
       expect(methods).to.include('server/discover');
       expect(methods).to.include('initialize');
+      expect((await gw.admin('GET', '/mcp_servers/legacy-fixture/status')).json.era).to.equal('2025');
       const list = fixture.requests.find((r) => r.body.includes('"tools/list"'))!;
       expect(list.headers['mcp-session-id']).to.be.a('string');
       expect(list.headers['mcp-protocol-version']).to.equal('2025-11-25');

@@ -55,7 +55,7 @@ async function status(request: ResourceEndpointRequest, api: PluginApi) {
       last_error: server.lastError ? { message: server.lastError.message, time: iso(server.lastError.time) } : null,
       server_info: server.serverInfo ?? null,
       protocol_version: server.protocolVersion ?? null,
-      ...(server.remote ? { health: healthOf(server) } : {}),
+      ...(server.remote ? { health: healthOf(server), era: eraOf(server.remote.eraFound) } : {}),
     },
   };
 }
@@ -238,6 +238,12 @@ async function listOver(client: ProbeClient, server: McpServer, init: Record<str
     server.listSeen(method, complete ? result : { ...result, nextCursor: '' }, 'probe');
   }
   return server.seenList(method)!;
+}
+
+/** Which revisions a remote server was found to speak: what modern requests to it become (docs/mcp.md). */
+function eraOf(era: 'modern' | 'legacy' | undefined): string | null {
+  if (era === undefined) return null;
+  return era === 'modern' ? '2026-07-28' : '2025';
 }
 
 function healthOf(server: McpServer) {

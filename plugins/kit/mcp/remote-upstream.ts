@@ -55,6 +55,7 @@ export class RemoteUpstream {
   /** What it was found to speak; undefined until learned (or after it was forgotten). */
   private era?: Promise<Era | undefined>;
   private eraUnknownUntil = 0;
+  private knownEra?: Era;
   private readonly lists: ListChangeListener;
 
   constructor(
@@ -93,7 +94,9 @@ export class RemoteUpstream {
       this.era = asking;
       // An unreachable server said nothing: ask again, a little later.
       void asking.then((era) => {
-        if (era !== undefined || this.era !== asking) return;
+        if (this.era !== asking) return;
+        this.knownEra = era;
+        if (era !== undefined) return;
         this.era = undefined;
         this.eraUnknownUntil = performance.now() + ERA_UNKNOWN_RETRY_MS;
       });
@@ -104,7 +107,13 @@ export class RemoteUpstream {
   /** A modern request was refused as a legacy server refuses one: learn the era again. */
   forgetEra(): void {
     this.era = undefined;
+    this.knownEra = undefined;
     this.eraUnknownUntil = 0;
+  }
+
+  /** What it was last found to speak, for the Admin API: undefined until known. */
+  get eraFound(): Era | undefined {
+    return this.settings.transport === 'sse' ? 'legacy' : this.knownEra;
   }
 
   /** Failing its last health check: new sessions are refused at once. */
@@ -154,7 +163,10 @@ export class RemoteUpstream {
     const timeoutMs = this.settings.health_check.timeout * 1000;
     const started = performance.now();
     const era = this.settings.transport === 'streamable-http' ? await discoverEra(this.targetOf(this.logger), timeoutMs) : 'legacy';
-    if (era !== undefined) this.era = Promise.resolve(era);
+    if (era !== undefined) {
+      this.era = Promise.resolve(era);
+      this.knownEra = era;
+    }
     // A 2026-07-28 server that answered server/discover works, and has no initialize to check.
     const error = era === 'modern' ? undefined : await this.legacyCheck(timeoutMs);
     const result: HealthResult = { ok: error === undefined, time: Date.now(), latencyMs: performance.now() - started, ...(error === undefined ? {} : { error }) };

@@ -188,6 +188,12 @@ function Status({ id, record, routes }: { id: string; record?: Record<string, an
               <dd>{status.health.ok ? `ok, ${status.health.latency_ms} ms` : `failing: ${status.health.error ?? ''}`}</dd>
             </>
           )}
+          {status.kind === 'remote' && (
+            <>
+              <dt>Speaks</dt>
+              <dd>{status.era === '2026-07-28' ? 'MCP 2026-07-28: modern requests go to it as they are' : status.era === '2025' ? 'MCP 2025 revisions: modern requests are translated' : 'not known yet'}</dd>
+            </>
+          )}
           <dt>Instance</dt>
           <dd>{status.instance}</dd>
           <dt>Routes</dt>
