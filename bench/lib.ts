@@ -4,10 +4,12 @@
  * run's baseline. Benchmarks compare side by side in one run; they are never timed tests.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { request } from 'undici';
+import { descendants } from '../test/helpers/processes.js';
 import type { Build } from './revision.js';
 
 export interface LoadOptions {
@@ -162,12 +164,21 @@ export function machineSummary(): string {
   return `${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load generator ${loadGenerator()}`;
 }
 
-/** CPU time (user + system) a process has used, in microseconds, from /proc (Linux). */
+/**
+ * CPU time a process has used, in microseconds, from /proc (Linux): its time on a CPU in ns from
+ * /proc/<pid>/schedstat, else user + system time from /proc/<pid>/stat. The latter is counted in
+ * whole clock ticks (10 ms) per process, so summed over a hundred children that each ran 5 ms it
+ * says 0; schedstat counts every nanosecond.
+ */
 export function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of stat, in clock ticks (USER_HZ, 100 on Linux).
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat, in clock ticks (USER_HZ, 100 on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  }
 }
 
 export function median(values: number[]): number {
@@ -268,4 +279,157 @@ export const GATEWAY_NODE_FLAGS = ['--no-allocation-site-pretenuring'];
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The 1, 5 and 15 minute load averages, for the record: above the core count, figures were taken on a busy machine. */
+export function loadAverage(): string {
+  return loadavg().map((l) => l.toFixed(1)).join(' ');
+}
+
+/** PUT to a gateway's Admin API; an error status throws with the body, which names the problem. */
+export async function adminPut(base: string, adminKey: string, path: string, body: unknown): Promise<void> {
+  const res = await request(`${base}${path}`, {
+    method: 'PUT',
+    headers: { 'x-api-key': adminKey, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.body.text();
+  if (res.statusCode >= 300) throw new Error(`admin PUT ${path}: ${res.statusCode} ${text}`);
+}
+
+/** Resident set size of a process, MiB (0 once it is gone). */
+export function rssMiB(pid: number): number {
+  return kibibytesOf(`/proc/${pid}/status`, /VmRSS:\s+(\d+)/) / 1024;
+}
+
+/**
+ * Proportional set size, MiB: each page shared by several processes (node's own code, say)
+ * divided among them. Summed over processes it is the memory they take together, where summed
+ * RSS counts every shared page once per process.
+ */
+export function pssMiB(pid: number): number {
+  return kibibytesOf(`/proc/${pid}/smaps_rollup`, /^Pss:\s+(\d+)/m) / 1024;
+}
+
+function kibibytesOf(file: string, pattern: RegExp): number {
+  try {
+    return Number(pattern.exec(readFileSync(file, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0; // the process ended while we looked
+  }
+}
+
+export interface TreeMemory {
+  /** The root and its live descendants. */
+  processes: number;
+  rssMiB: number;
+  pssMiB: number;
+}
+
+/** Memory of a process and every live descendant of it (a gateway and its MCP children). */
+export function treeMemory(root: number): TreeMemory {
+  const pids = [root, ...descendants(root).map((p) => p.pid)];
+  return {
+    processes: pids.length,
+    rssMiB: pids.reduce((sum, pid) => sum + rssMiB(pid), 0),
+    pssMiB: pids.reduce((sum, pid) => sum + pssMiB(pid), 0),
+  };
+}
+
+/** The value at quantile q (0–1) of ascending values. */
+export function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+export interface CallLoad {
+  callsPerSecond: number;
+  p50: number;
+  p99: number;
+  calls: number;
+  /** CPU time per call, µs, of each party (client, gateway, servers…): its processes summed. */
+  cpuPerCall: Record<string, number>;
+}
+
+/**
+ * Every caller calls in a loop, one call at a time, for `seconds`, all at once: calls/s, p50 and
+ * p99 of all calls, and the CPU time each party's processes spent per call over the same window.
+ * A caller is one session or client; `call(i)` makes its i-th call and rejects on a failure.
+ */
+export async function callInLoops(callers: Array<(i: number) => Promise<unknown>>, seconds: number, parties: Record<string, number[]>): Promise<CallLoad> {
+  const cpu = () => Object.fromEntries(Object.entries(parties).map(([party, pids]) => [party, pids.reduce((sum, pid) => sum + cpuMicrosOrZero(pid), 0)]));
+  const cpuBefore = cpu();
+  const latencies: number[] = [];
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    callers.map(async (call) => {
+      for (let i = 0; performance.now() < end; i++) {
+        const t = performance.now();
+        await call(i);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  const cpuAfter = cpu();
+  latencies.sort((a, b) => a - b);
+  return {
+    callsPerSecond: latencies.length / elapsed,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    calls: latencies.length,
+    cpuPerCall: Object.fromEntries(Object.keys(parties).map((party) => [party, (cpuAfter[party] - cpuBefore[party]) / latencies.length])),
+  };
+}
+
+function cpuMicrosOrZero(pid: number): number {
+  try {
+    return cpuMicros(pid);
+  } catch {
+    return 0; // gone: a child that ended during the window
+  }
+}
+
+/**
+ * A gateway for an MCP scenario: its own data dir under `work`, access log off (its cost is the
+ * Observability section's), the `mcp` attributes given. Attributes a scenario raises above their
+ * defaults must be named, with the reason, in its bench file's header and printed output.
+ */
+export async function startMcpGateway(build: Build, work: string, name: string, adminKey: string, mcp: Record<string, unknown> = {}): Promise<BenchGateway> {
+  const config = join(work, `${name}.yaml`);
+  // JSON is YAML: the attributes go in as they are.
+  writeFileSync(config, `gateway:\n  data_dir: ${JSON.stringify(join(work, `data-${name}`))}\nmcp: ${JSON.stringify(mcp)}\n`);
+  return startGateway(build, { env: { TOLLGATE_ADMIN_KEY: adminKey, TOLLGATE_ACCESS_LOG: 'false' }, args: ['--config', config] });
+}
+
+/** Ends a launched gateway (its children with it) and waits until it has exited. */
+export async function stopGateway(gateway: BenchGateway): Promise<void> {
+  const child = launched.find((c) => c.pid === gateway.pid);
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Polls `check` every 25 ms until it holds; false if it still does not after `timeoutMs`. */
+export async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await sleep(25);
+  }
+  return true;
+}
+
+/**
+ * The floor of the MCP benchmarks (bench/fixtures/mcp-floor-server.mjs): a Streamable HTTP
+ * endpoint that answers at once, so that what the client and HTTP cost can be told apart.
+ */
+export function startMcpFloor(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [new URL('./fixtures/mcp-floor-server.mjs', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'] });
+  launched.push(child);
+  return new Promise((resolvePort, reject) => {
+    child.once('error', reject);
+    child.stdout!.once('data', (d: Buffer) => resolvePort({ child, url: `http://127.0.0.1:${d.toString().trim()}/mcp` }));
+  });
 }

@@ -22,23 +22,33 @@
  * The bridge's own cost is its p50 minus the floor's p50 minus the direct p50. Also: time from
  * connect to the first result (session creation), and memory per idle session.
  *
+ * Then issue 16's scenarios (bench/mcp-modern.ts: MCP 2026-07-28 against 2025-era sessions,
+ * session creation with and without prewarm, process_mode shared against per-session).
+ *
+ * Limits raised (benchmarks are not tests): `mcp.max_children` 64 (default 32), and
+ * `max_sessions` 64 (default 16) on the bridge route, the remote `mcp_servers` record, the
+ * federation route and its server records. The federation of three holds three children per
+ * session, 48 at 16 sessions; and one scenario's 16 children may still be stopping
+ * (`stop_stdin_wait`) while the next scenario opens its 16 sessions. At the defaults, sessions
+ * would be reclaimed or refused, and the tables would measure the caps instead of the calls.
+ *
  * BENCH_MCP_SECONDS sets the measuring time per scenario (default 4), BENCH_MCP_ROUNDS how many
  * interleaved rounds run (default 2; the best of each scenario is reported), BENCH_MCP_SERVER
  * another stdio server with an `echo {text}` tool (test/fixtures/mcp-servers/fault-server.mjs is
  * a raw one, without the SDK's own cost).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { request } from 'undici';
 import { descendants } from '../test/helpers/processes.js';
-import { cpuMicros, launched, printTable, sleep, startGateway, type Row } from './lib.js';
+import { adminPut, callInLoops, launched, printTable, rssMiB, sleep, startGateway, startMcpFloor, type Row } from './lib.js';
+import { run as runModern } from './mcp-modern.js';
 import type { Build } from './revision.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -89,7 +99,7 @@ export async function run(builds: Build[]): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'bench-mcp-'));
   let floor: ChildProcess | undefined;
   try {
-    const started = await startFloor();
+    const started = await startMcpFloor();
     floor = started.child;
     const open: Record<Way, () => Promise<Session>> = {};
     const parties: Record<Way, Parties> = {};
@@ -257,17 +267,11 @@ export async function run(builds: Build[]): Promise<void> {
     await sleep(500);
     rmSync(work, { recursive: true, force: true });
   }
+  // Issue 16's scenarios (MCP 2026-07-28 against 2025-era sessions, prewarm, process modes).
+  await runModern(builds);
 }
 
-async function admin(base: string, path: string, body: unknown): Promise<void> {
-  const res = await request(`${base}${path}`, {
-    method: 'PUT',
-    headers: { 'x-api-key': ADMIN_KEY, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.body.text();
-  if (res.statusCode >= 300) throw new Error(`admin PUT ${path}: ${res.statusCode} ${text}`);
-}
+const admin = (base: string, path: string, body: unknown) => adminPut(base, ADMIN_KEY, path, body);
 
 /** Records `<id>-<name>` of the bench's stdio server, and a federation route `/<id>/*` over them with the names as prefixes. */
 async function federate(base: string, id: string, names: string[]): Promise<void> {
@@ -346,25 +350,8 @@ async function measure(open: () => Promise<Session>, count: number, parties: Par
     await Promise.all(sessions.map(async (s) => {
       for (let i = 0; i < WARMUP_CALLS; i++) await call(s, i);
     }));
-    const pids = { ...parties(), client: [process.pid] };
-    const cpu = () => Object.fromEntries(Object.entries(pids).map(([party, list]) => [party, list.reduce((sum, pid) => sum + cpuMicros(pid), 0)]));
-    const cpuBefore = cpu();
-    const latencies: number[] = [];
-    const start = performance.now();
-    const end = start + SECONDS * 1000;
-    await Promise.all(sessions.map(async (s) => {
-      for (let i = 0; performance.now() < end; i++) {
-        const t = performance.now();
-        await call(s, i);
-        latencies.push(performance.now() - t);
-      }
-    }));
-    const elapsed = (performance.now() - start) / 1000;
-    const cpuAfter = cpu();
-    const cpuPerCall = Object.fromEntries(Object.keys(pids).map((party) => [party, (cpuAfter[party] - cpuBefore[party]) / latencies.length]));
-    latencies.sort((a, b) => a - b);
-    const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-    return { callsPerSecond: latencies.length / elapsed, p50: at(0.5), p99: at(0.99), cpuPerCall };
+    const load = await callInLoops(sessions.map((s) => (i) => call(s, i)), SECONDS, { ...parties(), client: [process.pid] });
+    return { callsPerSecond: load.callsPerSecond, p50: load.p50, p99: load.p99, cpuPerCall: load.cpuPerCall };
   } finally {
     await Promise.all(sessions.map((s) => s.close()));
     // Let stopped children go before the next scenario competes for the CPU.
@@ -396,18 +383,4 @@ async function idleMemory(pid: number, open: () => Promise<Session>): Promise<{ 
   const childEach = children.reduce((sum, p) => sum + rssMiB(p.pid), 0) / Math.max(children.length, 1);
   await Promise.all(sessions.map((s) => s.close()));
   return { gatewayPerSession: (after - before) / IDLE_SESSIONS, childEach };
-}
-
-function rssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
-}
-
-function startFloor(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bench/fixtures/mcp-floor-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolvePort, reject) => {
-    child.once('error', reject);
-    child.stdout!.once('data', (d: Buffer) => resolvePort({ child, url: `http://127.0.0.1:${d.toString().trim()}/mcp` }));
-  });
 }

@@ -14,6 +14,8 @@ interface Suite {
   run(builds: Build[]): Promise<void>;
   /** Suites that run every build given; the others refuse `--rev`. */
   comparesBuilds?: boolean;
+  /** The suite that runs this one as its part: a run of every suite runs it once, there. */
+  includedIn?: string;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -39,6 +41,7 @@ for (const name of wanted) {
 }
 const suites = new Map<string, Suite>();
 for (const name of wanted.length > 0 ? wanted : available) suites.set(name, (await import(join(here, `${name}.ts`))) as Suite);
+for (const [name, suite] of suites) if (suite.includedIn !== undefined && suites.has(suite.includedIn)) suites.delete(name);
 if (rev !== undefined) {
   const single = [...suites].filter(([, suite]) => !suite.comparesBuilds).map(([name]) => name);
   if (single.length > 0) fail(`--rev: ${single.join(', ')} cannot compare builds; name the suites that can`);

@@ -19,6 +19,12 @@
  * 4. MCP calls/s with `workers: 2` against `workers: 1`: BENCH_MCP_SESSIONS sessions (default 16)
  *    of the conformance fixture server, each calling tools/call in a loop on its own keep-alive
  *    connection (so a session stays on the worker that opened it), for BENCH_DURATION seconds.
+ *
+ * One limit is raised (benchmarks are not tests): in scenario 4 the route's `max_sessions` is
+ * twice BENCH_MCP_SESSIONS (32 by default, instead of 16), so that the default 16 sessions
+ * (which would fill the default cap exactly) and larger settings are all admitted, none
+ * reclaimed. `mcp.max_children` keeps its default (32 per worker): BENCH_MCP_SESSIONS above 32
+ * gets 503s from a single worker. Scenario 3's relay session fits the defaults.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
