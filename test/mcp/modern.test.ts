@@ -102,6 +102,17 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
     expect(await waitFor(() => received().some((m) => m.method === 'notifications/initialized'), 5000)).to.equal(true);
   });
 
+  it('tells a 2026-07-28 request by its _meta when it carries no MCP-Protocol-Version header', async () => {
+    const { body, headers } = modern('by-meta', 'tools/call', { name: 'echo', arguments: { text: 'meta only' } });
+    const { 'mcp-protocol-version': _dropped, ...withoutVersion } = headers;
+    const res = await post(`${fixture}/mcp`, body, withoutVersion);
+    expect(res.status, res.text).to.equal(200);
+    expect(res.headers.get('mcp-session-id')).to.equal(null);
+    expect(res.json.id).to.equal('by-meta');
+    expect(res.json.result.resultType).to.equal('complete');
+    expect(textOf(res.json.result)).to.equal('meta only');
+  });
+
   it('gives each of two requests with the same id its own answer, and the server never sees the clients ids', async () => {
     const ask = (text: string) => {
       const { body, headers } = modern(1, 'tools/call', { name: 'slow', arguments: { ms: 150, steps: 0 } });
