@@ -8,7 +8,7 @@ import { Client as ModernClient, StreamableHTTPClientTransport as ModernTranspor
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { expect } from 'chai';
 import type { TestGateway } from '../helpers/gateway.js';
-import { CONFORMANCE_SERVER, EVERYTHING_SERVER, connect, startBridgeGateway, startRemoteEverything, textOf, type RemoteServer } from './support.js';
+import { CONFORMANCE_SERVER, EVERYTHING_SERVER, connect, startBridgeGateway, startRemoteEverything, textOf, waitFor, type RemoteServer } from './support.js';
 
 const MODERN = '2026-07-28';
 
@@ -91,6 +91,25 @@ describe('MCP 2026-07-28 clients on remote servers and federations', function ()
       ]);
       expect(textOf(local)).to.equal('Echo: to stdio');
       expect(textOf(far)).to.equal('Echo: to remote');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('passes a federated stdio server’s resource updates to a modern listen stream', async () => {
+    const client = await modernClient(`${gw.url}/fed/mcp`);
+    const updates: string[] = [];
+    client.setNotificationHandler('notifications/resources/updated', (notification) => void updates.push(notification.params.uri));
+    try {
+      const { resources } = await client.listResources();
+      const uri = resources.find((r) => r.uri.startsWith('demo://resource/static/document/'))!.uri;
+      const subscription = await client.listen({ resourceSubscriptions: [uri] });
+      expect(subscription.honoredFilter.resourceSubscriptions).to.deep.equal([uri]);
+      expect(textOf(await client.callTool({ name: 'ev_toggle-subscriber-updates' }))).to.contain('Started');
+      expect(await waitFor(() => updates.length > 0, 5000), 'an update reached the client').to.equal(true);
+      expect(updates[0]).to.equal(uri);
+      await subscription.close();
+      expect(textOf(await client.callTool({ name: 'ev_toggle-subscriber-updates' }))).to.contain('Stopped');
     } finally {
       await client.close();
     }
