@@ -5,6 +5,7 @@
  */
 import type { ErrorCode, GatewayError } from '../../../core/errors.js';
 import { MCP_ERRORS } from './errors.js';
+import type { ListMethod } from './server.js';
 
 export type JsonRpcId = string | number;
 
@@ -13,6 +14,17 @@ export const PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '202
 export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlySet<string> = new Set(PROTOCOL_VERSIONS);
 /** The stateless revision, served on `{base_uri}/mcp` by the modern front (modern.ts). */
 export const MODERN_PROTOCOL_VERSION = '2026-07-28';
+/** Where a 2026-07-28 request's `_meta` carries the client's revision, identity and capabilities. */
+export const VERSION_META = 'io.modelcontextprotocol/protocolVersion';
+export const CLIENT_INFO_META = 'io.modelcontextprotocol/clientInfo';
+export const CAPABILITIES_META = 'io.modelcontextprotocol/clientCapabilities';
+
+/** The list a server's list_changed notification makes stale. */
+export const LIST_CHANGED: Readonly<Record<string, ListMethod>> = {
+  'notifications/tools/list_changed': 'tools/list',
+  'notifications/resources/list_changed': 'resources/list',
+  'notifications/prompts/list_changed': 'prompts/list',
+};
 
 /** Revisions from which a POST stream starts with a priming event (SEP-1699). */
 export function wantsPrimingEvent(version: string | undefined): boolean {

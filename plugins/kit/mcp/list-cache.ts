@@ -11,12 +11,12 @@
  * stale at once through the server's list generation. At most `list_cache_max_entries` entries;
  * the least recently used goes first.
  */
+import { CAPABILITIES_META } from './jsonrpc.js';
 import type { ListMethod } from './server.js';
 
 /** The list methods whose results are cached. */
 export const CACHED_LISTS: ReadonlySet<string> = new Set<ListMethod>(['tools/list', 'resources/list', 'prompts/list']);
 
-const CAPABILITIES_META = 'io.modelcontextprotocol/clientCapabilities';
 
 export interface CacheLimits {
   /** ms; 0: nothing is cached. */

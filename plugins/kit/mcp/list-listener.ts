@@ -9,18 +9,13 @@
  * with no such stream still has its lists cached for their ttlMs, as the spec allows.
  */
 import { request } from 'undici';
-import { MODERN_PROTOCOL_VERSION } from './jsonrpc.js';
+import { LIST_CHANGED, MODERN_PROTOCOL_VERSION } from './jsonrpc.js';
 import { gatewayMeta } from './remote-era.js';
 import { messagesOf, requestHeaders, type RemoteTarget } from './remote-http.js';
 import type { ListMethod } from './server.js';
 import { SseParser } from './sse-parser.js';
 
-const LIST_CHANGED: Readonly<Record<string, ListMethod>> = {
-  'notifications/tools/list_changed': 'tools/list',
-  'notifications/resources/list_changed': 'resources/list',
-  'notifications/prompts/list_changed': 'prompts/list',
-};
-const EVERY_LIST: readonly ListMethod[] = ['tools/list', 'resources/list', 'prompts/list'];
+const EVERY_LIST: readonly ListMethod[] = Object.values(LIST_CHANGED);
 const RETRY_MS = 1000;
 /** A server that refuses the stream is asked again at most this often. */
 const REFUSED_RETRY_MAX_MS = 60_000;

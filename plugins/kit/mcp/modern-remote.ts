@@ -17,9 +17,10 @@
 import { request, type Dispatcher } from 'undici';
 import type { GatewayContext, McpRequestInfo } from '../../../core/context.js';
 import { GatewayError, clientGone } from '../../../core/errors.js';
+import { NAMED_BY } from '../../../core/mcp.js';
 import { MCP_ERRORS } from './errors.js';
 import { consumerOf, openSse, reporter } from './http.js';
-import { MODERN_PROTOCOL_VERSION, REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION, errorResponse, mcpHttpError } from './jsonrpc.js';
+import { LIST_CHANGED, MODERN_PROTOCOL_VERSION, REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION, errorResponse, mcpHttpError } from './jsonrpc.js';
 import { ListCache, cacheableRequest, type CacheQuery } from './list-cache.js';
 import { filterListAnswer, isFilteredList, standIn } from './message-filters.js';
 import { INVALID_ANSWER, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
@@ -30,14 +31,6 @@ import type { SessionManager } from './sessions.js';
 import { SseParser, SseTooLarge } from './sse-parser.js';
 import { toolCallInfo, toolCallOutcome } from './telemetry.js';
 
-/** Where a method names something, as `Mcp-Name` carries it. */
-const NAMED: Readonly<Record<string, 'name' | 'uri'>> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
-/** The list a list_changed notification makes stale. */
-const LIST_CHANGED: Readonly<Record<string, ListMethod>> = {
-  'notifications/tools/list_changed': 'tools/list',
-  'notifications/resources/list_changed': 'resources/list',
-  'notifications/prompts/list_changed': 'prompts/list',
-};
 /** Methods whose answer is a long-lived stream, not bounded by request_timeout. */
 const LONG_LIVED = new Set(['subscriptions/listen']);
 
@@ -352,7 +345,7 @@ function finish(line: string, message: Record<string, unknown>, method: string, 
 function modernHeaders(ctx: GatewayContext, sent: Record<string, unknown>, refused: boolean): Record<string, string> {
   const method = String(sent.method);
   const headers: Record<string, string> = { 'mcp-protocol-version': MODERN_PROTOCOL_VERSION, 'mcp-method': encodeHeader(method) };
-  const field = NAMED[method];
+  const field = NAMED_BY[method];
   const name = field && isObject(sent.params) ? sent.params[field] : undefined;
   if (typeof name === 'string') headers['mcp-name'] = encodeHeader(name);
   if (refused) return headers;

@@ -10,15 +10,12 @@
  * gateway's identity (`clientInfo` tollgate, no client capabilities).
  */
 import { request } from 'undici';
-import { MODERN_PROTOCOL_VERSION, UNSUPPORTED_PROTOCOL_VERSION } from './jsonrpc.js';
+import { CAPABILITIES_META, CLIENT_INFO_META, MODERN_PROTOCOL_VERSION, UNSUPPORTED_PROTOCOL_VERSION, VERSION_META } from './jsonrpc.js';
 import { messagesOf, readBounded, requestHeaders, type RemoteTarget } from './remote-http.js';
 import { SseParser } from './sse-parser.js';
 
 export type Era = 'modern' | 'legacy';
 
-const VERSION_META = 'io.modelcontextprotocol/protocolVersion';
-const CLIENT_INFO_META = 'io.modelcontextprotocol/clientInfo';
-const CAPABILITIES_META = 'io.modelcontextprotocol/clientCapabilities';
 /** A discover answer is small; a bigger one is not one. */
 const MAX_ANSWER_BYTES = 1048576;
 const PROBE_ID = 'tollgate-discover';

@@ -19,6 +19,7 @@ import {
   CONNECTION_CLOSED,
   INTERNAL_ERROR,
   INVALID_REQUEST,
+  LIST_CHANGED,
   METHOD_NOT_FOUND,
   MISSING_REQUIRED_CLIENT_CAPABILITY,
   REQUEST_TIMEOUT,
@@ -94,11 +95,6 @@ const CAPABILITY_OF_SERVER_REQUEST: Readonly<Record<string, string>> = {
   'sampling/createMessage': 'sampling',
   'elicitation/create': 'elicitation',
   'roots/list': 'roots',
-};
-const LIST_CHANGED: Readonly<Record<string, ListMethod>> = {
-  'notifications/tools/list_changed': 'tools/list',
-  'notifications/resources/list_changed': 'resources/list',
-  'notifications/prompts/list_changed': 'prompts/list',
 };
 
 /** Messages a legacy session holds before its stream is attached (a server that talks at once). */
