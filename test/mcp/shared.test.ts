@@ -102,6 +102,33 @@ describe('mcp-bridge process_mode shared', function () {
     }
   });
 
+  it('serves MCP 2026-07-28 requests over the same shared children as the sessions: colliding ids, each its own answer', async () => {
+    const legacy = await connect(base, 'streamable-http');
+    try {
+      const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} };
+      const modern = (text: string) =>
+        post(
+          `${base}/mcp`,
+          { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text }, _meta: meta } },
+          { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' },
+        );
+      const [answers, own] = await Promise.all([
+        Promise.all(Array.from({ length: 10 }, (_, i) => modern(`modern ${i}`))),
+        legacy.client.callTool({ name: 'echo', arguments: { text: 'legacy' } }),
+      ]);
+      answers.forEach((res, i) => {
+        expect(res.json?.id, res.text).to.equal(1);
+        expect(textOf(res.json.result)).to.equal(`modern ${i}`);
+      });
+      expect(textOf(own)).to.equal('legacy');
+      expect(servers(), 'no child besides the shared ones').to.have.length(2);
+      const ids = received().filter((m) => m.method === 'tools/call').map((m) => m.id);
+      expect(new Set(ids).size).to.equal(ids.length);
+    } finally {
+      await legacy.close();
+    }
+  });
+
   it('fails only the request on a crashed child, and starts a replacement', async () => {
     const [a, b] = await Promise.all([connect(base, 'streamable-http'), connect(base, 'streamable-http')]);
     try {
