@@ -6,7 +6,8 @@
  * the gateway does not serve is told the versions it may retry with, which server/discover lists;
  * a call whose server asks the client for something it did not declare fails with -32021; a 2025
  * server's unknown resource (-32002) reads as 2026-07-28's -32602; questions a server sends at
- * once come in one input_required result.
+ * once come in one input_required result; answers sent before the question (no requestState)
+ * answer it.
  */
 import { expect } from 'chai';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -201,5 +202,32 @@ describe('mcp-bridge: MCP 2026-07-28 requests as the conformance suite checks th
     expect(JSON.stringify(second.result.inputRequests[secondKey].params.messages)).to.contain('second');
     const done = answerOf(await ask('t-3', { requestState: second.result.requestState, inputResponses: { [secondKey]: reply('two') } }));
     expect(textOf(done.result)).to.equal('one + two');
+  });
+
+  it('answers the server from inputResponses sent without requestState, ignoring keys it does not ask, and asks what they do not answer', async () => {
+    const meta = { [VERSION_META]: MODERN, [INFO_META]: { name: 'raw', version: '1' }, [CAPABILITIES_META]: { elicitation: {} } };
+    const call = (id: string, inputResponses: unknown) =>
+      post(
+        `${conformance}/mcp`,
+        { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'test_input_required_result_elicitation', arguments: {}, inputResponses, _meta: meta } },
+        { 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': 'test_input_required_result_elicitation' },
+      );
+    const answered = answerOf(await call('p-1', { user_name: { action: 'accept', content: { name: 'Alice' } }, unknown_extra_key: { action: 'accept', content: {} } }));
+    expect(answered.id).to.equal('p-1');
+    expect(answered.result.resultType).to.equal('complete');
+    expect(textOf(answered.result)).to.equal('Hello, Alice!');
+    for (const [id, inputResponses] of [['p-2', { wrong_key: { action: 'accept', content: {} } }], ['p-3', { user_name: 12345 }], ['p-4', null]] as const) {
+      const asked = answerOf(await call(id, inputResponses));
+      expect(asked.result.resultType, `${id}: ${JSON.stringify(asked)}`).to.equal('input_required');
+      expect(Object.keys(asked.result.inputRequests)).to.deep.equal(['user_name']);
+      // Finish the call, so that its server is free again and ends with the test.
+      const retry = { user_name: { action: 'accept', content: { name: id } } };
+      const done = await post(
+        `${conformance}/mcp`,
+        { jsonrpc: '2.0', id: `${id}-retry`, method: 'tools/call', params: { name: 'test_input_required_result_elicitation', arguments: {}, requestState: asked.result.requestState, inputResponses: retry, _meta: meta } },
+        { 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': 'test_input_required_result_elicitation' },
+      );
+      expect(textOf(answerOf(done).result)).to.equal(`Hello, ${id}!`);
+    }
   });
 });

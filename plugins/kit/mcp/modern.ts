@@ -316,6 +316,11 @@ async function forward(ctx: GatewayContext, manager: SessionManager, member: Mem
   const method = mcp.method!;
   const gatewayId = pool.freshId();
   const params = isObject(message.params) ? { ...message.params } : {};
+  // Multi round-trip fields are the gateway's to act on, not the 2025-era server's. Answers sent
+  // without a requestState (as to a server that keeps none) answer the server's questions they name.
+  const answers = isObject(params.inputResponses) ? params.inputResponses : undefined;
+  delete params.inputResponses;
+  delete params.requestState;
   const meta = isObject(params._meta) ? { ...params._meta } : {};
   for (const key of ENVELOPE_KEYS) delete meta[key];
   const clientToken = meta.progressToken;
@@ -326,7 +331,7 @@ async function forward(ctx: GatewayContext, manager: SessionManager, member: Mem
   else delete params._meta;
   const legacyMessage = { ...message, id: gatewayId, params };
   const uri = method === 'resources/read' && typeof params.uri === 'string' ? params.uri : undefined;
-  const restore: Restore = { clientId, gatewayId, clientToken: hasToken ? (clientToken as string | number) : undefined, method, serverInfo: member.initializeResult.serverInfo, uri };
+  const restore: Restore = { clientId, gatewayId, clientToken: hasToken ? (clientToken as string | number) : undefined, method, serverInfo: member.initializeResult.serverInfo, uri, answers };
   let pending;
   try {
     pending = session.request(legacyMessage, gatewayId, method, answerOptions(ctx, manager), mcp);
@@ -373,7 +378,9 @@ async function stream(ctx: GatewayContext, pool: ModernPool, member: Member, eve
   };
   let connection: TranslatingConnection | undefined;
   try {
-    connection = await openSse(ctx, {}, (res) => new TranslatingConnection(res, restore, member.exclusive ? (requests) => park(ctx, pool, member, events, restore, requests) : undefined));
+    const ask = member.exclusive ? (requests: Array<Record<string, unknown>>) => park(ctx, pool, member, events, restore, requests) : undefined;
+    const reply = member.exclusive ? (id: JsonRpcId, result: Record<string, unknown>) => session.forward({ jsonrpc: '2.0', id, result }) : undefined;
+    connection = await openSse(ctx, {}, (res) => new TranslatingConnection(res, restore, ask, reply));
   } catch (err) {
     session.unpin(events);
     cancelAtServer();
@@ -594,6 +601,8 @@ interface Restore {
   readonly serverInfo: unknown;
   /** resources/read: the resource asked for, which a not-found error names. */
   readonly uri?: string;
+  /** `inputResponses` the request came with (no requestState): answers to the questions they name. */
+  readonly answers?: Record<string, unknown>;
 }
 
 /**
@@ -608,13 +617,17 @@ class TranslatingConnection extends SseConnection {
   parked = false;
   /** The server's questions heard so far, sent together once the lines read with the first are through. */
   private questions?: Array<Record<string, unknown>>;
+  /** What the client answered before being asked, each used once (a question asked again is asked). */
+  private readonly answers: Map<string, Record<string, unknown>>;
 
   constructor(
     res: SseConnection['res'],
     private readonly restore: Restore,
     private readonly ask?: (requests: Array<Record<string, unknown>>) => Record<string, unknown>,
+    private readonly reply?: (id: JsonRpcId, result: Record<string, unknown>) => void,
   ) {
     super(res);
+    this.answers = new Map(Object.entries(restore.answers ?? {}).filter((entry): entry is [string, Record<string, unknown>] => isObject(entry[1])));
   }
 
   override event(data: string, _id?: string, name?: string): boolean {
@@ -622,6 +635,13 @@ class TranslatingConnection extends SseConnection {
     if (this.ask && data.includes('"method"')) {
       const message = JSON.parse(data) as Record<string, unknown>;
       if (typeof message.method === 'string' && 'id' in message) {
+        const key = String(message.id);
+        const answer = this.answers.get(key);
+        if (answer && this.reply) {
+          this.answers.delete(key);
+          this.reply(message.id as JsonRpcId, answer);
+          return true;
+        }
         // A server asking several things at once writes them together: the lines of one read
         // are delivered in one tick, so every question of the batch is in before setImmediate.
         // One that comes later is not written here (the response has ended); the stream keeps
