@@ -187,7 +187,8 @@ interface PuppeteerPage {
   goto(url: string): Promise<unknown>;
   reload(): Promise<unknown>;
   evaluate<T>(expression: string | ((arg: never) => unknown), arg?: unknown): Promise<T>;
-  $(selector: string): Promise<ElementHandle | null>;
+  $$(selector: string): Promise<ElementHandle[]>;
+  evaluateHandle<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): Promise<JSHandle>;
   keyboard: { press(key: string): Promise<void> };
   once(event: 'dialog', listener: (dialog: { accept(): Promise<void> }) => void): unknown;
   on(event: 'request', listener: (request: { url(): string }) => void): unknown;
@@ -244,21 +245,27 @@ async function openFirefox(profile: string): Promise<Opened> {
 
 // ---- UiLocator on puppeteer-core ----
 
-/** One step from a set of roots to the elements under them. */
-type Step = { css: string } | { label: string; exact: boolean } | { text: string } | { nth: number };
+/**
+ * One step from a set of roots to the elements under them. Roles go to the browser's
+ * accessibility tree (puppeteer's ARIA selector: WebDriver BiDi's locateNodes); the other steps
+ * run in the page, several at once, as a query through puppeteer's selector engine costs several
+ * round trips over BiDi.
+ */
+type Step = { aria: string } | { css: string } | { label: string; exact: boolean } | { text: string } | { nth: number };
+type PageStep = Exclude<Step, { aria: string }>;
 
 const DEFAULT_TIMEOUT_MS = 15_000;
 const POLL_MS = 50;
 
-/** A quoted CSS/P-selector attribute value. */
+/** A quoted P-selector attribute value. */
 const quoted = (value: string) => JSON.stringify(value);
 
 function scope(page: PuppeteerPage, steps: Step[]): UiScope {
   const then = (step: Step) => locator(page, [...steps, step]);
   return {
     locator: (css) => then({ css }),
-    // Puppeteer's ARIA selector asks the browser's accessibility tree, matching the name exactly.
-    getByRole: (role, options) => then({ css: `::-p-aria(${options?.name === undefined ? '' : `[name=${quoted(options.name)}]`}[role=${quoted(role)}])` }),
+    // The accessible name matches exactly, as Playwright's with `exact: true`.
+    getByRole: (role, options) => then({ aria: `::-p-aria(${options?.name === undefined ? '' : `[name=${quoted(options.name)}]`}[role=${quoted(role)}])` }),
     getByLabel: (text, options) => then({ label: text, exact: options?.exact ?? false }),
     getByText: (text) => then({ text }),
     getByTestId: (id) => then({ css: `[data-testid=${quoted(id)}]` }),
@@ -266,50 +273,80 @@ function scope(page: PuppeteerPage, steps: Step[]): UiScope {
 }
 
 async function resolve(page: PuppeteerPage, steps: Step[]): Promise<ElementHandle[]> {
-  let found: ElementHandle[] = [(await page.$('html'))!];
-  for (const step of steps) {
-    if ('nth' in step) {
-      const picked = step.nth < 0 ? found.at(step.nth) : found[step.nth];
-      found = picked ? [picked] : [];
+  // undefined: the whole document.
+  let found: ElementHandle[] | undefined;
+  for (let i = 0; i < steps.length; ) {
+    const step = steps[i];
+    if ('aria' in step) {
+      if (found === undefined) found = await page.$$(step.aria);
+      else found = (await Promise.all(found.map((root) => root.$$(step.aria)))).flat();
+      i++;
       continue;
     }
-    const next: ElementHandle[] = [];
-    for (const root of found) {
-      if ('css' in step) next.push(...(await root.$$(step.css)));
-      else if ('text' in step) next.push(...(await root.$$(`::-p-text(${quoted(step.text)})`)));
-      else next.push(...(await labelled(root, step.label, step.exact)));
-    }
-    found = next;
+    let j = i;
+    while (j < steps.length && !('aria' in steps[j])) j++;
+    found = await inPage(page, steps.slice(i, j) as PageStep[], found);
+    i = j;
   }
-  return found;
+  return found ?? [];
 }
 
-/** Form controls labelled `text` under `root`: by <label>, aria-labelledby or aria-label (as Playwright's getByLabel). */
-async function labelled(root: ElementHandle, text: string, exact: boolean): Promise<ElementHandle[]> {
-  const list = await root.evaluateHandle(
+/**
+ * CSS, text (the deepest elements whose text contains it, as Playwright's and puppeteer's text
+ * selectors), label (by <label>, aria-labelledby or aria-label, as Playwright's getByLabel) and
+ * index steps from `roots` (or the document), in one call into the page.
+ */
+async function inPage(page: PuppeteerPage, steps: PageStep[], roots: ElementHandle[] | undefined): Promise<ElementHandle[]> {
+  const list = await page.evaluateHandle(
     // Runs in the page: its DOM types are not the test's, hence the `any`s; and no named inner
     // function, which the test's TypeScript loader would wrap in a helper the page does not have.
-    (scopeElement: any, wanted: string, exactly: boolean) => {
-      const candidates: Array<[any, string]> = [];
-      for (const label of scopeElement.querySelectorAll('label') as any[]) if (label.control) candidates.push([label.control, label.textContent]);
-      for (const el of scopeElement.querySelectorAll('[aria-label]') as any[]) candidates.push([el, el.getAttribute('aria-label')]);
-      for (const el of scopeElement.querySelectorAll('[aria-labelledby]') as any[]) {
-        const ids: string[] = (el.getAttribute('aria-labelledby') ?? '').split(/\s+/);
-        candidates.push([el, ids.map((id) => scopeElement.ownerDocument.getElementById(id)?.textContent ?? '').join(' ')]);
+    (batch: PageStep[], fromDocument: boolean, ...given: any[]) => {
+      const doc = (globalThis as any).document;
+      let current: any[] = fromDocument ? [doc.documentElement] : given;
+      for (const step of batch) {
+        if ('nth' in step) {
+          const picked = current[step.nth < 0 ? current.length + step.nth : step.nth];
+          current = picked ? [picked] : [];
+          continue;
+        }
+        const next = new Set<any>();
+        for (const root of current) {
+          if ('css' in step) {
+            for (const el of root.querySelectorAll(step.css)) next.add(el);
+          } else if ('text' in step) {
+            // The root itself too: a status whose own text it is (as Playwright's getByText).
+            for (const el of [root, ...root.querySelectorAll('*')]) {
+              if (el.tagName === 'SCRIPT' || el.tagName === 'STYLE') continue;
+              if (!String(el.textContent).replace(/\s+/g, ' ').includes(step.text)) continue;
+              let deeper = false;
+              for (const child of el.children) if (String(child.textContent).replace(/\s+/g, ' ').includes(step.text)) deeper = true;
+              if (!deeper) next.add(el);
+            }
+          } else {
+            const candidates: Array<[any, string]> = [];
+            for (const label of root.querySelectorAll('label')) if (label.control) candidates.push([label.control, label.textContent]);
+            for (const el of root.querySelectorAll('[aria-label]')) candidates.push([el, el.getAttribute('aria-label')]);
+            for (const el of root.querySelectorAll('[aria-labelledby]')) {
+              const ids: string[] = (el.getAttribute('aria-labelledby') ?? '').split(/\s+/);
+              candidates.push([el, ids.map((id) => doc.getElementById(id)?.textContent ?? '').join(' ')]);
+            }
+            for (const [el, name] of candidates) {
+              const normalized = String(name ?? '').replace(/\s+/g, ' ').trim();
+              if (step.exact ? normalized === step.label : normalized.toLowerCase().includes(step.label.toLowerCase())) next.add(el);
+            }
+          }
+        }
+        current = [...next];
       }
-      const out = new Set<any>();
-      for (const [el, name] of candidates) {
-        const normalized = String(name ?? '').replace(/\s+/g, ' ').trim();
-        if (exactly ? normalized === wanted : normalized.toLowerCase().includes(wanted.toLowerCase())) out.add(el);
-      }
-      return [...out];
+      return current;
     },
-    text,
-    exact,
+    steps,
+    roots === undefined,
+    ...(roots ?? []),
   );
   const properties = await list.getProperties();
   await list.dispose();
-  return [...properties.values()].map((p) => p.asElement()).filter((e): e is ElementHandle => e !== null) as ElementHandle[];
+  return [...properties.values()].map((p) => p.asElement()).filter((e): e is ElementHandle => e !== null);
 }
 
 function locator(page: PuppeteerPage, steps: Step[]): UiLocator {
