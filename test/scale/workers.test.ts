@@ -11,6 +11,7 @@ import type { GatewayProcess } from '../helpers/gateway.js';
 import { descendants, isAlive, waitFor } from '../helpers/processes.js';
 import { sharedRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { sampleOf } from '../../ui/src/metrics.js';
 import { fresh, route, servedBy, startScaleGateway } from './support.js';
 
 describe('gateway.workers: 2', function () {
@@ -178,6 +179,10 @@ describe('gateway.workers: 2', function () {
       const adminServed = byName.get('tollgate_http_status')!.values.filter((v) => v.labels.route === 'm').reduce((sum, v) => sum + v.value, 0);
       // No request reached the route between the two reads, so both count the same requests.
       expect(adminServed).to.equal(served);
+      // And the dashboard's overview, reading that answer, speaks for both workers.
+      const sample = sampleOf(viaAdmin.json.time, viaAdmin.json.metrics);
+      expect(sample.workers).to.equal(2);
+      expect(sample.requests).to.equal(served);
     });
   });
 
