@@ -181,6 +181,24 @@ describe('mcp-bridge: resource subscriptions of MCP 2026-07-28 listen streams', 
     expect(asked('resources/subscribe', 'test://r/0')).to.equal(0);
   });
 
+  it("bounds the URIs a consumer's pooled server watches for all its streams together (max_resource_subscriptions, 100)", async () => {
+    const url = `${watched}/mcp`;
+    const first = await open(url, 'm-1', { resourceSubscriptions: Array.from({ length: 60 }, (_, i) => `test://many/${i}`) }, asBob);
+    expect(first.messages()[0].params.notifications.resourceSubscriptions).to.have.length(60);
+    // 40 of these are watched already (they cost nothing more); 50 are new: 110 in all.
+    const more = modern('m-2', 'subscriptions/listen', { notifications: { resourceSubscriptions: Array.from({ length: 90 }, (_, i) => `test://many/${i + 20}`) } }, asBob);
+    const refused = await post(url, more.body, more.headers);
+    expect(refused.status, refused.text).to.equal(400);
+    expect(refused.json.error.code).to.equal(-32602);
+    expect(refused.json.error.message).to.contain('110').and.to.contain('max_resource_subscriptions');
+    expect(asked('resources/subscribe', 'test://many/60')).to.equal(0);
+    // Within the bound (40 more), another stream is granted; Alice's streams count apart.
+    const fits = await open(url, 'm-3', { resourceSubscriptions: Array.from({ length: 80 }, (_, i) => `test://many/${i + 20}`) }, asBob);
+    expect(fits.messages()[0].params.notifications.resourceSubscriptions).to.have.length(80);
+    const alice = await open(url, 'm-4', { resourceSubscriptions: Array.from({ length: 100 }, (_, i) => `test://many/${i}`) }, asAlice);
+    expect(alice.messages()[0].params.notifications.resourceSubscriptions).to.have.length(100);
+  });
+
   it('the v2 SDK client listens to a server-everything resource and hears its updates', async () => {
     const client = new ModernClient({ name: 'watcher', version: '1' }, { versionNegotiation: { mode: { pin: MODERN } } });
     const updates: string[] = [];

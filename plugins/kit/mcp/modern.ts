@@ -484,6 +484,20 @@ async function listen(ctx: GatewayContext, pool: ModernPool, meta: Record<string
   const serverResources = isObject(member.initializeResult.capabilities) ? member.initializeResult.capabilities.resources : undefined;
   // A denied URI is left out as one the server refused: the client learns nothing of it.
   const permitted = isObject(serverResources) && serverResources.subscribe === true ? uris.filter((uri) => mcp.keeps('resource', uri)) : [];
+  // The bound holds for the pooled server (a consumer's listen streams together), not only per
+  // stream. Checked and counted in one turn: the watches below enter the map before any await.
+  const max = pool.manager.conf.max_resource_subscriptions;
+  const current = watches.get(session);
+  const total = (current?.size ?? 0) + permitted.filter((uri) => !current?.has(uri)).length;
+  if (total > max) {
+    pool.release(member);
+    throw rpcError(
+      MCP_ERRORS.GW_MCP_INVALID_MESSAGE,
+      id,
+      INVALID_PARAMS,
+      `Invalid params: the server would watch ${total} resources for this client's streams; this route allows ${max} (max_resource_subscriptions)`,
+    );
+  }
   /** This stream's share in the server's subscriptions. */
   const token = {};
   const subscribed = await Promise.all(permitted.map((uri) => watch(pool, session, uri, token)));

@@ -34,7 +34,7 @@ export interface BridgeConf extends Partial<RemoteSettings>, ServerFields {
   command: string;
   max_message_bytes: number;
   max_batch_messages: number;
-  /** Resource URIs one MCP 2026-07-28 `subscriptions/listen` may watch (modern.ts). */
+  /** Resource URIs one MCP 2026-07-28 `subscriptions/listen`, and one pooled server for all its listeners, may watch (modern.ts). */
   max_resource_subscriptions: number;
   ping_interval: number;
   allowed_origins: string[];
@@ -182,7 +182,7 @@ export const FRONT_FIELDS = {
     maximum: 10000,
     default: 100,
     description:
-      'Most resource URIs one MCP 2026-07-28 subscriptions/listen request may watch (notifications.resourceSubscriptions); each distinct URI is one resources/subscribe to the pooled server. More get 400 (-32602) before anything is subscribed.',
+      "Most distinct resource URIs one MCP 2026-07-28 subscriptions/listen request may watch (notifications.resourceSubscriptions), and most a pooled server watches for all of one client's (consumer's) listen streams together; each is one resources/subscribe to the server. A listen that would go over gets 400 (-32602) before anything is subscribed.",
   },
   ping_interval: seconds(15, 'SSE keep-alive comment interval on open streams; a stream that cannot be written for twice this long is dropped.'),
   allowed_origins: {
