@@ -212,7 +212,10 @@ interface ElementHandle extends JSHandle {
 
 async function openFirefox(profile: string): Promise<Opened> {
   const puppeteerModule = 'puppeteer-core';
-  const puppeteer = ((await import(puppeteerModule)) as { default: Puppeteer }).default;
+  const loaded = (await import(puppeteerModule).catch((err: Error) => {
+    throw new Error(`puppeteer-core, a devDependency, is not installed (npm install): ${err.message}`);
+  })) as { default: Puppeteer };
+  const puppeteer = loaded.default;
   const browser = await puppeteer.launch({
     browser: 'firefox',
     executablePath: EXECUTABLES.firefox,
