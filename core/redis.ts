@@ -3,7 +3,17 @@
  * queue, 20 retries per request) would make a hot-path call hang while Redis is down; here every
  * command fails fast instead, and callers decide whether to fail open or closed.
  */
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+
+/**
+ * ioredis, loaded with the first connection: a gateway that uses no Redis (the embedded catalog,
+ * local limits) never loads it, about 50 ms of CPU less at start.
+ */
+let ioredisModule: typeof import('ioredis') | undefined;
+export function ioredis(): typeof import('ioredis') {
+  return (ioredisModule ??= createRequire(import.meta.url)('ioredis') as typeof import('ioredis'));
+}
 
 /** The gateway's own Redis: one server, or a Redis Cluster (`redis.cluster: true`). */
 export type GatewayRedis = Redis | Cluster;
@@ -60,8 +70,8 @@ export function createRedis(options: RedisConnectionOptions): GatewayRedis {
     lazyConnect: false,
   };
   const redis = options.url
-    ? new Redis(options.url, base)
-    : new Redis({
+    ? new (ioredis().Redis)(options.url, base)
+    : new (ioredis().Redis)({
         ...base,
         host: options.host ?? '127.0.0.1',
         port: options.port ?? 6379,
@@ -86,7 +96,7 @@ function createCluster(options: RedisConnectionOptions): Cluster {
   if (seeds.length === 0 || !seeds[0]) throw new Error('redis.cluster needs redis.url to name at least one node');
   const first = seeds[0];
   const commandTimeout = Math.round((options.commandTimeout ?? 0.2) * 1000);
-  const cluster = new Cluster(
+  const cluster = new (ioredis().Cluster)(
     seeds.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
     {
       enableOfflineQueue: false,

@@ -9,12 +9,16 @@
  * the gateway's in-memory snapshot, never in a remote store.
  */
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
-import jwt from 'jsonwebtoken';
+import { createRequire } from 'node:module';
 import { attachConsumer, TOKEN_ERRORS, unauthorized, withoutQueryParam } from '../kit/index.js';
 import type { ConsumerInfo, GatewayContext } from '../../core/context.js';
 import { ownValue, requestHeader } from '../../core/own.js';
 import { definePlugin, type ConsumerLookup } from '../../core/plugin.js';
 import type { ErrorCode } from '../../core/errors.js';
+
+/** jsonwebtoken, loaded by the first route that uses the plugin (create), not by every start. */
+let jwtModule: typeof import('jsonwebtoken') | undefined;
+const jwt = () => (jwtModule ??= createRequire(import.meta.url)('jsonwebtoken') as typeof import('jsonwebtoken'));
 
 const HMAC = ['HS256', 'HS384', 'HS512'] as const;
 const DEFAULT_CLAIMS = ['exp', 'nbf'] as const;
@@ -130,7 +134,10 @@ export default definePlugin<JwtAuthConf, ConsumerLookup>({
   },
 
   // The instance is this gateway's consumer directory (in-memory, from the catalog snapshot).
-  create: (_conf, _route, api) => api.consumers,
+  create: (_conf, _route, api) => {
+    jwt();
+    return api.consumers;
+  },
 
   rewrite(ctx, conf, consumers) {
     const challenge = `Bearer realm="${conf.realm}"`;
@@ -203,7 +210,7 @@ function verify(token: string, conf: JwtAuthConf, lookup: ConsumerLookup): { con
   const cached = fromCache(cacheKey, conf, lookup);
   if (cached) return { consumer: cached };
   const invalid = (message: string) => ({ code: ERRORS.GW_AUTH_INVALID_TOKEN, message });
-  const decoded = jwt.decode(token, { complete: true });
+  const decoded = jwt().decode(token, { complete: true });
   if (!decoded || typeof decoded.payload !== 'object' || decoded.payload === null) return invalid('JWT token invalid');
   // RFC 7515 §4.1.11: a recipient that does not understand every extension `crit` names must
   // refuse the token; this plugin understands none (and `crit: []` is forbidden to producers).
@@ -223,15 +230,15 @@ function verify(token: string, conf: JwtAuthConf, lookup: ConsumerLookup): { con
   }
   const claims = claimsChecked(conf);
   try {
-    jwt.verify(token, key, {
+    jwt().verify(token, key, {
       algorithms: [auth.algorithm],
       clockTolerance: auth.lifetime_grace_period,
       ignoreExpiration: !claims.includes('exp'),
       ignoreNotBefore: !claims.includes('nbf'),
     });
   } catch (err) {
-    if (err instanceof jwt.TokenExpiredError) return invalid(`'exp' claim expired at ${err.expiredAt.toUTCString()}`);
-    if (err instanceof jwt.NotBeforeError) return invalid(`'nbf' claim not valid until ${err.date.toUTCString()}`);
+    if (err instanceof jwt().TokenExpiredError) return invalid(`'exp' claim expired at ${err.expiredAt.toUTCString()}`);
+    if (err instanceof jwt().NotBeforeError) return invalid(`'nbf' claim not valid until ${err.date.toUTCString()}`);
     return invalid('failed to verify jwt');
   }
   const payload = decoded.payload as Record<string, unknown>;

@@ -4,10 +4,10 @@
  * a policy names. Connections are fail-fast (core/redis.ts): a request never waits for a Redis that
  * is away; what a plugin does then is `StoreFailurePolicy`'s (store-failure.ts).
  */
-import { Cluster, type Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { hostPortProblem } from '../../core/address.js';
 import type { PluginApi } from '../../core/plugin.js';
-import { reconnectDelay } from '../../core/redis.js';
+import { ioredis, reconnectDelay } from '../../core/redis.js';
 import type { JsonSchema } from '../../core/schema.js';
 import { RefCountedMap, type Held } from '../../core/ref-counted-map.js';
 
@@ -173,7 +173,7 @@ export function limitRedis(api: PluginApi, conf: PolicyConf): RedisHandle {
     });
     const poolKey = JSON.stringify([nodes, conf.redis_username, conf.redis_password, timeoutMs]);
     const held = clusters(api).acquire(poolKey, () => {
-      const cluster = new Cluster(nodes, {
+      const cluster = new (ioredis().Cluster)(nodes, {
         enableOfflineQueue: false,
         clusterRetryStrategy: reconnectDelay,
         slotsRefreshTimeout: Math.max(timeoutMs, 1000),

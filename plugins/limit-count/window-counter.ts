@@ -1,8 +1,13 @@
 /**
  * limit-count's counter: APISIX's fixed window, kept by rate-limiter-flexible in memory or in Redis.
  */
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { createRequire } from 'node:module';
+import type { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { ensureReady, type RedisHandle } from '../kit/index.js';
+
+/** rate-limiter-flexible, loaded by the first counter (a route using limit-count), not by every start. */
+let limiterModule: typeof import('rate-limiter-flexible') | undefined;
+const limiters = () => (limiterModule ??= createRequire(import.meta.url)('rate-limiter-flexible') as typeof import('rate-limiter-flexible'));
 
 export interface WindowOutcome {
   allowed: boolean;
@@ -27,8 +32,8 @@ export class WindowCounter {
     private readonly redis?: RedisHandle,
   ) {
     this.limiter = redis
-      ? new RateLimiterRedis({ storeClient: redis.client, points, duration: durationSec, keyPrefix })
-      : new RateLimiterMemory({ points, duration: durationSec, keyPrefix });
+      ? new (limiters().RateLimiterRedis)({ storeClient: redis.client, points, duration: durationSec, keyPrefix })
+      : new (limiters().RateLimiterMemory)({ points, duration: durationSec, keyPrefix });
   }
 
   async consume(key: string): Promise<WindowOutcome> {
@@ -38,7 +43,7 @@ export class WindowCounter {
     try {
       res = await this.limiter.consume(key);
     } catch (err) {
-      if (!(err instanceof RateLimiterRes)) throw err;
+      if (!(err instanceof limiters().RateLimiterRes)) throw err;
       res = err;
       allowed = false;
     }
