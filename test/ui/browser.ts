@@ -91,8 +91,8 @@ export interface UiPage extends UiScope {
 export interface TestBrowser {
   engine: Engine;
   page: UiPage;
-  /** The cookies the browser holds for `url`. */
-  cookies(url: string): Promise<unknown[]>;
+  /** Every cookie the browser holds (its profile is fresh). */
+  cookies(): Promise<unknown[]>;
   /** Marks the browser's current processes as the suite's (see above). */
   adoptProcesses(): void;
   screenshot(name: string): Promise<string>;
@@ -133,7 +133,7 @@ export async function launchBrowser(engine: Engine): Promise<TestBrowser> {
 
 interface Opened {
   page: UiPage;
-  cookies(url: string): Promise<unknown[]>;
+  cookies(): Promise<unknown[]>;
   screenshot(path: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -163,7 +163,7 @@ async function openChromium(profile: string): Promise<Opened> {
   };
   return {
     page: ui,
-    cookies: (url) => context.cookies(url),
+    cookies: () => context.cookies(),
     screenshot: async (path) => void (await page.screenshot({ path, fullPage: false })),
     close: () => context.close(),
   };
@@ -179,7 +179,7 @@ interface Puppeteer {
 interface PuppeteerBrowser {
   pages(): Promise<PuppeteerPage[]>;
   newPage(): Promise<PuppeteerPage>;
-  cookies(): Promise<Array<{ domain: string }>>;
+  cookies(): Promise<unknown[]>;
   close(): Promise<void>;
 }
 interface PuppeteerPage {
@@ -240,7 +240,7 @@ async function openFirefox(profile: string): Promise<Opened> {
   };
   return {
     page: ui,
-    cookies: (url) => browser.cookies().then((all) => all.filter((c) => new URL(url).hostname.endsWith(c.domain.replace(/^\./, '')))),
+    cookies: () => browser.cookies(),
     screenshot: async (path) => void (await page.screenshot({ path })),
     close: () => browser.close(),
   };
