@@ -261,6 +261,22 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       expect(init.json.error.message).to.match(/^the remote MCP server answered HTTP 4\d\d/);
       expect(only.count('initialize')).to.equal(1);
     });
+
+    it('lists its tools and prompts for the Admin API by stateless requests: server/discover, then the list', async () => {
+      const tools = await gw.admin('GET', '/mcp_servers/modern-only/tools');
+      expect(tools.status, tools.text).to.equal(200);
+      expect(tools.json.source).to.equal('probe');
+      expect(tools.json.tools.map((t: { name: string }) => t.name)).to.include.members(['echo', 'secret', 'wait']);
+      const prompts = await gw.admin('GET', '/mcp_servers/modern-only/prompts');
+      expect(prompts.json.prompts.map((p: { name: string }) => p.name)).to.deep.equal(['greet']);
+      const status = (await gw.admin('GET', '/mcp_servers/modern-only/status')).json;
+      expect(status.server_info).to.deep.include({ name: 'modern-remote' });
+      expect(status.protocol_version).to.equal(MODERN);
+      expect(only.count('initialize'), 'only the 2025-era client’s refused one').to.equal(1);
+      const list = only.requests.find((r) => r.body?.method === 'tools/list')!;
+      expect(list.headers).to.include({ 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/list' });
+      expect(list.body!.params!._meta['io.modelcontextprotocol/clientInfo']).to.deep.include({ name: 'tollgate' });
+    });
   });
 
   describe('a remote server that speaks only the 2025 revisions', () => {

@@ -10,7 +10,8 @@
  */
 import { GatewayError } from '../../../core/errors.js';
 import type { PluginApi, ResourceEndpoint, ResourceEndpointRequest } from '../../../core/plugin.js';
-import { mcpHttpError, RETRY_AFTER_SECONDS } from './jsonrpc.js';
+import { MODERN_PROTOCOL_VERSION, SERVER_INFO_META, mcpHttpError, RETRY_AFTER_SECONDS } from './jsonrpc.js';
+import { ModernProbeBackend } from './modern-probe.js';
 import { ProbeClient } from './probe.js';
 import { runtimeOf, type Runtime } from './runtime.js';
 import { LIST_METHODS, type ListMethod, type McpServer, type SeenList } from './server.js';
@@ -205,10 +206,14 @@ async function probeStdio(runtime: Runtime, server: McpServer, record: StdioServ
   }
 }
 
-/** A short session of a remote server: initialize, the list, DELETE. */
+/**
+ * A short session of a remote server: initialize, the list, DELETE. A server that speaks MCP
+ * 2026-07-28 is asked statelessly instead: server/discover, then the list (modern-probe.ts).
+ */
 async function probeRemote(runtime: Runtime, server: McpServer, record: ServerRecord, method: ListMethod): Promise<SeenList> {
   const remote = server.remote!;
   const logger = runtime.logger.child({ mcp_server: server.id, probe: method });
+  if (await remote.speaksModern()) return probeModern(server, record, method, new ProbeClient((events) => new ModernProbeBackend(remote.target(logger), PROBE_MAX_LINE_BYTES, events)));
   const hooks = { sessionCreated: () => server.upstreamSessionCreated(), trouble: (message: string) => server.noteTrouble(message) };
   const client = new ProbeClient((events) => remote.open(events, hooks, PROBE_MAX_LINE_BYTES, logger));
   let initialized = false;
@@ -222,6 +227,20 @@ async function probeRemote(runtime: Runtime, server: McpServer, record: ServerRe
     if (!initialized) server.sessionEnded(REMOTE_FAILED, message, false);
     if (err instanceof GatewayError) throw err;
     throw mcpHttpError(MCP_ERRORS.GW_MCP_PROBE_FAILED, message);
+  } finally {
+    await client.close();
+  }
+}
+
+async function probeModern(server: McpServer, record: ServerRecord, method: ListMethod, client: ProbeClient): Promise<SeenList> {
+  try {
+    const discovered = await client.request('server/discover', {}, record.init_timeout * 1000);
+    const meta = discovered._meta as Record<string, unknown> | undefined;
+    server.initialized({ serverInfo: discovered.serverInfo ?? meta?.[SERVER_INFO_META], capabilities: discovered.capabilities, protocolVersion: MODERN_PROTOCOL_VERSION });
+    return await listOver(client, server, discovered, record, method);
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw mcpHttpError(MCP_ERRORS.GW_MCP_PROBE_FAILED, err instanceof Error ? err.message : String(err));
   } finally {
     await client.close();
   }

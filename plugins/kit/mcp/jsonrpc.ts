@@ -18,6 +18,8 @@ export const MODERN_PROTOCOL_VERSION = '2026-07-28';
 export const VERSION_META = 'io.modelcontextprotocol/protocolVersion';
 export const CLIENT_INFO_META = 'io.modelcontextprotocol/clientInfo';
 export const CAPABILITIES_META = 'io.modelcontextprotocol/clientCapabilities';
+/** Where a 2026-07-28 result's `_meta` names the server. */
+export const SERVER_INFO_META = 'io.modelcontextprotocol/serverInfo';
 
 /** The list a server's list_changed notification makes stale. */
 export const LIST_CHANGED: Readonly<Record<string, ListMethod>> = {
