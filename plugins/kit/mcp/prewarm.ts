@@ -152,11 +152,13 @@ export class WarmPool {
       });
       if (!result) throw new Error('the MCP server refused to initialize');
       backend.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
-      // A warm child that dies while waiting is forgotten; its slot is refilled by the next take.
+      // A warm child that dies while waiting is forgotten, and the pool waits for the next session
+      // (a server that exits when idle is not restarted over and over).
       relay.onEndedWarm = () => {
         const index = this.ready.findIndex((w) => w.backend === backend);
         if (index >= 0) {
           this.ready.splice(index, 1);
+          this.paused = true;
           this.runtime.unclaim();
           this.runtime.release(backend);
         }
