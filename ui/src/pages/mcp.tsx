@@ -422,7 +422,7 @@ function Access({ id, routes }: { id: string; routes?: RouteUse[] }) {
             const group = byId(groups, c.value.group_id);
             return { name: idOf(c), rules: rulesFor(acl, c.value, group), restricted: !restrictionAllows({ ...sources, routeId: route.id }, c.value, group) };
           })
-      : [{ name: 'every client', rules: rulesFor(acl, undefined, undefined), restricted: false }];
+      : [{ name: 'every client', rules: rulesFor(acl, undefined, undefined), restricted: !restrictionAllows({ ...sources, routeId: route.id }, undefined, undefined) }];
     // What else runs on the route and may refuse a call the table allows (limits, IP rules…).
     const others = Object.keys(merged).filter((name) => !NOT_REFUSING.has(name) && all[name]?.type !== 'auth');
     // Through a federation the client (and so mcp-acl) sees the server's tools under its prefix.
