@@ -64,6 +64,18 @@ export async function startModernServer(options: { legacy?: 'stateless' | 'rejec
       aborted.push(tag);
       return { content: [{ type: 'text', text: 'cancelled' }] };
     });
+    server.registerTool(
+      'ticks',
+      { description: 'Reports progress `count` times, `everyMs` apart, then answers', inputSchema: z.object({ count: z.number(), everyMs: z.number() }) },
+      async ({ count, everyMs }, ctx) => {
+        const token = (ctx.mcpReq as { _meta?: { progressToken?: string | number } })._meta?.progressToken;
+        for (let i = 1; i <= count; i++) {
+          await new Promise((resolve) => setTimeout(resolve, everyMs));
+          if (token !== undefined) await ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken: token, progress: i, total: count } });
+        }
+        return { content: [{ type: 'text', text: `ticked ${count}` }] };
+      },
+    );
     server.registerPrompt('greet', { description: 'A greeting' }, async () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'hello' } }] }));
     return server;
   };

@@ -156,6 +156,19 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       expect(await waitFor(() => server.aborted.includes('timed-out'), 5000)).to.equal(true);
     });
 
+    it('lets a call that keeps reporting progress run past request_timeout', async () => {
+      const { body, headers } = modern('k-1', 'tools/call', { name: 'ticks', arguments: { count: 4, everyMs: 400 }, _meta: { progressToken: 'k' } });
+      const res = await fetch(`${bases.slow}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', apikey: KEYS.bob, ...headers },
+        body: JSON.stringify(body),
+      });
+      const events = await readEvents(res, (list) => list.some((e) => e.data.includes('"k-1"')));
+      expect(events.filter((e) => e.data.includes('notifications/progress'))).to.have.length(4);
+      const answer = JSON.parse(events.find((e) => e.data.includes('"k-1"'))!.data);
+      expect(textOf(answer.result)).to.equal('ticked 4');
+    });
+
     it('applies mcp-acl to the modern answers: alice cannot see nor call `secret`, bob can', async () => {
       const list = (apikey: string) => post(`${bases.modern}/mcp`, modern('l', 'tools/list').body, { ...modern('l', 'tools/list').headers, apikey });
       const [alice, bob] = await Promise.all([list(KEYS.alice), list(KEYS.bob)]);
