@@ -7,6 +7,9 @@
  */
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { expect } from 'chai';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
 import { scrape } from '../observability/support.js';
 import { startFixture, type Fixture } from './remote-fixture.js';
@@ -244,6 +247,30 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
         return modernCall(switching, message).length === 1;
       }, 5000);
       expect(upgraded).to.equal(true);
+    });
+  });
+
+  describe('a remote server that speaks 2026-07-28: its tool calls in the audit log', () => {
+    let dir: string;
+    before(() => {
+      dir = mkdtempSync(join(tmpdir(), 'tollgate-modern-audit-'));
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('writes one mcp_tool_call audit entry per modern tools/call, with the consumer and no session', async () => {
+      const file = join(dir, 'audit.log');
+      const put = await gw.admin('PUT', '/routes/modern-audit', {
+        uri: '/modern-audit/*',
+        plugins: { 'key-auth': {}, 'file-logger': { path: file, mcp_tool_audit: true, include_tool_arguments: true }, 'mcp-bridge': { base_uri: '/modern-audit', server_id: 'modern' } },
+      });
+      expect(put.status, put.text).to.be.oneOf([200, 201]);
+      const { body, headers } = modern('a-1', 'tools/call', { name: 'echo', arguments: { message: 'audited' } });
+      const res = await post(`${gw.url}/modern-audit/mcp`, body, { ...headers, apikey: KEYS.alice });
+      expect(textOf(res.json.result)).to.equal('echo: audited');
+      const audits = () =>
+        (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []).map((l) => JSON.parse(l) as Record<string, any>).filter((e) => e.type === 'mcp_tool_call');
+      expect(await waitFor(() => audits().length === 1, 5000)).to.equal(true);
+      expect(audits()[0]).to.deep.include({ route_id: 'modern-audit', consumer: 'alice', session_id: '', tool: 'echo', id: 'a-1', outcome: 'ok', arguments: { message: 'audited' } });
     });
   });
 
