@@ -165,8 +165,9 @@ describe('mcp-bridge: resource subscriptions of MCP 2026-07-28 listen streams', 
     expect(asked('resources/subscribe', 'test://secret-plans', guardedLog)).to.equal(0);
   });
 
-  it('grants no resource subscriptions on a server that cannot subscribe, and refuses a malformed or oversized list with 400', async () => {
-    const stream = await open(`${plain}/mcp`, 'p-1', { toolsListChanged: true, resourceSubscriptions: ['test://a'] });
+  it('grants no resource subscriptions on a server that cannot subscribe, nor list changes it does not declare, and refuses a malformed or oversized list with 400', async () => {
+    // Nor list changes it does not declare (it has no prompts, no resources).
+    const stream = await open(`${plain}/mcp`, 'p-1', { toolsListChanged: true, promptsListChanged: true, resourcesListChanged: true, resourceSubscriptions: ['test://a'] });
     expect(stream.messages()[0].params.notifications).to.deep.equal({ toolsListChanged: true });
     const malformed = modern('p-2', 'subscriptions/listen', { notifications: { resourceSubscriptions: 'test://a' } });
     const bad = await post(`${plain}/mcp`, malformed.body, malformed.headers);

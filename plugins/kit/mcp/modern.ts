@@ -42,11 +42,11 @@ const CAPABILITIES_META = 'io.modelcontextprotocol/clientCapabilities';
 const LOG_LEVEL_META = 'io.modelcontextprotocol/logLevel';
 const SERVER_INFO_META = 'io.modelcontextprotocol/serverInfo';
 const SUBSCRIPTION_META = 'io.modelcontextprotocol/subscriptionId';
-/** The list changes a `subscriptions/listen` filter names, and the 2025 notification of each. */
-const LISTENABLE: Readonly<Record<string, string>> = {
-  toolsListChanged: 'notifications/tools/list_changed',
-  promptsListChanged: 'notifications/prompts/list_changed',
-  resourcesListChanged: 'notifications/resources/list_changed',
+/** The list changes a `subscriptions/listen` filter names, the 2025 notification of each, and the server capability that promises it. */
+const LISTENABLE: Readonly<Record<string, { readonly method: string; readonly capability: string }>> = {
+  toolsListChanged: { method: 'notifications/tools/list_changed', capability: 'tools' },
+  promptsListChanged: { method: 'notifications/prompts/list_changed', capability: 'prompts' },
+  resourcesListChanged: { method: 'notifications/resources/list_changed', capability: 'resources' },
 };
 /** The envelope keys a 2025-era server does not know; everything else in `_meta` passes through. */
 const ENVELOPE_KEYS = [VERSION_META, CLIENT_INFO_META, CAPABILITIES_META, LOG_LEVEL_META];
@@ -478,10 +478,16 @@ async function listen(ctx: GatewayContext, pool: ModernPool, meta: Record<string
   for (const name of ANSWERING_CAPABILITIES) delete capabilities[name];
   const member = await pool.member(ctx, { ...meta, [CAPABILITIES_META]: capabilities });
   const { session } = member;
+  const serverCapabilities = isObject(member.initializeResult.capabilities) ? member.initializeResult.capabilities : {};
+  // 2026-07-28: what the server does not support is left out of the acknowledgement; a 2025
+  // server promises list changes by `listChanged` in its capabilities.
   const granted: Record<string, unknown> = {};
-  for (const name of Object.keys(LISTENABLE)) if (asked[name] === true) granted[name] = true;
-  const wanted = new Set(Object.keys(granted).map((name) => LISTENABLE[name]));
-  const serverResources = isObject(member.initializeResult.capabilities) ? member.initializeResult.capabilities.resources : undefined;
+  for (const [name, { capability }] of Object.entries(LISTENABLE)) {
+    const declared = serverCapabilities[capability];
+    if (asked[name] === true && isObject(declared) && declared.listChanged === true) granted[name] = true;
+  }
+  const wanted = new Set(Object.keys(granted).map((name) => LISTENABLE[name].method));
+  const serverResources = serverCapabilities.resources;
   // A denied URI is left out as one the server refused: the client learns nothing of it.
   const permitted = isObject(serverResources) && serverResources.subscribe === true ? uris.filter((uri) => mcp.keeps('resource', uri)) : [];
   // The bound holds for the pooled server (a consumer's listen streams together), not only per
