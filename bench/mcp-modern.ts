@@ -30,7 +30,12 @@
  *   is 1,000 sessions at once. `mcp.allowed_commands` gains `mawk` for the awk server.
  * - creation raises nothing: one session at a time and two warm children fit the defaults.
  *
- * BENCH_MCP_MODERN=eras,creation,modes picks scenarios (default: all); BENCH_MCP_SECONDS (default
+ * 4. remote (bench/mcp/remote-modern.ts): the v2 SDK client pinned to 2026-07-28 against a remote
+ *    server that speaks 2026-07-28 (a v2 SDK server), directly and through the gateway, which
+ *    forwards each request as it is: tools/call, and tools/list with and without the route's
+ *    list cache. Raises nothing.
+ *
+ * BENCH_MCP_MODERN=eras,creation,modes,remote picks scenarios (default: all); BENCH_MCP_SECONDS (default
  * 4) and BENCH_MCP_ROUNDS (default 2) as in bench/mcp.ts; BENCH_MCP_SESSION_COUNTS (default
  * "100,1000") the session counts of the modes scenario.
  */
@@ -41,13 +46,14 @@ import { join } from 'node:path';
 import { launched } from './lib.js';
 import { compareEras } from './mcp/eras.js';
 import { compareProcessModes } from './mcp/process-modes.js';
+import { compareRemoteModern } from './mcp/remote-modern.js';
 import { compareSessionCreation } from './mcp/session-creation.js';
 import type { Build } from './revision.js';
 
 /** `npm run bench -- mcp` runs this suite too; a run of every suite need not run it twice. */
 export const includedIn = 'mcp';
 
-const SCENARIOS = { eras: compareEras, creation: compareSessionCreation, modes: compareProcessModes };
+const SCENARIOS = { eras: compareEras, creation: compareSessionCreation, modes: compareProcessModes, remote: compareRemoteModern };
 
 export async function run([build]: Build[]): Promise<void> {
   // The SDK clients pass one AbortSignal to all their requests; undici lets go of its listeners
