@@ -177,6 +177,44 @@ describe('mcp-bridge process_mode shared', function () {
     }
   });
 
+  it('stops a replacement child that refuses to initialize and tries again until one does: no child is left running unready, its sessions carry on', async () => {
+    const gate = join(dir, 'refusing');
+    const refusing = await bridgeRoute(gateway, 'refusing', [FAULT_SERVER, `--refuse-init-if=${gate}`], { process_mode: 'shared', shared_children: 1 });
+    const mine = () => servers().filter((p) => p.command.includes('--refuse-init-if'));
+    const replacements = () => gateway.logs.filter((line) => line.includes('starting a replacement')).length;
+    const session = await connect(refusing, 'streamable-http');
+    try {
+      writeFileSync(gate, '');
+      const crashed = await session.client.callTool({ name: 'crash' }).then(
+        () => undefined,
+        (err: Error) => err.message,
+      );
+      expect(crashed).to.contain('the MCP server exited');
+      expect(await waitFor(() => replacements() >= 3, 10_000), 'a refused replacement is tried again').to.equal(true);
+      expect(mine().length, 'refused children are stopped, not kept').to.be.at.most(1);
+      rmSync(gate);
+      const echo = () =>
+        session.client.callTool({ name: 'echo', arguments: { text: 'back' } }).then(
+          (result) => textOf(result),
+          () => undefined,
+        );
+      expect(await waitFor(async () => (await echo()) === 'back', 15_000, 200), 'the session is served again without reconnecting').to.equal(true);
+      expect(mine()).to.have.length(1);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('stops a shared child that never answers initialize once init_timeout passes, and the next session tries again', async () => {
+    const silent = await bridgeRoute(gateway, 'silent', [FAULT_SERVER, '--no-init'], { process_mode: 'shared', shared_children: 1, init_timeout: 1 });
+    const mine = () => servers().filter((p) => p.command.includes('--no-init'));
+    for (const attempt of [1, 2]) {
+      const res = await post(`${silent}/mcp`, { ...INIT, id: attempt });
+      expect(res.headers.get('mcp-session-id'), `attempt ${attempt}: ${res.text}`).to.equal(null);
+      expect(await waitFor(() => mine().length === 0, 10_000), `attempt ${attempt}: the silent child is stopped`).to.equal(true);
+    }
+  });
+
   it('answers initialize with the cause when the shared children cannot start, and tries again for the next session', async () => {
     const broken = await bridgeRoute(gateway, 'broken', [FAULT_SERVER, '--exit-at-start=3'], { process_mode: 'shared' });
     for (const attempt of [1, 2]) {

@@ -418,10 +418,14 @@ class ServerSource implements BackendSource {
     if (!this.pool) {
       const { conf } = this;
       const options = () => this.childOptions('shared');
-      this.pool = new SharedPool(conf.shared_children ?? 2, this.manager.runtime, options, this.manager.logger.child({ process_mode: 'shared' }), {
-        route: this.manager.routeId,
-        server: this.server.id ?? '',
-      });
+      this.pool = new SharedPool(
+        conf.shared_children ?? 2,
+        this.manager.runtime,
+        options,
+        this.manager.logger.child({ process_mode: 'shared' }),
+        { route: this.manager.routeId, server: this.server.id ?? '' },
+        conf.init_timeout * 1000,
+      );
     }
     return this.pool;
   }

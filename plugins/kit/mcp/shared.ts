@@ -13,7 +13,8 @@
  * child; with several, the child is refused at once. A child that exits fails the requests in
  * flight on it with the cause; its sessions carry on, and the pool starts a replacement after a
  * backoff (0.1 s, doubling up to 5 s while replacements keep failing to start), and again until
- * one runs.
+ * one runs. A child that exits, refuses initialize or does not answer it within init_timeout has
+ * failed its start, and is stopped.
  */
 import type { Logger } from '../../../core/logger.js';
 import type { Backend, BackendEvents, BackendInfo } from './backend.js';
@@ -35,6 +36,8 @@ interface PoolChild {
   /** Requests in flight on it, by the pool's id. */
   readonly flights: Map<string, Flight>;
   ready: boolean;
+  /** The id of the gateway's initialize to it, while unanswered. */
+  initId?: string;
 }
 
 const MAX_BACKOFF_MS = 5000;
@@ -59,6 +62,8 @@ export class SharedPool {
     private readonly options: () => Omit<ChildOptions, 'logger'>,
     private readonly logger: Logger,
     private readonly labels: { route: string; server: string },
+    /** init_timeout: how long a child has to answer initialize. */
+    private readonly initTimeoutMs: number,
   ) {}
 
   get pids(): number[] {
@@ -118,17 +123,45 @@ export class SharedPool {
     Object.assign(entry, { backend, flights: new Map(), ready: false });
     this.children.push(entry);
     this.runtime.adopt(backend, this.labels.route, this.labels.server);
-    await backend.started;
+    try {
+      await backend.started;
+      const result = await this.initialize(entry);
+      this.initializeResult ??= result;
+      backend.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+      entry.ready = true;
+      this.backoffMs = 100;
+    } catch (err) {
+      // A child that refused or did not answer initialize would hold a slot of mcp.max_children
+      // and count as present, so no replacement would ever start: it is stopped, and its end
+      // (`ended`) frees the slot and schedules the next try.
+      this.runtime.track(backend.stop());
+      throw err;
+    }
+  }
+
+  /** The child's initialize result; rejects when it refuses, exits first, or takes longer than init_timeout. */
+  private initialize(child: PoolChild): Promise<Record<string, unknown>> {
     const id = this.fresh();
+    child.initId = id;
     const answer = new Promise<Record<string, unknown>>((resolve, reject) => {
-      this.initWaiters.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        this.initWaiters.delete(id);
+        reject(new Error(`the MCP server did not answer initialize within ${this.initTimeoutMs / 1000} s (init_timeout)`));
+      }, this.initTimeoutMs);
+      timer.unref();
+      this.initWaiters.set(id, {
+        resolve: (result) => {
+          clearTimeout(timer);
+          resolve(result);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      });
     });
-    backend.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'initialize', params: { protocolVersion: PROTOCOL_VERSIONS[0], capabilities: {}, clientInfo: { name: 'tollgate', version: '1' }, ...this.initParams } }));
-    const result = await answer;
-    this.initializeResult ??= result;
-    backend.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
-    entry.ready = true;
-    this.backoffMs = 100;
+    child.backend.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'initialize', params: { protocolVersion: PROTOCOL_VERSIONS[0], capabilities: {}, clientInfo: { name: 'tollgate', version: '1' }, ...this.initParams } }));
+    return answer;
   }
 
   private readonly initWaiters = new Map<string, { resolve: (r: Record<string, unknown>) => void; reject: (e: Error) => void }>();
@@ -265,7 +298,12 @@ export class SharedPool {
     if (index >= 0) this.children.splice(index, 1);
     this.runtime.release(child.backend);
     this.runtime.unclaim();
-    for (const waiter of this.initWaiters.values()) waiter.reject(new Error('the MCP server exited before answering initialize'));
+    // Only its own initialize: a sibling starting at the same time may still answer.
+    const waiter = child.initId === undefined ? undefined : this.initWaiters.get(child.initId);
+    if (waiter) {
+      this.initWaiters.delete(child.initId!);
+      waiter.reject(new Error('the MCP server exited before answering initialize'));
+    }
     for (const [poolId, flight] of [...child.flights]) {
       this.settle(poolId, flight);
       flight.owner.deliver(errorResponse(flight.clientId, CONNECTION_CLOSED, 'the MCP server exited; other requests are unaffected, and a new server is starting'));
