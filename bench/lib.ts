@@ -346,6 +346,9 @@ export interface CallLoad {
   p50: number;
   p99: number;
   calls: number;
+  /** Calls that failed (left out of the latencies), and the first one's message. */
+  errors: number;
+  firstError?: string;
   /** CPU time per call, µs, of each party (client, gateway, servers…): its processes summed. */
   cpuPerCall: Record<string, number>;
 }
@@ -353,20 +356,29 @@ export interface CallLoad {
 /**
  * Every caller calls in a loop, one call at a time, for `seconds`, all at once: calls/s, p50 and
  * p99 of all calls, and the CPU time each party's processes spent per call over the same window.
- * A caller is one session or client; `call(i)` makes its i-th call and rejects on a failure.
+ * A caller is one session or client; `call(i)` makes its i-th call and rejects on a failure. A
+ * failure is counted and the caller goes on, as a load generator does: one reset connection (a
+ * keep-alive connection the server closed as the client reused it) must not end a long run.
  */
 export async function callInLoops(callers: Array<(i: number) => Promise<unknown>>, seconds: number, parties: Record<string, number[]>): Promise<CallLoad> {
   const cpu = () => Object.fromEntries(Object.entries(parties).map(([party, pids]) => [party, pids.reduce((sum, pid) => sum + cpuMicrosOrZero(pid), 0)]));
   const cpuBefore = cpu();
   const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
   const start = performance.now();
   const end = start + seconds * 1000;
   await Promise.all(
     callers.map(async (call) => {
       for (let i = 0; performance.now() < end; i++) {
         const t = performance.now();
-        await call(i);
-        latencies.push(performance.now() - t);
+        try {
+          await call(i);
+          latencies.push(performance.now() - t);
+        } catch (err) {
+          errors += 1;
+          firstError ??= (err as Error).message ?? String(err);
+        }
       }
     }),
   );
@@ -378,6 +390,8 @@ export async function callInLoops(callers: Array<(i: number) => Promise<unknown>
     p50: quantile(latencies, 0.5),
     p99: quantile(latencies, 0.99),
     calls: latencies.length,
+    errors,
+    firstError,
     cpuPerCall: Object.fromEntries(Object.keys(parties).map((party) => [party, (cpuAfter[party] - cpuBefore[party]) / latencies.length])),
   };
 }

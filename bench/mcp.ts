@@ -351,6 +351,7 @@ async function measure(open: () => Promise<Session>, count: number, parties: Par
       for (let i = 0; i < WARMUP_CALLS; i++) await call(s, i);
     }));
     const load = await callInLoops(sessions.map((s) => (i) => call(s, i)), SECONDS, { ...parties(), client: [process.pid] });
+    if (load.errors > 0) process.stdout.write(`${load.errors} calls failed (left out of the figures), the first: ${load.firstError}\n`);
     return { callsPerSecond: load.callsPerSecond, p50: load.p50, p99: load.p99, cpuPerCall: load.cpuPerCall };
   } finally {
     await Promise.all(sessions.map((s) => s.close()));

@@ -80,9 +80,10 @@ export async function compareEras(build: Build, work: string): Promise<void> {
             'calls/s vs 2025': r.callsPerSecond / legacy.callsPerSecond,
             'p50 vs 2025': r.p50 / legacy.p50,
             'gateway µs vs 2025': r.cpuPerCall.gateway / legacy.cpuPerCall.gateway,
+            errors: r.errors === 0 ? '0' : `${r.errors} (${r.firstError})`,
           };
         }),
-        ['calls/s', 'p50 ms', 'p99 ms', 'client µs', 'gateway µs', 'servers µs', 'calls/s vs 2025', 'p50 vs 2025', 'gateway µs vs 2025'],
+        ['calls/s', 'p50 ms', 'p99 ms', 'client µs', 'gateway µs', 'servers µs', 'calls/s vs 2025', 'p50 vs 2025', 'gateway µs vs 2025', 'errors'],
       );
     }
   } finally {

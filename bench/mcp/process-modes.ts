@@ -1,7 +1,7 @@
 /**
  * `process_mode: shared` against `per-session` with many sessions at once: 100 and 1,000 2025-era
  * sessions (raw clients, bench/mcp/clients.ts) each calling `echo` in a loop. Per row: calls/s,
- * p50, p99, CPU per call (gateway, children, this process as the client), and memory summed
+ * p50, p99, failed calls, CPU per call (gateway, children, this process as the client), memory summed
  * over the gateway and its descendants, as RSS (what `ps` shows, each shared page once per
  * process) and as PSS (shared pages divided among their processes: what they take together).
  *
@@ -28,8 +28,10 @@ const MODES = ['per-session', 'shared'] as const;
 /** Sessions opening at once: well inside the start queue's default. */
 const OPENING_AT_ONCE = 50;
 const WARMUP_SECONDS = 1;
-const MAX_SESSIONS = Math.max(...SESSION_COUNTS);
-export const MODES_LIMITS = `mcp.max_children ${MAX_SESSIONS + 10} (default 32), route max_sessions ${MAX_SESSIONS} (default 16), mcp.allowed_commands [node, mawk]`;
+/** The route's max_sessions and the gateway's max_children: every session at once, with room for the shared children and the reaper. */
+const MAX_SESSIONS = Math.max(16, ...SESSION_COUNTS);
+const MAX_CHILDREN = Math.max(32, MAX_SESSIONS + 10);
+export const MODES_LIMITS = `mcp.max_children ${MAX_CHILDREN} (default 32), route max_sessions ${MAX_SESSIONS} (default 16), mcp.allowed_commands [node, mawk]`;
 
 interface Server {
   name: string;
@@ -99,21 +101,22 @@ export async function compareProcessModes(build: Build, work: string): Promise<v
           'PSS MiB idle': m.idle.pssMiB,
           'calls/s vs per-session': base ? m.load.callsPerSecond / base.load.callsPerSecond : '',
           'PSS vs per-session': base ? m.loaded.pssMiB / base.loaded.pssMiB : '',
-          note: `load ${loadAverage().split(' ')[0]}`,
+          errors: String(m.load.errors),
+          note: `load ${loadAverage().split(' ')[0]}${m.load.firstError ? `; first error: ${m.load.firstError}` : ''}`,
         });
       }
     }
     printTable(
       `process_mode, ${server.name}: CPU in µs per call; memory summed over the gateway and its children after the calls ("idle": once the sessions were open, before any call); limits raised: ${MODES_LIMITS}`,
       rows,
-      ['children', 'calls/s', 'p50 ms', 'p99 ms', 'gateway µs', 'children µs', 'client µs', 'gateway RSS MiB', 'RSS MiB', 'PSS MiB', 'PSS MiB idle', 'calls/s vs per-session', 'PSS vs per-session', 'note'],
+      ['children', 'calls/s', 'p50 ms', 'p99 ms', 'gateway µs', 'children µs', 'client µs', 'gateway RSS MiB', 'RSS MiB', 'PSS MiB', 'PSS MiB idle', 'calls/s vs per-session', 'PSS vs per-session', 'errors', 'note'],
     );
   }
 }
 
 async function measure(build: Build, work: string, server: Server, mode: (typeof MODES)[number], count: number): Promise<Measured> {
   const name = `modes-${server.command}-${mode}-${count}`;
-  const gateway = await startMcpGateway(build, work, name, ADMIN_KEY, { max_children: MAX_SESSIONS + 10, allowed_commands: ['node', 'mawk'] });
+  const gateway = await startMcpGateway(build, work, name, ADMIN_KEY, { max_children: MAX_CHILDREN, allowed_commands: ['node', 'mawk'] });
   const pool = new Pool(gateway.url, { connections: count });
   try {
     await adminPut(gateway.admin, ADMIN_KEY, '/routes/modes', {
@@ -130,7 +133,8 @@ async function measure(build: Build, work: string, server: Server, mode: (typeof
       const loaded = treeMemory(gateway.pid);
       return { load, idle, loaded, children: children().length, gatewayRss: rssMiB(gateway.pid), gatewayPss: pssMiB(gateway.pid) };
     } finally {
-      for (let i = 0; i < clients.length; i += OPENING_AT_ONCE) await Promise.all(clients.slice(i, i + OPENING_AT_ONCE).map((c) => c.close()));
+      // A DELETE that fails changes no figure: the gateway (and its children) is stopped next anyway.
+      for (let i = 0; i < clients.length; i += OPENING_AT_ONCE) await Promise.allSettled(clients.slice(i, i + OPENING_AT_ONCE).map((c) => c.close()));
       await waitUntil(() => children().length <= (mode === 'shared' ? 2 : 0), 30_000);
     }
   } finally {
