@@ -36,6 +36,8 @@ export interface ModernServer {
   toolsChanged(): void;
   /** Calls of the `wait` tool that were aborted at the server. */
   readonly aborted: string[];
+  /** Cuts every open connection, as a server that crashes mid-answer does; it still accepts new ones. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -154,6 +156,9 @@ export async function startModernServer(options: { legacy?: 'stateless' | 'rejec
     },
     count: (method) => requests.filter((r) => r.body?.method === method).length,
     toolsChanged: () => handler.notify.toolsChanged(),
+    dropConnections: () => {
+      for (const socket of sockets) socket.destroy();
+    },
     async close() {
       await handler.close();
       for (const socket of sockets) socket.destroy();

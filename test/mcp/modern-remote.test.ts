@@ -186,6 +186,38 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
     });
   });
 
+  describe('a remote server that speaks 2026-07-28 and fails mid-answer', () => {
+    let dying: ModernServer;
+    after(() => dying?.close());
+
+    it('ends the client’s stream with a JSON-RPC error naming the cut, not silently; the route serves the next call', async () => {
+      dying = await startModernServer();
+      const base = await route('modern-dying', { url: dying.url });
+      const { body, headers } = modern('d-1', 'tools/call', { name: 'wait', arguments: { tag: 'cut' }, _meta: { progressToken: 'd' } });
+      const res = await fetch(`${base}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', apikey: KEYS.bob, ...headers },
+        body: JSON.stringify(body),
+      });
+      expect(res.headers.get('content-type')).to.contain('text/event-stream');
+      let cut = false;
+      const events = await readEvents(res, (seen) => {
+        if (!cut && seen.some((e) => e.data.includes('notifications/progress'))) {
+          cut = true;
+          dying.dropConnections();
+        }
+        return seen.some((e) => e.data.includes('"d-1"'));
+      });
+      expect(cut).to.equal(true);
+      const answer = events.map((e) => JSON.parse(e.data)).find((m) => m.id === 'd-1');
+      expect(answer, JSON.stringify(events)).to.not.equal(undefined);
+      expect(answer.error).to.deep.include({ code: -32000, message: 'the remote MCP server closed the stream before answering' });
+      expect(answer.error.data).to.deep.include({ reason: 'upstream_stream_cut' });
+      const next = modern('d-2', 'tools/call', { name: 'echo', arguments: { message: 'still here' } });
+      expect(textOf((await post(`${base}/mcp`, next.body, { ...next.headers, apikey: KEYS.bob })).json.result)).to.equal('echo: still here');
+    });
+  });
+
   describe('a remote server that speaks 2026-07-28: its tool calls in the metrics', () => {
     it('counts each modern tools/call by outcome as sessions do: ok, denied (mcp-acl), timeout', async () => {
       const count = async (route: string, tool: string, outcome: string) =>

@@ -20,10 +20,10 @@ import { GatewayError, clientGone } from '../../../core/errors.js';
 import { NAMED_BY } from '../../../core/mcp.js';
 import { MCP_ERRORS } from './errors.js';
 import { consumerOf, openSse, reporter } from './http.js';
-import { LIST_CHANGED, MODERN_PROTOCOL_VERSION, REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION, errorResponse, mcpHttpError } from './jsonrpc.js';
+import { CONNECTION_CLOSED, LIST_CHANGED, MODERN_PROTOCOL_VERSION, REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION, errorResponse, mcpHttpError } from './jsonrpc.js';
 import { ListCache, cacheableRequest, type CacheQuery } from './list-cache.js';
 import { filterListAnswer, isFilteredList, standIn } from './message-filters.js';
-import { INVALID_ANSWER, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
+import { INVALID_ANSWER, STREAM_CUT, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
 import type { RemoteUpstream } from './remote-upstream.js';
 import type { BridgeConf } from './schema.js';
 import type { ListMethod } from './server.js';
@@ -302,6 +302,7 @@ async function relayStream(
     connection.event(restore(line));
   });
   let answered = false;
+  let tooBig = false;
   const decoder = new TextDecoder();
   try {
     for await (const chunk of body) {
@@ -311,12 +312,19 @@ async function relayStream(
       if (connection.blockedSince !== undefined) await new Promise<void>((wake) => connection.onDrain(wake));
     }
   } catch (err) {
-    if (err instanceof SseTooLarge) manager.logger.warn({ limit: conf.max_message_bytes }, 'remote mcp server sent an SSE event larger than max_message_bytes; stream ended');
+    tooBig = err instanceof SseTooLarge;
+    if (tooBig) manager.logger.warn({ limit: conf.max_message_bytes }, 'remote mcp server sent an SSE event larger than max_message_bytes; stream ended');
     // Otherwise the server's stream broke, timed out or the client left: the response ends here.
   }
-  if (!answered && deadline?.expired && !connection.closed) {
-    manager.logger.warn({ method: mcp.method, seconds: deadline.seconds }, 'mcp request timed out; cancelled at the remote server');
-    connection.event(timeoutLine(mcp, deadline));
+  if (!answered && !connection.closed) {
+    // The request gets an answer all the same, as a session's would: a stream that just ends leaves the client guessing.
+    if (deadline?.expired) {
+      manager.logger.warn({ method: mcp.method, seconds: deadline.seconds }, 'mcp request timed out; cancelled at the remote server');
+      connection.event(timeoutLine(mcp, deadline));
+    } else {
+      const failure = tooBig ? tooLarge(conf.max_message_bytes) : STREAM_CUT;
+      connection.event(errorResponse(mcp.id ?? null, CONNECTION_CLOSED, failure.message, failure.data));
+    }
   }
   if (!answered) track(connection.closed ? 499 : deadline?.expired ? 504 : 502);
   connection.end();

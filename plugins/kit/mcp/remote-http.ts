@@ -80,6 +80,11 @@ export function statusFailure(status: number): Failure {
 
 export const INVALID_ANSWER: Failure = { message: 'the remote MCP server answered something that is not JSON-RPC', data: { reason: 'upstream_invalid' } };
 
+export const STREAM_CUT: Failure = {
+  message: 'the remote MCP server closed the stream before answering',
+  data: { reason: 'upstream_stream_cut' },
+};
+
 export function tooLarge(limit: number): Failure {
   return { message: `the remote MCP server sent a message larger than max_message_bytes (${limit} bytes)`, data: { reason: 'upstream_too_large', limit } };
 }

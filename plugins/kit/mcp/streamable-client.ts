@@ -20,7 +20,7 @@ import { request, type Dispatcher } from 'undici';
 import type { BackendInfo } from './backend.js';
 import type { Failure } from './failure.js';
 import type { JsonRpcId } from './jsonrpc.js';
-import { INVALID_ANSWER, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
+import { INVALID_ANSWER, STREAM_CUT, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
 import { SseParser } from './sse-parser.js';
 import { drain, RemoteBackend, type Body } from './remote-backend.js';
 import { REMOTE_FAILED } from './telemetry.js';
@@ -296,11 +296,6 @@ export class StreamableHttpBackend extends RemoteBackend {
 const SESSION_LOST: Failure = {
   message: 'the remote MCP server ended the session and a new one could not be created',
   data: { reason: 'upstream_session_lost' },
-};
-
-const STREAM_CUT: Failure = {
-  message: 'the remote MCP server closed the stream before answering',
-  data: { reason: 'upstream_stream_cut' },
 };
 
 function requestIdOf(message: Record<string, unknown>): JsonRpcId | undefined {
