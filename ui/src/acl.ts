@@ -2,7 +2,8 @@
  * Which consumer may call which tool under mcp-acl, worked out on the page with the plugin's own
  * rule code (plugins/mcp-acl/rules.ts, bundled in), so the answer cannot drift from what the
  * gateway enforces. The config that runs for a consumer is the route's (route > plugin config >
- * service), merged with the consumer's own (or its group's) as the gateway merges it.
+ * service), merged with the consumer's own (or its group's) as the gateway merges it. As there, the
+ * first record naming a plugin decides, even when it disables the plugin (then none runs).
  *
  * consumer-restriction decides earlier whether a consumer may use the route at all; its few rules
  * are repeated here (the plugin's code needs the core, which the page does not bundle), for the
@@ -12,10 +13,22 @@ import { AccessRules, mergeConfs, type AclConf } from '../../plugins/mcp-acl/rul
 
 const ACL = 'mcp-acl';
 
-function aclIn(plugins: Record<string, any> | undefined): AclConf | undefined {
-  const conf = plugins?.[ACL];
-  if (!conf || typeof conf !== 'object' || conf._meta?.disable) return undefined;
-  return { deny: [], ...conf };
+/**
+ * The config of `plugin` that runs, as the gateway merges plugin maps: the first map naming the
+ * plugin replaces the others' even when it disables it (`_meta.disable`), and then none runs.
+ * `named` says whether any map names it (a disabled one included).
+ */
+function effective(plugin: string, ...maps: Array<Record<string, any> | undefined>): { named: boolean; conf?: Record<string, any> } {
+  for (const plugins of maps) {
+    if (!plugins || !Object.hasOwn(plugins, plugin)) continue;
+    const conf = plugins[plugin];
+    return { named: true, conf: conf && typeof conf === 'object' && !conf._meta?.disable ? conf : undefined };
+  }
+  return { named: false };
+}
+
+function aclOf(conf: Record<string, any> | undefined): AclConf | undefined {
+  return conf ? ({ deny: [], ...conf } as AclConf) : undefined;
 }
 
 export interface RouteSources {
@@ -26,13 +39,17 @@ export interface RouteSources {
 
 /** The route's own mcp-acl config, as its chain assembles it (route > plugin config > service). */
 export function routeAcl(sources: RouteSources): AclConf | undefined {
-  return aclIn(sources.route.plugins) ?? aclIn(sources.pluginConfig?.plugins) ?? aclIn(sources.service?.plugins);
+  return aclOf(effective(ACL, sources.route.plugins, sources.pluginConfig?.plugins, sources.service?.plugins).conf);
 }
 
-/** The rules that run for `consumer` (its own mcp-acl, else its group's) on a route with `route`'s. */
+/**
+ * The rules that run for `consumer` (its own mcp-acl, else its group's) on a route with `route`'s:
+ * merged with the route's; a consumer's (or group's) disabled mcp-acl replaces the route's, so none runs.
+ */
 export function rulesFor(route: AclConf | undefined, consumer: Record<string, any> | undefined, group: Record<string, any> | undefined): AccessRules | undefined {
-  const own = aclIn(consumer?.plugins) ?? aclIn(group?.plugins);
-  const conf = route && own ? mergeConfs(route, own) : (own ?? route);
+  const own = effective(ACL, consumer?.plugins, group?.plugins);
+  const ownConf = aclOf(own.conf);
+  const conf = !own.named ? route : route && ownConf ? mergeConfs(route, ownConf) : ownConf;
   return conf ? new AccessRules(conf) : undefined;
 }
 
@@ -50,23 +67,16 @@ interface RestrictionConf {
   allowed_by_methods?: Array<{ user?: string; methods: string[] }>;
 }
 
-function restrictionIn(plugins: Record<string, any> | undefined): RestrictionConf | undefined {
-  const conf = plugins?.[RESTRICTION];
-  return conf && typeof conf === 'object' && !conf._meta?.disable ? conf : undefined;
-}
-
 /**
  * Whether consumer-restriction lets `consumer` (in `group`) POST to the route (a tool call): the
- * consumer's own config, else its group's, else the route's chain's (consumer > group > route >
- * plugin config > service), judged as the plugin judges (blacklist, whitelist, allowed_by_methods).
+ * config of the first that names the plugin (consumer > group > route > plugin config > service; a
+ * disabled one there means none runs), judged as the plugin judges (blacklist, whitelist,
+ * allowed_by_methods).
  */
 export function restrictionAllows(sources: RouteSources & { routeId: string }, consumer: Record<string, any> | undefined, group: Record<string, any> | undefined): boolean {
-  const conf =
-    restrictionIn(consumer?.plugins) ??
-    restrictionIn(group?.plugins) ??
-    restrictionIn(sources.route.plugins) ??
-    restrictionIn(sources.pluginConfig?.plugins) ??
-    restrictionIn(sources.service?.plugins);
+  const conf = effective(RESTRICTION, consumer?.plugins, group?.plugins, sources.route.plugins, sources.pluginConfig?.plugins, sources.service?.plugins).conf as
+    | RestrictionConf
+    | undefined;
   if (!conf) return true;
   const subject = conf.type ?? 'consumer_name';
   const value =

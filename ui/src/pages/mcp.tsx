@@ -424,12 +424,12 @@ function Access({ id, routes }: { id: string; routes?: RouteUse[] }) {
           })
       : [{ name: 'every client', rules: rulesFor(acl, undefined, undefined), restricted: !restrictionAllows({ ...sources, routeId: route.id }, undefined, undefined) }];
     // What else runs on the route and may refuse a call the table allows (limits, IP rules…).
-    const others = Object.keys(merged).filter((name) => !NOT_REFUSING.has(name) && all[name]?.type !== 'auth');
+    const others = Object.keys(merged).filter((name) => !NOT_REFUSING.has(name) && all[name]?.type !== 'auth' && !merged[name]?._meta?.disable);
     // Through a federation the client (and so mcp-acl) sees the server's tools under its prefix.
     const federation = route.value.plugins?.['mcp-federation'];
     const member = Array.isArray(federation?.servers) ? federation.servers.find((s: any) => String(s?.server_id) === id) : undefined;
     const clientName = (tool: string) => (member ? `${member.prefix}${federation.separator ?? '_'}${tool}` : tool);
-    return { authenticated, acl, columns, aclLoaded: 'mcp-acl' in all, clientName, others, restriction: 'consumer-restriction' in merged };
+    return { authenticated, acl, columns, aclLoaded: 'mcp-acl' in all, clientName, others, restriction: Boolean(merged['consumer-restriction'] && !merged['consumer-restriction']._meta?.disable) };
   }, [data.data, route, filter]);
 
   if (routes && routes.length === 0) return <Empty>No route serves this server, so nobody can call its tools.</Empty>;
@@ -460,17 +460,16 @@ function Access({ id, routes }: { id: string; routes?: RouteUse[] }) {
             {!view.aclLoaded
               ? 'mcp-acl is not loaded: every client of the route may call every tool.'
               : view.acl
-                ? `Route ${route.id} has mcp-acl rules; a consumer's own rules (or its group's) replace its allow lists, and the route's deny lists always hold.`
+                ? `Route ${route.id} has mcp-acl rules; a consumer's own rules (or its group's) replace its allow lists, and the route's deny lists hold unless the consumer's own mcp-acl is disabled.`
                 : `Route ${route.id} has no mcp-acl rules of its own; consumers' own rules apply.`}{' '}
             {!view.authenticated && `The route authenticates nobody (no ${AUTH_PLUGINS_HINT}), so every client is treated alike.`} OAuth scopes can allow more; this
             shows clients without scopes.
             {view.restriction && ' consumer-restriction on the route is taken into account: a consumer it refuses may call nothing.'}
           </p>
-          {view.others.length > 0 && (
-            <p class="muted small" data-testid="acl-others">
-              Also on this route, and not reflected here: {view.others.join(', ')}. They run too and can refuse a call this table allows.
-            </p>
-          )}
+          <p class="muted small" data-testid="acl-others">
+            {view.others.length > 0 && `Also on this route, and not reflected here: ${view.others.join(', ')}. They run too and can refuse a call this table allows. `}
+            Global rules, and consumers' own plugins other than mcp-acl and consumer-restriction, are not judged here.
+          </p>
           {data.data.tools.length === 0 ? (
             <Empty>The server offers no tools.</Empty>
           ) : (
