@@ -530,6 +530,26 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       expect(server.count('tools/list')).to.equal(before + 6);
     });
 
+    it('keeps at most list_cache_max_bytes of lists: one larger is not kept, and one that does not fit beside another evicts it', async () => {
+      server.listHint = { ttlMs: 60_000, cacheScope: 'public' };
+      const size = Buffer.byteLength((await list(KEYS.bob)).text);
+      const put = (id: string, maxBytes: number) =>
+        gw.admin('PUT', `/routes/${id}`, { uri: `/${id}/*`, plugins: { 'key-auth': {}, 'mcp-bridge': { base_uri: `/${id}`, server_id: 'modern', list_cache_max_bytes: maxBytes } } });
+      const listAs = (route: string, capability: string) => {
+        const { body, headers } = modern('list', 'tools/list', { _meta: { 'io.modelcontextprotocol/clientCapabilities': { experimental: { [capability]: {} } } } });
+        return post(`${gw.url}/${route}/mcp`, body, { ...headers, apikey: KEYS.bob });
+      };
+      expect((await put('cache-bytes-half', Math.floor(size / 2))).status).to.be.oneOf([200, 201]);
+      expect((await put('cache-bytes-one', Math.floor(size * 1.5))).status).to.be.oneOf([200, 201]);
+      const before = server.count('tools/list');
+      for (const capability of ['one', 'one']) expect((await listAs('cache-bytes-half', capability)).status).to.equal(200);
+      expect(server.count('tools/list'), 'a list larger than the bound is not kept').to.equal(before + 2);
+      for (const capability of ['one', 'one', 'two', 'two', 'one']) expect((await listAs('cache-bytes-one', capability)).status).to.equal(200);
+      // one kept; two evicted it (room for one list only); one asked again.
+      expect(server.count('tools/list')).to.equal(before + 5);
+      expect((await put('cache-bytes-bad', 0)).text).to.contain('list_cache_max_bytes');
+    });
+
     it('keeps nothing the server marks ttlMs 0 (the SDK’s default)', async () => {
       await list(KEYS.bob);
       const before = server.count('tools/list');

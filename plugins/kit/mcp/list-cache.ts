@@ -8,8 +8,10 @@
  * (the spec's "same authorization context") and never for an anonymous caller, who has none the
  * gateway can tell apart. Freshness is the server's `ttlMs`, bounded by the route's
  * `list_cache_max_ttl`; a list_changed of the server (or a new definition of it) makes an entry
- * stale at once through the server's list generation. At most `list_cache_max_entries` entries;
- * the least recently used goes first.
+ * stale at once through the server's list generation. At most `list_cache_max_entries` entries
+ * and `list_cache_max_bytes` of them together (a server's list may be up to max_message_bytes,
+ * so the entry count alone would let a route hold that many times as much); the least recently
+ * used goes first.
  */
 import { CAPABILITIES_META } from './jsonrpc.js';
 import type { ListMethod } from './server.js';
@@ -22,6 +24,8 @@ export interface CacheLimits {
   /** ms; 0: nothing is cached. */
   readonly maxTtlMs: number;
   readonly maxEntries: number;
+  /** The JSON sizes of all entries together. */
+  readonly maxBytes: number;
 }
 
 /** What a cached answer is looked up by, besides the scope. */
@@ -37,6 +41,8 @@ interface Entry {
   readonly result: Record<string, unknown>;
   readonly expires: number;
   readonly generation: string;
+  /** Bytes of the server's JSON answer it came from. */
+  readonly bytes: number;
 }
 
 export interface CacheHit {
@@ -47,11 +53,17 @@ export interface CacheHit {
 
 export class ListCache {
   private readonly entries = new Map<string, Entry>();
+  private bytes = 0;
 
   constructor(private readonly limits: CacheLimits) {}
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Bytes held, all entries together. */
+  get heldBytes(): number {
+    return this.bytes;
   }
 
   /** A fresh answer for the query: the public one, else the consumer's private one. */
@@ -62,7 +74,7 @@ export class ListCache {
       const entry = this.entries.get(key);
       if (!entry) continue;
       if (entry.expires <= now || entry.generation !== query.generation) {
-        this.entries.delete(key);
+        this.drop(key);
         continue;
       }
       // Most recently used last: eviction takes from the front.
@@ -73,8 +85,11 @@ export class ListCache {
     return undefined;
   }
 
-  /** Keeps `result` when the server said it may be kept, for as long as it and the route allow; true when kept. */
-  offer(query: CacheQuery, result: Record<string, unknown>, now = Date.now()): boolean {
+  /**
+   * Keeps `result` when the server said it may be kept, for as long as it and the route allow;
+   * true when kept. `bytes`: the size of the server's JSON answer it came from.
+   */
+  offer(query: CacheQuery, result: Record<string, unknown>, bytes: number, now = Date.now()): boolean {
     if (this.limits.maxTtlMs <= 0 || !CACHED_LISTS.has(query.method)) return false;
     if (result.resultType !== 'complete') return false;
     const scope = result.cacheScope;
@@ -83,10 +98,19 @@ export class ListCache {
     if (ttl <= 0) return false;
     const key = keyOf(query, scope);
     if (key === undefined) return false;
-    this.entries.delete(key);
-    this.entries.set(key, { result, expires: now + ttl, generation: query.generation });
-    while (this.entries.size > this.limits.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.drop(key);
+    if (bytes > this.limits.maxBytes) return false;
+    this.entries.set(key, { result, expires: now + ttl, generation: query.generation, bytes });
+    this.bytes += bytes;
+    while (this.entries.size > this.limits.maxEntries || this.bytes > this.limits.maxBytes) this.drop(this.entries.keys().next().value!);
     return true;
+  }
+
+  private drop(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    this.bytes -= entry.bytes;
   }
 }
 

@@ -25,7 +25,7 @@ import { ListCache, cacheableRequest, type CacheQuery } from './list-cache.js';
 import { filterListAnswer, isFilteredList, standIn } from './message-filters.js';
 import { INVALID_ANSWER, STREAM_CUT, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
 import type { RemoteUpstream } from './remote-upstream.js';
-import type { BridgeConf } from './schema.js';
+import { LIST_CACHE_FIELDS, type BridgeConf } from './schema.js';
 import type { ListMethod } from './server.js';
 import type { SessionManager } from './sessions.js';
 import { SseParser, SseTooLarge } from './sse-parser.js';
@@ -195,7 +195,7 @@ async function forwardRequest(
       throw upstreamError(statusFailure(res.statusCode));
     }
     if (!single || type !== 'application/json') throw upstreamError(INVALID_ANSWER);
-    if (cache && isObject(single.result) && cache.offer(query, single.result)) remote.watchLists();
+    if (cache && isObject(single.result) && cache.offer(query, single.result, Buffer.byteLength(text))) remote.watchLists();
     track(res.statusCode, single);
     return sendJson(ctx, res.statusCode, restore(finish(text, single, method, mcp)));
   } finally {
@@ -296,7 +296,7 @@ async function relayStream(
     }
     let line = event.data.includes('\n') || event.data.includes('\r') ? JSON.stringify(message) : event.data;
     if (message.method === undefined && message.id === sent.id) {
-      if (cacheQuery && isObject(message.result) && cacheOf(manager).offer(cacheQuery, message.result)) manager.server.remote?.watchLists();
+      if (cacheQuery && isObject(message.result) && cacheOf(manager).offer(cacheQuery, message.result, Buffer.byteLength(event.data))) manager.server.remote?.watchLists();
       line = finish(line, message, mcp.method!, mcp);
     }
     connection.event(restore(line));
@@ -393,7 +393,7 @@ function cacheOf(manager: SessionManager): ListCache {
   let cache = caches.get(manager);
   if (!cache) {
     const conf = manager.conf as BridgeConf;
-    cache = new ListCache({ maxTtlMs: (conf.list_cache_max_ttl ?? 0) * 1000, maxEntries: conf.list_cache_max_entries ?? 1 });
+    cache = new ListCache({ maxTtlMs: (conf.list_cache_max_ttl ?? 0) * 1000, maxEntries: conf.list_cache_max_entries ?? 1, maxBytes: conf.list_cache_max_bytes ?? LIST_CACHE_FIELDS.list_cache_max_bytes.default });
     caches.set(manager, cache);
   }
   return cache;

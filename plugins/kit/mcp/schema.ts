@@ -42,6 +42,8 @@ export interface BridgeConf extends Partial<RemoteSettings>, ServerFields {
   /** Seconds a remote 2026-07-28 server's cacheable list may be served from the route's cache, at most (0: no cache). */
   list_cache_max_ttl?: number;
   list_cache_max_entries?: number;
+  /** Bytes of JSON the route's cache holds, all entries together (list-cache.ts). */
+  list_cache_max_bytes?: number;
 }
 
 /**
@@ -215,6 +217,13 @@ export const LIST_CACHE_FIELDS = {
     minimum: 1,
     default: 100,
     description: 'Most list results the route\'s cache keeps (one per method, cursor, client capabilities and, for private results, consumer); the least recently used goes first.',
+  },
+  list_cache_max_bytes: {
+    type: 'integer',
+    minimum: 1,
+    default: 8388608,
+    description:
+      'Most bytes of list results (as the server sent them) the route\'s cache keeps, all entries together; the least recently used go first, and a result larger than this is not kept. Each entry is at most max_message_bytes, so without this bound list_cache_max_entries large lists could hold that many times max_message_bytes.',
   },
 };
 
