@@ -19,7 +19,7 @@ export const CONFORMANCE_SERVER = join(FIXTURES, 'conformance-server.mjs');
 export const EVERYTHING_SERVER = join(REPO_ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 
 /** Fast child stops so that tests do not wait the production grace periods. */
-export const FAST_STOP = { stop_stdin_wait: 0.3, stop_term_wait: 0.3 };
+export const FAST_STOP = { stop_stdin_wait: 0.3, stop_term_wait: 0.3, reaper_linger: 0.05 };
 
 export async function startBridgeGateway(options: TestGatewayOptions & { mcp?: Record<string, unknown> } = {}): Promise<TestGateway> {
   const { mcp, ...rest } = options;

@@ -22,7 +22,7 @@ import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-clust
 import { CONFORMANCE_SERVER, type TransportName } from '../mcp/support.js';
 import { fresh, startScaleGateway } from './support.js';
 
-const FAST_STOP = { stop_stdin_wait: 0.3, stop_term_wait: 0.3 };
+const FAST_STOP = { stop_stdin_wait: 0.3, stop_term_wait: 0.3, reaper_linger: 0.05 };
 const SECRET = 'relay-secret-for-the-tests-0123456789abcdef';
 
 /**

@@ -13,6 +13,7 @@ export interface BridgeAttributes {
   start_queue: number;
   stop_stdin_wait: number;
   stop_term_wait: number;
+  reaper_linger: number;
   max_request_duration: number;
   resume_buffer_bytes: number;
   stderr_lines_per_minute: number;
@@ -38,6 +39,7 @@ export const ATTRIBUTES: PluginAttributes = {
       start_queue: { type: 'integer', minimum: 0, default: 128, description: 'Sessions waiting for a turn to start; one more gets 503.' },
       stop_stdin_wait: { ...seconds, default: 2, description: 'Seconds after closing a child’s stdin before SIGTERM.' },
       stop_term_wait: { ...seconds, default: 3, description: 'Seconds after SIGTERM before SIGKILL.' },
+      reaper_linger: { type: 'number', minimum: 0, default: 1, description: 'Seconds the child reaper stays after the last child is gone, for the next session to reuse.' },
       max_request_duration: { ...seconds, default: 600, description: 'Hard cap on one MCP request, in seconds.' },
       resume_buffer_bytes: { type: 'integer', minimum: 0, default: 1048576, description: 'Per session: SSE events kept for Last-Event-ID resumption.' },
       stderr_lines_per_minute: { type: 'integer', minimum: 0, default: 60, description: 'Per child: stderr lines copied to the gateway log.' },

@@ -49,13 +49,13 @@ exit 0
 /** A reaper that dies this soon after its start, this many times in a row, is not restarted again. */
 const QUICK_DEATH_MS = 1000;
 const QUICK_DEATHS_TOLERATED = 3;
-/** A reaper with nothing to watch goes after this long, so that sessions one after another reuse it. */
-const IDLE_LINGER_MS = 1000;
 
 export interface ReaperOptions {
   /** Milliseconds, as the gateway's own stop sequence. */
   stopStdinWait: number;
   stopTermWait: number;
+  /** A reaper with nothing to watch goes after this long, so that sessions one after another reuse it (`reaper_linger`). */
+  linger: number;
   logger: Logger;
 }
 
@@ -64,7 +64,7 @@ type ReaperProcess = ChildProcessByStdio<Writable, null, null>;
 /**
  * The gateway's side of the reaper. The process runs only while there are children to watch: a
  * gateway without MCP sessions has none, and one whose last child is gone ends it after
- * IDLE_LINGER_MS.
+ * `linger` milliseconds.
  */
 export class Reaper {
   private proc?: ReaperProcess;
@@ -92,7 +92,7 @@ export class Reaper {
     if (!this.groups.delete(pgid)) return;
     this.send(`-${pgid}`);
     if (this.groups.size === 0 && !this.idleTimer) {
-      this.idleTimer = setTimeout(() => this.retire(), IDLE_LINGER_MS);
+      this.idleTimer = setTimeout(() => this.retire(), this.options.linger);
       this.idleTimer.unref();
     }
   }

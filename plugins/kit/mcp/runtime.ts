@@ -26,6 +26,8 @@ export interface BridgeSettings {
   /** Milliseconds. */
   stopStdinWait: number;
   stopTermWait: number;
+  /** How long the reaper outlives the last child (milliseconds). */
+  reaperLinger: number;
   maxRequestDuration: number;
   resumeBufferBytes: number;
   stderrLinesPerMinute: number;
@@ -52,6 +54,7 @@ export function settingsOf(mcp: BridgeAttributes): BridgeSettings {
     startQueue: mcp.start_queue,
     stopStdinWait: mcp.stop_stdin_wait * 1000,
     stopTermWait: mcp.stop_term_wait * 1000,
+    reaperLinger: mcp.reaper_linger * 1000,
     maxRequestDuration: mcp.max_request_duration * 1000,
     resumeBufferBytes: mcp.resume_buffer_bytes,
     stderrLinesPerMinute: mcp.stderr_lines_per_minute,
@@ -93,8 +96,8 @@ export class Runtime {
     this.toolCalls = api.toolCalls;
     this.starts = new StartQueue(this.settings.startConcurrency, this.settings.startQueue, this.settings.maxChildren);
     this.stopGauges = api.metrics.provideMcp(() => this.gauges());
-    const { stopStdinWait, stopTermWait } = this.settings;
-    this.reaper = new Reaper({ stopStdinWait, stopTermWait, logger: this.logger });
+    const { stopStdinWait, stopTermWait, reaperLinger } = this.settings;
+    this.reaper = new Reaper({ stopStdinWait, stopTermWait, linger: reaperLinger, logger: this.logger });
     const dir = resolveDataPath(api.config as GatewayConfig, 'mcp-children');
     this.record = new ChildRecord(dir, this.logger);
     this.leftovers = stopLeftovers(dir, stopTermWait, this.logger).catch((err: unknown) => {
