@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
 import { adopt } from '../helpers/processes.js';
-import { FAULT_SERVER, INIT, bridgeRoute, connect, post, startBridgeGateway, textOf, waitFor } from './support.js';
+import { FAULT_SERVER, INIT, bridgeRoute, connect, descendants, post, startBridgeGateway, textOf, waitFor } from './support.js';
 
 const INIT_DELAY_MS = 1500;
 
@@ -130,5 +130,40 @@ describe('mcp-bridge prewarm within mcp.max_children', function () {
     }
     expect(await waitFor(() => ready().length === 2, 10_000), 'the slot the session freed went to a new warm child').to.equal(true);
     adopt(ready()[1]);
+  });
+});
+
+describe('mcp-bridge prewarm of a server that never answers initialize', function () {
+  this.timeout(30_000);
+  let gateway: TestGateway;
+  let dir: string;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tollgate-prewarm-silent-'));
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('stops the warm child once init_timeout passes, so its start turn is free for other routes, and does not start it again until a session comes', async () => {
+    const starts = join(dir, 'silent-starts.log');
+    const startsOf = () => (existsSync(starts) ? readFileSync(starts, 'utf8') : '').split('\n').filter((line) => line.startsWith('start ')).length;
+    // One start at a time makes a turn that is never given back visible at once.
+    gateway = await startBridgeGateway({ mcp: { allowed_commands: ['node'], start_concurrency: 1 } });
+    await bridgeRoute(gateway, 'silent', [FAULT_SERVER, '--no-init', `--record-starts=${starts}`], { prewarm: 1, init_timeout: 1 });
+    const other = await bridgeRoute(gateway, 'other', [FAULT_SERVER], {});
+    expect(await waitFor(() => startsOf() === 1, 10_000), 'the warm child started').to.equal(true);
+    const session = await connect(other, 'streamable-http');
+    try {
+      expect(textOf(await session.client.callTool({ name: 'echo', arguments: { text: 'served' } }))).to.equal('served');
+    } finally {
+      await session.close();
+    }
+    const silentChildren = () => descendants().filter((p) => p.command.includes('--no-init'));
+    expect(await waitFor(() => silentChildren().length === 0, 10_000), 'the silent warm child was stopped').to.equal(true);
+    expect(startsOf(), 'a failed warm start pauses the pool').to.equal(1);
+    expect(gateway.logs.some((line) => line.includes('did not answer initialize within 1 s (init_timeout)'))).to.equal(true);
   });
 });

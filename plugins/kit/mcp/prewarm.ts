@@ -74,6 +74,8 @@ export class WarmPool {
     private readonly options: () => Omit<ChildOptions, 'logger'>,
     private readonly logger: Logger,
     private readonly labels: { route: string; server: string },
+    /** init_timeout: how long a warm child has to answer initialize. */
+    private readonly initTimeoutMs: number,
   ) {
     this.fill();
   }
@@ -146,8 +148,18 @@ export class WarmPool {
     try {
       await backend.started;
       const result = await new Promise<Record<string, unknown> | undefined>((resolve, reject) => {
-        relay.onInitialized = resolve;
-        relay.onEndedWarm = () => reject(new Error('the MCP server exited before answering initialize'));
+        // As a session's child is given: one that never answers would hold its start turn (and
+        // its slot) for good, and with it a share of mcp.start_concurrency for every route.
+        const timer = setTimeout(() => reject(new Error(`the MCP server did not answer initialize within ${this.initTimeoutMs / 1000} s (init_timeout)`)), this.initTimeoutMs);
+        timer.unref();
+        relay.onInitialized = (answer) => {
+          clearTimeout(timer);
+          resolve(answer);
+        };
+        relay.onEndedWarm = () => {
+          clearTimeout(timer);
+          reject(new Error('the MCP server exited before answering initialize'));
+        };
         backend.send(JSON.stringify({ jsonrpc: '2.0', id: 'tg-warm', method: 'initialize', params: { protocolVersion: WARM_VERSION, capabilities: {}, clientInfo: { name: 'tollgate-prewarm', version: '1' } } }));
       });
       if (!result) throw new Error('the MCP server refused to initialize');

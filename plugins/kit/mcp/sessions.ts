@@ -402,10 +402,14 @@ class ServerSource implements BackendSource {
         .catch((err: Error) => this.manager.logger.warn({ err: err.message }, 'prewarming the shared MCP servers failed'));
       return;
     }
-    this.warm = new WarmPool(count, this.manager.runtime, () => this.childOptions('prewarm'), this.manager.logger.child({ prewarm: true }), {
-      route: this.manager.routeId,
-      server: this.server.id ?? '',
-    });
+    this.warm = new WarmPool(
+      count,
+      this.manager.runtime,
+      () => this.childOptions('prewarm'),
+      this.manager.logger.child({ prewarm: true }),
+      { route: this.manager.routeId, server: this.server.id ?? '' },
+      this.conf.init_timeout * 1000,
+    );
   }
 
   private childOptions(sessionId: string) {
