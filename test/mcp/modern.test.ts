@@ -246,6 +246,22 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
     expect(again.json.error.message).to.contain('requestState');
   });
 
+  it('keeps serving when a call waiting for its input_required answer outlives its server: the wait expires without touching the dead server', async () => {
+    const parkedRoute = await bridgeRoute(gateway, 'parked', [FAULT_SERVER, '--parked-route'], { request_timeout: 1, session_idle_timeout: 0.5 });
+    const children = () => descendants().filter((p) => p.command.includes('--parked-route'));
+    const call = modern('p', 'tools/call', { name: 'sample', arguments: { prompt: 'wait' } }, { sampling: {} });
+    const first = await post(`${parkedRoute}/mcp`, call.body, call.headers);
+    const round = JSON.parse(first.text.split('data: ').at(-1)!.trim());
+    expect(round.result.resultType, first.text).to.equal('input_required');
+    const [child] = children();
+    process.kill(child.pid, 'SIGKILL');
+    expect(await waitFor(() => gateway.logs.some((line) => line.includes('did not answer an input_required result in time')), 10_000), 'the wait expired').to.equal(true);
+    const list = modern('after', 'tools/list');
+    const after = await post(`${fixture}/mcp`, list.body, list.headers);
+    expect(after.status, after.text).to.equal(200);
+    expect(after.json.result.tools.length).to.be.above(0);
+  });
+
   it('ends a call at once whose server asks a client that declared no way to answer (-32021, modern-conformance.test.ts)', async () => {
     const { body, headers } = modern('s', 'tools/call', { name: 'sample', arguments: { prompt: 'hi' } });
     const res = await post(`${fixture}/mcp`, body, headers);

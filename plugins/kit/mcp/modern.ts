@@ -373,7 +373,7 @@ async function forward(ctx: GatewayContext, manager: SessionManager, member: Mem
 async function stream(ctx: GatewayContext, pool: ModernPool, member: Member, events: Stream, restore: Restore, afterSeq: number): Promise<void> {
   const { session } = member;
   const cancelAtServer = () => {
-    session.forward(cancelled(restore.gatewayId, 'the client closed the response stream'));
+    if (!session.closed) session.forward(cancelled(restore.gatewayId, 'the client closed the response stream'));
     pool.release(member);
   };
   let connection: TranslatingConnection | undefined;
@@ -411,7 +411,9 @@ function park(ctx: GatewayContext, pool: ModernPool, member: Member, events: Str
     // The client never came back: the call ends at the server, and its server serves others.
     if (pool.parked.get(state) !== parked) return;
     pool.parked.delete(state);
-    member.session.forward(cancelled(restore.gatewayId, 'the client did not answer the input request in time'));
+    pool.manager.logger.info({ method: restore.method }, 'a client did not answer an input_required result in time; its call is cancelled');
+    // Its server may have ended meanwhile (crashed, the route changed): a closed session takes no message.
+    if (!member.session.closed) member.session.forward(cancelled(restore.gatewayId, 'the client did not answer the input request in time'));
     pool.release(member);
   }, timeoutMs);
   timer.unref();
