@@ -37,6 +37,14 @@ import { serveResourceEndpoint, type EndpointContext } from './resource-endpoint
 import { QueryError, singleValued, ttlOf } from './query.js';
 import { duplicateMessage, inUseMessage, mergePatch, missingReferenceMessage, validateResource } from './validate.js';
 
+/** What `GET /apisix/admin/metrics` serves besides the time. */
+export interface NodeMetrics {
+  /** prom-client JSON: one gateway's registry, or every worker's summed. */
+  metrics: unknown;
+  /** With gateway.workers above 1: the workers whose registries the sum holds (a late one is left out). */
+  workers?: Array<{ id: number; pid: number }>;
+}
+
 export interface AdminApiOptions {
   catalog: Catalog;
   registry: PluginRegistry;
@@ -61,7 +69,7 @@ export interface AdminApiOptions {
   /** The data plane's URL (`http://127.0.0.1:9080`), for the dashboard's connect snippets. */
   dataPlaneUrl?: string;
   /** This gateway's metrics as prom-client JSON, for `GET /apisix/admin/metrics` (the dashboard's overview). */
-  metrics?: () => Promise<unknown>;
+  metrics?: () => Promise<NodeMetrics>;
 }
 
 /**
@@ -314,7 +322,8 @@ export class AdminApi {
 
   private async metrics(ctx: Context): Promise<void> {
     if (!this.options.metrics) throw fail(404, 'not found');
-    ctx.body = { instance: this.options.api?.instance, time: Date.now(), metrics: await this.options.metrics() };
+    const { metrics, workers } = await this.options.metrics();
+    ctx.body = { instance: this.options.api?.instance, time: Date.now(), metrics, ...(workers && { workers }) };
   }
 
   private async validateOnly(ctx: Context): Promise<void> {

@@ -15,6 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { NodeMetrics } from '../admin/server.js';
 import { formatListen, parseListen, type GatewayConfig, type ListenAddress } from '../core/config.js';
 import { fixedPort } from '../core/listen.js';
 import { createLogger } from '../core/logger.js';
@@ -87,17 +88,22 @@ export async function startPrimary(config: GatewayConfig, onStopped: () => void)
   }
   const own = primaryMetrics(workers);
   const everyWorkersMetrics = async () => {
-    const answers = await workers.ask('metrics', METRICS_ANSWER_MS);
-    const snapshots = answers.filter((a) => a.body !== undefined).map((a) => a.body as Awaited<ReturnType<Registry['getMetricsAsJSON']>>);
-    return [...snapshots, await own.getMetricsAsJSON()];
+    const answered = (await workers.ask('metrics', METRICS_ANSWER_MS)).filter((a) => a.body !== undefined);
+    const snapshots = answered.map((a) => a.body as Awaited<ReturnType<Registry['getMetricsAsJSON']>>);
+    return { snapshots: [...snapshots, await own.getMetricsAsJSON()], summed: answered.map(({ id, pid }) => ({ id, pid })) };
   };
-  // The admin worker's dashboard shows the node, not the worker that happens to serve it.
-  workers.answer('node-metrics', async () => aggregateMetricsJson(await everyWorkersMetrics()));
+  // The admin worker's dashboard shows the node, not the worker that happens to serve it. It is
+  // told whose counters the sum holds: a worker left out (late) or replaced (counters from zero)
+  // changes the sum by far more than the traffic did, so no rate is taken across such a change.
+  workers.answer('node-metrics', async () => {
+    const { snapshots, summed } = await everyWorkersMetrics();
+    return { metrics: await aggregateMetricsJson(snapshots), workers: summed };
+  });
   let metricsAddress: ListenAddress | undefined;
   if (config.metrics.enabled) {
     const exporter = new MetricsServer(
       config.metrics.path,
-      async () => aggregateMetrics(await everyWorkersMetrics()),
+      async () => aggregateMetrics((await everyWorkersMetrics()).snapshots),
       (err) => logger.error({ err }, 'metrics collection failed'),
     );
     try {
@@ -191,7 +197,7 @@ export async function startWorker(file: string | undefined, demo: boolean): Prom
   link.onReopenLogs((signal) => reopenLogs(signal, gateway?.logger));
   gateway = await startGateway({
     file,
-    worker: { id, admin: id === 1, peers: link, nodeMetrics: () => link.askPrimary('node-metrics', METRICS_ANSWER_MS * 2) },
+    worker: { id, admin: id === 1, peers: link, nodeMetrics: () => link.askPrimary('node-metrics', METRICS_ANSWER_MS * 2) as Promise<NodeMetrics> },
     seed: demo ? seedDemoCatalog : undefined,
   });
   const running = gateway;

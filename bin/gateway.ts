@@ -26,7 +26,7 @@ import type { PeerLink } from '../core/workers/worker-link.js';
 import { EmbeddedFollower } from '../core/catalog/embedded-follower.js';
 import { ToolCallFeed } from '../core/tool-calls.js';
 import { PoolRegistry } from '../core/upstream/upstream.js';
-import { AdminApi } from '../admin/server.js';
+import { AdminApi, type NodeMetrics } from '../admin/server.js';
 import { answerResourceQuestion } from '../admin/resource-endpoints.js';
 import { BUILTIN_PLUGINS, KIT_ENTRY } from '../plugins/index.js';
 import { RouteTable, upstreamDefinitionProblem } from '../routes/table.js';
@@ -58,8 +58,8 @@ export interface WorkerRole {
   /** Serves the Admin API (and writes the embedded catalog). */
   admin: boolean;
   peers: PeerLink;
-  /** Every worker's metrics summed, as the primary's exporter serves them (prom-client JSON). */
-  nodeMetrics?: () => Promise<unknown>;
+  /** Every worker's metrics summed, as the primary's exporter serves them (prom-client JSON), and whose they are. */
+  nodeMetrics?: () => Promise<NodeMetrics>;
 }
 
 export interface RunningGateway {
@@ -291,7 +291,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         cors: config.admin.cors,
         dashboardDir: config.admin.ui ? (options.dashboardDir ?? DASHBOARD_DIR) : undefined,
         dataPlaneUrl: `http://${dataAddress.host.includes(':') ? `[${dataAddress.host}]` : dataAddress.host}:${dataAddress.port}`,
-        metrics: options.worker?.nodeMetrics ?? (() => metrics.snapshot(false)),
+        metrics: options.worker?.nodeMetrics ?? (async () => ({ metrics: await metrics.snapshot(false) })),
         maxRegexProgram: config.limits.max_regex_program,
         cluster: relay && { ask: (method, path) => relay.askOthers(method, path) },
         waitForRevision: (revision) => table.waitForRevision(revision),

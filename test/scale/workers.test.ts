@@ -11,7 +11,7 @@ import type { GatewayProcess } from '../helpers/gateway.js';
 import { descendants, isAlive, waitFor } from '../helpers/processes.js';
 import { sharedRedis } from '../helpers/redis.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-import { sampleOf } from '../../ui/src/metrics.js';
+import { ratesBetween, sampleOf } from '../../ui/src/metrics.js';
 import { fresh, route, servedBy, startScaleGateway } from './support.js';
 
 describe('gateway.workers: 2', function () {
@@ -180,9 +180,40 @@ describe('gateway.workers: 2', function () {
       // No request reached the route between the two reads, so both count the same requests.
       expect(adminServed).to.equal(served);
       // And the dashboard's overview, reading that answer, speaks for both workers.
-      const sample = sampleOf(viaAdmin.json.time, viaAdmin.json.metrics);
+      expect(viaAdmin.json.workers.map((w: { id: number }) => w.id)).to.deep.equal([1, 2]);
+      const sample = sampleOf(viaAdmin.json.time, viaAdmin.json.metrics, viaAdmin.json.workers);
       expect(sample.workers).to.equal(2);
       expect(sample.requests).to.equal(served);
+    });
+
+    it("a worker that does not answer is left out of the Admin API's metrics, which say so; the overview takes no rate across the change (it would be a spike)", async () => {
+      const [path, body] = route('m', '/m', upstream.address, { prometheus: {} });
+      await gw.admin('PUT', path, body);
+      await waitFor(async () => new Set(await servedBy(`${gw.url}/m`, 6)).size === 2, 5000);
+      const read = async () => {
+        const res = await gw.admin('GET', '/metrics');
+        expect(res.status, res.text).to.equal(200);
+        return sampleOf(res.json.time, res.json.metrics, res.json.workers);
+      };
+      const both = await read();
+      expect(both.workers).to.equal(2);
+      const second = (await reported(gw)).find((w) => w.id === 2)!.pid!;
+      // Stopped, worker 2 cannot answer the primary: the sum is worker 1's alone, 2 s later.
+      process.kill(second, 'SIGSTOP');
+      let alone;
+      try {
+        alone = await read();
+      } finally {
+        process.kill(second, 'SIGCONT');
+      }
+      expect(alone.workers).to.equal(1);
+      expect(alone.requests).to.be.below(both.requests);
+      // Read as a reset, the drop would count worker 1's whole total as new requests.
+      expect(ratesBetween(both, alone)).to.equal(undefined);
+      const again = await read();
+      expect(again.workers).to.equal(2);
+      // Same workers again, and no traffic meanwhile: no requests in between, not worker 2's whole count.
+      expect(ratesBetween(both, again)?.requestsPerSecond).to.equal(0);
     });
   });
 

@@ -4,7 +4,9 @@
  * seconds and rates are the difference between two samples, as Prometheus's `rate()` would give.
  * HTTP figures come from the prometheus plugin's metrics, so they cover the routes (or global
  * rules) that enable it — as in APISIX. With gateway.workers above 1 the Admin API serves every
- * worker's metrics summed by the primary, so the figures are the whole gateway's.
+ * worker's metrics summed by the primary, so the figures are the whole gateway's, and names the
+ * workers in the sum: between two samples of different workers (one late and left out, or one
+ * replaced and counting from zero) the sum moves by a worker's whole count, so no rate is taken.
  */
 
 interface MetricValue {
@@ -32,14 +34,22 @@ export interface Sample {
   mcpSessions: number;
   mcpChildren: number;
   rejected: number;
-  /** With gateway.workers above 1: the workers whose metrics were summed (the primary's `tollgate_workers`). */
+  /** With gateway.workers above 1: how many workers' metrics were summed. */
   workers?: number;
+  /** With gateway.workers above 1: which worker processes' counters the sum holds (`id:pid,…`). */
+  summed?: string;
+}
+
+/** A worker in the Admin API's sum (its `workers`). */
+export interface SummedWorker {
+  id: number;
+  pid: number;
 }
 
 const STATUS = ['tollgate_http_status', 'apisix_http_status'];
 const LATENCY = ['tollgate_http_latency', 'apisix_http_latency'];
 
-export function sampleOf(time: number, metrics: Metric[]): Sample {
+export function sampleOf(time: number, metrics: Metric[], workers?: SummedWorker[]): Sample {
   const byName = new Map(metrics.map((m) => [m.name, m]));
   const find = (names: string[]) => names.map((n) => byName.get(n)).find(Boolean);
   const sum = (metric: Metric | undefined, keep: (v: MetricValue) => boolean = () => true) =>
@@ -65,7 +75,8 @@ export function sampleOf(time: number, metrics: Metric[]): Sample {
     mcpSessions: sum(byName.get('tollgate_mcp_sessions')),
     mcpChildren: sum(byName.get('tollgate_mcp_children')),
     rejected: sum(byName.get('tollgate_rejected_requests_total')),
-    workers: byName.has('tollgate_workers') ? sum(byName.get('tollgate_workers'), (v) => v.labels.state === 'ready') : undefined,
+    workers: workers?.length,
+    summed: workers?.map((w) => `${w.id}:${w.pid}`).join(','),
   };
 }
 
@@ -81,7 +92,9 @@ export interface Rates {
   rejectedPerSecond: number;
 }
 
-export function ratesBetween(older: Sample, newer: Sample): Rates {
+/** Rates between two samples; undefined when their sums hold different workers' counters. */
+export function ratesBetween(older: Sample, newer: Sample): Rates | undefined {
+  if (older.summed !== newer.summed) return undefined;
   const seconds = Math.max(0.001, (newer.time - older.time) / 1000);
   // A counter that went down was reset (a restart): count from zero, as rate() does.
   const delta = (a: number, b: number) => (b >= a ? b - a : b);

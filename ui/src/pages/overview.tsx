@@ -6,7 +6,7 @@
 import { useRef, useState } from 'preact/hooks';
 import { get, idOf, request, type ListAnswer } from '../api.js';
 import { Badge, ErrorNote, PageHeader, useAsync, useInterval } from '../components.js';
-import { ratesBetween, sampleOf, type Rates, type Sample } from '../metrics.js';
+import { ratesBetween, sampleOf, type Rates, type Sample, type SummedWorker } from '../metrics.js';
 import { href } from '../router.js';
 import { useCanWrite } from '../session.js';
 import { stateTone } from './mcp.js';
@@ -31,22 +31,26 @@ export function Overview() {
   const [enableError, setEnableError] = useState<Error>();
 
   useInterval(() => {
-    get<{ time: number; metrics: any[] }>('/metrics').then(
+    get<{ time: number; metrics: any[]; workers?: SummedWorker[] }>('/metrics').then(
       (answer) => {
         setError(undefined);
-        const sample = sampleOf(answer.time, answer.metrics);
+        const sample = sampleOf(answer.time, answer.metrics, answer.workers);
         const list = samples.current;
         const previous = list[list.length - 1];
         list.push(sample);
         while (list.length > 2 && sample.time - list[1].time > WINDOW_MS) list.shift();
         setLatest(sample);
-        if (previous) setPoints((p) => [...p.slice(-(HISTORY - 1)), { time: sample.time, rates: ratesBetween(previous, sample), sessions: sample.mcpSessions }]);
+        const rates = previous && ratesBetween(previous, sample);
+        if (rates) setPoints((p) => [...p.slice(-(HISTORY - 1)), { time: sample.time, rates, sessions: sample.mcpSessions }]);
       },
       (err: Error) => setError(err),
     );
   }, SAMPLE_MS);
 
-  const windowRates = samples.current.length > 1 ? ratesBetween(samples.current[0], samples.current[samples.current.length - 1]) : undefined;
+  // Over the window's samples that hold the same workers' counters as the latest.
+  const newest = samples.current[samples.current.length - 1];
+  const oldest = newest && samples.current.find((s) => s.summed === newest.summed);
+  const windowRates = oldest && oldest !== newest ? ratesBetween(oldest, newest) : undefined;
   const counts = useAsync(async () => {
     const kinds = ['routes', 'upstreams', 'services', 'consumers', 'mcp_servers'];
     const totals = await Promise.all(kinds.map((k) => get<ListAnswer>(`/${k}?page=1&page_size=10`).then((a) => a.total)));
@@ -72,7 +76,12 @@ export function Overview() {
       </div>
       <p class="muted small">
         Rates over the last {Math.round((windowRates?.seconds ?? 0) || WINDOW_MS / 1000)} s, sampled every {SAMPLE_MS / 1000} s from this gateway's metrics
-        {latest?.workers !== undefined && <span data-testid="workers-summed"> summed over its {latest.workers} workers</span>} (what the Prometheus exporter
+        {latest?.workers !== undefined && (
+          <span data-testid="workers-summed">
+            {' '}
+            summed over the {latest.workers} worker{latest.workers === 1 ? '' : 's'} that answered
+          </span>
+        )} (what the Prometheus exporter
         serves).
       </p>
       {latest && !latest.http && (
