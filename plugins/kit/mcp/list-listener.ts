@@ -11,7 +11,7 @@
 import { request } from 'undici';
 import { LIST_CHANGED, MODERN_PROTOCOL_VERSION } from './jsonrpc.js';
 import { gatewayMeta } from './remote-era.js';
-import { messagesOf, requestHeaders, type RemoteTarget } from './remote-http.js';
+import { mediaTypeOf, messagesOf, requestHeaders, type RemoteTarget } from './remote-http.js';
 import type { ListMethod } from './server.js';
 import { SseParser } from './sse-parser.js';
 
@@ -88,7 +88,7 @@ export class ListChangeListener {
       dispatcher: target.dispatcher,
       signal,
     });
-    const type = String(res.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
+    const type = mediaTypeOf(res.headers['content-type']);
     if (res.statusCode !== 200 || type !== 'text/event-stream') {
       await res.body.dump().catch(() => undefined);
       target.logger.debug({ status: res.statusCode }, 'remote mcp server offers no subscriptions/listen stream; its cached lists live by their ttlMs alone');

@@ -11,7 +11,7 @@ import { request } from 'undici';
 import type { Backend, BackendEvents, BackendInfo } from './backend.js';
 import { INTERNAL_ERROR, MODERN_PROTOCOL_VERSION, errorResponse, type JsonRpcId } from './jsonrpc.js';
 import { gatewayMeta } from './remote-era.js';
-import { INVALID_ANSWER, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge, type RemoteTarget } from './remote-http.js';
+import { INVALID_ANSWER, mediaTypeOf, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge, type RemoteTarget } from './remote-http.js';
 import { SseParser } from './sse-parser.js';
 
 export class ModernProbeBackend implements Backend {
@@ -60,7 +60,7 @@ export class ModernProbeBackend implements Backend {
       dispatcher: this.target.dispatcher,
       signal: this.abort.signal,
     });
-    const type = String(res.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
+    const type = mediaTypeOf(res.headers['content-type']);
     const text = await readBounded(res.body, this.maxBytes);
     if (text === undefined) return this.answerError(id, tooLarge(this.maxBytes).message);
     if (type === 'text/event-stream') {

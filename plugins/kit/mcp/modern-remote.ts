@@ -23,7 +23,7 @@ import { consumerOf, openSse, reporter } from './http.js';
 import { CONNECTION_CLOSED, LIST_CHANGED, MODERN_PROTOCOL_VERSION, REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION, errorResponse, mcpHttpError } from './jsonrpc.js';
 import { ListCache, cacheableRequest, type CacheQuery } from './list-cache.js';
 import { filterListAnswer, isFilteredList, standIn } from './message-filters.js';
-import { INVALID_ANSWER, STREAM_CUT, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
+import { INVALID_ANSWER, mediaTypeOf, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, STREAM_CUT, tooLarge } from './remote-http.js';
 import type { RemoteUpstream } from './remote-upstream.js';
 import { LIST_CACHE_FIELDS, type BridgeConf } from './schema.js';
 import type { ListMethod } from './server.js';
@@ -155,7 +155,7 @@ async function forwardRequest(
       data: failure.data,
     });
   }
-  const type = String(res.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
+  const type = mediaTypeOf(res.headers['content-type']);
   try {
     if (res.statusCode === 202) {
       await res.body.dump().catch(() => undefined);

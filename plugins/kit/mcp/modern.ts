@@ -28,7 +28,7 @@ import { NAMED_BY } from '../../../core/mcp.js';
 import { MCP_ERRORS } from './errors.js';
 import { answerOptions, consumerOf, openSse } from './http.js';
 import { TRANSLATE, forwardModern, modernRemoteOf } from './modern-remote.js';
-import { INVALID_PARAMS, METHOD_NOT_FOUND, MISSING_REQUIRED_CLIENT_CAPABILITY, MODERN_PROTOCOL_VERSION, RESOURCE_NOT_FOUND_2025, PROTOCOL_VERSIONS, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
+import { CAPABILITIES_META, CLIENT_INFO_META, INVALID_PARAMS, METHOD_NOT_FOUND, MISSING_REQUIRED_CLIENT_CAPABILITY, MODERN_PROTOCOL_VERSION, RESOURCE_NOT_FOUND_2025, PROTOCOL_VERSIONS, SERVER_INFO_META, VERSION_META, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
 import type { Outcome } from './pending.js';
 import type { Session } from './session.js';
 import type { SessionManager } from './sessions.js';
@@ -36,11 +36,7 @@ import { SseConnection } from './sse.js';
 import type { Stream } from './streams.js';
 
 
-const VERSION_META = 'io.modelcontextprotocol/protocolVersion';
-const CLIENT_INFO_META = 'io.modelcontextprotocol/clientInfo';
-const CAPABILITIES_META = 'io.modelcontextprotocol/clientCapabilities';
 const LOG_LEVEL_META = 'io.modelcontextprotocol/logLevel';
-const SERVER_INFO_META = 'io.modelcontextprotocol/serverInfo';
 const SUBSCRIPTION_META = 'io.modelcontextprotocol/subscriptionId';
 /** The list changes a `subscriptions/listen` filter names, the 2025 notification of each, and the server capability that promises it. */
 const LISTENABLE: Readonly<Record<string, { readonly method: string; readonly capability: string }>> = {

@@ -11,7 +11,7 @@
  */
 import { request } from 'undici';
 import { CAPABILITIES_META, CLIENT_INFO_META, MODERN_PROTOCOL_VERSION, UNSUPPORTED_PROTOCOL_VERSION, VERSION_META } from './jsonrpc.js';
-import { messagesOf, readBounded, requestHeaders, type RemoteTarget } from './remote-http.js';
+import { mediaTypeOf, messagesOf, readBounded, requestHeaders, type RemoteTarget } from './remote-http.js';
 import { SseParser } from './sse-parser.js';
 
 export type Era = 'modern' | 'legacy';
@@ -46,7 +46,7 @@ export async function discoverEra(target: RemoteTarget, timeoutMs: number): Prom
       await res.body.dump().catch(() => undefined);
       return undefined;
     }
-    const type = String(res.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
+    const type = mediaTypeOf(res.headers['content-type']);
     const text = await readBounded(res.body, MAX_ANSWER_BYTES);
     if (text !== undefined) answer = type === 'text/event-stream' ? responseInEvents(text) : messagesOf(text)?.[0];
   } catch {

@@ -89,6 +89,12 @@ export function tooLarge(limit: number): Failure {
   return { message: `the remote MCP server sent a message larger than max_message_bytes (${limit} bytes)`, data: { reason: 'upstream_too_large', limit } };
 }
 
+/** The media type of an answer (its Content-Type without parameters, lower case); '' without one. */
+export function mediaTypeOf(contentType: string | string[] | undefined): string {
+  const value = Array.isArray(contentType) ? contentType[0] : contentType;
+  return (value ?? '').split(';', 1)[0].trim().toLowerCase();
+}
+
 /** The whole body as text, or undefined when it is larger than `max` bytes (the rest is dropped). */
 export async function readBounded(body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown }, max: number): Promise<string | undefined> {
   const chunks: Buffer[] = [];

@@ -9,7 +9,7 @@
 import { request, type Dispatcher } from 'undici';
 import type { BackendInfo } from './backend.js';
 import type { Failure } from './failure.js';
-import { INVALID_ANSWER, messagesOf, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
+import { INVALID_ANSWER, mediaTypeOf, messagesOf, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
 import { SseParser } from './sse-parser.js';
 import { drain, RemoteBackend } from './remote-backend.js';
 import { REMOTE_FAILED } from './telemetry.js';
@@ -97,7 +97,7 @@ export class LegacySseBackend extends RemoteBackend {
         signal: this.abort.signal,
       }).then(
         async (res) => {
-          const type = String(res.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
+          const type = mediaTypeOf(res.headers['content-type']);
           if (res.statusCode !== 200 || type !== 'text/event-stream') {
             await drain(res.body);
             return fail(res.statusCode !== 200 ? statusFailure(res.statusCode) : INVALID_ANSWER);

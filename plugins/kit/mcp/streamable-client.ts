@@ -20,7 +20,7 @@ import { request, type Dispatcher } from 'undici';
 import type { BackendInfo } from './backend.js';
 import type { Failure } from './failure.js';
 import type { JsonRpcId } from './jsonrpc.js';
-import { INVALID_ANSWER, STREAM_CUT, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
+import { INVALID_ANSWER, STREAM_CUT, mediaTypeOf, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge } from './remote-http.js';
 import { SseParser } from './sse-parser.js';
 import { drain, RemoteBackend, type Body } from './remote-backend.js';
 import { REMOTE_FAILED } from './telemetry.js';
@@ -106,7 +106,7 @@ export class StreamableHttpBackend extends RemoteBackend {
       return this.failed(id, statusFailure(res.statusCode), options.initialize);
     }
     if (id === undefined || res.statusCode === 202) return drain(res.body);
-    const type = essence(res.headers['content-type']);
+    const type = mediaTypeOf(res.headers['content-type']);
     if (type === 'text/event-stream') return this.readPostStream(res.body, id, options.initialize);
     if (type !== 'application/json') {
       await drain(res.body);
@@ -196,7 +196,7 @@ export class StreamableHttpBackend extends RemoteBackend {
       await drain(res.body);
       return 'none';
     }
-    if (res.statusCode !== 200 || essence(res.headers['content-type']) !== 'text/event-stream') {
+    if (res.statusCode !== 200 || mediaTypeOf(res.headers['content-type']) !== 'text/event-stream') {
       await drain(res.body);
       throw new Error(`GET answered ${res.statusCode}`);
     }
@@ -302,9 +302,4 @@ function requestIdOf(message: Record<string, unknown>): JsonRpcId | undefined {
   if (typeof message.method !== 'string') return undefined;
   const id = message.id;
   return typeof id === 'string' || typeof id === 'number' ? id : undefined;
-}
-
-function essence(type: string | string[] | undefined): string | undefined {
-  const value = Array.isArray(type) ? type[0] : type;
-  return value?.split(';', 1)[0].trim().toLowerCase();
 }
