@@ -326,6 +326,9 @@ describe('remote MCP servers', function () {
         [{ url: 'https://user:secret@example.com/mcp' }, /url must not carry credentials/],
         [{ url: 'not a url' }, /is not a URL/],
         [{ url: fixture.url, headers: { 'Mcp-Session-Id': 'x' } }, /headers\.Mcp-Session-Id: the gateway sets this header itself/],
+        // Set per MCP 2026-07-28 request from its body: a second value would make the server refuse every one.
+        [{ url: fixture.url, headers: { 'Mcp-Method': 'tools/call' } }, /headers\.Mcp-Method: the gateway sets this header itself/],
+        [{ url: fixture.url, headers: { 'mcp-name': 'x' } }, /headers\.mcp-name: the gateway sets this header itself/],
         [{ url: fixture.url, headers: { 'Bad Header': 'x' } }, /headers/],
         [{ url: fixture.url, headers: { Authorization: '$env://TOLLGATE_ADMIN_KEY' } }, /names one of the gateway's own settings/],
         [{ url: fixture.url, transport: 'websocket' }, /transport/],

@@ -39,6 +39,9 @@ export const RESERVED_HEADERS = new Set([
   'mcp-session-id',
   'mcp-protocol-version',
   'last-event-id',
+  // MCP 2026-07-28: set from each request's body; a second value makes the server refuse it.
+  'mcp-method',
+  'mcp-name',
 ]);
 
 /** The pool of one remote server: TLS verified unless the server says otherwise. */
