@@ -9,7 +9,7 @@ import { clientGone } from '../../../core/errors.js';
 import type { GatewayContext, McpRequestInfo } from '../../../core/context.js';
 import { batchFor } from './batch.js';
 import { accepts, answerOptions, consumerOf, openSse, reporter, requireJson, startSession } from './http.js';
-import { INVALID_REQUEST, MODERN_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, mcpHttpError, unsupportedVersionError, type JsonRpcId } from './jsonrpc.js';
+import { INVALID_REQUEST, MODERN_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, VERSION_META, mcpHttpError, unsupportedVersionError, type JsonRpcId } from './jsonrpc.js';
 import type { Outcome, PendingRequest } from './pending.js';
 import type { Session } from './session.js';
 import type { SessionManager } from './sessions.js';
@@ -19,7 +19,6 @@ import { handleModern, isModernRequest } from './modern.js';
 
 const SESSION_HEADER = 'mcp-session-id';
 const VERSION_HEADER = 'mcp-protocol-version';
-const VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
 
 export async function handleStreamableHttp(ctx: GatewayContext, manager: SessionManager): Promise<void> {
   if (ctx.method !== 'POST' && headerOf(ctx, VERSION_HEADER) === MODERN_PROTOCOL_VERSION) {
@@ -193,7 +192,7 @@ function requestedVersion(ctx: GatewayContext, message: Record<string, unknown>)
   const header = headerOf(ctx, VERSION_HEADER);
   if (header !== undefined) return header;
   const meta = (message.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
-  const version = meta?.[VERSION_META_KEY];
+  const version = meta?.[VERSION_META];
   return typeof version === 'string' ? version : undefined;
 }
 
@@ -210,7 +209,7 @@ function checkVersion(ctx: GatewayContext, id: JsonRpcId | null, version: string
 
 function claimsEnvelope(message: Record<string, unknown>): boolean {
   const meta = (message.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
-  return typeof meta?.[VERSION_META_KEY] === 'string';
+  return typeof meta?.[VERSION_META] === 'string';
 }
 
 function sendJson(ctx: GatewayContext, line: string): void {
