@@ -36,6 +36,8 @@ export interface ModernServer {
   toolsChanged(): void;
   /** Calls of the `wait` tool that were aborted at the server. */
   readonly aborted: string[];
+  /** Headers added to every answer (a server's own cookies, say), besides the SDK's. */
+  answerHeaders: Record<string, string>;
   /** Cuts every open connection, as a server that crashes mid-answer does; it still accepts new ones. */
   dropConnections(): void;
   close(): Promise<void>;
@@ -45,7 +47,7 @@ export async function startModernServer(options: { legacy?: 'stateless' | 'rejec
   const requests: Recorded[] = [];
   const aborted: string[] = [];
   const sockets = new Set<Socket>();
-  const state = { listHint: undefined as CacheHint | undefined, refuseModern: false };
+  const state = { listHint: undefined as CacheHint | undefined, refuseModern: false, answerHeaders: {} as Record<string, string> };
   const factory = () => {
     const hint = state.listHint;
     const server = new McpServer(
@@ -114,7 +116,7 @@ export async function startModernServer(options: { legacy?: 'stateless' | 'rejec
       void (async () => {
         try {
           const response = await handler.fetch(request);
-          res.writeHead(response.status, Object.fromEntries(response.headers));
+          res.writeHead(response.status, { ...Object.fromEntries(response.headers), ...state.answerHeaders });
           record.responded = true;
           if (response.body) {
             const reader = response.body.getReader();
@@ -147,6 +149,12 @@ export async function startModernServer(options: { legacy?: 'stateless' | 'rejec
     },
     set listHint(hint: CacheHint | undefined) {
       state.listHint = hint;
+    },
+    get answerHeaders() {
+      return state.answerHeaders;
+    },
+    set answerHeaders(headers: Record<string, string>) {
+      state.answerHeaders = headers;
     },
     get refuseModern() {
       return state.refuseModern;

@@ -100,6 +100,31 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       expect(call.body!.params!._meta['io.modelcontextprotocol/clientInfo']).to.deep.equal({ name: 'modern-only', version: '1' });
     });
 
+    it('sends none of the client’s credentials or session headers, only its Mcp-Param-*; passes none of the server’s response headers back', async () => {
+      server.answerHeaders = { 'set-cookie': 'remote-session=abc', 'x-remote-internal': 'yes' };
+      try {
+        const { body, headers } = modern('cred-1', 'tools/call', { name: 'echo', arguments: { message: 'whose token?' } });
+        const res = await post(`${bases.modern}/mcp`, body, {
+          ...headers,
+          apikey: KEYS.bob,
+          authorization: 'Bearer the-client-own-token',
+          cookie: 'client-session=xyz',
+          'x-api-key': 'client-api-key',
+          'mcp-session-id': 'client-session-id',
+          'mcp-param-message': 'whose token?',
+        });
+        expect(textOf(res.json.result)).to.equal('echo: whose token?');
+        expect(res.headers.get('set-cookie')).to.equal(null);
+        expect(res.headers.get('x-remote-internal')).to.equal(null);
+        const call = server.requests.find((r) => r.body?.id === 'cred-1')!;
+        expect(call.headers.authorization).to.equal(GATEWAY_TOKEN);
+        expect(call.headers['mcp-param-message']).to.equal('whose token?');
+        for (const name of ['apikey', 'cookie', 'x-api-key', 'mcp-session-id']) expect(call.headers, name).to.not.have.property(name);
+      } finally {
+        server.answerHeaders = {};
+      }
+    });
+
     it('keeps serving a 2025-era client on the same route, through a 2025 session with the server', async () => {
       const before = server.count('initialize');
       const legacy = await connect(bases.modern, 'streamable-http', { headers: { apikey: KEYS.bob } });
