@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import type { TestGateway } from '../helpers/gateway.js';
 import { FAULT_SERVER, INIT, endRawSession, post, responseOf, startBridgeGateway, waitFor } from '../mcp/support.js';
-import { mayCall, restrictionAllows, routeAcl, rulesFor } from '../../ui/src/acl.js';
+import { authenticates, mayCall, restrictionAllows, routeAcl, routePlugins, rulesFor } from '../../ui/src/acl.js';
 
 const OFF = { _meta: { disable: true } };
 
@@ -41,6 +41,8 @@ describe('dashboard access table (ui/src/acl.ts) agrees with the gateway', funct
           },
         },
       ],
+      // key-auth is disabled on this route: nobody is authenticated, so consumer-restriction refuses everyone.
+      ['/routes/open', { uri: '/open/*', plugins: { 'key-auth': OFF, 'consumer-restriction': { blacklist: ['dora'] }, 'mcp-bridge': { base_uri: '/open', server_id: 'tools' } } }],
     ];
     for (const [path, body] of writes) {
       const res = await gw.admin('PUT', path, body);
@@ -57,8 +59,10 @@ describe('dashboard access table (ui/src/acl.ts) agrees with the gateway', funct
     const service = route.service_id ? (await gw.admin('GET', `/services/${route.service_id}`)).json.value : undefined;
     const consumer = (await gw.admin('GET', `/consumers/${username}`)).json.value;
     const sources = { route, service };
-    const restricted = !restrictionAllows({ ...sources, routeId }, consumer, undefined);
-    return { restricted, echo: !restricted && mayCall(rulesFor(routeAcl(sources), consumer, undefined), 'echo') };
+    // As the page: on a route that authenticates nobody, one column for every client, no consumer.
+    const known = authenticates(routePlugins(sources), (await gw.admin('GET', '/plugins?all=true')).json) ? consumer : undefined;
+    const restricted = !restrictionAllows({ ...sources, routeId }, known, undefined);
+    return { restricted, echo: !restricted && mayCall(rulesFor(routeAcl(sources), known, undefined), 'echo') };
   }
 
   /** What the gateway does with `username`'s key on the route. */
@@ -66,8 +70,9 @@ describe('dashboard access table (ui/src/acl.ts) agrees with the gateway', funct
     const base = `${gw.url}/${routeId}`;
     const headers = { apikey: `${username}-key-0123456789` };
     const init = await post(`${base}/mcp`, INIT, headers);
-    expect(init.status, init.text).to.be.oneOf([200, 403]);
-    if (init.status === 403) return { restricted: true, echo: false };
+    // consumer-restriction answers 403 to a consumer it refuses, 401 when no consumer is known.
+    expect(init.status, init.text).to.be.oneOf([200, 401, 403]);
+    if (init.status !== 200) return { restricted: true, echo: false };
     const session = init.headers.get('mcp-session-id')!;
     try {
       const sessionHeaders = { ...headers, 'mcp-session-id': session, 'mcp-protocol-version': INIT.params.protocolVersion };
@@ -89,6 +94,7 @@ describe('dashboard access table (ui/src/acl.ts) agrees with the gateway', funct
     ['own', 'bob', { restricted: false, echo: true }],
     ['own', 'carl', { restricted: false, echo: true }],
     ['own', 'dora', { restricted: false, echo: false }],
+    ['open', 'alice', { restricted: true, echo: false }],
   ];
   for (const [routeId, username, expected] of cases) {
     it(`${username} on route ${routeId}: ${expected.restricted ? 'restricted' : expected.echo ? 'may call echo' : 'may not call echo'}, on the page as at the gateway`, async () => {

@@ -37,6 +37,17 @@ export interface RouteSources {
   pluginConfig?: Record<string, any>;
 }
 
+/** The plugins that run on the route, as its chain assembles them (route > plugin config > service); a disabled one does not. */
+export function routePlugins(sources: RouteSources): Record<string, any> {
+  const merged: Record<string, any> = { ...sources.service?.plugins, ...sources.pluginConfig?.plugins, ...sources.route.plugins };
+  return Object.fromEntries(Object.entries(merged).filter(([, conf]) => !conf?._meta?.disable));
+}
+
+/** Whether one of `running` authenticates (`type: auth` in the Admin API's plugin list): else no consumer is known. */
+export function authenticates(running: Record<string, unknown>, plugins: Record<string, { type?: string } | undefined>): boolean {
+  return Object.keys(running).some((name) => plugins[name]?.type === 'auth');
+}
+
 /** The route's own mcp-acl config, as its chain assembles it (route > plugin config > service). */
 export function routeAcl(sources: RouteSources): AclConf | undefined {
   return aclOf(effective(ACL, sources.route.plugins, sources.pluginConfig?.plugins, sources.service?.plugins).conf);

@@ -8,7 +8,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { get, idOf, plugins, request, type Envelope, type ListAnswer } from '../api.js';
 import { Badge, Empty, ErrorNote, Loading, PageHeader, Pager, Tabs, formatTime, useAsync, useInterval } from '../components.js';
-import { mayCall, restrictionAllows, routeAcl, rulesFor } from '../acl.js';
+import { authenticates, mayCall, restrictionAllows, routeAcl, routePlugins, rulesFor } from '../acl.js';
 import { href, navigate } from '../router.js';
 import { useCanWrite } from '../session.js';
 import { ConnectPanel } from './connect.js';
@@ -411,8 +411,8 @@ function Access({ id, routes }: { id: string; routes?: RouteUse[] }) {
     const { all, consumers, groups, services, configs } = data.data;
     const byId = (list: Envelope[], wanted: unknown) => list.find((e) => idOf(e) === String(wanted))?.value;
     const sources = { route: route.value, service: byId(services, route.value.service_id), pluginConfig: byId(configs, route.value.plugin_config_id) };
-    const merged = { ...sources.service?.plugins, ...sources.pluginConfig?.plugins, ...route.value.plugins };
-    const authenticated = Object.keys(merged).some((name) => all[name]?.type === 'auth');
+    const running = routePlugins(sources);
+    const authenticated = authenticates(running, all);
     const acl = routeAcl(sources);
     const columns = authenticated
       ? consumers
@@ -424,12 +424,12 @@ function Access({ id, routes }: { id: string; routes?: RouteUse[] }) {
           })
       : [{ name: 'every client', rules: rulesFor(acl, undefined, undefined), restricted: !restrictionAllows({ ...sources, routeId: route.id }, undefined, undefined) }];
     // What else runs on the route and may refuse a call the table allows (limits, IP rules…).
-    const others = Object.keys(merged).filter((name) => !NOT_REFUSING.has(name) && all[name]?.type !== 'auth' && !merged[name]?._meta?.disable);
+    const others = Object.keys(running).filter((name) => !NOT_REFUSING.has(name) && all[name]?.type !== 'auth');
     // Through a federation the client (and so mcp-acl) sees the server's tools under its prefix.
     const federation = route.value.plugins?.['mcp-federation'];
     const member = Array.isArray(federation?.servers) ? federation.servers.find((s: any) => String(s?.server_id) === id) : undefined;
     const clientName = (tool: string) => (member ? `${member.prefix}${federation.separator ?? '_'}${tool}` : tool);
-    return { authenticated, acl, columns, aclLoaded: 'mcp-acl' in all, clientName, others, restriction: Boolean(merged['consumer-restriction'] && !merged['consumer-restriction']._meta?.disable) };
+    return { authenticated, acl, columns, aclLoaded: 'mcp-acl' in all, clientName, others, restriction: 'consumer-restriction' in running };
   }, [data.data, route, filter]);
 
   if (routes && routes.length === 0) return <Empty>No route serves this server, so nobody can call its tools.</Empty>;
