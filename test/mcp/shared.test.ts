@@ -205,6 +205,19 @@ describe('mcp-bridge process_mode shared', function () {
     }
   });
 
+  it('waits longer between replacements of a child that exits right after initialize, instead of restarting it every 0.1 s', async () => {
+    const dying = await bridgeRoute(gateway, 'dying', [FAULT_SERVER, '--crash-after=2'], { process_mode: 'shared', shared_children: 1 });
+    const delays = () =>
+      gateway.logs
+        .map((line) => JSON.parse(line) as { msg?: string; delay_ms?: number; route?: string })
+        .filter((entry) => entry.msg?.includes('starting a replacement') && entry.route === 'dying')
+        .map((entry) => entry.delay_ms);
+    const res = await post(`${dying}/mcp`, INIT);
+    expect(res.status, res.text).to.equal(200);
+    expect(await waitFor(() => delays().length >= 4, 15_000), 'replacements were tried').to.equal(true);
+    expect(delays().slice(0, 4)).to.deep.equal([100, 200, 400, 800]);
+  });
+
   it('stops a shared child that never answers initialize once init_timeout passes, and the next session tries again', async () => {
     const silent = await bridgeRoute(gateway, 'silent', [FAULT_SERVER, '--no-init'], { process_mode: 'shared', shared_children: 1, init_timeout: 1 });
     const mine = () => servers().filter((p) => p.command.includes('--no-init'));

@@ -12,8 +12,8 @@
  * to a client (sampling, roots) goes to the session whose request is alone in flight on that
  * child; with several, the child is refused at once. A child that exits fails the requests in
  * flight on it with the cause; its sessions carry on, and the pool starts a replacement after a
- * backoff (0.1 s, doubling up to 5 s while replacements keep failing to start), and again until
- * one runs. A child that exits, refuses initialize or does not answer it within init_timeout has
+ * backoff (0.1 s, doubling up to 5 s while replacements keep failing to start or exit within 5 s
+ * of starting), and again until one runs. A child that exits, refuses initialize or does not answer it within init_timeout has
  * failed its start, and is stopped.
  */
 import type { Logger } from '../../../core/logger.js';
@@ -38,9 +38,18 @@ interface PoolChild {
   ready: boolean;
   /** The id of the gateway's initialize to it, while unanswered. */
   initId?: string;
+  /** performance.now() when it answered initialize. */
+  readyAt?: number;
 }
 
 const MAX_BACKOFF_MS = 5000;
+/**
+ * How long a child must have run for its exit to count as a crash of a working server rather than
+ * a failed start: only then does the next replacement wait the shortest time again. A server that
+ * exits right after initialize would otherwise be restarted every 0.1 s for as long as the route
+ * lives.
+ */
+const STABLE_MS = MAX_BACKOFF_MS;
 
 export class SharedPool {
   private readonly children: PoolChild[] = [];
@@ -129,7 +138,7 @@ export class SharedPool {
       this.initializeResult ??= result;
       backend.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
       entry.ready = true;
-      this.backoffMs = 100;
+      entry.readyAt = performance.now();
     } catch (err) {
       // A child that refused or did not answer initialize would hold a slot of mcp.max_children
       // and count as present, so no replacement would ever start: it is stopped, and its end
@@ -312,13 +321,15 @@ export class SharedPool {
     // Before the pool ever ran, a failed start is the session's to report, and the next session
     // tries again. Once it has run, its sessions depend on it: a missing child is replaced.
     if (this.disposed || this.initializeResult === undefined) return;
+    if (child.readyAt !== undefined && performance.now() - child.readyAt >= STABLE_MS) this.backoffMs = 100;
     this.replace();
   }
 
   /**
    * Starts the children the pool is missing after a backoff (0.1 s, doubling up to 5 s while
-   * replacements keep failing, back to 0.1 s once one runs). One replacement is pending at a time:
-   * a start that fails both ends a child and rejects, and schedules once.
+   * replacements keep failing or exiting soon after they start, back to 0.1 s once a child that ran
+   * for STABLE_MS ends). One replacement is pending at a time: a start that fails both ends a child
+   * and rejects, and schedules once.
    */
   private replace(): void {
     if (this.replacing || this.disposed) return;
