@@ -8,6 +8,7 @@
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from '@modelcontextprotocol/client';
 import { expect } from 'chai';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
@@ -240,6 +241,35 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       expect(answer.error.data).to.deep.include({ reason: 'upstream_stream_cut' });
       const next = modern('d-2', 'tools/call', { name: 'echo', arguments: { message: 'still here' } });
       expect(textOf((await post(`${base}/mcp`, next.body, { ...next.headers, apikey: KEYS.bob })).json.result)).to.equal('echo: still here');
+    });
+  });
+
+  describe('a remote server that speaks 2026-07-28 and answers another request', () => {
+    let wrong: Server;
+    after(() => new Promise<void>((resolve) => (wrong ? wrong.close(() => resolve()) : resolve())));
+
+    it('is the gateway’s 502 (not JSON-RPC it can use), not passed on as the answer nor cached', async () => {
+      // server/discover is answered properly; anything else gets a response naming another id.
+      wrong = createServer((req, res) => {
+        let text = '';
+        req.on('data', (chunk: Buffer) => (text += chunk));
+        req.on('end', () => {
+          const message = JSON.parse(text) as { id: unknown; method: string };
+          const result =
+            message.method === 'server/discover'
+              ? { supportedVersions: [MODERN], capabilities: { tools: {} }, serverInfo: { name: 'wrong-id', version: '1' }, resultType: 'complete', ttlMs: 0, cacheScope: 'public' }
+              : { tools: [{ name: 'from-someone-else', inputSchema: { type: 'object' } }], resultType: 'complete', ttlMs: 60_000, cacheScope: 'public' };
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ jsonrpc: '2.0', id: message.method === 'server/discover' ? message.id : 'not-yours', result }));
+        });
+      });
+      await new Promise<void>((resolve) => wrong.listen(0, '127.0.0.1', resolve));
+      const base = await route('modern-wrong-id', { url: `http://127.0.0.1:${(wrong.address() as { port: number }).port}/mcp` });
+      const { body, headers } = modern('mine', 'tools/list');
+      const res = await post(`${base}/mcp`, body, { ...headers, apikey: KEYS.bob });
+      expect(res.status, res.text).to.equal(502);
+      expect(res.json.error.data).to.deep.include({ reason: 'upstream_invalid' });
+      expect(res.text).to.not.contain('from-someone-else');
     });
   });
 

@@ -194,7 +194,9 @@ async function forwardRequest(
       }
       throw upstreamError(statusFailure(res.statusCode));
     }
-    if (!single || type !== 'application/json') throw upstreamError(INVALID_ANSWER);
+    // A JSON answer is the response to this request: another id (or a request of the server's) is
+    // no answer the client can use, and must not be cached as one.
+    if (!single || type !== 'application/json' || single.method !== undefined || single.id !== sent.id) throw upstreamError(INVALID_ANSWER);
     if (cache && isObject(single.result) && cache.offer(query, single.result, Buffer.byteLength(text))) remote.watchLists();
     track(res.statusCode, single);
     return sendJson(ctx, res.statusCode, restore(finish(text, single, method, mcp)));
