@@ -225,9 +225,16 @@ async function openFirefox(profile: string): Promise<Opened> {
     // No update checks, telemetry or remote settings: the page's requests are the only ones.
     extraPrefsFirefox: { 'app.update.enabled': false, 'datareporting.policy.dataSubmissionEnabled': false, 'toolkit.telemetry.enabled': false, 'network.captive-portal-service.enabled': false },
   });
-  const page = (await browser.pages())[0] ?? (await browser.newPage());
-  // The first tab keeps the window's size (1366×768 headless) unless told.
-  await page.setViewport(VIEWPORT);
+  let page: PuppeteerPage;
+  try {
+    page = (await browser.pages())[0] ?? (await browser.newPage());
+    // The first tab keeps the window's size (1366×768 headless) unless told.
+    await page.setViewport(VIEWPORT);
+  } catch (err) {
+    // Nobody holds the browser yet to close it.
+    await browser.close().catch(() => {});
+    throw err;
+  }
   const ui: UiPage = {
     ...scope(page, []),
     goto: (url) => page.goto(url),
