@@ -244,11 +244,11 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
     });
   });
 
-  describe('a remote server that speaks 2026-07-28 and answers another request', () => {
+  describe('a remote server that speaks 2026-07-28 and does not answer the request', () => {
     let wrong: Server;
     after(() => new Promise<void>((resolve) => (wrong ? wrong.close(() => resolve()) : resolve())));
 
-    it('is the gateway’s 502 (not JSON-RPC it can use), not passed on as the answer nor cached', async () => {
+    it('is the gateway’s 502 (no answer the client can use) for a response to another id, not passed on nor cached, and for a 202', async () => {
       // server/discover is answered properly; anything else gets a response naming another id.
       wrong = createServer((req, res) => {
         let text = '';
@@ -259,6 +259,11 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
             message.method === 'server/discover'
               ? { supportedVersions: [MODERN], capabilities: { tools: {} }, serverInfo: { name: 'wrong-id', version: '1' }, resultType: 'complete', ttlMs: 0, cacheScope: 'public' }
               : { tools: [{ name: 'from-someone-else', inputSchema: { type: 'object' } }], resultType: 'complete', ttlMs: 60_000, cacheScope: 'public' };
+          if (message.method === 'tools/call') {
+            // Accepted, as a notification is: a request gets no response at all.
+            res.writeHead(202);
+            return res.end();
+          }
           res.writeHead(200, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ jsonrpc: '2.0', id: message.method === 'server/discover' ? message.id : 'not-yours', result }));
         });
@@ -270,6 +275,10 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       expect(res.status, res.text).to.equal(502);
       expect(res.json.error.data).to.deep.include({ reason: 'upstream_invalid' });
       expect(res.text).to.not.contain('from-someone-else');
+      const call = modern('mine-too', 'tools/call', { name: 'echo', arguments: {} });
+      const accepted = await post(`${base}/mcp`, call.body, { ...call.headers, apikey: KEYS.bob });
+      expect(accepted.status, accepted.text).to.equal(502);
+      expect(accepted.json.error.data).to.deep.include({ reason: 'upstream_invalid' });
     });
   });
 

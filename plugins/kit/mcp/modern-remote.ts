@@ -158,10 +158,9 @@ async function forwardRequest(
   const type = mediaTypeOf(res.headers['content-type']);
   try {
     if (res.statusCode === 202) {
+      // 202 acknowledges a notification; only requests come here (modern.ts answers notifications itself).
       await res.body.dump().catch(() => undefined);
-      ctx.status = 202;
-      ctx.body = '';
-      return;
+      throw upstreamError(INVALID_ANSWER);
     }
     if (res.statusCode < 300 && type === 'text/event-stream') {
       report(res.statusCode, performance.now() - started);
