@@ -477,6 +477,8 @@ describe('mcp-bridge: MCP 2026-07-28 requests through remote mcp_servers', funct
       expect(bob.json.result.cacheScope).to.equal('public');
       // Alice's list is filtered for her: no shared cache after the gateway may hand it to others.
       expect(alice.json.result.cacheScope).to.equal('private');
+      // ...and not to be kept by her client either: an access-list change could not reach it.
+      expect(alice.json.result.ttlMs).to.equal(0);
       // Fresh for what is left of the route's bound (list_cache_max_ttl, 10 s by default), not the server's minute.
       expect(bob.json.result.ttlMs).to.be.within(1, 10_000);
       const other = await list(KEYS.bob, { cursor: 'another-page' });

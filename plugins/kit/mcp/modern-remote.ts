@@ -333,14 +333,15 @@ async function relayStream(
 
 /**
  * The answer with the route's list filters applied, for this request. A filtered list is this
- * consumer's view, so a "public" one goes out "private" (2026-07-28 caching: filtered lists that
- * vary per user are private): no shared cache after the gateway serves it to anyone else.
+ * consumer's view, so it goes out "private" (2026-07-28 caching: filtered lists that vary per user
+ * are private), and with `ttlMs: 0`: an access-list change has no way to reach what the client
+ * keeps, so it must not keep it (as agentgateway answers filtered lists).
  */
 function finish(line: string, message: Record<string, unknown>, method: string, mcp: McpRequestInfo): string {
   if (!mcp.filtersList || !isFilteredList(method)) return line;
   const result = message.result;
-  if (isObject(result) && result.cacheScope === 'public') {
-    const own = { ...message, result: { ...result, cacheScope: 'private' } };
+  if (isObject(result) && (result.cacheScope !== 'private' || result.ttlMs !== 0)) {
+    const own = { ...message, result: { ...result, cacheScope: 'private', ttlMs: 0 } };
     return filterListAnswer(JSON.stringify(own), own, method, mcp);
   }
   return filterListAnswer(line, message, method, mcp);
