@@ -5,10 +5,10 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT, SOURCE_NODE_ARGS, startTestGateway } from '../helpers/gateway.js';
+import { REPO_ROOT, SOURCE_NODE_ARGS, gatewayCommand, startTestGateway } from '../helpers/gateway.js';
 
 function tollgate(args: string[]) {
-  return spawnSync(process.execPath, [...SOURCE_NODE_ARGS, join(REPO_ROOT, 'bin/tollgate.ts'), ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 });
+  return spawnSync(process.execPath, [...gatewayCommand(), ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 20_000 });
 }
 
 describe('tollgate plugin new', function () {
