@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { RouteInfo } from '../../core/context.js';
+import { canonicalJson } from './canonical-json.js';
 
 /** A short, stable digest of a plugin config (without `_meta`): changing the config resets counters. */
 export function confVersion(conf: object): string {
@@ -17,11 +18,7 @@ export function confVersion(conf: object): string {
  */
 export function canonicalConf(conf: object): string {
   const { _meta: _ignored, ...rest } = conf as Record<string, unknown>;
-  return JSON.stringify(rest, (_key, value: unknown) =>
-    typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : value,
-  );
+  return canonicalJson(rest);
 }
 
 /**

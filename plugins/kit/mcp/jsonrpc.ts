@@ -103,3 +103,8 @@ export function unsupportedVersionError(id: JsonRpcId | null, requested: string,
     },
   });
 }
+
+/** A JSON object (not null, not an array): what a message, its params or its result must be. */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -13,12 +13,12 @@
  * so the entry count alone would let a route hold that many times as much); the least recently
  * used goes first.
  */
-import { CAPABILITIES_META } from './jsonrpc.js';
+import { canonicalJson } from '../canonical-json.js';
+import { CAPABILITIES_META, isObject } from './jsonrpc.js';
 import type { ListMethod } from './server.js';
 
 /** The list methods whose results are cached. */
 export const CACHED_LISTS: ReadonlySet<string> = new Set<ListMethod>(['tools/list', 'resources/list', 'prompts/list']);
-
 
 export interface CacheLimits {
   /** ms; 0: nothing is cached. */
@@ -131,21 +131,5 @@ function keyOf(query: CacheQuery, scope: 'public' | 'private'): string | undefin
   if (scope === 'private' && query.consumer === undefined) return undefined;
   const meta = isObject(query.params._meta) ? query.params._meta : {};
   const { _meta: _ignored, ...rest } = query.params;
-  return canonical([query.method, rest, meta[CAPABILITIES_META] ?? {}, scope, scope === 'private' ? query.consumer : '']);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** JSON with sorted keys, so equal parameters written in another order share an entry. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (isObject(value)) {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
+  return canonicalJson([query.method, rest, meta[CAPABILITIES_META] ?? {}, scope, scope === 'private' ? query.consumer : '']);
 }

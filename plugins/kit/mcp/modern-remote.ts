@@ -20,7 +20,7 @@ import { GatewayError, clientGone } from '../../../core/errors.js';
 import { NAMED_BY } from '../../../core/mcp.js';
 import { MCP_ERRORS } from './errors.js';
 import { consumerOf, openSse, reporter } from './http.js';
-import { CONNECTION_CLOSED, LIST_CHANGED, MODERN_PROTOCOL_VERSION, REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION, errorResponse, mcpHttpError } from './jsonrpc.js';
+import { CONNECTION_CLOSED, LIST_CHANGED, MODERN_PROTOCOL_VERSION, REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION, errorResponse, isObject, mcpHttpError } from './jsonrpc.js';
 import { ListCache, cacheableRequest, type CacheQuery } from './list-cache.js';
 import { filterListAnswer, isFilteredList, standIn } from './message-filters.js';
 import { INVALID_ANSWER, mediaTypeOf, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, STREAM_CUT, tooLarge } from './remote-http.js';
@@ -405,8 +405,4 @@ function sendJson(ctx: GatewayContext, status: number, line: string): void {
   ctx.status = status;
   ctx.type = 'application/json';
   ctx.body = line;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -28,13 +28,13 @@ import { NAMED_BY } from '../../../core/mcp.js';
 import { MCP_ERRORS } from './errors.js';
 import { answerOptions, consumerOf, openSse } from './http.js';
 import { TRANSLATE, forwardModern, modernRemoteOf } from './modern-remote.js';
-import { CAPABILITIES_META, CLIENT_INFO_META, INVALID_PARAMS, METHOD_NOT_FOUND, MISSING_REQUIRED_CLIENT_CAPABILITY, MODERN_PROTOCOL_VERSION, RESOURCE_NOT_FOUND_2025, PROTOCOL_VERSIONS, SERVER_INFO_META, VERSION_META, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
+import { CAPABILITIES_META, CLIENT_INFO_META, INVALID_PARAMS, METHOD_NOT_FOUND, MISSING_REQUIRED_CLIENT_CAPABILITY, MODERN_PROTOCOL_VERSION, RESOURCE_NOT_FOUND_2025, PROTOCOL_VERSIONS, SERVER_INFO_META, VERSION_META, isObject, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
+import { canonicalJson } from '../canonical-json.js';
 import type { Outcome } from './pending.js';
 import type { Session } from './session.js';
 import type { SessionManager } from './sessions.js';
 import { SseConnection } from './sse.js';
 import type { Stream } from './streams.js';
-
 
 const LOG_LEVEL_META = 'io.modelcontextprotocol/logLevel';
 const SUBSCRIPTION_META = 'io.modelcontextprotocol/subscriptionId';
@@ -219,7 +219,7 @@ class ModernPool {
   async member(ctx: GatewayContext, meta: Record<string, unknown>): Promise<Member> {
     const capabilities = isObject(meta[CAPABILITIES_META]) ? meta[CAPABILITIES_META] : {};
     const consumer = consumerOf(ctx);
-    const key = `${consumer ?? ''}\n${canonical(capabilities)}`;
+    const key = `${consumer ?? ''}\n${canonicalJson(capabilities)}`;
     if ((this.manager.conf as { process_mode?: string }).process_mode === 'per-request') {
       // A server that must not share state between requests: a fresh child each time.
       const member = await this.start(ctx, capabilities, meta[CLIENT_INFO_META], key, true);
@@ -761,20 +761,4 @@ function rpcErrorCode(line: string): unknown {
 function metaOf(message: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   const params = message?.params;
   return isObject(params) && isObject(params._meta) ? params._meta : undefined;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** JSON with sorted keys: equal capability sets written in another order share a server. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (isObject(value)) {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
 }

@@ -19,8 +19,7 @@
 import type { Logger } from '../../../core/logger.js';
 import type { Backend, BackendEvents, BackendInfo } from './backend.js';
 import type { ChildOptions } from './child.js';
-import { CONNECTION_CLOSED, METHOD_NOT_FOUND, errorResponse, type JsonRpcId } from './jsonrpc.js';
-import { PROTOCOL_VERSIONS } from './jsonrpc.js';
+import { CONNECTION_CLOSED, METHOD_NOT_FOUND, PROTOCOL_VERSIONS, errorResponse, isObject, type JsonRpcId } from './jsonrpc.js';
 import type { Runtime } from './runtime.js';
 import { StdioBackend } from './stdio-backend.js';
 
@@ -407,8 +406,4 @@ export class SharedBackend implements Backend {
   describe(): BackendInfo {
     return { kind: 'stdio' };
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
