@@ -79,7 +79,8 @@ function build(root: string, files: string[], out: string): void {
       sourcemap: 'linked',
       logLevel: 'silent',
     });
-    for (const entry of readdirSync(root)) {
+    // dist/ too when it is not built yet: the gateway looks there for the dashboard, as from source.
+    for (const entry of new Set([...readdirSync(root), 'dist'])) {
       if (entry.startsWith('.') || SOURCE_DIRS.includes(entry) || entry === 'package.json') continue;
       symlinkSync(join(root, entry), join(staging, entry));
     }
