@@ -130,6 +130,10 @@ describe('mcp-bridge prewarm within mcp.max_children', function () {
     }
     expect(await waitFor(() => ready().length === 2, 10_000), 'the slot the session freed went to a new warm child').to.equal(true);
     adopt(ready()[1]);
+    // The refill could start only once the session's child was gone, and the child reaper exits
+    // with the last child (mcp.reaper_linger): the new warm child has a new reaper, which lives
+    // with the route like it.
+    adopt(descendants().find((p) => p.command.includes('tollgate-mcp-reaper'))?.pid);
   });
 });
 
