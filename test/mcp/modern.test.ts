@@ -165,6 +165,44 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
     ).to.equal(true);
   });
 
+  it('cancels at the server a stream the client closes while the server is not reading its input, and keeps serving', async () => {
+    const open = (id: string, method: string, params: Record<string, unknown>, signal?: AbortSignal) => {
+      const { body, headers } = modern(id, method, params);
+      return fetch(`${fixture}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(body), signal });
+    };
+    const watched = new AbortController();
+    const long = await open('watched', 'tools/call', { name: 'progress_forever', _meta: { progressToken: 'w' } }, watched.signal);
+    // Read the first progress, and keep the stream open (readEvents would close it).
+    const watching = long.body!.getReader();
+    expect(new TextDecoder().decode((await watching.read()).value)).to.contain('notifications/progress');
+    // The server stops reading stdin; calls of about max_message_bytes each fill what the gateway
+    // holds for it past its backlog bound, where a client's message is refused (503).
+    expect((await post(`${fixture}/mcp`, modern('deaf', 'tools/call', { name: 'deaf', arguments: { ms: 5000 } }).body, modern('deaf', 'tools/call', { name: 'deaf' }).headers)).status).to.equal(200);
+    const filling = new AbortController();
+    const big = 'x'.repeat(1_000_000);
+    // The accepted calls answer only once the server reads again; the refused one at once.
+    const refused = await new Promise<Response | undefined>((resolve) => {
+      for (let i = 0; i < 6; i++) {
+        void open(`fill-${i}`, 'tools/call', { name: 'echo', arguments: { text: big } }, filling.signal).then((r) => r.status === 503 && resolve(r), () => undefined);
+      }
+      setTimeout(() => resolve(undefined), 4000).unref();
+    });
+    expect(refused?.status, 'the backlog bound was reached').to.equal(503);
+    expect(await refused!.text()).to.contain('the MCP server is not reading its input');
+    // The gateway's own cancellation is not a client's message: it is never refused, and never throws out of the close handler.
+    watched.abort();
+    const call = () => received().find((m) => m.method === 'tools/call' && m.params.name === 'progress_forever' && m.params._meta?.progressToken !== undefined);
+    expect(
+      await waitFor(() => received().some((m) => m.method === 'notifications/cancelled' && m.params.requestId === call()?.id), 8000),
+      'notifications/cancelled for the call reached the server once it read again',
+    ).to.equal(true);
+    filling.abort();
+    await watching.cancel().catch(() => undefined);
+    const after = await post(`${fixture}/mcp`, modern('after', 'tools/call', { name: 'echo', arguments: { text: 'still here' } }).body, modern('after', 'tools/call', { name: 'echo' }).headers);
+    expect(after.status).to.equal(200);
+    expect(after.text).to.contain('still here');
+  });
+
   it('refuses a request whose Mcp-Method or Mcp-Name does not match the body with 400 and -32020', async () => {
     const call = modern(9, 'tools/call', { name: 'echo', arguments: { text: 'x' } });
     const wrongMethod = await post(`${fixture}/mcp`, call.body, { ...call.headers, 'mcp-method': 'tools/list' });

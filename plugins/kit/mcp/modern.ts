@@ -369,7 +369,7 @@ async function forward(ctx: GatewayContext, manager: SessionManager, member: Mem
 async function stream(ctx: GatewayContext, pool: ModernPool, member: Member, events: Stream, restore: Restore, afterSeq: number): Promise<void> {
   const { session } = member;
   const cancelAtServer = () => {
-    if (!session.closed) session.forward(cancelled(restore.gatewayId, 'the client closed the response stream'));
+    session.cancelForClient(restore.gatewayId, 'the client closed the response stream');
     pool.release(member);
   };
   let connection: TranslatingConnection | undefined;
@@ -408,8 +408,7 @@ function park(ctx: GatewayContext, pool: ModernPool, member: Member, events: Str
     if (pool.parked.get(state) !== parked) return;
     pool.parked.delete(state);
     pool.manager.logger.info({ method: restore.method }, 'a client did not answer an input_required result in time; its call is cancelled');
-    // Its server may have ended meanwhile (crashed, the route changed): a closed session takes no message.
-    if (!member.session.closed) member.session.forward(cancelled(restore.gatewayId, 'the client did not answer the input request in time'));
+    member.session.cancelForClient(restore.gatewayId, 'the client did not answer the input request in time');
     pool.release(member);
   }, timeoutMs);
   timer.unref();
@@ -607,9 +606,6 @@ async function askServer(pool: ModernPool, session: Session, method: string, uri
   }
 }
 
-function cancelled(requestId: JsonRpcId, reason: string): Record<string, unknown> {
-  return { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } };
-}
 
 interface Restore {
   readonly clientId: JsonRpcId;

@@ -275,6 +275,17 @@ export class Session {
     this.pass(message);
   }
 
+  /**
+   * The gateway's own cancellation of a request it forwarded (its client closed the stream, or
+   * never answered an input request): never refused, where a client's message is refused when
+   * the server is not reading its input (it runs in a timer or a close handler, where a throw
+   * would end the gateway), and nothing when the session has already ended.
+   */
+  cancelForClient(requestId: JsonRpcId, reason: string): void {
+    if (this.closed) return;
+    this.pass({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } });
+  }
+
   private pass(message: Record<string, unknown>): void {
     this.touch();
     this.backend?.send(serialize(message));
