@@ -191,7 +191,8 @@ describe('mcp-bridge: MCP 2026-07-28 requests in front of a 2025-era server', fu
     expect(await refused!.text()).to.contain('the MCP server is not reading its input');
     // The gateway's own cancellation is not a client's message: it is never refused, and never throws out of the close handler.
     watched.abort();
-    const call = () => received().find((m) => m.method === 'tools/call' && m.params.name === 'progress_forever' && m.params._meta?.progressToken !== undefined);
+    // This test's call is the last progress_forever the server read (an earlier test's came before).
+    const call = () => received().filter((m) => m.method === 'tools/call' && m.params.name === 'progress_forever').at(-1);
     expect(
       await waitFor(() => received().some((m) => m.method === 'notifications/cancelled' && m.params.requestId === call()?.id), 8000),
       'notifications/cancelled for the call reached the server once it read again',
