@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
-import { adopt } from '../helpers/processes.js';
+import { adopt, isAlive } from '../helpers/processes.js';
 import { FAULT_SERVER, INIT, bridgeRoute, connect, descendants, post, startBridgeGateway, textOf, waitFor } from './support.js';
 
 const INIT_DELAY_MS = 1500;
@@ -116,20 +116,29 @@ describe('mcp-bridge prewarm within mcp.max_children', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('counts the warm child in the cap, yet gives it to a session that fits it, and refills once the slot is free again', async () => {
+  it('counts the warm child in the cap, yet it never keeps a session out: it gives way, and the pool refills once the slot is free again', async () => {
     const [warmPid] = ready();
-    // The warm child holds the gateway's one slot: a session that needs a child of its own is refused.
-    const refused = await post(`${base}/mcp`, { ...INIT, params: { ...INIT.params, capabilities: { sampling: {} } } });
-    expect(refused.status, refused.text).to.equal(503);
-    expect(refused.text).to.contain('mcp.max_children');
+    // The warm child holds the gateway's one slot; a session that needs a child of its own (it
+    // asks for sampling, which a warm child was not initialized with) is served all the same.
+    const own = await connect(base, 'streamable-http', { capabilities: { sampling: {} } });
+    try {
+      expect(textOf(await own.client.callTool({ name: 'pid' }))).to.not.equal(String(warmPid));
+      expect(isAlive(warmPid), 'the warm child gave its slot away').to.equal(false);
+      expect(gateway.logs.some((line) => line.includes('gives its slot of mcp.max_children to a session'))).to.equal(true);
+    } finally {
+      await own.close();
+    }
+    // The slot the session freed goes to a new warm child, which the next session that fits takes.
+    expect(await waitFor(() => ready().length === 3, 10_000), 'the pool refilled once the slot was free').to.equal(true);
+    const refilled = ready()[2];
     const session = await connect(base, 'streamable-http');
     try {
-      expect(textOf(await session.client.callTool({ name: 'pid' }))).to.equal(String(warmPid));
+      expect(textOf(await session.client.callTool({ name: 'pid' }))).to.equal(String(refilled));
     } finally {
       await session.close();
     }
-    expect(await waitFor(() => ready().length === 2, 10_000), 'the slot the session freed went to a new warm child').to.equal(true);
-    adopt(ready()[1]);
+    expect(await waitFor(() => ready().length === 4, 10_000), 'and refilled again').to.equal(true);
+    adopt(ready()[3]);
     // The refill could start only once the session's child was gone, and the child reaper exits
     // with the last child (mcp.reaper_linger): the new warm child has a new reaper, which lives
     // with the route like it.

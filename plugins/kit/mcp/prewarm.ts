@@ -6,9 +6,10 @@
  * `initialize` is answered from the warm child's result at once. Any other initialize (an older
  * revision, capabilities such as sampling or roots, which a server may act on) starts a child of
  * its own as before. Taken children are replaced in the background, shortly after. Warm children count against
- * mcp.max_children: a session that takes one takes over its slot (so a warm child is never the
- * reason its own session is refused); when the cap has no room none is started, and the pool
- * refills when a slot frees. A start that fails pauses the pool until the next session.
+ * mcp.max_children, but never keep a session out: a session that takes one takes over its slot,
+ * and at the cap a session of any route that needs a child of its own makes a warm child give
+ * way (Runtime.claim); when the cap has no room none is started, and the pool refills when a
+ * slot frees. A start that fails pauses the pool until the next session.
  */
 import type { Logger } from '../../../core/logger.js';
 import type { Backend, BackendEnd, BackendEvents, BackendInfo } from './backend.js';
@@ -86,6 +87,7 @@ export class WarmPool {
     /** init_timeout: how long a warm child has to answer initialize. */
     private readonly initTimeoutMs: number,
   ) {
+    runtime.warmPools.add(this);
     this.fill();
   }
 
@@ -103,6 +105,19 @@ export class WarmPool {
     warm.relay.target = events;
     setTimeout(() => this.resume(), REFILL_DELAY_MS).unref();
     return new PrewarmedBackend(warm.backend, warm.initializeResult, events);
+  }
+
+  /**
+   * Stops one warm child for a session that needs its slot of mcp.max_children (Runtime.claim);
+   * false when none is warm. The pool refills when a slot frees again.
+   */
+  surrender(): boolean {
+    const warm = this.ready.shift();
+    if (!warm) return false;
+    this.logger.info('a prewarmed MCP server gives its slot of mcp.max_children to a session');
+    this.runtime.unclaim();
+    this.runtime.track(warm.backend.stop().finally(() => this.runtime.release(warm.backend)));
+    return true;
   }
 
   /** A session came: starts failed before are tried again. */
@@ -195,6 +210,7 @@ export class WarmPool {
 
   dispose(): void {
     this.disposed = true;
+    this.runtime.warmPools.delete(this);
     for (const warm of this.ready.splice(0)) {
       this.runtime.unclaim();
       this.runtime.track(warm.backend.stop().finally(() => this.runtime.release(warm.backend)));

@@ -70,6 +70,8 @@ export class Runtime {
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
   readonly toolCalls: ToolCallFeed;
+  /** The prewarm pools of every route: their idle children give way to sessions at the cap. */
+  readonly warmPools = new Set<{ surrender(): boolean }>();
   /** Session managers by route and bridge config, shared by route versions whose bridge config is equal. */
   readonly managers = new RefCountedMap<SessionManager>((manager) => manager.close());
   /** The MCP servers routes use: their session caps, and what the Admin API shows of them. */
@@ -120,10 +122,10 @@ export class Runtime {
   }
 
   /**
-   * Counts a new session against `mcp.max_children`. At the cap, the least recently active
-   * session of any route that may be reclaimed is ended to make room (unless `reclaim` is false);
-   * false when there is none. The new session's child still waits in the start queue until the
-   * reclaimed one is gone.
+   * Counts a new session against `mcp.max_children`. At the cap (unless `reclaim` is false) a
+   * prewarmed child nobody has taken is stopped to make room, else the least recently active
+   * session of any route that may be reclaimed is ended; false when there is neither. The new
+   * session's child still waits in the start queue until the one making room is gone.
    */
   claim(reclaim = true): boolean {
     if (this.sessions >= this.settings.maxChildren && !(reclaim && this.reclaimAnywhere())) return false;
@@ -149,6 +151,8 @@ export class Runtime {
   }
 
   private reclaimAnywhere(): boolean {
+    // A child started in case someone comes is worth less than a session that is here.
+    for (const pool of this.warmPools) if (pool.surrender()) return true;
     const now = performance.now();
     let oldest: ReclaimCandidate | undefined;
     for (const manager of this.managers.values()) {
