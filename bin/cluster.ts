@@ -20,6 +20,7 @@ import { formatListen, parseListen, type GatewayConfig, type ListenAddress } fro
 import { fixedPort } from '../core/listen.js';
 import { createLogger } from '../core/logger.js';
 import { aggregateMetrics, aggregateMetricsJson } from '../core/metrics.js';
+import { WorkerMetricsMemory } from '../core/workers/metrics-memory.js';
 import { MetricsServer } from '../core/metrics-server.js';
 import { StatusServer, type StatusReply } from '../core/status.js';
 import { WORKER_ID_ENV } from '../core/workers/messages.js';
@@ -87,14 +88,16 @@ export async function startPrimary(config: GatewayConfig, onStopped: () => void)
     closers.push(() => status.close());
   }
   const own = primaryMetrics(workers);
+  const memory = new WorkerMetricsMemory();
   const everyWorkersMetrics = async () => {
-    const answered = (await workers.ask('metrics', METRICS_ANSWER_MS)).filter((a) => a.body !== undefined);
-    const snapshots = answered.map((a) => a.body as Awaited<ReturnType<Registry['getMetricsAsJSON']>>);
+    const answers = await workers.ask('metrics', METRICS_ANSWER_MS);
+    const snapshots = await memory.snapshots(answers);
+    const answered = answers.filter((a) => a.body !== undefined);
     return { snapshots: [...snapshots, await own.getMetricsAsJSON()], summed: answered.map(({ id, pid }) => ({ id, pid })) };
   };
   // The admin worker's dashboard shows the node, not the worker that happens to serve it. It is
-  // told whose counters the sum holds: a worker left out (late) or replaced (counters from zero)
-  // changes the sum by far more than the traffic did, so no rate is taken across such a change.
+  // told which workers answered this time: a late one's counts are its last answer's, so the
+  // overview takes no rate across a change of that set.
   workers.answer('node-metrics', async () => {
     const { snapshots, summed } = await everyWorkersMetrics();
     return { metrics: await aggregateMetricsJson(snapshots), workers: summed };
