@@ -200,15 +200,20 @@ export async function readEvents(res: Response, until: (events: SseEventRead[]) 
   return events;
 }
 
-/** Text of the first content item of a tools/call result. */
-/** The messages a fault-server started with `--record-stdin=FILE` received, one JSON-RPC message a line. */
+/**
+ * The messages a fault-server started with `--record-stdin=FILE` received, one JSON-RPC message a
+ * line. A line still being appended (a large message is written in more than one piece) is not
+ * read yet.
+ */
 export function recordedStdin(file: string): Array<Record<string, any>> {
-  return readFileSync(file, 'utf8')
-    .split('\n')
+  const lines = readFileSync(file, 'utf8').split('\n');
+  return lines
+    .slice(0, -1)
     .filter(Boolean)
     .map((line) => JSON.parse(line) as Record<string, any>);
 }
 
+/** Text of the first content item of a tools/call result. */
 export function textOf(result: unknown): string {
   return ((result as { content: Array<{ text?: string }> }).content[0]?.text ?? '') as string;
 }
