@@ -14,6 +14,14 @@ import { FAULT_SERVER, INIT, bridgeRoute, connect, descendants, post, startBridg
 
 const INIT_DELAY_MS = 1500;
 
+/** Pids of the children that have answered initialize, in order (fault-server's --record-starts). */
+function readyPids(starts: string): number[] {
+  return (existsSync(starts) ? readFileSync(starts, 'utf8') : '')
+    .split('\n')
+    .filter((line) => line.startsWith('ready '))
+    .map((line) => Number(line.split(' ')[1]));
+}
+
 describe('mcp-bridge prewarm', function () {
   this.timeout(30_000);
   let gateway: TestGateway;
@@ -23,12 +31,7 @@ describe('mcp-bridge prewarm', function () {
   /** The warm child waiting now. */
   let warmNow: number;
 
-  /** Pids of the children that have answered initialize, in order. */
-  const ready = () =>
-    (existsSync(starts) ? readFileSync(starts, 'utf8') : '')
-      .split('\n')
-      .filter((line) => line.startsWith('ready '))
-      .map((line) => Number(line.split(' ')[1]));
+  const ready = () => readyPids(starts);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tollgate-prewarm-'));
@@ -97,11 +100,7 @@ describe('mcp-bridge prewarm within mcp.max_children', function () {
   let dir: string;
   let starts: string;
 
-  const ready = () =>
-    (existsSync(starts) ? readFileSync(starts, 'utf8') : '')
-      .split('\n')
-      .filter((line) => line.startsWith('ready '))
-      .map((line) => Number(line.split(' ')[1]));
+  const ready = () => readyPids(starts);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tollgate-prewarm-cap-'));
