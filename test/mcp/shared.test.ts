@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestGateway } from '../helpers/gateway.js';
-import { FAULT_SERVER, INIT, bridgeRoute, connect, descendants, post, recordedStdin, startBridgeGateway, textOf, waitFor, type Connected } from './support.js';
+import { FAULT_SERVER, INIT, bridgeRoute, connect, descendants, endRawSession, post, rawSession, recordedStdin, startBridgeGateway, textOf, waitFor, type Connected } from './support.js';
 
 describe('mcp-bridge process_mode shared', function () {
   this.timeout(60_000);
@@ -241,6 +241,33 @@ describe('mcp-bridge process_mode shared', function () {
       expect(textOf(await ok.client.callTool({ name: 'echo', arguments: { text: 'fine' } }))).to.equal('fine');
     } finally {
       await ok.close();
+    }
+  });
+});
+
+describe('mcp-bridge process_mode shared with prewarm, at mcp.max_children', function () {
+  this.timeout(30_000);
+  let gateway: TestGateway;
+
+  after(async () => {
+    await gateway?.stop();
+  });
+
+  it('starts its children into free slots only: an idle session of another route is not ended for them', async () => {
+    gateway = await startBridgeGateway({ mcp: { allowed_commands: ['node'], max_children: 1 } });
+    // Reclaimable at once (a raw session holds no stream open): a new session of any route would end it to make room.
+    const other = await bridgeRoute(gateway, 'other', [FAULT_SERVER], { session_reclaim_idle: 0 });
+    const id = await rawSession(other);
+    const echo = (text: string) => post(`${other}/mcp`, { jsonrpc: '2.0', id: text, method: 'tools/call', params: { name: 'echo', arguments: { text } } }, { 'mcp-session-id': id });
+    try {
+      expect((await echo('before')).text).to.contain('before');
+      await bridgeRoute(gateway, 'warm-shared', [FAULT_SERVER], { process_mode: 'shared', shared_children: 1, prewarm: 1 });
+      expect(await waitFor(() => gateway.logs.some((line) => line.includes('prewarming the shared MCP servers failed')), 5000)).to.equal(true);
+      const after = await echo('after');
+      expect(after.status, after.text).to.equal(200);
+      expect(after.text).to.contain('after');
+    } finally {
+      await endRawSession(other, id);
     }
   });
 });

@@ -397,8 +397,9 @@ class ServerSource implements BackendSource {
     const count = this.conf.prewarm ?? 0;
     if (count <= 0 || this.server.remote || this.warm) return;
     if (this.shared) {
+      // Started before anyone asked: no session of another route is ended to make room.
       void this.sharedPool()
-        .ready({})
+        .ready({}, { reclaim: false })
         .catch((err: Error) => this.manager.logger.warn({ err: err.message }, 'prewarming the shared MCP servers failed'));
       return;
     }

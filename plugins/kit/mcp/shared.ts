@@ -82,12 +82,12 @@ export class SharedPool {
    * Resolves once a child is ready: the children start (once) initialized with the first
    * session's initialize parameters. When none could start, the next session tries again.
    */
-  ready(initParams: Record<string, unknown>): Promise<void> {
+  ready(initParams: Record<string, unknown>, options: { reclaim?: boolean } = {}): Promise<void> {
     this.initParams ??= initParams;
     if (this.children.some((c) => c.ready)) return Promise.resolve();
     if (!this.starting) {
       const missing = Math.max(1, this.size - this.children.length);
-      const starting = Promise.allSettled(Array.from({ length: missing }, () => this.spawn())).then((outcomes) => {
+      const starting = Promise.allSettled(Array.from({ length: missing }, () => this.spawn(options.reclaim ?? true))).then((outcomes) => {
         if (this.children.some((c) => c.ready)) return;
         const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
         throw failed?.reason instanceof Error ? failed.reason : new Error('no MCP server of the shared pool could start');
@@ -109,11 +109,12 @@ export class SharedPool {
     return `tg-${this.nextId++}`;
   }
 
-  private async spawn(): Promise<void> {
+  /** `reclaim`: at mcp.max_children, may another route's idle session be ended for this child (Runtime.claim)? */
+  private async spawn(reclaim = true): Promise<void> {
     if (this.disposed) return;
     // The command line is checked (and $env:// references resolved) before anything is counted.
     const options = this.options();
-    if (!this.runtime.claim()) throw new Error(`the gateway already runs ${this.runtime.settings.maxChildren} MCP servers (mcp.max_children)`);
+    if (!this.runtime.claim(reclaim)) throw new Error(`the gateway already runs ${this.runtime.settings.maxChildren} MCP servers (mcp.max_children)`);
     const entry = {} as PoolChild;
     let backend: StdioBackend;
     try {
