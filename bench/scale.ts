@@ -31,10 +31,10 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Pool, request } from 'undici';
+import { Pool } from 'undici';
 import { startRedis } from '../test/helpers/redis.js';
 import { descendants } from '../test/helpers/processes.js';
-import { cpuMicros, median, printTable, runLoad, sleep, startGateway, launched, type BenchGateway } from './lib.js';
+import { adminPut, cpuMicros, median, printTable, runLoad, sleep, startGateway, launched, type BenchGateway } from './lib.js';
 import type { Build } from './revision.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -129,18 +129,17 @@ async function timeWrites(
   for (let i = 0; i < WRITES; i++) {
     const path = `/${tag}${i}`;
     const started = performance.now();
-    const res = await request(`${gw.admin}/routes/${tag}${i}`, {
-      method: 'PUT',
-      headers: { 'x-api-key': ADMIN_KEY, 'content-type': 'application/json' },
-      body: JSON.stringify({ uri: path, plugins, upstream: { nodes: { [upstream]: 1 } } }),
-    });
-    await res.body.dump();
-    if (res.statusCode !== 201) throw new Error(`admin PUT ${path}: ${res.statusCode}`);
+    await adminPut(gw.admin, ADMIN_KEY, `/routes/${tag}${i}`, { uri: path, plugins, upstream: { nodes: { [upstream]: 1 } } });
     write.push(performance.now() - started);
     await seen(path);
     seenAfter.push(performance.now() - started);
   }
   return { write, seen: seenAfter };
+}
+
+/** A gateway on the embedded catalog in `dir` with `workers` workers, access log off. */
+function startWorkers(build: Build, dir: string, workers: number): Promise<BenchGateway> {
+  return startGateway(build, { env: { TOLLGATE_ADMIN_KEY: ADMIN_KEY, TOLLGATE_ACCESS_LOG: 'false', TOLLGATE_DATA_DIR: dir, TOLLGATE_WORKERS: String(workers) } });
 }
 
 async function throughput(build: Build, upstream: string): Promise<void> {
@@ -153,13 +152,8 @@ async function throughput(build: Build, upstream: string): Promise<void> {
     for (const workers of [1, 2]) {
       const dir = mkdtempSync(join(tmpdir(), 'bench-scale-'));
       try {
-        const gw = await startGateway(build, { env: { TOLLGATE_ADMIN_KEY: ADMIN_KEY, TOLLGATE_ACCESS_LOG: 'false', TOLLGATE_DATA_DIR: dir, TOLLGATE_WORKERS: String(workers) } });
-        const res = await request(`${gw.admin}/routes/bench`, {
-          method: 'PUT',
-          headers: { 'x-api-key': ADMIN_KEY, 'content-type': 'application/json' },
-          body: JSON.stringify({ uri: '/bench', upstream: { nodes: { [upstream]: 1 } } }),
-        });
-        await res.body.dump();
+        const gw = await startWorkers(build, dir, workers);
+        await adminPut(gw.admin, ADMIN_KEY, '/routes/bench', { uri: '/bench', upstream: { nodes: { [upstream]: 1 } } });
         await sleep(300);
         // Warm-up: every worker compiles its hot paths before the measured run.
         await runLoad({ url: `${gw.url}/bench`, duration: 2, connections: CONNECTIONS });
@@ -213,12 +207,7 @@ async function relayLatency(build: Build): Promise<void> {
     const a = await startGateway(build, { env: env(dirs[0]) });
     const b = await startGateway(build, { env: env(dirs[1]) });
     const server = join(ROOT, 'test/fixtures/mcp-servers/conformance-server.mjs');
-    const put = await request(`${a.admin}/routes/mcp`, {
-      method: 'PUT',
-      headers: { 'x-api-key': ADMIN_KEY, 'content-type': 'application/json' },
-      body: JSON.stringify({ uri: '/mcp/*', plugins: { 'mcp-bridge': { base_uri: '/mcp', command: 'node', args: [server] } } }),
-    });
-    await put.body.dump();
+    await adminPut(a.admin, ADMIN_KEY, '/routes/mcp', { uri: '/mcp/*', plugins: { 'mcp-bridge': { base_uri: '/mcp', command: 'node', args: [server] } } });
     await sleep(500);
     const pools = [new Pool(a.url, { connections: 1 }), new Pool(b.url, { connections: 1 })];
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' };
@@ -300,13 +289,11 @@ async function mcpThroughput(build: Build): Promise<void> {
     for (const workers of [1, 2]) {
       const dir = mkdtempSync(join(tmpdir(), 'bench-scale-'));
       try {
-        const gw = await startGateway(build, { env: { TOLLGATE_ADMIN_KEY: ADMIN_KEY, TOLLGATE_ACCESS_LOG: 'false', TOLLGATE_DATA_DIR: dir, TOLLGATE_WORKERS: String(workers) } });
-        const put = await request(`${gw.admin}/routes/mcp`, {
-          method: 'PUT',
-          headers: { 'x-api-key': ADMIN_KEY, 'content-type': 'application/json' },
-          body: JSON.stringify({ uri: '/mcp/*', plugins: { 'mcp-bridge': { base_uri: '/mcp', command: 'node', args: [join(ROOT, 'test/fixtures/mcp-servers/conformance-server.mjs')], max_sessions: MCP_SESSIONS * 2 } } }),
+        const gw = await startWorkers(build, dir, workers);
+        await adminPut(gw.admin, ADMIN_KEY, '/routes/mcp', {
+          uri: '/mcp/*',
+          plugins: { 'mcp-bridge': { base_uri: '/mcp', command: 'node', args: [join(ROOT, 'test/fixtures/mcp-servers/conformance-server.mjs')], max_sessions: MCP_SESSIONS * 2 } },
         });
-        await put.body.dump();
         await sleep(500);
         const sessions = await Promise.all(Array.from({ length: MCP_SESSIONS }, () => openRawSession(gw.url)));
         let running = true;
