@@ -25,7 +25,7 @@ describe('mcp-bridge process_mode shared', function () {
     dir = mkdtempSync(join(tmpdir(), 'tollgate-shared-'));
     stdinLog = join(dir, 'stdin.log');
     gateway = await startBridgeGateway({ mcp: { allowed_commands: ['node'], max_children: 4 } });
-    base = await bridgeRoute(gateway, 'shared', [FAULT_SERVER, `--record-stdin=${stdinLog}`], { process_mode: 'shared', shared_children: 2, max_sessions: 64 });
+    base = await bridgeRoute(gateway, 'shared', [FAULT_SERVER, `--record-stdin=${stdinLog}`], { process_mode: 'shared', shared_children: 2 });
   });
 
   afterEach(async () => {

@@ -14,6 +14,7 @@ import { RETRY_AFTER_SECONDS, mcpHttpError } from './jsonrpc.js';
 import type { Runtime } from './runtime.js';
 import { resolveReferences } from './secrets.js';
 import type { McpServer } from './server.js';
+import { maxSessionsOf } from './schema.js';
 import type { StdioServerRecord, ServerRecord } from './server-definition.js';
 import type { StartTurn } from './start-queue.js';
 import { StdioBackend, launchEnv } from './stdio-backend.js';
@@ -69,8 +70,9 @@ export async function launchBackend(runtime: Runtime, server: McpServer, record:
   }
   const busy = (message: string) => mcpHttpError(MCP_ERRORS.GW_MCP_TOO_MANY_SESSIONS, message, { retryAfter: RETRY_AFTER_SECONDS });
   const now = performance.now();
-  if (server.sessions >= record.max_sessions && !server.reclaim(now, 'max_sessions')) {
-    throw busy(`MCP server ${server.id} already has ${record.max_sessions} sessions (max_sessions)`);
+  const maxSessions = maxSessionsOf(record);
+  if (server.sessions >= maxSessions && !server.reclaim(now, 'max_sessions')) {
+    throw busy(`MCP server ${server.id} already has ${maxSessions} sessions (max_sessions)`);
   }
   const perConsumer = record.max_sessions_per_consumer;
   if (perConsumer > 0 && server.sessionsOf(options.consumer) >= perConsumer && !server.reclaim(now, 'max_sessions_per_consumer', { consumer: options.consumer })) {

@@ -21,7 +21,8 @@ export interface ServerFields {
   prewarm?: number;
   session_idle_timeout: number;
   session_reclaim_idle: number;
-  max_sessions: number;
+  /** Unset: maxSessionsOf's default for the process mode. */
+  max_sessions?: number;
   max_sessions_per_consumer: number;
   request_timeout: number;
   init_timeout: number;
@@ -62,10 +63,25 @@ export type SessionConf = Pick<
   | 'session_idle_timeout'
   | 'session_reclaim_idle'
   | 'max_sessions'
+  | 'process_mode'
   | 'max_sessions_per_consumer'
   | 'request_timeout'
   | 'init_timeout'
 >;
+
+/** max_sessions when the config does not set it: every session a child of its own. */
+const DEFAULT_MAX_SESSIONS = 16;
+/** ...and in process_mode shared, where sessions hold no child, only the gateway's bookkeeping of them. */
+const SHARED_DEFAULT_MAX_SESSIONS = 256;
+
+/**
+ * The session cap of a route's or an MCP server's config. Not a schema default, because it
+ * depends on process_mode: 16 sessions bound 16 children, while a shared pool exists to carry
+ * many sessions on a few children (issue 16: 50 over 2).
+ */
+export function maxSessionsOf(conf: { max_sessions?: number; process_mode?: string }): number {
+  return conf.max_sessions ?? (conf.process_mode === 'shared' ? SHARED_DEFAULT_MAX_SESSIONS : DEFAULT_MAX_SESSIONS);
+}
 
 const seconds = (fallback: number, description: string) => ({ type: 'number', exclusiveMinimum: 0, default: fallback, description });
 
@@ -136,11 +152,11 @@ function sessionFields(scope: Scope) {
     max_sessions: {
       type: 'integer',
       minimum: 1,
-      default: 16,
-      description:
+      description: `${
         scope === 'route'
-          ? 'Live sessions (children) on this route, and on the routes with the same hosts and an equal bridge config, which share its sessions; more get 503 with Retry-After.'
-          : `Live sessions (children) ${where}; more get 503 with Retry-After.`,
+          ? 'Live sessions on this route, and on the routes with the same hosts and an equal bridge config, which share its sessions'
+          : `Live sessions ${where}`
+      }; more get 503 with Retry-After. Default ${DEFAULT_MAX_SESSIONS} (each session a child), ${SHARED_DEFAULT_MAX_SESSIONS} with process_mode shared (sessions share the pool's children).`,
     },
     max_sessions_per_consumer: {
       type: 'integer',

@@ -23,7 +23,7 @@ import { MCP_ERRORS } from './errors.js';
 import { RETRY_AFTER_SECONDS, mcpHttpError } from './jsonrpc.js';
 import type { PendingRequest } from './pending.js';
 import type { BridgeSettings, ReclaimCandidate, Runtime } from './runtime.js';
-import type { BridgeConf, SessionConf } from './schema.js';
+import { maxSessionsOf, type BridgeConf, type SessionConf } from './schema.js';
 import { Session, type SessionHost, type SessionSummary, type TransportKind } from './session.js';
 import { resolveReferences } from './secrets.js';
 import type { RemoteSettings } from './remote-upstream.js';
@@ -168,8 +168,9 @@ export class SessionManager implements SessionHost, ServerUser {
     const busy = (message: string) => mcpHttpError(MCP_ERRORS.GW_MCP_TOO_MANY_SESSIONS, message, { retryAfter: RETRY_AFTER_SECONDS });
     const now = performance.now();
     const where = this.server.id === undefined ? 'this route already has' : `MCP server ${this.server.id} already has`;
-    if (this.server.sessions >= this.conf.max_sessions && !this.server.reclaim(now, 'max_sessions')) {
-      throw busy(`${where} ${this.conf.max_sessions} sessions (max_sessions)`);
+    const maxSessions = maxSessionsOf(this.conf);
+    if (this.server.sessions >= maxSessions && !this.server.reclaim(now, 'max_sessions')) {
+      throw busy(`${where} ${maxSessions} sessions (max_sessions)`);
     }
     const perConsumer = this.conf.max_sessions_per_consumer;
     if (perConsumer > 0 && this.server.sessionsOf(consumer) >= perConsumer && !this.server.reclaim(now, 'max_sessions_per_consumer', { consumer })) {
