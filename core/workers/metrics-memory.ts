@@ -9,7 +9,8 @@
  *   answer's counters and histograms are kept as retired and added to every sum after, as
  *   APISIX's counters (in nginx shared memory) outlive a worker. Its gauges go with it.
  */
-import { AggregatorRegistry, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { aggregateMetricsJson } from '../metrics.js';
 import type { WorkerAnswer } from './supervisor.js';
 
 type Snapshot = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
@@ -42,6 +43,6 @@ export class WorkerMetricsMemory {
 
   private async retire(snapshot: Snapshot): Promise<void> {
     const monotonic = snapshot.filter((metric) => MONOTONIC.has(String(metric.type)));
-    this.retired = this.retired ? await AggregatorRegistry.aggregate([this.retired, monotonic]).getMetricsAsJSON() : monotonic;
+    this.retired = this.retired ? await aggregateMetricsJson([this.retired, monotonic]) : monotonic;
   }
 }
