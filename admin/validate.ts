@@ -16,8 +16,6 @@ import { catalogClaims, catalogReferences, refersDirectly } from '../routes/inte
 import { pluginResourceProblem } from '../routes/plugin-resources.js';
 import { RESOURCE_VALIDATORS, SINGULAR } from '../routes/schemas.js';
 
-const VALIDATORS = RESOURCE_VALIDATORS;
-
 /** `value`: what to store (the body as given); `checked`: it with every default filled, as it will be used. */
 export type Validated = { value: Record<string, unknown>; checked: Record<string, unknown> } | { error: string; status?: number };
 
@@ -58,7 +56,7 @@ export function validateResource(kind: ResourceKind, id: string, body: Record<st
     const error = pluginResourceProblem(context.registry, kind, checked, 'write');
     return error ? { error } : { value: body, checked };
   }
-  const schemaError = VALIDATORS[kind](checked);
+  const schemaError = RESOURCE_VALIDATORS[kind](checked);
   if (schemaError) return { error: `invalid configuration: ${schemaError}` };
 
   const semantic = checkSemantics(kind, id, checked, context);

@@ -25,8 +25,6 @@ import { RouteMatcher } from './matcher.js';
 import { pluginResourceProblem } from './plugin-resources.js';
 import { RESOURCE_VALIDATORS, type Resources } from './schemas.js';
 
-const VALIDATORS = RESOURCE_VALIDATORS;
-
 interface TableState {
   revision: number;
   matcher: RouteMatcher<ExecutableRoute>;
@@ -472,7 +470,7 @@ export function upstreamDefinitionProblem(definition: unknown): string | undefin
 function validRecord<K extends ModelResourceKind>(kind: K, stored: unknown): Resources[K] | string {
   const value = storedValue(stored);
   if (typeof value === 'string') return value;
-  const valid = VALIDATORS[kind].parse(value);
+  const valid = RESOURCE_VALIDATORS[kind].parse(value);
   if (typeof valid === 'string') return valid;
   return recordProblem(kind, valid) ?? valid;
 }
