@@ -122,8 +122,9 @@ export class LinearRegex {
 
   /** `input` with its first match replaced by `replacement` expanded (ngx.re.sub), or undefined when nothing matches. */
   replaceFirst(input: string, replacement: Replacement): string | undefined {
-    // re2js's DFA answers "no match" without tracking captures: most rules do not match most paths.
-    if (!this.test(input)) return undefined;
+    // re2js's DFA answers "no match" without tracking captures: most rules do not match most
+    // paths. A prefix shape's exec is as cheap as its test: it runs once.
+    if (!this.shape && !this.re.test(input)) return undefined;
     const match = this.exec(input);
     if (!match) return undefined;
     return input.slice(0, match.index) + replacement.expand(match) + input.slice(match.end);
