@@ -34,6 +34,14 @@ describe('mcp-bridge process_mode shared', function () {
   });
 
   const received = () => recordedStdin(stdinLog);
+  /** Has the session's child crash; the error the client got. */
+  const crashChild = (session: Connected) =>
+    session.client.callTool({ name: 'crash' }).then(
+      () => undefined,
+      (err: Error) => err.message,
+    );
+  /** `back` once the session is served again; undefined while it is not. */
+  const echoBack = (session: Connected) => session.client.callTool({ name: 'echo', arguments: { text: 'back' } }).then(textOf, () => undefined);
 
   it('carries 50 sessions on 2 children: colliding ids, progress and cancellation stay with their own session', async () => {
     const sessions: Connected[] = [];
@@ -158,19 +166,12 @@ describe('mcp-bridge process_mode shared', function () {
     const session = await connect(flaky, 'streamable-http');
     try {
       writeFileSync(gate, '');
-      const crashed = await session.client.callTool({ name: 'crash' }).then(
-        () => undefined,
-        (err: Error) => err.message,
-      );
+      const crashed = await crashChild(session);
       expect(crashed).to.contain('the MCP server exited');
       expect(await waitFor(() => delays().length >= 3, 10_000), 'replacements were tried again').to.equal(true);
       expect(delays().slice(0, 3)).to.deep.equal([100, 200, 400]);
       rmSync(gate);
-      const echo = () =>
-        session.client.callTool({ name: 'echo', arguments: { text: 'back' } }).then(
-          (result) => textOf(result),
-          () => undefined,
-        );
+      const echo = () => echoBack(session);
       expect(await waitFor(async () => (await echo()) === 'back', 15_000, 200), 'the session is served again without reconnecting').to.equal(true);
     } finally {
       await session.close();
@@ -185,19 +186,12 @@ describe('mcp-bridge process_mode shared', function () {
     const session = await connect(refusing, 'streamable-http');
     try {
       writeFileSync(gate, '');
-      const crashed = await session.client.callTool({ name: 'crash' }).then(
-        () => undefined,
-        (err: Error) => err.message,
-      );
+      const crashed = await crashChild(session);
       expect(crashed).to.contain('the MCP server exited');
       expect(await waitFor(() => replacements() >= 3, 10_000), 'a refused replacement is tried again').to.equal(true);
       expect(mine().length, 'refused children are stopped, not kept').to.be.at.most(1);
       rmSync(gate);
-      const echo = () =>
-        session.client.callTool({ name: 'echo', arguments: { text: 'back' } }).then(
-          (result) => textOf(result),
-          () => undefined,
-        );
+      const echo = () => echoBack(session);
       expect(await waitFor(async () => (await echo()) === 'back', 15_000, 200), 'the session is served again without reconnecting').to.equal(true);
       expect(mine()).to.have.length(1);
     } finally {
