@@ -9,7 +9,7 @@ import { AccessLog } from '../core/access-log.js';
 import { EmbeddedCatalog } from '../core/catalog/embedded.js';
 import { RedisCatalog } from '../core/catalog/redis.js';
 import type { Catalog, ClaimsOf, ReferencesOf } from '../core/catalog/types.js';
-import { ConfigError, loadConfig, parseListen, resolveDataPath, type GatewayConfig, type ListenAddress, type LoadConfigOptions } from '../core/config.js';
+import { ConfigError, formatListen, loadConfig, parseListen, resolveDataPath, type GatewayConfig, type ListenAddress, type LoadConfigOptions } from '../core/config.js';
 import { DataPlane } from '../core/dataplane.js';
 import { RelayDirectory } from '../core/relay/directory.js';
 import { Relay } from '../core/relay/relay.js';
@@ -290,7 +290,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         maxBodyBytes: config.admin.max_body_bytes,
         cors: config.admin.cors,
         dashboardDir: config.admin.ui ? (options.dashboardDir ?? DASHBOARD_DIR) : undefined,
-        dataPlaneUrl: `http://${dataAddress.host.includes(':') ? `[${dataAddress.host}]` : dataAddress.host}:${dataAddress.port}`,
+        dataPlaneUrl: `http://${formatListen(dataAddress)}`,
         metrics: options.worker?.nodeMetrics ?? (async () => ({ metrics: await metrics.snapshot(false) })),
         maxRegexProgram: config.limits.max_regex_program,
         cluster: relay && { ask: (method, path) => relay.askOthers(method, path) },

@@ -8,7 +8,7 @@ import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, type GatewayConfig, type ListenAddress } from '../core/config.js';
+import { ConfigError, formatListen, loadConfig, type GatewayConfig, type ListenAddress } from '../core/config.js';
 import { BUILTIN_PLUGINS } from '../plugins/index.js';
 import { startPrimary, startWorker } from './cluster.js';
 import { PluginLoadError } from '../core/registry.js';
@@ -183,7 +183,7 @@ interface BannerFacts {
 
 function printBanner(gateway: BannerFacts, configFile: string | undefined, demo: boolean): void {
   const { addresses, config } = gateway;
-  const url = (a: { host: string; port: number }) => `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+  const url = (a: ListenAddress) => `http://${formatListen(a)}`;
   const lines = [
     'Tollgate is running',
     `  data plane   ${url(addresses.dataPlane)}`,

@@ -27,7 +27,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import { Pool } from 'undici';
-import type { ListenAddress } from '../config.js';
+import { formatListen, type ListenAddress } from '../config.js';
 import { CORE_ERRORS, errorBody } from '../errors.js';
 import { closeNow } from '../listen.js';
 import type { Logger } from '../logger.js';
@@ -289,8 +289,7 @@ export class Relay {
     const key = `${owner.host}:${owner.port}`;
     let pool = this.pools.get(key);
     if (!pool) {
-      const host = owner.host.includes(':') ? `[${owner.host}]` : owner.host;
-      pool = new Pool(`http://${host}:${owner.port}`, {
+      pool = new Pool(`http://${formatListen(owner)}`, {
         connections: this.options.maxConnectionsPerOwner,
         connect: { timeout: this.options.connectTimeoutMs },
         // A tools/call may run for minutes and an SSE stream stays quiet between events: the
