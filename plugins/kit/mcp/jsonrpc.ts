@@ -51,8 +51,12 @@ export function errorResponse(id: JsonRpcId | null, code: number, message: strin
   return JSON.stringify({ jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } });
 }
 
+export function cancelledMessage(requestId: JsonRpcId, reason: string): Record<string, unknown> {
+  return { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } };
+}
+
 export function cancelledNotification(requestId: JsonRpcId, reason: string): string {
-  return JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } });
+  return JSON.stringify(cancelledMessage(requestId, reason));
 }
 
 /**

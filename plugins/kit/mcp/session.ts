@@ -24,6 +24,7 @@ import {
   MISSING_REQUIRED_CLIENT_CAPABILITY,
   REQUEST_TIMEOUT,
   RETRY_AFTER_SECONDS,
+  cancelledMessage,
   cancelledNotification,
   errorResponse,
   mcpHttpError,
@@ -283,7 +284,7 @@ export class Session {
    */
   cancelForClient(requestId: JsonRpcId, reason: string): void {
     if (this.closed) return;
-    this.pass({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } });
+    this.pass(cancelledMessage(requestId, reason));
   }
 
   private pass(message: Record<string, unknown>): void {
