@@ -15,7 +15,7 @@ import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { Logger } from '../logger.js';
 import type { PeerLink } from '../workers/worker-link.js';
 import { wholeLines } from './change-log.js';
-import { readSnapshotFile } from './embedded.js';
+import { readSnapshotFile, replay } from './embedded.js';
 import { CatalogEventListeners, ChangeEmitter, Snapshot } from './snapshot.js';
 import {
   CatalogUnavailableError,
@@ -173,19 +173,16 @@ export class EmbeddedFollower implements Catalog {
   private reload(): void {
     for (let attempt = 1; ; attempt++) {
       const before = identity(this.options.file);
-      let next = readSnapshotFile(this.options.file);
+      const snapshot = readSnapshotFile(this.options.file);
       const data = readFrom(this.logFile, 0) ?? Buffer.alloc(0);
       if (identity(this.options.file) !== before) {
         if (attempt < RELOAD_ATTEMPTS) continue;
         throw new Error('the catalog snapshot file kept changing while it was read');
       }
-      let offset = 0;
-      for (const { line, end } of wholeLines(data)) {
-        if (line && line.rev > next.revision) next = next.with({ kind: line.kind, id: line.id, record: line.record ?? undefined }, line.rev);
-        offset = end;
-      }
+      const lines = wholeLines(data);
+      const next = replay(snapshot, lines.flatMap(({ line }) => (line ? [line] : [])));
       this.snapshotIdentity = before;
-      this.offset = offset;
+      this.offset = lines.at(-1)?.end ?? 0;
       const changed = next.revision !== this.current.revision || this.loaded === false;
       this.current = next;
       if (changed && this.loaded) this.emitter.emit(this.current, 'all');
