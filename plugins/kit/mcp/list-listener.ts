@@ -9,9 +9,9 @@
  * with no such stream still has its lists cached for their ttlMs, as the spec allows.
  */
 import { request } from 'undici';
-import { LIST_CHANGED, MODERN_PROTOCOL_VERSION } from './jsonrpc.js';
-import { gatewayMeta } from './remote-era.js';
-import { mediaTypeOf, messagesOf, requestHeaders, type RemoteTarget } from './remote-http.js';
+import { LIST_CHANGED } from './jsonrpc.js';
+import { gatewayMeta, modernRequestHeaders } from './remote-era.js';
+import { mediaTypeOf, messagesOf, type RemoteTarget } from './remote-http.js';
 import type { ListMethod } from './server.js';
 import { SseParser } from './sse-parser.js';
 
@@ -79,12 +79,7 @@ export class ListChangeListener {
         method: 'subscriptions/listen',
         params: { notifications: { toolsListChanged: true, resourcesListChanged: true, promptsListChanged: true }, _meta: gatewayMeta() },
       }),
-      headers: requestHeaders(target, {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': MODERN_PROTOCOL_VERSION,
-        'mcp-method': 'subscriptions/listen',
-      }),
+      headers: modernRequestHeaders(target, 'subscriptions/listen'),
       dispatcher: target.dispatcher,
       signal,
     });

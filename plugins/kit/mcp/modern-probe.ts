@@ -9,9 +9,9 @@
  */
 import { request } from 'undici';
 import type { Backend, BackendEvents, BackendInfo } from './backend.js';
-import { INTERNAL_ERROR, MODERN_PROTOCOL_VERSION, errorResponse, type JsonRpcId } from './jsonrpc.js';
-import { gatewayMeta } from './remote-era.js';
-import { INVALID_ANSWER, mediaTypeOf, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, tooLarge, type RemoteTarget } from './remote-http.js';
+import { INTERNAL_ERROR, errorResponse, type JsonRpcId } from './jsonrpc.js';
+import { gatewayMeta, modernRequestHeaders } from './remote-era.js';
+import { INVALID_ANSWER, mediaTypeOf, messagesOf, readBounded, remoteFailure, statusFailure, tooLarge, type RemoteTarget } from './remote-http.js';
 import { SseParser } from './sse-parser.js';
 
 export class ModernProbeBackend implements Backend {
@@ -51,12 +51,7 @@ export class ModernProbeBackend implements Backend {
     const res = await request(this.target.url, {
       method: 'POST',
       body: JSON.stringify({ ...message, params: { ...params, _meta: gatewayMeta() } }),
-      headers: requestHeaders(this.target, {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': MODERN_PROTOCOL_VERSION,
-        'mcp-method': method,
-      }),
+      headers: modernRequestHeaders(this.target, method),
       dispatcher: this.target.dispatcher,
       signal: this.abort.signal,
     });

@@ -23,7 +23,8 @@ import { consumerOf, openSse, reporter } from './http.js';
 import { CONNECTION_CLOSED, LIST_CHANGED, MODERN_PROTOCOL_VERSION, REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION, errorResponse, isObject, mcpHttpError } from './jsonrpc.js';
 import { ListCache, cacheableRequest, type CacheQuery } from './list-cache.js';
 import { filterListAnswer, isFilteredList, standIn } from './message-filters.js';
-import { INVALID_ANSWER, mediaTypeOf, messagesOf, readBounded, remoteFailure, requestHeaders, statusFailure, STREAM_CUT, tooLarge } from './remote-http.js';
+import { encodeHeader, modernRequestHeaders } from './remote-era.js';
+import { INVALID_ANSWER, mediaTypeOf, messagesOf, readBounded, remoteFailure, statusFailure, STREAM_CUT, tooLarge } from './remote-http.js';
 import type { RemoteUpstream } from './remote-upstream.js';
 import { LIST_CACHE_FIELDS, type BridgeConf } from './schema.js';
 import type { ListMethod } from './server.js';
@@ -140,7 +141,7 @@ async function forwardRequest(
     res = await request(target.url, {
       method: 'POST',
       body: JSON.stringify(sent),
-      headers: requestHeaders(target, { ...modernHeaders(ctx, sent, refused), 'content-type': 'application/json', accept: 'application/json, text/event-stream' }),
+      headers: modernRequestHeaders(target, String(sent.method), modernHeaders(ctx, sent, refused)),
       dispatcher: target.dispatcher,
       signal: AbortSignal.any(signals),
     });
@@ -348,14 +349,13 @@ function finish(line: string, message: Record<string, unknown>, method: string, 
 }
 
 /**
- * The modern headers of the request as sent (a refused request's stand-in names its stand-in):
- * Mcp-Method, Mcp-Name, and the client's Mcp-Param-* (2026-07-28: intermediaries forward them),
- * unless the request was refused and its arguments dropped.
+ * The request's own modern headers as sent (a refused request's stand-in names its stand-in):
+ * Mcp-Name, and the client's Mcp-Param-* (2026-07-28: intermediaries forward them), unless the
+ * request was refused and its arguments dropped.
  */
 function modernHeaders(ctx: GatewayContext, sent: Record<string, unknown>, refused: boolean): Record<string, string> {
-  const method = String(sent.method);
-  const headers: Record<string, string> = { 'mcp-protocol-version': MODERN_PROTOCOL_VERSION, 'mcp-method': encodeHeader(method) };
-  const field = NAMED_BY[method];
+  const headers: Record<string, string> = {};
+  const field = NAMED_BY[String(sent.method)];
   const name = field && isObject(sent.params) ? sent.params[field] : undefined;
   if (typeof name === 'string') headers['mcp-name'] = encodeHeader(name);
   if (refused) return headers;
@@ -363,11 +363,6 @@ function modernHeaders(ctx: GatewayContext, sent: Record<string, unknown>, refus
     if (key.startsWith('mcp-param-') && typeof value === 'string') headers[key] = value;
   }
   return headers;
-}
-
-/** Non-ASCII header values travel as `=?base64?…?=` (2026-07-28, "Header encoding"). */
-function encodeHeader(value: string): string {
-  return /^[\x20-\x7e]*$/.test(value) ? value : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
 }
 
 /**

@@ -25,6 +25,25 @@ export function gatewayMeta(): Record<string, unknown> {
   return { [VERSION_META]: MODERN_PROTOCOL_VERSION, [CLIENT_INFO_META]: { name: 'tollgate', version: '1' }, [CAPABILITIES_META]: {} };
 }
 
+/**
+ * The headers of a 2026-07-28 request to the server: the record's own, the modern ones naming
+ * `method`, and `own` (Mcp-Name, the client's Mcp-Param-*).
+ */
+export function modernRequestHeaders(target: RemoteTarget, method: string, own: Record<string, string> = {}): Record<string, string> {
+  return requestHeaders(target, {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': MODERN_PROTOCOL_VERSION,
+    'mcp-method': encodeHeader(method),
+    ...own,
+  });
+}
+
+/** Non-ASCII header values travel as `=?base64?…?=` (2026-07-28, "Header encoding"). */
+export function encodeHeader(value: string): string {
+  return /^[\x20-\x7e]*$/.test(value) ? value : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
+}
+
 export async function discoverEra(target: RemoteTarget, timeoutMs: number): Promise<Era | undefined> {
   let answer: Record<string, unknown> | undefined;
   let status: number;
@@ -32,12 +51,7 @@ export async function discoverEra(target: RemoteTarget, timeoutMs: number): Prom
     const res = await request(target.url, {
       method: 'POST',
       body: JSON.stringify({ jsonrpc: '2.0', id: PROBE_ID, method: 'server/discover', params: { _meta: gatewayMeta() } }),
-      headers: requestHeaders(target, {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': MODERN_PROTOCOL_VERSION,
-        'mcp-method': 'server/discover',
-      }),
+      headers: modernRequestHeaders(target, 'server/discover'),
       dispatcher: target.dispatcher,
       signal: AbortSignal.timeout(timeoutMs),
     });
