@@ -9,7 +9,7 @@
  */
 import { request } from 'undici';
 import type { Backend, BackendEvents, BackendInfo } from './backend.js';
-import { INTERNAL_ERROR, errorResponse, type JsonRpcId } from './jsonrpc.js';
+import { INTERNAL_ERROR, errorResponse, isObject, type JsonRpcId } from './jsonrpc.js';
 import { gatewayMeta, modernRequestHeaders } from './remote-era.js';
 import { INVALID_ANSWER, mediaTypeOf, messagesOf, readBounded, remoteFailure, statusFailure, tooLarge, type RemoteTarget } from './remote-http.js';
 import { SseParser } from './sse-parser.js';
@@ -47,7 +47,7 @@ export class ModernProbeBackend implements Backend {
   }
 
   private async post(message: Record<string, unknown>, method: string, id: JsonRpcId): Promise<void> {
-    const params = typeof message.params === 'object' && message.params !== null ? (message.params as Record<string, unknown>) : {};
+    const params = isObject(message.params) ? message.params : {};
     const res = await request(this.target.url, {
       method: 'POST',
       body: JSON.stringify({ ...message, params: { ...params, _meta: gatewayMeta() } }),

@@ -12,6 +12,7 @@ import { Agent } from 'undici';
 import type { Logger } from '../../../core/logger.js';
 import { GatewayError } from '../../../core/errors.js';
 import type { Failure } from './failure.js';
+import { isObject } from './jsonrpc.js';
 import { resolveReferences } from './secrets.js';
 
 /** One remote MCP server as its backends reach it. */
@@ -125,7 +126,7 @@ export function messagesOf(text: string): Array<Record<string, unknown>> | undef
     return undefined;
   }
   const list = Array.isArray(parsed) ? parsed : [parsed];
-  if (list.length === 0 || !list.every((m) => typeof m === 'object' && m !== null && !Array.isArray(m) && (m as { jsonrpc?: unknown }).jsonrpc === '2.0')) return undefined;
+  if (list.length === 0 || !list.every((m) => isObject(m) && m.jsonrpc === '2.0')) return undefined;
   return list as Array<Record<string, unknown>>;
 }
 
