@@ -115,9 +115,12 @@ async function forwardRequest(
   const method = mcp.method!;
   const params = isObject(message.params) ? message.params : {};
   const refused = mcp.refusedBy !== undefined;
-  const cache = refused || !cacheableRequest(method, params) ? undefined : cacheOf(manager);
-  const query: CacheQuery = { method, params, consumer: consumerOf(ctx), generation: manager.server.listGeneration(method as ListMethod) };
-  const hit = cache?.get(query);
+  // Only a cacheable list pays for its cache key (a tools/call does not).
+  const cached: CachedList | undefined =
+    refused || !cacheableRequest(method, params)
+      ? undefined
+      : { cache: cacheOf(manager), query: { method, params, consumer: consumerOf(ctx), generation: manager.server.listGeneration(method as ListMethod) } };
+  const hit = cached?.cache.get(cached.query);
   if (hit) {
     // The server's answer, filtered for this caller; fresh for what is left of its time.
     const answer = { jsonrpc: '2.0', id: mcp.id, result: { ...hit.result, ttlMs: Math.floor(hit.remainingMs) } };
@@ -165,7 +168,7 @@ async function forwardRequest(
     }
     if (res.statusCode < 300 && type === 'text/event-stream') {
       report(res.statusCode, performance.now() - started);
-      return await relayStream(ctx, manager, res.body, sent, mcp, restore, cache && query, deadline, track);
+      return await relayStream(ctx, manager, res.body, sent, mcp, restore, cached, deadline, track);
     }
     let text: string | undefined;
     try {
@@ -197,7 +200,7 @@ async function forwardRequest(
     // A JSON answer is the response to this request: another id (or a request of the server's) is
     // no answer the client can use, and must not be cached as one.
     if (!single || type !== 'application/json' || single.method !== undefined || single.id !== sent.id) throw upstreamError(INVALID_ANSWER);
-    if (cache && isObject(single.result) && cache.offer(query, single.result, Buffer.byteLength(text))) remote.watchLists();
+    if (cached && isObject(single.result) && cached.cache.offer(cached.query, single.result, Buffer.byteLength(text))) remote.watchLists();
     track(res.statusCode, single);
     return sendJson(ctx, res.statusCode, restore(finish(text, single, method, mcp)));
   } finally {
@@ -273,7 +276,7 @@ async function relayStream(
   sent: Record<string, unknown>,
   mcp: McpRequestInfo,
   restore: (line: string) => string,
-  cacheQuery: CacheQuery | undefined,
+  cached: CachedList | undefined,
   deadline: Deadline | undefined,
   track: Track,
 ): Promise<void> {
@@ -292,13 +295,11 @@ async function relayStream(
     const stale = typeof message.method === 'string' ? LIST_CHANGED[message.method] : undefined;
     if (stale) manager.listChanged(stale);
     if (message.method === 'notifications/progress') deadline?.extend();
+    let line = event.data.includes('\n') || event.data.includes('\r') ? JSON.stringify(message) : event.data;
     if (message.method === undefined && message.id === sent.id) {
       answered = true;
       track(200, message);
-    }
-    let line = event.data.includes('\n') || event.data.includes('\r') ? JSON.stringify(message) : event.data;
-    if (message.method === undefined && message.id === sent.id) {
-      if (cacheQuery && isObject(message.result) && cacheOf(manager).offer(cacheQuery, message.result, Buffer.byteLength(event.data))) manager.server.remote?.watchLists();
+      if (cached && isObject(message.result) && cached.cache.offer(cached.query, message.result, Buffer.byteLength(event.data))) manager.server.remote?.watchLists();
       line = finish(line, message, mcp.method!, mcp);
     }
     connection.event(restore(line));
@@ -381,6 +382,12 @@ function isModernRefusal(status: number, error: { code?: unknown; data?: { suppo
 
 function upstreamError(failure: { message: string; data: Record<string, unknown> }) {
   return mcpHttpError(MCP_ERRORS.GW_MCP_CHILD_UNAVAILABLE, failure.message, { data: failure.data });
+}
+
+/** A cacheable list request: the route's cache and what its answer is kept under. */
+interface CachedList {
+  readonly cache: ListCache;
+  readonly query: CacheQuery;
 }
 
 const caches = new WeakMap<SessionManager, ListCache>();
