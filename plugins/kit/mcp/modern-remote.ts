@@ -20,10 +20,10 @@ import { GatewayError, clientGone } from '../../../core/errors.js';
 import { NAMED_BY } from '../../../core/mcp.js';
 import { MCP_ERRORS } from './errors.js';
 import { consumerOf, openSse, reporter } from './http.js';
-import { CONNECTION_CLOSED, LIST_CHANGED, MODERN_PROTOCOL_VERSION, REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION, errorResponse, isObject, mcpHttpError } from './jsonrpc.js';
+import { CONNECTION_CLOSED, LIST_CHANGED, REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION, errorResponse, isObject, mcpHttpError } from './jsonrpc.js';
 import { ListCache, cacheableRequest, type CacheQuery } from './list-cache.js';
 import { filterListAnswer, isFilteredList, standIn } from './message-filters.js';
-import { encodeHeader, modernRequestHeaders } from './remote-era.js';
+import { encodeHeader, modernRequestHeaders, offersModern } from './remote-era.js';
 import { INVALID_ANSWER, mediaTypeOf, messagesOf, readBounded, remoteFailure, statusFailure, STREAM_CUT, tooLarge } from './remote-http.js';
 import type { RemoteUpstream } from './remote-upstream.js';
 import { LIST_CACHE_FIELDS, type BridgeConf } from './schema.js';
@@ -376,7 +376,7 @@ function isModernRefusal(status: number, error: { code?: unknown; data?: { suppo
   if (status >= 500 || status === 401 || status === 403 || status === 429) return true;
   if (!error || typeof error.code !== 'number') return false;
   if (status === 400 && error.code === -32000) return false;
-  if (error.code === UNSUPPORTED_PROTOCOL_VERSION) return Array.isArray(error.data?.supported) && error.data.supported.includes(MODERN_PROTOCOL_VERSION);
+  if (error.code === UNSUPPORTED_PROTOCOL_VERSION) return offersModern(error);
   return true;
 }
 

@@ -69,8 +69,13 @@ export async function discoverEra(target: RemoteTarget, timeoutMs: number): Prom
   const result = answer?.result as { supportedVersions?: unknown } | undefined;
   if (status < 300 && Array.isArray(result?.supportedVersions)) return result.supportedVersions.includes(MODERN_PROTOCOL_VERSION) ? 'modern' : 'legacy';
   const error = answer?.error as { code?: unknown; data?: { supported?: unknown } } | undefined;
-  if (error?.code === UNSUPPORTED_PROTOCOL_VERSION && Array.isArray(error.data?.supported) && error.data.supported.includes(MODERN_PROTOCOL_VERSION)) return 'modern';
+  if (error?.code === UNSUPPORTED_PROTOCOL_VERSION && offersModern(error)) return 'modern';
   return 'legacy';
+}
+
+/** Whether an UnsupportedProtocolVersionError names 2026-07-28 among the versions the server takes. */
+export function offersModern(error: { data?: { supported?: unknown } }): boolean {
+  return Array.isArray(error.data?.supported) && error.data.supported.includes(MODERN_PROTOCOL_VERSION);
 }
 
 /** The JSON-RPC response among an SSE body's events (a server may stream even a discover answer). */
