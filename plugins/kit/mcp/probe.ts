@@ -5,7 +5,7 @@
  * the server meanwhile (a ping, a sampling request) gets an answer, since nobody else would.
  */
 import type { Backend, BackendEvents } from './backend.js';
-import { METHOD_NOT_FOUND, PROTOCOL_VERSIONS, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
+import { METHOD_NOT_FOUND, PROTOCOL_VERSIONS, isObject, mcpHttpError, type JsonRpcId } from './jsonrpc.js';
 import { MCP_ERRORS } from './errors.js';
 
 /** Pages of a list the probe follows before it reports what it has. */
@@ -117,7 +117,7 @@ export class ProbeClient {
       return;
     }
     const result = message.result;
-    waiter.resolve(typeof result === 'object' && result !== null && !Array.isArray(result) ? (result as Record<string, unknown>) : {});
+    waiter.resolve(isObject(result) ? result : {});
   }
 
   private fail(err: Error): void {

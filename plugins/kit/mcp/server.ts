@@ -8,6 +8,7 @@
  */
 import type { Logger } from '../../../core/logger.js';
 import type { BackendEnd } from './backend.js';
+import { isObject } from './jsonrpc.js';
 import { RemoteUpstream, type HealthResult, type RemoteSettings } from './remote-upstream.js';
 import type { ReclaimCandidate } from './runtime.js';
 import type { SessionSummary } from './session.js';
@@ -193,7 +194,7 @@ export class McpServer {
     this.lastStartFailed = false;
     this.serverInfo = result.serverInfo;
     const capabilities = result.capabilities;
-    if (typeof capabilities === 'object' && capabilities !== null && !Array.isArray(capabilities)) this.capabilities = capabilities as Record<string, unknown>;
+    if (isObject(capabilities)) this.capabilities = capabilities;
     if (typeof result.protocolVersion === 'string') this.protocolVersion = result.protocolVersion;
   }
 

@@ -27,6 +27,7 @@ import {
   cancelledMessage,
   cancelledNotification,
   errorResponse,
+  isObject,
   mcpHttpError,
   wantsPrimingEvent,
   type JsonRpcId,
@@ -340,7 +341,7 @@ export class Session {
       const stale = LIST_CHANGED[m.method];
       if (stale) this.host.listChanged(stale);
       if (stale || m.method === 'notifications/resources/updated') {
-        const params = typeof m.params === 'object' && m.params !== null && !Array.isArray(m.params) ? (m.params as Record<string, unknown>) : {};
+        const params = isObject(m.params) ? m.params : {};
         for (const listener of this.listeners) listener.heard(m.method, params);
       }
       if (m.method === 'notifications/progress') {
@@ -360,7 +361,7 @@ export class Session {
       this.logger.debug({ id }, 'mcp server answered a request that is no longer in flight');
       return;
     }
-    const result = typeof m.result === 'object' && m.result !== null && !Array.isArray(m.result) ? (m.result as Record<string, unknown>) : undefined;
+    const result = isObject(m.result) ? m.result : undefined;
     if (pending.method === 'initialize') {
       const version = result?.protocolVersion;
       if (typeof version === 'string') this.protocolVersion = version;
