@@ -19,7 +19,7 @@
 import type { Logger } from '../../../core/logger.js';
 import type { Backend, BackendEvents, BackendInfo } from './backend.js';
 import type { ChildOptions } from './child.js';
-import { CONNECTION_CLOSED, METHOD_NOT_FOUND, PROTOCOL_VERSIONS, errorResponse, isObject, type JsonRpcId } from './jsonrpc.js';
+import { CONNECTION_CLOSED, METHOD_NOT_FOUND, PROTOCOL_VERSIONS, cancelledNotification, errorResponse, isObject, type JsonRpcId } from './jsonrpc.js';
 import type { Runtime } from './runtime.js';
 import { StdioBackend } from './stdio-backend.js';
 
@@ -230,7 +230,7 @@ export class SharedPool {
       if (!flight) continue;
       this.flights.delete(poolId);
       flight.child.flights.delete(poolId);
-      flight.child.backend.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: poolId, reason: 'the session ended' } }));
+      flight.child.backend.send(cancelledNotification(poolId, 'the session ended'));
     }
     owner.flights.clear();
     for (const [id, asked] of this.asked) if (asked.owner === owner) this.asked.delete(id);
