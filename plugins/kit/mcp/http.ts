@@ -5,6 +5,7 @@
 import type { GatewayContext } from '../../../core/context.js';
 import type { GatewayError } from '../../../core/errors.js';
 import { mcpHttpError } from './jsonrpc.js';
+import { mediaTypeOf } from './remote-http.js';
 import { SSE_HEADERS, SseConnection } from './sse.js';
 import type { Session, TransportKind } from './session.js';
 import type { SessionManager } from './sessions.js';
@@ -13,9 +14,7 @@ import type { PendingOptions } from './pending.js';
 
 /** `application/json`, parameters (charset) allowed. */
 export function requireJson(ctx: GatewayContext): void {
-  const type = ctx.req.headers['content-type'];
-  const essence = type?.split(';', 1)[0].trim().toLowerCase();
-  if (essence !== 'application/json') {
+  if (mediaTypeOf(ctx.req.headers['content-type']) !== 'application/json') {
     throw mcpHttpError(MCP_ERRORS.GW_MCP_UNSUPPORTED_MEDIA_TYPE, 'Content-Type must be application/json');
   }
 }

@@ -93,7 +93,7 @@ export function tooLarge(limit: number): Failure {
   return { message: `the remote MCP server sent a message larger than max_message_bytes (${limit} bytes)`, data: { reason: 'upstream_too_large', limit } };
 }
 
-/** The media type of an answer (its Content-Type without parameters, lower case); '' without one. */
+/** The media type of a request or answer (its Content-Type without parameters, lower case); '' without one. */
 export function mediaTypeOf(contentType: string | string[] | undefined): string {
   const value = Array.isArray(contentType) ? contentType[0] : contentType;
   return (value ?? '').split(';', 1)[0].trim().toLowerCase();
