@@ -11,6 +11,7 @@
  */
 import type { Context } from 'koa';
 import type { CatalogSnapshot, PluginResourceKind } from '../core/catalog/types.js';
+import { formatListen } from '../core/config.js';
 import { GatewayError } from '../core/errors.js';
 import type { PluginApi, ResourceEndpoint } from '../core/plugin.js';
 import type { PeerAnswer } from '../core/relay/relay.js';
@@ -106,7 +107,7 @@ function combine(local: Answer, peers: readonly PeerAnswer[]): Answer {
   const bodies = [local.body, ...peers.filter((p) => p.status !== undefined && p.status < 300).map((p) => p.body)];
   const unreachable = peers
     .filter((p) => p.status === undefined || p.status >= 300)
-    .map((p) => ({ address: `${p.address.host}:${p.address.port}`, error: p.error ?? `status ${p.status}` }));
+    .map((p) => ({ address: formatListen(p.address), error: p.error ?? `status ${p.status}` }));
   const body: Record<string, unknown> = { scope: 'cluster', instances: bodies, unreachable };
   const lists = bodies.map((b) => (b as { list?: unknown; instance?: string } | undefined));
   if (lists.every((b) => Array.isArray(b?.list))) {
