@@ -346,11 +346,12 @@ async function forward(ctx: GatewayContext, manager: SessionManager, member: Mem
   if (outcome.kind !== 'sse') pool.release(member);
   switch (outcome.kind) {
     case 'json': {
-      const line = translate(outcome.line, restore) ?? outcome.line;
+      // A JSON outcome is the response to the request.
+      const answer = modernAnswer(JSON.parse(outcome.line) as Record<string, unknown>, restore);
       // 2026-07-28: a method the server does not implement is 404 with -32601, whoever says so; a
       // request needing a capability the client did not declare is 400 (-32021); other errors 200.
-      const code = rpcErrorCode(line);
-      return sendJson(ctx, line, code === METHOD_NOT_FOUND ? 404 : code === MISSING_REQUIRED_CLIENT_CAPABILITY ? 400 : 200);
+      const code = isObject(answer.error) ? answer.error.code : undefined;
+      return sendJson(ctx, JSON.stringify(answer), code === METHOD_NOT_FOUND ? 404 : code === MISSING_REQUIRED_CLIENT_CAPABILITY ? 400 : 200);
     }
     case 'gone':
       throw clientGone();
@@ -646,8 +647,9 @@ class TranslatingConnection extends SseConnection {
 
   override event(data: string, _id?: string, name?: string): boolean {
     if (data === '' || this.answered || this.parked) return true;
+    let message: Record<string, unknown> | undefined;
     if (this.ask && data.includes('"method"')) {
-      const message = JSON.parse(data) as Record<string, unknown>;
+      message = JSON.parse(data) as Record<string, unknown>;
       if (typeof message.method === 'string' && 'id' in message) {
         const key = String(message.id);
         const answer = this.answers.get(key);
@@ -668,7 +670,7 @@ class TranslatingConnection extends SseConnection {
         return true;
       }
     }
-    const out = translate(data, this.restore);
+    const out = translate(data, this.restore, message);
     if (out === undefined) return true;
     if (out.startsWith('{"jsonrpc":"2.0","id"')) this.answered = true;
     return super.event(out, undefined, name);
@@ -683,9 +685,8 @@ class TranslatingConnection extends SseConnection {
   }
 }
 
-/** One line from the pooled server as the modern client must read it; undefined drops it. */
-function translate(line: string, restore: Restore): string | undefined {
-  const message = JSON.parse(line) as Record<string, unknown>;
+/** One line from the pooled server (`message`, when already parsed) as the modern client must read it; undefined drops it. */
+function translate(line: string, restore: Restore, message = JSON.parse(line) as Record<string, unknown>): string | undefined {
   if (typeof message.method === 'string') {
     if ('id' in message) return undefined;
     if (message.method === 'notifications/progress' && isObject(message.params)) {
@@ -694,10 +695,15 @@ function translate(line: string, restore: Restore): string | undefined {
     }
     return line;
   }
+  return JSON.stringify(modernAnswer(message, restore));
+}
+
+/** The pooled server's response as the modern client's answer. */
+function modernAnswer(response: Record<string, unknown>, restore: Restore): Record<string, unknown> {
   const answer: Record<string, unknown> = { jsonrpc: '2.0', id: restore.clientId };
-  if (isObject(message.result)) answer.result = modernResult(restore.method, message.result, restore.serverInfo);
-  else answer.error = modernError(message.error, restore);
-  return JSON.stringify(answer);
+  if (isObject(response.result)) answer.result = modernResult(restore.method, response.result, restore.serverInfo);
+  else answer.error = modernError(response.error, restore);
+  return answer;
 }
 
 /** 2026-07-28 (SEP-2164) says an unknown resource is -32602 with `data.uri`; a 2025 server says -32002. */
@@ -746,12 +752,6 @@ function sendJson(ctx: GatewayContext, line: string, status = 200): void {
   ctx.status = status;
   ctx.type = 'application/json';
   ctx.body = line;
-}
-
-/** The JSON-RPC error code of an answer, if it is an error. */
-function rpcErrorCode(line: string): unknown {
-  const error = (JSON.parse(line) as { error?: { code?: unknown } }).error;
-  return error?.code;
 }
 
 function metaOf(message: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
